@@ -1,0 +1,23 @@
+#pragma once
+/// The client side of the control socket.
+
+#include <chrono>
+#include <stdexcept>
+#include <string>
+
+namespace udpsieve::cli {
+
+/// The daemon could not be reached or did not answer; what() is one line for the user.
+class ClientError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// Sends one request line to the daemon at `socket_path` and returns its one-line reply.
+[[nodiscard]] std::string request(const std::string& socket_path, const std::string& line,
+                                  std::chrono::milliseconds timeout = std::chrono::seconds(5));
+
+/// The request line for a command: {"cmd":"stats"}.
+[[nodiscard]] std::string command_request(const std::string& command);
+
+}  // namespace udpsieve::cli

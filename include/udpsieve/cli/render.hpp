@@ -1,0 +1,27 @@
+#pragma once
+/// Readable tables for udpsievectl, generated from the daemon's JSON replies.
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+namespace udpsieve::cli {
+
+/// Left-aligned text columns, numbers right-aligned; the first row is the header.
+class TextTable {
+ public:
+  void add_row(std::vector<std::string> cells);
+  [[nodiscard]] std::string str(const std::string& indent = "") const;
+
+ private:
+  std::vector<std::vector<std::string>> rows_;
+};
+
+/// Renders the reply to `command` (stats, ports, workers, rules, version) as text.
+/// Unknown shapes fall back to indented JSON.
+[[nodiscard]] std::string render(const std::string& command, const nlohmann::json& reply);
+
+/// "12.35 M", "980.0 k", "17": rates for people.
+[[nodiscard]] std::string human_rate(double value);
+
+}  // namespace udpsieve::cli

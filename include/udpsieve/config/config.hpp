@@ -1,0 +1,109 @@
+#pragma once
+/// The daemon configuration model and its loader.
+///
+/// Key names are a contract with operators and tests; docs/configuration.md lists every key.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "udpsieve/common/config_error.hpp"
+#include "udpsieve/rules/rule.hpp"
+#include "udpsieve/rules/rule_set.hpp"
+
+namespace udpsieve::config {
+
+/// Most ports one daemon drives (DPDK's RTE_MAX_ETHPORTS in Debian's build is 32).
+inline constexpr std::size_t kMaxPorts = 32;
+/// Highest lcore id DPDK accepts (RTE_MAX_LCORE in Debian's build is 128).
+inline constexpr unsigned kMaxLcore = 127;
+
+enum class HugepageMode : uint8_t { automatic, required, off };
+
+/// One `eal.lcores` entry: `3` (lcore 3 on CPU 3) or `"3@1"` (lcore 3 on CPU 1).
+struct LcoreSpec {
+  unsigned lcore = 0;
+  unsigned cpu = 0;
+  [[nodiscard]] std::string to_string() const;  ///< "3" or "3@1"
+};
+
+struct EalConfig {
+  std::vector<LcoreSpec> lcores;  ///< first = main/control lcore, the rest = workers
+  HugepageMode hugepages = HugepageMode::automatic;
+  unsigned memory_mb = 512;  ///< memory when running without hugepages
+  std::string file_prefix = "udpsieve";
+  std::vector<std::string> extra_args;  ///< passed to rte_eal_init verbatim (eal.extra_args)
+};
+
+struct PortConfig {
+  std::string name;
+  std::string device;  ///< PCI address or vdev string, relative pcap paths made absolute
+  std::string forward_to;
+  std::size_t forward_to_index = 0;  ///< index of forward_to in DaemonConfig::ports
+  unsigned rx_descriptors = 1024;
+  unsigned tx_descriptors = 1024;
+  SourceLocation where;  ///< position of the port's list entry
+};
+
+/// One `pipeline.rules` entry: a file or a glob, already resolved against the config's directory.
+struct RuleSource {
+  std::string pattern;
+  SourceLocation where;
+  std::string key_path;  ///< "pipeline.rules[2]"
+};
+
+struct PipelineConfig {
+  rules::Verdict default_action = rules::Verdict::forward;
+  rules::Verdict non_udp = rules::Verdict::forward;
+  std::vector<RuleSource> rules;
+};
+
+struct ControlConfig {
+  std::string socket = "/run/udpsieve/control.sock";
+  unsigned stats_interval_ms = 100;
+};
+
+struct LoggingConfig {
+  std::string level = "info";  ///< trace | debug | info | warn | error | critical | off
+};
+
+struct DaemonConfig {
+  std::string path;      ///< the config file as given
+  std::string base_dir;  ///< its directory: relative paths resolve against it
+  EalConfig eal;
+  std::vector<PortConfig> ports;
+  PipelineConfig pipeline;
+  ControlConfig control;
+  LoggingConfig logging;
+
+  /// Port names in config order (rule actions resolve against them).
+  [[nodiscard]] std::vector<std::string> port_names() const;
+};
+
+/// Reads and validates the daemon configuration (not the rule files). Throws ConfigError.
+[[nodiscard]] DaemonConfig load_daemon_config(const std::string& path);
+/// Same, from text; `display_name` stands in for the path, `base_dir` resolves relative paths.
+[[nodiscard]] DaemonConfig parse_daemon_config(const std::string& text,
+                                               const std::string& display_name,
+                                               const std::string& base_dir);
+
+/// The rule files named by `pipeline.rules`, with globs expanded (sorted within each glob).
+struct RuleFiles {
+  std::vector<std::string> files;
+  std::vector<std::string> warnings;  ///< e.g. a glob that matched nothing
+};
+/// Expands `pipeline.rules`. A plain path that does not exist throws ConfigError at its entry.
+[[nodiscard]] RuleFiles resolve_rule_files(const DaemonConfig& config);
+
+/// A configuration with its rules: what the daemon starts from and what --check validates.
+struct LoadedConfig {
+  DaemonConfig config;
+  std::vector<rules::Rule> rules;
+  std::vector<std::string> rule_files;
+  std::vector<std::string> warnings;
+};
+/// Loads the config, then every rule file it names, validating all of it. Throws ConfigError.
+[[nodiscard]] LoadedConfig load_config_and_rules(const std::string& path);
+
+}  // namespace udpsieve::config

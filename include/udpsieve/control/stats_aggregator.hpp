@@ -1,0 +1,65 @@
+#pragma once
+/// The control thread's view of the workers' counters, built from their snapshots.
+
+#include <chrono>
+#include <cstdint>
+#include <vector>
+
+#include "udpsieve/dataplane/counters.hpp"
+
+namespace udpsieve::control {
+
+/// Packet and byte rates over the last measured window.
+struct Rates {
+  double rx_pps = 0;
+  double forwarded_pps = 0;
+  double dropped_pps = 0;
+  double rx_bps = 0;  ///< bits per second
+};
+
+class StatsAggregator {
+ public:
+  explicit StatsAggregator(std::size_t workers);
+
+  /// Takes a worker's snapshot. Counters are cumulative, so the newest snapshot replaces the
+  /// previous one.
+  void absorb(std::size_t worker, const dataplane::WorkerSnapshot& snapshot);
+
+  [[nodiscard]] std::size_t workers() const noexcept { return workers_.size(); }
+  [[nodiscard]] const dataplane::WorkerCounters& worker(std::size_t index) const {
+    return workers_.at(index).counters;
+  }
+  /// Whether the worker's final snapshot arrived.
+  [[nodiscard]] bool final_received(std::size_t index) const { return workers_.at(index).final; }
+  [[nodiscard]] bool all_final() const noexcept;
+  /// Snapshots taken in so far (all workers).
+  [[nodiscard]] uint64_t snapshots() const noexcept { return snapshots_; }
+
+  /// The workers' counters summed.
+  [[nodiscard]] dataplane::WorkerCounters totals() const noexcept;
+  /// Per-rule counters summed over the workers, for the table of `generation`.
+  [[nodiscard]] std::vector<dataplane::RuleCounter> rules(uint64_t generation,
+                                                          std::size_t rule_count) const;
+
+  /// Advances the rate window when at least `window` has passed since it last moved.
+  void update_rates(std::chrono::steady_clock::time_point now,
+                    std::chrono::milliseconds window = std::chrono::milliseconds(1000));
+  [[nodiscard]] const Rates& rates() const noexcept { return rates_; }
+
+ private:
+  struct PerWorker {
+    dataplane::WorkerCounters counters;
+    uint64_t generation = 0;
+    uint64_t sequence = 0;
+    bool final = false;
+    std::vector<dataplane::RuleCounter> rules;
+  };
+  std::vector<PerWorker> workers_;
+  uint64_t snapshots_ = 0;
+
+  Rates rates_;
+  std::chrono::steady_clock::time_point window_start_{};
+  dataplane::WorkerCounters window_totals_{};
+};
+
+}  // namespace udpsieve::control

@@ -1,0 +1,49 @@
+#pragma once
+/// Worker-owned counters and the snapshots that carry them to the control thread.
+
+#include <array>
+#include <cstdint>
+#include <vector>
+
+#include "udpsieve/common/stats_schema.hpp"
+
+namespace udpsieve::dataplane {
+
+inline constexpr std::size_t kCacheLine = 64;
+
+/// Per-rule counters of one worker.
+struct RuleCounter {
+  uint64_t packets = 0;
+  uint64_t bytes = 0;
+};
+
+/// One worker's scalar counters. Written only by that worker; cumulative since start.
+struct alignas(kCacheLine) WorkerCounters {
+  std::array<uint64_t, kWorkerStatCount> stats{};
+  std::array<uint64_t, kDropReasonCount> drops{};
+  std::array<uint64_t, kBurstHistogramBuckets> burst_histogram{};
+
+  [[nodiscard]] uint64_t stat(WorkerStat s) const noexcept { return stats[index_of(s)]; }
+  [[nodiscard]] uint64_t drop(DropReason r) const noexcept { return drops[index_of(r)]; }
+  /// Sum of the drop reasons.
+  [[nodiscard]] uint64_t dropped() const noexcept {
+    uint64_t sum = 0;
+    for (uint64_t d : drops)
+      sum += d;
+    return sum;
+  }
+};
+
+/// A copy of a worker's counters at one moment. Taken at the end of a loop pass, after TX
+/// was flushed, so within a snapshot rx_packets == forwarded_packets + dropped() exactly.
+struct WorkerSnapshot {
+  uint64_t sequence = 0;          ///< 1, 2, 3... per worker
+  uint64_t tsc = 0;               ///< rte_rdtsc() when taken
+  uint64_t table_generation = 0;  ///< generation of the table the rule counters belong to
+  bool final = false;             ///< the worker's last snapshot before it exits
+  WorkerCounters counters;
+  uint32_t rule_count = 0;         ///< valid entries in `rules`
+  std::vector<RuleCounter> rules;  ///< sized by the control thread; the worker only copies
+};
+
+}  // namespace udpsieve::dataplane

@@ -1,0 +1,29 @@
+#pragma once
+/// Bringing DPDK's EAL up and down, with its log routed into spdlog.
+
+#include <string>
+#include <vector>
+
+namespace udpsieve::dataplane {
+
+/// Owns the EAL: initialised by the constructor, cleaned up by the destructor.
+class Eal {
+ public:
+  /// Calls rte_eal_init with `args` (args[0] is the program name). Throws std::runtime_error
+  /// with DPDK's reason when it fails.
+  explicit Eal(const std::vector<std::string>& args);
+  ~Eal();
+  Eal(const Eal&) = delete;
+  Eal& operator=(const Eal&) = delete;
+};
+
+/// Sends DPDK's log lines to the spdlog logger "dpdk" (call before Eal).
+void route_dpdk_log_to_spdlog();
+
+/// The NUMA node of a CPU, from libnuma (0 when the machine has no NUMA support).
+[[nodiscard]] int numa_node_of_cpu(unsigned cpu);
+
+/// CPUs this process may run on (its affinity mask), ascending.
+[[nodiscard]] std::vector<unsigned> allowed_cpus();
+
+}  // namespace udpsieve::dataplane

@@ -1,0 +1,68 @@
+#pragma once
+/// Probing, configuring, starting and stopping the daemon's ports.
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "udpsieve/common/stats_schema.hpp"
+#include "udpsieve/config/config.hpp"
+
+namespace udpsieve::dataplane {
+
+class MempoolSet;
+
+/// What the daemon knows about one port, for logs and the `ports` command.
+struct PortInfo {
+  std::string name;
+  std::string device;
+  std::string driver;
+  uint16_t port_id = 0;
+  int socket = -1;  ///< NUMA socket of the device, -1 when unknown
+  uint16_t rx_queues = 0;
+  uint16_t tx_queues = 0;
+  uint16_t rx_descriptors = 0;
+  uint16_t tx_descriptors = 0;
+  uint16_t max_rx_queues = 0;
+  uint16_t max_tx_queues = 0;
+  uint64_t rss_hash = 0;  ///< RSS hash functions in use; 0 when RSS is off
+  bool started = false;
+};
+
+/// Link state for `ports`.
+struct LinkInfo {
+  bool up = false;
+  uint32_t speed_mbps = 0;
+  bool full_duplex = false;
+};
+
+using PortCounters = std::array<uint64_t, kPortStatCount>;
+
+class PortSet {
+ public:
+  PortSet() = default;
+  ~PortSet();
+  PortSet(const PortSet&) = delete;
+  PortSet& operator=(const PortSet&) = delete;
+
+  /// Attaches every configured device (PCI devices are probed by EAL, vdevs here). A missing
+  /// device throws std::runtime_error with one line saying what to change.
+  void attach(const std::vector<config::PortConfig>& ports);
+  /// Configures `queues` RX and TX queues per port, queue q on `queue_sockets[q]` with that
+  /// socket's pool, enables RSS when there are several queues and the PMD supports it, starts
+  /// the ports and logs link, queue and descriptor counts. Throws on failure.
+  void start(const std::vector<config::PortConfig>& ports, uint16_t queues,
+             const std::vector<int>& queue_sockets, const MempoolSet& pools);
+  /// Stops and closes every port (idempotent).
+  void stop_and_close() noexcept;
+
+  [[nodiscard]] const std::vector<PortInfo>& ports() const noexcept { return ports_; }
+  [[nodiscard]] PortCounters counters(std::size_t index) const;
+  [[nodiscard]] LinkInfo link(std::size_t index) const;
+
+ private:
+  std::vector<PortInfo> ports_;
+};
+
+}  // namespace udpsieve::dataplane

@@ -1,0 +1,48 @@
+#pragma once
+/// Reading rule files (YAML) into validated rules.
+///
+/// A rule file is a mapping with one key, `rules`, holding a list of rules:
+///   rules:
+///     - id: drop-ntp-reflection
+///       match: {src: [203.0.113.0/24], dst: 198.51.100.0/24, src_port: 123, dst_port: 1024-65535}
+///       action: drop            # drop | forward | {forward: PORTNAME}
+/// Every error throws ConfigError as `FILE:LINE:COL: rules[i].key: message`.
+
+#include <map>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "udpsieve/common/yaml_node.hpp"
+#include "udpsieve/rules/rule.hpp"
+
+namespace udpsieve::rules {
+
+/// Accumulates rules from several files in order, checking ids are unique across all of them.
+class RuleCollector {
+ public:
+  /// `port_names` are the daemon's ports in config order; `{forward: NAME}` resolves to an index.
+  explicit RuleCollector(std::vector<std::string> port_names);
+
+  /// Parses the rule file whose document is `root` and appends its rules.
+  void add_document(const YamlNode& root);
+  /// Loads and parses a rule file from disk (missing file, YAML syntax: ConfigError).
+  void add_file(const std::string& path);
+
+  [[nodiscard]] const std::vector<Rule>& rules() const noexcept { return rules_; }
+  [[nodiscard]] std::vector<Rule> take() { return std::move(rules_); }
+
+ private:
+  Rule parse_rule(const YamlNode& node) const;
+
+  std::vector<std::string> port_names_;
+  std::vector<Rule> rules_;
+  std::map<std::string, SourceLocation, std::less<>> ids_;
+};
+
+/// Parses a port, a range "1024-65535", or a list of either (a YAML node). Fails via the node.
+[[nodiscard]] std::vector<PortRange> parse_port_list(const YamlNode& node);
+/// Parses one prefix or a list of prefixes (a YAML node). Fails via the node.
+[[nodiscard]] std::vector<Prefix> parse_prefix_list(const YamlNode& node);
+
+}  // namespace udpsieve::rules

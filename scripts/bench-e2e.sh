@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# End-to-end throughput: udpsieved against dpdk-testpmd (--forward-mode=io and 5tswap) on the
+# same worker lcore with the same virtual devices: net_pcap replaying a capture of 64-byte
+# UDP frames at full speed (infinite_rx=1) into net_null. Runs alternate (A B C A B C ...)
+# so drift on a noisy machine hits every contender alike; prints each run's median Mpps over
+# its per-second samples, then the median over runs and the ratios.
+#
+#   scripts/bench-e2e.sh [--seconds N] [--rounds N] [--rules N]
+#
+# --rules N gives udpsieved N rules that never match (so every packet walks all of them) plus
+# the default action: the cost of the rule stage at that size.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+seconds=8
+rounds=3
+rules=10
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --seconds) seconds=$2; shift 2 ;;
+    --rounds) rounds=$2; shift 2 ;;
+    --rules) rules=$2; shift 2 ;;
+    *) echo "usage: scripts/bench-e2e.sh [--seconds N] [--rounds N] [--rules N]" >&2; exit 2 ;;
+  esac
+done
+
+scripts/setup.sh >/dev/null
+command -v dpdk-testpmd >/dev/null || { echo "dpdk-testpmd missing (apt-get install dpdk-dev)" >&2; exit 1; }
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build -j"$(nproc)" --target udpsieved udpsievectl bench_make_pcap >/dev/null
+
+work=$(mktemp -d /tmp/udpsieve-bench.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+pcap=$work/udp64.pcap
+build/bench_make_pcap "$pcap" 1024
+
+# Rules that never match the capture (sources outside 100.64.0.0/16).
+{
+  echo "rules:"
+  for i in $(seq 0 $((rules - 1))); do
+    printf '  - id: r%d\n    match: {src: 10.%d.%d.0/24, dst_port: %d}\n    action: drop\n' \
+      "$i" $((i / 256 % 256)) $((i % 256)) $((1000 + i % 50000))
+  done
+} >"$work/rules.yaml"
+cat >"$work/udpsieved.yaml" <<EOF
+eal:
+  lcores: [0, 1]
+  hugepages: auto
+  file_prefix: bench-udpsieve
+ports:
+  - name: wan
+    device: "net_pcap0,rx_pcap=$pcap,infinite_rx=1"
+    forward_to: lan
+  - name: lan
+    device: "net_null0,no-rx=1"
+    forward_to: wan
+pipeline:
+  default_action: forward
+  rules: [rules.yaml]
+control:
+  socket: $work/ctl.sock
+  stats_interval_ms: 100
+logging:
+  level: warn
+EOF
+
+median() { sort -g | awk '{a[NR]=$1} END {if (NR==0) {print 0} else if (NR%2) {print a[(NR+1)/2]} else {print (a[NR/2]+a[NR/2+1])/2}}'; }
+
+# One udpsieved run: per-second deltas of rx_packets from the control socket.
+run_udpsieve() {
+  build/udpsieved --config "$work/udpsieved.yaml" >"$work/daemon.log" 2>&1 &
+  local pid=$! prev="" samples=()
+  for _ in $(seq 1 100); do
+    build/udpsievectl --socket "$work/ctl.sock" version >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+  sleep 1  # warm-up
+  for _ in $(seq 0 "$seconds"); do
+    local now rx
+    now=$(date +%s.%N)
+    rx=$(build/udpsievectl --socket "$work/ctl.sock" stats --field totals.rx_packets)
+    if [ -n "$prev" ]; then
+      samples+=("$(awk -v a="$rx" -v b="${prev#* }" -v t1="$now" -v t0="${prev% *}" \
+        'BEGIN {printf "%.3f", (a - b) / (t1 - t0) / 1e6}')")
+    fi
+    prev="$now $rx"
+    sleep 1
+  done
+  kill -TERM "$pid"
+  wait "$pid" || { echo "udpsieved failed:" >&2; cat "$work/daemon.log" >&2; exit 1; }
+  printf '%s\n' "${samples[@]}" | median
+}
+
+# One testpmd run in `mode`: its own per-second Rx-pps for port 0.
+run_testpmd() {
+  local mode=$1
+  timeout -s INT $((seconds + 2)) dpdk-testpmd -l 0,1 --file-prefix bench-testpmd --no-pci \
+    --vdev "net_pcap0,rx_pcap=$pcap,infinite_rx=1" --vdev "net_null0,no-rx=1" -- \
+    --forward-mode="$mode" --nb-cores=1 --no-lsc-interrupt --stats-period 1 -a \
+    >"$work/testpmd.log" 2>&1 || true
+  # Port 0's Rx-pps lines; drop the first two (start-up).
+  awk '/statistics for port 0/ {p=1} /statistics for port 1/ {p=0} p && /Rx-pps/ {print $2}' \
+    "$work/testpmd.log" | tail -n +3 | awk '{printf "%.3f\n", $1 / 1e6}' | median
+}
+
+declare -A results
+for round in $(seq 1 "$rounds"); do
+  results[udpsieve]+="$(run_udpsieve) "
+  results[io]+="$(run_testpmd io) "
+  results[5tswap]+="$(run_testpmd 5tswap) "
+  echo "round $round: udpsieved $(echo "${results[udpsieve]}" | awk '{print $NF}') Mpps," \
+    "testpmd io $(echo "${results[io]}" | awk '{print $NF}') Mpps," \
+    "testpmd 5tswap $(echo "${results[5tswap]}" | awk '{print $NF}') Mpps" >&2
+done
+
+u=$(echo "${results[udpsieve]}" | tr ' ' '\n' | grep . | median)
+io=$(echo "${results[io]}" | tr ' ' '\n' | grep . | median)
+sw=$(echo "${results[5tswap]}" | tr ' ' '\n' | grep . | median)
+echo
+echo "net_pcap(64-byte UDP, infinite_rx) -> net_null, one worker lcore, $rules rule(s), median of $rounds x ${seconds}s"
+printf '%-28s %8s\n' "contender" "Mpps"
+printf '%-28s %8.2f\n' "udpsieved" "$u" "dpdk-testpmd io" "$io" "dpdk-testpmd 5tswap" "$sw"
+awk -v u="$u" -v io="$io" -v sw="$sw" \
+  'BEGIN {printf "ratio udpsieved/io     %.2f\nratio udpsieved/5tswap %.2f\n", u / io, u / sw}'

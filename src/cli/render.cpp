@@ -1,0 +1,213 @@
+#include "udpsieve/cli/render.hpp"
+
+#include <algorithm>
+#include <cstdio>
+
+#include "udpsieve/common/stats_schema.hpp"
+
+namespace udpsieve::cli {
+namespace {
+
+using nlohmann::json;
+
+bool is_number(const std::string& cell) {
+  return !cell.empty() && std::all_of(cell.begin(), cell.end(), [](char c) {
+    return std::isdigit(static_cast<unsigned char>(c)) != 0 || c == '.' || c == '-';
+  });
+}
+
+/// A JSON value as a table cell.
+std::string cell(const json& value) {
+  if (value.is_string()) return value.get<std::string>();
+  if (value.is_null()) return "-";
+  if (value.is_number_float()) {
+    char buffer[32];
+    std::snprintf(buffer, sizeof buffer, "%.1f", value.get<double>());
+    return buffer;
+  }
+  if (value.is_array()) {
+    std::string joined;
+    for (const json& element : value)
+      joined += (joined.empty() ? "" : ",") + cell(element);
+    return joined.empty() ? "-" : joined;
+  }
+  return value.dump();
+}
+
+std::string value_or(const json& object, const char* key) {
+  return object.contains(key) ? cell(object[key]) : "-";
+}
+
+std::string render_stats(const json& reply) {
+  std::string out;
+  const json& totals = reply.at("totals");
+  char header[160];
+  std::snprintf(header, sizeof header, "uptime %.1f s", reply.value("uptime_s", 0.0));
+  out += header;
+  if (reply.contains("rates")) {
+    const json& rates = reply["rates"];
+    out += "   rx " + human_rate(rates.value("rx_pps", 0.0)) + "pps";
+    out += "  forwarded " + human_rate(rates.value("forwarded_pps", 0.0)) + "pps";
+    out += "  dropped " + human_rate(rates.value("dropped_pps", 0.0)) + "pps";
+    out += "  rx " + human_rate(rates.value("rx_bps", 0.0)) + "bit/s";
+  }
+  out += "\n\n";
+
+  TextTable summary;
+  summary.add_row({"totals", "packets", "bytes"});
+  summary.add_row({"rx", value_or(totals, "rx_packets"), value_or(totals, "rx_bytes")});
+  summary.add_row(
+      {"forwarded", value_or(totals, "forwarded_packets"), value_or(totals, "forwarded_bytes")});
+  summary.add_row({"dropped", value_or(totals, "dropped_packets"), ""});
+  for (const StatDesc& reason : kDropReasons) {
+    const std::string name(reason.name);
+    summary.add_row({"  " + name,
+                     totals.contains("drops") ? value_or(totals["drops"], name.c_str()) : "-", ""});
+  }
+  out += summary.str() + "\n";
+
+  TextTable ports;
+  ports.add_row({"port", "rx_packets", "tx_packets", "rx_missed", "rx_errors"});
+  for (const json& port : reply.value("ports", json::array())) {
+    ports.add_row({value_or(port, "name"), value_or(port, "rx_packets"),
+                   value_or(port, "tx_packets"), value_or(port, "rx_missed"),
+                   value_or(port, "rx_errors")});
+  }
+  out += ports.str() + "\n";
+
+  TextTable workers;
+  workers.add_row({"worker lcore", "rx_packets", "forwarded_packets", "dropped_packets"});
+  for (const json& worker : reply.value("workers", json::array())) {
+    workers.add_row({value_or(worker, "lcore"), value_or(worker, "rx_packets"),
+                     value_or(worker, "forwarded_packets"), value_or(worker, "dropped_packets")});
+  }
+  out += workers.str();
+
+  const json rules = reply.value("rules", json::array());
+  if (!rules.empty()) {
+    TextTable table;
+    table.add_row({"rule", "packets", "bytes"});
+    for (const json& rule : rules) {
+      table.add_row({value_or(rule, "id"), value_or(rule, "packets"), value_or(rule, "bytes")});
+    }
+    out += "\n" + table.str();
+  }
+  return out;
+}
+
+std::string render_ports(const json& reply) {
+  TextTable table;
+  table.add_row({"port", "device", "driver", "socket", "link", "queues", "descriptors", "rss",
+                 "forward_to", "rx_packets", "tx_packets"});
+  for (const json& port : reply.at("ports")) {
+    const json link = port.value("link", json::object());
+    std::string link_text = link.value("up", false) ? "up" : "down";
+    if (link.value("up", false)) link_text += " " + cell(link.value("speed_mbps", json()));
+    const json counters = port.value("counters", json::object());
+    table.add_row({value_or(port, "name"), value_or(port, "device"), value_or(port, "driver"),
+                   value_or(port, "socket"), link_text,
+                   value_or(port, "rx_queues") + "/" + value_or(port, "tx_queues"),
+                   value_or(port, "rx_descriptors") + "/" + value_or(port, "tx_descriptors"),
+                   port.value("rss", false) ? "on" : "off", value_or(port, "forward_to"),
+                   value_or(counters, "rx_packets"), value_or(counters, "tx_packets")});
+  }
+  return table.str();
+}
+
+std::string render_workers(const json& reply) {
+  TextTable table;
+  std::vector<std::string> header = {"lcore",           "cpu",        "socket",
+                                     "queues",          "rx_packets", "forwarded_packets",
+                                     "dropped_packets", "polls_busy", "polls_idle"};
+  table.add_row(header);
+  for (const json& worker : reply.at("workers")) {
+    std::string queues;
+    for (const json& q : worker.value("rx_queues", json::array())) {
+      queues += (queues.empty() ? "" : ",") + value_or(q, "port") + ":" + value_or(q, "queue");
+    }
+    table.add_row({value_or(worker, "lcore"), value_or(worker, "cpu"), value_or(worker, "socket"),
+                   queues, value_or(worker, "rx_packets"), value_or(worker, "forwarded_packets"),
+                   value_or(worker, "dropped_packets"), value_or(worker, "polls_busy"),
+                   value_or(worker, "polls_idle")});
+  }
+  return table.str();
+}
+
+std::string render_rules(const json& reply) {
+  std::string out = "default_action " + value_or(reply, "default_action") + ", non_udp " +
+                    value_or(reply, "non_udp") + ", matcher " + value_or(reply, "matcher") +
+                    ", generation " + value_or(reply, "generation") + "\n";
+  for (const json& file : reply.value("files", json::array()))
+    out += "file " + cell(file) + "\n";
+  out += "\n";
+  TextTable table;
+  table.add_row({"#", "id", "src", "dst", "src_port", "dst_port", "action", "packets", "bytes"});
+  for (const json& rule : reply.at("rules")) {
+    const json match = rule.value("match", json::object());
+    table.add_row({value_or(rule, "index"), value_or(rule, "id"), value_or(match, "src"),
+                   value_or(match, "dst"), value_or(match, "src_port"), value_or(match, "dst_port"),
+                   value_or(rule, "action"), value_or(rule, "packets"), value_or(rule, "bytes")});
+  }
+  return out + table.str();
+}
+
+}  // namespace
+
+void TextTable::add_row(std::vector<std::string> cells) {
+  rows_.push_back(std::move(cells));
+}
+
+std::string TextTable::str(const std::string& indent) const {
+  std::vector<std::size_t> widths;
+  for (const auto& row : rows_) {
+    if (widths.size() < row.size()) widths.resize(row.size(), 0);
+    for (std::size_t i = 0; i < row.size(); ++i)
+      widths[i] = std::max(widths[i], row[i].size());
+  }
+  std::string out;
+  for (std::size_t r = 0; r < rows_.size(); ++r) {
+    std::string line = indent;
+    for (std::size_t i = 0; i < rows_[r].size(); ++i) {
+      const std::string& text = rows_[r][i];
+      const std::string pad(widths[i] - text.size(), ' ');
+      if (i != 0) line += "  ";
+      line += (r != 0 && is_number(text)) ? pad + text : text + pad;
+    }
+    while (!line.empty() && line.back() == ' ')
+      line.pop_back();
+    out += line + "\n";
+  }
+  return out;
+}
+
+std::string human_rate(double value) {
+  char buffer[32];
+  if (value >= 1e9) {
+    std::snprintf(buffer, sizeof buffer, "%.2f G", value / 1e9);
+  } else if (value >= 1e6) {
+    std::snprintf(buffer, sizeof buffer, "%.2f M", value / 1e6);
+  } else if (value >= 1e3) {
+    std::snprintf(buffer, sizeof buffer, "%.1f k", value / 1e3);
+  } else {
+    std::snprintf(buffer, sizeof buffer, "%.0f ", value);
+  }
+  return buffer;
+}
+
+std::string render(const std::string& command, const nlohmann::json& reply) {
+  try {
+    if (command == "stats") return render_stats(reply);
+    if (command == "ports") return render_ports(reply);
+    if (command == "workers") return render_workers(reply);
+    if (command == "rules") return render_rules(reply);
+    if (command == "version") {
+      return value_or(reply, "name") + " " + value_or(reply, "version") + " (" +
+             value_or(reply, "dpdk") + ")\n";
+    }
+  } catch (const nlohmann::json::exception&) {
+    // An unexpected shape: show it as it is.
+  }
+  return reply.dump(2) + "\n";
+}
+
+}  // namespace udpsieve::cli

@@ -1,0 +1,387 @@
+// The daemon configuration: YAML into a validated DaemonConfig, plus the rule files it names.
+#include <glob.h>
+
+#include <algorithm>
+#include <cstddef>
+#include <filesystem>
+#include <map>
+#include <new>
+#include <set>
+#include <string_view>
+#include <system_error>
+#include <utility>
+
+#include "udpsieve/common/decimal.hpp"
+#include "udpsieve/common/yaml_node.hpp"
+#include "udpsieve/config/config.hpp"
+#include "udpsieve/rules/rule_loader.hpp"
+
+namespace udpsieve::config {
+namespace {
+
+namespace fs = std::filesystem;
+
+/// DPDK pins threads with cpu_set_t, whose size (CPU_SETSIZE) is 1024 on glibc.
+constexpr unsigned kMaxCpu = 1023;
+constexpr std::size_t kMaxPortNameLength = 32;
+constexpr std::size_t kMaxFilePrefixLength = 64;
+
+/// Letters, digits, '_' and '-': safe in file names, log lines and Prometheus labels.
+bool is_word_char(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+         c == '-';
+}
+
+/// A non-empty string of word characters, at most `max_length` long.
+std::string word(const YamlNode& node, std::string_view what, std::size_t max_length) {
+  std::string text = node.as_nonempty_string();
+  for (char c : text) {
+    if (!is_word_char(c)) {
+      node.fail(std::string(what) + " \"" + text + "\" contains '" + std::string(1, c) +
+                "'; use only letters, digits, _ and -");
+    }
+  }
+  if (text.size() > max_length) {
+    node.fail(std::string(what) + " is " + std::to_string(text.size()) +
+              " characters long; at most " + std::to_string(max_length) + " are allowed");
+  }
+  return text;
+}
+
+std::string resolve_path(const std::string& base_dir, const std::string& path) {
+  if (path.empty() || path.front() == '/') return path;
+  return (fs::path(base_dir) / path).lexically_normal().string();
+}
+
+std::string absolute_dir(const std::string& dir) {
+  if (dir.empty()) return fs::current_path().string();
+  return fs::absolute(dir).lexically_normal().string();
+}
+
+/// "name1, name2": for "unknown port" messages.
+std::string port_list(const std::vector<PortConfig>& ports) {
+  std::string out;
+  for (const PortConfig& port : ports)
+    out += (out.empty() ? "" : ", ") + port.name;
+  return out;
+}
+
+/// Makes relative `rx_pcap=` / `tx_pcap=` values in a vdev string absolute; the rest is verbatim.
+std::string absolutize_pcap_paths(const std::string& device, const std::string& base_dir) {
+  std::string out;
+  std::size_t start = 0;
+  bool first = true;
+  while (start <= device.size()) {
+    std::size_t end = device.find(',', start);
+    if (end == std::string::npos) end = device.size();
+    std::string part = device.substr(start, end - start);
+    if (!first) {
+      for (std::string_view key : {"rx_pcap=", "tx_pcap="}) {
+        if (part.starts_with(key)) {
+          part = std::string(key) + resolve_path(base_dir, part.substr(key.size()));
+        }
+      }
+      out += ',';
+    }
+    out += part;
+    first = false;
+    start = end + 1;
+  }
+  return out;
+}
+
+/// The device's identity for duplicate checks: the PCI address or vdev name before any ','.
+std::string device_name(const std::string& device) {
+  return device.substr(0, device.find(','));
+}
+
+LcoreSpec parse_lcore(const YamlNode& node) {
+  const std::string text = node.as_string();
+  const std::size_t at = text.find('@');
+  const std::string_view whole(text);
+  const std::string_view lcore_text = whole.substr(0, at);
+  const std::string_view cpu_text = at == std::string::npos ? lcore_text : whole.substr(at + 1);
+  const auto number = [&](std::string_view part, unsigned max, const char* what) {
+    uint64_t value = 0;
+    switch (parse_decimal(part, max, value)) {
+      case DecimalResult::ok:
+        return static_cast<unsigned>(value);
+      case DecimalResult::too_big:
+        node.fail(std::string(what) + " " + std::string(part) + " is out of range 0-" +
+                  std::to_string(max));
+      case DecimalResult::malformed:
+        break;
+    }
+    node.fail("'" + text + "' is not an lcore; write N, or \"L@C\" for lcore L on CPU C");
+  };
+  LcoreSpec spec;
+  spec.lcore = number(lcore_text, kMaxLcore, "lcore");
+  spec.cpu = number(cpu_text, kMaxCpu, "CPU");
+  return spec;
+}
+
+EalConfig parse_eal(const YamlNode& node) {
+  node.expect_map({"lcores", "hugepages", "memory_mb", "file_prefix", "extra_args"});
+  EalConfig eal;
+  const YamlNode lcores = node.require("lcores");
+  const std::vector<YamlNode> entries = lcores.one_or_list();
+  if (entries.size() < 2) {
+    lcores.fail(
+        "needs at least two lcores: the first runs the control thread, each further one a "
+        "worker");
+  }
+  std::map<unsigned, SourceLocation> seen;
+  for (const YamlNode& entry : entries) {
+    const LcoreSpec spec = parse_lcore(entry);
+    const auto [it, fresh] = seen.emplace(spec.lcore, entry.location());
+    if (!fresh) {
+      entry.fail("lcore " + std::to_string(spec.lcore) + " is listed twice (first at " +
+                 it->second.to_string() + ")");
+    }
+    eal.lcores.push_back(spec);
+  }
+  if (auto mode = node.get("hugepages")) {
+    eal.hugepages = mode->as_enum<HugepageMode>({{"auto", HugepageMode::automatic},
+                                                 {"required", HugepageMode::required},
+                                                 {"off", HugepageMode::off}});
+  }
+  if (auto memory = node.get("memory_mb")) {
+    eal.memory_mb = static_cast<unsigned>(memory->as_uint(64, 65536));
+  }
+  if (auto prefix = node.get("file_prefix")) {
+    eal.file_prefix = word(*prefix, "file prefix", kMaxFilePrefixLength);
+  }
+  if (auto args = node.get("extra_args")) {
+    for (const YamlNode& arg : args->items())
+      eal.extra_args.push_back(arg.as_nonempty_string());
+  }
+  return eal;
+}
+
+unsigned parse_descriptors(const YamlNode& node) {
+  const auto count = static_cast<unsigned>(node.as_uint(64, 16384));
+  if ((count & (count - 1)) != 0) node.fail(std::to_string(count) + " is not a power of two");
+  return count;
+}
+
+PortConfig parse_port(const YamlNode& node, const std::string& base_dir) {
+  node.expect_map({"name", "device", "forward_to", "rx_descriptors", "tx_descriptors"});
+  PortConfig port;
+  port.where = node.location();
+  port.name = word(node.require("name"), "port name", kMaxPortNameLength);
+  port.device = absolutize_pcap_paths(node.require("device").as_nonempty_string(), base_dir);
+  port.forward_to = node.require("forward_to").as_nonempty_string();
+  if (auto rx = node.get("rx_descriptors")) port.rx_descriptors = parse_descriptors(*rx);
+  if (auto tx = node.get("tx_descriptors")) port.tx_descriptors = parse_descriptors(*tx);
+  return port;
+}
+
+std::vector<PortConfig> parse_ports(const YamlNode& node, const std::string& base_dir) {
+  const std::vector<YamlNode> entries = node.items();
+  if (entries.empty()) node.fail("at least one port is required");
+  if (entries.size() > kMaxPorts) {
+    node.fail(std::to_string(entries.size()) + " ports given; at most " +
+              std::to_string(kMaxPorts) + " are supported");
+  }
+  std::vector<PortConfig> ports;
+  std::map<std::string, SourceLocation> names;
+  std::map<std::string, std::pair<std::string, SourceLocation>> devices;
+  for (const YamlNode& entry : entries) {
+    PortConfig port = parse_port(entry, base_dir);
+    const YamlNode name_node = entry.require("name");
+    const auto [name_it, fresh_name] = names.emplace(port.name, name_node.location());
+    if (!fresh_name) {
+      name_node.fail("duplicate port name \"" + port.name + "\" (first defined at " +
+                     name_it->second.to_string() + ")");
+    }
+    const YamlNode device_node = entry.require("device");
+    const auto [device_it, fresh_device] =
+        devices.emplace(device_name(port.device), std::pair{port.name, device_node.location()});
+    if (!fresh_device) {
+      device_node.fail("device \"" + device_it->first + "\" is already used by port \"" +
+                       device_it->second.first + "\" (at " + device_it->second.second.to_string() +
+                       ")");
+    }
+    ports.push_back(std::move(port));
+  }
+  for (std::size_t i = 0; i < ports.size(); ++i) {
+    const auto target = std::find_if(ports.begin(), ports.end(), [&](const PortConfig& p) {
+      return p.name == ports[i].forward_to;
+    });
+    if (target == ports.end()) {
+      entries[i]
+          .require("forward_to")
+          .fail("unknown port \"" + ports[i].forward_to + "\" (ports are: " + port_list(ports) +
+                ")");
+    }
+    ports[i].forward_to_index = static_cast<std::size_t>(target - ports.begin());
+  }
+  return ports;
+}
+
+rules::Verdict parse_verdict(const YamlNode& node) {
+  return node.as_enum<rules::Verdict>(
+      {{"forward", rules::Verdict::forward}, {"drop", rules::Verdict::drop}});
+}
+
+PipelineConfig parse_pipeline(const YamlNode& node, const std::string& base_dir) {
+  node.expect_map({"default_action", "non_udp", "rules"});
+  PipelineConfig pipeline;
+  if (auto action = node.get("default_action")) pipeline.default_action = parse_verdict(*action);
+  if (auto non_udp = node.get("non_udp")) pipeline.non_udp = parse_verdict(*non_udp);
+  if (auto list = node.get("rules")) {
+    for (const YamlNode& entry : list->one_or_list()) {
+      pipeline.rules.push_back(RuleSource{resolve_path(base_dir, entry.as_nonempty_string()),
+                                          entry.location(), entry.path()});
+    }
+  }
+  return pipeline;
+}
+
+ControlConfig parse_control(const YamlNode& node, const std::string& base_dir) {
+  node.expect_map({"socket", "stats_interval_ms"});
+  ControlConfig control;
+  if (auto socket = node.get("socket")) {
+    control.socket = resolve_path(base_dir, socket->as_nonempty_string());
+  }
+  if (auto interval = node.get("stats_interval_ms")) {
+    control.stats_interval_ms = static_cast<unsigned>(interval->as_uint(10, 60000));
+  }
+  return control;
+}
+
+LoggingConfig parse_logging(const YamlNode& node) {
+  node.expect_map({"level"});
+  LoggingConfig logging;
+  if (auto level = node.get("level")) {
+    logging.level = std::string(level->as_enum<std::string_view>({{"trace", "trace"},
+                                                                  {"debug", "debug"},
+                                                                  {"info", "info"},
+                                                                  {"warn", "warn"},
+                                                                  {"error", "error"},
+                                                                  {"critical", "critical"},
+                                                                  {"off", "off"}}));
+  }
+  return logging;
+}
+
+void parse_root(const YamlNode& root, DaemonConfig& config) {
+  if (root.is_null()) root.fail("the configuration is empty; eal and ports are required");
+  root.expect_map({"eal", "ports", "pipeline", "control", "logging"});
+  config.eal = parse_eal(root.require("eal"));
+  config.ports = parse_ports(root.require("ports"), config.base_dir);
+  if (auto pipeline = root.get("pipeline")) {
+    config.pipeline = parse_pipeline(*pipeline, config.base_dir);
+  }
+  if (auto control = root.get("control")) config.control = parse_control(*control, config.base_dir);
+  if (auto logging = root.get("logging")) config.logging = parse_logging(*logging);
+}
+
+bool is_glob(const std::string& pattern) {
+  return pattern.find_first_of("*?[") != std::string::npos;
+}
+
+/// Paths matching `pattern`, byte-wise sorted so the order does not depend on the locale.
+std::vector<std::string> expand_glob(const RuleSource& source) {
+  glob_t found{};
+  const int rc = glob(source.pattern.c_str(), GLOB_NOSORT, nullptr, &found);
+  std::vector<std::string> paths;
+  if (rc == 0) {
+    paths.reserve(found.gl_pathc);
+    for (std::size_t i = 0; i < found.gl_pathc; ++i)
+      paths.emplace_back(found.gl_pathv[i]);
+  }
+  globfree(&found);
+  if (rc == GLOB_NOSPACE) throw std::bad_alloc();
+  if (rc != 0 && rc != GLOB_NOMATCH) {
+    throw ConfigError(source.where, source.key_path,
+                      "cannot read directories for " + source.pattern);
+  }
+  std::sort(paths.begin(), paths.end());
+  return paths;
+}
+
+}  // namespace
+
+std::string LcoreSpec::to_string() const {
+  if (lcore == cpu) return std::to_string(lcore);
+  return std::to_string(lcore) + "@" + std::to_string(cpu);
+}
+
+std::vector<std::string> DaemonConfig::port_names() const {
+  std::vector<std::string> names;
+  names.reserve(ports.size());
+  for (const PortConfig& port : ports)
+    names.push_back(port.name);
+  return names;
+}
+
+DaemonConfig load_daemon_config(const std::string& path) {
+  const YamlNode root = YamlNode::load_file(path);
+  DaemonConfig config;
+  config.path = path;
+  config.base_dir = fs::absolute(path).parent_path().lexically_normal().string();
+  parse_root(root, config);
+  return config;
+}
+
+DaemonConfig parse_daemon_config(const std::string& text, const std::string& display_name,
+                                 const std::string& base_dir) {
+  const YamlNode root = YamlNode::load_string(text, display_name);
+  DaemonConfig config;
+  config.path = display_name;
+  config.base_dir = absolute_dir(base_dir);
+  parse_root(root, config);
+  return config;
+}
+
+RuleFiles resolve_rule_files(const DaemonConfig& config) {
+  RuleFiles out;
+  std::set<std::string> seen;  // canonical paths, so a file reached twice loads once
+  const auto add = [&](const std::string& file) {
+    std::error_code ec;
+    const fs::path canonical = fs::weakly_canonical(file, ec);
+    if (seen.insert(ec ? file : canonical.string()).second) out.files.push_back(file);
+  };
+  for (const RuleSource& source : config.pipeline.rules) {
+    if (is_glob(source.pattern)) {
+      std::size_t files = 0;
+      for (const std::string& path : expand_glob(source)) {
+        std::error_code ec;
+        if (!fs::is_regular_file(path, ec)) continue;  // e.g. a subdirectory of rules.d
+        add(path);
+        ++files;
+      }
+      if (files == 0) {
+        out.warnings.push_back(
+            format_config_error(source.where, source.key_path, "no files match " + source.pattern));
+      }
+      continue;
+    }
+    std::error_code ec;
+    const fs::file_status status = fs::status(source.pattern, ec);
+    if (!fs::exists(status)) {
+      throw ConfigError(source.where, source.key_path, "no such file: " + source.pattern);
+    }
+    if (!fs::is_regular_file(status)) {
+      throw ConfigError(source.where, source.key_path, "not a regular file: " + source.pattern);
+    }
+    add(source.pattern);
+  }
+  return out;
+}
+
+LoadedConfig load_config_and_rules(const std::string& path) {
+  LoadedConfig loaded;
+  loaded.config = load_daemon_config(path);
+  RuleFiles files = resolve_rule_files(loaded.config);
+  rules::RuleCollector collector(loaded.config.port_names());
+  for (const std::string& file : files.files)
+    collector.add_file(file);
+  loaded.rules = collector.take();
+  loaded.rule_files = std::move(files.files);
+  loaded.warnings = std::move(files.warnings);
+  return loaded;
+}
+
+}  // namespace udpsieve::config

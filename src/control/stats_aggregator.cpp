@@ -1,0 +1,78 @@
+#include "udpsieve/control/stats_aggregator.hpp"
+
+#include <algorithm>
+
+namespace udpsieve::control {
+
+StatsAggregator::StatsAggregator(std::size_t workers) : workers_(workers) {}
+
+void StatsAggregator::absorb(std::size_t worker, const dataplane::WorkerSnapshot& snapshot) {
+  PerWorker& w = workers_.at(worker);
+  if (snapshot.sequence <= w.sequence) return;  // never go backwards
+  w.counters = snapshot.counters;
+  w.generation = snapshot.table_generation;
+  w.sequence = snapshot.sequence;
+  w.final = w.final || snapshot.final;
+  w.rules.assign(snapshot.rules.begin(),
+                 snapshot.rules.begin() + static_cast<std::ptrdiff_t>(snapshot.rule_count));
+  ++snapshots_;
+}
+
+bool StatsAggregator::all_final() const noexcept {
+  return std::all_of(workers_.begin(), workers_.end(), [](const PerWorker& w) { return w.final; });
+}
+
+dataplane::WorkerCounters StatsAggregator::totals() const noexcept {
+  dataplane::WorkerCounters sum;
+  for (const PerWorker& w : workers_) {
+    for (std::size_t i = 0; i < sum.stats.size(); ++i)
+      sum.stats[i] += w.counters.stats[i];
+    for (std::size_t i = 0; i < sum.drops.size(); ++i)
+      sum.drops[i] += w.counters.drops[i];
+    for (std::size_t i = 0; i < sum.burst_histogram.size(); ++i) {
+      sum.burst_histogram[i] += w.counters.burst_histogram[i];
+    }
+  }
+  return sum;
+}
+
+std::vector<dataplane::RuleCounter> StatsAggregator::rules(uint64_t generation,
+                                                           std::size_t rule_count) const {
+  std::vector<dataplane::RuleCounter> sum(rule_count);
+  for (const PerWorker& w : workers_) {
+    if (w.generation != generation) continue;
+    const std::size_t n = std::min(rule_count, w.rules.size());
+    for (std::size_t i = 0; i < n; ++i) {
+      sum[i].packets += w.rules[i].packets;
+      sum[i].bytes += w.rules[i].bytes;
+    }
+  }
+  return sum;
+}
+
+void StatsAggregator::update_rates(std::chrono::steady_clock::time_point now,
+                                   std::chrono::milliseconds window) {
+  const dataplane::WorkerCounters current = totals();
+  if (window_start_ == std::chrono::steady_clock::time_point{}) {
+    window_start_ = now;
+    window_totals_ = current;
+    return;
+  }
+  const std::chrono::duration<double> elapsed = now - window_start_;
+  if (elapsed < window) return;
+  const double seconds = elapsed.count();
+  auto per_second = [&](uint64_t now_value, uint64_t then_value) {
+    return static_cast<double>(now_value - then_value) / seconds;
+  };
+  rates_.rx_pps =
+      per_second(current.stat(WorkerStat::rx_packets), window_totals_.stat(WorkerStat::rx_packets));
+  rates_.forwarded_pps = per_second(current.stat(WorkerStat::forwarded_packets),
+                                    window_totals_.stat(WorkerStat::forwarded_packets));
+  rates_.dropped_pps = per_second(current.dropped(), window_totals_.dropped());
+  rates_.rx_bps =
+      8 * per_second(current.stat(WorkerStat::rx_bytes), window_totals_.stat(WorkerStat::rx_bytes));
+  window_start_ = now;
+  window_totals_ = current;
+}
+
+}  // namespace udpsieve::control

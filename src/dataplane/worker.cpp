@@ -1,0 +1,228 @@
+#include "udpsieve/dataplane/worker.hpp"
+
+#include <rte_branch_prediction.h>
+#include <rte_cycles.h>
+#include <rte_ethdev.h>
+#include <rte_mbuf.h>
+#include <rte_pause.h>
+#include <rte_prefetch.h>
+#include <rte_rcu_qsbr.h>
+
+#include <algorithm>
+#include <cstring>
+#include <utility>
+
+#include "udpsieve/dataplane/snapshot_channel.hpp"
+#include "udpsieve/dataplane/table.hpp"
+
+namespace udpsieve::dataplane {
+namespace {
+
+/// How many packets ahead of the one being parsed to prefetch (l3fwd uses 3 to 8).
+constexpr uint16_t kPrefetchOffset = 4;
+
+constexpr std::size_t stat(WorkerStat s) {
+  return index_of(s);
+}
+constexpr std::size_t drop(DropReason r) {
+  return index_of(r);
+}
+
+}  // namespace
+
+Worker::Worker(WorkerSetup setup, const TablePublisher& tables, SnapshotChannel& channel,
+               const std::atomic<bool>& stop)
+    : tables_(tables),
+      qsbr_(tables.qsbr()),
+      stop_(stop),
+      setup_(std::move(setup)),
+      channel_(channel) {
+  port_count_ = static_cast<uint16_t>(std::min(setup_.port_ids.size(), port_ids_.size()));
+  std::copy_n(setup_.port_ids.begin(), port_count_, port_ids_.begin());
+  tx_queue_ = static_cast<uint16_t>(setup_.index);
+}
+
+int Worker::launch(void* arg) noexcept {
+  return static_cast<Worker*>(arg)->run();
+}
+
+int Worker::run() noexcept {
+  const unsigned thread_id = setup_.index;
+  (void)rte_rcu_qsbr_thread_register(qsbr_, thread_id);
+  rte_rcu_qsbr_thread_online(qsbr_, thread_id);
+
+  const RxQueueRef* const queues = setup_.rx_queues.data();
+  const auto queue_count = static_cast<uint16_t>(setup_.rx_queues.size());
+  std::array<rte_mbuf*, kBurstSize> burst{};
+  next_publish_tsc_ = rte_rdtsc() + setup_.publish_interval_tsc;
+
+  const Table* table = tables_.current();
+  while (!stop_.load(std::memory_order_relaxed)) {
+    // One table per pass: a reload never changes the rules mid-burst.
+    table = tables_.current();
+    RuleCounter* const rule_counters = table->rule_counters(setup_.index);
+
+    for (uint16_t q = 0; q < queue_count; ++q) {
+      const RxQueueRef& rx = queues[q];
+      const uint16_t received = rte_eth_rx_burst(rx.port_id, rx.queue_id, burst.data(),
+                                                 static_cast<uint16_t>(kBurstSize));
+      ++counters_.burst_histogram[received];
+      if (received == 0) {
+        ++counters_.stats[stat(WorkerStat::polls_idle)];
+        continue;
+      }
+      ++counters_.stats[stat(WorkerStat::polls_busy)];
+      handle_burst(burst.data(), received, rx.port_index, *table, rule_counters);
+    }
+    flush_all();
+    rte_rcu_qsbr_quiescent(qsbr_, thread_id);
+    heartbeat_.fetch_add(1, std::memory_order_relaxed);
+
+    if (rte_rdtsc() >= next_publish_tsc_) {
+      // If the control thread holds every buffer, skip: counters are cumulative.
+      (void)publish(*table, false);
+      next_publish_tsc_ += setup_.publish_interval_tsc;
+      const uint64_t now = rte_rdtsc();
+      if (next_publish_tsc_ < now) next_publish_tsc_ = now + setup_.publish_interval_tsc;
+    }
+  }
+
+  // Everything received has been flushed above; the final snapshot must get through, so wait
+  // for the control thread (which keeps draining until it has every final snapshot).
+  flush_all();
+  while (!publish(*table, true))
+    rte_pause();
+  rte_rcu_qsbr_thread_offline(qsbr_, thread_id);
+  (void)rte_rcu_qsbr_thread_unregister(qsbr_, thread_id);
+  finished_.store(true, std::memory_order_release);
+  return 0;
+}
+
+void Worker::handle_burst(rte_mbuf** mbufs, uint16_t count, uint16_t in_port, const Table& table,
+                          RuleCounter* rule_counters) noexcept {
+  std::array<PacketInfo, kBurstSize>& info = info_;  // parse_frame resets each entry
+  std::array<const rules::PacketKey*, kBurstSize> keys;
+  std::array<int32_t, kBurstSize> matched;
+  std::array<rte_mbuf*, kBurstSize> dropped;
+  uint16_t dropped_count = 0;
+
+  // Stage 1: parse every packet, prefetching ahead.
+  for (uint16_t i = 0; i < std::min(kPrefetchOffset, count); ++i) {
+    rte_prefetch0(rte_pktmbuf_mtod(mbufs[i], void*));
+  }
+  uint64_t rx_bytes = 0;
+  for (uint16_t i = 0; i < count; ++i) {
+    if (i + kPrefetchOffset < count) {
+      rte_prefetch0(rte_pktmbuf_mtod(mbufs[i + kPrefetchOffset], void*));
+    }
+    rte_mbuf* m = mbufs[i];
+    const uint32_t frame_length = rte_pktmbuf_pkt_len(m);
+    rx_bytes += frame_length;
+    if (likely(m->nb_segs == 1)) {
+      (void)parse_frame(rte_pktmbuf_mtod(m, const uint8_t*), rte_pktmbuf_data_len(m), frame_length,
+                        info[i]);
+    } else {
+      // Headers may straddle segments: parse a linear copy of the first bytes.
+      const uint32_t length = std::min<uint32_t>(frame_length, kMaxHeaderBytes);
+      const auto* data =
+          static_cast<const uint8_t*>(rte_pktmbuf_read(m, 0, length, scratch_.data()));
+      (void)parse_frame(data, data == nullptr ? 0 : length, frame_length, info[i]);
+    }
+    keys[i] = info[i].status == ParseStatus::udp ? &info[i].key : nullptr;
+  }
+  counters_.stats[stat(WorkerStat::rx_packets)] += count;
+  counters_.stats[stat(WorkerStat::rx_bytes)] += rx_bytes;
+
+  // Stage 2: one classification call for the whole burst.
+  table.rules().matcher().match_burst(keys.data(), count, matched.data());
+
+  // Stage 3: apply verdicts.
+  const RuleVerdict* const verdicts = table.verdicts();
+  const uint16_t default_out = table.forward_to(in_port);
+  const bool default_drop = table.rules().default_action() == rules::Verdict::drop;
+  const bool non_udp_drop = table.rules().non_udp() == rules::Verdict::drop;
+  for (uint16_t i = 0; i < count; ++i) {
+    rte_mbuf* m = mbufs[i];
+    const uint32_t length = rte_pktmbuf_pkt_len(m);
+    DropReason reason = DropReason::count;
+    uint16_t out = default_out;
+    switch (info[i].status) {
+      case ParseStatus::malformed:
+        reason = DropReason::malformed;
+        break;
+      case ParseStatus::non_udp:
+        if (non_udp_drop) reason = DropReason::non_udp;
+        break;
+      case ParseStatus::udp:
+        if (const int32_t r = matched[i]; r >= 0) {
+          RuleCounter& rc = rule_counters[r];
+          ++rc.packets;
+          rc.bytes += length;
+          const RuleVerdict& verdict = verdicts[r];
+          if (verdict.drop) {
+            reason = DropReason::rule;
+          } else if (verdict.out_port != RuleVerdict::kInputsForwardTo) {
+            out = verdict.out_port;
+          }
+        } else if (default_drop) {
+          reason = DropReason::default_action;
+        }
+        break;
+    }
+    if (reason == DropReason::count) {
+      enqueue_tx(out, m, length);
+    } else {
+      ++counters_.drops[drop(reason)];
+      dropped[dropped_count++] = m;
+    }
+  }
+  if (dropped_count != 0) rte_pktmbuf_free_bulk(dropped.data(), dropped_count);
+}
+
+void Worker::enqueue_tx(uint16_t out_port, rte_mbuf* mbuf, uint32_t length) noexcept {
+  TxBuffer& buffer = tx_[out_port];
+  buffer.mbufs[buffer.count] = mbuf;
+  buffer.lengths[buffer.count] = length;
+  if (++buffer.count == kBurstSize) flush(out_port);
+}
+
+void Worker::flush(uint16_t out_port) noexcept {
+  TxBuffer& buffer = tx_[out_port];
+  const uint16_t pending = buffer.count;
+  if (pending == 0) return;
+  buffer.count = 0;
+  const uint16_t sent =
+      rte_eth_tx_burst(port_ids_[out_port], tx_queue_, buffer.mbufs.data(), pending);
+  uint64_t sent_bytes = 0;
+  for (uint16_t i = 0; i < sent; ++i)
+    sent_bytes += buffer.lengths[i];
+  counters_.stats[stat(WorkerStat::forwarded_packets)] += sent;
+  counters_.stats[stat(WorkerStat::forwarded_bytes)] += sent_bytes;
+  if (unlikely(sent < pending)) {
+    counters_.drops[drop(DropReason::tx_full)] += pending - sent;
+    rte_pktmbuf_free_bulk(buffer.mbufs.data() + sent, pending - sent);
+  }
+}
+
+void Worker::flush_all() noexcept {
+  for (uint16_t port = 0; port < port_count_; ++port)
+    flush(port);
+}
+
+bool Worker::publish(const Table& table, bool final) noexcept {
+  WorkerSnapshot* snapshot = channel_.acquire();
+  if (snapshot == nullptr) return false;
+  snapshot->sequence = ++sequence_;
+  snapshot->tsc = rte_rdtsc();
+  snapshot->table_generation = table.generation();
+  snapshot->final = final;
+  snapshot->counters = counters_;
+  const std::size_t rules = std::min(table.rule_count(), snapshot->rules.size());
+  std::memcpy(snapshot->rules.data(), table.rule_counters(setup_.index),
+              rules * sizeof(RuleCounter));
+  snapshot->rule_count = static_cast<uint32_t>(rules);
+  channel_.publish(snapshot);
+  return true;
+}
+
+}  // namespace udpsieve::dataplane

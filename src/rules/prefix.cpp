@@ -1,0 +1,122 @@
+// Prefix and port-range parsing and printing for the rule model.
+#include <arpa/inet.h>
+
+#include <cstddef>
+#include <string>
+
+#include "udpsieve/rules/rule.hpp"
+
+namespace udpsieve::rules {
+namespace {
+
+/// Parses 1-3 decimal digits; false on anything else (signs, spaces, empty).
+bool parse_length(std::string_view text, unsigned& out) {
+  if (text.empty() || text.size() > 3) return false;
+  unsigned value = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return false;
+    value = value * 10 + static_cast<unsigned>(c - '0');
+  }
+  out = value;
+  return true;
+}
+
+/// Clears every bit after the first `length` bits of `addr`.
+std::array<uint8_t, 16> masked(const std::array<uint8_t, 16>& addr, unsigned length) {
+  std::array<uint8_t, 16> out{};
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    const unsigned bit = static_cast<unsigned>(i) * 8;
+    if (length >= bit + 8) {
+      out[i] = addr[i];
+    } else if (length > bit) {
+      const unsigned keep = length - bit;  // 1..7 leading bits of this byte
+      out[i] = static_cast<uint8_t>(addr[i] & (0xFFu << (8 - keep)));
+    }
+  }
+  return out;
+}
+
+std::string address_to_string(Family family, const std::array<uint8_t, 16>& addr) {
+  char buffer[INET6_ADDRSTRLEN] = {};
+  const int af = family == Family::ipv4 ? AF_INET : AF_INET6;
+  if (inet_ntop(af, addr.data(), buffer, sizeof buffer) == nullptr) return "?";
+  return buffer;
+}
+
+}  // namespace
+
+std::optional<Prefix> Prefix::parse(std::string_view text, std::string& error) {
+  if (text.empty()) {
+    error = "empty prefix";
+    return std::nullopt;
+  }
+  const std::size_t slash = text.find('/');
+  const std::string address(text.substr(0, slash));
+  if (address.empty()) {
+    error = "'" + std::string(text) + "' has no address before '/'";
+    return std::nullopt;
+  }
+  Prefix prefix;
+  prefix.family = address.find(':') == std::string::npos ? Family::ipv4 : Family::ipv6;
+  const bool v4 = prefix.family == Family::ipv4;
+  if (inet_pton(v4 ? AF_INET : AF_INET6, address.c_str(), prefix.addr.data()) != 1) {
+    error = "'" + address + "' is not an " + (v4 ? "IPv4" : "IPv6") + " address";
+    return std::nullopt;
+  }
+  const unsigned max_length = v4 ? 32 : 128;
+  unsigned length = max_length;
+  if (slash != std::string_view::npos) {
+    const std::string_view length_text = text.substr(slash + 1);
+    if (length_text.empty()) {
+      error = "'" + std::string(text) + "' has no prefix length after '/'";
+      return std::nullopt;
+    }
+    if (!parse_length(length_text, length)) {
+      error = "'" + std::string(length_text) + "' is not a prefix length";
+      return std::nullopt;
+    }
+    if (length > max_length) {
+      error = "prefix length " + std::to_string(length) + " is out of range 0-" +
+              std::to_string(max_length) + " for " + (v4 ? "IPv4" : "IPv6");
+      return std::nullopt;
+    }
+  }
+  prefix.length = static_cast<uint8_t>(length);
+  const std::array<uint8_t, 16> network = masked(prefix.addr, length);
+  if (network != prefix.addr) {
+    Prefix suggestion = prefix;
+    suggestion.addr = network;
+    error = std::string(text) + " has host bits set (did you mean " + suggestion.to_string() + "?)";
+    return std::nullopt;
+  }
+  error.clear();
+  return prefix;
+}
+
+bool Prefix::contains(const std::array<uint8_t, 16>& address) const noexcept {
+  const unsigned full_bytes = length / 8u;
+  for (unsigned i = 0; i < full_bytes; ++i) {
+    if (address[i] != addr[i]) return false;
+  }
+  const unsigned rest = length % 8u;
+  if (rest == 0) return true;
+  const auto mask = static_cast<uint8_t>(0xFFu << (8 - rest));
+  return (address[full_bytes] & mask) == addr[full_bytes];
+}
+
+std::string Prefix::to_string() const {
+  return address_to_string(family, addr) + "/" + std::to_string(length);
+}
+
+std::string PortRange::to_string() const {
+  if (first == last) return std::to_string(first);
+  return std::to_string(first) + "-" + std::to_string(last);
+}
+
+std::string action_to_string(const Action& action) {
+  if (action.kind == ActionKind::drop) return "drop";
+  if (action.port_name.empty()) return "forward";
+  return "forward:" + action.port_name;
+}
+
+}  // namespace udpsieve::rules

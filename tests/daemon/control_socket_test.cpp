@@ -1,0 +1,174 @@
+// The control socket's line protocol against a live daemon: every bad request gets an error
+// reply (or, past the size bound, a closed connection) and the daemon carries on.
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "support/daemon_process.hpp"
+#include "support/packet_builder.hpp"
+
+namespace {
+
+using udpsieve::test::DaemonProcess;
+using udpsieve::test::TempDir;
+
+/// A raw client: sends bytes as given, reads until `lines` newlines or EOF.
+class RawClient {
+ public:
+  explicit RawClient(const std::string& path) {
+    fd_ = socket(AF_UNIX, SOCK_STREAM, 0);
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    std::strncpy(address.sun_path, path.c_str(), sizeof address.sun_path - 1);
+    if (connect(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
+      throw std::runtime_error("connect failed");
+    }
+    timeval timeout{10, 0};
+    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  }
+  ~RawClient() { close(fd_); }
+  RawClient(const RawClient&) = delete;
+  RawClient& operator=(const RawClient&) = delete;
+
+  void send_all(const std::string& bytes) const {
+    std::size_t sent = 0;
+    while (sent < bytes.size()) {
+      const ssize_t n = ::send(fd_, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
+      if (n <= 0) return;  // the daemon may close on an oversized request
+      sent += static_cast<std::size_t>(n);
+    }
+  }
+  void finish_writing() const { shutdown(fd_, SHUT_WR); }
+  /// Reads until `lines` complete lines arrived or the peer closed; returns what came.
+  std::vector<std::string> read_lines(std::size_t lines) const {
+    std::string buffer;
+    std::vector<std::string> out;
+    char chunk[65536];
+    while (out.size() < lines) {
+      const ssize_t n = recv(fd_, chunk, sizeof chunk, 0);
+      if (n <= 0) break;
+      buffer.append(chunk, static_cast<std::size_t>(n));
+      std::size_t newline;
+      while ((newline = buffer.find('\n')) != std::string::npos) {
+        out.push_back(buffer.substr(0, newline));
+        buffer.erase(0, newline + 1);
+      }
+    }
+    return out;
+  }
+  /// True when the peer has closed the connection (EOF, or a reset when it closed with our
+  /// unread bytes still queued).
+  [[nodiscard]] bool closed_by_peer() const {
+    char byte;
+    const ssize_t n = recv(fd_, &byte, 1, 0);
+    return n == 0 || (n < 0 && errno == ECONNRESET);
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+class ControlSocket : public testing::Test {
+ protected:
+  void SetUp() override {
+    if (geteuid() != 0 && !udpsieve::test::in_ci()) {
+      GTEST_SKIP() << "needs root for DPDK (runs in CI, which is root)";
+    }
+    udpsieve::test::write_pcap(
+        dir_.file("in.pcap"),
+        {udpsieve::test::PacketBuilder().ipv4().udp().payload_size(8).build()});
+    const std::string config =
+        dir_.write("config.yaml",
+                   "eal:\n  lcores: [0, 1]\n  memory_mb: 256\nports:\n"
+                   "  - {name: wan, device: \"net_pcap0,rx_pcap=in.pcap\", forward_to: wan}\n");
+    socket_ = dir_.file("ctl.sock");
+    daemon_ = std::make_unique<DaemonProcess>(
+        std::vector<std::string>{"--config", config, "--file-prefix",
+                                 udpsieve::test::unique_prefix("ctlsock"), "--socket", socket_},
+        dir_.file("d.log"));
+    ASSERT_TRUE(daemon_->wait_ready(socket_)) << daemon_->log();
+  }
+  void TearDown() override {
+    if (daemon_) {
+      // Whatever happened on the socket, the daemon still answers and stops cleanly.
+      EXPECT_TRUE(daemon_->wait_rx(socket_, 1).has_value()) << daemon_->log();
+      EXPECT_EQ(daemon_->stop(), 0) << daemon_->log();
+    }
+  }
+
+  TempDir dir_;
+  std::string socket_;
+  std::unique_ptr<DaemonProcess> daemon_;
+};
+
+std::string error_text(const std::string& line) {
+  const auto reply = nlohmann::json::parse(line, nullptr, false);
+  if (!reply.is_object() || !reply.contains("error")) return "(no error in: " + line + ")";
+  return reply["error"].get<std::string>();
+}
+
+TEST_F(ControlSocket, BadRequestsGetErrorsAndTheConnectionStaysUsable) {
+  RawClient client(socket_);
+  client.send_all("not json\n");
+  client.send_all("[1,2]\n");
+  client.send_all("{\"cmd\": 5}\n");
+  client.send_all("{\"command\": \"stats\"}\n");
+  client.send_all("{\"cmd\": \"reboot\"}\n");
+  client.send_all("{\"cmd\": \"version\"}\r\n");
+  client.send_all("\xff\xfe{\n");
+  const auto lines = client.read_lines(7);
+  ASSERT_EQ(lines.size(), 7U);
+  EXPECT_NE(error_text(lines[0]).find("request is not valid JSON"), std::string::npos);
+  EXPECT_EQ(error_text(lines[1]), R"(a request is a JSON object like {"cmd": "stats"})");
+  EXPECT_EQ(error_text(lines[2]), R"(a request is a JSON object like {"cmd": "stats"})");
+  EXPECT_EQ(error_text(lines[3]), R"(a request is a JSON object like {"cmd": "stats"})");
+  EXPECT_EQ(error_text(lines[4]),
+            "unknown command 'reboot' (commands: stats, ports, workers, rules, version)");
+  EXPECT_EQ(nlohmann::json::parse(lines[5])["name"], "udpsieved");
+  EXPECT_NE(error_text(lines[6]).find("request is not valid JSON"), std::string::npos);
+}
+
+TEST_F(ControlSocket, SeveralRequestsInOneWriteEachGetAReply) {
+  RawClient client(socket_);
+  client.send_all("{\"cmd\":\"version\"}\n{\"cmd\":\"stats\"}\n{\"cmd\":\"ports\"}\n");
+  const auto lines = client.read_lines(3);
+  ASSERT_EQ(lines.size(), 3U);
+  EXPECT_TRUE(nlohmann::json::parse(lines[0]).contains("version"));
+  EXPECT_TRUE(nlohmann::json::parse(lines[1]).contains("totals"));
+  EXPECT_TRUE(nlohmann::json::parse(lines[2]).contains("ports"));
+}
+
+TEST_F(ControlSocket, RequestWithoutNewlineIsAnsweredAtEndOfInput) {
+  RawClient client(socket_);
+  client.send_all("{\"cmd\":\"version\"}");
+  client.finish_writing();
+  const auto lines = client.read_lines(1);
+  ASSERT_EQ(lines.size(), 1U);
+  EXPECT_EQ(nlohmann::json::parse(lines[0])["name"], "udpsieved");
+  EXPECT_TRUE(client.closed_by_peer());
+}
+
+TEST_F(ControlSocket, OversizedRequestGetsAnErrorAndIsClosed) {
+  RawClient client(socket_);
+  client.send_all(std::string(200 * 1024, 'x'));
+  const auto lines = client.read_lines(1);
+  ASSERT_EQ(lines.size(), 1U);
+  EXPECT_EQ(error_text(lines[0]), "request longer than 65536 bytes");
+  EXPECT_TRUE(client.closed_by_peer());
+}
+
+TEST_F(ControlSocket, HalfWrittenRequestFromAVanishedClientIsHarmless) {
+  {
+    RawClient client(socket_);
+    client.send_all("{\"cmd\":\"sta");
+  }  // closed mid-request
+  RawClient again(socket_);
+  again.send_all("{\"cmd\":\"version\"}\n");
+  EXPECT_EQ(again.read_lines(1).size(), 1U);
+}
+
+}  // namespace

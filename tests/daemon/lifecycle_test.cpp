@@ -1,0 +1,445 @@
+// udpsieved as a process: start-up errors, --check, signals, several workers, tx_full, and
+// udpsievectl against a live daemon.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "support/daemon_process.hpp"
+#include "support/packet_builder.hpp"
+
+namespace fs = std::filesystem;
+using udpsieve::test::DaemonProcess;
+using udpsieve::test::run_program;
+using udpsieve::test::TempDir;
+
+namespace {
+
+std::string daemon_binary() {
+  return udpsieve::test::binary_dir() + "/udpsieved";
+}
+std::string ctl_binary() {
+  return udpsieve::test::binary_dir() + "/udpsievectl";
+}
+
+/// Skips outside CI when DPDK cannot run (it needs root); CI is root and never skips.
+#define REQUIRE_DPDK()                                                   \
+  do {                                                                   \
+    if (geteuid() != 0 && !udpsieve::test::in_ci()) {                    \
+      GTEST_SKIP() << "needs root for DPDK (runs in CI, which is root)"; \
+    }                                                                    \
+  } while (0)
+
+/// A few UDP and non-UDP frames written to `path`; returns how many.
+std::size_t write_traffic(const std::string& path, std::size_t udp_count) {
+  std::vector<std::vector<uint8_t>> frames;
+  for (std::size_t i = 0; i < udp_count; ++i) {
+    frames.push_back(udpsieve::test::PacketBuilder()
+                         .ipv4({.src = {10, 0, 0, 1}, .dst = {10, 0, 0, 2}})
+                         .udp({.src_port = static_cast<uint16_t>(1000 + i),
+                               .dst_port = static_cast<uint16_t>(i % 2 == 0 ? 53 : 123)})
+                         .payload_size(32)
+                         .build());
+  }
+  frames.push_back(udpsieve::test::PacketBuilder().ipv4().tcp().build());
+  udpsieve::test::write_pcap(path, frames);
+  return frames.size();
+}
+
+const char* const kRules = R"(rules:
+  - id: drop-ntp
+    match: {dst_port: 123}
+    action: drop
+)";
+
+/// A one-worker config reading in.pcap and writing out.pcap in `dir`.
+std::string pcap_config(const TempDir& dir, const std::string& extra_ports = "",
+                        const std::string& lcores = "[0, 1]") {
+  dir.write("rules.yaml", kRules);
+  return dir.write("config.yaml", "eal:\n  lcores: " + lcores +
+                                      "\n  memory_mb: 256\nports:\n"
+                                      "  - name: wan\n"
+                                      "    device: \"net_pcap0,rx_pcap=in.pcap,tx_pcap=out.pcap\"\n"
+                                      "    forward_to: wan\n" +
+                                      extra_ports +
+                                      "pipeline:\n  rules: [rules.yaml]\n"
+                                      "control:\n  stats_interval_ms: 20\n");
+}
+
+std::vector<std::string> daemon_args(const TempDir& dir, const std::string& config,
+                                     const std::string& name) {
+  return {"--config",      config,
+          "--file-prefix", udpsieve::test::unique_prefix(name),
+          "--socket",      (dir.path() / "ctl.sock").string()};
+}
+
+/// Waits until process `pid` blocks SIGTERM (read from /proc/PID/status SigBlk).
+bool wait_until_blocks_sigterm(pid_t pid) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (std::chrono::steady_clock::now() < deadline) {
+    std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+    std::string line;
+    while (std::getline(status, line)) {
+      if (line.rfind("SigBlk:", 0) != 0) continue;
+      const uint64_t mask = std::stoull(line.substr(7), nullptr, 16);
+      if ((mask & (uint64_t{1} << (SIGTERM - 1))) != 0) return true;
+    }
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
+  return false;
+}
+
+std::vector<std::string> with_binary(std::vector<std::string> args) {
+  args.insert(args.begin(), daemon_binary());
+  return args;
+}
+
+// --- start-up errors ---------------------------------------------------------------------------
+
+TEST(DaemonStart, BadConfigExitsTwoWithOneLocatedLineBeforeTouchingAnything) {
+  TempDir dir;
+  const std::string config =
+      dir.write("config.yaml",
+                "eal:\n  lcores: [0, 1]\n  bogus: 1\n"
+                "ports:\n  - {name: wan, device: net_null0, forward_to: wan}\n");
+  const auto result = run_program({daemon_binary(), "--config", config});
+  EXPECT_EQ(result.exit_code, 2);
+  EXPECT_EQ(result.output, config +
+                               ":3:3: eal.bogus: unknown key (expected one of: lcores, "
+                               "hugepages, memory_mb, file_prefix, extra_args)\n");
+}
+
+TEST(DaemonStart, BadRuleFileExitsTwo) {
+  TempDir dir;
+  dir.write("rules.yaml", "rules:\n  - id: x\n    match: {src: 10.0.0.300/8}\n    action: drop\n");
+  const std::string config =
+      dir.write("config.yaml",
+                "eal:\n  lcores: [0, 1]\nports:\n  - {name: wan, device: net_null0, forward_to: "
+                "wan}\npipeline:\n  rules: [rules.yaml]\n");
+  const auto result = run_program({daemon_binary(), "--config", config});
+  EXPECT_EQ(result.exit_code, 2);
+  EXPECT_NE(result.output.find((dir.path() / "rules.yaml").string() + ":3:18: rules[0].match.src"),
+            std::string::npos)
+      << result.output;
+  EXPECT_EQ(result.output.find("EAL"), std::string::npos) << "EAL must not start";
+}
+
+TEST(DaemonStart, MissingConfigFileExitsTwo) {
+  const auto result = run_program({daemon_binary(), "--config", "/nonexistent/udpsieved.yaml"});
+  EXPECT_EQ(result.exit_code, 2);
+  EXPECT_EQ(result.output,
+            "/nonexistent/udpsieved.yaml: cannot open file: No such file or directory\n");
+}
+
+TEST(DaemonStart, UsageErrorsExitTwo) {
+  EXPECT_EQ(run_program({daemon_binary()}).exit_code, 2);
+  EXPECT_EQ(run_program({daemon_binary(), "--config"}).exit_code, 2);
+  EXPECT_EQ(run_program({daemon_binary(), "--frobnicate"}).exit_code, 2);
+  const auto bad_level = run_program({daemon_binary(), "--config", "x", "--log-level", "loud"});
+  EXPECT_EQ(bad_level.exit_code, 2);
+  EXPECT_EQ(run_program({daemon_binary(), "--help"}).exit_code, 0);
+  EXPECT_NE(run_program({daemon_binary(), "--version"}).output.find("udpsieved "),
+            std::string::npos);
+}
+
+TEST(DaemonStart, CheckValidatesWithoutStarting) {
+  TempDir dir;
+  const std::string config = pcap_config(dir);
+  const auto result = run_program({daemon_binary(), "--config", config, "--check"});
+  EXPECT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_EQ(result.output, config + ": OK: 1 port(s), 1 rule(s) from 1 file(s)\n");
+}
+
+TEST(DaemonStart, MissingVdevInputFileIsOneClearLine) {
+  REQUIRE_DPDK();
+  TempDir dir;
+  const std::string config = pcap_config(dir);  // in.pcap never written
+  const auto result = run_program(with_binary(daemon_args(dir, config, "missing_vdev")));
+  EXPECT_EQ(result.exit_code, 1) << result.output;
+  EXPECT_NE(result.output.find("ports[0] port 'wan' (net_pcap0,rx_pcap=" +
+                               (dir.path() / "in.pcap").string()),
+            std::string::npos)
+      << result.output;
+  EXPECT_NE(result.output.find("cannot create the device"), std::string::npos) << result.output;
+  EXPECT_FALSE(fs::exists(dir.path() / "ctl.sock")) << "socket must be removed";
+}
+
+TEST(DaemonStart, UnboundPciDeviceSaysHowToBindIt) {
+  REQUIRE_DPDK();
+  TempDir dir;
+  const std::string config =
+      dir.write("config.yaml",
+                "eal:\n  lcores: [0, 1]\n  memory_mb: 256\nports:\n"
+                "  - {name: wan, device: \"0000:ff:1f.7\", forward_to: wan}\n");
+  const auto result = run_program(with_binary(daemon_args(dir, config, "pci")));
+  EXPECT_EQ(result.exit_code, 1) << result.output;
+  EXPECT_NE(result.output.find("no DPDK port at this PCI address; bind the NIC to vfio-pci "
+                               "(dpdk-devbind.py -b vfio-pci 0000:ff:1f.7)"),
+            std::string::npos)
+      << result.output;
+}
+
+TEST(DaemonStart, TooFewQueuesForWorkersIsOneClearLine) {
+  REQUIRE_DPDK();
+  TempDir dir;
+  write_traffic((dir.path() / "in.pcap").string(), 4);
+  const std::string config = pcap_config(dir, "", "[0, 1, \"2@1\"]");
+  const auto result = run_program(with_binary(daemon_args(dir, config, "queues")));
+  EXPECT_EQ(result.exit_code, 1) << result.output;
+  EXPECT_NE(result.output.find("driver net_pcap offers 1 RX / 1 TX queue(s) but the 2 worker(s) "
+                               "need one of each; list fewer workers in eal.lcores (net_pcap: "
+                               "give rx_pcap= and tx_pcap= once per worker)"),
+            std::string::npos)
+      << result.output;
+}
+
+TEST(DaemonStart, UnavailableCpuIsOneClearLine) {
+  REQUIRE_DPDK();
+  TempDir dir;
+  write_traffic((dir.path() / "in.pcap").string(), 4);
+  const std::string config = pcap_config(dir, "", "[0, 127]");
+  const auto result = run_program(with_binary(daemon_args(dir, config, "cpu")));
+  EXPECT_EQ(result.exit_code, 1) << result.output;
+  EXPECT_NE(result.output.find("eal.lcores: '127' needs CPU 127, which this process may not use"),
+            std::string::npos)
+      << result.output;
+}
+
+TEST(DaemonStart, SecondDaemonOnTheSameSocketIsRefused) {
+  REQUIRE_DPDK();
+  TempDir dir;
+  write_traffic((dir.path() / "in.pcap").string(), 4);
+  const std::string config = pcap_config(dir);
+  const std::string socket = (dir.path() / "ctl.sock").string();
+  DaemonProcess first(daemon_args(dir, config, "first"), (dir.path() / "first.log").string());
+  ASSERT_TRUE(first.wait_ready(socket)) << first.log();
+  const auto second = run_program(with_binary(daemon_args(dir, config, "second")));
+  EXPECT_EQ(second.exit_code, 1);
+  EXPECT_NE(second.output.find("is in use by a running daemon"), std::string::npos)
+      << second.output;
+  EXPECT_EQ(first.stop(), 0);
+}
+
+TEST(DaemonStart, StaleSocketFileIsReplaced) {
+  REQUIRE_DPDK();
+  TempDir dir;
+  write_traffic((dir.path() / "in.pcap").string(), 4);
+  const std::string config = pcap_config(dir);
+  const std::string socket = (dir.path() / "ctl.sock").string();
+  {
+    DaemonProcess crashed(daemon_args(dir, config, "stale1"), (dir.path() / "a.log").string());
+    ASSERT_TRUE(crashed.wait_ready(socket)) << crashed.log();
+    EXPECT_EQ(crashed.stop(SIGKILL), -1);
+  }
+  ASSERT_TRUE(fs::exists(socket)) << "SIGKILL leaves the socket file behind";
+  DaemonProcess next(daemon_args(dir, config, "stale2"), (dir.path() / "b.log").string());
+  ASSERT_TRUE(next.wait_ready(socket)) << next.log();
+  EXPECT_EQ(next.stop(), 0) << next.log();
+  EXPECT_FALSE(fs::exists(socket));
+}
+
+// --- signals -----------------------------------------------------------------------------------
+
+TEST(DaemonSignals, SigintStopsCleanlyWithFinalTotals) {
+  REQUIRE_DPDK();
+  TempDir dir;
+  const std::size_t frames = write_traffic((dir.path() / "in.pcap").string(), 10);
+  const std::string config = pcap_config(dir);
+  const std::string socket = (dir.path() / "ctl.sock").string();
+  DaemonProcess daemon(daemon_args(dir, config, "sigint"), (dir.path() / "d.log").string());
+  ASSERT_TRUE(daemon.wait_ready(socket)) << daemon.log();
+  ASSERT_TRUE(daemon.wait_rx(socket, frames).has_value()) << daemon.log();
+  EXPECT_EQ(daemon.stop(SIGINT), 0) << daemon.log();
+  const std::string log = daemon.log();
+  EXPECT_EQ(udpsieve::test::final_total(log, "rx_packets"), frames) << log;
+  EXPECT_EQ(udpsieve::test::final_total(log, "forwarded_packets"), 6U) << log;  // 5 DNS + TCP
+  EXPECT_EQ(udpsieve::test::final_total(log, "drop_rule"), 5U) << log;
+  EXPECT_FALSE(fs::exists(socket));
+  // The TX pcap was flushed and closed on the way out.
+  EXPECT_EQ(udpsieve::test::read_pcap((dir.path() / "out.pcap").string()).size(), 6U);
+}
+
+TEST(DaemonSignals, SighupDoesNotStopTheDaemon) {
+  REQUIRE_DPDK();
+  TempDir dir;
+  write_traffic((dir.path() / "in.pcap").string(), 4);
+  const std::string config = pcap_config(dir);
+  const std::string socket = (dir.path() / "ctl.sock").string();
+  DaemonProcess daemon(daemon_args(dir, config, "sighup"), (dir.path() / "d.log").string());
+  ASSERT_TRUE(daemon.wait_ready(socket)) << daemon.log();
+  kill(daemon.pid(), SIGHUP);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_FALSE(daemon.exited().has_value());
+  EXPECT_NO_THROW((void)daemon.request(socket, "stats"));
+  EXPECT_EQ(daemon.stop(), 0);
+}
+
+TEST(DaemonSignals, SigtermDuringStartupStillExitsCleanly) {
+  REQUIRE_DPDK();
+  // Deliver SIGTERM at several moments of start-up (config loading, EAL, ports, running);
+  // each run must end with status 0 and, once the workers ran, a final totals line that adds
+  // up. Nothing can catch a signal before main() runs, so each run first waits until the
+  // daemon has blocked SIGTERM.
+  for (int delay_ms : {0, 5, 20, 60, 150, 400}) {
+    TempDir dir;
+    write_traffic((dir.path() / "in.pcap").string(), 4);
+    const std::string config = pcap_config(dir);
+    DaemonProcess daemon(daemon_args(dir, config, "early" + std::to_string(delay_ms)),
+                         (dir.path() / "d.log").string());
+    ASSERT_TRUE(wait_until_blocks_sigterm(daemon.pid())) << daemon.log();
+    std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+    const int status = daemon.stop(SIGTERM);
+    const std::string log = daemon.log();
+    EXPECT_EQ(status, 0) << "delay " << delay_ms << " ms\n" << log;
+    if (auto rx = udpsieve::test::final_total(log, "rx_packets")) {
+      EXPECT_EQ(*rx, *udpsieve::test::final_total(log, "forwarded_packets") +
+                         *udpsieve::test::final_total(log, "dropped_packets"))
+          << log;
+    }
+    EXPECT_FALSE(fs::exists(dir.path() / "ctl.sock")) << "delay " << delay_ms;
+  }
+}
+
+// --- workers and drops -------------------------------------------------------------------------
+
+TEST(DaemonWorkers, TwoWorkersEachPollTheirQueueAndTotalsAddUp) {
+  REQUIRE_DPDK();
+  TempDir dir;
+  const std::size_t a = write_traffic((dir.path() / "in0.pcap").string(), 20);
+  const std::size_t b = write_traffic((dir.path() / "in1.pcap").string(), 30);
+  dir.write("rules.yaml", kRules);
+  const std::string config =
+      dir.write("config.yaml",
+                "eal:\n  lcores: [0, 1, \"2@1\"]\n  memory_mb: 256\nports:\n"
+                "  - name: wan\n"
+                "    device: \"net_pcap0,rx_pcap=in0.pcap,rx_pcap=in1.pcap,tx_pcap=out0.pcap,"
+                "tx_pcap=out1.pcap\"\n"
+                "    forward_to: wan\n"
+                "pipeline:\n  rules: [rules.yaml]\ncontrol:\n  stats_interval_ms: 20\n");
+  const std::string socket = (dir.path() / "ctl.sock").string();
+  DaemonProcess daemon(daemon_args(dir, config, "two_workers"), (dir.path() / "d.log").string());
+  ASSERT_TRUE(daemon.wait_ready(socket)) << daemon.log();
+  const auto stats = daemon.wait_rx(socket, a + b);
+  ASSERT_TRUE(stats.has_value()) << daemon.log();
+  const auto workers = daemon.request(socket, "workers")["workers"];
+  ASSERT_EQ(workers.size(), 2U);
+  EXPECT_EQ(workers[0]["lcore"], 1);
+  EXPECT_EQ(workers[1]["lcore"], 2);
+  EXPECT_EQ(workers[1]["cpu"], 1);
+  EXPECT_EQ(workers[0]["rx_packets"].get<uint64_t>(), a);  // queue 0 reads in0.pcap
+  EXPECT_EQ(workers[1]["rx_packets"].get<uint64_t>(), b);
+  for (const auto& w : workers) {
+    EXPECT_EQ(w["rx_packets"].get<uint64_t>(),
+              w["forwarded_packets"].get<uint64_t>() + w["dropped_packets"].get<uint64_t>());
+  }
+  EXPECT_EQ(daemon.stop(), 0) << daemon.log();
+  EXPECT_EQ(udpsieve::test::final_total(daemon.log(), "rx_packets"), a + b);
+  EXPECT_EQ(udpsieve::test::read_pcap((dir.path() / "out0.pcap").string()).size(), 11U);
+  EXPECT_EQ(udpsieve::test::read_pcap((dir.path() / "out1.pcap").string()).size(), 16U);
+}
+
+TEST(DaemonWorkers, RefusedTransmitsAreCountedAsTxFull) {
+  REQUIRE_DPDK();
+  TempDir dir;
+  const std::size_t frames = write_traffic((dir.path() / "in.pcap").string(), 10);
+  // A memif server with no peer has its link down and refuses every packet.
+  dir.write("rules.yaml", kRules);
+  const std::string config =
+      dir.write("config.yaml",
+                "eal:\n  lcores: [0, 1]\n  memory_mb: 256\nports:\n"
+                "  - {name: wan, device: \"net_pcap0,rx_pcap=in.pcap\", forward_to: sink}\n"
+                "  - name: sink\n    device: \"net_memif0,role=server,socket=" +
+                    (dir.path() / "memif.sock").string() +
+                    "\"\n    forward_to: wan\npipeline:\n  rules: [rules.yaml]\n"
+                    "control:\n  stats_interval_ms: 20\n");
+  const std::string socket = (dir.path() / "ctl.sock").string();
+  DaemonProcess daemon(daemon_args(dir, config, "txfull"), (dir.path() / "d.log").string());
+  ASSERT_TRUE(daemon.wait_ready(socket)) << daemon.log();
+  const auto stats = daemon.wait_rx(socket, frames);
+  ASSERT_TRUE(stats.has_value()) << daemon.log();
+  EXPECT_EQ(daemon.stop(), 0);
+  const std::string log = daemon.log();
+  EXPECT_EQ(udpsieve::test::final_total(log, "drop_tx_full"), 6U) << log;
+  EXPECT_EQ(udpsieve::test::final_total(log, "drop_rule"), 5U) << log;
+  EXPECT_EQ(udpsieve::test::final_total(log, "forwarded_packets"), 0U) << log;
+  EXPECT_EQ(udpsieve::test::final_total(log, "dropped_packets"), frames) << log;
+}
+
+// --- udpsievectl -------------------------------------------------------------------------------
+
+TEST(Udpsievectl, UnreachableDaemonIsExitOneWithAClearMessage) {
+  TempDir dir;
+  const auto result =
+      run_program({ctl_binary(), "--socket", (dir.path() / "none.sock").string(), "stats"});
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_EQ(result.output, "udpsievectl: cannot connect to " + (dir.path() / "none.sock").string() +
+                               ": No such file or directory (is udpsieved running?)\n");
+}
+
+TEST(Udpsievectl, UsageErrorsExitTwo) {
+  EXPECT_EQ(run_program({ctl_binary()}).exit_code, 2);
+  EXPECT_EQ(run_program({ctl_binary(), "frobnicate"}).exit_code, 2);
+  EXPECT_EQ(run_program({ctl_binary(), "stats", "--bogus"}).exit_code, 2);
+  EXPECT_EQ(run_program({ctl_binary(), "--help"}).exit_code, 0);
+}
+
+TEST(Udpsievectl, EveryCommandAgainstALiveDaemon) {
+  REQUIRE_DPDK();
+  TempDir dir;
+  const std::size_t frames = write_traffic((dir.path() / "in.pcap").string(), 10);
+  const std::string config = pcap_config(dir);
+  const std::string socket = (dir.path() / "ctl.sock").string();
+  DaemonProcess daemon(daemon_args(dir, config, "ctl"), (dir.path() / "d.log").string());
+  ASSERT_TRUE(daemon.wait_ready(socket)) << daemon.log();
+  ASSERT_TRUE(daemon.wait_rx(socket, frames).has_value());
+
+  const auto stats = run_program({ctl_binary(), "--socket", socket, "stats"});
+  EXPECT_EQ(stats.exit_code, 0);
+  EXPECT_NE(stats.output.find("drop-ntp"), std::string::npos) << stats.output;
+  EXPECT_NE(stats.output.find("tx_full"), std::string::npos) << stats.output;
+
+  const auto json = run_program({ctl_binary(), "--socket", socket, "stats", "--json"});
+  EXPECT_EQ(json.exit_code, 0);
+  const auto parsed = nlohmann::json::parse(json.output);
+  EXPECT_EQ(parsed["totals"]["rx_packets"].get<uint64_t>(), frames);
+  EXPECT_EQ(parsed["totals"]["drops"]["rule"].get<uint64_t>(), 5U);
+  EXPECT_EQ(parsed["rules"][0]["id"], "drop-ntp");
+  EXPECT_EQ(parsed["rules"][0]["packets"].get<uint64_t>(), 5U);
+  EXPECT_EQ(parsed["ports"][0]["name"], "wan");
+  EXPECT_EQ(parsed["ports"][0]["rx_packets"].get<uint64_t>(), frames);
+  EXPECT_TRUE(parsed["ports"][0].contains("rx_missed"));
+  EXPECT_TRUE(parsed["ports"][0].contains("rx_errors"));
+  EXPECT_EQ(parsed["workers"][0]["lcore"], 1);
+  EXPECT_TRUE(parsed.contains("uptime_s"));
+
+  for (const char* command : {"ports", "workers", "rules", "version"}) {
+    const auto table = run_program({ctl_binary(), "--socket", socket, command});
+    EXPECT_EQ(table.exit_code, 0) << command << ": " << table.output;
+    const auto raw = run_program({ctl_binary(), "--socket", socket, command, "--json"});
+    EXPECT_EQ(raw.exit_code, 0) << command;
+    const auto reply = nlohmann::json::parse(raw.output, nullptr, false);
+    EXPECT_TRUE(reply.is_object() && !reply.contains("error")) << command << ": " << raw.output;
+  }
+  EXPECT_NE(run_program({ctl_binary(), "--socket", socket, "rules"}).output.find("dst_port"),
+            std::string::npos);
+
+  // --field picks one value out of the reply, for scripts.
+  const auto field =
+      run_program({ctl_binary(), "--socket", socket, "stats", "--field", "totals.drops.rule"});
+  EXPECT_EQ(field.exit_code, 0);
+  EXPECT_EQ(field.output, "5\n");
+  EXPECT_EQ(
+      run_program({ctl_binary(), "--socket", socket, "stats", "--field", "ports.0.name"}).output,
+      "wan\n");
+  const auto missing =
+      run_program({ctl_binary(), "--socket", socket, "stats", "--field", "totals.nothing"});
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_EQ(missing.output, "udpsievectl: the stats reply has no field 'totals.nothing'\n");
+  EXPECT_EQ(daemon.stop(), 0);
+}
+
+}  // namespace

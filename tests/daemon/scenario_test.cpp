@@ -1,0 +1,141 @@
+// Datapath scenarios: for each folder under tests/scenarios/, run udpsieved on net_pcap
+// (rx_pcap=in.pcap, tx_pcap=out.pcap), wait until every input packet was counted, stop it,
+// and compare each out*.pcap with its expected*.pcap byte for byte, and the counters with
+// expect.yaml.
+//
+// Folder layout: config.yaml, rules.yaml, in.pcap, expected.pcap, expect.yaml; scenarios with
+// several ports add expected-<name>.pcap files compared against out-<name>.pcap.
+#include <gtest/gtest.h>
+#include <unistd.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <thread>
+
+#include "support/daemon_process.hpp"
+
+namespace fs = std::filesystem;
+using udpsieve::test::DaemonProcess;
+using udpsieve::test::TempDir;
+
+namespace {
+
+std::vector<std::string> scenario_names() {
+  std::vector<std::string> names;
+  const fs::path root = fs::path(udpsieve::test::source_dir()) / "tests" / "scenarios";
+  for (const auto& entry : fs::directory_iterator(root)) {
+    if (entry.is_directory() && fs::exists(entry.path() / "config.yaml")) {
+      names.push_back(entry.path().filename().string());
+    }
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+std::string hex(const std::vector<uint8_t>& bytes) {
+  static const char* digits = "0123456789abcdef";
+  std::string out;
+  for (uint8_t b : bytes) {
+    out += digits[b >> 4];
+    out += digits[b & 15];
+  }
+  return out;
+}
+
+/// Sum of the packets in every in*.pcap of `dir`.
+uint64_t input_packets(const fs::path& dir) {
+  uint64_t total = 0;
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind("in", 0) == 0 && entry.path().extension() == ".pcap") {
+      total += udpsieve::test::read_pcap(entry.path().string()).size();
+    }
+  }
+  return total;
+}
+
+class Scenario : public testing::TestWithParam<std::string> {};
+
+TEST_P(Scenario, OutputAndCountersMatch) {
+  if (geteuid() != 0 && !udpsieve::test::in_ci()) {
+    GTEST_SKIP() << "needs root for DPDK (runs in CI, which is root)";
+  }
+  const std::string name = GetParam();
+  const fs::path source = fs::path(udpsieve::test::source_dir()) / "tests" / "scenarios" / name;
+  TempDir dir;
+  fs::copy(source, dir.path(), fs::copy_options::recursive);
+  const uint64_t packets = input_packets(dir.path());
+  ASSERT_GT(packets, 0U) << "scenario has no input packets";
+
+  const std::string socket = (dir.path() / "ctl.sock").string();
+  DaemonProcess daemon({"--config", (dir.path() / "config.yaml").string(), "--file-prefix",
+                        udpsieve::test::unique_prefix(name), "--socket", socket},
+                       (dir.path() / "daemon.log").string());
+  ASSERT_TRUE(daemon.wait_ready(socket)) << daemon.log();
+  const auto waited = daemon.wait_rx(socket, packets);
+  ASSERT_TRUE(waited.has_value()) << "daemon never counted " << packets << " packets\n"
+                                  << daemon.log();
+  // Two more stats intervals: nothing beyond the capture may arrive.
+  std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  const nlohmann::json stats = daemon.request(socket, "stats");
+  const nlohmann::json& totals = stats["totals"];
+  EXPECT_EQ(totals["rx_packets"].get<uint64_t>(), packets);
+  EXPECT_EQ(totals["rx_packets"].get<uint64_t>(), totals["forwarded_packets"].get<uint64_t>() +
+                                                      totals["dropped_packets"].get<uint64_t>());
+
+  ASSERT_EQ(daemon.stop(), 0) << daemon.log();
+  const std::string log = daemon.log();
+  EXPECT_EQ(udpsieve::test::final_total(log, "rx_packets"), packets) << log;
+  EXPECT_EQ(udpsieve::test::final_total(log, "port_rx_packets"), packets) << log;
+  EXPECT_EQ(udpsieve::test::final_total(log, "forwarded_packets"),
+            totals["forwarded_packets"].get<uint64_t>());
+  EXPECT_EQ(udpsieve::test::final_total(log, "dropped_packets"),
+            totals["dropped_packets"].get<uint64_t>());
+
+  // Counters named in expect.yaml.
+  const YAML::Node expect = YAML::LoadFile((dir.path() / "expect.yaml").string());
+  for (const auto& item : expect["totals"]) {
+    const std::string key = item.first.as<std::string>();
+    EXPECT_EQ(totals[key].get<uint64_t>(), item.second.as<uint64_t>()) << "totals." << key;
+  }
+  for (const auto& item : expect["drops"]) {
+    const std::string key = item.first.as<std::string>();
+    EXPECT_EQ(totals["drops"][key].get<uint64_t>(), item.second.as<uint64_t>()) << "drops." << key;
+    EXPECT_EQ(udpsieve::test::final_total(log, "drop_" + key), item.second.as<uint64_t>());
+  }
+  std::map<std::string, uint64_t> rule_packets;
+  for (const auto& rule : stats["rules"]) {
+    rule_packets[rule["id"].get<std::string>()] = rule["packets"].get<uint64_t>();
+  }
+  for (const auto& item : expect["rules"]) {
+    const std::string id = item.first.as<std::string>();
+    ASSERT_TRUE(rule_packets.count(id) != 0) << "no rule " << id << " in stats";
+    EXPECT_EQ(rule_packets[id], item.second.as<uint64_t>()) << "rule " << id;
+  }
+
+  // Frames out, byte for byte.
+  int compared = 0;
+  for (const auto& entry : fs::directory_iterator(dir.path())) {
+    const std::string file = entry.path().filename().string();
+    if (file.rfind("expected", 0) != 0 || entry.path().extension() != ".pcap") continue;
+    const std::string out_name = "out" + file.substr(std::string("expected").size());
+    const auto expected = udpsieve::test::read_pcap(entry.path().string());
+    const auto actual = udpsieve::test::read_pcap((dir.path() / out_name).string());
+    ASSERT_EQ(actual.size(), expected.size()) << out_name << " frame count";
+    for (std::size_t i = 0; i < expected.size(); ++i) {
+      EXPECT_EQ(hex(actual[i]), hex(expected[i])) << out_name << " frame " << i;
+    }
+    ++compared;
+  }
+  EXPECT_GT(compared, 0) << "scenario has no expected*.pcap";
+}
+
+INSTANTIATE_TEST_SUITE_P(Scenarios, Scenario, testing::ValuesIn(scenario_names()),
+                         [](const testing::TestParamInfo<std::string>& param) {
+                           std::string id = param.param;
+                           std::replace(id.begin(), id.end(), '-', '_');
+                           return id;
+                         });
+
+}  // namespace

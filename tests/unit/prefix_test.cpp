@@ -1,0 +1,176 @@
+// Prefix::parse / contains / to_string, PortRange::to_string, action_to_string.
+#include <gtest/gtest.h>
+
+#include <arpa/inet.h>
+
+#include <string>
+
+#include "udpsieve/rules/rule.hpp"
+
+namespace udpsieve::rules {
+namespace {
+
+std::array<uint8_t, 16> address(const std::string& text) {
+  std::array<uint8_t, 16> out{};
+  const int af = text.find(':') == std::string::npos ? AF_INET : AF_INET6;
+  EXPECT_EQ(inet_pton(af, text.c_str(), out.data()), 1) << text;
+  return out;
+}
+
+Prefix parse_ok(const std::string& text) {
+  std::string error;
+  const std::optional<Prefix> prefix = Prefix::parse(text, error);
+  EXPECT_TRUE(prefix.has_value()) << text << ": " << error;
+  EXPECT_EQ(error, "");
+  return prefix.value_or(Prefix{});
+}
+
+struct GoodCase {
+  const char* text;
+  Family family;
+  unsigned length;
+  const char* canonical;
+};
+
+TEST(PrefixTest, ParsesValidPrefixes) {
+  const GoodCase cases[] = {
+      {"10.0.0.0/8", Family::ipv4, 8, "10.0.0.0/8"},
+      {"192.0.2.1", Family::ipv4, 32, "192.0.2.1/32"},
+      {"192.0.2.1/32", Family::ipv4, 32, "192.0.2.1/32"},
+      {"0.0.0.0/0", Family::ipv4, 0, "0.0.0.0/0"},
+      {"203.0.113.128/25", Family::ipv4, 25, "203.0.113.128/25"},
+      {"10.0.0.0/008", Family::ipv4, 8, "10.0.0.0/8"},
+      {"2001:db8::/32", Family::ipv6, 32, "2001:db8::/32"},
+      {"2001:0DB8:0000:0000::/32", Family::ipv6, 32, "2001:db8::/32"},
+      {"::/0", Family::ipv6, 0, "::/0"},
+      {"::1", Family::ipv6, 128, "::1/128"},
+      {"fe80::/10", Family::ipv6, 10, "fe80::/10"},
+      {"2001:db8:0:0:1:0:0:1", Family::ipv6, 128, "2001:db8::1:0:0:1/128"},
+      {"::ffff:1.2.3.4", Family::ipv6, 128, "::ffff:1.2.3.4/128"},
+      {"::ffff:0.0.0.0/96", Family::ipv6, 96, "::ffff:0.0.0.0/96"},
+      {"64:ff9b::192.0.2.0/120", Family::ipv6, 120, "64:ff9b::c000:200/120"},
+  };
+  for (const GoodCase& c : cases) {
+    SCOPED_TRACE(c.text);
+    const Prefix prefix = parse_ok(c.text);
+    EXPECT_EQ(prefix.family, c.family);
+    EXPECT_EQ(prefix.length, c.length);
+    EXPECT_EQ(prefix.to_string(), c.canonical);
+  }
+}
+
+TEST(PrefixTest, StoresAddressInNetworkOrder) {
+  const Prefix v4 = parse_ok("198.51.100.0/24");
+  const std::array<uint8_t, 16> want_v4{198, 51, 100, 0};
+  EXPECT_EQ(v4.addr, want_v4);
+
+  const Prefix mapped = parse_ok("::ffff:1.2.3.4");
+  const std::array<uint8_t, 16> want_mapped{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 1, 2, 3, 4};
+  EXPECT_EQ(mapped.addr, want_mapped);
+}
+
+struct BadCase {
+  const char* text;
+  const char* error;
+};
+
+TEST(PrefixTest, RejectsWithExactMessages) {
+  const BadCase cases[] = {
+      {"", "empty prefix"},
+      {"10.0.0.1/8", "10.0.0.1/8 has host bits set (did you mean 10.0.0.0/8?)"},
+      {"192.0.2.129/25", "192.0.2.129/25 has host bits set (did you mean 192.0.2.128/25?)"},
+      {"1.2.3.4/0", "1.2.3.4/0 has host bits set (did you mean 0.0.0.0/0?)"},
+      {"2001:db8::1/32", "2001:db8::1/32 has host bits set (did you mean 2001:db8::/32?)"},
+      {"fec0::/9", "fec0::/9 has host bits set (did you mean fe80::/9?)"},
+      {"10.0.0.0/33", "prefix length 33 is out of range 0-32 for IPv4"},
+      {"10.0.0.0/999", "prefix length 999 is out of range 0-32 for IPv4"},
+      {"::/129", "prefix length 129 is out of range 0-128 for IPv6"},
+      {"10.0.0.0/", "'10.0.0.0/' has no prefix length after '/'"},
+      {"10.0.0.0/x", "'x' is not a prefix length"},
+      {"10.0.0.0/-1", "'-1' is not a prefix length"},
+      {"10.0.0.0/+8", "'+8' is not a prefix length"},
+      {"10.0.0.0/1000", "'1000' is not a prefix length"},
+      {"10.0.0.0/8/9", "'8/9' is not a prefix length"},
+      {"/8", "'/8' has no address before '/'"},
+      {"10.0.0.256", "'10.0.0.256' is not an IPv4 address"},
+      {"10.0.0/24", "'10.0.0' is not an IPv4 address"},
+      {"10.0.0.0.0", "'10.0.0.0.0' is not an IPv4 address"},
+      {" 10.0.0.0", "' 10.0.0.0' is not an IPv4 address"},
+      {"example.com", "'example.com' is not an IPv4 address"},
+      {"2001:db8:::1", "'2001:db8:::1' is not an IPv6 address"},
+      {"2001:db8::g", "'2001:db8::g' is not an IPv6 address"},
+      {"fe80::1%eth0", "'fe80::1%eth0' is not an IPv6 address"},
+      {"1:2:3:4:5:6:7:8:9", "'1:2:3:4:5:6:7:8:9' is not an IPv6 address"},
+  };
+  for (const BadCase& c : cases) {
+    SCOPED_TRACE(c.text);
+    std::string error;
+    EXPECT_FALSE(Prefix::parse(c.text, error).has_value());
+    EXPECT_EQ(error, c.error);
+  }
+}
+
+struct ContainsCase {
+  const char* prefix;
+  const char* address;
+  bool inside;
+};
+
+TEST(PrefixTest, Contains) {
+  const ContainsCase cases[] = {
+      {"10.0.0.0/8", "10.255.1.2", true},
+      {"10.0.0.0/8", "11.0.0.0", false},
+      {"10.0.0.0/8", "9.255.255.255", false},
+      {"0.0.0.0/0", "255.255.255.255", true},
+      {"192.0.2.4/31", "192.0.2.5", true},
+      {"192.0.2.4/31", "192.0.2.6", false},
+      {"192.0.2.7", "192.0.2.7", true},
+      {"192.0.2.7", "192.0.2.6", false},
+      {"172.16.0.0/12", "172.31.255.255", true},
+      {"172.16.0.0/12", "172.32.0.0", false},
+      {"::/0", "2001:db8::1", true},
+      {"2001:db8::/32", "2001:db8:ffff::1", true},
+      {"2001:db8::/32", "2001:db9::", false},
+      {"fe80::/10", "febf::1", true},
+      {"fe80::/10", "fec0::1", false},
+      {"2001:db8::1", "2001:db8::1", true},
+      {"2001:db8::1", "2001:db8::2", false},
+      {"2001:db8::/127", "2001:db8::1", true},
+      {"2001:db8::/127", "2001:db8::2", false},
+  };
+  for (const ContainsCase& c : cases) {
+    SCOPED_TRACE(std::string(c.prefix) + " ∋ " + c.address);
+    EXPECT_EQ(parse_ok(c.prefix).contains(address(c.address)), c.inside);
+  }
+}
+
+TEST(PrefixTest, PrefixRoundTripsThroughToString) {
+  for (const char* text : {"10.1.0.0/16", "2001:db8:1::/48", "::ffff:10.0.0.0/104", "::/0"}) {
+    const Prefix prefix = parse_ok(text);
+    EXPECT_EQ(parse_ok(prefix.to_string()), prefix) << text;
+  }
+}
+
+TEST(PortRangeTest, ToString) {
+  EXPECT_EQ((PortRange{53, 53}).to_string(), "53");
+  EXPECT_EQ((PortRange{1024, 65535}).to_string(), "1024-65535");
+  EXPECT_EQ((PortRange{0, 0}).to_string(), "0");
+  EXPECT_EQ(PortRange{}.to_string(), "0-65535");
+}
+
+TEST(PortRangeTest, ContainsIsInclusive) {
+  const PortRange range{1024, 2048};
+  EXPECT_FALSE(range.contains(1023));
+  EXPECT_TRUE(range.contains(1024));
+  EXPECT_TRUE(range.contains(2048));
+  EXPECT_FALSE(range.contains(2049));
+}
+
+TEST(ActionTest, ToString) {
+  EXPECT_EQ(action_to_string(Action{ActionKind::drop, -1, ""}), "drop");
+  EXPECT_EQ(action_to_string(Action{ActionKind::forward, -1, ""}), "forward");
+  EXPECT_EQ(action_to_string(Action{ActionKind::forward, 1, "lan"}), "forward:lan");
+}
+
+}  // namespace
+}  // namespace udpsieve::rules

@@ -1,0 +1,246 @@
+// YamlNode: key paths, positions, and the exact text of every error it raises.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <string>
+
+#include "support/temp_dir.hpp"
+#include "udpsieve/common/config_error.hpp"
+#include "udpsieve/common/yaml_node.hpp"
+
+namespace udpsieve {
+namespace {
+
+using udpsieve::test::TempDir;
+
+YamlNode load(const std::string& text) {
+  return YamlNode::load_string(text, "t.yaml");
+}
+
+std::string error_of(const std::function<void()>& action) {
+  return udpsieve::test::config_error_of(action);
+}
+
+TEST(ConfigErrorTest, Format) {
+  EXPECT_EQ(ConfigError(SourceLocation{"a.yaml", 3, 7}, "x.y", "bad").what(),
+            std::string("a.yaml:3:7: x.y: bad"));
+  EXPECT_EQ(ConfigError(SourceLocation{"a.yaml", 3, 7}, "", "bad").what(),
+            std::string("a.yaml:3:7: bad"));
+  EXPECT_EQ(ConfigError(SourceLocation{"a.yaml", 0, 0}, "", "bad").what(),
+            std::string("a.yaml: bad"));
+  const ConfigError error(SourceLocation{"f", 1, 2}, "k", "m");
+  EXPECT_EQ(error.where().to_string(), "f:1:2");
+  EXPECT_EQ(error.key_path(), "k");
+  EXPECT_EQ(error.message(), "m");
+}
+
+TEST(YamlNodeTest, PathsAndPositions) {
+  const YamlNode root = load("a:\n  b: [x, {c: 5}]\n");
+  EXPECT_EQ(root.path(), "");
+  EXPECT_EQ(root.file(), "t.yaml");
+  EXPECT_EQ(root.location().to_string(), "t.yaml:1:1");
+  const YamlNode b = root.require("a").require("b");
+  EXPECT_EQ(b.path(), "a.b");
+  EXPECT_EQ(b.location().to_string(), "t.yaml:2:6");
+  const std::vector<YamlNode> items = b.items();
+  ASSERT_EQ(items.size(), 2u);
+  EXPECT_EQ(items[0].path(), "a.b[0]");
+  EXPECT_EQ(items[0].as_string(), "x");
+  const YamlNode c = items[1].require("c");
+  EXPECT_EQ(c.path(), "a.b[1].c");
+  EXPECT_EQ(c.location().to_string(), "t.yaml:2:14");
+  EXPECT_EQ(c.as_uint(0, 10), 5u);
+  EXPECT_EQ(error_of([&] { c.fail("boom"); }), "t.yaml:2:14: a.b[1].c: boom");
+  EXPECT_EQ(error_of([&] { root.fail("boom"); }), "t.yaml:1:1: boom");
+}
+
+TEST(YamlNodeTest, GetAndRequire) {
+  const YamlNode root = load("present: 1\nempty:\ntilde: ~\nlist: []\n");
+  EXPECT_TRUE(root.get("present").has_value());
+  EXPECT_FALSE(root.get("absent").has_value());
+  EXPECT_FALSE(root.get("empty").has_value());
+  EXPECT_FALSE(root.get("tilde").has_value());
+  ASSERT_TRUE(root.get("list").has_value());
+  EXPECT_TRUE(root.get("list")->items().empty());
+  EXPECT_EQ(error_of([&] { (void)root.require("absent"); }),
+            "t.yaml:1:1: absent: required key is missing");
+  EXPECT_EQ(error_of([&] { (void)root.require("empty"); }),
+            "t.yaml:1:1: empty: required key is missing");
+  const YamlNode inner = load("outer:\n  x: 1\n").require("outer");
+  EXPECT_EQ(error_of([&] { (void)inner.require("y"); }),
+            "t.yaml:2:3: outer.y: required key is missing");
+  const YamlNode list = load("[1, 2]");
+  EXPECT_EQ(error_of([&] { (void)list.get("a"); }), "t.yaml:1:1: expected a mapping, got a list");
+}
+
+TEST(YamlNodeTest, ExpectMap) {
+  const std::string allowed = "unknown key (expected one of: name, device)";
+  struct Case {
+    const char* yaml;
+    std::string error;
+  };
+  const Case cases[] = {
+      {"name: a\ndevice: b\n", "(no error)"},
+      {"name: a\n", "(no error)"},
+      {"{}", "(no error)"},
+      {"name: a\ndevise: b\n", "t.yaml:2:1: devise: " + allowed},
+      {"name: a\nname: b\n", "t.yaml:2:1: name: key given twice"},
+      {"name: a\n'name': b\n", "t.yaml:2:1: name: key given twice"},
+      {"{[a]: 1}", "t.yaml:1:2: mapping keys must be plain words"},
+      {"[name]", "t.yaml:1:1: expected a mapping, got a list"},
+      {"name", "t.yaml:1:1: expected a mapping, got 'name'"},
+      {"", "t.yaml: expected a mapping, got nothing"},
+  };
+  for (const Case& c : cases) {
+    EXPECT_EQ(error_of([&] { load(c.yaml).expect_map({"name", "device"}); }), c.error) << c.yaml;
+  }
+  const YamlNode nested = load("port:\n  name: a\n  speed: 10\n").require("port");
+  EXPECT_EQ(error_of([&] {
+              nested.expect_map({"name", "device"});
+            }),
+            "t.yaml:3:3: port.speed: " + allowed);
+}
+
+TEST(YamlNodeTest, ItemsAndOneOrList) {
+  const YamlNode root = load("one: x\nmany: [a, b]\nmap: {a: 1}\n");
+  const std::vector<YamlNode> one = root.require("one").one_or_list();
+  ASSERT_EQ(one.size(), 1u);
+  EXPECT_EQ(one[0].path(), "one");
+  const std::vector<YamlNode> many = root.require("many").one_or_list();
+  ASSERT_EQ(many.size(), 2u);
+  EXPECT_EQ(many[1].path(), "many[1]");
+  EXPECT_EQ(many[1].location().to_string(), "t.yaml:2:11");
+  EXPECT_EQ(error_of([&] { (void)root.require("one").items(); }),
+            "t.yaml:1:6: one: expected a list, got 'x'");
+  EXPECT_EQ(error_of([&] { (void)root.require("map").items(); }),
+            "t.yaml:3:6: map: expected a list, got a mapping");
+  EXPECT_EQ(load("[a]").items()[0].path(), "[0]");
+}
+
+TEST(YamlNodeTest, Describe) {
+  const YamlNode root = load("s: word\nq: 'quoted'\nl: []\nm: {}\nn: [~]\n");
+  EXPECT_EQ(root.require("s").describe(), "'word'");
+  EXPECT_EQ(root.require("q").describe(), "'quoted'");
+  EXPECT_EQ(root.require("l").describe(), "a list");
+  EXPECT_EQ(root.require("m").describe(), "a mapping");
+  EXPECT_EQ(root.require("n").items()[0].describe(), "nothing");
+}
+
+TEST(YamlNodeTest, Strings) {
+  const YamlNode root = load("s: word\ne: ''\nl: [1]\nm: {a: 1}\nn: [~]\nnum: 0053\n");
+  EXPECT_EQ(root.require("s").as_string(), "word");
+  EXPECT_EQ(root.require("s").as_nonempty_string(), "word");
+  EXPECT_EQ(root.require("e").as_string(), "");
+  EXPECT_EQ(root.require("num").as_string(), "0053");  // text as written, not a number
+  EXPECT_EQ(error_of([&] { (void)root.require("e").as_nonempty_string(); }),
+            "t.yaml:2:4: e: must not be empty");
+  EXPECT_EQ(error_of([&] { (void)root.require("l").as_string(); }),
+            "t.yaml:3:4: l: expected a single value, got a list");
+  EXPECT_EQ(error_of([&] { (void)root.require("m").as_string(); }),
+            "t.yaml:4:4: m: expected a single value, got a mapping");
+  EXPECT_EQ(error_of([&] { (void)root.require("n").items()[0].as_string(); }),
+            "t.yaml:5:5: n[0]: expected a single value, got nothing");
+}
+
+TEST(YamlNodeTest, UnsignedIntegers) {
+  struct Case {
+    const char* text;
+    uint64_t min, max;
+    std::string error;  // empty: parses to `value`
+    uint64_t value;
+  };
+  const Case cases[] = {
+      {"12", 0, 100, "", 12},
+      {"0", 0, 0, "", 0},
+      {"007", 0, 10, "", 7},
+      {"18446744073709551615", 0, UINT64_MAX, "", UINT64_MAX},
+      {"7", 10, 20, "t.yaml:1:4: v: 7 is out of range 10-20", 0},
+      {"21", 10, 20, "t.yaml:1:4: v: 21 is out of range 10-20", 0},
+      {"99999999999999999999999", 0, 100,
+       "t.yaml:1:4: v: 99999999999999999999999 is out of range 0-100", 0},
+      {"x", 0, 100, "t.yaml:1:4: v: expected a whole number, got 'x'", 0},
+      {"-1", 0, 100, "t.yaml:1:4: v: expected a whole number, got '-1'", 0},
+      {"+1", 0, 100, "t.yaml:1:4: v: expected a whole number, got '+1'", 0},
+      {"1.5", 0, 100, "t.yaml:1:4: v: expected a whole number, got '1.5'", 0},
+      {"0x10", 0, 100, "t.yaml:1:4: v: expected a whole number, got '0x10'", 0},
+      {"1e3", 0, 10000, "t.yaml:1:4: v: expected a whole number, got '1e3'", 0},
+      {"''", 0, 100, "t.yaml:1:4: v: expected a whole number, got ''", 0},
+  };
+  for (const Case& c : cases) {
+    const YamlNode node = load(std::string("v: ") + c.text).require("v");
+    if (c.error.empty()) {
+      EXPECT_EQ(node.as_uint(c.min, c.max), c.value) << c.text;
+    } else {
+      EXPECT_EQ(error_of([&] { (void)node.as_uint(c.min, c.max); }), c.error) << c.text;
+    }
+  }
+}
+
+TEST(YamlNodeTest, Booleans) {
+  for (const char* word : {"true", "yes", "on"}) {
+    EXPECT_TRUE(load(std::string("v: ") + word).require("v").as_bool()) << word;
+  }
+  for (const char* word : {"false", "no", "off"}) {
+    EXPECT_FALSE(load(std::string("v: ") + word).require("v").as_bool()) << word;
+  }
+  EXPECT_EQ(error_of([] { (void)load("v: maybe").require("v").as_bool(); }),
+            "t.yaml:1:4: v: expected true or false, got 'maybe'");
+}
+
+TEST(YamlNodeTest, Enums) {
+  enum class Mode { a, b };
+  const YamlNode root = load("good: b\nbad: c\n");
+  EXPECT_EQ(root.require("good").as_enum<Mode>({{"a", Mode::a}, {"b", Mode::b}}), Mode::b);
+  EXPECT_EQ(error_of([&] {
+              (void)root.require("bad").as_enum<Mode>({{"a", Mode::a}, {"b", Mode::b}});
+            }),
+            "t.yaml:2:6: bad: 'c' is not one of: a | b");
+}
+
+TEST(YamlNodeTest, SyntaxErrors) {
+  struct Case {
+    const char* yaml;
+    const char* error;
+  };
+  const Case cases[] = {
+      {"a: [1, 2\nb: 3\n", "t.yaml:2:2: YAML syntax error: end of sequence flow not found"},
+      {"a: \"unterminated", "t.yaml:1:17: YAML syntax error: illegal EOF in scalar"},
+      {"rules:\n  - id: a\n  action: drop\n",
+       "t.yaml:3:3: YAML syntax error: end of map not found"},
+      {"a: *nowhere\n", "t.yaml:1:4: YAML syntax error: the referenced anchor is not defined"},
+  };
+  for (const Case& c : cases) {
+    EXPECT_EQ(error_of([&] { (void)load(c.yaml); }), c.error) << c.yaml;
+  }
+}
+
+TEST(YamlNodeTest, LoadFile) {
+  const TempDir dir;
+  const std::string good = dir.write("good.yaml", "# comment\nkey: value\n");
+  const YamlNode root = YamlNode::load_file(good);
+  EXPECT_EQ(root.file(), good);
+  EXPECT_EQ(root.require("key").location().to_string(), good + ":2:6");
+  EXPECT_EQ(error_of([&] { root.require("key").fail("nope"); }), good + ":2:6: key: nope");
+
+  EXPECT_TRUE(YamlNode::load_file(dir.write("empty.yaml", "")).is_null());
+
+  const std::string missing = dir.file("missing.yaml");
+  EXPECT_EQ(error_of([&] { (void)YamlNode::load_file(missing); }),
+            missing + ": cannot open file: No such file or directory");
+
+  // A directory must not pass as an empty file.
+  EXPECT_EQ(error_of([&] { (void)YamlNode::load_file(dir.path().string()); }),
+            dir.path().string() + ": cannot read file: Is a directory");
+
+  const std::string broken = dir.write("broken.yaml", "a: [1\n");
+  EXPECT_EQ(error_of([&] { (void)YamlNode::load_file(broken); }),
+            broken + ":2:1: YAML syntax error: end of sequence flow not found");
+}
+
+}  // namespace
+}  // namespace udpsieve
