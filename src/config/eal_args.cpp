@@ -99,6 +99,9 @@ EalPlan plan_eal(const DaemonConfig& config, const HugepageStatus& hugepages) {
   args.push_back(config.eal.file_prefix);
   args.emplace_back("--log-level");
   args.emplace_back(dpdk_log_level(config.logging.level));
+  // Telemetry warns at every start that its legacy socket is off; that is not a problem.
+  args.emplace_back("--log-level");
+  args.emplace_back("lib.telemetry:error");
 
   const bool available = hugepages.hugetlbfs_mounted && hugepages.free_bytes >= kMinHugepageBytes;
   const std::string memory = std::to_string(config.eal.memory_mb);
