@@ -369,6 +369,45 @@ TEST(DaemonWorkers, RefusedTransmitsAreCountedAsTxFull) {
   EXPECT_EQ(udpsieve::test::final_total(log, "dropped_packets"), frames) << log;
 }
 
+TEST(DaemonWorkers, CountersAddUpInEveryReplyUnderFullSpeedTraffic) {
+  REQUIRE_DPDK();
+  TempDir dir;
+  write_traffic(dir.file("in.pcap"), 64);
+  dir.write("rules.yaml", kRules);
+  const std::string config = dir.write(
+      "config.yaml",
+      "eal:\n  lcores: [0, 1]\n  memory_mb: 256\nports:\n"
+      "  - {name: wan, device: \"net_pcap0,rx_pcap=in.pcap,infinite_rx=1\", forward_to: sink}\n"
+      "  - {name: sink, device: \"net_null0,no-rx=1\", forward_to: wan}\n"
+      "pipeline:\n  rules: [rules.yaml]\ncontrol:\n  stats_interval_ms: 10\n");
+  const std::string socket = dir.file("ctl.sock");
+  DaemonProcess daemon(daemon_args(dir, config, "fullspeed"), dir.file("d.log"));
+  ASSERT_TRUE(daemon.wait_ready(socket)) << daemon.log();
+  ASSERT_TRUE(daemon.wait_rx(socket, 100000).has_value()) << daemon.log();
+  uint64_t previous = 0;
+  for (int i = 0; i < 50; ++i) {
+    const auto totals = daemon.request(socket, "stats")["totals"];
+    const uint64_t rx = totals["rx_packets"].get<uint64_t>();
+    uint64_t drops = 0;
+    for (const auto& [reason, count] : totals["drops"].items())
+      drops += count.get<uint64_t>();
+    EXPECT_EQ(rx, totals["forwarded_packets"].get<uint64_t>() +
+                      totals["dropped_packets"].get<uint64_t>());
+    EXPECT_EQ(drops, totals["dropped_packets"].get<uint64_t>());
+    EXPECT_GE(rx, previous) << "counters never go backwards";
+    previous = rx;
+    std::this_thread::sleep_for(std::chrono::milliseconds(7));
+  }
+  EXPECT_EQ(daemon.stop(), 0) << daemon.log();
+  const std::string log = daemon.log();
+  const auto rx = udpsieve::test::final_total(log, "rx_packets");
+  ASSERT_TRUE(rx.has_value()) << log;
+  EXPECT_EQ(*rx, *udpsieve::test::final_total(log, "forwarded_packets") +
+                     *udpsieve::test::final_total(log, "dropped_packets"));
+  // Every packet the port delivered was counted by the worker.
+  EXPECT_EQ(*rx, *udpsieve::test::final_total(log, "port_rx_packets"));
+}
+
 // --- udpsievectl -------------------------------------------------------------------------------
 
 TEST(Udpsievectl, UnreachableDaemonIsExitOneWithAClearMessage) {
