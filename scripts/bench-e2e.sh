@@ -94,7 +94,7 @@ run_udpsieve() {
 # One testpmd run in `mode`: its own per-second Rx-pps for port 0.
 run_testpmd() {
   local mode=$1
-  timeout -s INT $((seconds + 2)) dpdk-testpmd -l 0,1 --file-prefix bench-testpmd --no-pci \
+  timeout -s INT $((seconds + 2)) dpdk-testpmd -l 0,1 --file-prefix bench-testpmd --no-pci --huge-unlink \
     --vdev "net_pcap0,rx_pcap=$pcap,infinite_rx=1" --vdev "net_null0,no-rx=1" -- \
     --forward-mode="$mode" --nb-cores=1 --no-lsc-interrupt --stats-period 1 -a \
     >"$work/testpmd.log" 2>&1 || true

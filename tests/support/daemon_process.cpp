@@ -83,7 +83,19 @@ std::string unique_prefix(const std::string& name) {
   std::string clean;
   for (char c : name)
     clean += (std::isalnum(static_cast<unsigned char>(c)) != 0) ? c : '_';
-  return "t_" + clean.substr(0, 40) + "_" + std::to_string(getpid());
+  std::string prefix = "t_" + clean.substr(0, 40) + "_" + std::to_string(getpid());
+  // DPDK keeps /var/run/dpdk/PREFIX after exit (for secondary processes); a test's prefix is
+  // used once, so remove its directory when the test process ends.
+  static std::vector<std::string> prefixes;
+  static const bool registered = std::atexit([] {
+                                   for (const std::string& used : prefixes) {
+                                     std::error_code ec;
+                                     std::filesystem::remove_all("/var/run/dpdk/" + used, ec);
+                                   }
+                                 }) == 0;
+  (void)registered;
+  prefixes.push_back(prefix);
+  return prefix;
 }
 
 RunResult run_program(const std::vector<std::string>& argv, std::chrono::seconds timeout) {
