@@ -7,7 +7,8 @@ set -euo pipefail
 PACKAGES=(
   build-essential cmake pkg-config
   libdpdk-dev dpdk-dev            # DPDK 22.11 headers/libs/PMDs; dpdk-testpmd for benchmarks
-  libnuma-dev libspdlog-dev libyaml-cpp-dev nlohmann-json3-dev
+  libnuma-dev libspdlog-dev libyaml-dev nlohmann-json3-dev
+  libyaml-cpp-dev                 # tests read their expectation files with it
   libgtest-dev libgmock-dev libbenchmark-dev
   libpcap-dev                     # scenario tests read and compare pcap files
 )

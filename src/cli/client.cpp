@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "udpsieve/common/protocol.hpp"
@@ -39,6 +40,15 @@ bool wait_for(int fd, short events, std::chrono::steady_clock::time_point deadli
 
 std::string command_request(const std::string& command) {
   return nlohmann::json{{std::string(protocol::kCommandKey), command}}.dump();
+}
+
+std::string check_request(const std::vector<std::string>& files) {
+  nlohmann::json paths = nlohmann::json::array();
+  for (const std::string& file : files) {
+    // The daemon reads the files: give it paths that do not depend on our directory.
+    paths.push_back(std::filesystem::absolute(file).lexically_normal().string());
+  }
+  return nlohmann::json{{std::string(protocol::kCommandKey), "check"}, {"files", paths}}.dump();
 }
 
 std::string request(const std::string& socket_path, const std::string& line,

@@ -1,4 +1,5 @@
 // udpsievectl: query and drive udpsieved over its control socket.
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <nlohmann/json.hpp>
@@ -16,6 +17,7 @@ constexpr int kExitUsage = 2;
 
 const char* const kUsage =
     "usage: udpsievectl [--socket PATH] COMMAND [--json | --field PATH]\n"
+    "       udpsievectl [--socket PATH] check FILE... [--json]\n"
     "\n"
     "commands:\n"
     "  stats     counters: totals, drop reasons, ports, workers, rules\n"
@@ -23,6 +25,10 @@ const char* const kUsage =
     "  workers   workers: lcore, queues, counters, polls\n"
     "  rules     the loaded rules with their counters\n"
     "  version   daemon and DPDK versions\n"
+    "  reload    re-read the configuration and rule files and swap them in without losing a\n"
+    "            packet (exit 1 when refused; the running rules stay in effect)\n"
+    "  check FILE...  validate and compile rule files against the running daemon's ports\n"
+    "            without applying them; warns about rules that can never match\n"
     "\n"
     "  --socket PATH   control socket (default $UDPSIEVE_SOCKET or /run/udpsieve/control.sock)\n"
     "  --json          print the daemon's JSON reply unchanged\n"
@@ -40,6 +46,7 @@ int main(int argc, char** argv) {
   std::string command;
   bool json_output = false;
   std::string field;
+  std::vector<std::string> files;
   const std::vector<std::string> args(argv + 1, argv + argc);
   for (std::size_t i = 0; i < args.size(); ++i) {
     const std::string& arg = args[i];
@@ -60,6 +67,8 @@ int main(int argc, char** argv) {
       return 0;
     } else if (command.empty() && arg.rfind("--", 0) != 0) {
       command = arg;
+    } else if (command == "check" && arg.rfind("--", 0) != 0) {
+      files.push_back(arg);
     } else {
       std::fprintf(stderr, "udpsievectl: unexpected argument '%s'\n%s", arg.c_str(), kUsage);
       return kExitUsage;
@@ -76,9 +85,19 @@ int main(int argc, char** argv) {
     return kExitUsage;
   }
 
+  if (command == "check" && files.empty()) {
+    std::fprintf(stderr, "udpsievectl: check needs at least one rule file\n%s", kUsage);
+    return kExitUsage;
+  }
+  std::string line = udpsieve::cli::command_request(command);
+  std::chrono::milliseconds timeout = std::chrono::seconds(5);
+  if (command == "check") line = udpsieve::cli::check_request(files);
+  // Compiling a large rule set takes seconds; the daemon answers when it is done.
+  if (command == "reload" || command == "check") timeout = std::chrono::minutes(5);
+
   std::string reply;
   try {
-    reply = udpsieve::cli::request(socket_path, udpsieve::cli::command_request(command));
+    reply = udpsieve::cli::request(socket_path, line, timeout);
   } catch (const udpsieve::cli::ClientError& e) {
     std::fprintf(stderr, "udpsievectl: %s\n", e.what());
     return kExitError;
@@ -90,7 +109,9 @@ int main(int argc, char** argv) {
     return kExitError;
   }
   if (parsed.is_object() && parsed.contains("error")) {
-    std::fprintf(stderr, "udpsievectl: %s\n", parsed["error"].dump().c_str());
+    const nlohmann::json& error = parsed["error"];
+    std::fprintf(stderr, "udpsievectl: %s\n",
+                 error.is_string() ? error.get<std::string>().c_str() : error.dump().c_str());
     if (json_output) std::printf("%s\n", reply.c_str());
     return kExitError;
   }

@@ -135,18 +135,40 @@ std::string render_workers(const json& reply) {
 
 std::string render_rules(const json& reply) {
   std::string out = "default_action " + value_or(reply, "default_action") + ", non_udp " +
-                    value_or(reply, "non_udp") + ", matcher " + value_or(reply, "matcher") +
-                    ", generation " + value_or(reply, "generation") + "\n";
+                    value_or(reply, "non_udp") + ", generation " + value_or(reply, "generation") +
+                    "\n";
+  if (reply.contains("classifier")) {
+    const json& c = reply["classifier"];
+    out += "classifier " + value_or(c, "algorithm") + ": " + value_or(c, "entries_v4") +
+           " IPv4 / " + value_or(c, "entries_v6") + " IPv6 entries, " +
+           value_or(c, "memory_bytes") + " bytes, built in " + value_or(c, "build_ms") + " ms\n";
+  }
+  if (reply.contains("reload")) {
+    const json& r = reply["reload"];
+    out += "reloads: " + value_or(r, "applied") + " applied, " + value_or(r, "refused") +
+           " refused; last " + value_or(r, "last_result") +
+           (r.value("last_at", std::string()).empty() ? "" : " at " + value_or(r, "last_at")) +
+           " (compile " + value_or(r, "compile_ms") + " ms, swap " + value_or(r, "swap_us") +
+           " us)\n";
+  }
   for (const json& file : reply.value("files", json::array()))
     out += "file " + cell(file) + "\n";
   out += "\n";
   TextTable table;
-  table.add_row({"#", "id", "src", "dst", "src_port", "dst_port", "action", "packets", "bytes"});
+  table.add_row({"#", "id", "match", "action", "packets", "bytes", "limited"});
   for (const json& rule : reply.at("rules")) {
-    const json match = rule.value("match", json::object());
-    table.add_row({value_or(rule, "index"), value_or(rule, "id"), value_or(match, "src"),
-                   value_or(match, "dst"), value_or(match, "src_port"), value_or(match, "dst_port"),
-                   value_or(rule, "action"), value_or(rule, "packets"), value_or(rule, "bytes")});
+    std::string match;
+    const json fields = rule.value("match", json::object());
+    for (const auto& [key, value] : fields.items()) {
+      match += (match.empty() ? "" : " ") + key + "=" +
+               (value.is_object() ? value.value("value", std::string()) + "/" +
+                                        value.value("mask", std::string()) + "@" +
+                                        cell(value.value("offset", json()))
+                                  : cell(value));
+    }
+    table.add_row({value_or(rule, "index"), value_or(rule, "id"), match.empty() ? "any" : match,
+                   value_or(rule, "action"), value_or(rule, "packets"), value_or(rule, "bytes"),
+                   value_or(rule, "limited")});
   }
   return out + table.str();
 }
@@ -200,6 +222,32 @@ std::string render(const std::string& command, const nlohmann::json& reply) {
     if (command == "ports") return render_ports(reply);
     if (command == "workers") return render_workers(reply);
     if (command == "rules") return render_rules(reply);
+    if (command == "reload") {
+      std::string out;
+      for (const json& w : reply.value("warnings", json::array()))
+        out += "warning: " + cell(w) + "\n";
+      char timing[160];
+      std::snprintf(timing, sizeof timing,
+                    "load %.1f ms, compile %.1f ms, swap %s us, total %.1f ms",
+                    reply.value("load_ms", 0.0), reply.value("compile_ms", 0.0),
+                    value_or(reply, "swap_us").c_str(), reply.value("total_ms", 0.0));
+      return out + "reload applied: " + value_or(reply, "rules") + " rule(s) from " +
+             std::to_string(reply.value("files", json::array()).size()) + " file(s), generation " +
+             value_or(reply, "generation") + "; " + timing + "\n";
+    }
+    if (command == "check") {
+      std::string out;
+      for (const json& w : reply.value("warnings", json::array()))
+        out += "warning: " + cell(w) + "\n";
+      const json classifier = reply.value("classifier", json::object());
+      char timing[120];
+      std::snprintf(timing, sizeof timing, "load %.1f ms, compile %.1f ms",
+                    reply.value("load_ms", 0.0), reply.value("compile_ms", 0.0));
+      return out + "OK: " + value_or(reply, "rules") + " rule(s) in " +
+             std::to_string(reply.value("files", json::array()).size()) + " file(s); classifier " +
+             value_or(classifier, "algorithm") + ", " + value_or(classifier, "entries") +
+             " entries, " + value_or(classifier, "memory_bytes") + " bytes; " + timing + "\n";
+    }
     if (command == "version") {
       return value_or(reply, "name") + " " + value_or(reply, "version") + " (" +
              value_or(reply, "dpdk") + ")\n";

@@ -5,6 +5,7 @@
 #include "udpsieve/common/protocol.hpp"
 #include "udpsieve/common/stats_schema.hpp"
 #include "udpsieve/common/version.hpp"
+#include "udpsieve/control/rule_counters.hpp"
 #include "udpsieve/control/stats_aggregator.hpp"
 #include "udpsieve/dataplane/mempools.hpp"
 #include "udpsieve/dataplane/ports.hpp"
@@ -46,11 +47,36 @@ json prefixes_json(const std::vector<rules::Prefix>& prefixes) {
   return out;
 }
 
-json ports_json(const std::vector<rules::PortRange>& ranges) {
+json ranges_json(const std::vector<rules::Range>& ranges) {
   json out = json::array();
-  for (const rules::PortRange& r : ranges)
+  for (const rules::Range& r : ranges)
     out.push_back(r.to_string());
   return out;
+}
+
+json match_json(const rules::Match& m, const std::vector<std::string>& port_names) {
+  json match = json::object();
+  if (!m.src.empty()) match["src"] = prefixes_json(m.src);
+  if (!m.dst.empty()) match["dst"] = prefixes_json(m.dst);
+  if (!m.src_port.empty()) match["src_port"] = ranges_json(m.src_port);
+  if (!m.dst_port.empty()) match["dst_port"] = ranges_json(m.dst_port);
+  if (!m.in_port.empty()) {
+    json ports = json::array();
+    for (int p : m.in_port)
+      ports.push_back(port_names.at(static_cast<std::size_t>(p)));
+    match["in_port"] = std::move(ports);
+  }
+  if (!m.length.empty()) match["length"] = ranges_json(m.length);
+  if (!m.ttl.empty()) match["ttl"] = ranges_json(m.ttl);
+  if (!m.dscp.empty()) match["dscp"] = ranges_json(m.dscp);
+  if (!m.vlan.empty()) match["vlan"] = ranges_json(m.vlan);
+  if (m.fragment) match["fragment"] = rules::fragment_name(*m.fragment);
+  if (m.payload) {
+    match["payload"] = {{"offset", m.payload->offset},
+                        {"value", rules::to_hex(m.payload->value)},
+                        {"mask", rules::to_hex(m.payload->mask)}};
+  }
+  return match;
 }
 
 json rule_list_json(const ControlContext& context, bool detailed) {
@@ -59,19 +85,19 @@ json rule_list_json(const ControlContext& context, bool detailed) {
   if (table == nullptr) return out;
   const auto& rules = table->rules().rules();
   const std::vector<dataplane::RuleCounter> counts =
-      context.stats.rules(table->generation(), rules.size());
+      context.rule_counters.totals(*table, context.tables.retained(), context.stats);
+  const std::vector<std::string> port_names = context.config.config.port_names();
   for (std::size_t i = 0; i < rules.size(); ++i) {
     const rules::Rule& rule = rules[i];
     json entry = {{"id", rule.id}, {"packets", counts[i].packets}, {"bytes", counts[i].bytes}};
+    if (rule.action.kind == rules::ActionKind::rate_limit) {
+      entry["passed"] = counts[i].packets - counts[i].limited;
+      entry["limited"] = counts[i].limited;
+    }
     if (detailed) {
       entry["index"] = i;
       entry["action"] = rules::action_to_string(rule.action);
-      json match = json::object();
-      if (!rule.match.src.empty()) match["src"] = prefixes_json(rule.match.src);
-      if (!rule.match.dst.empty()) match["dst"] = prefixes_json(rule.match.dst);
-      if (!rule.match.src_port.empty()) match["src_port"] = ports_json(rule.match.src_port);
-      if (!rule.match.dst_port.empty()) match["dst_port"] = ports_json(rule.match.dst_port);
-      entry["match"] = std::move(match);
+      entry["match"] = match_json(rule.match, port_names);
       entry["source"] = rule.where.to_string();
     }
     out.push_back(std::move(entry));
@@ -196,7 +222,25 @@ json rules_reply(const ControlContext& context) {
     out["non_udp"] = rules::verdict_name(table->rules().non_udp());
     out["generation"] = table->generation();
   }
-  out["matcher"] = "linear";
+  if (table != nullptr) {
+    const dataplane::AclBuildInfo& acl = table->classifier().info();
+    out["classifier"] = {{"algorithm", acl.algorithm},
+                         {"entries_v4", acl.entries_v4},
+                         {"entries_v6", acl.entries_v6},
+                         {"fields_v4", acl.fields_v4},
+                         {"fields_v6", acl.fields_v6},
+                         {"memory_bytes", acl.memory_bytes},
+                         {"build_ms", static_cast<double>(acl.build_time.count()) / 1000.0}};
+  }
+  const ReloadStatus& reloads = context.reloads;
+  out["reload"] = {{"applied", reloads.applied},
+                   {"refused", reloads.refused},
+                   {"last_result", reloads.last_result},
+                   {"last_at", reloads.last_at},
+                   {"load_ms", static_cast<double>(reloads.load_time.count()) / 1000.0},
+                   {"compile_ms", static_cast<double>(reloads.compile_time.count()) / 1000.0},
+                   {"swap_us", reloads.swap_time.count()},
+                   {"total_ms", static_cast<double>(reloads.total_time.count()) / 1000.0}};
   return out;
 }
 
@@ -204,31 +248,48 @@ json version_reply() {
   return {{"name", "udpsieved"}, {"version", kVersion}, {"dpdk", rte_version()}};
 }
 
-std::string handle_request(std::string_view line, const ControlContext& context) {
+std::string error_line(const std::string& message) {
+  return error_reply(message).dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+std::variant<Request, std::string> parse_request(std::string_view line) {
+  json body;
+  try {
+    body = json::parse(line.begin(), line.end());
+  } catch (const json::parse_error& e) {
+    return error_line(std::string("request is not valid JSON: ") + e.what());
+  }
+  const std::string key(protocol::kCommandKey);
+  if (!body.is_object() || !body.contains(key) || !body[key].is_string()) {
+    return error_line(R"(a request is a JSON object like {"cmd": "stats"})");
+  }
+  std::string command = body[key].get<std::string>();
+  bool known = false;
+  for (std::string_view name : protocol::kCommands)
+    known = known || name == command;
+  if (!known) {
+    return error_line("unknown command '" + command + "' (commands: " + command_list() + ")");
+  }
+  return Request{std::move(command), std::move(body)};
+}
+
+std::string answer(const Request& request, const ControlContext& context) {
   json reply;
   try {
-    const json request = json::parse(line.begin(), line.end());
-    const std::string key(protocol::kCommandKey);
-    if (!request.is_object() || !request.contains(key) || !request[key].is_string()) {
-      reply = error_reply(R"(a request is a JSON object like {"cmd": "stats"})");
+    const std::string& command = request.command;
+    if (command == "stats") {
+      reply = stats_reply(context);
+    } else if (command == "ports") {
+      reply = ports_reply(context);
+    } else if (command == "workers") {
+      reply = workers_reply(context);
+    } else if (command == "rules") {
+      reply = rules_reply(context);
+    } else if (command == "version") {
+      reply = version_reply();
     } else {
-      const std::string command = request[key].get<std::string>();
-      if (command == "stats") {
-        reply = stats_reply(context);
-      } else if (command == "ports") {
-        reply = ports_reply(context);
-      } else if (command == "workers") {
-        reply = workers_reply(context);
-      } else if (command == "rules") {
-        reply = rules_reply(context);
-      } else if (command == "version") {
-        reply = version_reply();
-      } else {
-        reply = error_reply("unknown command '" + command + "' (commands: " + command_list() + ")");
-      }
+      reply = error_reply("'" + command + "' is not answered here");
     }
-  } catch (const json::parse_error& e) {
-    reply = error_reply(std::string("request is not valid JSON: ") + e.what());
   } catch (const std::exception& e) {
     reply = error_reply(std::string("internal error: ") + e.what());
   }

@@ -6,9 +6,10 @@
 
 #include <algorithm>
 #include <csignal>
+#include <ctime>
+#include <nlohmann/json.hpp>
 #include <thread>
 
-#include "udpsieve/control/socket_server.hpp"
 #include "udpsieve/control/stats_aggregator.hpp"
 #include "udpsieve/dataplane/snapshot_channel.hpp"
 #include "udpsieve/dataplane/table.hpp"
@@ -16,18 +17,53 @@
 
 namespace udpsieve::control {
 namespace {
+
 /// How long workers get to finish their burst, flush and publish after a stop request.
 constexpr auto kStopGrace = std::chrono::seconds(10);
+
+double milliseconds(std::chrono::microseconds us) {
+  return static_cast<double>(us.count()) / 1e3;
+}
+
+std::string local_time_now() {
+  const std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  localtime_r(&now, &tm);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S%z", &tm);
+  return text;
+}
+
+std::string classifier_summary(const dataplane::AclBuildInfo& acl) {
+  return acl.algorithm + ", " + std::to_string(acl.entries_v4 + acl.entries_v6) + " entries, " +
+         std::to_string((acl.memory_bytes + 1023) / 1024) + " KiB";
+}
+
 }  // namespace
 
-ControlLoop::ControlLoop(ControlParts parts, ControlContext context)
-    : parts_(parts), context_(context) {}
+ControlLoop::ControlLoop(ControlParts parts, std::shared_ptr<const config::LoadedConfig> config)
+    : parts_(std::move(parts)),
+      config_(std::move(config)),
+      started_(std::chrono::steady_clock::now()) {
+  const dataplane::Table* table = parts_.tables.current();
+  book_.on_publish(*table);
+  next_generation_ = table->generation() + 1;
+}
+
+ControlContext ControlLoop::context() const {
+  return ControlContext{*config_, parts_.ports, parts_.pools,   parts_.tables, parts_.stats,
+                        book_,    reloads_,     parts_.workers, started_};
+}
 
 void ControlLoop::drain() {
+  const dataplane::Table* table = parts_.tables.current();
+  const std::size_t rules = table != nullptr ? table->rule_count() : 0;
   for (std::size_t i = 0; i < parts_.channels.size(); ++i) {
     dataplane::SnapshotChannel& channel = *parts_.channels[i];
     while (dataplane::WorkerSnapshot* snapshot = channel.receive()) {
       parts_.stats.absorb(i, *snapshot);
+      // The buffer is ours until released: make room for the current table's rules.
+      if (snapshot->rules.size() < rules) snapshot->rules.resize(rules);
       channel.release(snapshot);
     }
   }
@@ -44,7 +80,7 @@ bool ControlLoop::handle_signals() {
         stop = true;
         break;
       case SIGHUP:
-        spdlog::warn("SIGHUP: rule reload is not available in this version; rules unchanged");
+        request_reload(std::nullopt, "SIGHUP");
         break;
       default:
         break;
@@ -53,38 +89,194 @@ bool ControlLoop::handle_signals() {
   return stop;
 }
 
+std::optional<std::string> ControlLoop::handle(std::string_view line,
+                                               SocketServer::ClientId client) {
+  std::variant<Request, std::string> parsed = parse_request(line);
+  if (auto* error = std::get_if<std::string>(&parsed)) return std::move(*error);
+  Request& request = std::get<Request>(parsed);
+  if (request.command == "reload") {
+    request_reload(client, "udpsievectl");
+    return std::nullopt;
+  }
+  if (request.command == "check") {
+    const nlohmann::json& files = request.body["files"];
+    if (!files.is_array() || files.empty() ||
+        !std::all_of(files.begin(), files.end(), [](const auto& f) { return f.is_string(); })) {
+      return error_line(R"(check needs "files": a non-empty list of rule file paths)");
+    }
+    PendingCheck check{client, {}};
+    for (const auto& file : files)
+      check.files.push_back(file.get<std::string>());
+    checks_.push_back(std::move(check));
+    start_next_job();
+    return std::nullopt;
+  }
+  return answer(request, context());
+}
+
+void ControlLoop::request_reload(std::optional<SocketServer::ClientId> client,
+                                 const std::string& source) {
+  reload_wanted_ = true;
+  if (reload_source_.empty()) reload_source_ = source;
+  if (client) reload_waiters_.push_back(*client);
+  start_next_job();
+}
+
+void ControlLoop::start_next_job() {
+  if (parts_.jobs.busy()) return;
+  JobRequest request;
+  request.serial = next_generation_++;
+  if (reload_wanted_) {
+    // Everyone who asked so far is answered by this run, which reads the files afresh.
+    reload_wanted_ = false;
+    running_waiters_ = std::move(reload_waiters_);
+    reload_waiters_.clear();
+    reload_started_ = std::chrono::steady_clock::now();
+    spdlog::info("reload ({}): reading {}", reload_source_, config_->config.path);
+    reload_source_.clear();
+    request.kind = JobKind::reload;
+  } else if (!checks_.empty()) {
+    running_check_ = checks_.front().client;
+    request.kind = JobKind::check;
+    request.files = std::move(checks_.front().files);
+    checks_.pop_front();
+  } else {
+    --next_generation_;
+    return;
+  }
+  parts_.jobs.start(std::move(request));
+}
+
+void ControlLoop::apply_reload(CompileOutcome& outcome) {
+  const uint64_t generation = outcome.table->generation();
+  const auto swap_start = std::chrono::steady_clock::now();
+  parts_.tables.publish(std::move(outcome.table));
+  const auto swapped = std::chrono::steady_clock::now();
+  book_.on_publish(*parts_.tables.current());
+  config_ = outcome.config;
+  if (parts_.on_applied) parts_.on_applied(*config_);
+
+  reloads_.applied++;
+  reloads_.last_result = "applied";
+  reloads_.load_time = outcome.load_time;
+  reloads_.compile_time = outcome.compile_time;
+  reloads_.swap_time = std::chrono::duration_cast<std::chrono::microseconds>(swapped - swap_start);
+  reloads_.total_time =
+      std::chrono::duration_cast<std::chrono::microseconds>(swapped - reload_started_);
+  spdlog::info(
+      "reload applied: {} rule(s) from {} file(s), generation {}; load {:.1f} ms, "
+      "compile {:.1f} ms ({}), swap {} us, total {:.1f} ms",
+      outcome.rules, outcome.files.size(), generation, milliseconds(outcome.load_time),
+      milliseconds(outcome.compile_time), classifier_summary(outcome.classifier),
+      reloads_.swap_time.count(), milliseconds(reloads_.total_time));
+}
+
+void ControlLoop::finish_job(JobRequest request, CompileOutcome outcome) {
+  for (const std::string& warning : outcome.warnings)
+    spdlog::warn("{}", warning);
+  nlohmann::json reply;
+  if (!outcome.ok) {
+    reply = {{"error", outcome.error}};
+  } else {
+    reply = {{"ok", true},
+             {"rules", outcome.rules},
+             {"files", outcome.files},
+             {"warnings", outcome.warnings},
+             {"load_ms", milliseconds(outcome.load_time)},
+             {"compile_ms", milliseconds(outcome.compile_time)},
+             {"classifier",
+              {{"algorithm", outcome.classifier.algorithm},
+               {"entries", outcome.classifier.entries_v4 + outcome.classifier.entries_v6},
+               {"memory_bytes", outcome.classifier.memory_bytes}}}};
+  }
+
+  if (request.kind == JobKind::reload) {
+    reloads_.last_at = local_time_now();
+    if (outcome.ok) {
+      apply_reload(outcome);
+      reply["generation"] = parts_.tables.current()->generation();
+      reply["swap_us"] = reloads_.swap_time.count();
+      reply["total_ms"] = milliseconds(reloads_.total_time);
+    } else {
+      reloads_.refused++;
+      reloads_.last_result = outcome.error;
+      spdlog::error("reload refused, the running rules stay in effect: {}", outcome.error);
+    }
+    const std::string line = reply.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    for (SocketServer::ClientId client : running_waiters_)
+      parts_.server.complete(client, line);
+    running_waiters_.clear();
+  } else {
+    if (outcome.ok) reply["analysis_complete"] = outcome.analysis_complete;
+    if (running_check_) {
+      parts_.server.complete(*running_check_,
+                             reply.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    }
+    running_check_.reset();
+  }
+  start_next_job();
+}
+
+void ControlLoop::abandon_waiters() {
+  const std::string line = error_line("udpsieved is stopping; nothing was applied");
+  for (SocketServer::ClientId client : running_waiters_)
+    parts_.server.complete(client, line);
+  for (SocketServer::ClientId client : reload_waiters_)
+    parts_.server.complete(client, line);
+  for (const PendingCheck& check : checks_)
+    parts_.server.complete(check.client, line);
+  if (running_check_) parts_.server.complete(*running_check_, line);
+  running_waiters_.clear();
+  reload_waiters_.clear();
+  checks_.clear();
+  running_check_.reset();
+}
+
 bool ControlLoop::run() {
-  const auto handler = [this](std::string_view line) { return handle_request(line, context_); };
+  const auto handler = [this](std::string_view line, SocketServer::ClientId client) {
+    return handle(line, client);
+  };
+  const auto retire = [this](const dataplane::Table& table) { book_.on_retire(table); };
   const int poll_ms = static_cast<int>(std::clamp(parts_.stats_interval_ms / 4, 1U, 50U));
   for (;;) {
-    const bool signalled = parts_.server.poll_once(poll_ms, parts_.signal_fd, handler);
+    // Poll faster while a replaced table waits for the workers' quiescence.
+    const bool retiring = !parts_.tables.retained().empty();
+    const bool signalled = parts_.server.poll_once(retiring || parts_.jobs.busy() ? 1 : poll_ms,
+                                                   parts_.signal_fd, handler);
     drain();
     parts_.stats.update_rates(std::chrono::steady_clock::now());
-    (void)parts_.tables.reclaim();
+    (void)parts_.tables.reclaim(retire);
+    if (auto done = parts_.jobs.take()) finish_job(std::move(done->first), std::move(done->second));
     if (signalled && handle_signals()) break;
   }
+  abandon_waiters();
 
   parts_.stop_workers.store(true, std::memory_order_relaxed);
   const auto deadline = std::chrono::steady_clock::now() + kStopGrace;
   for (;;) {
     drain();
-    const bool stopped = std::all_of(context_.workers.begin(), context_.workers.end(),
+    const bool stopped = std::all_of(parts_.workers.begin(), parts_.workers.end(),
                                      [](const auto& w) { return w->finished(); });
     if (stopped && parts_.stats.all_final()) {
       drain();
       return true;
     }
     if (std::chrono::steady_clock::now() > deadline) {
-      for (std::size_t i = 0; i < context_.workers.size(); ++i) {
-        if (!context_.workers[i]->finished()) {
-          spdlog::error("worker on lcore {} did not stop within {} s",
-                        context_.workers[i]->setup().lcore, kStopGrace.count());
+      for (const auto& worker : parts_.workers) {
+        if (!worker->finished()) {
+          spdlog::error("worker on lcore {} did not stop within {} s", worker->setup().lcore,
+                        kStopGrace.count());
         }
       }
       return false;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
+}
+
+void ControlLoop::finish() {
+  // The workers are gone: every replaced table can be folded now.
+  parts_.tables.clear([this](const dataplane::Table& table) { book_.on_retire(table); });
 }
 
 }  // namespace udpsieve::control

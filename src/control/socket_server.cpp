@@ -93,58 +93,71 @@ void SocketServer::accept_clients() {
       close(fd);
       continue;
     }
-    clients_.push_back(Client{fd, {}, {}, false});
+    Client client;
+    client.fd = fd;
+    client.id = next_id_++;
+    clients_.push_back(std::move(client));
   }
 }
 
-void SocketServer::read_from(Client& client, const Handler& handler) {
+void SocketServer::read_from(Client& client) {
   char buffer[16384];
-  bool eof = false;
   for (;;) {
     const ssize_t n = recv(client.fd, buffer, sizeof buffer, 0);
     if (n > 0) {
       client.in.append(buffer, static_cast<std::size_t>(n));
-      if (client.in.size() > kMaxRequestBytes + sizeof buffer) break;  // judged below
+      if (client.in.size() > kMaxRequestBytes + sizeof buffer) break;  // judged in serve()
       continue;
     }
-    if (n == 0) eof = true;
-    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) eof = true;
+    if (n == 0) client.eof = true;
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) client.eof = true;
     break;
   }
+}
 
+void SocketServer::serve(Client& client, const Handler& handler) {
+  static constexpr std::string_view kTooLong = R"({"error":"request longer than 65536 bytes"})";
   std::size_t start = 0;
-  for (std::size_t newline; (newline = client.in.find('\n', start)) != std::string::npos;
-       start = newline + 1) {
+  while (!client.waiting && !client.closing) {
+    const std::size_t newline = client.in.find('\n', start);
+    if (newline == std::string::npos) break;
     std::string_view line(client.in.data() + start, newline - start);
+    start = newline + 1;
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     if (line.size() > kMaxRequestBytes) {
-      client.out += R"({"error":"request longer than 65536 bytes"})"
-                    "\n";
+      client.out.append(kTooLong).append("\n");
       client.closing = true;
-      client.in.clear();
-      return;
+      break;
     }
-    if (!line.empty()) {
-      client.out += handler(line);
-      client.out += '\n';
+    if (line.empty()) continue;
+    if (std::optional<std::string> reply = handler(line, client.id)) {
+      client.out.append(*reply).append("\n");
+    } else {
+      client.waiting = true;
     }
   }
   client.in.erase(0, start);
-  if (client.in.size() > kMaxRequestBytes) {
-    client.out += R"({"error":"request longer than 65536 bytes"})"
-                  "\n";
+  if (client.closing) {
+    client.in.clear();
+    return;
+  }
+  if (client.in.size() > kMaxRequestBytes && client.in.find('\n') == std::string::npos) {
+    client.out.append(kTooLong).append("\n");
     client.closing = true;
     client.in.clear();
     return;
   }
-  if (eof) {
+  if (client.eof && !client.waiting) {
     // A last request without its newline still gets an answer.
     if (!client.in.empty()) {
-      client.out += handler(client.in);
-      client.out += '\n';
+      if (std::optional<std::string> reply = handler(client.in, client.id)) {
+        client.out.append(*reply).append("\n");
+      } else {
+        client.waiting = true;
+      }
       client.in.clear();
     }
-    client.closing = true;
+    if (!client.waiting) client.closing = true;
   }
 }
 
@@ -158,27 +171,51 @@ void SocketServer::write_to(Client& client) {
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
     client.out.clear();  // the peer is gone
     client.closing = true;
+    client.waiting = false;
+    return;
+  }
+}
+
+void SocketServer::complete(ClientId id, const std::string& reply) {
+  for (Client& client : clients_) {
+    if (client.id != id || !client.waiting) continue;
+    client.waiting = false;
+    client.out.append(reply).append("\n");
+    write_to(client);
     return;
   }
 }
 
 bool SocketServer::poll_once(int timeout_ms, int extra_fd, const Handler& handler) {
+  // Requests that queued behind a deferred reply, now answered, go first.
+  bool pending_output = false;
+  for (Client& client : clients_) {
+    if (!client.waiting && !client.closing && (!client.in.empty() || client.eof)) {
+      serve(client, handler);
+    }
+    pending_output = pending_output || !client.out.empty();
+  }
+
   std::vector<pollfd> fds;
   fds.reserve(clients_.size() + 2);
   fds.push_back({listen_fd_, POLLIN, 0});
   fds.push_back({extra_fd, POLLIN, 0});
   for (const Client& client : clients_) {
-    const auto events = static_cast<short>(client.out.empty() ? POLLIN : (POLLIN | POLLOUT));
-    fds.push_back({client.fd, events, 0});
+    short events = client.eof ? 0 : POLLIN;
+    if (!client.out.empty()) events = static_cast<short>(events | POLLOUT);
+    // A finished client waiting for a deferred reply has nothing to poll for (and a hung-up
+    // socket would wake poll() at once, again and again): leave it out until the reply.
+    fds.push_back({events == 0 ? -1 : client.fd, events, 0});
   }
-  const int ready = poll(fds.data(), fds.size(), timeout_ms);
-  if (ready <= 0) return false;
+  const int ready = poll(fds.data(), fds.size(), pending_output ? 0 : timeout_ms);
+  if (ready < 0) return false;
 
   for (std::size_t i = 0; i < clients_.size(); ++i) {
     Client& client = clients_[i];
     const short revents = fds[i + 2].revents;
-    if ((revents & (POLLIN | POLLHUP | POLLERR)) != 0 && !client.closing) {
-      read_from(client, handler);
+    if ((revents & (POLLIN | POLLHUP | POLLERR)) != 0 && !client.eof) {
+      read_from(client);
+      if (!client.waiting && !client.closing) serve(client, handler);
     }
     if (!client.out.empty()) write_to(client);
   }

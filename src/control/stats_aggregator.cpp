@@ -10,11 +10,13 @@ void StatsAggregator::absorb(std::size_t worker, const dataplane::WorkerSnapshot
   PerWorker& w = workers_.at(worker);
   if (snapshot.sequence <= w.sequence) return;  // never go backwards
   w.counters = snapshot.counters;
-  w.generation = snapshot.table_generation;
   w.sequence = snapshot.sequence;
   w.final = w.final || snapshot.final;
-  w.rules.assign(snapshot.rules.begin(),
-                 snapshot.rules.begin() + static_cast<std::ptrdiff_t>(snapshot.rule_count));
+  if (!snapshot.rules_truncated) {  // else keep the previous rule counts
+    w.generation = snapshot.table_generation;
+    w.rules.assign(snapshot.rules.begin(),
+                   snapshot.rules.begin() + static_cast<std::ptrdiff_t>(snapshot.rule_count));
+  }
   ++snapshots_;
 }
 
@@ -31,20 +33,6 @@ dataplane::WorkerCounters StatsAggregator::totals() const noexcept {
       sum.drops[i] += w.counters.drops[i];
     for (std::size_t i = 0; i < sum.burst_histogram.size(); ++i) {
       sum.burst_histogram[i] += w.counters.burst_histogram[i];
-    }
-  }
-  return sum;
-}
-
-std::vector<dataplane::RuleCounter> StatsAggregator::rules(uint64_t generation,
-                                                           std::size_t rule_count) const {
-  std::vector<dataplane::RuleCounter> sum(rule_count);
-  for (const PerWorker& w : workers_) {
-    if (w.generation != generation) continue;
-    const std::size_t n = std::min(rule_count, w.rules.size());
-    for (std::size_t i = 0; i < n; ++i) {
-      sum[i].packets += w.rules[i].packets;
-      sum[i].bytes += w.rules[i].bytes;
     }
   }
   return sum;

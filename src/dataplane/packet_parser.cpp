@@ -40,6 +40,10 @@
 //   - UDP as for IPv4, against the payload end. ESP, no-next-header (59), TCP, ICMPv6 and
 //     unknown next headers are non_udp with l4_protocol set.
 //
+// UDP payload: key.payload points just past the UDP header and key.payload_length counts the
+// payload bytes inside the IP packet (the UDP length minus 8, or less for a first fragment).
+// Bytes beyond `available` are in the frame but not in `data`.
+//
 // On malformed frames only status and error are meaningful; the fields filled before the
 // failing check are left in place.
 
@@ -113,6 +117,11 @@ ParseStatus parse_udp(const uint8_t* data, uint32_t offset, uint32_t end, uint32
   info.key.src_port = load_be16(udp);
   info.key.dst_port = load_be16(udp + 2);
   info.key.has_ports = true;
+  // Payload bytes present: the datagram's, cut at the end of this IP packet (a first fragment
+  // carries only part of it).
+  info.key.payload_length =
+      static_cast<uint16_t>(std::min<uint32_t>(udp_length, end - offset) - kUdpHeaderBytes);
+  info.key.payload = udp + kUdpHeaderBytes;
   info.l4_offset = static_cast<uint16_t>(offset);
   info.udp_length = udp_length;
   return succeed(info, ParseStatus::udp);

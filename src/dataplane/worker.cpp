@@ -61,6 +61,7 @@ int Worker::run() noexcept {
     // One table per pass: a reload never changes the rules mid-burst.
     table = tables_.current();
     RuleCounter* const rule_counters = table->rule_counters(setup_.index);
+    MeterSlot* const meters = table->meters(setup_.index);
 
     for (uint16_t q = 0; q < queue_count; ++q) {
       const RxQueueRef& rx = queues[q];
@@ -72,7 +73,7 @@ int Worker::run() noexcept {
         continue;
       }
       ++counters_.stats[stat(WorkerStat::polls_busy)];
-      handle_burst(burst.data(), received, rx.port_index, *table, rule_counters);
+      handle_burst(burst.data(), received, rx.port_index, *table, rule_counters, meters);
     }
     flush_all();
     rte_rcu_qsbr_quiescent(qsbr_, thread_id);
@@ -99,18 +100,28 @@ int Worker::run() noexcept {
 }
 
 void Worker::handle_burst(rte_mbuf** mbufs, uint16_t count, uint16_t in_port, const Table& table,
-                          RuleCounter* rule_counters) noexcept {
+                          RuleCounter* rule_counters, MeterSlot* meters) noexcept {
   std::array<PacketInfo, kBurstSize>& info = info_;  // parse_frame resets each entry
-  std::array<const rules::PacketKey*, kBurstSize> keys;
-  std::array<int32_t, kBurstSize> matched;
+  const AclClassifier& classifier = table.classifier();
+  // Per family: which packets, and their keys, in burst order.
+  std::array<uint16_t, kBurstSize> v4_index;
+  std::array<uint16_t, kBurstSize> v6_index;
+  std::array<const uint8_t*, kBurstSize> v4_keys;
+  std::array<const uint8_t*, kBurstSize> v6_keys;
+  std::array<uint32_t, kBurstSize> v4_results;
+  std::array<uint32_t, kBurstSize> v6_results;
+  std::array<uint32_t, kBurstSize> matched;  // rule index + 1, 0 for none
   std::array<rte_mbuf*, kBurstSize> dropped;
+  uint16_t v4_count = 0;
+  uint16_t v6_count = 0;
   uint16_t dropped_count = 0;
 
-  // Stage 1: parse every packet, prefetching ahead.
+  // Stage 1: parse every packet, prefetching ahead, and build the UDP packets' keys.
   for (uint16_t i = 0; i < std::min(kPrefetchOffset, count); ++i) {
     rte_prefetch0(rte_pktmbuf_mtod(mbufs[i], void*));
   }
   uint64_t rx_bytes = 0;
+  const bool classify = table.rule_count() != 0;  // without rules every UDP packet is unmatched
   for (uint16_t i = 0; i < count; ++i) {
     if (i + kPrefetchOffset < count) {
       rte_prefetch0(rte_pktmbuf_mtod(mbufs[i + kPrefetchOffset], void*));
@@ -118,7 +129,9 @@ void Worker::handle_burst(rte_mbuf** mbufs, uint16_t count, uint16_t in_port, co
     rte_mbuf* m = mbufs[i];
     const uint32_t frame_length = rte_pktmbuf_pkt_len(m);
     rx_bytes += frame_length;
-    if (likely(m->nb_segs == 1)) {
+    matched[i] = 0;
+    const bool linear = likely(m->nb_segs == 1);
+    if (linear) {
       (void)parse_frame(rte_pktmbuf_mtod(m, const uint8_t*), rte_pktmbuf_data_len(m), frame_length,
                         info[i]);
     } else {
@@ -128,19 +141,47 @@ void Worker::handle_burst(rte_mbuf** mbufs, uint16_t count, uint16_t in_port, co
           static_cast<const uint8_t*>(rte_pktmbuf_read(m, 0, length, scratch_.data()));
       (void)parse_frame(data, data == nullptr ? 0 : length, frame_length, info[i]);
     }
-    keys[i] = info[i].status == ParseStatus::udp ? &info[i].key : nullptr;
+    if (!classify || info[i].status != ParseStatus::udp) continue;
+    rules::PacketKey& packet = info[i].key;
+    packet.in_port = static_cast<uint8_t>(in_port);
+    AclKey& key = acl_keys_[i];
+    AclClassifier::fill_key(packet, key);
+    if (!classifier.window_offsets().empty()) {
+      if (linear) {
+        classifier.fill_windows(packet.payload, packet.payload_length, key);
+      } else {
+        fill_windows_segmented(m, info[i], classifier, key);
+      }
+    }
+    if (packet.family == rules::Family::ipv4) {
+      v4_index[v4_count] = i;
+      v4_keys[v4_count++] = reinterpret_cast<const uint8_t*>(&key);
+    } else {
+      v6_index[v6_count] = i;
+      v6_keys[v6_count++] = reinterpret_cast<const uint8_t*>(&key);
+    }
   }
   counters_.stats[stat(WorkerStat::rx_packets)] += count;
   counters_.stats[stat(WorkerStat::rx_bytes)] += rx_bytes;
 
-  // Stage 2: one classification call for the whole burst.
-  table.rules().matcher().match_burst(keys.data(), count, matched.data());
+  // Stage 2: one classification per address family for the whole burst.
+  if (v4_count != 0) {
+    classifier.classify(rules::Family::ipv4, v4_keys.data(), v4_results.data(), v4_count);
+    for (uint16_t k = 0; k < v4_count; ++k)
+      matched[v4_index[k]] = v4_results[k];
+  }
+  if (v6_count != 0) {
+    classifier.classify(rules::Family::ipv6, v6_keys.data(), v6_results.data(), v6_count);
+    for (uint16_t k = 0; k < v6_count; ++k)
+      matched[v6_index[k]] = v6_results[k];
+  }
 
   // Stage 3: apply verdicts.
   const RuleVerdict* const verdicts = table.verdicts();
   const uint16_t default_out = table.forward_to(in_port);
   const bool default_drop = table.rules().default_action() == rules::Verdict::drop;
   const bool non_udp_drop = table.rules().non_udp() == rules::Verdict::drop;
+  const uint64_t now = meters != nullptr ? rte_rdtsc() : 0;
   for (uint16_t i = 0; i < count; ++i) {
     rte_mbuf* m = mbufs[i];
     const uint32_t length = rte_pktmbuf_pkt_len(m);
@@ -154,15 +195,28 @@ void Worker::handle_burst(rte_mbuf** mbufs, uint16_t count, uint16_t in_port, co
         if (non_udp_drop) reason = DropReason::non_udp;
         break;
       case ParseStatus::udp:
-        if (const int32_t r = matched[i]; r >= 0) {
-          RuleCounter& rc = rule_counters[r];
+        if (const uint32_t hit = matched[i]; hit != 0) {
+          RuleCounter& rc = rule_counters[hit - 1];
           ++rc.packets;
           rc.bytes += length;
-          const RuleVerdict& verdict = verdicts[r];
-          if (verdict.drop) {
-            reason = DropReason::rule;
-          } else if (verdict.out_port != RuleVerdict::kInputsForwardTo) {
-            out = verdict.out_port;
+          const RuleVerdict& verdict = verdicts[hit - 1];
+          switch (verdict.kind) {
+            case rules::ActionKind::drop:
+              reason = DropReason::rule;
+              break;
+            case rules::ActionKind::forward:
+              if (verdict.out_port != RuleVerdict::kInputsForwardTo) out = verdict.out_port;
+              break;
+            case rules::ActionKind::rate_limit: {
+              MeterSlot& slot = meters[verdict.meter];
+              if (rte_meter_srtcm_color_blind_check(&slot.meter, &slot.profile, now,
+                                                    verdict.count_bytes ? length : 1) !=
+                  RTE_COLOR_GREEN) {
+                reason = DropReason::rate_limit;
+                ++rc.limited;
+              }
+              break;
+            }
           }
         } else if (default_drop) {
           reason = DropReason::default_action;
@@ -177,6 +231,21 @@ void Worker::handle_burst(rte_mbuf** mbufs, uint16_t count, uint16_t in_port, co
     }
   }
   if (dropped_count != 0) rte_pktmbuf_free_bulk(dropped.data(), dropped_count);
+}
+
+void Worker::fill_windows_segmented(const rte_mbuf* mbuf, const PacketInfo& info,
+                                    const AclClassifier& classifier, AclKey& key) noexcept {
+  const std::vector<uint16_t>& offsets = classifier.window_offsets();
+  const uint32_t payload_start = info.l4_offset + 8U;
+  const uint32_t payload_length = info.key.payload_length;
+  for (std::size_t w = 0; w < offsets.size(); ++w) {
+    uint8_t* window = key.payload[w];
+    std::memset(window, 0, sizeof key.payload[w]);
+    if (payload_length <= offsets[w]) continue;
+    const uint32_t present = std::min<uint32_t>(payload_length - offsets[w], 16);
+    const void* bytes = rte_pktmbuf_read(mbuf, payload_start + offsets[w], present, window);
+    if (bytes != nullptr && bytes != window) std::memcpy(window, bytes, present);
+  }
 }
 
 void Worker::enqueue_tx(uint16_t out_port, rte_mbuf* mbuf, uint32_t length) noexcept {
@@ -217,10 +286,13 @@ bool Worker::publish(const Table& table, bool final) noexcept {
   snapshot->table_generation = table.generation();
   snapshot->final = final;
   snapshot->counters = counters_;
-  const std::size_t rules = std::min(table.rule_count(), snapshot->rules.size());
+  // A buffer too small for this table carries no rule counters; the control thread keeps the
+  // previous ones and enlarges the buffer before handing it back.
+  const std::size_t rules = table.rule_count();
+  snapshot->rules_truncated = rules > snapshot->rules.size();
+  snapshot->rule_count = snapshot->rules_truncated ? 0 : static_cast<uint32_t>(rules);
   std::memcpy(snapshot->rules.data(), table.rule_counters(setup_.index),
-              rules * sizeof(RuleCounter));
-  snapshot->rule_count = static_cast<uint32_t>(rules);
+              snapshot->rule_count * sizeof(RuleCounter));
   channel_.publish(snapshot);
   return true;
 }

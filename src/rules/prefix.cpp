@@ -1,4 +1,4 @@
-// Prefix and port-range parsing and printing for the rule model.
+// Parsing and printing for the rule model: prefixes, ranges, actions, fragments, hex bytes.
 #include <arpa/inet.h>
 
 #include <cstddef>
@@ -108,15 +108,50 @@ std::string Prefix::to_string() const {
   return address_to_string(family, addr) + "/" + std::to_string(length);
 }
 
-std::string PortRange::to_string() const {
+std::string Range::to_string() const {
   if (first == last) return std::to_string(first);
   return std::to_string(first) + "-" + std::to_string(last);
 }
 
 std::string action_to_string(const Action& action) {
-  if (action.kind == ActionKind::drop) return "drop";
-  if (action.port_name.empty()) return "forward";
-  return "forward:" + action.port_name;
+  switch (action.kind) {
+    case ActionKind::drop:
+      return "drop";
+    case ActionKind::forward:
+      if (action.port_name.empty()) return "forward";
+      return "forward:" + action.port_name;
+    case ActionKind::rate_limit: {
+      const RateLimit& limit = action.rate_limit;
+      if (limit.unit == RateLimit::Unit::packets) {
+        return "rate_limit:" + std::to_string(limit.rate) + "pps/" + std::to_string(limit.burst);
+      }
+      return "rate_limit:" + std::to_string(limit.bps) + "bps/" + std::to_string(limit.burst) + "B";
+    }
+  }
+  return "?";
+}
+
+const char* fragment_name(FragmentKind kind) noexcept {
+  switch (kind) {
+    case FragmentKind::none:
+      return "none";
+    case FragmentKind::first:
+      return "first";
+    case FragmentKind::non_first:
+      return "non_first";
+  }
+  return "?";
+}
+
+std::string to_hex(const std::vector<uint8_t>& bytes) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(bytes.size() * 2);
+  for (uint8_t byte : bytes) {
+    out += kDigits[byte >> 4];
+    out += kDigits[byte & 0x0f];
+  }
+  return out;
 }
 
 }  // namespace udpsieve::rules

@@ -19,31 +19,57 @@ bool is_id_char(char c) {
          c == '.' || c == ':' || c == '-';
 }
 
-PortRange parse_port_range(const YamlNode& node) {
+/// How one kind of 16-bit match value is named in messages, and its largest value.
+struct RangeKind {
+  const char* noun;     ///< "port": "'x' is not a port or a port range like ..."
+  const char* example;  ///< a range to show in that message
+  uint16_t max;
+};
+
+constexpr RangeKind kPortKind{"port", "1024-65535", 65535};
+constexpr RangeKind kLengthKind{"length", "28-1500", 65535};
+constexpr RangeKind kTtlKind{"TTL", "1-64", 255};
+constexpr RangeKind kDscpKind{"DSCP", "40-47", 63};
+constexpr RangeKind kVlanKind{"VLAN id", "100-199", 4095};
+
+// Limits of the rate_limit action.
+constexpr uint64_t kMaxPps = 1'000'000'000;
+constexpr uint64_t kMaxBurstPackets = 1'000'000'000;
+constexpr uint64_t kMinBps = 8;
+constexpr uint64_t kMaxBps = 1'000'000'000'000;
+constexpr uint64_t kMinBurstBytes = 64;
+constexpr uint64_t kMaxBurstBytes = 1'000'000'000'000;
+
+constexpr const char* kActionForms = "drop, forward, {forward: PORT} or {rate_limit: ...}";
+constexpr const char* kRateLimitForms = "{pps: N, burst: N} or {bps: N, burst_bytes: N}";
+
+Range parse_range(const YamlNode& node, const RangeKind& kind) {
   const std::string text = node.as_string();
   const std::size_t dash = text.find('-');
   const std::string_view whole(text);
   const std::string_view first_text = whole.substr(0, dash);
   const std::string_view last_text =
       dash == std::string::npos ? first_text : whole.substr(dash + 1);
-  PortRange range;
-  const auto parse_part = [&](std::string_view part, uint16_t& port) {
+  Range range;
+  const auto parse_part = [&](std::string_view part, uint16_t& out) {
     uint64_t value = 0;
-    switch (parse_decimal(part, 65535, value)) {
+    switch (parse_decimal(part, kind.max, value)) {
       case DecimalResult::ok:
-        port = static_cast<uint16_t>(value);
+        out = static_cast<uint16_t>(value);
         return;
       case DecimalResult::too_big:
-        node.fail(std::string(part) + " is out of range 0-65535");
+        node.fail(std::string(part) + " is out of range 0-" + std::to_string(kind.max));
       case DecimalResult::malformed:
         break;
     }
-    node.fail("'" + text + "' is not a port or a port range like 1024-65535");
+    node.fail("'" + text + "' is not a " + kind.noun + " or a " + kind.noun + " range like " +
+              kind.example);
   };
   parse_part(first_text, range.first);
   parse_part(last_text, range.last);
   if (range.first > range.last) {
-    node.fail("port range " + text + " has first port greater than last");
+    node.fail(std::string(kind.noun) + " range " + text + " has first " + kind.noun +
+              " greater than last");
   }
   return range;
 }
@@ -55,6 +81,14 @@ std::vector<YamlNode> nonempty_one_or_list(const YamlNode& node) {
     node.fail("empty list matches nothing; remove the key to match any");
   }
   return elements;
+}
+
+std::vector<Range> parse_range_list(const YamlNode& node, const RangeKind& kind) {
+  std::vector<Range> out;
+  for (const YamlNode& element : nonempty_one_or_list(node)) {
+    out.push_back(parse_range(element, kind));
+  }
+  return out;
 }
 
 const char* family_name(Family family) {
@@ -82,14 +116,121 @@ std::string validate_rule_id(const YamlNode& node) {
   return id;
 }
 
-}  // namespace
+/// "1 byte", "2 bytes".
+std::string byte_count(std::size_t count) {
+  return std::to_string(count) + (count == 1 ? " byte" : " bytes");
+}
 
-std::vector<PortRange> parse_port_list(const YamlNode& node) {
-  std::vector<PortRange> out;
-  for (const YamlNode& element : nonempty_one_or_list(node)) {
-    out.push_back(parse_port_range(element));
+int hex_digit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+/// "ffff0001" or "0xFFFF0001" into 1..PayloadMatch::kMaxBytes bytes; `what` names the key.
+std::vector<uint8_t> parse_hex_bytes(const YamlNode& node, const char* what) {
+  const std::string text = node.as_string();
+  std::string_view digits(text);
+  if (digits.size() >= 2 && digits[0] == '0' && (digits[1] == 'x' || digits[1] == 'X')) {
+    digits.remove_prefix(2);
+  }
+  if (digits.empty()) {
+    node.fail(std::string(what) + " is empty; give 1-" + std::to_string(PayloadMatch::kMaxBytes) +
+              " bytes as hex digits like ffff0001");
+  }
+  const bool all_hex =
+      std::all_of(digits.begin(), digits.end(), [](char c) { return hex_digit(c) >= 0; });
+  if (!all_hex || digits.size() % 2 != 0) {
+    node.fail("'" + text + "' is not hex bytes (two hex digits per byte)");
+  }
+  if (digits.size() / 2 > PayloadMatch::kMaxBytes) {
+    node.fail(std::string(what) + " is " + std::to_string(digits.size() / 2) +
+              " bytes long; at most " + std::to_string(PayloadMatch::kMaxBytes) + " are allowed");
+  }
+  std::vector<uint8_t> out;
+  for (std::size_t i = 0; i < digits.size(); i += 2) {
+    out.push_back(static_cast<uint8_t>(hex_digit(digits[i]) * 16 + hex_digit(digits[i + 1])));
   }
   return out;
+}
+
+PayloadMatch parse_payload(const YamlNode& node) {
+  node.expect_map({"offset", "value", "mask"});
+  PayloadMatch payload;
+  if (const std::optional<YamlNode> offset = node.get("offset")) {
+    payload.offset = static_cast<uint16_t>(offset->as_uint(0, PayloadMatch::kMaxOffset));
+  }
+  payload.value = parse_hex_bytes(node.require("value"), "value");
+  payload.mask.assign(payload.value.size(), 0xff);
+  if (const std::optional<YamlNode> mask = node.get("mask")) {
+    payload.mask = parse_hex_bytes(*mask, "mask");
+    if (payload.mask.size() != payload.value.size()) {
+      mask->fail("mask is " + byte_count(payload.mask.size()) + " long but value is " +
+                 byte_count(payload.value.size()) + "; give both the same length");
+    }
+  }
+  for (std::size_t i = 0; i < payload.value.size(); ++i) {
+    // Such a value could never be seen through the mask, so the rule could never match.
+    if ((payload.value[i] & ~payload.mask[i]) != 0) {
+      node.fail("value has bits outside the mask at byte " + std::to_string(i) +
+                "; clear them or widen the mask");
+    }
+  }
+  return payload;
+}
+
+RateLimit parse_rate_limit(const YamlNode& node) {
+  if (!node.is_map()) {
+    node.fail(std::string("expected ") + kRateLimitForms + ", got " + node.describe());
+  }
+  node.expect_map({"pps", "burst", "bps", "burst_bytes"});
+  const std::optional<YamlNode> pps = node.get("pps");
+  const std::optional<YamlNode> burst = node.get("burst");
+  const std::optional<YamlNode> bps = node.get("bps");
+  const std::optional<YamlNode> burst_bytes = node.get("burst_bytes");
+  if (pps && bps) node.fail("give pps or bps, not both");
+  RateLimit limit;
+  if (pps) {
+    if (burst_bytes) burst_bytes->fail("burst_bytes goes with bps; a pps limit takes burst");
+    if (!burst) node.fail("a pps limit needs burst (packets), e.g. {pps: 1000, burst: 100}");
+    limit.unit = RateLimit::Unit::packets;
+    limit.rate = pps->as_uint(1, kMaxPps);
+    limit.burst = burst->as_uint(1, kMaxBurstPackets);
+    return limit;
+  }
+  if (bps) {
+    if (burst) burst->fail("burst goes with pps; a bps limit takes burst_bytes");
+    if (!burst_bytes) {
+      node.fail("a bps limit needs burst_bytes, e.g. {bps: 8000000, burst_bytes: 100000}");
+    }
+    limit.unit = RateLimit::Unit::bytes;
+    limit.bps = bps->as_uint(kMinBps, kMaxBps);
+    if (limit.bps % 8 != 0) {
+      bps->fail(std::to_string(limit.bps) +
+                " bits per second is not a whole number of bytes; use a multiple of 8");
+    }
+    limit.rate = limit.bps / 8;
+    limit.burst = burst_bytes->as_uint(kMinBurstBytes, kMaxBurstBytes);
+    return limit;
+  }
+  node.fail(std::string("expected ") + kRateLimitForms);
+}
+
+/// "a", "a and b", "a, b and c".
+std::string join_and(const std::vector<std::string>& words) {
+  std::string out;
+  for (std::size_t i = 0; i < words.size(); ++i) {
+    if (i > 0) out += i + 1 == words.size() ? " and " : ", ";
+    out += words[i];
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<Range> parse_port_list(const YamlNode& node) {
+  return parse_range_list(node, kPortKind);
 }
 
 std::vector<Prefix> parse_prefix_list(const YamlNode& node) {
@@ -141,56 +282,101 @@ void RuleCollector::add_document(const YamlNode& root) {
     rules_.push_back(std::move(rule));
 }
 
+int RuleCollector::resolve_port(const YamlNode& node) const {
+  const std::string name = node.as_nonempty_string();
+  const auto it = std::find(port_names_.begin(), port_names_.end(), name);
+  if (it == port_names_.end()) {
+    std::string known;
+    for (const std::string& port : port_names_)
+      known += (known.empty() ? "" : ", ") + port;
+    node.fail("unknown port \"" + name + "\" (" +
+              (known.empty() ? std::string("no ports are configured") : "ports are: " + known) +
+              ")");
+  }
+  return static_cast<int>(it - port_names_.begin());
+}
+
+Match RuleCollector::parse_match(const YamlNode& node) const {
+  node.expect_map({"src", "dst", "src_port", "dst_port", "in_port", "length", "ttl", "dscp", "vlan",
+                   "fragment", "payload"});
+  Match m;
+  if (auto src = node.get("src")) m.src = parse_prefix_list(*src);
+  if (auto dst = node.get("dst")) m.dst = parse_prefix_list(*dst);
+  if (auto port = node.get("src_port")) m.src_port = parse_port_list(*port);
+  if (auto port = node.get("dst_port")) m.dst_port = parse_port_list(*port);
+  if (auto in_port = node.get("in_port")) {
+    for (const YamlNode& name : nonempty_one_or_list(*in_port))
+      m.in_port.push_back(resolve_port(name));
+  }
+  if (auto length = node.get("length")) m.length = parse_range_list(*length, kLengthKind);
+  if (auto ttl = node.get("ttl")) m.ttl = parse_range_list(*ttl, kTtlKind);
+  if (auto dscp = node.get("dscp")) m.dscp = parse_range_list(*dscp, kDscpKind);
+  if (auto vlan = node.get("vlan")) m.vlan = parse_range_list(*vlan, kVlanKind);
+  if (auto fragment = node.get("fragment")) {
+    m.fragment = fragment->as_enum<FragmentKind>({{"first", FragmentKind::first},
+                                                  {"non_first", FragmentKind::non_first},
+                                                  {"none", FragmentKind::none}});
+  }
+  if (auto payload = node.get("payload")) m.payload = parse_payload(*payload);
+
+  if (!m.src.empty() && !m.dst.empty() && !share_family(m.src, m.dst)) {
+    // Without a shared family each side is single-family, so the first prefix names it.
+    node.fail(std::string("src is ") + family_name(m.src.front().family) + " only and dst is " +
+              family_name(m.dst.front().family) + " only, so this rule can never match");
+  }
+  if (m.fragment == FragmentKind::non_first) {
+    std::vector<std::string> needs_header;
+    if (!m.src_port.empty()) needs_header.emplace_back("src_port");
+    if (!m.dst_port.empty()) needs_header.emplace_back("dst_port");
+    if (m.payload) needs_header.emplace_back("payload");
+    if (!needs_header.empty()) {
+      node.fail("non-first fragments carry no UDP header, so fragment non_first with " +
+                join_and(needs_header) + " can never match");
+    }
+  }
+  return m;
+}
+
+Action RuleCollector::parse_action(const YamlNode& node) const {
+  Action action;
+  if (node.is_map()) {
+    node.expect_map({"forward", "rate_limit"});
+    const std::optional<YamlNode> forward = node.get("forward");
+    const std::optional<YamlNode> limit = node.get("rate_limit");
+    if (forward && limit) node.fail("give forward or rate_limit, not both");
+    if (forward) {
+      action.kind = ActionKind::forward;
+      action.port = resolve_port(*forward);
+      action.port_name = forward->as_string();
+    } else if (limit) {
+      action.kind = ActionKind::rate_limit;
+      action.rate_limit = parse_rate_limit(*limit);
+    } else {
+      node.fail("expected {forward: PORT} or {rate_limit: ...}");
+    }
+    return action;
+  }
+  if (!node.is_scalar()) {
+    node.fail(std::string("expected ") + kActionForms + ", got " + node.describe());
+  }
+  const std::string word = node.as_string();
+  if (word == "drop") {
+    action.kind = ActionKind::drop;
+  } else if (word == "forward") {
+    action.kind = ActionKind::forward;
+  } else {
+    node.fail("'" + word + "' is not an action; expected " + kActionForms);
+  }
+  return action;
+}
+
 Rule RuleCollector::parse_rule(const YamlNode& node) const {
   node.expect_map({"id", "match", "action"});
   Rule rule;
   rule.where = node.location();
   rule.id = validate_rule_id(node.require("id"));
-
-  if (const std::optional<YamlNode> match = node.get("match")) {
-    match->expect_map({"src", "dst", "src_port", "dst_port"});
-    if (auto src = match->get("src")) rule.match.src = parse_prefix_list(*src);
-    if (auto dst = match->get("dst")) rule.match.dst = parse_prefix_list(*dst);
-    if (auto port = match->get("src_port")) rule.match.src_port = parse_port_list(*port);
-    if (auto port = match->get("dst_port")) rule.match.dst_port = parse_port_list(*port);
-    const Match& m = rule.match;
-    if (!m.src.empty() && !m.dst.empty() && !share_family(m.src, m.dst)) {
-      // Without a shared family each side is single-family, so the first prefix names it.
-      match->fail(std::string("src is ") + family_name(m.src.front().family) + " only and dst is " +
-                  family_name(m.dst.front().family) + " only, so this rule can never match");
-    }
-  }
-
-  const YamlNode action = node.require("action");
-  if (action.is_map()) {
-    action.expect_map({"forward"});
-    const YamlNode target = action.require("forward");
-    const std::string name = target.as_nonempty_string();
-    const auto it = std::find(port_names_.begin(), port_names_.end(), name);
-    if (it == port_names_.end()) {
-      std::string known;
-      for (const std::string& port : port_names_)
-        known += (known.empty() ? "" : ", ") + port;
-      target.fail("unknown port \"" + name + "\" (" +
-                  (known.empty() ? std::string("no ports are configured") : "ports are: " + known) +
-                  ")");
-    }
-    rule.action.kind = ActionKind::forward;
-    rule.action.port = static_cast<int>(it - port_names_.begin());
-    rule.action.port_name = name;
-  } else {
-    if (!action.is_scalar()) {
-      action.fail("expected drop, forward or {forward: PORT}, got " + action.describe());
-    }
-    const std::string word = action.as_string();
-    if (word == "drop") {
-      rule.action.kind = ActionKind::drop;
-    } else if (word == "forward") {
-      rule.action.kind = ActionKind::forward;
-    } else {
-      action.fail("'" + word + "' is not an action; expected drop, forward or {forward: PORT}");
-    }
-  }
+  if (const std::optional<YamlNode> match = node.get("match")) rule.match = parse_match(*match);
+  rule.action = parse_action(node.require("action"));
   return rule;
 }
 

@@ -9,9 +9,6 @@ const char* verdict_name(Verdict verdict) noexcept {
 }
 
 RuleSet::RuleSet(std::vector<Rule> rules, Verdict default_action, Verdict non_udp)
-    : rules_(std::move(rules)),
-      matcher_(rules_),
-      default_action_(default_action),
-      non_udp_(non_udp) {}
+    : rules_(std::move(rules)), default_action_(default_action), non_udp_(non_udp) {}
 
 }  // namespace udpsieve::rules

@@ -4,15 +4,16 @@
 #include <rte_launch.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
-
 #include <unistd.h>
 
+#include <malloc.h>
+#include <rte_eal.h>
+
 #include <algorithm>
-#include <array>
 #include <atomic>
-#include <cctype>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <optional>
 #include <set>
 #include <stdexcept>
@@ -26,10 +27,12 @@
 #include "udpsieve/dataplane/eal.hpp"
 #include "udpsieve/dataplane/mempools.hpp"
 #include "udpsieve/dataplane/ports.hpp"
+#include "udpsieve/dataplane/rule_limits.hpp"
 #include "udpsieve/dataplane/snapshot_channel.hpp"
 #include "udpsieve/dataplane/table.hpp"
 #include "udpsieve/dataplane/worker.hpp"
 #include "udpsieve/service/options.hpp"
+#include "udpsieve/service/rule_compiler.hpp"
 #include "udpsieve/service/signals.hpp"
 
 namespace udpsieve::service {
@@ -38,38 +41,11 @@ namespace {
 /// Snapshot buffers per worker: one being filled, one in flight, spares for a slow control loop.
 constexpr unsigned kSnapshotBuffers = 4;
 
-constexpr std::array<const char*, 7> kLogLevels = {"trace", "debug",    "info", "warn",
-                                                   "error", "critical", "off"};
-
 void setup_logging(const std::string& level) {
   auto logger = spdlog::stderr_color_mt("udpsieved");
   logger->set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ %v");
   spdlog::set_default_logger(logger);
   spdlog::set_level(spdlog::level::from_str(level));
-}
-
-/// Applies command-line overrides; a bad value is a usage error.
-void apply_overrides(const Options& options, config::DaemonConfig& config) {
-  if (options.no_huge) config.eal.hugepages = config::HugepageMode::off;
-  if (options.file_prefix) {
-    const std::string& prefix = *options.file_prefix;
-    const bool valid =
-        !prefix.empty() && prefix.size() <= 64 &&
-        std::all_of(prefix.begin(), prefix.end(), [](char c) {
-          return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_' || c == '-';
-        });
-    if (!valid) throw std::invalid_argument("--file-prefix: use 1-64 of [A-Za-z0-9_-]");
-    config.eal.file_prefix = prefix;
-  }
-  if (options.socket) config.control.socket = *options.socket;
-  if (options.log_level) {
-    if (std::find(kLogLevels.begin(), kLogLevels.end(), *options.log_level) == kLogLevels.end()) {
-      throw std::invalid_argument(
-          "--log-level: one of trace, debug, info, warn, error, "
-          "critical, off");
-    }
-    config.logging.level = *options.log_level;
-  }
 }
 
 /// Every configured CPU must be one this process may run on.
@@ -89,6 +65,15 @@ void check_cpus(const config::DaemonConfig& config) {
   }
 }
 
+std::string classifier_line(const dataplane::AclBuildInfo& acl) {
+  char build_ms[32];
+  std::snprintf(build_ms, sizeof build_ms, "%.1f",
+                static_cast<double>(acl.build_time.count()) / 1000.0);
+  return acl.algorithm + ", " + std::to_string(acl.entries_v4) + " IPv4 / " +
+         std::to_string(acl.entries_v6) + " IPv6 entries, " +
+         std::to_string((acl.memory_bytes + 1023) / 1024) + " KiB, built in " + build_ms + " ms";
+}
+
 std::string final_totals_line(const dataplane::WorkerCounters& totals, uint64_t port_rx) {
   std::string line =
       "final totals: rx_packets=" + std::to_string(totals.stat(WorkerStat::rx_packets)) +
@@ -101,9 +86,66 @@ std::string final_totals_line(const dataplane::WorkerCounters& totals, uint64_t 
   return line;
 }
 
+/// --check: the configuration and rules are valid; compile the rules as the daemon would (with a
+/// private, in-memory EAL) and report shadowed and duplicate rules.
+int check_config(const Options& options, const config::LoadedConfig& loaded) {
+  bool complete = true;
+  for (const std::string& warning : unreachable_rule_warnings(loaded.rules, complete)) {
+    std::fprintf(stderr, "warning: %s\n", warning.c_str());
+  }
+  std::string classifier = "classifier not compiled";
+  const std::vector<unsigned> cpus = dataplane::allowed_cpus();
+  // A private EAL: no hugepages, no shared configuration, no devices, one lcore.
+  const std::vector<std::string> eal_args = {"udpsieved-check",
+                                             "--no-huge",
+                                             "-m",
+                                             "256",
+                                             "--no-shconf",
+                                             "--no-pci",
+                                             "--no-telemetry",
+                                             "--file-prefix",
+                                             "udpsieve-check-" + std::to_string(getpid()),
+                                             "--log-level",
+                                             "error",
+                                             "-l",
+                                             std::to_string(cpus.empty() ? 0 : cpus.front())};
+  std::string runtime_dir;
+  try {
+    dataplane::Eal eal(eal_args);
+    runtime_dir = rte_eal_get_runtime_dir();
+    const CompileEnv env{options, loaded.config,
+                         static_cast<uint32_t>(loaded.config.eal.lcores.size() - 1), 0};
+    classifier = "classifier " + classifier_line(make_table(loaded, env, 1)->classifier().info());
+  } catch (const ConfigError& e) {
+    std::fprintf(stderr, "%s\n", e.what());
+    return kExitUsage;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "warning: classifier not compiled: %s\n", e.what());
+  }
+  // The private EAL's runtime directory holds nothing anyone will read again.
+  if (!runtime_dir.empty()) {
+    std::error_code ignored;
+    std::filesystem::remove_all(runtime_dir, ignored);
+  }
+  std::printf("%s: OK: %zu port(s), %zu rule(s) from %zu file(s); %s\n",
+              options.config_path.c_str(), loaded.config.ports.size(), loaded.rules.size(),
+              loaded.rule_files.size(), classifier.c_str());
+  return kExitOk;
+}
+
+/// rte_acl builds in 8 MiB malloc blocks, which glibc would mmap and unmap afresh on every
+/// reload, page-faulting them in each time. Keep such blocks in the heap and let it hold up to
+/// 512 MiB of free memory, so a reload reuses the pages of the previous one.
+void keep_build_memory() {
+  (void)mallopt(M_MMAP_THRESHOLD, 32 << 20);  // glibc's maximum on 64-bit
+  (void)mallopt(M_TRIM_THRESHOLD, 512 << 20);
+}
+
 /// The running daemon, from EAL up to the control loop's end.
-int serve(config::LoadedConfig& loaded, control::SocketServer& server, SignalFd& signals) {
+int serve(const Options& options, const config::LoadedConfig& loaded, control::SocketServer& server,
+          SignalFd& signals) {
   const config::DaemonConfig& config = loaded.config;
+  keep_build_memory();
 
   const config::EalPlan plan = config::plan_eal(config, config::probe_hugepages());
   spdlog::info("{}", plan.note);
@@ -139,17 +181,11 @@ int serve(config::LoadedConfig& loaded, control::SocketServer& server, SignalFd&
   ports.attach(config.ports);
   ports.start(config.ports, static_cast<uint16_t>(worker_count), worker_sockets, pools);
 
-  // The first table: rules, defaults and routes.
+  // The first table: rules, defaults, routes, counters and meters.
+  const CompileEnv env{options, config, worker_count, worker_sockets.front()};
   dataplane::TablePublisher tables(worker_count);
-  std::vector<uint16_t> forward_to;
-  for (const config::PortConfig& port : config.ports) {
-    forward_to.push_back(static_cast<uint16_t>(port.forward_to_index));
-  }
-  auto rule_set = std::make_shared<const rules::RuleSet>(
-      loaded.rules, config.pipeline.default_action, config.pipeline.non_udp);
-  const std::size_t rule_count = rule_set->rules().size();
-  tables.publish(std::make_unique<dataplane::Table>(std::move(rule_set), std::move(forward_to),
-                                                    worker_count, 1));
+  tables.publish(make_table(loaded, env, 1));
+  spdlog::info("classifier: {}", classifier_line(tables.current()->classifier().info()));
 
   std::vector<uint16_t> port_ids;
   for (const dataplane::PortInfo& info : ports.ports())
@@ -170,18 +206,23 @@ int serve(config::LoadedConfig& loaded, control::SocketServer& server, SignalFd&
     for (std::size_t p = 0; p < port_ids.size(); ++p) {
       setup.rx_queues.push_back({port_ids[p], static_cast<uint16_t>(w), static_cast<uint16_t>(p)});
     }
-    channels.push_back(std::make_unique<dataplane::SnapshotChannel>(w, setup.socket,
-                                                                    kSnapshotBuffers, rule_count));
+    channels.push_back(std::make_unique<dataplane::SnapshotChannel>(
+        w, setup.socket, kSnapshotBuffers, loaded.rules.size()));
     workers.push_back(
         std::make_unique<dataplane::Worker>(std::move(setup), tables, *channels.back(), stop));
   }
 
   control::StatsAggregator stats(worker_count);
-  const control::ControlContext context{
-      loaded, ports, pools, tables, stats, workers, std::chrono::steady_clock::now()};
-  control::ControlLoop loop(control::ControlParts{server, signals.fd(), channels, stats, tables,
-                                                  stop, config.control.stats_interval_ms},
-                            context);
+  control::CompileJobs jobs(
+      [env](const control::JobRequest& request) { return compile(request, env); });
+  control::ControlLoop loop(
+      control::ControlParts{server, signals.fd(), channels, stats, tables, stop, jobs, ports, pools,
+                            workers, config.control.stats_interval_ms,
+                            [](const config::LoadedConfig& applied) {
+                              spdlog::set_level(
+                                  spdlog::level::from_str(applied.config.logging.level));
+                            }},
+      std::make_shared<const config::LoadedConfig>(loaded));
 
   for (std::size_t w = 0; w < workers.size(); ++w) {
     const unsigned lcore = workers[w]->setup().lcore;
@@ -199,7 +240,7 @@ int serve(config::LoadedConfig& loaded, control::SocketServer& server, SignalFd&
     }
   }
   spdlog::info("udpsieved running: {} worker(s), {} port(s), {} rule(s); control socket {}",
-               worker_count, ports.ports().size(), rule_count, server.path());
+               worker_count, ports.ports().size(), loaded.rules.size(), server.path());
 
   if (!loop.run()) {
     // A worker still runs on memory we would free: leave without tearing anything down.
@@ -216,9 +257,9 @@ int serve(config::LoadedConfig& loaded, control::SocketServer& server, SignalFd&
     port_rx += ports.counters(i)[index_of(PortStat::rx_packets)];
   }
   spdlog::info("{}", final_totals_line(stats.totals(), port_rx));
+  loop.finish();
   ports.stop_and_close();
-  tables.clear();
-  return 0;
+  return kExitOk;
 }
 
 }  // namespace
@@ -243,17 +284,19 @@ int run_daemon(const std::vector<std::string>& args) {
   }
   if (options.help) {
     std::fputs(usage().c_str(), stdout);
-    return 0;
+    return kExitOk;
   }
   if (options.version) {
     std::printf("udpsieved %s\n", kVersion);
-    return 0;
+    return kExitOk;
   }
 
   config::LoadedConfig loaded;
   try {
     loaded = config::load_config_and_rules(options.config_path);
     apply_overrides(options, loaded.config);
+    dataplane::check_rule_limits(loaded.rules,
+                                 static_cast<uint32_t>(loaded.config.eal.lcores.size() - 1));
   } catch (const ConfigError& e) {
     std::fprintf(stderr, "%s\n", e.what());
     return kExitUsage;
@@ -264,18 +307,18 @@ int run_daemon(const std::vector<std::string>& args) {
   for (const std::string& warning : loaded.warnings) {
     std::fprintf(stderr, "warning: %s\n", warning.c_str());
   }
-  if (options.check) {
-    std::printf("%s: OK: %zu port(s), %zu rule(s) from %zu file(s)\n", options.config_path.c_str(),
-                loaded.config.ports.size(), loaded.rules.size(), loaded.rule_files.size());
-    return 0;
-  }
+  if (options.check) return check_config(options, loaded);
 
   setup_logging(loaded.config.logging.level);
   try {
     check_cpus(loaded.config);
     // Bound before EAL so a busy socket path fails before any port is touched.
     control::SocketServer server(loaded.config.control.socket);
-    return serve(loaded, server, *signals);
+    return serve(options, loaded, server, *signals);
+  } catch (const ConfigError& e) {
+    // A rule the classifier cannot take (found while compiling at start-up).
+    spdlog::critical("{}", e.what());
+    return kExitUsage;
   } catch (const std::exception& e) {
     spdlog::critical("{}", e.what());
     return kExitFailure;

@@ -283,7 +283,8 @@ const ErrorCase kErrorCases[] = {
     {"top-level key twice", kValid + "eal:\n  lcores: [0, 1]\n",
      "udpsieve.yaml:10:1: eal: key given twice"},
     {"YAML syntax error", "eal:\n  lcores: [0, 1\nports: []\n",
-     "udpsieve.yaml:3:6: YAML syntax error: end of sequence flow not found"},
+     "udpsieve.yaml:3:6: YAML syntax error: did not find expected ',' or ']' (while parsing a "
+     "flow sequence starting at 2:11)"},
     {"eal missing", kPorts, "udpsieve.yaml:1:1: eal: required key is missing"},
     {"ports missing", kEal, "udpsieve.yaml:1:1: ports: required key is missing"},
     {"ports empty key", kEal + "ports:\n", "udpsieve.yaml:1:1: ports: required key is missing"},
@@ -539,7 +540,9 @@ TEST(ConfigLoaderTest, LoadFileErrors) {
     FAIL() << "expected ConfigError";
   } catch (const ConfigError& e) {
     EXPECT_EQ(std::string(e.what()),
-              broken + ":3:1: YAML syntax error: end of sequence flow not found");
+              broken +
+                  ":3:1: YAML syntax error: did not find expected ',' or ']' (while parsing a "
+                  "flow sequence starting at 2:11)");
   }
   const std::string bad = dir.write("bad.yaml", kEal + "ports: 5\n");
   try {

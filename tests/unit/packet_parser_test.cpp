@@ -953,5 +953,52 @@ TEST(ParseErrorName, NamesEveryError) {
   EXPECT_STREQ("unknown", parse_error_name(static_cast<ParseError>(200)));
 }
 
+// The UDP payload the classifier's payload matches read: where it starts and how many of its
+// bytes the frame holds.
+struct PayloadCase {
+  const char* description;
+  Bytes frame;
+  uint16_t payload_length;  ///< expected key.payload_length
+  bool has_payload;         ///< key.payload set (it points just past the UDP header)
+};
+
+TEST(ParsePayload, PointsPastTheUdpHeaderAndCountsBytesInThePacket) {
+  UdpSpec short_udp{40000, 53};
+  short_udp.length = 8 + 4;  // the UDP length claims 4 payload bytes of the 10 present
+  UdpSpec whole_datagram{40000, 53};
+  whole_datagram.length = 8 + 100;  // a first fragment: the datagram is longer than the packet
+  const std::vector<PayloadCase> cases = {
+      {"IPv4, 10 payload bytes", v4_udp({}, 10).build(), 10, true},
+      {"IPv4, empty payload", v4_udp({}, 0).build(), 0, true},
+      {"IPv4, Ethernet padding is not payload", v4_udp({}, 2).pad_to(60).build(), 2, true},
+      {"IPv4, UDP length shorter than the IP payload", v4_udp({}, 10, short_udp).build(), 4, true},
+      {"IPv4 first fragment: only the bytes in this packet",
+       v4_udp({.more_fragments = true}, 24, whole_datagram).build(), 24, true},
+      {"IPv4 non-first fragment: no UDP header, no payload",
+       PacketBuilder().ipv4(v4({.fragment_offset = 4})).l4_raw(17).payload_size(16).build(), 0,
+       false},
+      {"IPv6 with two extension headers", v6_with_ext({hop_by_hop(), destination_options()}, 33),
+       33, true},
+      {"IPv6 first fragment", v6_udp({.ext_headers = {fragment_header(0, true)}}, 12).build(), 12,
+       true},
+  };
+  for (const PayloadCase& c : cases) {
+    PacketInfo info;
+    const auto length = static_cast<uint32_t>(c.frame.size());
+    (void)parse_frame(c.frame.data(), length, length, info);
+    ASSERT_EQ(info.status, ParseStatus::udp) << c.description;
+    EXPECT_EQ(info.key.payload_length, c.payload_length) << c.description;
+    if (c.has_payload) {
+      EXPECT_EQ(info.key.payload, c.frame.data() + info.l4_offset + 8) << c.description;
+      // The payload bytes are the builder's counting pattern 0, 1, 2...
+      for (uint16_t i = 0; i < info.key.payload_length; ++i) {
+        EXPECT_EQ(info.key.payload[i], static_cast<uint8_t>(i)) << c.description << " byte " << i;
+      }
+    } else {
+      EXPECT_EQ(info.key.payload, nullptr) << c.description;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace udpsieve::dataplane

@@ -1,4 +1,4 @@
-// Prefix::parse / contains / to_string, PortRange::to_string, action_to_string.
+// Prefix::parse / contains / to_string, Range::to_string, action_to_string.
 #include <gtest/gtest.h>
 
 #include <arpa/inet.h>
@@ -152,14 +152,14 @@ TEST(PrefixTest, PrefixRoundTripsThroughToString) {
 }
 
 TEST(PortRangeTest, ToString) {
-  EXPECT_EQ((PortRange{53, 53}).to_string(), "53");
-  EXPECT_EQ((PortRange{1024, 65535}).to_string(), "1024-65535");
-  EXPECT_EQ((PortRange{0, 0}).to_string(), "0");
-  EXPECT_EQ(PortRange{}.to_string(), "0-65535");
+  EXPECT_EQ((Range{53, 53}).to_string(), "53");
+  EXPECT_EQ((Range{1024, 65535}).to_string(), "1024-65535");
+  EXPECT_EQ((Range{0, 0}).to_string(), "0");
+  EXPECT_EQ(Range{}.to_string(), "0-65535");
 }
 
 TEST(PortRangeTest, ContainsIsInclusive) {
-  const PortRange range{1024, 2048};
+  const Range range{1024, 2048};
   EXPECT_FALSE(range.contains(1023));
   EXPECT_TRUE(range.contains(1024));
   EXPECT_TRUE(range.contains(2048));
@@ -167,9 +167,10 @@ TEST(PortRangeTest, ContainsIsInclusive) {
 }
 
 TEST(ActionTest, ToString) {
-  EXPECT_EQ(action_to_string(Action{ActionKind::drop, -1, ""}), "drop");
-  EXPECT_EQ(action_to_string(Action{ActionKind::forward, -1, ""}), "forward");
-  EXPECT_EQ(action_to_string(Action{ActionKind::forward, 1, "lan"}), "forward:lan");
+  EXPECT_EQ(action_to_string(Action{.kind = ActionKind::drop}), "drop");
+  EXPECT_EQ(action_to_string(Action{.kind = ActionKind::forward}), "forward");
+  EXPECT_EQ(action_to_string(Action{.kind = ActionKind::forward, .port = 1, .port_name = "lan"}),
+            "forward:lan");
 }
 
 }  // namespace

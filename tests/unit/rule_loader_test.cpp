@@ -60,8 +60,8 @@ TEST(RuleLoaderTest, ParsesTheDocumentedExample) {
   EXPECT_EQ(rules[0].where.to_string(), "rules.yaml:2:5");
   EXPECT_EQ(rules[0].match.src, std::vector<Prefix>{prefix("203.0.113.0/24")});
   EXPECT_EQ(rules[0].match.dst, std::vector<Prefix>{prefix("198.51.100.0/24")});
-  EXPECT_EQ(rules[0].match.src_port, (std::vector<PortRange>{{123, 123}}));
-  EXPECT_EQ(rules[0].match.dst_port, (std::vector<PortRange>{{1024, 65535}}));
+  EXPECT_EQ(rules[0].match.src_port, (std::vector<Range>{{123, 123}}));
+  EXPECT_EQ(rules[0].match.dst_port, (std::vector<Range>{{1024, 65535}}));
   EXPECT_EQ(rules[0].action.kind, ActionKind::drop);
   EXPECT_EQ(action_to_string(rules[0].action), "drop");
 
@@ -72,7 +72,7 @@ TEST(RuleLoaderTest, ParsesTheDocumentedExample) {
             (std::vector<Prefix>{prefix("2001:db8::/32"), prefix("::ffff:10.0.0.0/104")}));
   EXPECT_TRUE(rules[1].match.src_port.empty());
   EXPECT_EQ(rules[1].match.dst_port,
-            (std::vector<PortRange>{{53, 53}, {5353, 5353}, {8000, 8080}, {0, 1}}));
+            (std::vector<Range>{{53, 53}, {5353, 5353}, {8000, 8080}, {0, 1}}));
   EXPECT_EQ(rules[1].action.kind, ActionKind::forward);
   EXPECT_EQ(rules[1].action.port, 1);
   EXPECT_EQ(rules[1].action.port_name, "lan");
@@ -110,8 +110,8 @@ TEST(RuleLoaderTest, AcceptsEdgeValues) {
   ASSERT_EQ(rules.size(), 2u);
   EXPECT_EQ(rules[0].id.size(), 64u);
   EXPECT_EQ(rules[0].match.src.size(), 2u);
-  EXPECT_EQ(rules[0].match.src_port, (std::vector<PortRange>{{0, 0}}));
-  EXPECT_EQ(rules[0].match.dst_port, (std::vector<PortRange>{{65535, 65535}}));
+  EXPECT_EQ(rules[0].match.src_port, (std::vector<Range>{{0, 0}}));
+  EXPECT_EQ(rules[0].match.dst_port, (std::vector<Range>{{65535, 65535}}));
   EXPECT_EQ(rules[0].action.port, 0);
   EXPECT_TRUE(rules[1].match.src.empty());
 }
@@ -139,7 +139,8 @@ const ErrorCase kErrorCases[] = {
     {"rule is not a mapping", "rules:\n  - drop\n",
      "rules.yaml:2:5: rules[0]: expected a mapping, got 'drop'"},
     {"YAML syntax error", "rules:\n  - id: [a\n    action: drop\n",
-     "rules.yaml:3:11: YAML syntax error: end of sequence flow not found"},
+     "rules.yaml:3:11: YAML syntax error: did not find expected ',' or ']' (while parsing a flow "
+     "sequence starting at 2:9)"},
 
     // --- rule keys and id ---
     {"unknown rule key",
@@ -214,7 +215,7 @@ const ErrorCase kErrorCases[] = {
      "    match: {proto: udp}\n"
      "    action: drop\n",
      "rules.yaml:3:13: rules[0].match.proto: unknown key (expected one of: src, dst, src_port, "
-     "dst_port)"},
+     "dst_port, in_port, length, ttl, dscp, vlan, fragment, payload)"},
     {"empty src list",
      "rules:\n"
      "  - id: a\n"
@@ -368,23 +369,25 @@ const ErrorCase kErrorCases[] = {
      "rules:\n"
      "  - id: a\n"
      "    action: accept\n",
-     "rules.yaml:3:13: rules[0].action: 'accept' is not an action; expected drop, forward or "
-     "{forward: PORT}"},
+     "rules.yaml:3:13: rules[0].action: 'accept' is not an action; expected drop, forward, "
+     "{forward: PORT} or {rate_limit: ...}"},
     {"action is a list",
      "rules:\n"
      "  - id: a\n"
      "    action: [drop]\n",
-     "rules.yaml:3:13: rules[0].action: expected drop, forward or {forward: PORT}, got a list"},
+     "rules.yaml:3:13: rules[0].action: expected drop, forward, {forward: PORT} or "
+     "{rate_limit: ...}, got a list"},
     {"action mapping with the wrong key",
      "rules:\n"
      "  - id: a\n"
      "    action: {drop: lan}\n",
-     "rules.yaml:3:14: rules[0].action.drop: unknown key (expected one of: forward)"},
+     "rules.yaml:3:14: rules[0].action.drop: unknown key (expected one of: forward, rate_limit)"},
     {"action mapping with two keys",
      "rules:\n"
      "  - id: a\n"
      "    action: {forward: lan, drop: x}\n",
-     "rules.yaml:3:28: rules[0].action.drop: unknown key (expected one of: forward)"},
+     "rules.yaml:3:28: rules[0].action.drop: unknown key (expected one of: forward, "
+     "rate_limit)"},
     {"action mapping with forward twice",
      "rules:\n"
      "  - id: a\n"
@@ -394,7 +397,7 @@ const ErrorCase kErrorCases[] = {
      "rules:\n"
      "  - id: a\n"
      "    action: {}\n",
-     "rules.yaml:3:13: rules[0].action.forward: required key is missing"},
+     "rules.yaml:3:13: rules[0].action: expected {forward: PORT} or {rate_limit: ...}"},
     {"forward to a list",
      "rules:\n"
      "  - id: a\n"
@@ -424,6 +427,406 @@ TEST(RuleLoaderTest, ErrorMessages) {
   for (const ErrorCase& c : kErrorCases) {
     EXPECT_EQ(error_of(c.yaml), c.error) << c.description << "\n" << c.yaml;
   }
+}
+
+/// A rule file with one rule whose match block holds `line` (indented under `match:`).
+std::string with_match(const std::string& line) {
+  return "rules:\n"
+         "  - id: a\n"
+         "    match:\n"
+         "      " +
+         line +
+         "\n"
+         "    action: drop\n";
+}
+
+// The fields beyond addresses and ports; `with_match` puts the field on line 4 at column 7.
+const ErrorCase kMatchFieldErrorCases[] = {
+    // --- in_port ---
+    {"in_port unknown", with_match("in_port: dmz"),
+     "rules.yaml:4:16: rules[0].match.in_port: unknown port \"dmz\" (ports are: wan, lan)"},
+    {"in_port unknown in a list", with_match("in_port: [wan, dmz]"),
+     "rules.yaml:4:22: rules[0].match.in_port[1]: unknown port \"dmz\" (ports are: wan, lan)"},
+    {"in_port empty list", with_match("in_port: []"),
+     "rules.yaml:4:16: rules[0].match.in_port: empty list matches nothing; remove the key to "
+     "match any"},
+    {"in_port empty name", with_match("in_port: \"\""),
+     "rules.yaml:4:16: rules[0].match.in_port: must not be empty"},
+    {"in_port a mapping", with_match("in_port: {name: wan}"),
+     "rules.yaml:4:16: rules[0].match.in_port: expected a single value, got a mapping"},
+
+    // --- length, ttl, dscp, vlan: the port syntax with their own ranges and words ---
+    {"length out of range", with_match("length: 70000"),
+     "rules.yaml:4:15: rules[0].match.length: 70000 is out of range 0-65535"},
+    {"length not a number", with_match("length: big"),
+     "rules.yaml:4:15: rules[0].match.length: 'big' is not a length or a length range like "
+     "28-1500"},
+    {"length range backwards", with_match("length: 100-28"),
+     "rules.yaml:4:15: rules[0].match.length: length range 100-28 has first length greater than "
+     "last"},
+    {"length empty list", with_match("length: []"),
+     "rules.yaml:4:15: rules[0].match.length: empty list matches nothing; remove the key to match "
+     "any"},
+    {"ttl out of range", with_match("ttl: 300"),
+     "rules.yaml:4:12: rules[0].match.ttl: 300 is out of range 0-255"},
+    {"ttl range end out of range, in a list", with_match("ttl: [1, 2-256]"),
+     "rules.yaml:4:16: rules[0].match.ttl[1]: 256 is out of range 0-255"},
+    {"ttl range backwards", with_match("ttl: 5-1"),
+     "rules.yaml:4:12: rules[0].match.ttl: TTL range 5-1 has first TTL greater than last"},
+    {"ttl not a number", with_match("ttl: x"),
+     "rules.yaml:4:12: rules[0].match.ttl: 'x' is not a TTL or a TTL range like 1-64"},
+    {"dscp out of range", with_match("dscp: 64"),
+     "rules.yaml:4:13: rules[0].match.dscp: 64 is out of range 0-63"},
+    {"dscp range out of range, in a list", with_match("dscp: [46, \"40-70\"]"),
+     "rules.yaml:4:18: rules[0].match.dscp[1]: 70 is out of range 0-63"},
+    {"dscp by name", with_match("dscp: ef"),
+     "rules.yaml:4:13: rules[0].match.dscp: 'ef' is not a DSCP or a DSCP range like 40-47"},
+    {"dscp range backwards", with_match("dscp: 47-40"),
+     "rules.yaml:4:13: rules[0].match.dscp: DSCP range 47-40 has first DSCP greater than last"},
+    {"vlan out of range", with_match("vlan: 4096"),
+     "rules.yaml:4:13: rules[0].match.vlan: 4096 is out of range 0-4095"},
+    {"vlan range backwards", with_match("vlan: 200-100"),
+     "rules.yaml:4:13: rules[0].match.vlan: VLAN id range 200-100 has first VLAN id greater than "
+     "last"},
+    {"vlan negative", with_match("vlan: \"-1\""),
+     "rules.yaml:4:13: rules[0].match.vlan: '-1' is not a VLAN id or a VLAN id range like "
+     "100-199"},
+    {"vlan empty list", with_match("vlan: []"),
+     "rules.yaml:4:13: rules[0].match.vlan: empty list matches nothing; remove the key to match "
+     "any"},
+
+    // --- fragment ---
+    {"fragment unknown word", with_match("fragment: last"),
+     "rules.yaml:4:17: rules[0].match.fragment: 'last' is not one of: first | non_first | none"},
+    {"fragment a list", with_match("fragment: [first]"),
+     "rules.yaml:4:17: rules[0].match.fragment: expected a single value, got a list"},
+
+    // --- payload ---
+    {"payload a scalar", with_match("payload: ffff"),
+     "rules.yaml:4:16: rules[0].match.payload: expected a mapping, got 'ffff'"},
+    {"payload unknown key", with_match("payload: {value: ff, len: 2}"),
+     "rules.yaml:4:28: rules[0].match.payload.len: unknown key (expected one of: offset, value, "
+     "mask)"},
+    {"payload without value", with_match("payload: {offset: 2}"),
+     "rules.yaml:4:16: rules[0].match.payload.value: required key is missing"},
+    {"payload value not hex", with_match("payload: {value: abc}"),
+     "rules.yaml:4:24: rules[0].match.payload.value: 'abc' is not hex bytes (two hex digits per "
+     "byte)"},
+    {"payload value with a non-hex digit", with_match("payload: {value: \"ffzz\"}"),
+     "rules.yaml:4:24: rules[0].match.payload.value: 'ffzz' is not hex bytes (two hex digits per "
+     "byte)"},
+    {"payload value odd after 0x", with_match("payload: {value: 0xabc}"),
+     "rules.yaml:4:24: rules[0].match.payload.value: '0xabc' is not hex bytes (two hex digits per "
+     "byte)"},
+    {"payload value with spaces", with_match("payload: {value: \"ff ff\"}"),
+     "rules.yaml:4:24: rules[0].match.payload.value: 'ff ff' is not hex bytes (two hex digits "
+     "per byte)"},
+    {"payload value empty", with_match("payload: {value: \"\"}"),
+     "rules.yaml:4:24: rules[0].match.payload.value: value is empty; give 1-16 bytes as hex "
+     "digits like ffff0001"},
+    {"payload value only 0x", with_match("payload: {value: 0x}"),
+     "rules.yaml:4:24: rules[0].match.payload.value: value is empty; give 1-16 bytes as hex "
+     "digits like ffff0001"},
+    {"payload value too long", with_match("payload: {value: " + std::string(34, 'a') + "}"),
+     "rules.yaml:4:24: rules[0].match.payload.value: value is 17 bytes long; at most 16 are "
+     "allowed"},
+    {"payload mask not hex", with_match("payload: {value: ff, mask: fg}"),
+     "rules.yaml:4:34: rules[0].match.payload.mask: 'fg' is not hex bytes (two hex digits per "
+     "byte)"},
+    {"payload mask shorter than value", with_match("payload: {value: ffff, mask: ff}"),
+     "rules.yaml:4:36: rules[0].match.payload.mask: mask is 1 byte long but value is 2 bytes; "
+     "give both the same length"},
+    {"payload mask longer than value", with_match("payload: {value: ff, mask: ffff}"),
+     "rules.yaml:4:34: rules[0].match.payload.mask: mask is 2 bytes long but value is 1 byte; "
+     "give both the same length"},
+    {"payload value outside the mask", with_match("payload: {value: ffff01, mask: ffff00}"),
+     "rules.yaml:4:16: rules[0].match.payload: value has bits outside the mask at byte 2; clear "
+     "them or widen the mask"},
+    {"payload value one bit outside the mask", with_match("payload: {value: 0x81, mask: 0x80}"),
+     "rules.yaml:4:16: rules[0].match.payload: value has bits outside the mask at byte 0; clear "
+     "them or widen the mask"},
+    {"payload offset out of range", with_match("payload: {offset: 1501, value: ff}"),
+     "rules.yaml:4:25: rules[0].match.payload.offset: 1501 is out of range 0-1500"},
+    {"payload offset negative", with_match("payload: {offset: -1, value: ff}"),
+     "rules.yaml:4:25: rules[0].match.payload.offset: expected a whole number, got '-1'"},
+
+    // --- fields that can never match together ---
+    {"non_first with dst_port",
+     "rules:\n"
+     "  - id: a\n"
+     "    match:\n"
+     "      fragment: non_first\n"
+     "      dst_port: 53\n"
+     "    action: drop\n",
+     "rules.yaml:4:7: rules[0].match: non-first fragments carry no UDP header, so fragment "
+     "non_first with dst_port can never match"},
+    {"non_first with both ports and payload",
+     "rules:\n"
+     "  - id: a\n"
+     "    match:\n"
+     "      payload: {value: ff}\n"
+     "      src_port: 123\n"
+     "      fragment: non_first\n"
+     "      dst_port: 53\n"
+     "    action: drop\n",
+     "rules.yaml:4:7: rules[0].match: non-first fragments carry no UDP header, so fragment "
+     "non_first with src_port, dst_port and payload can never match"},
+    {"non_first with payload",
+     "rules:\n"
+     "  - id: a\n"
+     "    match: {fragment: non_first, payload: {offset: 0, value: ff}}\n"
+     "    action: drop\n",
+     "rules.yaml:3:12: rules[0].match: non-first fragments carry no UDP header, so fragment "
+     "non_first with payload can never match"},
+};
+
+TEST(RuleLoaderTest, MatchFieldErrorMessages) {
+  for (const ErrorCase& c : kMatchFieldErrorCases) {
+    EXPECT_EQ(error_of(c.yaml), c.error) << c.description << "\n" << c.yaml;
+  }
+}
+
+/// A rule file with one rule whose action is `rate_limit:` followed by `lines` (indented under
+/// it, so the first key is on line 5 at column 9).
+std::string with_rate_limit(const std::string& lines) {
+  return "rules:\n"
+         "  - id: a\n"
+         "    action:\n"
+         "      rate_limit:\n" +
+         lines;
+}
+
+const ErrorCase kRateLimitErrorCases[] = {
+    {"forward and rate_limit together",
+     "rules:\n"
+     "  - id: a\n"
+     "    action: {forward: lan, rate_limit: {pps: 1, burst: 1}}\n",
+     "rules.yaml:3:13: rules[0].action: give forward or rate_limit, not both"},
+    {"rate_limit a scalar",
+     "rules:\n"
+     "  - id: a\n"
+     "    action: {rate_limit: 1000}\n",
+     "rules.yaml:3:26: rules[0].action.rate_limit: expected {pps: N, burst: N} or {bps: N, "
+     "burst_bytes: N}, got '1000'"},
+    {"rate_limit a list",
+     "rules:\n"
+     "  - id: a\n"
+     "    action: {rate_limit: [1000, 100]}\n",
+     "rules.yaml:3:26: rules[0].action.rate_limit: expected {pps: N, burst: N} or {bps: N, "
+     "burst_bytes: N}, got a list"},
+    {"rate_limit empty",
+     "rules:\n"
+     "  - id: a\n"
+     "    action: {rate_limit: {}}\n",
+     "rules.yaml:3:26: rules[0].action.rate_limit: expected {pps: N, burst: N} or {bps: N, "
+     "burst_bytes: N}"},
+    {"rate_limit null",
+     "rules:\n"
+     "  - id: a\n"
+     "    action: {rate_limit: }\n",
+     "rules.yaml:3:13: rules[0].action: expected {forward: PORT} or {rate_limit: ...}"},
+    {"rate_limit with only a burst", with_rate_limit("        burst: 10\n"),
+     "rules.yaml:5:9: rules[0].action.rate_limit: expected {pps: N, burst: N} or {bps: N, "
+     "burst_bytes: N}"},
+    {"rate_limit unknown key", with_rate_limit("        pps: 10\n        rate: 5\n"),
+     "rules.yaml:6:9: rules[0].action.rate_limit.rate: unknown key (expected one of: pps, burst, "
+     "bps, burst_bytes)"},
+    {"pps and bps", with_rate_limit("        pps: 10\n        bps: 800\n        burst: 1\n"),
+     "rules.yaml:5:9: rules[0].action.rate_limit: give pps or bps, not both"},
+    {"pps with burst_bytes", with_rate_limit("        pps: 1000\n        burst_bytes: 100\n"),
+     "rules.yaml:6:22: rules[0].action.rate_limit.burst_bytes: burst_bytes goes with bps; a pps "
+     "limit takes burst"},
+    {"pps with both bursts",
+     with_rate_limit("        pps: 1000\n        burst: 10\n        burst_bytes: 100\n"),
+     "rules.yaml:7:22: rules[0].action.rate_limit.burst_bytes: burst_bytes goes with bps; a pps "
+     "limit takes burst"},
+    {"bps with burst", with_rate_limit("        bps: 8000\n        burst: 100\n"),
+     "rules.yaml:6:16: rules[0].action.rate_limit.burst: burst goes with pps; a bps limit takes "
+     "burst_bytes"},
+    {"pps without burst", with_rate_limit("        pps: 1000\n"),
+     "rules.yaml:5:9: rules[0].action.rate_limit: a pps limit needs burst (packets), e.g. {pps: "
+     "1000, burst: 100}"},
+    {"bps without burst_bytes", with_rate_limit("        bps: 8000\n"),
+     "rules.yaml:5:9: rules[0].action.rate_limit: a bps limit needs burst_bytes, e.g. {bps: "
+     "8000000, burst_bytes: 100000}"},
+    {"pps zero", with_rate_limit("        pps: 0\n        burst: 1\n"),
+     "rules.yaml:5:14: rules[0].action.rate_limit.pps: 0 is out of range 1-1000000000"},
+    {"pps too big", with_rate_limit("        pps: 1000000001\n        burst: 1\n"),
+     "rules.yaml:5:14: rules[0].action.rate_limit.pps: 1000000001 is out of range 1-1000000000"},
+    {"pps not a number", with_rate_limit("        pps: fast\n        burst: 1\n"),
+     "rules.yaml:5:14: rules[0].action.rate_limit.pps: expected a whole number, got 'fast'"},
+    {"pps with a unit", with_rate_limit("        pps: 10k\n        burst: 1\n"),
+     "rules.yaml:5:14: rules[0].action.rate_limit.pps: expected a whole number, got '10k'"},
+    {"burst zero", with_rate_limit("        pps: 10\n        burst: 0\n"),
+     "rules.yaml:6:16: rules[0].action.rate_limit.burst: 0 is out of range 1-1000000000"},
+    {"burst too big", with_rate_limit("        pps: 10\n        burst: 1000000001\n"),
+     "rules.yaml:6:16: rules[0].action.rate_limit.burst: 1000000001 is out of range 1-1000000000"},
+    {"bps below one byte", with_rate_limit("        bps: 7\n        burst_bytes: 64\n"),
+     "rules.yaml:5:14: rules[0].action.rate_limit.bps: 7 is out of range 8-1000000000000"},
+    {"bps too big", with_rate_limit("        bps: 1000000000008\n        burst_bytes: 64\n"),
+     "rules.yaml:5:14: rules[0].action.rate_limit.bps: 1000000000008 is out of range "
+     "8-1000000000000"},
+    {"bps not whole bytes", with_rate_limit("        bps: 8000001\n        burst_bytes: 64\n"),
+     "rules.yaml:5:14: rules[0].action.rate_limit.bps: 8000001 bits per second is not a whole "
+     "number of bytes; use a multiple of 8"},
+    {"burst_bytes below a frame", with_rate_limit("        bps: 8000\n        burst_bytes: 63\n"),
+     "rules.yaml:6:22: rules[0].action.rate_limit.burst_bytes: 63 is out of range "
+     "64-1000000000000"},
+    {"burst_bytes too big",
+     with_rate_limit("        bps: 8000\n        burst_bytes: 1000000000001\n"),
+     "rules.yaml:6:22: rules[0].action.rate_limit.burst_bytes: 1000000000001 is out of range "
+     "64-1000000000000"},
+};
+
+TEST(RuleLoaderTest, RateLimitErrorMessages) {
+  for (const ErrorCase& c : kRateLimitErrorCases) {
+    EXPECT_EQ(error_of(c.yaml), c.error) << c.description << "\n" << c.yaml;
+  }
+}
+
+TEST(RuleLoaderTest, InPortWithNoPortsConfigured) {
+  EXPECT_EQ(error_of(with_match("in_port: wan"), {}),
+            "rules.yaml:4:16: rules[0].match.in_port: unknown port \"wan\" (no ports are "
+            "configured)");
+}
+
+TEST(RuleLoaderTest, ParsesTheNewMatchFields) {
+  const std::vector<Rule> rules = load(
+      "rules:\n"
+      "  - id: example\n"
+      "    match:\n"
+      "      in_port: wan\n"
+      "      length: 28-100\n"
+      "      ttl: 1-5\n"
+      "      dscp: [46, \"40-47\"]\n"
+      "      vlan: 100\n"
+      "      fragment: first\n"
+      "      payload:\n"
+      "        offset: 0\n"
+      "        value: \"ffffffff54\"\n"
+      "        mask: \"ffffffffff\"\n"
+      "    action: {rate_limit: {pps: 1000, burst: 100}}\n"
+      "  - id: lists\n"
+      "    match:\n"
+      "      in_port: [lan, wan, lan]\n"
+      "      length: [28, \"40-60\", 65535]\n"
+      "      ttl: [0, 255]\n"
+      "      dscp: 0-63\n"
+      "      vlan: [0, 4095, 10-20]\n"
+      "      fragment: none\n"
+      "      payload: {offset: 1500, value: 0xDeadBEEF}\n"
+      "    action: {rate_limit: {bps: 8000000, burst_bytes: 100000}}\n"
+      "  - id: non-first\n"
+      "    match: {fragment: non_first, dst: 10.0.0.0/8, ttl: 64}\n"
+      "    action: drop\n"
+      "  - id: longest-payload\n"
+      "    match:\n"
+      "      dst_port: 53\n"
+      "      payload: {value: 00010003000500070009000b000d000f, mask: "
+      "0X00FF00ff00ff00ff00ff00ff00ff00ff}\n"
+      "    action: forward\n");
+  ASSERT_EQ(rules.size(), 4u);
+
+  const Match& example = rules[0].match;
+  EXPECT_EQ(example.in_port, std::vector<int>{0});
+  EXPECT_EQ(example.length, (std::vector<Range>{{28, 100}}));
+  EXPECT_EQ(example.ttl, (std::vector<Range>{{1, 5}}));
+  EXPECT_EQ(example.dscp, (std::vector<Range>{{46, 46}, {40, 47}}));
+  EXPECT_EQ(example.vlan, (std::vector<Range>{{100, 100}}));
+  EXPECT_EQ(example.fragment, FragmentKind::first);
+  ASSERT_TRUE(example.payload.has_value());
+  EXPECT_EQ(*example.payload,
+            (PayloadMatch{0, {0xff, 0xff, 0xff, 0xff, 0x54}, {0xff, 0xff, 0xff, 0xff, 0xff}}));
+  EXPECT_TRUE(example.src.empty());
+  EXPECT_TRUE(example.dst_port.empty());
+
+  const Match& lists = rules[1].match;
+  EXPECT_EQ(lists.in_port, (std::vector<int>{1, 0, 1}));
+  EXPECT_EQ(lists.length, (std::vector<Range>{{28, 28}, {40, 60}, {65535, 65535}}));
+  EXPECT_EQ(lists.ttl, (std::vector<Range>{{0, 0}, {255, 255}}));
+  EXPECT_EQ(lists.dscp, (std::vector<Range>{{0, 63}}));
+  EXPECT_EQ(lists.vlan, (std::vector<Range>{{0, 0}, {4095, 4095}, {10, 20}}));
+  EXPECT_EQ(lists.fragment, FragmentKind::none);
+  ASSERT_TRUE(lists.payload.has_value());
+  EXPECT_EQ(*lists.payload,
+            (PayloadMatch{1500, {0xde, 0xad, 0xbe, 0xef}, {0xff, 0xff, 0xff, 0xff}}));
+  EXPECT_EQ(to_hex(lists.payload->value), "deadbeef");
+
+  const Match& non_first = rules[2].match;
+  EXPECT_EQ(non_first.fragment, FragmentKind::non_first);
+  EXPECT_FALSE(non_first.payload.has_value());
+  EXPECT_TRUE(non_first.in_port.empty());
+  EXPECT_TRUE(non_first.vlan.empty());
+
+  const PayloadMatch& longest = rules[3].match.payload.value();
+  EXPECT_EQ(longest.offset, 0);
+  EXPECT_EQ(to_hex(longest.value), "00010003000500070009000b000d000f");
+  EXPECT_EQ(to_hex(longest.mask), "00ff00ff00ff00ff00ff00ff00ff00ff");
+}
+
+TEST(RuleLoaderTest, ParsesRateLimits) {
+  const std::vector<Rule> rules = load(
+      "rules:\n"
+      "  - id: pps\n"
+      "    action: {rate_limit: {pps: 1000, burst: 100}}\n"
+      "  - id: bps\n"
+      "    action:\n"
+      "      rate_limit:\n"
+      "        burst_bytes: 100000\n"
+      "        bps: 8000000\n"
+      "  - id: smallest-pps\n"
+      "    action: {rate_limit: {pps: 1, burst: 1}}\n"
+      "  - id: largest-pps\n"
+      "    action: {rate_limit: {pps: 1000000000, burst: 1000000000}}\n"
+      "  - id: smallest-bps\n"
+      "    action: {rate_limit: {bps: 8, burst_bytes: 64}}\n"
+      "  - id: largest-bps\n"
+      "    action: {rate_limit: {bps: 1000000000000, burst_bytes: 1000000000000}}\n");
+  ASSERT_EQ(rules.size(), 6u);
+  using Unit = RateLimit::Unit;
+  const RateLimit expected[] = {
+      {Unit::packets, 1000, 100, 0}, {Unit::bytes, 1000000, 100000, 8000000},
+      {Unit::packets, 1, 1, 0},      {Unit::packets, 1000000000, 1000000000, 0},
+      {Unit::bytes, 1, 64, 8},       {Unit::bytes, 125000000000, 1000000000000, 1000000000000},
+  };
+  const char* texts[] = {
+      "rate_limit:1000pps/100", "rate_limit:8000000bps/100000B",
+      "rate_limit:1pps/1",      "rate_limit:1000000000pps/1000000000",
+      "rate_limit:8bps/64B",    "rate_limit:1000000000000bps/1000000000000B",
+  };
+  for (std::size_t i = 0; i < rules.size(); ++i) {
+    EXPECT_EQ(rules[i].action.kind, ActionKind::rate_limit) << rules[i].id;
+    EXPECT_EQ(rules[i].action.rate_limit, expected[i]) << rules[i].id;
+    EXPECT_EQ(rules[i].action.port, -1) << rules[i].id;
+    EXPECT_EQ(rules[i].action.port_name, "") << rules[i].id;
+    EXPECT_EQ(action_to_string(rules[i].action), texts[i]) << rules[i].id;
+  }
+}
+
+TEST(RuleLoaderTest, FragmentNamesAndHex) {
+  EXPECT_STREQ(fragment_name(FragmentKind::none), "none");
+  EXPECT_STREQ(fragment_name(FragmentKind::first), "first");
+  EXPECT_STREQ(fragment_name(FragmentKind::non_first), "non_first");
+  EXPECT_EQ(to_hex({}), "");
+  EXPECT_EQ(to_hex({0x00, 0x0f, 0xf0, 0xff, 0x54}), "000ff0ff54");
+}
+
+TEST(RuleLoaderTest, ABadNewFieldAddsNothing) {
+  RuleCollector collector(kPorts);
+  collector.add_document(YamlNode::load_string("rules:\n  - id: x\n    action: drop\n", "a.yaml"));
+  const std::string bad =
+      "rules:\n"
+      "  - id: y\n"
+      "    match: {ttl: 64}\n"
+      "    action: drop\n"
+      "  - id: z\n"
+      "    action: {rate_limit: {pps: 10}}\n";
+  EXPECT_EQ(udpsieve::test::config_error_of(
+                [&] { collector.add_document(YamlNode::load_string(bad, "b.yaml")); }),
+            "b.yaml:6:26: rules[1].action.rate_limit: a pps limit needs burst (packets), e.g. "
+            "{pps: 1000, burst: 100}");
+  ASSERT_EQ(collector.rules().size(), 1u);
+  EXPECT_EQ(collector.rules()[0].id, "x");
 }
 
 TEST(RuleLoaderTest, UnknownPortWithNoPortsConfigured) {
@@ -521,7 +924,10 @@ TEST(RuleLoaderTest, AddFileErrors) {
     collector.add_file(broken);
     FAIL() << "expected ConfigError";
   } catch (const ConfigError& e) {
-    EXPECT_EQ(std::string(e.what()), broken + ":3:3: YAML syntax error: end of map not found");
+    EXPECT_EQ(std::string(e.what()),
+              broken +
+                  ":3:3: YAML syntax error: did not find expected '-' indicator (while "
+                  "parsing a block collection starting at 2:3)");
   }
 
   const std::string bad = dir.write("bad.yaml", "rules:\n  - id: a\n    action: {forward: dmz}\n");
@@ -537,9 +943,9 @@ TEST(RuleLoaderTest, AddFileErrors) {
 
 TEST(RuleLoaderTest, PortListHelpers) {
   const YamlNode root = YamlNode::load_string("a: 53\nb: [1-2, \"3\", 4-4]\nc: 1024-65535\n", "x");
-  EXPECT_EQ(parse_port_list(root.require("a")), (std::vector<PortRange>{{53, 53}}));
-  EXPECT_EQ(parse_port_list(root.require("b")), (std::vector<PortRange>{{1, 2}, {3, 3}, {4, 4}}));
-  EXPECT_EQ(parse_port_list(root.require("c")), (std::vector<PortRange>{{1024, 65535}}));
+  EXPECT_EQ(parse_port_list(root.require("a")), (std::vector<Range>{{53, 53}}));
+  EXPECT_EQ(parse_port_list(root.require("b")), (std::vector<Range>{{1, 2}, {3, 3}, {4, 4}}));
+  EXPECT_EQ(parse_port_list(root.require("c")), (std::vector<Range>{{1024, 65535}}));
 }
 
 TEST(RuleLoaderTest, PrefixListHelpers) {

@@ -208,11 +208,16 @@ TEST(YamlNodeTest, SyntaxErrors) {
     const char* error;
   };
   const Case cases[] = {
-      {"a: [1, 2\nb: 3\n", "t.yaml:2:2: YAML syntax error: end of sequence flow not found"},
-      {"a: \"unterminated", "t.yaml:1:17: YAML syntax error: illegal EOF in scalar"},
+      {"a: [1, 2\nb: 3\n",
+       "t.yaml:2:2: YAML syntax error: did not find expected ',' or ']' (while parsing a flow "
+       "sequence starting at 1:4)"},
+      {"a: \"unterminated",
+       "t.yaml:1:17: YAML syntax error: found unexpected end of stream (while scanning a quoted "
+       "scalar starting at 1:4)"},
       {"rules:\n  - id: a\n  action: drop\n",
-       "t.yaml:3:3: YAML syntax error: end of map not found"},
-      {"a: *nowhere\n", "t.yaml:1:4: YAML syntax error: the referenced anchor is not defined"},
+       "t.yaml:3:3: YAML syntax error: did not find expected '-' indicator (while parsing a "
+       "block collection starting at 2:3)"},
+      {"a: *nowhere\n", "t.yaml:1:4: YAML syntax error: found undefined alias"},
   };
   for (const Case& c : cases) {
     EXPECT_EQ(error_of([&] { (void)load(c.yaml); }), c.error) << c.yaml;
@@ -239,7 +244,9 @@ TEST(YamlNodeTest, LoadFile) {
 
   const std::string broken = dir.write("broken.yaml", "a: [1\n");
   EXPECT_EQ(error_of([&] { (void)YamlNode::load_file(broken); }),
-            broken + ":2:1: YAML syntax error: end of sequence flow not found");
+            broken +
+                ":2:1: YAML syntax error: did not find expected ',' or ']' (while parsing a "
+                "flow sequence starting at 1:4)");
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace udpsieve::cli {
 
@@ -19,5 +20,7 @@ class ClientError : public std::runtime_error {
 
 /// The request line for a command: {"cmd":"stats"}.
 [[nodiscard]] std::string command_request(const std::string& command);
+/// The request line for checking rule files: {"cmd":"check","files":[ABSOLUTE PATHS]}.
+[[nodiscard]] std::string check_request(const std::vector<std::string>& files);
 
 }  // namespace udpsieve::cli

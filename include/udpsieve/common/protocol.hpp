@@ -12,9 +12,11 @@ namespace udpsieve::protocol {
 inline constexpr std::string_view kCommandKey = "cmd";
 inline constexpr std::string_view kErrorKey = "error";
 
-/// Commands the daemon answers.
-inline constexpr std::array<std::string_view, 5> kCommands = {"stats", "ports", "workers", "rules",
-                                                              "version"};
+/// Commands the daemon answers. `reload` re-reads the configuration and rules and swaps them in
+/// without losing a packet; `check` takes {"cmd": "check", "files": [PATH, ...]} and validates
+/// and compiles those rule files without applying them.
+inline constexpr std::array<std::string_view, 7> kCommands = {
+    "stats", "ports", "workers", "rules", "version", "reload", "check"};
 
 /// Default socket path (control.socket).
 inline constexpr std::string_view kDefaultSocket = "/run/udpsieve/control.sock";

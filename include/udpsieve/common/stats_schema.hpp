@@ -45,6 +45,7 @@ enum class DropReason : uint8_t {
   non_udp,         ///< not UDP, with pipeline.non_udp: drop
   malformed,       ///< could not be parsed (truncated, bad lengths)
   tx_full,         ///< the output TX queue refused it
+  rate_limit,      ///< matched a rate_limit rule beyond its rate
   count,
 };
 inline constexpr std::size_t kDropReasonCount = static_cast<std::size_t>(DropReason::count);
@@ -55,6 +56,7 @@ inline constexpr std::array<StatDesc, kDropReasonCount> kDropReasons = {{
     {"non_udp", StatKind::counter, "Not UDP, pipeline.non_udp is drop"},
     {"malformed", StatKind::counter, "Truncated or inconsistent headers"},
     {"tx_full", StatKind::counter, "The output TX queue refused the packet"},
+    {"rate_limit", StatKind::counter, "Matched a rate_limit rule beyond its rate"},
 }};
 
 /// Port counters read from the NIC (rte_eth_stats_get), per port.

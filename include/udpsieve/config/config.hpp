@@ -106,4 +106,10 @@ struct LoadedConfig {
 /// Loads the config, then every rule file it names, validating all of it. Throws ConfigError.
 [[nodiscard]] LoadedConfig load_config_and_rules(const std::string& path);
 
+/// The keys whose values differ between `running` and `next` and that only a restart can
+/// change: everything except pipeline.*, ports[].forward_to and logging.level, which a reload
+/// applies. Empty when a reload can apply `next` whole.
+[[nodiscard]] std::vector<std::string> restart_required_changes(const DaemonConfig& running,
+                                                                const DaemonConfig& next);
+
 }  // namespace udpsieve::config

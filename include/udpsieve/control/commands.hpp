@@ -1,14 +1,16 @@
 #pragma once
 /// The control protocol's commands: one JSON request in, one JSON reply out.
 ///
-/// Request: {"cmd": "stats"}. Commands: stats, ports, workers, rules, version.
-/// Any problem with a request gets {"error": "..."}; the daemon carries on.
+/// Request: {"cmd": "stats"}. Commands answered here: stats, ports, workers, rules, version;
+/// reload and check are scheduled by the control loop. Any problem with a request gets
+/// {"error": "..."}; the daemon carries on.
 
 #include <chrono>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
+#include <variant>
 #include <vector>
 
 #include "udpsieve/config/config.hpp"
@@ -23,20 +25,45 @@ class Worker;
 namespace udpsieve::control {
 
 class StatsAggregator;
+class RuleCounterBook;
+
+/// How reloads went, for `rules` and logs.
+struct ReloadStatus {
+  uint64_t applied = 0;
+  uint64_t refused = 0;
+  std::string last_result = "none";  ///< "applied", or the refusal's one-line reason
+  std::string last_at;               ///< local time of the last attempt
+  std::chrono::microseconds load_time{0};
+  std::chrono::microseconds compile_time{0};
+  std::chrono::microseconds swap_time{0};
+  std::chrono::microseconds total_time{0};  ///< request to swap
+};
 
 /// What the commands read. Everything is owned by the daemon and outlives the control loop.
 struct ControlContext {
-  const config::LoadedConfig& config;
+  const config::LoadedConfig& config;  ///< the configuration in effect
   const dataplane::PortSet& ports;
   const dataplane::MempoolSet& pools;
   const dataplane::TablePublisher& tables;
   const StatsAggregator& stats;
+  const RuleCounterBook& rule_counters;
+  const ReloadStatus& reloads;
   const std::vector<std::unique_ptr<dataplane::Worker>>& workers;
   std::chrono::steady_clock::time_point started;
 };
 
-/// Answers one request line (never throws; errors become {"error": ...}).
-[[nodiscard]] std::string handle_request(std::string_view line, const ControlContext& context);
+/// A parsed request: the command and its JSON object.
+struct Request {
+  std::string command;
+  nlohmann::json body;
+};
+/// Parses a request line; on failure returns the error reply instead.
+[[nodiscard]] std::variant<Request, std::string> parse_request(std::string_view line);
+/// Answers a read-only command (stats, ports, workers, rules, version); errors become
+/// {"error": ...}. Never throws.
+[[nodiscard]] std::string answer(const Request& request, const ControlContext& context);
+/// {"error": message} as a line.
+[[nodiscard]] std::string error_line(const std::string& message);
 
 [[nodiscard]] nlohmann::json stats_reply(const ControlContext& context);
 [[nodiscard]] nlohmann::json ports_reply(const ControlContext& context);

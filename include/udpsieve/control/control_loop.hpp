@@ -1,20 +1,27 @@
 #pragma once
-/// The control thread's loop: serve the socket, drain the workers' snapshot rings, reclaim
-/// replaced tables, react to signals, and stop the workers cleanly.
+/// The control thread's loop: serve the socket, drain the workers' snapshot rings, run rule
+/// reloads and checks off the datapath, publish new tables, reclaim replaced ones (folding
+/// their counters), react to signals, and stop the workers cleanly.
 
 #include <atomic>
+#include <chrono>
+#include <deque>
+#include <functional>
 #include <memory>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "udpsieve/control/commands.hpp"
+#include "udpsieve/control/compile_jobs.hpp"
+#include "udpsieve/control/rule_counters.hpp"
+#include "udpsieve/control/socket_server.hpp"
 
 namespace udpsieve::dataplane {
 class SnapshotChannel;
 }
 
 namespace udpsieve::control {
-
-class SocketServer;
 
 /// What the loop drives; all owned by the daemon.
 struct ControlParts {
@@ -24,12 +31,19 @@ struct ControlParts {
   StatsAggregator& stats;
   dataplane::TablePublisher& tables;
   std::atomic<bool>& stop_workers;
+  CompileJobs& jobs;
+  const dataplane::PortSet& ports;
+  const dataplane::MempoolSet& pools;
+  const std::vector<std::unique_ptr<dataplane::Worker>>& workers;
   unsigned stats_interval_ms;
+  /// Called after a reload is applied with the configuration now in effect.
+  std::function<void(const config::LoadedConfig&)> on_applied;
 };
 
 class ControlLoop {
  public:
-  ControlLoop(ControlParts parts, ControlContext context);
+  /// The current table must already be published; `config` is the one it came from.
+  ControlLoop(ControlParts parts, std::shared_ptr<const config::LoadedConfig> config);
 
   /// Runs until SIGTERM or SIGINT. Then sets the stop flag and keeps draining until every
   /// worker has published its final snapshot. Returns false when a worker failed to stop
@@ -38,13 +52,40 @@ class ControlLoop {
 
   /// Takes every pending snapshot from every worker's ring.
   void drain();
+  /// After the workers stopped: folds every table's counters (for the final report).
+  void finish();
+  [[nodiscard]] const RuleCounterBook& rule_counters() const noexcept { return book_; }
 
  private:
   /// Reads pending signals; returns true when a stop was requested.
   bool handle_signals();
+  std::optional<std::string> handle(std::string_view line, SocketServer::ClientId client);
+  [[nodiscard]] ControlContext context() const;
+  void request_reload(std::optional<SocketServer::ClientId> client, const std::string& source);
+  void start_next_job();
+  void finish_job(JobRequest request, CompileOutcome outcome);
+  void apply_reload(CompileOutcome& outcome);
+  /// Fails every request still waiting for a compile (the daemon is stopping).
+  void abandon_waiters();
 
   ControlParts parts_;
-  ControlContext context_;
+  std::shared_ptr<const config::LoadedConfig> config_;
+  RuleCounterBook book_;
+  ReloadStatus reloads_;
+  std::chrono::steady_clock::time_point started_;
+  uint64_t next_generation_;
+
+  struct PendingCheck {
+    SocketServer::ClientId client;
+    std::vector<std::string> files;
+  };
+  bool reload_wanted_ = false;
+  std::string reload_source_;
+  std::vector<SocketServer::ClientId> reload_waiters_;   // for the next reload
+  std::vector<SocketServer::ClientId> running_waiters_;  // for the reload running now
+  std::chrono::steady_clock::time_point reload_started_{};
+  std::deque<PendingCheck> checks_;
+  std::optional<SocketServer::ClientId> running_check_;
 };
 
 }  // namespace udpsieve::control

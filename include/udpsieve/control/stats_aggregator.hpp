@@ -37,9 +37,14 @@ class StatsAggregator {
 
   /// The workers' counters summed.
   [[nodiscard]] dataplane::WorkerCounters totals() const noexcept;
-  /// Per-rule counters summed over the workers, for the table of `generation`.
-  [[nodiscard]] std::vector<dataplane::RuleCounter> rules(uint64_t generation,
-                                                          std::size_t rule_count) const;
+  /// Generation of the table the worker's latest rule counters belong to (0: none yet).
+  [[nodiscard]] uint64_t rule_generation(std::size_t worker) const {
+    return workers_.at(worker).generation;
+  }
+  /// The worker's latest per-rule counters (for the table of rule_generation()).
+  [[nodiscard]] const std::vector<dataplane::RuleCounter>& rules(std::size_t worker) const {
+    return workers_.at(worker).rules;
+  }
 
   /// Advances the rate window when at least `window` has passed since it last moved.
   void update_rates(std::chrono::steady_clock::time_point now,

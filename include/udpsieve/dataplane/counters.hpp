@@ -11,10 +11,12 @@ namespace udpsieve::dataplane {
 
 inline constexpr std::size_t kCacheLine = 64;
 
-/// Per-rule counters of one worker.
+/// Per-rule counters of one worker. `packets`/`bytes` count matches; for rate-limited rules
+/// `limited` counts the matches dropped for exceeding the rate (passed = packets - limited).
 struct RuleCounter {
   uint64_t packets = 0;
   uint64_t bytes = 0;
+  uint64_t limited = 0;
 };
 
 /// One worker's scalar counters. Written only by that worker; cumulative since start.
@@ -42,7 +44,10 @@ struct WorkerSnapshot {
   uint64_t table_generation = 0;  ///< generation of the table the rule counters belong to
   bool final = false;             ///< the worker's last snapshot before it exits
   WorkerCounters counters;
-  uint32_t rule_count = 0;         ///< valid entries in `rules`
+  uint32_t rule_count = 0;  ///< valid entries in `rules`
+  /// The table had more rules than `rules` holds, so none were copied; the control thread
+  /// keeps the worker's previous rule counts and enlarges the buffer.
+  bool rules_truncated = false;
   std::vector<RuleCounter> rules;  ///< sized by the control thread; the worker only copies
 };
 

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "udpsieve/config/config.hpp"
+#include "udpsieve/dataplane/acl_classifier.hpp"
 #include "udpsieve/dataplane/counters.hpp"
 #include "udpsieve/dataplane/packet_parser.hpp"
 
@@ -17,6 +18,7 @@ namespace udpsieve::dataplane {
 
 class SnapshotChannel;
 class Table;
+struct MeterSlot;
 class TablePublisher;
 
 /// One RX queue a worker polls.
@@ -63,7 +65,10 @@ class alignas(kCacheLine) Worker {
   };
 
   void handle_burst(rte_mbuf** mbufs, uint16_t count, uint16_t in_port, const Table& table,
-                    RuleCounter* rule_counters) noexcept;
+                    RuleCounter* rule_counters, MeterSlot* meters) noexcept;
+  /// Fills the payload windows of a multi-segment packet's key straight from its segments.
+  static void fill_windows_segmented(const rte_mbuf* mbuf, const PacketInfo& info,
+                                     const AclClassifier& classifier, AclKey& key) noexcept;
   void enqueue_tx(uint16_t out_port, rte_mbuf* mbuf, uint32_t length) noexcept;
   void flush(uint16_t out_port) noexcept;
   void flush_all() noexcept;
@@ -79,6 +84,7 @@ class alignas(kCacheLine) Worker {
   rte_rcu_qsbr* qsbr_;
   const std::atomic<bool>& stop_;
   alignas(kCacheLine) std::array<PacketInfo, kBurstSize> info_{};       // per-burst parse results
+  alignas(kCacheLine) std::array<AclKey, kBurstSize> acl_keys_{};       // per-burst classifier keys
   alignas(kCacheLine) std::array<uint8_t, kMaxHeaderBytes> scratch_{};  // multi-segment headers
 
   // --- cold: set up once, or touched once per publish interval ---

@@ -32,6 +32,12 @@ struct PacketKey {
   uint8_t vlan_count = 0;  ///< 0, 1 or 2 tags
   uint8_t ttl = 0;         ///< IPv4 TTL or IPv6 hop limit
   uint8_t dscp = 0;        ///< upper six bits of the TOS / traffic class byte
+  uint8_t in_port = 0;     ///< index of the input port (config order); set by the worker
+  /// UDP payload bytes present in the frame (0 without a UDP header); `payload` points at the
+  /// first of them when non-null. The parser sets both; the pointer is only valid while the
+  /// frame's buffer is.
+  uint16_t payload_length = 0;
+  const uint8_t* payload = nullptr;
 };
 
 }  // namespace udpsieve::rules

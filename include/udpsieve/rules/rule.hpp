@@ -28,34 +28,66 @@ struct Prefix {
   friend bool operator==(const Prefix&, const Prefix&) = default;
 };
 
-/// An inclusive range of UDP ports.
-struct PortRange {
+/// An inclusive range of 16-bit values: UDP ports, L3 lengths, TTLs, DSCPs, VLAN ids.
+struct Range {
   uint16_t first = 0;
   uint16_t last = 65535;
 
-  [[nodiscard]] bool contains(uint16_t port) const noexcept {
-    return port >= first && port <= last;
+  [[nodiscard]] bool contains(uint16_t value) const noexcept {
+    return value >= first && value <= last;
   }
   [[nodiscard]] std::string to_string() const;
-  friend bool operator==(const PortRange&, const PortRange&) = default;
+  friend bool operator==(const Range&, const Range&) = default;
 };
 
-/// Each list is "any of"; an empty list matches everything. All present fields must match.
+/// Up to 16 bytes at `offset` from the start of the UDP payload; a packet matches when its
+/// payload is at least offset + value.size() bytes long and (byte & mask) == value for each.
+struct PayloadMatch {
+  static constexpr std::size_t kMaxBytes = 16;
+  static constexpr uint16_t kMaxOffset = 1500;
+  uint16_t offset = 0;
+  std::vector<uint8_t> value;  ///< 1..kMaxBytes bytes, with no bit set outside `mask`
+  std::vector<uint8_t> mask;   ///< same length as value (all 0xff when not given)
+  friend bool operator==(const PayloadMatch&, const PayloadMatch&) = default;
+};
+
+/// Each list is "any of"; an empty list (or absent field) matches everything. All present
+/// fields must match.
 struct Match {
   std::vector<Prefix> src;
   std::vector<Prefix> dst;
-  std::vector<PortRange> src_port;
-  std::vector<PortRange> dst_port;
+  std::vector<Range> src_port;  ///< never matches a packet without ports (non-first fragment)
+  std::vector<Range> dst_port;
+  std::vector<int> in_port;   ///< input port indices (config order)
+  std::vector<Range> length;  ///< L3 length: IPv4 total length, IPv6 40 + payload length
+  std::vector<Range> ttl;     ///< IPv4 TTL / IPv6 hop limit, 0-255
+  std::vector<Range> dscp;    ///< 0-63
+  std::vector<Range> vlan;    ///< outer VLAN id 0-4095; untagged packets never match
+  std::optional<FragmentKind> fragment;
+  std::optional<PayloadMatch> payload;  ///< never matches a packet without a UDP header
 };
 
-enum class ActionKind : uint8_t { drop, forward };
+enum class ActionKind : uint8_t { drop, forward, rate_limit };
+
+/// `{rate_limit: {pps: N, burst: M}}` or `{rate_limit: {bps: N, burst_bytes: M}}`: traffic
+/// within the rate is forwarded (to the input port's forward_to), the rest dropped with reason
+/// `rate_limit`. The limit holds for the whole daemon.
+struct RateLimit {
+  enum class Unit : uint8_t { packets, bytes };
+  Unit unit = Unit::packets;
+  uint64_t rate = 0;   ///< packets per second, or BYTES per second (`bps` / 8)
+  uint64_t burst = 0;  ///< packets, or bytes
+  uint64_t bps = 0;    ///< the `bps` value as written (bits per second), 0 for pps limits
+  friend bool operator==(const RateLimit&, const RateLimit&) = default;
+};
 
 struct Action {
   ActionKind kind = ActionKind::forward;
   /// For `{forward: NAME}`: index of the named port in the daemon's port list (config order);
   /// -1 means "the input port's forward_to".
   int port = -1;
-  std::string port_name;  ///< the name as written, empty for plain `forward`
+  std::string port_name{};  ///< the name as written, empty for plain `forward`
+  RateLimit rate_limit{};   ///< for ActionKind::rate_limit
 };
 
 struct Rule {
@@ -65,7 +97,12 @@ struct Rule {
   SourceLocation where;  ///< position of the rule's list entry
 };
 
-/// Text for a rule's action: "drop", "forward" or "forward:NAME".
+/// Text for a rule's action: "drop", "forward", "forward:NAME", "rate_limit:1000pps/100" or
+/// "rate_limit:8000000bps/100000B".
 [[nodiscard]] std::string action_to_string(const Action& action);
+/// "first", "non_first" or "none".
+[[nodiscard]] const char* fragment_name(FragmentKind kind) noexcept;
+/// Lower-case hex of `bytes` ("ffff0001").
+[[nodiscard]] std::string to_hex(const std::vector<uint8_t>& bytes);
 
 }  // namespace udpsieve::rules

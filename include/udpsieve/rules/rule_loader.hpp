@@ -6,6 +6,10 @@
 ///     - id: drop-ntp-reflection
 ///       match: {src: [203.0.113.0/24], dst: 198.51.100.0/24, src_port: 123, dst_port: 1024-65535}
 ///       action: drop            # drop | forward | {forward: PORTNAME}
+///     - id: limit-dns-from-wan
+///       match: {in_port: wan, dst_port: 53, ttl: 1-5, dscp: [46, 40-47], vlan: 100,
+///               length: 28-100, fragment: none, payload: {offset: 2, value: "0100", mask: "ff00"}}
+///       action: {rate_limit: {pps: 1000, burst: 100}}   # or {bps: N, burst_bytes: M}
 /// Every error throws ConfigError as `FILE:LINE:COL: rules[i].key: message`.
 
 #include <map>
@@ -21,7 +25,8 @@ namespace udpsieve::rules {
 /// Accumulates rules from several files in order, checking ids are unique across all of them.
 class RuleCollector {
  public:
-  /// `port_names` are the daemon's ports in config order; `{forward: NAME}` resolves to an index.
+  /// `port_names` are the daemon's ports in config order; `{forward: NAME}` and `in_port: NAME`
+  /// resolve to an index.
   explicit RuleCollector(std::vector<std::string> port_names);
 
   /// Parses the rule file whose document is `root` and appends its rules.
@@ -34,6 +39,10 @@ class RuleCollector {
 
  private:
   Rule parse_rule(const YamlNode& node) const;
+  Match parse_match(const YamlNode& node) const;
+  Action parse_action(const YamlNode& node) const;
+  /// Index of the port named by `node`; fails listing the configured ports.
+  int resolve_port(const YamlNode& node) const;
 
   std::vector<std::string> port_names_;
   std::vector<Rule> rules_;
@@ -41,7 +50,7 @@ class RuleCollector {
 };
 
 /// Parses a port, a range "1024-65535", or a list of either (a YAML node). Fails via the node.
-[[nodiscard]] std::vector<PortRange> parse_port_list(const YamlNode& node);
+[[nodiscard]] std::vector<Range> parse_port_list(const YamlNode& node);
 /// Parses one prefix or a list of prefixes (a YAML node). Fails via the node.
 [[nodiscard]] std::vector<Prefix> parse_prefix_list(const YamlNode& node);
 

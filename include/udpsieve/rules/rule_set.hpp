@@ -1,10 +1,9 @@
 #pragma once
-/// An immutable, ready-to-classify rule set: the rules, the pipeline defaults, the matcher.
+/// An immutable rule set: the rules and the pipeline defaults.
 
 #include <string>
 #include <vector>
 
-#include "udpsieve/rules/matcher.hpp"
 #include "udpsieve/rules/rule.hpp"
 
 namespace udpsieve::rules {
@@ -20,13 +19,11 @@ class RuleSet {
   RuleSet(std::vector<Rule> rules, Verdict default_action, Verdict non_udp);
 
   [[nodiscard]] const std::vector<Rule>& rules() const noexcept { return rules_; }
-  [[nodiscard]] const LinearMatcher& matcher() const noexcept { return matcher_; }
   [[nodiscard]] Verdict default_action() const noexcept { return default_action_; }
   [[nodiscard]] Verdict non_udp() const noexcept { return non_udp_; }
 
  private:
   std::vector<Rule> rules_;
-  LinearMatcher matcher_;
   Verdict default_action_;
   Verdict non_udp_;
 };

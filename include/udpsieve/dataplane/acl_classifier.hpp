@@ -1,0 +1,90 @@
+#pragma once
+/// Rules compiled into DPDK rte_acl contexts, one per address family, and the per-packet key
+/// they classify.
+///
+/// Every packet gets one AclKey built from its parsed fields (big-endian, as rte_acl reads
+/// input). Each rule expands into one ACL entry per combination of its list elements (src
+/// prefixes × dst prefixes × port ranges × ...), all with the rule's priority (earlier rules
+/// higher, so the first match in file order wins) and userdata rule index + 1. Only the 4-byte
+/// field groups some rule uses are declared to rte_acl, so unused fields cost nothing per packet.
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "udpsieve/dataplane/rule_limits.hpp"
+#include "udpsieve/rules/packet_key.hpp"
+#include "udpsieve/rules/rule.hpp"
+
+struct rte_acl_ctx;
+
+namespace udpsieve::dataplane {
+
+/// The classifier's view of one packet. Multi-byte fields are big-endian.
+struct alignas(8) AclKey {
+  uint8_t flags;  ///< bits 0-1 fragment kind, bit 2 has UDP ports, bit 3 VLAN-tagged
+  uint8_t pad0[3];
+  uint8_t ttl;
+  uint8_t dscp;
+  uint16_t in_port;
+  uint16_t src_port;
+  uint16_t dst_port;
+  uint16_t l3_length;
+  uint16_t vlan;
+  uint32_t payload_length;
+  uint8_t src[16];  ///< IPv4 uses the first four bytes
+  uint8_t dst[16];
+  uint8_t payload[kMaxPayloadWindows][16];  ///< the payload at each window's offset
+};
+
+inline constexpr uint8_t kAclFlagHasPorts = 1U << 2;
+inline constexpr uint8_t kAclFlagTagged = 1U << 3;
+
+/// What a build produced, for logs and `udpsievectl rules`.
+struct AclBuildInfo {
+  std::size_t entries_v4 = 0;  ///< ACL entries after expanding lists
+  std::size_t entries_v6 = 0;
+  std::size_t fields_v4 = 0;  ///< rte_acl fields declared
+  std::size_t fields_v6 = 0;
+  uint64_t memory_bytes = 0;  ///< DPDK heap bytes the contexts hold
+  std::chrono::microseconds build_time{0};
+  std::string algorithm;  ///< classify method in use ("avx512x16", "avx2", ...)
+};
+
+class AclClassifier {
+ public:
+  /// Compiles `rules` on NUMA `socket`. `name` must be unique among live classifiers (it names
+  /// the rte_acl contexts). The rules must pass check_rule_limits(); rte_acl failures throw
+  /// std::runtime_error.
+  AclClassifier(const std::vector<rules::Rule>& rules, int socket, const std::string& name);
+  ~AclClassifier();
+  AclClassifier(const AclClassifier&) = delete;
+  AclClassifier& operator=(const AclClassifier&) = delete;
+
+  /// Fills `key` from a parsed UDP packet, except the payload windows.
+  static void fill_key(const rules::PacketKey& packet, AclKey& key) noexcept;
+  /// The payload offsets of the windows this rule set reads (window i at offsets()[i]).
+  [[nodiscard]] const std::vector<uint16_t>& window_offsets() const noexcept { return windows_; }
+  /// Fills the payload windows from `payload_length` contiguous payload bytes.
+  void fill_windows(const uint8_t* payload, uint32_t payload_length, AclKey& key) const noexcept;
+
+  /// Classifies `count` keys of one family; results[i] is the matching rule index + 1, or 0.
+  void classify(rules::Family family, const uint8_t** keys, uint32_t* results,
+                uint32_t count) const noexcept;
+
+  [[nodiscard]] const AclBuildInfo& info() const noexcept { return info_; }
+
+ private:
+  rte_acl_ctx* v4_ = nullptr;
+  rte_acl_ctx* v6_ = nullptr;
+  std::vector<uint16_t> windows_;
+  AclBuildInfo info_;
+};
+
+/// The best classify method this CPU and EAL's SIMD limit allow, by name.
+[[nodiscard]] std::string acl_algorithm_name(int algorithm);
+
+}  // namespace udpsieve::dataplane

@@ -1,0 +1,43 @@
+#include "udpsieve/control/compile_jobs.hpp"
+
+#include <exception>
+
+#include "udpsieve/dataplane/table.hpp"
+
+namespace udpsieve::control {
+
+CompileOutcome make_failure(std::string error) {
+  CompileOutcome outcome;
+  outcome.ok = false;
+  outcome.error = std::move(error);
+  return outcome;
+}
+
+CompileJobs::CompileJobs(Compiler compiler) : compiler_(std::move(compiler)) {}
+
+CompileJobs::~CompileJobs() {
+  if (thread_.joinable()) thread_.join();
+}
+
+void CompileJobs::start(JobRequest request) {
+  request_ = std::move(request);
+  done_.store(false, std::memory_order_relaxed);
+  thread_ = std::thread([this] {
+    try {
+      outcome_ = compiler_(request_);
+    } catch (const std::exception& e) {
+      outcome_ = make_failure(e.what());
+    } catch (...) {
+      outcome_ = make_failure("unknown error while compiling rules");
+    }
+    done_.store(true, std::memory_order_release);
+  });
+}
+
+std::optional<std::pair<JobRequest, CompileOutcome>> CompileJobs::take() {
+  if (!thread_.joinable() || !done_.load(std::memory_order_acquire)) return std::nullopt;
+  thread_.join();
+  return std::make_pair(std::move(request_), std::move(outcome_));
+}
+
+}  // namespace udpsieve::control
