@@ -75,9 +75,7 @@ class RawClient {
 class ControlSocket : public testing::Test {
  protected:
   void SetUp() override {
-    if (geteuid() != 0 && !udpsieve::test::in_ci()) {
-      GTEST_SKIP() << "needs root for DPDK (runs in CI, which is root)";
-    }
+    REQUIRE_DPDK();
     udpsieve::test::write_pcap(
         dir_.file("in.pcap"),
         {udpsieve::test::PacketBuilder().ipv4().udp().payload_size(8).build()});

@@ -13,26 +13,13 @@
 #include "support/packet_builder.hpp"
 
 namespace fs = std::filesystem;
+using udpsieve::test::ctl_binary;
+using udpsieve::test::daemon_binary;
 using udpsieve::test::DaemonProcess;
 using udpsieve::test::run_program;
 using udpsieve::test::TempDir;
 
 namespace {
-
-std::string daemon_binary() {
-  return udpsieve::test::binary_dir() + "/udpsieved";
-}
-std::string ctl_binary() {
-  return udpsieve::test::binary_dir() + "/udpsievectl";
-}
-
-/// Skips outside CI when DPDK cannot run (it needs root); CI is root and never skips.
-#define REQUIRE_DPDK()                                                   \
-  do {                                                                   \
-    if (geteuid() != 0 && !udpsieve::test::in_ci()) {                    \
-      GTEST_SKIP() << "needs root for DPDK (runs in CI, which is root)"; \
-    }                                                                    \
-  } while (0)
 
 /// A few UDP and non-UDP frames written to `path`; returns how many.
 std::size_t write_traffic(const std::string& path, std::size_t udp_count) {

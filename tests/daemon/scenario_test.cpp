@@ -4,7 +4,9 @@
 // expect.yaml.
 //
 // Folder layout: config.yaml, rules.yaml, in.pcap, expected.pcap, expect.yaml; scenarios with
-// several ports add expected-<name>.pcap files compared against out-<name>.pcap.
+// several ports add expected-<name>.pcap files compared against out-<name>.pcap (and may read
+// more in*.pcap files). expect.yaml lists totals, drop reasons, each rule's packets and, under
+// `limits`, the passed/limited packets of rate-limited rules.
 #include <gtest/gtest.h>
 #include <unistd.h>
 #include <yaml-cpp/yaml.h>
@@ -58,9 +60,7 @@ uint64_t input_packets(const fs::path& dir) {
 class Scenario : public testing::TestWithParam<std::string> {};
 
 TEST_P(Scenario, OutputAndCountersMatch) {
-  if (geteuid() != 0 && !udpsieve::test::in_ci()) {
-    GTEST_SKIP() << "needs root for DPDK (runs in CI, which is root)";
-  }
+  REQUIRE_DPDK();
   const std::string name = GetParam();
   const fs::path source = fs::path(udpsieve::test::source_dir()) / "tests" / "scenarios" / name;
   TempDir dir;
@@ -104,14 +104,26 @@ TEST_P(Scenario, OutputAndCountersMatch) {
     EXPECT_EQ(totals["drops"][key].get<uint64_t>(), item.second.as<uint64_t>()) << "drops." << key;
     EXPECT_EQ(udpsieve::test::final_total(log, "drop_" + key), item.second.as<uint64_t>());
   }
-  std::map<std::string, uint64_t> rule_packets;
+  std::map<std::string, nlohmann::json> rule_stats;
   for (const auto& rule : stats["rules"]) {
-    rule_packets[rule["id"].get<std::string>()] = rule["packets"].get<uint64_t>();
+    rule_stats[rule["id"].get<std::string>()] = rule;
   }
   for (const auto& item : expect["rules"]) {
     const std::string id = item.first.as<std::string>();
-    ASSERT_TRUE(rule_packets.count(id) != 0) << "no rule " << id << " in stats";
-    EXPECT_EQ(rule_packets[id], item.second.as<uint64_t>()) << "rule " << id;
+    ASSERT_TRUE(rule_stats.count(id) != 0) << "no rule " << id << " in stats";
+    EXPECT_EQ(rule_stats[id]["packets"].get<uint64_t>(), item.second.as<uint64_t>())
+        << "rule " << id;
+  }
+  // Rate-limited rules: packets within the rate (forwarded) and beyond it (dropped).
+  for (const auto& item : expect["limits"]) {
+    const std::string id = item.first.as<std::string>();
+    ASSERT_TRUE(rule_stats.count(id) != 0) << "no rule " << id << " in stats";
+    const nlohmann::json& rule = rule_stats[id];
+    for (const char* key : {"passed", "limited"}) {
+      ASSERT_TRUE(rule.contains(key)) << "rule " << id << " has no " << key << ": " << rule;
+      EXPECT_EQ(rule[key].get<uint64_t>(), item.second[key].as<uint64_t>())
+          << "rule " << id << " " << key;
+    }
   }
 
   // Frames out, byte for byte.

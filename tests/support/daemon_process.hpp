@@ -2,6 +2,7 @@
 // Test support: temp dirs, running udpsieved as a child process, reading pcap files.
 
 #include <sys/types.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdint>
@@ -17,6 +18,13 @@ namespace udpsieve::test {
 
 /// The build directory holding udpsieved and udpsievectl.
 [[nodiscard]] std::string binary_dir();
+/// build/udpsieved and build/udpsievectl.
+[[nodiscard]] inline std::string daemon_binary() {
+  return binary_dir() + "/udpsieved";
+}
+[[nodiscard]] inline std::string ctl_binary() {
+  return binary_dir() + "/udpsievectl";
+}
 /// The source tree (for tests/scenarios and config/).
 [[nodiscard]] std::string source_dir();
 /// True under CI (UDPSIEVE_CI set): tests needing root or hugepages must run, not skip.
@@ -79,3 +87,11 @@ void write_pcap(const std::string& path, const std::vector<std::vector<uint8_t>>
 [[nodiscard]] std::optional<uint64_t> final_total(const std::string& log, const std::string& key);
 
 }  // namespace udpsieve::test
+
+/// Skips outside CI when DPDK cannot run (it needs root); CI is root and never skips.
+#define REQUIRE_DPDK()                                                   \
+  do {                                                                   \
+    if (geteuid() != 0 && !udpsieve::test::in_ci()) {                    \
+      GTEST_SKIP() << "needs root for DPDK (runs in CI, which is root)"; \
+    }                                                                    \
+  } while (0)
