@@ -140,7 +140,9 @@ std::string render_rules(const json& reply) {
   if (reply.contains("classifier")) {
     const json& c = reply["classifier"];
     out += "classifier " + value_or(c, "algorithm") + ": " + value_or(c, "entries_v4") +
-           " IPv4 / " + value_or(c, "entries_v6") + " IPv6 entries, " +
+           " IPv4 entries in " + value_or(c, "contexts_v4") + " lookup(s), " +
+           value_or(c, "entries_v6") + " IPv6 entries in " + value_or(c, "contexts_v6") +
+           " lookup(s), " +
            value_or(c, "memory_bytes") + " bytes, built in " + value_or(c, "build_ms") + " ms\n";
   }
   if (reply.contains("reload")) {

@@ -227,8 +227,8 @@ json rules_reply(const ControlContext& context) {
     out["classifier"] = {{"algorithm", acl.algorithm},
                          {"entries_v4", acl.entries_v4},
                          {"entries_v6", acl.entries_v6},
-                         {"fields_v4", acl.fields_v4},
-                         {"fields_v6", acl.fields_v6},
+                         {"contexts_v4", acl.contexts_v4},
+                         {"contexts_v6", acl.contexts_v6},
                          {"memory_bytes", acl.memory_bytes},
                          {"build_ms", static_cast<double>(acl.build_time.count()) / 1000.0}};
   }

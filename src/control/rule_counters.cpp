@@ -54,7 +54,8 @@ std::vector<dataplane::RuleCounter> RuleCounterBook::totals(
   for (std::size_t w = 0; w < stats.workers(); ++w) {
     if (stats.rule_generation(w) != current.generation()) continue;
     const std::vector<dataplane::RuleCounter>& counts = stats.rules(w);
-    for (std::size_t i = 0; i < counts.size() && i < out.size(); ++i) add(out[i], counts[i]);
+    for (std::size_t i = 0; i < counts.size() && i < out.size(); ++i)
+      add(out[i], counts[i]);
   }
 
   // Replaced tables not yet retired, mapped to the current rules by id. A worker whose latest

@@ -17,25 +17,40 @@ using rules::Prefix;
 using rules::Range;
 using rules::Rule;
 
-/// Upper bound on one context's run-time structures.
+/// Upper bound on one context's run-time structures. A bound rather than 0: with 0, rte_acl
+/// starts from its smallest trie-node limit and rebuilds each trie it outgrows, which at
+/// 10,000 rules costs a quarter of the build.
 constexpr std::size_t kMaxClassifierBytes = std::size_t{1} << 30;
 
-// --- the key layout --------------------------------------------------------------------------
+// --- the key layout of one context ------------------------------------------------------------
 
-/// Groups of fields that rte_acl reads together (4 bytes each, except the first byte).
-enum class Group : uint8_t { flags, meta, ports, length_vlan, payload_length, src, dst, window };
-
-/// Which groups a family's rules use, and so which fields get declared.
+/// Which 4-byte field groups a context declares (those its signature pins).
 struct Layout {
-  bool meta = false;
-  bool ports = false;
-  bool length_vlan = false;
-  bool payload = false;
+  bool meta = false;         // ttl, dscp, in_port
+  bool ports = false;        // src_port, dst_port
+  bool length_vlan = false;  // l3 length, vlan
+  bool payload = false;      // payload length + one payload window
   bool src = false;
   bool dst = false;
   unsigned address_words = 1;  // 1 for IPv4, 4 for IPv6
-  std::size_t windows = 0;
+  std::size_t window = 0;      // the payload window this context reads
 };
+
+Layout layout_of(const Signature& s, Family family, const std::vector<uint16_t>& windows) {
+  Layout layout;
+  layout.address_words = family == Family::ipv4 ? 1 : 4;
+  layout.meta = (s.fields & (kPinsTtl | kPinsDscp | kPinsInPort)) != 0;
+  layout.ports = (s.fields & (kPinsSrcPort | kPinsDstPort)) != 0;
+  layout.length_vlan = (s.fields & (kPinsLength | kPinsVlan)) != 0;
+  layout.payload = (s.fields & kPinsPayload) != 0;
+  layout.src = (s.fields & kPinsSrc) != 0;
+  layout.dst = (s.fields & kPinsDst) != 0;
+  if (layout.payload) {
+    layout.window = static_cast<std::size_t>(
+        std::find(windows.begin(), windows.end(), s.payload_offset) - windows.begin());
+  }
+  return layout;
+}
 
 /// The field definitions for a layout, in field-index order.
 std::vector<rte_acl_field_def> field_defs(const Layout& layout) {
@@ -73,9 +88,10 @@ std::vector<rte_acl_field_def> field_defs(const Layout& layout) {
   for (unsigned w = 0; layout.dst && w < layout.address_words; ++w) {
     add(RTE_ACL_FIELD_TYPE_MASK, 4, offsetof(AclKey, dst) + 4 * w, true);
   }
-  for (std::size_t window = 0; window < layout.windows; ++window) {
+  if (layout.payload) {
     for (std::size_t w = 0; w < 4; ++w) {
-      add(RTE_ACL_FIELD_TYPE_BITMASK, 4, offsetof(AclKey, payload) + 16 * window + 4 * w, true);
+      add(RTE_ACL_FIELD_TYPE_BITMASK, 4, offsetof(AclKey, payload) + 16 * layout.window + 4 * w,
+          true);
     }
   }
   return defs;
@@ -90,14 +106,10 @@ uint16_t be16(uint16_t value) noexcept {
   return __builtin_bswap16(value);
 }
 
-// --- expanding rules into entries ------------------------------------------------------------
+// --- expanding rules into entries --------------------------------------------------------------
 
 /// One ACL entry's field values, in field-index order.
 using Entry = std::vector<rte_acl_field>;
-
-rte_acl_field any_field() {
-  return rte_acl_field{};
-}
 
 rte_acl_field range8(const Range& r) {
   rte_acl_field f{};
@@ -113,16 +125,16 @@ rte_acl_field range16(const Range& r) {
   return f;
 }
 
-/// The rule's list, or one "whole domain" element when the field is absent.
-std::vector<Range> or_all(const std::vector<Range>& list, uint16_t max) {
-  if (list.empty()) return {Range{0, max}};
+/// The pinned list, or one whole-domain element when the field is not pinned.
+std::vector<Range> or_all(const std::vector<Range>& list, bool pinned, uint16_t max) {
+  if (!pinned) return {Range{0, max}};
   return list;
 }
 
-/// A family's prefixes of a rule's list; {nullopt} for "any"; empty when the list has none of
-/// this family (the rule cannot match the family).
-std::vector<std::optional<Prefix>> prefixes_of(const std::vector<Prefix>& list, Family family) {
-  if (list.empty()) return {std::nullopt};
+/// The family's prefixes of a pinned address list, or {nullopt} (any) when not pinned.
+std::vector<std::optional<Prefix>> addresses(const std::vector<Prefix>& list, bool pinned,
+                                             Family family) {
+  if (!pinned) return {std::nullopt};
   std::vector<std::optional<Prefix>> out;
   for (const Prefix& p : list) {
     if (p.family == family) out.emplace_back(p);
@@ -144,42 +156,68 @@ void add_address(Entry& entry, const std::optional<Prefix>& prefix, unsigned wor
   }
 }
 
+/// The flags byte: fragment kind, and whether the rule needs a UDP header or a VLAN tag (even
+/// when its ports or VLANs cover the whole domain).
+rte_acl_field flags_of(const rules::Match& m) {
+  rte_acl_field flags{};
+  if (m.fragment) {
+    flags.value.u8 = static_cast<uint8_t>(*m.fragment);
+    flags.mask_range.u8 = 0x3;
+  }
+  if (!m.src_port.empty() || !m.dst_port.empty() || m.payload) {
+    flags.value.u8 |= kAclFlagHasPorts;
+    flags.mask_range.u8 |= kAclFlagHasPorts;
+  }
+  if (!m.vlan.empty()) {
+    flags.value.u8 |= kAclFlagTagged;
+    flags.mask_range.u8 |= kAclFlagTagged;
+  }
+  return flags;
+}
+
+/// The four BITMASK fields of a payload window: the rule's payload match, or wild.
+void add_window(Entry& entry, const std::optional<rules::PayloadMatch>& payload) {
+  for (std::size_t w = 0; w < 4; ++w) {
+    uint8_t value[4] = {};
+    uint8_t mask[4] = {};
+    for (std::size_t b = 0; payload && b < 4; ++b) {
+      const std::size_t i = 4 * w + b;
+      if (i < payload->value.size()) {
+        value[b] = payload->value[i];
+        mask[b] = payload->mask[i];
+      }
+    }
+    rte_acl_field f{};
+    f.value.u32 = host32(value);
+    f.mask_range.u32 = host32(mask);
+    entry.push_back(f);
+  }
+}
+
+/// Entries of one context: each rule expands the fields it pins; the context's other fields
+/// are wild for it.
 class EntryBuilder {
  public:
-  EntryBuilder(Family family, const Layout& layout, const std::vector<uint16_t>& windows)
-      : family_(family), layout_(layout), windows_(windows) {}
+  EntryBuilder(Family family, const Layout& layout) : family_(family), layout_(layout) {}
 
-  /// Appends `rule`'s entries (none when it cannot match this family).
-  void add(const Rule& rule, uint32_t userdata, int32_t priority) {
+  void add(const Rule& rule, const Signature& signature, uint32_t userdata, int32_t priority) {
+    const uint16_t pins_ = signature.fields;
     const rules::Match& m = rule.match;
-    const auto srcs = prefixes_of(m.src, family_);
-    const auto dsts = prefixes_of(m.dst, family_);
-    if (srcs.empty() || dsts.empty()) return;
-
+    const auto srcs = addresses(m.src, (pins_ & kPinsSrc) != 0, family_);
+    const auto dsts = addresses(m.dst, (pins_ & kPinsDst) != 0, family_);
     std::vector<uint16_t> in_ports;
-    for (int port : m.in_port)
-      in_ports.push_back(static_cast<uint16_t>(port));
-    const auto sports = or_all(m.src_port, 65535);
-    const auto dports = or_all(m.dst_port, 65535);
-    const auto lengths = or_all(m.length, 65535);
-    const auto ttls = or_all(m.ttl, 255);
-    const auto dscps = or_all(m.dscp, 63);
-    const auto vlans = or_all(m.vlan, 65535);
-    const std::size_t ports_count = std::max<std::size_t>(in_ports.size(), 1);
-
-    rte_acl_field flags{};
-    if (m.fragment) {
-      flags.value.u8 = static_cast<uint8_t>(*m.fragment);
-      flags.mask_range.u8 = 0x3;
+    if ((pins_ & kPinsInPort) != 0) {
+      for (int port : m.in_port)
+        in_ports.push_back(static_cast<uint16_t>(port));
     }
-    if (!m.src_port.empty() || !m.dst_port.empty() || m.payload) {
-      flags.value.u8 |= kAclFlagHasPorts;
-      flags.mask_range.u8 |= kAclFlagHasPorts;
-    }
-    if (!m.vlan.empty()) {
-      flags.value.u8 |= kAclFlagTagged;
-      flags.mask_range.u8 |= kAclFlagTagged;
-    }
+    const auto sports = or_all(m.src_port, (pins_ & kPinsSrcPort) != 0, 65535);
+    const auto dports = or_all(m.dst_port, (pins_ & kPinsDstPort) != 0, 65535);
+    const auto lengths = or_all(m.length, (pins_ & kPinsLength) != 0, 65535);
+    const auto ttls = or_all(m.ttl, (pins_ & kPinsTtl) != 0, 255);
+    const auto dscps = or_all(m.dscp, (pins_ & kPinsDscp) != 0, 63);
+    const auto vlans = or_all(m.vlan, (pins_ & kPinsVlan) != 0, 65535);
+    const std::size_t port_count = std::max<std::size_t>(in_ports.size(), 1);
+    const rte_acl_field flags = flags_of(m);
 
     for (const auto& src : srcs)
       for (const auto& dst : dsts)
@@ -189,9 +227,9 @@ class EntryBuilder {
               for (const Range& ttl : ttls)
                 for (const Range& dscp : dscps)
                   for (const Range& vlan : vlans)
-                    for (std::size_t p = 0; p < ports_count; ++p) {
+                    for (std::size_t p = 0; p < port_count; ++p) {
                       Entry entry;
-                      entry.reserve(40);
+                      entry.reserve(32);
                       entry.push_back(flags);
                       if (layout_.meta) {
                         entry.push_back(range8(ttl));
@@ -211,10 +249,18 @@ class EntryBuilder {
                         entry.push_back(range16(length));
                         entry.push_back(range16(vlan));
                       }
-                      if (layout_.payload) add_payload_length(entry, m);
+                      if (layout_.payload) {
+                        rte_acl_field needed{};  // any length without a payload match
+                        if (m.payload) {
+                          needed.value.u32 =
+                              static_cast<uint32_t>(m.payload->offset + m.payload->value.size());
+                        }
+                        needed.mask_range.u32 = UINT32_MAX;
+                        entry.push_back(needed);
+                      }
                       if (layout_.src) add_address(entry, src, layout_.address_words);
                       if (layout_.dst) add_address(entry, dst, layout_.address_words);
-                      add_windows(entry, m);
+                      if (layout_.payload) add_window(entry, m.payload);
                       entries_.push_back(Built{std::move(entry), userdata, priority});
                     }
   }
@@ -227,119 +273,51 @@ class EntryBuilder {
   [[nodiscard]] const std::vector<Built>& entries() const noexcept { return entries_; }
 
  private:
-  static void add_payload_length(Entry& entry, const rules::Match& m) {
-    rte_acl_field f{};
-    f.value.u32 =
-        m.payload ? static_cast<uint32_t>(m.payload->offset + m.payload->value.size()) : 0;
-    f.mask_range.u32 = UINT32_MAX;
-    entry.push_back(f);
-  }
-
-  void add_windows(Entry& entry, const rules::Match& m) const {
-    for (std::size_t window = 0; window < layout_.windows; ++window) {
-      const bool mine = m.payload && m.payload->offset == windows_[window];
-      for (std::size_t w = 0; w < 4; ++w) {
-        rte_acl_field f = any_field();
-        if (mine) {
-          uint8_t value[4] = {};
-          uint8_t mask[4] = {};
-          for (std::size_t b = 0; b < 4; ++b) {
-            const std::size_t i = 4 * w + b;
-            if (i < m.payload->value.size()) {
-              value[b] = m.payload->value[i];
-              mask[b] = m.payload->mask[i];
-            }
-          }
-          f.value.u32 = host32(value);
-          f.mask_range.u32 = host32(mask);
-        }
-        entry.push_back(f);
-      }
-    }
-  }
-
   Family family_;
   const Layout& layout_;
-  const std::vector<uint16_t>& windows_;
   std::vector<Built> entries_;
 };
 
-/// Which groups the rules that can match `family` use.
-Layout layout_for(const std::vector<Rule>& rules, Family family, std::size_t windows) {
-  Layout layout;
-  layout.address_words = family == Family::ipv4 ? 1 : 4;
-  auto has_family = [&](const std::vector<Prefix>& list) {
-    return std::any_of(list.begin(), list.end(),
-                       [&](const Prefix& p) { return p.family == family; });
-  };
-  for (const Rule& rule : rules) {
-    const rules::Match& m = rule.match;
-    layout.meta = layout.meta || !m.ttl.empty() || !m.dscp.empty() || !m.in_port.empty();
-    layout.ports = layout.ports || !m.src_port.empty() || !m.dst_port.empty();
-    layout.length_vlan = layout.length_vlan || !m.length.empty() || !m.vlan.empty();
-    layout.payload = layout.payload || m.payload.has_value();
-    layout.src = layout.src || has_family(m.src);
-    layout.dst = layout.dst || has_family(m.dst);
-  }
-  layout.windows = layout.payload ? windows : 0;
-  return layout;
-}
-
-/// Builds one family's context; nullptr when no rule can match the family.
-rte_acl_ctx* build_context(const std::vector<Rule>& rules, Family family,
-                           const std::vector<uint16_t>& windows, int socket,
-                           const std::string& name, std::size_t& entries_out,
-                           std::size_t& fields_out) {
-  const Layout layout = layout_for(rules, family, windows.size());
-  const std::vector<rte_acl_field_def> defs = field_defs(layout);
-  EntryBuilder builder(family, layout, windows);
-  const auto count = static_cast<int32_t>(rules.size());
-  for (int32_t i = 0; i < count; ++i) {
-    // Earlier rules get higher priorities: the first match in file order wins.
-    builder.add(rules[static_cast<std::size_t>(i)], static_cast<uint32_t>(i + 1), count - i);
-  }
-  entries_out = builder.entries().size();
-  fields_out = defs.size();
-  if (builder.entries().empty()) return nullptr;
-
+/// Builds one context from its entries.
+rte_acl_ctx* build_context(const std::vector<EntryBuilder::Built>& entries,
+                           const std::vector<rte_acl_field_def>& defs, int socket,
+                           const std::string& name) {
   const std::size_t rule_size = RTE_ACL_RULE_SZ(defs.size());
   rte_acl_param param{};
   param.name = name.c_str();
   param.socket_id = socket;
   param.rule_size = static_cast<uint32_t>(rule_size);
-  param.max_rule_num = static_cast<uint32_t>(builder.entries().size());
+  param.max_rule_num = static_cast<uint32_t>(entries.size());
   rte_acl_ctx* ctx = rte_acl_create(&param);
   if (ctx == nullptr) {
     throw std::runtime_error("rte_acl_create(" + name + "): " + rte_strerror(rte_errno));
   }
 
   // rte_acl takes rules as an array of rule_size-byte records.
-  std::vector<uint8_t> buffer(rule_size * builder.entries().size());
-  for (std::size_t i = 0; i < builder.entries().size(); ++i) {
-    const auto& built = builder.entries()[i];
+  std::vector<uint8_t> buffer(rule_size * entries.size());
+  for (std::size_t i = 0; i < entries.size(); ++i) {
     auto* record = reinterpret_cast<rte_acl_rule*>(buffer.data() + i * rule_size);
     record->data.category_mask = 1;
-    record->data.priority = built.priority;
-    record->data.userdata = built.userdata;
-    std::memcpy(record->field, built.fields.data(), built.fields.size() * sizeof(rte_acl_field));
+    record->data.priority = entries[i].priority;
+    record->data.userdata = entries[i].userdata;
+    std::memcpy(record->field, entries[i].fields.data(),
+                entries[i].fields.size() * sizeof(rte_acl_field));
   }
   int rc = rte_acl_add_rules(ctx, reinterpret_cast<const rte_acl_rule*>(buffer.data()),
-                             static_cast<uint32_t>(builder.entries().size()));
+                             static_cast<uint32_t>(entries.size()));
   if (rc == 0) {
     rte_acl_config config{};
     config.num_categories = 1;
     config.num_fields = static_cast<uint32_t>(defs.size());
-    // A bound rather than 0: with 0, rte_acl starts from its smallest node limit and rebuilds
-    // a trie every time it outgrows it, which at 10,000 rules costs a quarter of the build.
     config.max_size = kMaxClassifierBytes;
     std::copy(defs.begin(), defs.end(), config.defs);
     rc = rte_acl_build(ctx, &config);
   }
   if (rc != 0) {
     rte_acl_free(ctx);
-    throw std::runtime_error(
-        "building the " + std::string(family == Family::ipv4 ? "IPv4" : "IPv6") + " classifier (" +
-        std::to_string(builder.entries().size()) + " entries) failed: " + rte_strerror(-rc));
+    throw std::runtime_error("building classifier context " + name + " (" +
+                             std::to_string(entries.size()) +
+                             " entries) failed: " + rte_strerror(-rc));
   }
   return ctx;
 }
@@ -383,34 +361,54 @@ AclClassifier::AclClassifier(const std::vector<rules::Rule>& rules, int socket,
                              const std::string& name) {
   const auto start = std::chrono::steady_clock::now();
   windows_ = payload_offsets(rules);
-
   const uint64_t heap_before = heap_bytes(socket);
+  int algorithm = RTE_ACL_CLASSIFY_DEFAULT;
   try {
-    v4_ = build_context(rules, Family::ipv4, windows_, socket, name + "_v4", info_.entries_v4,
-                        info_.fields_v4);
-    v6_ = build_context(rules, Family::ipv6, windows_, socket, name + "_v6", info_.entries_v6,
-                        info_.fields_v6);
+    for (const Family family : {Family::ipv4, Family::ipv6}) {
+      std::vector<rte_acl_ctx*>& contexts = family == Family::ipv4 ? v4_ : v6_;
+      std::size_t& entries = family == Family::ipv4 ? info_.entries_v4 : info_.entries_v6;
+      const auto count = static_cast<int32_t>(rules.size());
+      const std::vector<ContextPlan> plans = plan_contexts(rules, family);
+      for (std::size_t c = 0; c < plans.size(); ++c) {
+        const Layout layout = layout_of(plans[c].signature, family, windows_);
+        EntryBuilder builder(family, layout);
+        for (const std::size_t i : plans[c].rules) {
+          // Earlier rules rank higher; across contexts the lowest userdata wins the same way.
+          builder.add(rules[i], *signature_of(rules[i], family), static_cast<uint32_t>(i + 1),
+                      count - static_cast<int32_t>(i));
+        }
+        entries += builder.entries().size();
+        const std::string context_name =
+            name + (family == Family::ipv4 ? "_4_" : "_6_") + std::to_string(c);
+        contexts.push_back(
+            build_context(builder.entries(), field_defs(layout), socket, context_name));
+        algorithm = choose_algorithm(contexts.back());
+      }
+    }
   } catch (...) {
-    rte_acl_free(v4_);
+    free_contexts();
     throw;
   }
   const uint64_t heap_after = heap_bytes(socket);
   info_.memory_bytes = heap_after > heap_before ? heap_after - heap_before : 0;
-
-  int algorithm = RTE_ACL_CLASSIFY_DEFAULT;
-  for (rte_acl_ctx* ctx : {v4_, v6_}) {
-    if (ctx == nullptr) continue;
-    algorithm = choose_algorithm(ctx);
-  }
-  info_.algorithm =
-      v4_ == nullptr && v6_ == nullptr ? "none (no rules)" : acl_algorithm_name(algorithm);
+  info_.contexts_v4 = v4_.size();
+  info_.contexts_v6 = v6_.size();
+  info_.algorithm = v4_.empty() && v6_.empty() ? "none (no rules)" : acl_algorithm_name(algorithm);
   info_.build_time = std::chrono::duration_cast<std::chrono::microseconds>(
       std::chrono::steady_clock::now() - start);
 }
 
+void AclClassifier::free_contexts() noexcept {
+  for (rte_acl_ctx* ctx : v4_)
+    rte_acl_free(ctx);
+  for (rte_acl_ctx* ctx : v6_)
+    rte_acl_free(ctx);
+  v4_.clear();
+  v6_.clear();
+}
+
 AclClassifier::~AclClassifier() {
-  rte_acl_free(v4_);
-  rte_acl_free(v6_);
+  free_contexts();
 }
 
 void AclClassifier::fill_key(const rules::PacketKey& packet, AclKey& key) noexcept {
@@ -448,12 +446,25 @@ void AclClassifier::fill_windows(const uint8_t* payload, uint32_t payload_length
 
 void AclClassifier::classify(rules::Family family, const uint8_t** keys, uint32_t* results,
                              uint32_t count) const noexcept {
-  rte_acl_ctx* ctx = family == Family::ipv4 ? v4_ : v6_;
-  if (ctx == nullptr) {
+  const std::vector<rte_acl_ctx*>& contexts = family == Family::ipv4 ? v4_ : v6_;
+  if (contexts.empty()) {
     std::fill_n(results, count, 0U);
     return;
   }
-  (void)rte_acl_classify(ctx, keys, results, count, 1);
+  (void)rte_acl_classify(contexts.front(), keys, results, count, 1);
+  // Further signatures: the lowest matching rule index across contexts is the first match.
+  constexpr uint32_t kChunk = 32;
+  uint32_t more[kChunk];
+  for (std::size_t c = 1; c < contexts.size(); ++c) {
+    for (uint32_t done = 0; done < count; done += kChunk) {
+      const uint32_t n = std::min(kChunk, count - done);
+      (void)rte_acl_classify(contexts[c], keys + done, more, n, 1);
+      for (uint32_t i = 0; i < n; ++i) {
+        uint32_t& result = results[done + i];
+        if (more[i] != 0 && (result == 0 || more[i] < result)) result = more[i];
+      }
+    }
+  }
 }
 
 }  // namespace udpsieve::dataplane

@@ -242,7 +242,11 @@ ParseStatus parse_ipv6(const uint8_t* data, uint32_t l3, uint32_t available, uin
 
 ParseStatus parse_frame(const uint8_t* data, uint32_t available, uint32_t frame_length,
                         PacketInfo& info) noexcept {
-  info = PacketInfo{};
+  // Every field's default is zero except the status. Assigning a value-initialised temporary
+  // (`info = PacketInfo{}`) made GCC build it on the stack and copy it with loads that straddle
+  // a just-written byte: a store-forwarding stall on every packet.
+  std::memset(static_cast<void*>(&info), 0, sizeof info);
+  info.status = ParseStatus::malformed;
   // More readable bytes than the frame has would let headers run past its end.
   available = std::min(available, frame_length);
   if (available < kEthernetHeaderBytes) return fail(info, ParseError::truncated_ethernet);

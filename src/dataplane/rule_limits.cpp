@@ -1,6 +1,8 @@
 #include "udpsieve/dataplane/rule_limits.hpp"
 
 #include <algorithm>
+#include <array>
+#include <set>
 #include <string>
 
 #include "udpsieve/common/config_error.hpp"
@@ -8,25 +10,244 @@
 namespace udpsieve::dataplane {
 namespace {
 
-std::size_t count_family(const std::vector<rules::Prefix>& list, rules::Family family) {
-  if (list.empty()) return 1;  // any
-  return static_cast<std::size_t>(std::count_if(
-      list.begin(), list.end(), [&](const rules::Prefix& p) { return p.family == family; }));
+using rules::Family;
+using rules::Prefix;
+using rules::Range;
+
+/// A range list narrower than [0, max] (a list holding the whole domain pins nothing).
+bool pins(const std::vector<Range>& list, uint16_t max) {
+  return !list.empty() && std::none_of(list.begin(), list.end(), [&](const Range& r) {
+    return r.first == 0 && r.last == max;
+  });
+}
+
+/// Prefixes of `family` in `list`; -1 when the list has none of the family (so the rule cannot
+/// match it), 0 when it holds the whole family (a /0) or is absent (any address).
+int prefixes_of(const std::vector<Prefix>& list, Family family) {
+  if (list.empty()) return 0;
+  int count = 0;
+  for (const Prefix& p : list) {
+    if (p.family != family) continue;
+    if (p.length == 0) return 0;
+    ++count;
+  }
+  return count == 0 ? -1 : count;
+}
+
+std::size_t list_size_if(bool pinned, std::size_t size) {
+  return pinned ? size : 1;
+}
+
+constexpr std::size_t kFieldCount = 10;  // the SignatureField bits
+
+/// Distinct values a group of rules pins, per field: what a rule that leaves the field wild is
+/// copied under when merged with them.
+struct Distinct {
+  std::array<std::set<std::string>, kFieldCount> values;
+
+  void add(const rules::Rule& rule, const Signature& s, Family family) {
+    const rules::Match& m = rule.match;
+    auto ranges = [&](std::size_t field, const std::vector<Range>& list) {
+      for (const Range& r : list)
+        values[field].insert(r.to_string());
+    };
+    auto prefixes = [&](std::size_t field, const std::vector<Prefix>& list) {
+      for (const Prefix& p : list) {
+        if (p.family == family) values[field].insert(p.to_string());
+      }
+    };
+    for (std::size_t f = 0; f < kFieldCount; ++f) {
+      const auto bit = static_cast<uint16_t>(1U << f);
+      if ((s.fields & bit) == 0) continue;
+      switch (bit) {
+        case kPinsTtl:
+          ranges(f, m.ttl);
+          break;
+        case kPinsDscp:
+          ranges(f, m.dscp);
+          break;
+        case kPinsInPort:
+          for (int port : m.in_port)
+            values[f].insert(std::to_string(port));
+          break;
+        case kPinsSrcPort:
+          ranges(f, m.src_port);
+          break;
+        case kPinsDstPort:
+          ranges(f, m.dst_port);
+          break;
+        case kPinsLength:
+          ranges(f, m.length);
+          break;
+        case kPinsVlan:
+          ranges(f, m.vlan);
+          break;
+        case kPinsPayload:
+          values[f].insert(rules::to_hex(m.payload->value) + "/" + rules::to_hex(m.payload->mask));
+          break;
+        case kPinsSrc:
+          prefixes(f, m.src);
+          break;
+        case kPinsDst:
+          prefixes(f, m.dst);
+          break;
+        default:
+          break;
+      }
+    }
+  }
+
+  void merge(const Distinct& other) {
+    for (std::size_t f = 0; f < kFieldCount; ++f) {
+      values[f].insert(other.values[f].begin(), other.values[f].end());
+    }
+  }
+
+  /// The number of value combinations over `fields`, saturating at kMergeBudget + 1.
+  [[nodiscard]] std::size_t combinations(uint16_t fields) const {
+    std::size_t total = 1;
+    for (std::size_t f = 0; f < kFieldCount; ++f) {
+      if ((fields & (1U << f)) == 0) continue;
+      const std::size_t n = std::max<std::size_t>(values[f].size(), 1);
+      if (total > (kMergeBudget + 1) / n) return kMergeBudget + 1;
+      total *= n;
+    }
+    return total;
+  }
+};
+
+struct Group {
+  Signature signature;
+  std::vector<std::size_t> rules;
+  Distinct distinct;
+  std::size_t copies = 0;  // rule copies the merges into this context have cost so far
+};
+
+/// Rule copies merging `a` and `b` into one context costs (each side's rules copied under the
+/// value combinations the other side pins in fields they leave wild), saturating at
+/// kMergeBudget + 1, which also means "cannot merge".
+std::size_t merge_cost(const Group& a, const Group& b) {
+  const bool a_payload = (a.signature.fields & kPinsPayload) != 0;
+  const bool b_payload = (b.signature.fields & kPinsPayload) != 0;
+  if (a_payload && b_payload && a.signature.payload_offset != b.signature.payload_offset) {
+    return kMergeBudget + 1;  // a context reads one payload window
+  }
+  const auto a_only = static_cast<uint16_t>(a.signature.fields & ~b.signature.fields);
+  const auto b_only = static_cast<uint16_t>(b.signature.fields & ~a.signature.fields);
+  const std::size_t b_copies = b.rules.size() * a.distinct.combinations(a_only);
+  const std::size_t a_copies = a.rules.size() * b.distinct.combinations(b_only);
+  return std::min(b_copies + a_copies, kMergeBudget + 1);
 }
 
 }  // namespace
 
-std::size_t classifier_entries(const rules::Rule& rule, rules::Family family) {
+std::optional<Signature> signature_of(const rules::Rule& rule, Family family) {
   const rules::Match& m = rule.match;
-  const std::size_t src = count_family(m.src, family);
-  const std::size_t dst = count_family(m.dst, family);
-  if (src == 0 || dst == 0) return 0;  // an address list without this family matches none of it
+  const int src = prefixes_of(m.src, family);
+  const int dst = prefixes_of(m.dst, family);
+  if (src < 0 || dst < 0) return std::nullopt;
+  Signature s;
+  auto set = [&](bool pinned, uint16_t bit) {
+    if (pinned) s.fields = static_cast<uint16_t>(s.fields | bit);
+  };
+  set(pins(m.ttl, 255), kPinsTtl);
+  set(pins(m.dscp, 63), kPinsDscp);
+  set(!m.in_port.empty(), kPinsInPort);
+  set(pins(m.src_port, 65535), kPinsSrcPort);
+  set(pins(m.dst_port, 65535), kPinsDstPort);
+  set(pins(m.length, 65535), kPinsLength);
+  set(pins(m.vlan, 4095), kPinsVlan);
+  set(m.payload.has_value(), kPinsPayload);
+  set(src > 0, kPinsSrc);
+  set(dst > 0, kPinsDst);
+  if (m.payload) s.payload_offset = m.payload->offset;
+  return s;
+}
+
+std::string signature_name(const Signature& s) {
+  static constexpr std::pair<uint16_t, const char*> kNames[] = {
+      {kPinsSrc, "src"},          {kPinsDst, "dst"},        {kPinsSrcPort, "src_port"},
+      {kPinsDstPort, "dst_port"}, {kPinsInPort, "in_port"}, {kPinsLength, "length"},
+      {kPinsTtl, "ttl"},          {kPinsDscp, "dscp"},      {kPinsVlan, "vlan"},
+      {kPinsPayload, "payload"}};
+  std::string out;
+  for (const auto& [bit, name] : kNames) {
+    if ((s.fields & bit) == 0) continue;
+    if (!out.empty()) out += ", ";
+    out += name;
+    if (bit == kPinsPayload) out += "@" + std::to_string(s.payload_offset);
+  }
+  return out.empty() ? "no field" : out;
+}
+
+std::vector<ContextPlan> plan_contexts(const std::vector<rules::Rule>& rules, Family family) {
+  // Group by signature, in first-use order.
+  std::vector<Group> groups;
+  for (std::size_t i = 0; i < rules.size(); ++i) {
+    const std::optional<Signature> s = signature_of(rules[i], family);
+    if (!s) continue;
+    auto group = std::find_if(groups.begin(), groups.end(),
+                              [&](const Group& g) { return g.signature == *s; });
+    if (group == groups.end()) {
+      groups.push_back(Group{*s, {}, {}, 0});
+      group = groups.end() - 1;
+    }
+    group->rules.push_back(i);
+    group->distinct.add(rules[i], *s, family);
+  }
+  // Largest groups first; each joins the context it is cheapest to merge with, if affordable.
+  std::stable_sort(groups.begin(), groups.end(),
+                   [](const Group& a, const Group& b) { return a.rules.size() > b.rules.size(); });
+  std::vector<Group> contexts;
+  for (Group& group : groups) {
+    Group* best = nullptr;
+    std::size_t best_cost = kMergeBudget + 1;
+    for (Group& context : contexts) {
+      const std::size_t cost = merge_cost(context, group);
+      if (context.copies + cost <= kMergeBudget && cost < best_cost) {
+        best = &context;
+        best_cost = cost;
+      }
+    }
+    if (best == nullptr) {
+      contexts.push_back(std::move(group));
+      continue;
+    }
+    best->copies += best_cost;
+    if ((group.signature.fields & kPinsPayload) != 0) {
+      best->signature.payload_offset = group.signature.payload_offset;
+    }
+    best->signature.fields = static_cast<uint16_t>(best->signature.fields | group.signature.fields);
+    best->rules.insert(best->rules.end(), group.rules.begin(), group.rules.end());
+    best->distinct.merge(group.distinct);
+  }
+  std::vector<ContextPlan> plans;
+  plans.reserve(contexts.size());
+  for (Group& context : contexts) {
+    std::sort(context.rules.begin(), context.rules.end());
+    plans.push_back(ContextPlan{context.signature, std::move(context.rules)});
+  }
+  return plans;
+}
+
+std::size_t classifier_entries(const rules::Rule& rule, Family family) {
+  const std::optional<Signature> s = signature_of(rule, family);
+  if (!s) return 0;
+  const rules::Match& m = rule.match;
+  const auto count = [&](const std::vector<Prefix>& list) {
+    return static_cast<std::size_t>(std::max(prefixes_of(list, family), 1));
+  };
   std::size_t total = 1;
-  for (std::size_t n : {src, dst, m.src_port.size(), m.dst_port.size(), m.in_port.size(),
-                        m.length.size(), m.ttl.size(), m.dscp.size(), m.vlan.size()}) {
-    const std::size_t factor = std::max<std::size_t>(n, 1);  // an absent list counts once
-    if (total > kMaxEntriesPerRule / factor) return kMaxEntriesPerRule + 1;
-    total *= factor;
+  for (std::size_t n : {count(m.src), count(m.dst),
+                        list_size_if((s->fields & kPinsSrcPort) != 0, m.src_port.size()),
+                        list_size_if((s->fields & kPinsDstPort) != 0, m.dst_port.size()),
+                        list_size_if((s->fields & kPinsInPort) != 0, m.in_port.size()),
+                        list_size_if((s->fields & kPinsLength) != 0, m.length.size()),
+                        list_size_if((s->fields & kPinsTtl) != 0, m.ttl.size()),
+                        list_size_if((s->fields & kPinsDscp) != 0, m.dscp.size()),
+                        list_size_if((s->fields & kPinsVlan) != 0, m.vlan.size())}) {
+    if (total > kMaxEntriesPerRule / n) return kMaxEntriesPerRule + 1;
+    total *= n;
   }
   return total;
 }
@@ -43,20 +264,55 @@ std::vector<uint16_t> payload_offsets(const std::vector<rules::Rule>& rules) {
   return offsets;
 }
 
+namespace {
+
+/// Classifier size limits of one family: entries per rule and in all, and lookups per packet.
+void check_family(const std::vector<rules::Rule>& rules, Family family) {
+  const char* family_name = family == Family::ipv4 ? "IPv4" : "IPv6";
+  std::size_t entries = 0;
+  for (const rules::Rule& rule : rules) {
+    const std::size_t count = classifier_entries(rule, family);
+    if (count > kMaxEntriesPerRule) {
+      throw ConfigError(rule.where, "rule " + rule.id,
+                        "its lists combine into more than " + std::to_string(kMaxEntriesPerRule) +
+                            " classifier entries (the product of their lengths); split it "
+                            "into several rules");
+    }
+    entries += count;
+    if (entries > kMaxEntriesPerFamily) {
+      throw ConfigError(rule.where, "rule " + rule.id,
+                        std::string("the rules up to this one make more than ") +
+                            std::to_string(kMaxEntriesPerFamily) + " " + family_name +
+                            " classifier entries, the most one rule set may compile to");
+    }
+  }
+  const std::vector<ContextPlan> plans = plan_contexts(rules, family);
+  if (plans.size() <= kMaxSignatures) return;
+  // Name a rule of the first context beyond the limit, and the combinations in use.
+  const rules::Rule& rule = rules[plans[kMaxSignatures].rules.front()];
+  std::string in_use;
+  for (std::size_t c = 0; c < kMaxSignatures; ++c) {
+    in_use += (in_use.empty() ? "" : "; ") + signature_name(plans[c].signature);
+  }
+  throw ConfigError(rule.where, "rule " + rule.id,
+                    "it matches on " + signature_name(*signature_of(rule, family)) +
+                        ", a combination of match fields that would need a " +
+                        std::to_string(kMaxSignatures + 1) + "th classifier lookup per " +
+                        family_name + " packet (at most " + std::to_string(kMaxSignatures) +
+                        " are allowed; the lookups in use match on: " + in_use +
+                        "); give rules the same set of fields");
+}
+
+}  // namespace
+
 void check_rule_limits(const std::vector<rules::Rule>& rules, uint32_t workers) {
   workers = std::max<uint32_t>(workers, 1);
+  check_family(rules, Family::ipv4);
+  check_family(rules, Family::ipv6);
+
   std::vector<uint16_t> offsets;
   for (const rules::Rule& rule : rules) {
     const std::string key = "rule " + rule.id;
-    for (rules::Family family : {rules::Family::ipv4, rules::Family::ipv6}) {
-      const std::size_t entries = classifier_entries(rule, family);
-      if (entries > kMaxEntriesPerRule) {
-        throw ConfigError(rule.where, key,
-                          "its lists combine into more than " + std::to_string(kMaxEntriesPerRule) +
-                              " classifier entries (the product of their lengths); split it "
-                              "into several rules");
-      }
-    }
     if (rule.match.payload) {
       const uint16_t offset = rule.match.payload->offset;
       if (std::find(offsets.begin(), offsets.end(), offset) == offsets.end()) {
@@ -70,17 +326,36 @@ void check_rule_limits(const std::vector<rules::Rule>& rules, uint32_t workers) 
         offsets.push_back(offset);
       }
     }
-    if (rule.action.kind == rules::ActionKind::rate_limit &&
-        rule.action.rate_limit.unit == rules::RateLimit::Unit::bytes &&
-        rule.action.rate_limit.burst / workers < kMaxStandardFrame) {
-      const uint64_t burst = rule.action.rate_limit.burst;
-      throw ConfigError(rule.where, key,
-                        "rate_limit.burst_bytes " + std::to_string(burst) + " is split over " +
-                            std::to_string(workers) + " worker(s), leaving " +
-                            std::to_string(burst / workers) +
-                            " bytes each, less than one full-size frame (1518 bytes); raise "
-                            "burst_bytes to at least " +
-                            std::to_string(kMaxStandardFrame * workers));
+    if (rule.action.kind != rules::ActionKind::rate_limit) continue;
+    const rules::RateLimit& limit = rule.action.rate_limit;
+    if (limit.unit == rules::RateLimit::Unit::bytes) {
+      if (limit.burst / workers < kMaxStandardFrame) {
+        throw ConfigError(rule.where, key,
+                          "rate_limit.burst_bytes " + std::to_string(limit.burst) +
+                              " is split over " + std::to_string(workers) + " worker(s), leaving " +
+                              std::to_string(limit.burst / workers) +
+                              " bytes each, less than one full-size frame (1518 bytes); raise "
+                              "burst_bytes to at least " +
+                              std::to_string(kMaxStandardFrame * workers));
+      }
+      if (limit.rate < workers) {
+        throw ConfigError(rule.where, key,
+                          "rate_limit.bps " + std::to_string(limit.bps) + " is split over " +
+                              std::to_string(workers) +
+                              " worker(s), leaving less than one byte per second each; raise "
+                              "bps to at least " +
+                              std::to_string(8 * static_cast<uint64_t>(workers)));
+      }
+    } else {
+      for (const auto& [name, value] : {std::pair{"pps", limit.rate}, {"burst", limit.burst}}) {
+        if (value >= workers) continue;
+        throw ConfigError(rule.where, key,
+                          std::string("rate_limit.") + name + " " + std::to_string(value) +
+                              " is split over " + std::to_string(workers) +
+                              " worker(s), leaving less than one packet each; raise it to at "
+                              "least " +
+                              std::to_string(workers));
+      }
     }
   }
 }

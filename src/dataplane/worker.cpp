@@ -250,9 +250,12 @@ void Worker::fill_windows_segmented(const rte_mbuf* mbuf, const PacketInfo& info
 
 void Worker::enqueue_tx(uint16_t out_port, rte_mbuf* mbuf, uint32_t length) noexcept {
   TxBuffer& buffer = tx_[out_port];
-  buffer.mbufs[buffer.count] = mbuf;
-  buffer.lengths[buffer.count] = length;
-  if (++buffer.count == kBurstSize) flush(out_port);
+  // A local copy: otherwise the count is reloaded after each array store.
+  const uint16_t count = buffer.count;
+  buffer.mbufs[count] = mbuf;
+  buffer.lengths[count] = length;
+  buffer.count = static_cast<uint16_t>(count + 1);
+  if (count + 1 == kBurstSize) flush(out_port);
 }
 
 void Worker::flush(uint16_t out_port) noexcept {

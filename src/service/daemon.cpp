@@ -69,8 +69,9 @@ std::string classifier_line(const dataplane::AclBuildInfo& acl) {
   char build_ms[32];
   std::snprintf(build_ms, sizeof build_ms, "%.1f",
                 static_cast<double>(acl.build_time.count()) / 1000.0);
-  return acl.algorithm + ", " + std::to_string(acl.entries_v4) + " IPv4 / " +
-         std::to_string(acl.entries_v6) + " IPv6 entries, " +
+  return acl.algorithm + ", " + std::to_string(acl.entries_v4) + " IPv4 entries in " +
+         std::to_string(acl.contexts_v4) + " lookup(s), " + std::to_string(acl.entries_v6) +
+         " IPv6 entries in " + std::to_string(acl.contexts_v6) + " lookup(s), " +
          std::to_string((acl.memory_bytes + 1023) / 1024) + " KiB, built in " + build_ms + " ms";
 }
 
@@ -177,15 +178,23 @@ int serve(const Options& options, const config::LoadedConfig& loaded, control::S
                                         static_cast<unsigned>(config.ports.size()), on_socket + 1));
   }
 
+  // The first table (rules, defaults, routes, counters, meters) before any port is touched:
+  // rules that cannot be compiled stop start-up here.
+  const CompileEnv env{options, config, worker_count, worker_sockets.front()};
+  dataplane::TablePublisher tables(worker_count);
+  try {
+    tables.publish(make_table(loaded, env, 1));
+  } catch (const ConfigError&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw ConfigError(SourceLocation{config.path, 0, 0}, "pipeline.rules",
+                      std::string("the rules cannot be compiled: ") + e.what());
+  }
+  spdlog::info("classifier: {}", classifier_line(tables.current()->classifier().info()));
+
   dataplane::PortSet ports;
   ports.attach(config.ports);
   ports.start(config.ports, static_cast<uint16_t>(worker_count), worker_sockets, pools);
-
-  // The first table: rules, defaults, routes, counters and meters.
-  const CompileEnv env{options, config, worker_count, worker_sockets.front()};
-  dataplane::TablePublisher tables(worker_count);
-  tables.publish(make_table(loaded, env, 1));
-  spdlog::info("classifier: {}", classifier_line(tables.current()->classifier().info()));
 
   std::vector<uint16_t> port_ids;
   for (const dataplane::PortInfo& info : ports.ports())

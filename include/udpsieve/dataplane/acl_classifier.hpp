@@ -1,12 +1,13 @@
 #pragma once
-/// Rules compiled into DPDK rte_acl contexts, one per address family, and the per-packet key
-/// they classify.
+/// Rules compiled into DPDK rte_acl contexts, and the per-packet key they classify.
 ///
 /// Every packet gets one AclKey built from its parsed fields (big-endian, as rte_acl reads
-/// input). Each rule expands into one ACL entry per combination of its list elements (src
-/// prefixes × dst prefixes × port ranges × ...), all with the rule's priority (earlier rules
-/// higher, so the first match in file order wins) and userdata rule index + 1. Only the 4-byte
-/// field groups some rule uses are declared to rte_acl, so unused fields cost nothing per packet.
+/// input). Rules are grouped by signature (the fields they pin, rule_limits.hpp): each group of
+/// each address family becomes one rte_acl context declaring only the 4-byte field groups its
+/// rules pin. Each rule expands into one ACL entry per combination of its pinned list elements
+/// (src prefixes × dst prefixes × port ranges × ...), all with the rule's userdata, rule index
+/// + 1. A packet is looked up in every context of its family and the lowest matching rule
+/// index wins, which is the first match in file order.
 
 #include <array>
 #include <chrono>
@@ -47,8 +48,8 @@ inline constexpr uint8_t kAclFlagTagged = 1U << 3;
 struct AclBuildInfo {
   std::size_t entries_v4 = 0;  ///< ACL entries after expanding lists
   std::size_t entries_v6 = 0;
-  std::size_t fields_v4 = 0;  ///< rte_acl fields declared
-  std::size_t fields_v6 = 0;
+  std::size_t contexts_v4 = 0;  ///< rte_acl contexts (one per signature): lookups per packet
+  std::size_t contexts_v6 = 0;
   uint64_t memory_bytes = 0;  ///< DPDK heap bytes the contexts hold
   std::chrono::microseconds build_time{0};
   std::string algorithm;  ///< classify method in use ("avx512x16", "avx2", ...)
@@ -72,14 +73,17 @@ class AclClassifier {
   void fill_windows(const uint8_t* payload, uint32_t payload_length, AclKey& key) const noexcept;
 
   /// Classifies `count` keys of one family; results[i] is the matching rule index + 1, or 0.
+  /// Each signature of the family is one rte_acl lookup.
   void classify(rules::Family family, const uint8_t** keys, uint32_t* results,
                 uint32_t count) const noexcept;
 
   [[nodiscard]] const AclBuildInfo& info() const noexcept { return info_; }
 
  private:
-  rte_acl_ctx* v4_ = nullptr;
-  rte_acl_ctx* v6_ = nullptr;
+  void free_contexts() noexcept;
+
+  std::vector<rte_acl_ctx*> v4_;  // one per signature
+  std::vector<rte_acl_ctx*> v6_;
   std::vector<uint16_t> windows_;
   AclBuildInfo info_;
 };

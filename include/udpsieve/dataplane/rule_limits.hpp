@@ -1,9 +1,19 @@
 #pragma once
-/// Limits the classifier and rate limiter put on a rule set, checked without DPDK so a rule
-/// set that would fail to compile is refused before any port is touched.
+/// How rules map onto the classifier, and the limits that keeps, checked without DPDK so a
+/// rule set that would fail to compile is refused before any port is touched.
+///
+/// Each rule pins some match fields (a field is pinned when given and narrower than its whole
+/// domain): its *signature*. Rules of one signature share an rte_acl context. Rules that leave
+/// different fields wild multiply each other's trie branches when merged (a thousand src-only
+/// rules merged with a thousand dst-only ones make a million paths), which is what makes
+/// rte_acl builds take minutes and gigabytes. So contexts are planned: the largest signature
+/// groups first, and a group whose signature is a subset of a context's joins it when that is
+/// cheap (its rules are copied under each distinct value the context pins in the fields they
+/// leave wild, at most kMergeBudget copies). Each context is one lookup per packet.
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "udpsieve/rules/rule.hpp"
@@ -12,21 +22,65 @@ namespace udpsieve::dataplane {
 
 /// Most distinct payload offsets one rule set may use (each costs four classifier levels).
 inline constexpr std::size_t kMaxPayloadWindows = 4;
-/// Most classifier entries one rule may expand into (its lists' sizes multiplied).
+/// Most classifier entries one rule may expand into (its pinned lists' sizes multiplied).
 inline constexpr std::size_t kMaxEntriesPerRule = 65536;
+/// Most classifier entries per address family.
+inline constexpr std::size_t kMaxEntriesPerFamily = 1'000'000;
+/// Most contexts (classifier lookups per packet) per address family.
+inline constexpr std::size_t kMaxSignatures = 8;
+/// Most rule copies a merge into a context may cost (see above).
+inline constexpr std::size_t kMergeBudget = 32768;
 /// The largest standard Ethernet frame: a byte-rate bucket smaller than this per worker would
 /// never pass a full-size frame.
 inline constexpr uint64_t kMaxStandardFrame = 1518;
 
+/// The match fields a rule pins.
+enum SignatureField : uint16_t {
+  kPinsTtl = 1U << 0,
+  kPinsDscp = 1U << 1,
+  kPinsInPort = 1U << 2,
+  kPinsSrcPort = 1U << 3,
+  kPinsDstPort = 1U << 4,
+  kPinsLength = 1U << 5,
+  kPinsVlan = 1U << 6,
+  kPinsPayload = 1U << 7,
+  kPinsSrc = 1U << 8,
+  kPinsDst = 1U << 9,
+};
+
+/// Which fields a rule pins for one family, and at which payload offset.
+struct Signature {
+  uint16_t fields = 0;
+  uint16_t payload_offset = 0;  ///< meaningful with kPinsPayload
+  friend bool operator==(const Signature&, const Signature&) = default;
+};
+
+/// The rule's signature for `family`, or nullopt when it cannot match that family (its address
+/// lists hold no prefix of the family).
+[[nodiscard]] std::optional<Signature> signature_of(const rules::Rule& rule, rules::Family family);
+
+/// "src, dst_port" for messages; "no field" for the empty signature.
+[[nodiscard]] std::string signature_name(const Signature& signature);
+
+/// One rte_acl context: the fields it declares and the rules (indices) it holds.
+struct ContextPlan {
+  Signature signature;  ///< the union of its rules' signatures
+  std::vector<std::size_t> rules;
+};
+
+/// The contexts `rules` compile into for `family` (see above), in planning order.
+[[nodiscard]] std::vector<ContextPlan> plan_contexts(const std::vector<rules::Rule>& rules,
+                                                     rules::Family family);
+
 /// Classifier entries `rule` expands into for `family` (0 when it cannot match the family),
-/// saturating at kMaxEntriesPerRule + 1.
+/// saturating at kMaxEntriesPerRule + 1. Only pinned fields expand.
 [[nodiscard]] std::size_t classifier_entries(const rules::Rule& rule, rules::Family family);
 
 /// The distinct payload offsets of `rules`, in first-use order.
 [[nodiscard]] std::vector<uint16_t> payload_offsets(const std::vector<rules::Rule>& rules);
 
-/// Throws ConfigError (at the offending rule) when `rules` exceed a classifier limit or a
-/// byte rate limit's burst, split over `workers`, is smaller than a full-size frame.
+/// Throws ConfigError (at the offending rule) when `rules` exceed a classifier limit, or a
+/// rate limit's rate or burst, split over `workers`, leaves a worker less than it can use.
 void check_rule_limits(const std::vector<rules::Rule>& rules, uint32_t workers);
 
 }  // namespace udpsieve::dataplane
