@@ -86,9 +86,10 @@ std::string render_stats(const json& reply) {
   const json rules = reply.value("rules", json::array());
   if (!rules.empty()) {
     TextTable table;
-    table.add_row({"rule", "packets", "bytes"});
+    table.add_row({"rule", "packets", "bytes", "limited"});
     for (const json& rule : rules) {
-      table.add_row({value_or(rule, "id"), value_or(rule, "packets"), value_or(rule, "bytes")});
+      table.add_row({value_or(rule, "id"), value_or(rule, "packets"), value_or(rule, "bytes"),
+                     rule.contains("limited") ? value_or(rule, "limited") : ""});
     }
     out += "\n" + table.str();
   }
@@ -142,8 +143,8 @@ std::string render_rules(const json& reply) {
     out += "classifier " + value_or(c, "algorithm") + ": " + value_or(c, "entries_v4") +
            " IPv4 entries in " + value_or(c, "contexts_v4") + " lookup(s), " +
            value_or(c, "entries_v6") + " IPv6 entries in " + value_or(c, "contexts_v6") +
-           " lookup(s), " +
-           value_or(c, "memory_bytes") + " bytes, built in " + value_or(c, "build_ms") + " ms\n";
+           " lookup(s), " + value_or(c, "memory_bytes") + " bytes, built in " +
+           value_or(c, "build_ms") + " ms\n";
   }
   if (reply.contains("reload")) {
     const json& r = reply["reload"];
