@@ -109,15 +109,6 @@ json error_reply(const std::string& message) {
   return json{{std::string(protocol::kErrorKey), message}};
 }
 
-std::string command_list() {
-  std::string list;
-  for (std::string_view name : protocol::kCommands) {
-    if (!list.empty()) list += ", ";
-    list += name;
-  }
-  return list;
-}
-
 }  // namespace
 
 json stats_reply(const ControlContext& context) {
@@ -246,31 +237,6 @@ json rules_reply(const ControlContext& context) {
 
 json version_reply() {
   return {{"name", "udpsieved"}, {"version", kVersion}, {"dpdk", rte_version()}};
-}
-
-std::string error_line(const std::string& message) {
-  return error_reply(message).dump(-1, ' ', false, json::error_handler_t::replace);
-}
-
-std::variant<Request, std::string> parse_request(std::string_view line) {
-  json body;
-  try {
-    body = json::parse(line.begin(), line.end());
-  } catch (const json::parse_error& e) {
-    return error_line(std::string("request is not valid JSON: ") + e.what());
-  }
-  const std::string key(protocol::kCommandKey);
-  if (!body.is_object() || !body.contains(key) || !body[key].is_string()) {
-    return error_line(R"(a request is a JSON object like {"cmd": "stats"})");
-  }
-  std::string command = body[key].get<std::string>();
-  bool known = false;
-  for (std::string_view name : protocol::kCommands)
-    known = known || name == command;
-  if (!known) {
-    return error_line("unknown command '" + command + "' (commands: " + command_list() + ")");
-  }
-  return Request{std::move(command), std::move(body)};
 }
 
 std::string answer(const Request& request, const ControlContext& context) {

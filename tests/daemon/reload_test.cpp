@@ -792,6 +792,71 @@ std::string null_config(const TempDir& dir, const std::string& rules) {
 
 const char* const kOneRule = "rules:\n  - id: r1\n    match: {dst_port: 53}\n    action: drop\n";
 
+// The literal setup: net_pcap replaying a capture forever (infinite_rx) into net_null,
+// rule sets A and B alternating over 50 reloads with some invalid files between them. That
+// replay cannot be stopped, so per-packet accounting is left to the FIFO test above; here what
+// is exact under endless traffic is checked: every reload's outcome, the counters adding up in
+// every reply and in the final line, the port and the workers agreeing on what was received,
+// and the mbuf pool not growing (a leak of one mbuf per packet would exhaust it within the run).
+TEST(Reload, FiftyReloadsWhileInfiniteReplayRunsIntoNull) {
+  REQUIRE_DPDK();
+  TempDir dir;
+  std::vector<Bytes> capture;
+  const std::array<Bytes, 4> templates = frame_templates();
+  for (std::size_t i = 0; i < 256; ++i) capture.push_back(templates[i % 4]);
+  udpsieve::test::write_pcap(dir.file("cycle.pcap"), capture);
+  dir.write("rules.yaml", kRulesA);
+  dir.write("config.yaml",
+            "eal:\n  lcores: [0, 1]\n  memory_mb: 256\nports:\n"
+            "  - {name: wan, device: \"net_pcap0,rx_pcap=cycle.pcap,infinite_rx=1\", forward_to: sink}\n"
+            "  - {name: sink, device: \"net_null0,no-rx=1\", forward_to: wan}\n"
+            "pipeline:\n  rules: [rules.yaml]\ncontrol:\n  stats_interval_ms: 10\n");
+  const std::string socket = dir.file("ctl.sock");
+  DaemonProcess daemon(daemon_args(dir, "infinite_reload"), dir.file("d.log"));
+  ASSERT_TRUE(daemon.wait_ready(socket)) << daemon.log();
+  ASSERT_TRUE(daemon.wait_rx(socket, 100000).has_value()) << daemon.log();
+  const auto in_use = [&] {
+    return daemon.request(socket, "stats")["mempools"][0]["in_use"].get<uint64_t>();
+  };
+  const uint64_t baseline = in_use();  // the capture held by net_pcap plus mbufs in flight
+
+  uint64_t applied = 0;
+  for (int attempt = 1; attempt <= 56; ++attempt) {
+    const bool invalid = attempt % 8 == 0;
+    dir.write("rules.yaml", invalid ? kInvalidRules[static_cast<std::size_t>(attempt / 8) % 4].text
+                                    : (applied % 2 == 0 ? kRulesB : kRulesA));
+    const auto result = run_program({ctl_binary(), "--socket", socket, "reload"});
+    if (invalid) {
+      EXPECT_EQ(result.exit_code, 1) << result.output;
+      EXPECT_NE(result.output.find(dir.file("rules.yaml") +
+                                   kInvalidRules[static_cast<std::size_t>(attempt / 8) % 4].error),
+                std::string::npos)
+          << result.output;
+    } else {
+      EXPECT_EQ(result.exit_code, 0) << result.output;
+      ++applied;
+    }
+    const auto totals = daemon.request(socket, "stats")["totals"];
+    EXPECT_EQ(totals["rx_packets"].get<uint64_t>(),
+              totals["forwarded_packets"].get<uint64_t>() +
+                  totals["dropped_packets"].get<uint64_t>());
+  }
+  EXPECT_EQ(applied, 49U);
+  EXPECT_EQ(daemon.request(socket, "rules")["reload"]["applied"].get<uint64_t>(), applied);
+  // Mbufs in flight vary by a few bursts; a leak grows without bound.
+  EXPECT_LE(in_use(), baseline + 512) << "baseline " << baseline;
+
+  ASSERT_EQ(daemon.stop(), 0) << daemon.log();
+  const std::string log = daemon.log();
+  const auto rx = udpsieve::test::final_total(log, "rx_packets");
+  ASSERT_TRUE(rx.has_value()) << log;
+  EXPECT_GT(*rx, 1000000U) << "the replay ran at full speed throughout";
+  EXPECT_EQ(*rx, *udpsieve::test::final_total(log, "forwarded_packets") +
+                     *udpsieve::test::final_total(log, "dropped_packets"));
+  EXPECT_EQ(*rx, *udpsieve::test::final_total(log, "port_rx_packets"));
+  EXPECT_EQ(udpsieve::test::final_total(log, "drop_malformed"), 0U);
+}
+
 TEST(Reload, SighupReloadsAndABadFileKeepsTheRules) {
   REQUIRE_DPDK();
   TempDir dir;

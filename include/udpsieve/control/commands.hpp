@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "udpsieve/config/config.hpp"
+#include "udpsieve/control/request.hpp"
 
 namespace udpsieve::dataplane {
 class MempoolSet;
@@ -52,18 +53,9 @@ struct ControlContext {
   std::chrono::steady_clock::time_point started;
 };
 
-/// A parsed request: the command and its JSON object.
-struct Request {
-  std::string command;
-  nlohmann::json body;
-};
-/// Parses a request line; on failure returns the error reply instead.
-[[nodiscard]] std::variant<Request, std::string> parse_request(std::string_view line);
 /// Answers a read-only command (stats, ports, workers, rules, version); errors become
 /// {"error": ...}. Never throws.
 [[nodiscard]] std::string answer(const Request& request, const ControlContext& context);
-/// {"error": message} as a line.
-[[nodiscard]] std::string error_line(const std::string& message);
 
 [[nodiscard]] nlohmann::json stats_reply(const ControlContext& context);
 [[nodiscard]] nlohmann::json ports_reply(const ControlContext& context);

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "udpsieve/dataplane/acl_key.hpp"
 #include "udpsieve/dataplane/rule_limits.hpp"
 #include "udpsieve/rules/packet_key.hpp"
 #include "udpsieve/rules/rule.hpp"
@@ -23,26 +24,6 @@
 struct rte_acl_ctx;
 
 namespace udpsieve::dataplane {
-
-/// The classifier's view of one packet. Multi-byte fields are big-endian.
-struct alignas(8) AclKey {
-  uint8_t flags;  ///< bits 0-1 fragment kind, bit 2 has UDP ports, bit 3 VLAN-tagged
-  uint8_t pad0[3];
-  uint8_t ttl;
-  uint8_t dscp;
-  uint16_t in_port;
-  uint16_t src_port;
-  uint16_t dst_port;
-  uint16_t l3_length;
-  uint16_t vlan;
-  uint32_t payload_length;
-  uint8_t src[16];  ///< IPv4 uses the first four bytes
-  uint8_t dst[16];
-  uint8_t payload[kMaxPayloadWindows][16];  ///< the payload at each window's offset
-};
-
-inline constexpr uint8_t kAclFlagHasPorts = 1U << 2;
-inline constexpr uint8_t kAclFlagTagged = 1U << 3;
 
 /// What a build produced, for logs and `udpsievectl rules`.
 struct AclBuildInfo {
@@ -66,11 +47,15 @@ class AclClassifier {
   AclClassifier& operator=(const AclClassifier&) = delete;
 
   /// Fills `key` from a parsed UDP packet, except the payload windows.
-  static void fill_key(const rules::PacketKey& packet, AclKey& key) noexcept;
+  static void fill_key(const rules::PacketKey& packet, AclKey& key) noexcept {
+    fill_acl_key(packet, key);
+  }
   /// The payload offsets of the windows this rule set reads (window i at offsets()[i]).
   [[nodiscard]] const std::vector<uint16_t>& window_offsets() const noexcept { return windows_; }
   /// Fills the payload windows from `payload_length` contiguous payload bytes.
-  void fill_windows(const uint8_t* payload, uint32_t payload_length, AclKey& key) const noexcept;
+  void fill_windows(const uint8_t* payload, uint32_t payload_length, AclKey& key) const noexcept {
+    fill_acl_windows(windows_, payload, payload_length, key);
+  }
 
   /// Classifies `count` keys of one family; results[i] is the matching rule index + 1, or 0.
   /// Each signature of the family is one rte_acl lookup.

@@ -1,0 +1,24 @@
+#pragma once
+/// Parsing one control-socket request line (DPDK-free, so it can be fuzzed on its own).
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
+#include <variant>
+
+namespace udpsieve::control {
+
+/// A parsed request: the command and its JSON object.
+struct Request {
+  std::string command;
+  nlohmann::json body;
+};
+
+/// Parses a request line `{"cmd": NAME, ...}` naming a known command; on failure returns the
+/// error reply line instead. Never throws.
+[[nodiscard]] std::variant<Request, std::string> parse_request(std::string_view line);
+
+/// {"error": message} as a line (invalid UTF-8 replaced).
+[[nodiscard]] std::string error_line(const std::string& message);
+
+}  // namespace udpsieve::control
