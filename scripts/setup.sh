@@ -11,6 +11,8 @@ PACKAGES=(
   libyaml-cpp-dev                 # tests read their expectation files with it
   libgtest-dev libgmock-dev libbenchmark-dev
   libpcap-dev                     # scenario tests read and compare pcap files
+  clang libclang-rt-14-dev llvm   # libFuzzer targets and their symbolizer
+  iproute2 ethtool tcpreplay tcpdump  # the network-namespace lab and its replay test
 )
 HUGEPAGES_2M=${UDPSIEVE_HUGEPAGES:-512}
 
