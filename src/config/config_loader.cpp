@@ -1,8 +1,11 @@
 // The daemon configuration: YAML into a validated DaemonConfig, plus the rule files it names.
 #include <glob.h>
+#include <grp.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstddef>
+#include <cstring>
 #include <filesystem>
 #include <map>
 #include <new>
@@ -238,14 +241,54 @@ PipelineConfig parse_pipeline(const YamlNode& node, const std::string& base_dir)
   return pipeline;
 }
 
+/// `control.socket_mode`: permission bits in octal, "0660" or "660".
+unsigned parse_socket_mode(const YamlNode& node) {
+  const std::string text = node.as_string();
+  const std::string_view digits =
+      text.size() == 4 && text.front() == '0' ? std::string_view(text).substr(1) : text;
+  const bool octal = digits.size() == 3 && std::all_of(digits.begin(), digits.end(), [](char c) {
+                       return c >= '0' && c <= '7';
+                     });
+  if (!octal) {
+    node.fail("'" + text + "' is not a file mode; write three octal digits, e.g. \"0660\"");
+  }
+  unsigned mode = 0;
+  for (char c : digits)
+    mode = mode * 8 + static_cast<unsigned>(c - '0');
+  return mode;
+}
+
+/// `control.socket_group`: a group name this system knows; returns its gid.
+uint32_t lookup_group(const YamlNode& node, const std::string& name) {
+  std::vector<char> buffer(16384);
+  group entry{};
+  group* found = nullptr;
+  int rc = 0;
+  while ((rc = getgrnam_r(name.c_str(), &entry, buffer.data(), buffer.size(), &found)) == ERANGE &&
+         buffer.size() < (std::size_t{1} << 20)) {
+    buffer.resize(buffer.size() * 4);
+  }
+  if (found == nullptr) {
+    node.fail("no group named '" + name + "' on this system" +
+              (rc != 0 ? std::string(" (") + std::strerror(rc) + ")" : std::string()) +
+              "; create it (groupadd " + name + ") or name another");
+  }
+  return static_cast<uint32_t>(found->gr_gid);
+}
+
 ControlConfig parse_control(const YamlNode& node, const std::string& base_dir) {
-  node.expect_map({"socket", "stats_interval_ms"});
+  node.expect_map({"socket", "stats_interval_ms", "socket_mode", "socket_group"});
   ControlConfig control;
   if (auto socket = node.get("socket")) {
     control.socket = resolve_path(base_dir, socket->as_nonempty_string());
   }
   if (auto interval = node.get("stats_interval_ms")) {
     control.stats_interval_ms = static_cast<unsigned>(interval->as_uint(10, 60000));
+  }
+  if (auto mode = node.get("socket_mode")) control.socket_mode = parse_socket_mode(*mode);
+  if (auto group = node.get("socket_group")) {
+    control.socket_group = group->as_nonempty_string();
+    control.socket_gid = lookup_group(*group, control.socket_group);
   }
   return control;
 }

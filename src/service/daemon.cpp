@@ -134,6 +134,13 @@ int check_config(const Options& options, const config::LoadedConfig& loaded) {
   return kExitOk;
 }
 
+/// The control socket's mode and group, as configured.
+control::SocketAccess socket_access(const config::DaemonConfig& config) {
+  return control::SocketAccess{static_cast<mode_t>(config.control.socket_mode),
+                               static_cast<gid_t>(config.control.socket_gid),
+                               config.control.socket_group};
+}
+
 /// rte_acl builds in 8 MiB malloc blocks, which glibc would mmap and unmap afresh on every
 /// reload, page-faulting them in each time. Keep such blocks in the heap and let it hold up to
 /// 512 MiB of free memory, so a reload reuses the pages of the previous one.
@@ -227,9 +234,10 @@ int serve(const Options& options, const config::LoadedConfig& loaded, control::S
   control::ControlLoop loop(
       control::ControlParts{server, signals.fd(), channels, stats, tables, stop, jobs, ports, pools,
                             workers, config.control.stats_interval_ms,
-                            [](const config::LoadedConfig& applied) {
+                            [&server](const config::LoadedConfig& applied) {
                               spdlog::set_level(
                                   spdlog::level::from_str(applied.config.logging.level));
+                              server.update_access(socket_access(applied.config));
                             }},
       std::make_shared<const config::LoadedConfig>(loaded));
 
@@ -322,7 +330,8 @@ int run_daemon(const std::vector<std::string>& args) {
   try {
     check_cpus(loaded.config);
     // Bound before EAL so a busy socket path fails before any port is touched.
-    control::SocketServer server(loaded.config.control.socket);
+    control::SocketServer server(loaded.config.control.socket, socket_access(loaded.config),
+                                 control::SocketLimits::from_environment());
     return serve(options, loaded, server, *signals);
   } catch (const ConfigError& e) {
     // A rule the classifier cannot take (found while compiling at start-up).

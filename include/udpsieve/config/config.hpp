@@ -62,6 +62,9 @@ struct PipelineConfig {
 struct ControlConfig {
   std::string socket = "/run/udpsieve/control.sock";
   unsigned stats_interval_ms = 100;
+  unsigned socket_mode = 0660;        ///< permission bits of the socket file (control.socket_mode)
+  std::string socket_group = "root";  ///< its group, which admits operators (control.socket_group)
+  uint32_t socket_gid = 0;            ///< socket_group's gid, looked up when the config is loaded
 };
 
 struct LoggingConfig {
