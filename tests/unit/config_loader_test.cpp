@@ -117,6 +117,9 @@ TEST(ConfigLoaderTest, DefaultsForEverythingOptional) {
   EXPECT_TRUE(config.pipeline.rules.empty());
   EXPECT_EQ(config.control.socket, "/run/udpsieve/control.sock");
   EXPECT_EQ(config.control.stats_interval_ms, 100u);
+  EXPECT_EQ(config.control.socket_mode, 0660u);
+  EXPECT_EQ(config.control.socket_group, "root");
+  EXPECT_EQ(config.control.socket_gid, 0u);
   EXPECT_EQ(config.logging.level, "info");
 
   // Empty sections mean the same as absent ones.
@@ -178,6 +181,20 @@ logging:
   EXPECT_EQ(config.control.socket, "/etc/udpsieve/run/ctl.sock");
   EXPECT_EQ(config.control.stats_interval_ms, 60000u);
   EXPECT_EQ(config.logging.level, "critical");
+}
+
+TEST(ConfigLoaderTest, SocketModeAndGroup) {
+  // Octal with or without the leading zero; quoted or not. The group is looked up by name
+  // (every Linux system has a "root" group with gid 0 and a "daemon" group).
+  const std::pair<const char*, unsigned> modes[] = {
+      {"\"0600\"", 0600}, {"660", 0660}, {"0666", 0666}, {"\"000\"", 0}};
+  for (const auto& [text, mode] : modes) {
+    const DaemonConfig config = parse(kValid + "control:\n  socket_mode: " + text + "\n");
+    EXPECT_EQ(config.control.socket_mode, mode) << text;
+  }
+  const DaemonConfig config = parse(kValid + "control:\n  socket_group: daemon\n");
+  EXPECT_EQ(config.control.socket_group, "daemon");
+  EXPECT_EQ(config.control.socket_gid, 1u);  // Debian's base-passwd fixes daemon at gid 1
 }
 
 TEST(ConfigLoaderTest, HugepageModesAndLogLevels) {
@@ -492,7 +509,17 @@ const ErrorCase kErrorCases[] = {
     {"control a scalar", kValid + "control: /run/x.sock\n",
      "udpsieve.yaml:10:10: control: expected a mapping, got '/run/x.sock'"},
     {"unknown control key", kValid + "control:\n  path: /run/x.sock\n",
-     "udpsieve.yaml:11:3: control.path: unknown key (expected one of: socket, stats_interval_ms)"},
+     "udpsieve.yaml:11:3: control.path: unknown key (expected one of: socket, "
+     "stats_interval_ms, socket_mode, socket_group)"},
+    {"socket mode not octal", kValid + "control:\n  socket_mode: \"0680\"\n",
+     "udpsieve.yaml:11:16: control.socket_mode: '0680' is not a file mode; write three octal "
+     "digits, e.g. \"0660\""},
+    {"socket mode too long", kValid + "control:\n  socket_mode: 10660\n",
+     "udpsieve.yaml:11:16: control.socket_mode: '10660' is not a file mode; write three octal "
+     "digits, e.g. \"0660\""},
+    {"socket group unknown", kValid + "control:\n  socket_group: no-such-group-here\n",
+     "udpsieve.yaml:11:17: control.socket_group: no group named 'no-such-group-here' on this "
+     "system; create it (groupadd no-such-group-here) or name another"},
     {"socket empty", kValid + "control:\n  socket: ''\n",
      "udpsieve.yaml:11:11: control.socket: must not be empty"},
     {"stats interval too short", kValid + "control:\n  stats_interval_ms: 5\n",
