@@ -135,6 +135,7 @@ void ControlLoop::start_next_job() {
     spdlog::info("reload ({}): reading {}", reload_source_, config_->config.path);
     reload_source_.clear();
     request.kind = JobKind::reload;
+    if (parts_.on_reload_started) parts_.on_reload_started();
   } else if (!checks_.empty()) {
     running_check_ = checks_.front().client;
     request.kind = JobKind::check;
@@ -206,6 +207,7 @@ void ControlLoop::finish_job(JobRequest request, CompileOutcome outcome) {
     for (SocketServer::ClientId client : running_waiters_)
       parts_.server.complete(client, line);
     running_waiters_.clear();
+    if (parts_.on_reload_finished) parts_.on_reload_finished(outcome.ok);
   } else {
     if (outcome.ok) reply["analysis_complete"] = outcome.analysis_complete;
     if (running_check_) {
@@ -247,6 +249,7 @@ bool ControlLoop::run() {
     parts_.stats.update_rates(std::chrono::steady_clock::now());
     (void)parts_.tables.reclaim(retire);
     if (auto done = parts_.jobs.take()) finish_job(std::move(done->first), std::move(done->second));
+    if (parts_.on_tick) parts_.on_tick(context());
     if (signalled && handle_signals()) break;
   }
   abandon_waiters();

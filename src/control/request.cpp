@@ -27,7 +27,8 @@ std::variant<Request, std::string> parse_request(std::string_view line) {
   json body;
   try {
     body = json::parse(line.begin(), line.end());
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {
+    // Not only parse_error: a number too large for a double throws out_of_range (406).
     return error_line(std::string("request is not valid JSON: ") + e.what());
   }
   const std::string key(protocol::kCommandKey);

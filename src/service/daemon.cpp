@@ -231,15 +231,26 @@ int serve(const Options& options, const config::LoadedConfig& loaded, control::S
   control::StatsAggregator stats(worker_count);
   control::CompileJobs jobs(
       [env](const control::JobRequest& request) { return compile(request, env); });
-  control::ControlLoop loop(
-      control::ControlParts{server, signals.fd(), channels, stats, tables, stop, jobs, ports, pools,
-                            workers, config.control.stats_interval_ms,
-                            [&server](const config::LoadedConfig& applied) {
-                              spdlog::set_level(
-                                  spdlog::level::from_str(applied.config.logging.level));
-                              server.update_access(socket_access(applied.config));
-                            }},
-      std::make_shared<const config::LoadedConfig>(loaded));
+  control::ControlParts parts{.server = server,
+                              .signal_fd = signals.fd(),
+                              .channels = channels,
+                              .stats = stats,
+                              .tables = tables,
+                              .stop_workers = stop,
+                              .jobs = jobs,
+                              .ports = ports,
+                              .pools = pools,
+                              .workers = workers,
+                              .stats_interval_ms = config.control.stats_interval_ms,
+                              .on_applied = {},
+                              .on_reload_started = {},
+                              .on_reload_finished = {},
+                              .on_tick = {}};
+  parts.on_applied = [&server](const config::LoadedConfig& applied) {
+    spdlog::set_level(spdlog::level::from_str(applied.config.logging.level));
+    server.update_access(socket_access(applied.config));
+  };
+  control::ControlLoop loop(std::move(parts), std::make_shared<const config::LoadedConfig>(loaded));
 
   for (std::size_t w = 0; w < workers.size(); ++w) {
     const unsigned lcore = workers[w]->setup().lcore;

@@ -38,6 +38,14 @@ struct ControlParts {
   unsigned stats_interval_ms;
   /// Called after a reload is applied with the configuration now in effect.
   std::function<void(const config::LoadedConfig&)> on_applied;
+  /// Called when a reload starts compiling, and when it ends (applied or refused): the
+  /// service layer tells systemd RELOADING=1 ... READY=1. Optional.
+  std::function<void()> on_reload_started;
+  std::function<void(bool applied)> on_reload_finished;
+  /// Called once per loop pass (at least every stats_interval_ms / 4, at most 50 ms apart)
+  /// after the snapshots are drained: the service layer's periodic work (watchdog, status,
+  /// the metrics listener). Must not block. Optional.
+  std::function<void(const ControlContext&)> on_tick;
 };
 
 class ControlLoop {
