@@ -8,6 +8,7 @@ PACKAGES=(
   build-essential cmake pkg-config
   libdpdk-dev dpdk-dev            # DPDK 22.11 headers/libs/PMDs; dpdk-testpmd for benchmarks
   libnuma-dev libspdlog-dev libyaml-dev nlohmann-json3-dev
+  libsystemd-dev systemd procps  # sd_notify; systemd-analyze verify and /bin/kill for the unit
   libyaml-cpp-dev                 # tests read their expectation files with it
   libgtest-dev libgmock-dev libbenchmark-dev
   libpcap-dev                     # scenario tests read and compare pcap files

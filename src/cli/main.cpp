@@ -25,6 +25,7 @@ const char* const kUsage =
     "  workers   workers: lcore, queues, counters, polls\n"
     "  rules     the loaded rules with their counters\n"
     "  version   daemon and DPDK versions\n"
+    "  metrics   the Prometheus text exposition (as served by control.metrics_listen)\n"
     "  reload    re-read the configuration and rule files and swap them in without losing a\n"
     "            packet (exit 1 when refused; the running rules stay in effect)\n"
     "  check FILE...  validate and compile rule files against the running daemon's ports\n"

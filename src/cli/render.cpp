@@ -251,6 +251,8 @@ std::string render(const std::string& command, const nlohmann::json& reply) {
              value_or(classifier, "algorithm") + ", " + value_or(classifier, "entries") +
              " entries, " + value_or(classifier, "memory_bytes") + " bytes; " + timing + "\n";
     }
+    // The exposition verbatim: what a Prometheus scrape of control.metrics_listen gets.
+    if (command == "metrics") return reply.at("metrics").get<std::string>();
     if (command == "version") {
       return value_or(reply, "name") + " " + value_or(reply, "version") + " (" +
              value_or(reply, "dpdk") + ")\n";

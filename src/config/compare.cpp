@@ -36,6 +36,8 @@ std::vector<std::string> restart_required_changes(const DaemonConfig& running,
   differ(running.control.socket != next.control.socket, "control.socket");
   differ(running.control.stats_interval_ms != next.control.stats_interval_ms,
          "control.stats_interval_ms");
+  // The metrics listener is bound before EAL, like the control socket; moving it is a restart.
+  differ(running.control.metrics_listen != next.control.metrics_listen, "control.metrics_listen");
   return changed;
 }
 

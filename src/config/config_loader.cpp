@@ -1,4 +1,5 @@
 // The daemon configuration: YAML into a validated DaemonConfig, plus the rule files it names.
+#include <arpa/inet.h>
 #include <glob.h>
 #include <grp.h>
 
@@ -10,6 +11,7 @@
 #include <map>
 #include <new>
 #include <set>
+#include <stdexcept>
 #include <string_view>
 #include <system_error>
 #include <utility>
@@ -246,9 +248,8 @@ unsigned parse_socket_mode(const YamlNode& node) {
   const std::string text = node.as_string();
   const std::string_view digits =
       text.size() == 4 && text.front() == '0' ? std::string_view(text).substr(1) : text;
-  const bool octal = digits.size() == 3 && std::all_of(digits.begin(), digits.end(), [](char c) {
-                       return c >= '0' && c <= '7';
-                     });
+  const bool octal = digits.size() == 3 && std::all_of(digits.begin(), digits.end(),
+                                                       [](char c) { return c >= '0' && c <= '7'; });
   if (!octal) {
     node.fail("'" + text + "' is not a file mode; write three octal digits, e.g. \"0660\"");
   }
@@ -277,7 +278,7 @@ uint32_t lookup_group(const YamlNode& node, const std::string& name) {
 }
 
 ControlConfig parse_control(const YamlNode& node, const std::string& base_dir) {
-  node.expect_map({"socket", "stats_interval_ms", "socket_mode", "socket_group"});
+  node.expect_map({"socket", "stats_interval_ms", "socket_mode", "socket_group", "metrics_listen"});
   ControlConfig control;
   if (auto socket = node.get("socket")) {
     control.socket = resolve_path(base_dir, socket->as_nonempty_string());
@@ -289,6 +290,13 @@ ControlConfig parse_control(const YamlNode& node, const std::string& base_dir) {
   if (auto group = node.get("socket_group")) {
     control.socket_group = group->as_nonempty_string();
     control.socket_gid = lookup_group(*group, control.socket_group);
+  }
+  if (auto listen = node.get("metrics_listen")) {
+    try {
+      control.metrics_listen = parse_loopback_address(listen->as_nonempty_string());
+    } catch (const std::invalid_argument& e) {
+      listen->fail(e.what());
+    }
   }
   return control;
 }
@@ -345,6 +353,66 @@ std::vector<std::string> expand_glob(const RuleSource& source) {
 }
 
 }  // namespace
+
+std::string ListenAddress::to_string() const {
+  return (ipv6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+}
+
+ListenAddress parse_loopback_address(std::string_view text) {
+  const std::string quoted = "'" + std::string(text) + "'";
+  const std::string shape =
+      quoted + " is not ADDRESS:PORT; write e.g. \"127.0.0.1:9917\" or \"[::1]:9917\"";
+  ListenAddress out;
+  std::string_view port;
+  if (!text.empty() && text.front() == '[') {
+    const std::size_t close = text.find(']');
+    if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':') {
+      throw std::invalid_argument(shape);
+    }
+    out.host = std::string(text.substr(1, close - 1));
+    out.ipv6 = true;
+    port = text.substr(close + 2);
+  } else {
+    const std::size_t colon = text.rfind(':');
+    if (colon == std::string_view::npos) throw std::invalid_argument(shape);
+    out.host = std::string(text.substr(0, colon));
+    if (out.host.find(':') != std::string::npos) {
+      throw std::invalid_argument(quoted +
+                                  ": an IPv6 address goes in brackets, e.g. \"[::1]:9917\"");
+    }
+    port = text.substr(colon + 1);
+  }
+  uint32_t number = 0;
+  const bool digits =
+      !port.empty() && port.size() <= 5 &&
+      std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; });
+  for (char c : digits ? port : std::string_view())
+    number = number * 10 + static_cast<uint32_t>(c - '0');
+  if (!digits || number == 0 || number > 65535) {
+    throw std::invalid_argument("port '" + std::string(port) + "' is not a number in 1-65535");
+  }
+  out.port = static_cast<uint16_t>(number);
+  const char* const why =
+      " is not a loopback address; only 127.0.0.0/8 and ::1 are accepted (the endpoint has no "
+      "authentication: publish it further through a reverse proxy)";
+  if (out.ipv6) {
+    in6_addr address{};
+    if (inet_pton(AF_INET6, out.host.c_str(), &address) != 1) {
+      throw std::invalid_argument("'" + out.host + "' is not an IPv6 address");
+    }
+    if (std::memcmp(&address, &in6addr_loopback, sizeof address) != 0) {
+      throw std::invalid_argument(out.host + why);
+    }
+  } else {
+    in_addr address{};
+    if (inet_pton(AF_INET, out.host.c_str(), &address) != 1) {
+      throw std::invalid_argument("'" + out.host +
+                                  "' is not an IPv4 address; write the address, e.g. 127.0.0.1");
+    }
+    if ((ntohl(address.s_addr) >> 24) != 127) throw std::invalid_argument(out.host + why);
+  }
+  return out;
+}
 
 std::string LcoreSpec::to_string() const {
   if (lcore == cpu) return std::to_string(lcore);

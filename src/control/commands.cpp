@@ -5,6 +5,7 @@
 #include "udpsieve/common/protocol.hpp"
 #include "udpsieve/common/stats_schema.hpp"
 #include "udpsieve/common/version.hpp"
+#include "udpsieve/control/prometheus.hpp"
 #include "udpsieve/control/rule_counters.hpp"
 #include "udpsieve/control/stats_aggregator.hpp"
 #include "udpsieve/dataplane/mempools.hpp"
@@ -134,10 +135,12 @@ json stats_reply(const ControlContext& context) {
   json workers = json::array();
   for (std::size_t i = 0; i < context.workers.size(); ++i) {
     const dataplane::WorkerCounters& counters = context.stats.worker(i);
-    workers.push_back({{"lcore", context.workers[i]->setup().lcore},
-                       {"rx_packets", counters.stat(WorkerStat::rx_packets)},
-                       {"forwarded_packets", counters.stat(WorkerStat::forwarded_packets)},
-                       {"dropped_packets", counters.dropped()}});
+    json worker = {{"lcore", context.workers[i]->setup().lcore}};
+    for (std::size_t s = 0; s < kWorkerStatCount; ++s) {
+      worker[std::string(kWorkerStats[s].name)] = counters.stats[s];
+    }
+    worker[std::string(kWorkerDropped.name)] = counters.dropped();
+    workers.push_back(std::move(worker));
   }
   out["workers"] = std::move(workers);
   out["rules"] = rule_list_json(context, false);
@@ -204,10 +207,15 @@ json workers_reply(const ControlContext& context) {
 }
 
 json rules_reply(const ControlContext& context) {
-  const dataplane::Table* table = context.tables.current();
-  json out;
+  json out = rules_summary(context);
   out["rules"] = rule_list_json(context, true);
   out["files"] = context.config.rule_files;
+  return out;
+}
+
+json rules_summary(const ControlContext& context) {
+  const dataplane::Table* table = context.tables.current();
+  json out = json::object();
   if (table != nullptr) {
     out["default_action"] = rules::verdict_name(table->rules().default_action());
     out["non_udp"] = rules::verdict_name(table->rules().non_udp());
@@ -239,6 +247,10 @@ json version_reply() {
   return {{"name", "udpsieved"}, {"version", kVersion}, {"dpdk", rte_version()}};
 }
 
+std::string metrics_text(const ControlContext& context) {
+  return render_prometheus(stats_reply(context), rules_summary(context), version_reply());
+}
+
 std::string answer(const Request& request, const ControlContext& context) {
   json reply;
   try {
@@ -253,6 +265,8 @@ std::string answer(const Request& request, const ControlContext& context) {
       reply = rules_reply(context);
     } else if (command == "version") {
       reply = version_reply();
+    } else if (command == "metrics") {
+      reply = {{"metrics", metrics_text(context)}};
     } else {
       reply = error_reply("'" + command + "' is not answered here");
     }

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <csignal>
 #include <ctime>
 #include <nlohmann/json.hpp>
@@ -91,7 +92,10 @@ bool ControlLoop::handle_signals() {
 
 std::optional<std::string> ControlLoop::handle(std::string_view line,
                                                SocketServer::ClientId client) {
-  std::variant<Request, std::string> parsed = parse_request(line);
+  static constexpr std::array<std::string_view, 1> kTestCommands = {"test_stall_worker"};
+  std::variant<Request, std::string> parsed =
+      parse_request(line, parts_.test_hooks ? std::span<const std::string_view>(kTestCommands)
+                                            : std::span<const std::string_view>());
   if (auto* error = std::get_if<std::string>(&parsed)) return std::move(*error);
   Request& request = std::get<Request>(parsed);
   if (request.command == "reload") {
@@ -111,7 +115,23 @@ std::optional<std::string> ControlLoop::handle(std::string_view line,
     start_next_job();
     return std::nullopt;
   }
+  if (request.command == "test_stall_worker") return stall_worker(request);
   return answer(request, context());
+}
+
+std::string ControlLoop::stall_worker(const Request& request) {
+  const nlohmann::json& worker = request.body["worker"];
+  const nlohmann::json& stalled = request.body["stalled"];
+  if (!worker.is_number_unsigned() || worker.get<uint64_t>() >= parts_.workers.size() ||
+      !stalled.is_boolean()) {
+    return error_line("test_stall_worker needs \"worker\": 0.." +
+                      std::to_string(parts_.workers.size() - 1) + " and \"stalled\": true|false");
+  }
+  dataplane::Worker& target = *parts_.workers[worker.get<std::size_t>()];
+  target.set_stalled(stalled.get<bool>());
+  spdlog::warn("test hook: worker on lcore {} {}", target.setup().lcore,
+               stalled.get<bool>() ? "stalled" : "released");
+  return nlohmann::json{{"ok", true}}.dump();
 }
 
 void ControlLoop::request_reload(std::optional<SocketServer::ClientId> client,
@@ -252,6 +272,7 @@ bool ControlLoop::run() {
     if (parts_.on_tick) parts_.on_tick(context());
     if (signalled && handle_signals()) break;
   }
+  if (parts_.on_stopping) parts_.on_stopping();
   abandon_waiters();
 
   parts_.stop_workers.store(true, std::memory_order_relaxed);

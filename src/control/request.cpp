@@ -23,7 +23,8 @@ std::string error_line(const std::string& message) {
                                                                 json::error_handler_t::replace);
 }
 
-std::variant<Request, std::string> parse_request(std::string_view line) {
+std::variant<Request, std::string> parse_request(std::string_view line,
+                                                 std::span<const std::string_view> hidden) {
   json body;
   try {
     body = json::parse(line.begin(), line.end());
@@ -38,6 +39,8 @@ std::variant<Request, std::string> parse_request(std::string_view line) {
   std::string command = body[key].get<std::string>();
   bool known = false;
   for (std::string_view name : protocol::kCommands)
+    known = known || name == command;
+  for (std::string_view name : hidden)
     known = known || name == command;
   if (!known) {
     return error_line("unknown command '" + command + "' (commands: " + command_list() + ")");

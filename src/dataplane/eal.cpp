@@ -1,11 +1,13 @@
 #include "udpsieve/dataplane/eal.hpp"
 
 #include <numa.h>
+
 #include <rte_eal.h>
 #include <rte_errno.h>
 #include <rte_log.h>
 #include <sched.h>
 #include <spdlog/spdlog.h>
+#include <algorithm>
 
 #include <cstdio>
 #include <stdexcept>
@@ -88,6 +90,11 @@ int numa_node_of_cpu(unsigned cpu) {
   if (numa_available() < 0) return 0;
   const int node = ::numa_node_of_cpu(static_cast<int>(cpu));
   return node < 0 ? 0 : node;
+}
+
+int numa_node_count() {
+  if (numa_available() < 0) return 1;
+  return std::max(1, numa_max_node() + 1);
 }
 
 std::vector<unsigned> allowed_cpus() {

@@ -31,6 +31,12 @@ std::string port_label(const config::PortConfig& port) {
   return "port '" + port.name + "' (" + port.device + ")";
 }
 
+void check(int rc, const std::string& what) {
+  if (rc < 0) throw std::runtime_error(what + ": " + rte_strerror(-rc));
+}
+
+}  // namespace
+
 std::string rss_text(uint64_t hash) {
   if (hash == 0) return "off";
   std::string text;
@@ -48,11 +54,19 @@ std::string rss_text(uint64_t hash) {
   return text.empty() ? "on" : text;
 }
 
-void check(int rc, const std::string& what) {
-  if (rc < 0) throw std::runtime_error(what + ": " + rte_strerror(-rc));
+uint64_t wanted_rss(uint64_t offered) noexcept {
+  return offered & (RTE_ETH_RSS_IP | RTE_ETH_RSS_UDP);
 }
 
-}  // namespace
+std::string queue_shortfall(const PortInfo& info, const config::PortConfig& port, uint16_t queues) {
+  if (info.max_rx_queues >= queues && info.max_tx_queues >= queues) return {};
+  return port_label(port) + ": driver " + info.driver + " offers " +
+         std::to_string(info.max_rx_queues) + " RX / " + std::to_string(info.max_tx_queues) +
+         " TX queue(s) but the " + std::to_string(queues) +
+         " worker(s) need one of each; list fewer workers in eal.lcores" +
+         (info.driver == "net_pcap" ? " (net_pcap: give rx_pcap= and tx_pcap= once per worker)"
+                                    : "");
+}
 
 PortSet::~PortSet() {
   stop_and_close();
@@ -92,6 +106,7 @@ void PortSet::attach(const std::vector<config::PortConfig>& ports) {
     info.socket = rte_eth_dev_socket_id(port_id);
     info.max_rx_queues = dev_info.max_rx_queues;
     info.max_tx_queues = dev_info.max_tx_queues;
+    info.rss_offered = dev_info.flow_type_rss_offloads;
     ports_.push_back(info);
   }
 }
@@ -104,21 +119,15 @@ void PortSet::start(const std::vector<config::PortConfig>& ports, uint16_t queue
     const std::string label = port_label(port);
     const uint16_t id = info.port_id;
 
-    if (info.max_rx_queues < queues || info.max_tx_queues < queues) {
-      throw std::runtime_error(
-          label + ": driver " + info.driver + " offers " + std::to_string(info.max_rx_queues) +
-          " RX / " + std::to_string(info.max_tx_queues) + " TX queue(s) but the " +
-          std::to_string(queues) + " worker(s) need one of each; list fewer workers in eal.lcores" +
-          (info.driver == "net_pcap" ? " (net_pcap: give rx_pcap= and tx_pcap= once per worker)"
-                                     : ""));
+    if (std::string problem = queue_shortfall(info, port, queues); !problem.empty()) {
+      throw std::runtime_error(problem);
     }
 
     rte_eth_dev_info dev_info{};
     check(rte_eth_dev_info_get(id, &dev_info), label + ": device info");
     rte_eth_conf conf{};
     if (queues > 1) {
-      const uint64_t wanted = RTE_ETH_RSS_IP | RTE_ETH_RSS_UDP;
-      info.rss_hash = wanted & dev_info.flow_type_rss_offloads;
+      info.rss_hash = wanted_rss(dev_info.flow_type_rss_offloads);
       if (info.rss_hash != 0) {
         conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
         conf.rx_adv_conf.rss_conf.rss_hf = info.rss_hash;

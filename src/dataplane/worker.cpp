@@ -85,6 +85,9 @@ int Worker::run() noexcept {
       next_publish_tsc_ += setup_.publish_interval_tsc;
       const uint64_t now = rte_rdtsc();
       if (next_publish_tsc_ < now) next_publish_tsc_ = now + setup_.publish_interval_tsc;
+      // Checked here, once per publish interval, so the test hook costs the loop nothing.
+      while (stall_.load(std::memory_order_relaxed) && !stop_.load(std::memory_order_relaxed))
+        rte_pause();
     }
   }
 
@@ -294,8 +297,11 @@ bool Worker::publish(const Table& table, bool final) noexcept {
   const std::size_t rules = table.rule_count();
   snapshot->rules_truncated = rules > snapshot->rules.size();
   snapshot->rule_count = snapshot->rules_truncated ? 0 : static_cast<uint32_t>(rules);
-  std::memcpy(snapshot->rules.data(), table.rule_counters(setup_.index),
-              snapshot->rule_count * sizeof(RuleCounter));
+  // Without rules both pointers may be null, and memcpy from null is undefined even for 0 bytes.
+  if (snapshot->rule_count != 0) {
+    std::memcpy(snapshot->rules.data(), table.rule_counters(setup_.index),
+                snapshot->rule_count * sizeof(RuleCounter));
+  }
   channel_.publish(snapshot);
   return true;
 }

@@ -4,6 +4,7 @@
 #include <rte_launch.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <malloc.h>
@@ -14,14 +15,17 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <optional>
 #include <set>
 #include <stdexcept>
+#include <string_view>
 #include <thread>
 
 #include "udpsieve/common/version.hpp"
 #include "udpsieve/config/eal_args.hpp"
 #include "udpsieve/control/control_loop.hpp"
+#include "udpsieve/control/metrics_http.hpp"
 #include "udpsieve/control/socket_server.hpp"
 #include "udpsieve/control/stats_aggregator.hpp"
 #include "udpsieve/dataplane/eal.hpp"
@@ -31,7 +35,10 @@
 #include "udpsieve/dataplane/snapshot_channel.hpp"
 #include "udpsieve/dataplane/table.hpp"
 #include "udpsieve/dataplane/worker.hpp"
+#include "udpsieve/service/notify.hpp"
 #include "udpsieve/service/options.hpp"
+#include "udpsieve/service/preflight.hpp"
+#include "udpsieve/service/preflight_ports.hpp"
 #include "udpsieve/service/rule_compiler.hpp"
 #include "udpsieve/service/signals.hpp"
 
@@ -46,23 +53,6 @@ void setup_logging(const std::string& level) {
   logger->set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ %v");
   spdlog::set_default_logger(logger);
   spdlog::set_level(spdlog::level::from_str(level));
-}
-
-/// Every configured CPU must be one this process may run on.
-void check_cpus(const config::DaemonConfig& config) {
-  const std::vector<unsigned> allowed = dataplane::allowed_cpus();
-  std::string list;
-  for (unsigned cpu : allowed)
-    list += (list.empty() ? "" : ",") + std::to_string(cpu);
-  for (const config::LcoreSpec& spec : config.eal.lcores) {
-    if (std::find(allowed.begin(), allowed.end(), spec.cpu) == allowed.end()) {
-      throw std::runtime_error("eal.lcores: '" + spec.to_string() + "' needs CPU " +
-                               std::to_string(spec.cpu) +
-                               ", which this process may not use (allowed CPUs: " + list +
-                               "); change eal.lcores, e.g. map several workers onto one CPU "
-                               "with \"2@1\"");
-    }
-  }
 }
 
 std::string classifier_line(const dataplane::AclBuildInfo& acl) {
@@ -134,11 +124,88 @@ int check_config(const Options& options, const config::LoadedConfig& loaded) {
   return kExitOk;
 }
 
+/// What preflight needs to know about this machine.
+HostFacts measure_host(const config::DaemonConfig& config) {
+  HostFacts facts;
+  facts.hugepages = config::probe_hugepages();
+  facts.allowed_cpus = dataplane::allowed_cpus();
+  for (std::size_t i = 1; i < config.eal.lcores.size(); ++i) {
+    facts.worker_nodes.push_back(dataplane::numa_node_of_cpu(config.eal.lcores[i].cpu));
+  }
+  facts.numa_nodes = dataplane::numa_node_count();
+  (void)getrlimit(RLIMIT_MEMLOCK, &facts.memlock);
+  // CAP_IPC_LOCK (bit 14) in the effective set lifts the memory-lock limit.
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("CapEff:", 0) != 0) continue;
+    const uint64_t effective = std::stoull(line.substr(7), nullptr, 16);
+    facts.can_lock_memory = (effective >> 14 & 1) != 0;
+  }
+  return facts;
+}
+
+/// Logs each check: ok and notes at info, warnings at warn, failures at error.
+void log_report(const PreflightReport& report) {
+  for (const CheckResult& result : report.results()) {
+    const auto level = result.status == CheckStatus::fail   ? spdlog::level::err
+                       : result.status == CheckStatus::warn ? spdlog::level::warn
+                                                            : spdlog::level::info;
+    spdlog::log(level, "preflight: {}: {}", result.subject, result.text);
+  }
+}
+
+/// --preflight: the host checks, then (when they pass) EAL with a private file prefix and the
+/// configured devices attached but not started, and the port checks. Prints the report.
+int run_preflight(const config::LoadedConfig& loaded, PreflightReport report) {
+  const config::DaemonConfig& config = loaded.config;
+  std::printf("udpsieved preflight for %s\n", config.path.c_str());
+  if (!report.failed()) {
+    std::vector<std::string> args = config::plan_eal(config, config::probe_hugepages()).args;
+    // Its own runtime files and no hugepage files left behind, beside a running daemon.
+    for (std::size_t i = 0; i + 1 < args.size(); ++i) {
+      if (args[i] == "--file-prefix") args[i + 1] += "-preflight";
+    }
+    if (std::find(args.begin(), args.end(), "--no-huge") == args.end()) {
+      args.emplace_back("--huge-unlink");
+    }
+    std::string runtime_dir;
+    try {
+      dataplane::route_dpdk_log_to_spdlog();
+      dataplane::Eal eal(args);
+      runtime_dir = rte_eal_get_runtime_dir();
+      std::vector<int> worker_sockets;
+      for (std::size_t i = 1; i < config.eal.lcores.size(); ++i) {
+        worker_sockets.push_back(dataplane::numa_node_of_cpu(config.eal.lcores[i].cpu));
+      }
+      dataplane::PortSet ports;
+      ports.attach(config.ports);
+      check_ports(ports, config.ports, worker_sockets, report);
+    } catch (const std::exception& e) {
+      report.add(CheckStatus::fail, "ports", e.what());
+    }
+    if (!runtime_dir.empty()) {
+      std::error_code ignored;
+      std::filesystem::remove_all(runtime_dir, ignored);
+    }
+  }
+  std::fputs(report.text().c_str(), stdout);
+  return report.failed() ? kExitFailure : kExitOk;
+}
+
 /// The control socket's mode and group, as configured.
 control::SocketAccess socket_access(const config::DaemonConfig& config) {
   return control::SocketAccess{static_cast<mode_t>(config.control.socket_mode),
                                static_cast<gid_t>(config.control.socket_gid),
                                config.control.socket_group};
+}
+
+/// UDPSIEVE_TEST_HOOKS=1 offers commands that only tests use (stalling a worker).
+bool test_hooks_enabled() {
+  const char* value = std::getenv("UDPSIEVE_TEST_HOOKS");
+  const bool enabled = value != nullptr && std::string_view(value) == "1";
+  if (enabled) spdlog::warn("UDPSIEVE_TEST_HOOKS=1: test-only control commands are enabled");
+  return enabled;
 }
 
 /// rte_acl builds in 8 MiB malloc blocks, which glibc would mmap and unmap afresh on every
@@ -154,6 +221,12 @@ int serve(const Options& options, const config::LoadedConfig& loaded, control::S
           SignalFd& signals) {
   const config::DaemonConfig& config = loaded.config;
   keep_build_memory();
+  // Bound before EAL, like the control socket: a port in use fails before any port is touched.
+  std::optional<control::MetricsHttpServer> metrics_http;
+  if (config.control.metrics_listen) {
+    metrics_http.emplace(*config.control.metrics_listen);
+    spdlog::info("metrics: http://{}/metrics", metrics_http->address());
+  }
 
   const config::EalPlan plan = config::plan_eal(config, config::probe_hugepages());
   spdlog::info("{}", plan.note);
@@ -201,6 +274,10 @@ int serve(const Options& options, const config::LoadedConfig& loaded, control::S
 
   dataplane::PortSet ports;
   ports.attach(config.ports);
+  PreflightReport port_report;
+  check_ports(ports, config.ports, worker_sockets, port_report);
+  log_report(port_report);
+  if (port_report.failed()) throw std::runtime_error(port_report.failures());
   ports.start(config.ports, static_cast<uint16_t>(worker_count), worker_sockets, pools);
 
   std::vector<uint16_t> port_ids;
@@ -245,11 +322,22 @@ int serve(const Options& options, const config::LoadedConfig& loaded, control::S
                               .on_applied = {},
                               .on_reload_started = {},
                               .on_reload_finished = {},
-                              .on_tick = {}};
+                              .on_tick = {},
+                              .on_stopping = {},
+                              .test_hooks = false};
   parts.on_applied = [&server](const config::LoadedConfig& applied) {
     spdlog::set_level(spdlog::level::from_str(applied.config.logging.level));
     server.update_access(socket_access(applied.config));
   };
+  Notifier notifier;
+  parts.on_reload_started = [&notifier] { notifier.reload_started(); };
+  parts.on_reload_finished = [&notifier](bool applied) { notifier.reload_finished(applied); };
+  parts.on_stopping = [&notifier] { notifier.stopping(); };
+  parts.on_tick = [&notifier, &metrics_http](const control::ControlContext& context) {
+    notifier.tick(context);
+    if (metrics_http) metrics_http->poll([&context] { return control::metrics_text(context); });
+  };
+  parts.test_hooks = test_hooks_enabled();
   control::ControlLoop loop(std::move(parts), std::make_shared<const config::LoadedConfig>(loaded));
 
   for (std::size_t w = 0; w < workers.size(); ++w) {
@@ -338,8 +426,15 @@ int run_daemon(const std::vector<std::string>& args) {
   if (options.check) return check_config(options, loaded);
 
   setup_logging(loaded.config.logging.level);
+  PreflightReport report;
+  check_host(loaded.config, measure_host(loaded.config), report);
+  if (options.preflight) return run_preflight(loaded, std::move(report));
+  log_report(report);
+  if (report.failed()) {
+    spdlog::critical("{}", report.failures());
+    return kExitFailure;
+  }
   try {
-    check_cpus(loaded.config);
     // Bound before EAL so a busy socket path fails before any port is touched.
     control::SocketServer server(loaded.config.control.socket, socket_access(loaded.config),
                                  control::SocketLimits::from_environment());

@@ -5,12 +5,15 @@
 namespace udpsieve::service {
 
 std::string usage() {
-  return "usage: udpsieved --config FILE [--check] [--no-huge] [--file-prefix NAME]\n"
-         "                 [--socket PATH] [--log-level LEVEL]\n"
+  return "usage: udpsieved --config FILE [--check | --preflight] [--no-huge]\n"
+         "                 [--file-prefix NAME] [--socket PATH] [--log-level LEVEL]\n"
          "       udpsieved --version | --help\n"
          "\n"
          "  --config FILE       daemon configuration (YAML)\n"
          "  --check             validate the configuration and rule files, then exit\n"
+         "  --preflight         check hugepages, lcores, memlock, NUMA and each port\n"
+         "                      (queues, RSS, rte_flow) against the configuration, explain\n"
+         "                      what to change, then exit (0: ready to start, 1: not)\n"
          "  --no-huge           run without hugepages (same as eal.hugepages: off)\n"
          "  --file-prefix NAME  DPDK file prefix (overrides eal.file_prefix)\n"
          "  --socket PATH       control socket (overrides control.socket)\n"
@@ -37,6 +40,8 @@ Options parse_options(const std::vector<std::string>& args) {
       options.config_path = value("--config");
     } else if (arg == "--check") {
       options.check = true;
+    } else if (arg == "--preflight") {
+      options.preflight = true;
     } else if (arg == "--no-huge") {
       options.no_huge = true;
     } else if (is("--file-prefix")) {
@@ -52,6 +57,10 @@ Options parse_options(const std::vector<std::string>& args) {
     } else {
       throw std::invalid_argument("unknown argument '" + arg + "'");
     }
+  }
+  if (options.check && options.preflight) {
+    throw std::invalid_argument(
+        "--check and --preflight do not go together; run one, then the other");
   }
   if (!options.help && !options.version && options.config_path.empty()) {
     throw std::invalid_argument("--config FILE is required");

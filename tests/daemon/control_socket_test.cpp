@@ -125,8 +125,8 @@ TEST_F(ControlSocket, BadRequestsGetErrorsAndTheConnectionStaysUsable) {
   EXPECT_EQ(error_text(lines[2]), R"(a request is a JSON object like {"cmd": "stats"})");
   EXPECT_EQ(error_text(lines[3]), R"(a request is a JSON object like {"cmd": "stats"})");
   EXPECT_EQ(error_text(lines[4]),
-            "unknown command 'reboot' (commands: stats, ports, workers, rules, version, reload, "
-            "check)");
+            "unknown command 'reboot' (commands: stats, ports, workers, rules, version, metrics, "
+            "reload, check)");
   EXPECT_EQ(nlohmann::json::parse(lines[5])["name"], "udpsieved");
   EXPECT_NE(error_text(lines[6]).find("request is not valid JSON"), std::string::npos);
 }

@@ -510,7 +510,7 @@ const ErrorCase kErrorCases[] = {
      "udpsieve.yaml:10:10: control: expected a mapping, got '/run/x.sock'"},
     {"unknown control key", kValid + "control:\n  path: /run/x.sock\n",
      "udpsieve.yaml:11:3: control.path: unknown key (expected one of: socket, "
-     "stats_interval_ms, socket_mode, socket_group)"},
+     "stats_interval_ms, socket_mode, socket_group, metrics_listen)"},
     {"socket mode not octal", kValid + "control:\n  socket_mode: \"0680\"\n",
      "udpsieve.yaml:11:16: control.socket_mode: '0680' is not a file mode; write three octal "
      "digits, e.g. \"0660\""},
@@ -528,6 +528,29 @@ const ErrorCase kErrorCases[] = {
      "udpsieve.yaml:11:22: control.stats_interval_ms: 60001 is out of range 10-60000"},
     {"stats interval negative", kValid + "control:\n  stats_interval_ms: -100\n",
      "udpsieve.yaml:11:22: control.stats_interval_ms: expected a whole number, got '-100'"},
+    {"metrics_listen not loopback", kValid + "control:\n  metrics_listen: 0.0.0.0:9917\n",
+     "udpsieve.yaml:11:19: control.metrics_listen: 0.0.0.0 is not a loopback address; only "
+     "127.0.0.0/8 and ::1 are accepted (the endpoint has no authentication: publish it further "
+     "through a reverse proxy)"},
+    {"metrics_listen IPv6 not loopback", kValid + "control:\n  metrics_listen: \"[fe80::1]:80\"\n",
+     "udpsieve.yaml:11:19: control.metrics_listen: fe80::1 is not a loopback address; only "
+     "127.0.0.0/8 and ::1 are accepted (the endpoint has no authentication: publish it further "
+     "through a reverse proxy)"},
+    {"metrics_listen host name", kValid + "control:\n  metrics_listen: localhost:9917\n",
+     "udpsieve.yaml:11:19: control.metrics_listen: 'localhost' is not an IPv4 address; write the "
+     "address, e.g. 127.0.0.1"},
+    {"metrics_listen without port", kValid + "control:\n  metrics_listen: 127.0.0.1\n",
+     "udpsieve.yaml:11:19: control.metrics_listen: '127.0.0.1' is not ADDRESS:PORT; write e.g. "
+     "\"127.0.0.1:9917\" or \"[::1]:9917\""},
+    {"metrics_listen port 0", kValid + "control:\n  metrics_listen: 127.0.0.1:0\n",
+     "udpsieve.yaml:11:19: control.metrics_listen: port '0' is not a number in 1-65535"},
+    {"metrics_listen port too big", kValid + "control:\n  metrics_listen: 127.0.0.1:65536\n",
+     "udpsieve.yaml:11:19: control.metrics_listen: port '65536' is not a number in 1-65535"},
+    {"metrics_listen IPv6 without brackets", kValid + "control:\n  metrics_listen: \"::1:9917\"\n",
+     "udpsieve.yaml:11:19: control.metrics_listen: '::1:9917': an IPv6 address goes in brackets, "
+     "e.g. \"[::1]:9917\""},
+    {"metrics_listen empty", kValid + "control:\n  metrics_listen: ''\n",
+     "udpsieve.yaml:11:19: control.metrics_listen: must not be empty"},
     {"unknown logging key", kValid + "logging:\n  file: /var/log/x\n",
      "udpsieve.yaml:11:3: logging.file: unknown key (expected one of: level)"},
     {"bad log level", kValid + "logging:\n  level: verbose\n",
@@ -539,6 +562,28 @@ TEST(ConfigLoaderTest, ErrorMessages) {
   for (const ErrorCase& c : kErrorCases) {
     EXPECT_EQ(error_of(c.yaml), c.error) << c.description << "\n" << c.yaml;
   }
+}
+
+TEST(ConfigLoaderTest, MetricsListenTakesLoopbackAddresses) {
+  EXPECT_FALSE(parse(kValid).control.metrics_listen.has_value());
+  const struct {
+    const char* text;
+    const char* host;
+    uint16_t port;
+    bool ipv6;
+  } cases[] = {{"127.0.0.1:9917", "127.0.0.1", 9917, false},
+               {"127.1.2.3:1", "127.1.2.3", 1, false},
+               {"\"[::1]:65535\"", "::1", 65535, true},
+               {"\"[0:0:0:0:0:0:0:1]:9917\"", "0:0:0:0:0:0:0:1", 9917, true}};
+  for (const auto& c : cases) {
+    const DaemonConfig config = parse(kValid + "control:\n  metrics_listen: " + c.text + "\n");
+    ASSERT_TRUE(config.control.metrics_listen.has_value()) << c.text;
+    EXPECT_EQ(config.control.metrics_listen->host, c.host);
+    EXPECT_EQ(config.control.metrics_listen->port, c.port);
+    EXPECT_EQ(config.control.metrics_listen->ipv6, c.ipv6);
+  }
+  EXPECT_EQ(udpsieve::config::parse_loopback_address("[::1]:80").to_string(), "[::1]:80");
+  EXPECT_EQ(udpsieve::config::parse_loopback_address("127.0.0.1:80").to_string(), "127.0.0.1:80");
 }
 
 TEST(ConfigLoaderTest, LoadFileSetsPathAndBaseDir) {

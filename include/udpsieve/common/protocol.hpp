@@ -12,11 +12,12 @@ namespace udpsieve::protocol {
 inline constexpr std::string_view kCommandKey = "cmd";
 inline constexpr std::string_view kErrorKey = "error";
 
-/// Commands the daemon answers. `reload` re-reads the configuration and rules and swaps them in
+/// Commands the daemon answers. `metrics` answers {"metrics": TEXT}, the Prometheus exposition.
+/// `reload` re-reads the configuration and rules and swaps them in
 /// without losing a packet; `check` takes {"cmd": "check", "files": [PATH, ...]} and validates
 /// and compiles those rule files without applying them.
-inline constexpr std::array<std::string_view, 7> kCommands = {
-    "stats", "ports", "workers", "rules", "version", "reload", "check"};
+inline constexpr std::array<std::string_view, 8> kCommands = {
+    "stats", "ports", "workers", "rules", "version", "metrics", "reload", "check"};
 
 /// Default socket path (control.socket).
 inline constexpr std::string_view kDefaultSocket = "/run/udpsieve/control.sock";

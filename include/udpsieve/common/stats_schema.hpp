@@ -1,6 +1,7 @@
 #pragma once
-/// Every statistic declared once: name, kind and help text. The daemon's JSON, the CLI tables
-/// and (later) the Prometheus exposition are all generated from these tables.
+/// Every statistic declared once: name, kind, help text and Prometheus name. The daemon's JSON,
+/// the CLI tables, the Prometheus exposition (control/prometheus.hpp) and docs/metrics.md are all
+/// generated from these tables.
 
 #include <array>
 #include <cstddef>
@@ -12,9 +13,12 @@ namespace udpsieve {
 enum class StatKind : uint8_t { counter, gauge };
 
 struct StatDesc {
-  std::string_view name;  ///< JSON key / metric suffix
+  std::string_view name;  ///< JSON key; a key ending in _ms or _us is exposed in seconds
   StatKind kind;
   std::string_view help;
+  /// Full Prometheus metric name (udpsieve_ prefix, _total on counters, base units). Empty in
+  /// tables whose entries are label values of one metric (kDropReasons: reason="rule").
+  std::string_view metric;
 };
 
 /// Per-worker counters, written only by the owning worker.
@@ -30,12 +34,18 @@ enum class WorkerStat : uint8_t {
 inline constexpr std::size_t kWorkerStatCount = static_cast<std::size_t>(WorkerStat::count);
 
 inline constexpr std::array<StatDesc, kWorkerStatCount> kWorkerStats = {{
-    {"rx_packets", StatKind::counter, "Packets received from the worker's RX queues"},
-    {"rx_bytes", StatKind::counter, "Bytes received (whole frames)"},
-    {"forwarded_packets", StatKind::counter, "Packets accepted by an output TX queue"},
-    {"forwarded_bytes", StatKind::counter, "Bytes accepted by an output TX queue"},
-    {"polls_busy", StatKind::counter, "RX polls that returned at least one packet"},
-    {"polls_idle", StatKind::counter, "RX polls that returned nothing"},
+    {"rx_packets", StatKind::counter, "Packets received from the worker's RX queues",
+     "udpsieve_worker_rx_packets_total"},
+    {"rx_bytes", StatKind::counter, "Bytes received (whole frames)",
+     "udpsieve_worker_rx_bytes_total"},
+    {"forwarded_packets", StatKind::counter, "Packets accepted by an output TX queue",
+     "udpsieve_worker_forwarded_packets_total"},
+    {"forwarded_bytes", StatKind::counter, "Bytes accepted by an output TX queue",
+     "udpsieve_worker_forwarded_bytes_total"},
+    {"polls_busy", StatKind::counter, "RX polls that returned at least one packet",
+     "udpsieve_worker_polls_busy_total"},
+    {"polls_idle", StatKind::counter, "RX polls that returned nothing",
+     "udpsieve_worker_polls_idle_total"},
 }};
 
 /// Why a packet was dropped. Every drop has exactly one reason.
@@ -51,12 +61,12 @@ enum class DropReason : uint8_t {
 inline constexpr std::size_t kDropReasonCount = static_cast<std::size_t>(DropReason::count);
 
 inline constexpr std::array<StatDesc, kDropReasonCount> kDropReasons = {{
-    {"rule", StatKind::counter, "Matched a rule whose action is drop"},
-    {"default", StatKind::counter, "UDP that matched no rule, default_action is drop"},
-    {"non_udp", StatKind::counter, "Not UDP, pipeline.non_udp is drop"},
-    {"malformed", StatKind::counter, "Truncated or inconsistent headers"},
-    {"tx_full", StatKind::counter, "The output TX queue refused the packet"},
-    {"rate_limit", StatKind::counter, "Matched a rate_limit rule beyond its rate"},
+    {"rule", StatKind::counter, "Matched a rule whose action is drop", ""},
+    {"default", StatKind::counter, "UDP that matched no rule, default_action is drop", ""},
+    {"non_udp", StatKind::counter, "Not UDP, pipeline.non_udp is drop", ""},
+    {"malformed", StatKind::counter, "Truncated or inconsistent headers", ""},
+    {"tx_full", StatKind::counter, "The output TX queue refused the packet", ""},
+    {"rate_limit", StatKind::counter, "Matched a rate_limit rule beyond its rate", ""},
 }};
 
 /// Port counters read from the NIC (rte_eth_stats_get), per port.
@@ -74,16 +84,86 @@ enum class PortStat : uint8_t {
 inline constexpr std::size_t kPortStatCount = static_cast<std::size_t>(PortStat::count);
 
 inline constexpr std::array<StatDesc, kPortStatCount> kPortStats = {{
-    {"rx_packets", StatKind::counter, "Packets the port received (ipackets)"},
-    {"tx_packets", StatKind::counter, "Packets the port sent (opackets)"},
-    {"rx_bytes", StatKind::counter, "Bytes the port received (ibytes)"},
-    {"tx_bytes", StatKind::counter, "Bytes the port sent (obytes)"},
-    {"rx_missed", StatKind::counter,
-     "Packets the NIC dropped for lack of RX descriptors (imissed)"},
-    {"rx_errors", StatKind::counter, "Erroneous received packets (ierrors)"},
-    {"tx_errors", StatKind::counter, "Failed transmissions (oerrors)"},
-    {"rx_nombuf", StatKind::counter, "RX mbuf allocation failures (rx_nombuf)"},
+    {"rx_packets", StatKind::counter, "Packets the port received (ipackets)",
+     "udpsieve_port_rx_packets_total"},
+    {"tx_packets", StatKind::counter, "Packets the port sent (opackets)",
+     "udpsieve_port_tx_packets_total"},
+    {"rx_bytes", StatKind::counter, "Bytes the port received (ibytes)",
+     "udpsieve_port_rx_bytes_total"},
+    {"tx_bytes", StatKind::counter, "Bytes the port sent (obytes)", "udpsieve_port_tx_bytes_total"},
+    {"rx_missed", StatKind::counter, "Packets the NIC dropped for lack of RX descriptors (imissed)",
+     "udpsieve_port_rx_missed_packets_total"},
+    {"rx_errors", StatKind::counter, "Erroneous received packets (ierrors)",
+     "udpsieve_port_rx_error_packets_total"},
+    {"tx_errors", StatKind::counter, "Failed transmissions (oerrors)",
+     "udpsieve_port_tx_error_packets_total"},
+    {"rx_nombuf", StatKind::counter, "RX mbuf allocation failures (rx_nombuf)",
+     "udpsieve_port_rx_nombuf_total"},
 }};
+
+/// The drop reasons above as one metric, reason="<name>".
+inline constexpr StatDesc kDroppedByReason = {"drops", StatKind::counter,
+                                              "Packets dropped, by reason (every drop has one)",
+                                              "udpsieve_dropped_packets_total"};
+/// A worker's drops, all reasons together.
+inline constexpr StatDesc kWorkerDropped = {"dropped_packets", StatKind::counter,
+                                            "Packets the worker dropped, all reasons",
+                                            "udpsieve_worker_dropped_packets_total"};
+
+/// Per-rule counters (the `rules` entries of `stats`), rule="<id>". passed and limited exist
+/// only for rate_limit rules.
+inline constexpr std::array<StatDesc, 4> kRuleStats = {{
+    {"packets", StatKind::counter, "Packets that matched the rule", "udpsieve_rule_packets_total"},
+    {"bytes", StatKind::counter, "Bytes of the packets that matched the rule",
+     "udpsieve_rule_bytes_total"},
+    {"passed", StatKind::counter, "Packets a rate_limit rule let through within its rate",
+     "udpsieve_rule_passed_packets_total"},
+    {"limited", StatKind::counter, "Packets a rate_limit rule dropped beyond its rate",
+     "udpsieve_rule_limited_packets_total"},
+}};
+
+/// Per-mempool gauges (the `mempools` entries of `stats`), socket="<NUMA socket>".
+inline constexpr std::array<StatDesc, 3> kMempoolStats = {{
+    {"size", StatKind::gauge, "Mbufs in the pool", "udpsieve_mempool_mbufs"},
+    {"in_use", StatKind::gauge, "Mbufs in use (in queues, workers or caches)",
+     "udpsieve_mempool_in_use_mbufs"},
+    {"available", StatKind::gauge, "Mbufs free in the pool", "udpsieve_mempool_available_mbufs"},
+}};
+
+/// Rule reloads (the `reload` object of `rules`).
+inline constexpr std::array<StatDesc, 4> kReloadStats = {{
+    {"applied", StatKind::counter, "Reloads applied since start", "udpsieve_reloads_applied_total"},
+    {"refused", StatKind::counter, "Reloads refused since start (the running rules stayed)",
+     "udpsieve_reloads_refused_total"},
+    {"compile_ms", StatKind::gauge, "Rule compile time of the last reload attempt",
+     "udpsieve_reload_last_compile_seconds"},
+    {"total_ms", StatKind::gauge, "Duration of the last reload attempt, request to swap",
+     "udpsieve_reload_last_duration_seconds"},
+}};
+
+/// The rule table in effect (top level of `rules`).
+inline constexpr std::array<StatDesc, 1> kRuleTableStats = {{
+    {"generation", StatKind::gauge, "Generation of the rule table in effect (1 at start)",
+     "udpsieve_rules_generation"},
+}};
+
+/// The classifier of the rule table in effect (the `classifier` object of `rules`).
+inline constexpr std::array<StatDesc, 3> kClassifierStats = {{
+    {"entries_v4", StatKind::gauge, "IPv4 classifier entries", "udpsieve_classifier_entries_ipv4"},
+    {"entries_v6", StatKind::gauge, "IPv6 classifier entries", "udpsieve_classifier_entries_ipv6"},
+    {"memory_bytes", StatKind::gauge, "Memory the classifier's lookup tables take",
+     "udpsieve_classifier_memory_bytes"},
+}};
+
+/// The process (top level of `stats`).
+inline constexpr std::array<StatDesc, 1> kProcessStats = {{
+    {"uptime_s", StatKind::gauge, "Seconds since the daemon started", "udpsieve_uptime_seconds"},
+}};
+
+/// Versions as labels (version="0.1.0", dpdk="DPDK 22.11.x"); the value is always 1.
+inline constexpr StatDesc kBuildInfo = {"build_info", StatKind::gauge,
+                                        "Versions of udpsieved and DPDK; always 1",
+                                        "udpsieve_build_info"};
 
 /// Burst-size histogram: bucket i counts RX polls that returned i packets (0..kBurstSize).
 inline constexpr std::size_t kBurstSize = 32;

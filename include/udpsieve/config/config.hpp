@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "udpsieve/common/config_error.hpp"
@@ -59,12 +60,27 @@ struct PipelineConfig {
   std::vector<RuleSource> rules;
 };
 
+/// A loopback TCP address and port (control.metrics_listen): "127.0.0.1:9917" or "[::1]:9917".
+struct ListenAddress {
+  std::string host;  ///< the address literal, without brackets
+  uint16_t port = 0;
+  bool ipv6 = false;
+  [[nodiscard]] std::string to_string() const;  ///< "127.0.0.1:9917" or "[::1]:9917"
+  friend bool operator==(const ListenAddress&, const ListenAddress&) = default;
+};
+/// Parses a loopback listen address. Only 127.0.0.0/8 and ::1 are accepted: the metrics
+/// endpoint has no authentication, so reaching it from the network goes through a reverse
+/// proxy. Throws std::invalid_argument saying what is wrong.
+[[nodiscard]] ListenAddress parse_loopback_address(std::string_view text);
+
 struct ControlConfig {
   std::string socket = "/run/udpsieve/control.sock";
   unsigned stats_interval_ms = 100;
   unsigned socket_mode = 0660;        ///< permission bits of the socket file (control.socket_mode)
   std::string socket_group = "root";  ///< its group, which admits operators (control.socket_group)
   uint32_t socket_gid = 0;            ///< socket_group's gid, looked up when the config is loaded
+  /// Where the HTTP metrics endpoint listens (control.metrics_listen); absent = off.
+  std::optional<ListenAddress> metrics_listen;
 };
 
 struct LoggingConfig {

@@ -1,8 +1,8 @@
 #pragma once
 /// The control protocol's commands: one JSON request in, one JSON reply out.
 ///
-/// Request: {"cmd": "stats"}. Commands answered here: stats, ports, workers, rules, version;
-/// reload and check are scheduled by the control loop. Any problem with a request gets
+/// Request: {"cmd": "stats"}. Commands answered here: stats, ports, workers, rules, version,
+/// metrics; reload and check are scheduled by the control loop. Any problem with a request gets
 /// {"error": "..."}; the daemon carries on.
 
 #include <chrono>
@@ -53,7 +53,7 @@ struct ControlContext {
   std::chrono::steady_clock::time_point started;
 };
 
-/// Answers a read-only command (stats, ports, workers, rules, version); errors become
+/// Answers a read-only command (stats, ports, workers, rules, version, metrics); errors become
 /// {"error": ...}. Never throws.
 [[nodiscard]] std::string answer(const Request& request, const ControlContext& context);
 
@@ -62,5 +62,10 @@ struct ControlContext {
 [[nodiscard]] nlohmann::json workers_reply(const ControlContext& context);
 [[nodiscard]] nlohmann::json rules_reply(const ControlContext& context);
 [[nodiscard]] nlohmann::json version_reply();
+/// `rules` without the rule list and files: table generation, classifier, reloads.
+[[nodiscard]] nlohmann::json rules_summary(const ControlContext& context);
+/// The Prometheus exposition of stats_reply(), rules_summary() and version_reply(): what the
+/// `metrics` command ({"metrics": TEXT}) and the HTTP endpoint both serve.
+[[nodiscard]] std::string metrics_text(const ControlContext& context);
 
 }  // namespace udpsieve::control

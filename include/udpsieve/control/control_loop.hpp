@@ -46,6 +46,10 @@ struct ControlParts {
   /// after the snapshots are drained: the service layer's periodic work (watchdog, status,
   /// the metrics listener). Must not block. Optional.
   std::function<void(const ControlContext&)> on_tick;
+  /// Called once a stop was requested (SIGTERM, SIGINT), before the workers are told to stop.
+  std::function<void()> on_stopping;
+  /// Offer the test-only command `test_stall_worker` (set from UDPSIEVE_TEST_HOOKS=1).
+  bool test_hooks = false;
 };
 
 class ControlLoop {
@@ -68,6 +72,8 @@ class ControlLoop {
   /// Reads pending signals; returns true when a stop was requested.
   bool handle_signals();
   std::optional<std::string> handle(std::string_view line, SocketServer::ClientId client);
+  /// {"cmd": "test_stall_worker", "worker": N, "stalled": true|false} (test hook).
+  std::string stall_worker(const Request& request);
   [[nodiscard]] ControlContext context() const;
   void request_reload(std::optional<SocketServer::ClientId> client, const std::string& source);
   void start_next_job();

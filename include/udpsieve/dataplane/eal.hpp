@@ -22,6 +22,8 @@ void route_dpdk_log_to_spdlog();
 
 /// The NUMA node of a CPU, from libnuma (0 when the machine has no NUMA support).
 [[nodiscard]] int numa_node_of_cpu(unsigned cpu);
+/// NUMA nodes on the machine (1 without NUMA support).
+[[nodiscard]] int numa_node_count();
 
 /// CPUs this process may run on (its affinity mask), ascending.
 [[nodiscard]] std::vector<unsigned> allowed_cpus();

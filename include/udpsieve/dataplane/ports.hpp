@@ -26,7 +26,8 @@ struct PortInfo {
   uint16_t tx_descriptors = 0;
   uint16_t max_rx_queues = 0;
   uint16_t max_tx_queues = 0;
-  uint64_t rss_hash = 0;  ///< RSS hash functions in use; 0 when RSS is off
+  uint64_t rss_hash = 0;     ///< RSS hash functions in use; 0 when RSS is off
+  uint64_t rss_offered = 0;  ///< RSS hash functions the driver offers (flow_type_rss_offloads)
   bool started = false;
 };
 
@@ -38,6 +39,15 @@ struct LinkInfo {
 };
 
 using PortCounters = std::array<uint64_t, kPortStatCount>;
+
+/// The RSS hash functions udpsieve asks for (IP and UDP), of those in `offered`.
+[[nodiscard]] uint64_t wanted_rss(uint64_t offered) noexcept;
+/// "ipv4+ipv4-udp+..." for RSS hash bits, "off" for 0.
+[[nodiscard]] std::string rss_text(uint64_t hash);
+/// Why `info`'s driver cannot give `queues` workers a queue each, with what to change; empty
+/// when it can.
+[[nodiscard]] std::string queue_shortfall(const PortInfo& info, const config::PortConfig& port,
+                                          uint16_t queues);
 
 class PortSet {
  public:

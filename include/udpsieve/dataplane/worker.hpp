@@ -54,6 +54,10 @@ class alignas(kCacheLine) Worker {
   [[nodiscard]] uint64_t heartbeat() const noexcept {
     return heartbeat_.load(std::memory_order_relaxed);
   }
+  /// Test hook (the daemon offers it only with UDPSIEVE_TEST_HOOKS=1): while set, the worker
+  /// spins at its next publish point without polling, as a stuck worker would, so tests can
+  /// show that systemd's watchdog notices. Stop requests still end it.
+  void set_stalled(bool stalled) noexcept { stall_.store(stalled, std::memory_order_relaxed); }
   /// True once run() has returned.
   [[nodiscard]] bool finished() const noexcept { return finished_.load(std::memory_order_acquire); }
 
@@ -94,6 +98,7 @@ class alignas(kCacheLine) Worker {
   uint64_t sequence_ = 0;
   alignas(kCacheLine) std::atomic<uint64_t> heartbeat_{0};
   std::atomic<bool> finished_{false};
+  std::atomic<bool> stall_{false};
 };
 
 }  // namespace udpsieve::dataplane

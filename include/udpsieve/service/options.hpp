@@ -10,6 +10,7 @@ namespace udpsieve::service {
 struct Options {
   std::string config_path;
   bool check = false;                      ///< --check: validate config and rules, then exit
+  bool preflight = false;                  ///< --preflight: check the machine, then exit
   bool no_huge = false;                    ///< --no-huge: as eal.hugepages: off
   std::optional<std::string> file_prefix;  ///< --file-prefix overrides eal.file_prefix
   std::optional<std::string> socket;       ///< --socket overrides control.socket

@@ -1,0 +1,103 @@
+// udpsieved --preflight against real devices: each check's verdict and the exit status; and
+// the same checks stopping a normal start before any port is started.
+#include <gtest/gtest.h>
+
+#include "support/daemon_process.hpp"
+
+namespace {
+
+using udpsieve::test::daemon_binary;
+using udpsieve::test::run_program;
+using udpsieve::test::TempDir;
+
+/// Runs `udpsieved --preflight` on a config with `lcores` and `ports` (YAML list entries).
+udpsieve::test::RunResult preflight(const TempDir& dir, const std::string& lcores,
+                                    const std::string& ports, const std::string& name) {
+  const std::string config =
+      dir.write("config.yaml",
+                "eal:\n  lcores: " + lcores + "\n  hugepages: auto\n  memory_mb: 256\n" +
+                    "  file_prefix: " + udpsieve::test::unique_prefix(name) + "\nports:\n" + ports);
+  return run_program({daemon_binary(), "--config", config, "--preflight"});
+}
+
+TEST(Preflight, ReadyMachineWithVirtualDevices) {
+  REQUIRE_DPDK();
+  TempDir dir;
+  const auto result = preflight(dir, "[0, 1]",
+                                "  - {name: wan, device: net_null0, forward_to: lan}\n"
+                                "  - {name: lan, device: net_null1, forward_to: wan}\n",
+                                "pf-ok");
+  EXPECT_EQ(result.exit_code, 0) << result.output;
+  for (const char* line :
+       {"udpsieved preflight for ", "  ok    lcores: control thread on CPU 0; 1 worker(s)",
+        "memlock: ", "  ok    NUMA: ",
+        "  ok    port wan: driver net_null offers 1024 RX / 1024 TX queue(s); 1 needed",
+        "  note  port wan: RSS not needed with one worker",
+        "  note  port lan: rte_flow: not available from driver net_null",
+        "result: ready to start (0 failure(s)"}) {
+    EXPECT_NE(result.output.find(line), std::string::npos) << line << "\n" << result.output;
+  }
+  // Nothing of the private EAL is left behind.
+  EXPECT_EQ(result.output.find("FAIL"), std::string::npos) << result.output;
+}
+
+TEST(Preflight, TapDeviceOffersRssAndRteFlow) {
+  REQUIRE_DPDK();
+  TempDir dir;
+  const std::string tap = "pf" + std::to_string(getpid() % 100000);
+  const auto result = preflight(
+      dir, "[0, 1, \"2@1\"]",
+      "  - {name: wan, device: \"net_tap0,iface=" + tap + "\", forward_to: wan}\n", "pf-tap");
+  EXPECT_EQ(result.exit_code, 0) << result.output;
+  for (const char* line :
+       {"  WARN  lcores: 2 workers share CPU 1", "  ok    port wan: RSS over ipv4",
+        "  ok    port wan: rte_flow: the driver accepts an eth/ipv4/udp drop rule",
+        "result: ready to start (0 failure(s), 1 warning(s))"}) {
+    EXPECT_NE(result.output.find(line), std::string::npos) << line << "\n" << result.output;
+  }
+}
+
+TEST(Preflight, EachProblemSaysWhatToChange) {
+  REQUIRE_DPDK();
+  {
+    TempDir dir;
+    const auto result = preflight(
+        dir, "[0, 1, 127]", "  - {name: wan, device: net_null0, forward_to: wan}\n", "pf-cpu");
+    EXPECT_EQ(result.exit_code, 1) << result.output;
+    EXPECT_NE(result.output.find("  FAIL  lcores: eal.lcores: '127' needs CPU 127"),
+              std::string::npos)
+        << result.output;
+    EXPECT_NE(result.output.find("result: udpsieved cannot start like this (1 failure(s)"),
+              std::string::npos)
+        << result.output;
+  }
+  {
+    TempDir dir;
+    udpsieve::test::write_pcap(dir.file("in.pcap"), {});
+    const auto result =
+        preflight(dir, "[0, 1, \"2@1\"]",
+                  "  - {name: wan, device: \"net_pcap0,rx_pcap=" + dir.file("in.pcap") +
+                      "\", forward_to: wan}\n",
+                  "pf-queues");
+    EXPECT_EQ(result.exit_code, 1) << result.output;
+    EXPECT_NE(result.output.find("  FAIL  port wan: port 'wan' (net_pcap0,rx_pcap="),
+              std::string::npos)
+        << result.output;
+    EXPECT_NE(result.output.find("offers 1 RX / 1 TX queue(s) but the 2 worker(s) need one of "
+                                 "each; list fewer workers in eal.lcores"),
+              std::string::npos)
+        << result.output;
+  }
+  {
+    TempDir dir;
+    const auto result = preflight(
+        dir, "[0, 1]", "  - {name: wan, device: \"0000:7f:1f.7\", forward_to: wan}\n", "pf-pci");
+    EXPECT_EQ(result.exit_code, 1) << result.output;
+    EXPECT_NE(result.output.find("  FAIL  ports: ports[0] port 'wan' (0000:7f:1f.7): no DPDK "
+                                 "port at this PCI address; bind the NIC to vfio-pci"),
+              std::string::npos)
+        << result.output;
+  }
+}
+
+}  // namespace
