@@ -35,8 +35,7 @@ TEST(WatchdogGate, PingsOnlyWhenEveryWorkerAdvanced) {
   for (const Step& step : steps) {
     const WatchdogGate::Decision decision = gate.poll(start + step.at, step.heartbeats);
     EXPECT_EQ(decision.ping, step.ping) << step.what;
-    EXPECT_EQ(decision.stalled.has_value() ? static_cast<int>(*decision.stalled) : -1,
-              step.stalled)
+    EXPECT_EQ(decision.stalled.has_value() ? static_cast<int>(*decision.stalled) : -1, step.stalled)
         << step.what;
   }
 }
