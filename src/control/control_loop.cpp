@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "capture_session.hpp"
 #include "udpsieve/control/stats_aggregator.hpp"
 #include "udpsieve/dataplane/snapshot_channel.hpp"
 #include "udpsieve/dataplane/table.hpp"
@@ -50,6 +51,8 @@ ControlLoop::ControlLoop(ControlParts parts, std::shared_ptr<const config::Loade
   book_.on_publish(*table);
   next_generation_ = table->generation() + 1;
 }
+
+ControlLoop::~ControlLoop() = default;
 
 ControlContext ControlLoop::context() const {
   return ControlContext{*config_, parts_.ports, parts_.pools,   parts_.tables, parts_.stats,
@@ -115,6 +118,7 @@ std::optional<std::string> ControlLoop::handle(std::string_view line,
     start_next_job();
     return std::nullopt;
   }
+  if (request.command == "capture") return start_capture(request, client);
   if (request.command == "test_stall_worker") return stall_worker(request);
   return answer(request, context());
 }
@@ -174,6 +178,7 @@ void ControlLoop::apply_reload(CompileOutcome& outcome) {
   parts_.tables.publish(std::move(outcome.table));
   const auto swapped = std::chrono::steady_clock::now();
   book_.on_publish(*parts_.tables.current());
+  retarget_capture();
   config_ = outcome.config;
   if (parts_.on_applied) parts_.on_applied(*config_);
 
@@ -252,6 +257,7 @@ void ControlLoop::abandon_waiters() {
   reload_waiters_.clear();
   checks_.clear();
   running_check_.reset();
+  if (capture_) finish_capture("udpsieved is stopping");
 }
 
 bool ControlLoop::run() {
@@ -269,6 +275,7 @@ bool ControlLoop::run() {
     parts_.stats.update_rates(std::chrono::steady_clock::now());
     (void)parts_.tables.reclaim(retire);
     if (auto done = parts_.jobs.take()) finish_job(std::move(done->first), std::move(done->second));
+    service_capture();
     if (parts_.on_tick) parts_.on_tick(context());
     if (signalled && handle_signals()) break;
   }

@@ -12,6 +12,7 @@
 #include <cstring>
 #include <utility>
 
+#include "udpsieve/dataplane/capture_tap.hpp"
 #include "udpsieve/dataplane/snapshot_channel.hpp"
 #include "udpsieve/dataplane/table.hpp"
 
@@ -40,6 +41,7 @@ Worker::Worker(WorkerSetup setup, const TablePublisher& tables, SnapshotChannel&
   port_count_ = static_cast<uint16_t>(std::min(setup_.port_ids.size(), port_ids_.size()));
   std::copy_n(setup_.port_ids.begin(), port_count_, port_ids_.begin());
   tx_queue_ = static_cast<uint16_t>(setup_.index);
+  tap_ = setup_.tap;
 }
 
 int Worker::launch(void* arg) noexcept {
@@ -185,6 +187,8 @@ void Worker::handle_burst(rte_mbuf** mbufs, uint16_t count, uint16_t in_port, co
   const bool default_drop = table.rules().default_action() == rules::Verdict::drop;
   const bool non_udp_drop = table.rules().non_udp() == rules::Verdict::drop;
   const uint64_t now = meters != nullptr ? rte_rdtsc() : 0;
+  // Non-zero only while a verdict capture runs: one load per burst otherwise.
+  const uint64_t capture = tap_ != nullptr ? tap_->word() : 0;
   for (uint16_t i = 0; i < count; ++i) {
     rte_mbuf* m = mbufs[i];
     const uint32_t length = rte_pktmbuf_pkt_len(m);
@@ -225,6 +229,14 @@ void Worker::handle_burst(rte_mbuf** mbufs, uint16_t count, uint16_t in_port, co
           reason = DropReason::default_action;
         }
         break;
+    }
+    if (unlikely(capture != 0)) {
+      const uint32_t hit = info[i].status == ParseStatus::udp ? matched[i] : 0;
+      if (CaptureFilter::matches(capture, table.generation(), hit, reason != DropReason::count)) {
+        tap_->offer(setup_.index, m,
+                    CaptureMeta{rte_rdtsc(), length, hit, table.generation(), in_port,
+                                static_cast<uint16_t>(setup_.index), static_cast<uint8_t>(reason)});
+      }
     }
     if (reason == DropReason::count) {
       enqueue_tx(out, m, length);

@@ -28,6 +28,7 @@
 #include "udpsieve/control/metrics_http.hpp"
 #include "udpsieve/control/socket_server.hpp"
 #include "udpsieve/control/stats_aggregator.hpp"
+#include "udpsieve/dataplane/capture_tap.hpp"
 #include "udpsieve/dataplane/eal.hpp"
 #include "udpsieve/dataplane/mempools.hpp"
 #include "udpsieve/dataplane/ports.hpp"
@@ -285,6 +286,7 @@ int serve(const Options& options, const config::LoadedConfig& loaded, control::S
     port_ids.push_back(info.port_id);
 
   std::atomic<bool> stop{false};
+  dataplane::CaptureTap tap(worker_count, worker_sockets.front());
   std::vector<std::unique_ptr<dataplane::SnapshotChannel>> channels;
   std::vector<std::unique_ptr<dataplane::Worker>> workers;
   const uint64_t interval_tsc = rte_get_tsc_hz() * config.control.stats_interval_ms / 1000;
@@ -296,6 +298,7 @@ int serve(const Options& options, const config::LoadedConfig& loaded, control::S
     setup.socket = worker_sockets[w];
     setup.port_ids = port_ids;
     setup.publish_interval_tsc = interval_tsc;
+    setup.tap = &tap;
     for (std::size_t p = 0; p < port_ids.size(); ++p) {
       setup.rx_queues.push_back({port_ids[p], static_cast<uint16_t>(w), static_cast<uint16_t>(p)});
     }
@@ -324,7 +327,8 @@ int serve(const Options& options, const config::LoadedConfig& loaded, control::S
                               .on_reload_finished = {},
                               .on_tick = {},
                               .on_stopping = {},
-                              .test_hooks = false};
+                              .test_hooks = false,
+                              .tap = &tap};
   parts.on_applied = [&server](const config::LoadedConfig& applied) {
     spdlog::set_level(spdlog::level::from_str(applied.config.logging.level));
     server.update_access(socket_access(applied.config));

@@ -16,7 +16,7 @@ from collections import Counter, defaultdict
 
 from scapy.all import (ARP, ICMP, IP, TCP, UDP, Dot1AD, Dot1Q, Ether, ICMPv6EchoRequest, IPv6,
                        IPv6ExtHdrDestOpt, IPv6ExtHdrFragment, IPv6ExtHdrHopByHop,
-                       IPv6ExtHdrRouting, IPOption_RR, Raw, RawPcapReader)
+                       IPv6ExtHdrRouting, IPOption_RR, PadN, Raw, RawPcapReader)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 MAC = dict(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
@@ -877,6 +877,182 @@ rules:
           cases)
 
 
+def malformed_corpus():
+    """A corpus of broken frames, each between valid ones, so the parser's every bound is hit
+    while forwarding is checked frame by frame. Verdicts follow docs/configuration.md
+    "Malformed frames". Jumbo frames (9000 bytes) arrive from net_pcap as multi-segment mbufs
+    (the pool's buffers hold 2048 bytes), so they also cover the worker's segmented path."""
+    rules = """\
+rules:
+  - id: drop-port-666
+    match: {dst_port: 666}
+    action: drop
+  - id: drop-jumbo-magic
+    match:
+      payload: {offset: 1000, value: "cafebabe"}
+    action: drop
+"""
+    counter = [0]
+
+    def good():
+        # Each valid frame is distinct, so expected.pcap also checks the order.
+        counter[0] += 1
+        if counter[0] % 2:
+            return udp4("10.0.0.1", "10.0.0.2", 1000 + counter[0], 2000,
+                        payload=b"ok%04d" % counter[0])
+        return udp6("2001:db8::1", "2001:db8::2", 1000 + counter[0], 2000,
+                    payload=b"ok%04d" % counter[0])
+
+    def patch(data, offset, value):
+        return data[:offset] + value + data[offset + len(value):]
+
+    def frame(data):
+        return Raw(bytes(data))
+
+    bad = []          # (frame, verdict) before interleaving
+    m = drop("malformed")
+
+    # Runts: shorter than an Ethernet header, and short but otherwise complete.
+    base4 = bytes(udp4("10.0.0.1", "10.0.0.2", 1, 2, payload=b"x" * 10))
+    for length in (1, 6, 12, 13):
+        bad.append((frame(base4[:length]), m))
+    bad.append((frame(base4[:12] + b"\x08\x00"), m))                 # IPv4 ethertype, no IP
+    bad.append((frame(base4[:12] + b"\x08\x06"), fwd()))             # ARP ethertype, no body
+    bad.append((frame(base4[:12] + b"\x00\x2e"), fwd()))             # 802.3 length field
+    bare = bytes(udp4("10.0.0.3", "10.0.0.4", 5, 6, payload=b""))    # 42 bytes, no padding
+    assert len(bare) == 42
+    bad.append((frame(bare), fwd()))                                 # < 60 but consistent
+    bad.append((frame(bytes(udp4("10.0.0.3", "10.0.0.4", 5, 6, payload=b"p" * 17))), fwd()))  # 59
+
+    # Truncated at every byte of every header of a QinQ IPv4/UDP frame: as cut (the IP total
+    # length then runs past the frame), and with the IP length fixed to the cut.
+    qinq4 = bytes(eth() / Dot1AD(vlan=10) / Dot1Q(vlan=20) /
+                  IP(src="10.0.0.1", dst="10.0.0.2") / UDP(sport=7, dport=8) / Raw(b"q" * 8))
+    l3 = 22
+    for cut in range(14, l3 + 28):
+        bad.append((frame(qinq4[:cut]), m))
+    for ip_length in range(20, 28):                                  # UDP header cut, IP consistent
+        data = bytearray(qinq4[:l3 + ip_length])
+        struct.pack_into("!H", data, l3 + 2, ip_length)
+        bad.append((frame(bytes(data)), m))
+
+    # IPv6 with hop-by-hop, routing, destination options and an atomic fragment header before
+    # UDP: every cut, as is and with the payload length fixed to the cut.
+    chain6 = bytes(eth() / IPv6(src="2001:db8::1", dst="2001:db8::2") / IPv6ExtHdrHopByHop() /
+                   IPv6ExtHdrRouting() / IPv6ExtHdrDestOpt() /
+                   IPv6ExtHdrFragment(offset=0, m=0, nh=17) / UDP(sport=7, dport=8) /
+                   Raw(b"6" * 8))
+    ext_end = 14 + 40 + 8 + 8 + 8 + 8
+    for cut in list(range(14, 54)) + list(range(54, ext_end + 8, 3)):
+        bad.append((frame(chain6[:cut]), m))
+    for plen in range(0, ext_end + 8 - 54):
+        data = bytearray(chain6[:54 + plen])
+        struct.pack_into("!H", data, 18, plen)
+        bad.append((frame(bytes(data)), m))
+    bad.append((frame(chain6), fwd()))                               # whole: valid
+
+    # IPv4 header fields.
+    for ihl in range(0, 5):
+        bad.append((frame(patch(base4, 14, bytes([0x40 | ihl]))), m))  # IHL < 5
+    bad.append((frame(patch(base4, 14, b"\x4f")), m))               # options past the frame
+    bad.append((frame(patch(base4, 14, b"\x46")), m))               # UDP header read from payload
+    bad.append((frame(patch(base4, 16, struct.pack("!H", len(base4) - 14 + 1))), m))  # +1
+    bad.append((frame(patch(base4, 16, struct.pack("!H", 19))), m))   # below the header
+    bad.append((frame(patch(base4, 16, b"\xff\xff")), m))
+    bad.append((frame(patch(base4, 14, b"\x55")), m))                 # version 5
+    bad.append((frame(base4 + b"\0" * 20), fwd()))                   # Ethernet padding: fine
+
+    # UDP length lies.
+    for udp_length in (0, 1, 7):
+        bad.append((frame(patch(base4, 38, struct.pack("!H", udp_length))), m))
+    bad.append((frame(patch(base4, 38, struct.pack("!H", 8 + 10 + 1))), m))   # past IP by 1
+    bad.append((frame(patch(base4, 38, b"\xff\xff")), m))
+    bad.append((frame(patch(base4, 38, struct.pack("!H", 8 + 4))), fwd()))    # shorter: accepted
+    frag_first = bytes(eth() / IP(src="10.0.0.1", dst="10.0.0.2", flags="MF", id=3, proto=17) /
+                       UDP(sport=1, dport=2, len=4000) / Raw(b"f" * 16))
+    bad.append((frame(frag_first), fwd()))  # a first fragment's length: the datagram
+    bad.append((frame(patch(frag_first, 38, b"\x00\x07")), m))        # but >= 8 still holds
+    frag_later = bytes(eth() / IP(src="10.0.0.1", dst="10.0.0.2", frag=100, proto=17) /
+                       Raw(b"f" * 16))
+    bad.append((frame(frag_later[:-1]), m))                           # total length past frame
+
+    # IPv6 extension-header chains: eight are walked, a ninth is malformed whatever it is;
+    # a header pointing at itself "loops" until the bound; lengths past the payload.
+    def chain(headers):
+        packet = IPv6(src="2001:db8::1", dst="2001:db8::2")
+        for h in headers:
+            packet = packet / h
+        return eth() / packet / UDP(sport=9, dport=10) / Raw(b"c" * 8)
+
+    bad.append((chain([IPv6ExtHdrDestOpt() for _ in range(8)]), fwd()))
+    bad.append((chain([IPv6ExtHdrDestOpt() for _ in range(9)]), m))
+    bad.append((chain([IPv6ExtHdrHopByHop()] + [IPv6ExtHdrRouting() for _ in range(20)]), m))
+    bad.append((chain([IPv6ExtHdrFragment(offset=0, m=0) for _ in range(9)]), m))
+    selfloop = bytes(eth() / IPv6(src="2001:db8::1", dst="2001:db8::2", nh=60) /
+                     Raw((b"\x3c\x00" + b"\x01\x04\x00\x00\x00\x00") * 12))
+    bad.append((frame(selfloop), m))                                  # nh=60 forever
+    runaway = bytes(eth() / IPv6(src="2001:db8::1", dst="2001:db8::2", nh=60) /
+                    Raw(b"\x11\xff" + b"\x00" * 30))                 # claims 2048 bytes
+    bad.append((frame(runaway), m))
+    dangling = bytes(eth() / IPv6(src="2001:db8::1", dst="2001:db8::2", nh=0) /
+                     Raw(b"\x3c\x00" + b"\x01\x04\x00\x00\x00\x00"))   # then nothing
+    bad.append((frame(dangling), m))
+    bad.append((frame(patch(bytes(udp6("2001:db8::1", "2001:db8::2", 1, 2)), 18, b"\x00\xff")), m))
+    bad.append((frame(patch(bytes(udp6("2001:db8::1", "2001:db8::2", 1, 2)), 14, b"\x40")), m))
+
+    # VLAN stacks.
+    def tagged(*tags):
+        f = eth()
+        for t in tags:
+            f = f / t
+        return f / IP(src="10.0.0.1", dst="10.0.0.2") / UDP(sport=1, dport=2) / Raw(b"v" * 8)
+
+    bad.append((tagged(Dot1Q(vlan=1), Dot1Q(vlan=2), Dot1Q(vlan=3)), m))
+    bad.append((tagged(*[Dot1Q(vlan=i) for i in range(1, 9)]), m))
+    bad.append((frame(bytes(eth())[:12] + b"\x81\x00"), m))           # 0x8100, no payload
+    bad.append((frame(bytes(eth())[:12] + b"\x81\x00\x00\x05"), m))   # TCI but no ethertype
+    bad.append((frame(bytes(eth())[:12] + b"\x88\xa8\x00\x05\x81\x00"), m))   # second tag cut
+    bad.append((frame(bytes(eth())[:12] + b"\x81\x00\x00\x05\x08\x00"), m))   # IPv4, no header
+    bad.append((frame(bytes(eth())[:12] + b"\x81\x00\x00\x05\x08\x06"), fwd()))  # ARP, empty
+    bad.append((tagged(Dot1Q(type=0x9100, vlan=7), Dot1Q(vlan=8)), fwd()))
+    bad.append((eth() / Dot1Q(vlan=1) / Dot1Q(vlan=2) / ARP(), fwd()))
+
+    # Jumbo frames: 9000 bytes become five-segment mbufs. Headers must lie in the first 512
+    # bytes of a multi-segment frame.
+    def jumbo4(dport=2000, payload=None, length=9000):
+        head = eth() / IP(src="10.0.0.1", dst="10.0.0.2") / UDP(sport=3, dport=dport)
+        body = payload if payload is not None else b"J" * (length - len(bytes(head)))
+        return head / Raw(body)
+
+    j4 = jumbo4()
+    assert len(bytes(j4)) == 9000
+    bad.append((j4, fwd()))
+    bad.append((jumbo4(dport=666), drop("rule", "drop-port-666")))
+    magic = b"J" * 1000 + b"\xca\xfe\xba\xbe" + b"J" * (9000 - 42 - 1004)
+    bad.append((jumbo4(payload=magic), drop("rule", "drop-jumbo-magic")))
+    bad.append((jumbo4(length=9216), fwd()))
+    j6 = udp6("2001:db8::1", "2001:db8::2", 3, 2000, payload=b"K" * (9000 - 62))
+    bad.append((j6, fwd()))
+    bad.append((frame(bytes(j4)[:8999]), m))                          # IP length past the frame
+    bad.append((frame(patch(bytes(j4), 38, b"\xff\xff")), m))         # UDP length past IP
+    bad.append((frame(patch(bytes(j4), 14, b"\x43")), m))             # IHL 3, jumbo
+    long_ext = [IPv6ExtHdrDestOpt(options=[PadN(optdata=b"\0" * 250)]) for _ in range(2)]
+    deep = udp6("2001:db8::1", "2001:db8::2", 3, 2000, ext=long_ext, payload=b"L" * 100)
+    assert len(bytes(deep)) < 2048 and 14 + 40 + 2 * 256 > 512
+    bad.append((deep, fwd()))                        # headers past 512 bytes, one segment: fine
+    deep_jumbo = udp6("2001:db8::1", "2001:db8::2", 3, 2000, ext=long_ext, payload=b"L" * 8000)
+    bad.append((deep_jumbo, m))                      # the same headers in a multi-segment frame
+
+    cases = []
+    for i, case in enumerate(bad):
+        if i % 3 == 0:
+            cases.append((good(), fwd()))
+        cases.append(case)
+    cases.append((good(), fwd()))
+    write("malformed-corpus", "a corpus of broken frames between valid ones, jumbo frames",
+          rules, cases)
+
+
 if __name__ == "__main__":
     basic_ipv4()
     allowlist()
@@ -895,3 +1071,4 @@ if __name__ == "__main__":
     rate_limit_pps()
     rate_limit_bps()
     ipv6_mixed_fields()
+    malformed_corpus()

@@ -18,8 +18,9 @@
 #include "udpsieve/control/socket_server.hpp"
 
 namespace udpsieve::dataplane {
+class CaptureTap;
 class SnapshotChannel;
-}
+}  // namespace udpsieve::dataplane
 
 namespace udpsieve::control {
 
@@ -50,12 +51,17 @@ struct ControlParts {
   std::function<void()> on_stopping;
   /// Offer the test-only command `test_stall_worker` (set from UDPSIEVE_TEST_HOOKS=1).
   bool test_hooks = false;
+  /// The workers' verdict capture tap (the `capture` command); none when null.
+  dataplane::CaptureTap* tap = nullptr;
 };
 
 class ControlLoop {
  public:
   /// The current table must already be published; `config` is the one it came from.
   ControlLoop(ControlParts parts, std::shared_ptr<const config::LoadedConfig> config);
+  ~ControlLoop();
+  ControlLoop(const ControlLoop&) = delete;
+  ControlLoop& operator=(const ControlLoop&) = delete;
 
   /// Runs until SIGTERM or SIGINT. Then sets the stop flag and keeps draining until every
   /// worker has published its final snapshot. Returns false when a worker failed to stop
@@ -81,6 +87,13 @@ class ControlLoop {
   void apply_reload(CompileOutcome& outcome);
   /// Fails every request still waiting for a compile (the daemon is stopping).
   void abandon_waiters();
+  /// {"cmd": "capture", ...}: validates, arms the tap, and answers later (nullopt) or now.
+  std::optional<std::string> start_capture(const Request& request, SocketServer::ClientId client);
+  /// Drains the tap; answers and disarms once the capture has its count or its time is up.
+  void service_capture();
+  /// After a reload: points a rule capture at the rule's index in the new table.
+  void retarget_capture();
+  void finish_capture(const std::string& note);
 
   ControlParts parts_;
   std::shared_ptr<const config::LoadedConfig> config_;
@@ -100,6 +113,9 @@ class ControlLoop {
   std::chrono::steady_clock::time_point reload_started_{};
   std::deque<PendingCheck> checks_;
   std::optional<SocketServer::ClientId> running_check_;
+
+  struct CaptureSession;
+  std::unique_ptr<CaptureSession> capture_;
 };
 
 }  // namespace udpsieve::control

@@ -16,6 +16,7 @@ struct rte_rcu_qsbr;
 
 namespace udpsieve::dataplane {
 
+class CaptureTap;
 class SnapshotChannel;
 class Table;
 struct MeterSlot;
@@ -37,6 +38,7 @@ struct WorkerSetup {
   std::vector<RxQueueRef> rx_queues;
   std::vector<uint16_t> port_ids;  ///< port index → DPDK port id
   uint64_t publish_interval_tsc = 0;
+  CaptureTap* tap = nullptr;  ///< verdict capture (shared by all workers); none when null
 };
 
 class alignas(kCacheLine) Worker {
@@ -84,6 +86,7 @@ class alignas(kCacheLine) Worker {
   std::array<uint16_t, config::kMaxPorts> port_ids_{};
   uint16_t port_count_ = 0;
   uint16_t tx_queue_ = 0;
+  CaptureTap* tap_ = nullptr;
   const TablePublisher& tables_;
   rte_rcu_qsbr* qsbr_;
   const std::atomic<bool>& stop_;

@@ -1,0 +1,194 @@
+// The `capture` command: arm the workers' capture tap, collect what they copy, answer with it.
+#include <rte_cycles.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+
+#include "capture_session.hpp"
+#include "udpsieve/dataplane/ports.hpp"
+#include "udpsieve/dataplane/table.hpp"
+#include "udpsieve/dataplane/worker.hpp"
+
+namespace udpsieve::control {
+namespace {
+
+constexpr uint64_t kMaxCount = 10000;
+constexpr uint64_t kMaxTimeoutMs = 300'000;
+/// Captured bytes per reply: the reply is one JSON line, hex-encoded (twice the size).
+constexpr std::size_t kMaxBytes = std::size_t{4} << 20;
+
+std::string hex(const std::vector<uint8_t>& bytes) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out(bytes.size() * 2, '0');
+  for (std::size_t i = 0; i < bytes.size(); ++i) {
+    out[2 * i] = kDigits[bytes[i] >> 4];
+    out[2 * i + 1] = kDigits[bytes[i] & 15];
+  }
+  return out;
+}
+
+std::vector<std::string> rule_ids(const dataplane::Table& table) {
+  std::vector<std::string> ids;
+  for (const rules::Rule& rule : table.rules().rules())
+    ids.push_back(rule.id);
+  return ids;
+}
+
+/// A whole number in [low, high] from `body[key]`, `fallback` when absent; nullopt when bad.
+std::optional<uint64_t> number(const nlohmann::json& body, const char* key, uint64_t fallback,
+                               uint64_t low, uint64_t high) {
+  if (!body.contains(key)) return fallback;
+  const nlohmann::json& value = body[key];
+  if (!value.is_number_unsigned() || value.get<uint64_t>() < low || value.get<uint64_t>() > high) {
+    return std::nullopt;
+  }
+  return value.get<uint64_t>();
+}
+
+}  // namespace
+
+std::optional<std::string> ControlLoop::start_capture(const Request& request,
+                                                      SocketServer::ClientId client) {
+  if (parts_.tap == nullptr) return error_line("capture is not available in this daemon");
+  if (capture_) {
+    return error_line("a capture is already running (" + capture_->filter +
+                      "); try again when it ends");
+  }
+  const nlohmann::json& body = request.body;
+  auto session = std::make_unique<CaptureSession>();
+  session->client = client;
+  const bool has_rule = body.contains("rule");
+  const bool has_verdict = body.contains("verdict");
+  if (has_rule == has_verdict) {
+    return error_line(R"(capture needs one of "rule": ID or "verdict": "drop" | "forward")");
+  }
+  const auto count = number(body, "count", 100, 1, kMaxCount);
+  const auto timeout_ms = number(body, "timeout_ms", 10'000, 1, kMaxTimeoutMs);
+  const auto snaplen = number(body, "snaplen", 2048, 64, 2048);
+  if (!count || !timeout_ms || !snaplen) {
+    return error_line("capture: count is 1-" + std::to_string(kMaxCount) + ", timeout_ms 1-" +
+                      std::to_string(kMaxTimeoutMs) + ", snaplen 64-2048");
+  }
+  const dataplane::Table& table = *parts_.tables.current();
+  uint64_t word = 0;
+  if (has_rule) {
+    if (!body["rule"].is_string()) return error_line(R"(capture: "rule" is a rule id)");
+    session->rule_id = body["rule"].get<std::string>();
+    const std::vector<std::string> ids = rule_ids(table);
+    const auto it = std::find(ids.begin(), ids.end(), session->rule_id);
+    if (it == ids.end()) {
+      return error_line("capture: no rule '" + session->rule_id + "' is loaded");
+    }
+    session->by_rule = true;
+    session->filter = "rule " + session->rule_id;
+    word =
+        dataplane::CaptureFilter::rule(table.generation(), static_cast<uint32_t>(it - ids.begin()));
+  } else {
+    const nlohmann::json& verdict = body["verdict"];
+    if (verdict != "drop" && verdict != "forward") {
+      return error_line(R"(capture: "verdict" is "drop" or "forward")");
+    }
+    session->filter = "verdict " + verdict.get<std::string>();
+    word = dataplane::CaptureFilter::verdict(verdict == "drop");
+  }
+  session->count = *count;
+  session->snaplen = static_cast<uint32_t>(*snaplen);
+  session->deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(*timeout_ms);
+  session->rule_ids[table.generation()] = rule_ids(table);
+  session->tsc_hz = static_cast<double>(rte_get_tsc_hz());
+  session->tsc_origin = rte_rdtsc();
+  session->unix_ns_origin = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                std::chrono::system_clock::now().time_since_epoch())
+                                .count();
+  parts_.tap->discard();
+  parts_.tap->arm(word, session->snaplen);
+  spdlog::info("capture started: {}, up to {} packet(s) within {} ms", session->filter,
+               session->count, *timeout_ms);
+  capture_ = std::move(session);
+  return std::nullopt;
+}
+
+void ControlLoop::retarget_capture() {
+  if (!capture_) return;
+  const dataplane::Table& table = *parts_.tables.current();
+  capture_->rule_ids[table.generation()] = rule_ids(table);
+  if (!capture_->by_rule) return;
+  const std::vector<std::string>& ids = capture_->rule_ids[table.generation()];
+  const auto it = std::find(ids.begin(), ids.end(), capture_->rule_id);
+  if (it == ids.end()) {
+    finish_capture("rule '" + capture_->rule_id + "' was removed by a reload");
+    return;
+  }
+  parts_.tap->arm(
+      dataplane::CaptureFilter::rule(table.generation(), static_cast<uint32_t>(it - ids.begin())),
+      capture_->snaplen);
+}
+
+void ControlLoop::service_capture() {
+  if (!capture_) return;
+  CaptureSession& session = *capture_;
+  const std::size_t before = session.packets.size();
+  parts_.tap->drain(session.count - session.packets.size(), session.packets);
+  for (std::size_t i = before; i < session.packets.size(); ++i)
+    session.bytes += session.packets[i].data.size();
+  if (session.packets.size() >= session.count) {
+    finish_capture("");
+  } else if (session.bytes >= kMaxBytes) {
+    finish_capture("stopped at " + std::to_string(kMaxBytes >> 20) +
+                   " MiB of captured data; use a smaller snaplen or count");
+  } else if (std::chrono::steady_clock::now() >= session.deadline) {
+    finish_capture("timed out before " + std::to_string(session.count) +
+                   " matching packet(s) arrived");
+  }
+}
+
+void ControlLoop::finish_capture(const std::string& note) {
+  parts_.tap->disarm();
+  CaptureSession& session = *capture_;
+  nlohmann::json packets = nlohmann::json::array();
+  const std::vector<dataplane::PortInfo>& ports = parts_.ports.ports();
+  for (const dataplane::CapturedPacket& packet : session.packets) {
+    const dataplane::CaptureMeta& meta = packet.meta;
+    const double seconds =
+        (static_cast<double>(meta.tsc) - static_cast<double>(session.tsc_origin)) / session.tsc_hz;
+    nlohmann::json rule = nullptr;
+    if (meta.rule != 0) {
+      const auto ids = session.rule_ids.find(meta.generation);
+      if (ids != session.rule_ids.end() && meta.rule <= ids->second.size()) {
+        rule = ids->second[meta.rule - 1];
+      }
+    }
+    const bool dropped = meta.reason < kDropReasonCount;
+    packets.push_back(
+        {{"t_ns", session.unix_ns_origin + static_cast<int64_t>(seconds * 1e9)},
+         {"port", meta.in_port},
+         {"lcore",
+          meta.worker < parts_.workers.size() ? parts_.workers[meta.worker]->setup().lcore : 0U},
+         {"rule", rule},
+         {"verdict", dropped ? "drop" : "forward"},
+         {"reason", dropped ? std::string(kDropReasons[meta.reason].name) : std::string()},
+         {"length", meta.original_length},
+         {"data", hex(packet.data)}});
+  }
+  nlohmann::json port_names = nlohmann::json::array();
+  for (const dataplane::PortInfo& port : ports)
+    port_names.push_back(port.name);
+  const nlohmann::json reply = {{"ok", true},
+                                {"filter", session.filter},
+                                {"captured", session.packets.size()},
+                                {"missed", parts_.tap->missed()},
+                                {"complete", session.packets.size() >= session.count},
+                                {"note", note},
+                                {"snaplen", session.snaplen},
+                                {"ports", port_names},
+                                {"packets", packets}};
+  parts_.tap->discard();
+  spdlog::info("capture ended: {}: {} packet(s){}", session.filter, session.packets.size(),
+               note.empty() ? "" : "; " + note);
+  parts_.server.complete(session.client,
+                         reply.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  capture_.reset();
+}
+
+}  // namespace udpsieve::control

@@ -1,0 +1,568 @@
+// Control socket hardening against a live daemon: the socket file's mode and group, the peer
+// credential check at accept, per-client bounds in size, time and unread replies, the client
+// limit, and garbage of every kind. Throughout, a worker forwards full-speed traffic (net_pcap
+// infinite_rx into net_null); every test ends by checking it kept going, that its counters
+// add up exactly, and that the daemon stops with status 0.
+#include <fcntl.h>
+#include <grp.h>
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <random>
+#include <thread>
+
+#include "support/daemon_process.hpp"
+#include "support/packet_builder.hpp"
+#include "udpsieve/cli/client.hpp"
+
+namespace {
+
+using udpsieve::test::DaemonProcess;
+using udpsieve::test::TempDir;
+
+constexpr uid_t kNobody = 65534;
+constexpr gid_t kNogroup = 65534;
+
+int connect_to(const std::string& path) {
+  const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -errno;
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  std::strncpy(address.sun_path, path.c_str(), sizeof address.sun_path - 1);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
+    const int error = errno;
+    close(fd);
+    return -error;
+  }
+  return fd;
+}
+
+/// A raw client: sends bytes as given, reads lines with a generous timeout.
+class RawClient {
+ public:
+  explicit RawClient(const std::string& path) : fd_(connect_to(path)) {
+    if (fd_ < 0) throw std::runtime_error("connect failed: " + std::string(std::strerror(-fd_)));
+    timeval timeout{20, 0};
+    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  }
+  ~RawClient() { close(fd_); }
+  RawClient(const RawClient&) = delete;
+  RawClient& operator=(const RawClient&) = delete;
+
+  void send_all(const std::string& bytes) const {
+    std::size_t sent = 0;
+    while (sent < bytes.size()) {
+      const ssize_t n = ::send(fd_, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
+      if (n <= 0) return;  // the daemon may have closed the connection
+      sent += static_cast<std::size_t>(n);
+    }
+  }
+  void finish_writing() const { shutdown(fd_, SHUT_WR); }
+  /// Reads until `lines` complete lines arrived, the peer closed, or 20 s passed.
+  std::vector<std::string> read_lines(std::size_t lines) {
+    std::vector<std::string> out;
+    char chunk[65536];
+    while (out.size() < lines) {
+      std::size_t newline;
+      if ((newline = buffer_.find('\n')) != std::string::npos) {
+        out.push_back(buffer_.substr(0, newline));
+        buffer_.erase(0, newline + 1);
+        continue;
+      }
+      const ssize_t n = recv(fd_, chunk, sizeof chunk, 0);
+      if (n <= 0) break;
+      buffer_.append(chunk, static_cast<std::size_t>(n));
+    }
+    return out;
+  }
+  /// Reads everything until the peer closes; nullopt when it did not within 20 s.
+  std::optional<std::vector<std::string>> read_until_closed() {
+    std::vector<std::string> lines = read_lines(SIZE_MAX);
+    char byte;
+    const ssize_t n = recv(fd_, &byte, 1, 0);
+    if (n == 0 || (n < 0 && errno == ECONNRESET)) return lines;
+    return std::nullopt;
+  }
+  [[nodiscard]] int fd() const noexcept { return fd_; }
+
+ private:
+  int fd_ = -1;
+  std::string buffer_;
+};
+
+std::string error_text(const std::string& line) {
+  const auto reply = nlohmann::json::parse(line, nullptr, false);
+  if (!reply.is_object() || !reply.contains("error") || !reply["error"].is_string()) {
+    return "(no error in: " + line + ")";
+  }
+  return reply["error"].get<std::string>();
+}
+
+bool is_stats_reply(const std::string& line) {
+  const auto reply = nlohmann::json::parse(line, nullptr, false);
+  if (!reply.is_object() || !reply.contains("totals")) return false;
+  const auto& totals = reply["totals"];
+  return totals["rx_packets"].get<uint64_t>() ==
+         totals["forwarded_packets"].get<uint64_t>() + totals["dropped_packets"].get<uint64_t>();
+}
+
+/// What a client running as another user saw.
+struct ChildResult {
+  int exit_code = -1;  ///< 0 the daemon closed the connection, 2 connect failed, 3 no close
+  std::string output;  ///< the reply bytes, or "connect: <errno text>"
+};
+
+/// Forks a child that drops to uid/gid `nobody` with the supplementary `groups` (and primary
+/// group `gid`) BEFORE connecting, since the kernel records the peer's credentials at
+/// connect(); it sends `{"cmd":"stats"}`, half-closes, and reads until the daemon closes.
+ChildResult connect_as_nobody(const std::string& path, gid_t gid,
+                              const std::vector<gid_t>& groups) {
+  int pipe_fds[2];
+  if (pipe(pipe_fds) != 0) throw std::runtime_error("pipe failed");
+  const pid_t pid = fork();
+  if (pid < 0) throw std::runtime_error("fork failed");
+  if (pid == 0) {
+    close(pipe_fds[0]);
+    if (setgroups(groups.size(), groups.data()) != 0 || setgid(gid) != 0 || setuid(kNobody) != 0) {
+      _exit(10);
+    }
+    const int fd = connect_to(path);
+    if (fd < 0) {
+      const std::string text = std::string("connect: ") + std::strerror(-fd);
+      (void)!write(pipe_fds[1], text.data(), text.size());
+      _exit(2);
+    }
+    timeval timeout{20, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    const char request[] = "{\"cmd\":\"stats\"}\n";
+    (void)!send(fd, request, sizeof request - 1, MSG_NOSIGNAL);
+    shutdown(fd, SHUT_WR);
+    char chunk[4096];
+    for (;;) {
+      const ssize_t n = recv(fd, chunk, sizeof chunk, 0);
+      if (n == 0 || (n < 0 && errno == ECONNRESET)) _exit(0);
+      if (n < 0) _exit(3);
+      (void)!write(pipe_fds[1], chunk, static_cast<std::size_t>(n));
+    }
+  }
+  close(pipe_fds[1]);
+  ChildResult result;
+  char chunk[4096];
+  ssize_t n;
+  while ((n = read(pipe_fds[0], chunk, sizeof chunk)) > 0)
+    result.output.append(chunk, static_cast<std::size_t>(n));
+  close(pipe_fds[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return result;
+}
+
+gid_t group_id(const char* name) {
+  const group* entry = getgrnam(name);
+  if (entry == nullptr) throw std::runtime_error(std::string("no group ") + name);
+  return entry->gr_gid;
+}
+
+class SocketHardening : public testing::Test {
+ protected:
+  /// Starts the daemon with `control` (YAML lines under `control:`) and, when not empty, the
+  /// timeouts test hook.
+  void start(const std::string& control, const std::string& timeouts = "") {
+    std::vector<uint8_t> frame =
+        udpsieve::test::PacketBuilder().ipv4().udp().payload_size(8).build();
+    udpsieve::test::write_pcap(dir_.file("in.pcap"), {frame, frame, frame, frame});
+    const std::string config = dir_.write(
+        "config.yaml",
+        "eal:\n  lcores: [0, 1]\n  memory_mb: 256\nports:\n"
+        "  - {name: wan, device: \"net_pcap0,rx_pcap=in.pcap,infinite_rx=1\", forward_to: sink}\n"
+        "  - {name: sink, device: \"net_null0,no-rx=1\", forward_to: wan}\n"
+        "control:\n  stats_interval_ms: 20\n" +
+            control);
+    // Other users must reach the socket inside the (mode 0700) temp dir to test the daemon's
+    // own check rather than the directory's.
+    chmod(dir_.path().c_str(), 0711);
+    socket_ = dir_.file("ctl.sock");
+    if (!timeouts.empty()) setenv("UDPSIEVE_TEST_SOCKET_TIMEOUTS_MS", timeouts.c_str(), 1);
+    daemon_ = std::make_unique<DaemonProcess>(
+        std::vector<std::string>{"--config", config, "--file-prefix",
+                                 udpsieve::test::unique_prefix("sockhard"), "--socket", socket_},
+        dir_.file("d.log"));
+    unsetenv("UDPSIEVE_TEST_SOCKET_TIMEOUTS_MS");
+    ASSERT_TRUE(daemon_->wait_ready(socket_)) << daemon_->log();
+    rx_at_start_ = rx_packets();
+  }
+
+  /// Waits (up to 30 s) until the daemon's log contains `text`.
+  bool log_shows(const std::string& text) const {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (daemon_->log().find(text) == std::string::npos) {
+      if (std::chrono::steady_clock::now() >= deadline) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return true;
+  }
+
+  uint64_t rx_packets() const {
+    return daemon_->request(socket_, "stats")["totals"]["rx_packets"].get<uint64_t>();
+  }
+
+  void SetUp() override { REQUIRE_DPDK(); }
+
+  void TearDown() override {
+    if (!daemon_) return;
+    // Whatever happened on the socket, the worker kept forwarding, the daemon answers, and it
+    // stops cleanly with counters that add up.
+    ASSERT_FALSE(daemon_->exited().has_value()) << daemon_->log();
+    const auto grew = daemon_->wait_rx(socket_, rx_at_start_ + 1000);
+    EXPECT_TRUE(grew.has_value()) << "the worker stopped forwarding\n" << daemon_->log();
+    ASSERT_EQ(daemon_->stop(), 0) << daemon_->log();
+    const std::string log = daemon_->log();
+    const auto rx = udpsieve::test::final_total(log, "rx_packets");
+    ASSERT_TRUE(rx.has_value()) << log;
+    EXPECT_GT(*rx, rx_at_start_);
+    EXPECT_EQ(*rx, *udpsieve::test::final_total(log, "forwarded_packets") +
+                       *udpsieve::test::final_total(log, "dropped_packets"))
+        << log;
+    EXPECT_EQ(*rx, *udpsieve::test::final_total(log, "port_rx_packets")) << log;
+  }
+
+  TempDir dir_;
+  std::string socket_;
+  std::unique_ptr<DaemonProcess> daemon_;
+  uint64_t rx_at_start_ = 0;
+};
+
+// --- who may connect ---------------------------------------------------------------------------
+
+TEST_F(SocketHardening, DefaultSocketFileIs0660GroupRoot) {
+  start("");
+  struct stat st {};
+  ASSERT_EQ(stat(socket_.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISSOCK(st.st_mode));
+  EXPECT_EQ(st.st_mode & 07777, 0660U);
+  EXPECT_EQ(st.st_uid, 0U);
+  EXPECT_EQ(st.st_gid, 0U);
+}
+
+TEST_F(SocketHardening, ModeAndGroupComeFromTheConfig) {
+  start("  socket_mode: \"0640\"\n  socket_group: daemon\n");
+  struct stat st {};
+  ASSERT_EQ(stat(socket_.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0640U);
+  EXPECT_EQ(st.st_gid, group_id("daemon"));
+}
+
+TEST_F(SocketHardening, FileModeKeepsOtherUsersOut) {
+  start("  socket_group: daemon\n");
+  const ChildResult outsider = connect_as_nobody(socket_, kNogroup, {});
+  EXPECT_EQ(outsider.exit_code, 2) << outsider.output;
+  EXPECT_EQ(outsider.output, "connect: Permission denied");
+}
+
+TEST_F(SocketHardening, PeerCredentialsRefuseAUserOutsideTheGroup) {
+  // A world-writable file lets anyone connect, so the daemon's SO_PEERCRED check decides.
+  start("  socket_mode: \"0666\"\n  socket_group: daemon\n");
+  const ChildResult outsider = connect_as_nobody(socket_, kNogroup, {});
+  ASSERT_EQ(outsider.exit_code, 0)
+      << "the daemon did not close the connection: " << outsider.output;
+  EXPECT_EQ(outsider.output,
+            "{\"error\":\"permission denied: uid 65534 (nobody) is neither root nor in group "
+            "daemon\"}\n");
+  // The daemon logs the refusal just after replying, so the log may lag the reply.
+  EXPECT_TRUE(log_shows("refused a control connection from uid 65534 (nobody)")) << daemon_->log();
+}
+
+TEST_F(SocketHardening, PeerCredentialsAdmitGroupMembers) {
+  start("  socket_mode: \"0666\"\n  socket_group: daemon\n");
+  const gid_t daemon_group = group_id("daemon");
+  // A supplementary member, and a user whose primary group it is.
+  for (const auto& [gid, groups] : std::vector<std::pair<gid_t, std::vector<gid_t>>>{
+           {kNogroup, {daemon_group}}, {daemon_group, {}}}) {
+    const ChildResult member = connect_as_nobody(socket_, gid, groups);
+    EXPECT_EQ(member.exit_code, 0) << member.output;
+    ASSERT_FALSE(member.output.empty());
+    EXPECT_EQ(member.output.back(), '\n');
+    EXPECT_TRUE(is_stats_reply(member.output.substr(0, member.output.size() - 1))) << member.output;
+  }
+}
+
+TEST_F(SocketHardening, GroupMemberPassesTheFileModeToo) {
+  start("  socket_group: daemon\n");  // 0660: the file admits the group, the daemon agrees
+  const ChildResult member = connect_as_nobody(socket_, kNogroup, {group_id("daemon")});
+  EXPECT_EQ(member.exit_code, 0) << member.output;
+  EXPECT_TRUE(is_stats_reply(member.output.substr(0, member.output.find('\n')))) << member.output;
+}
+
+// --- size and time bounds ----------------------------------------------------------------------
+
+TEST_F(SocketHardening, OversizedRequestsGetAnErrorAndAClose) {
+  start("");
+  for (const std::string& request :
+       {std::string(64 * 1024 + 1, 'x') + "\n", "{\"cmd\":\"" + std::string(100000, 'a') + "\"}\n",
+        std::string(1 << 20, '['), std::string(300000, '\0')}) {
+    RawClient client(socket_);
+    client.send_all(request);
+    const auto lines = client.read_until_closed();
+    ASSERT_TRUE(lines.has_value()) << "not closed after " << request.size() << " bytes";
+    ASSERT_EQ(lines->size(), 1U);
+    EXPECT_EQ(error_text(lines->front()), "request longer than 65536 bytes");
+  }
+  // A request of exactly the limit is still served.
+  RawClient client(socket_);
+  std::string request = "{\"cmd\":\"version\",\"pad\":\"";
+  request += std::string(64 * 1024 - request.size() - 2, 'p') + "\"}";
+  ASSERT_EQ(request.size(), 64U * 1024);
+  client.send_all(request + "\n");
+  const auto lines = client.read_lines(1);
+  ASSERT_EQ(lines.size(), 1U);
+  EXPECT_EQ(nlohmann::json::parse(lines[0])["name"], "udpsieved");
+}
+
+TEST_F(SocketHardening, HalfWrittenRequestTimesOut) {
+  start("", "300,60000");
+  RawClient client(socket_);
+  client.send_all("{\"cmd\":\"version\"}\n{\"cmd\": \"sta");
+  const auto lines = client.read_until_closed();
+  ASSERT_TRUE(lines.has_value()) << daemon_->log();
+  ASSERT_EQ(lines->size(), 2U);
+  EXPECT_EQ(nlohmann::json::parse(lines->at(0))["name"], "udpsieved");
+  EXPECT_EQ(error_text(lines->at(1)), "request not completed within 300 ms");
+  // A request trickled in slower than the timeout is refused the same way.
+  RawClient slow(socket_);
+  slow.send_all("{");
+  const auto slow_lines = slow.read_until_closed();
+  ASSERT_TRUE(slow_lines.has_value());
+  ASSERT_EQ(slow_lines->size(), 1U);
+  EXPECT_EQ(error_text(slow_lines->front()), "request not completed within 300 ms");
+}
+
+TEST_F(SocketHardening, IdleClientsAreClosed) {
+  start("", "60000,300");
+  RawClient silent(socket_);
+  RawClient served(socket_);
+  served.send_all("{\"cmd\":\"stats\"}\n");
+  const auto silent_lines = silent.read_until_closed();
+  ASSERT_TRUE(silent_lines.has_value()) << "an idle client was never closed";
+  EXPECT_TRUE(silent_lines->empty());
+  const auto served_lines = served.read_until_closed();
+  ASSERT_TRUE(served_lines.has_value()) << "a client idle after its reply was never closed";
+  ASSERT_EQ(served_lines->size(), 1U);
+  EXPECT_TRUE(is_stats_reply(served_lines->front()));
+}
+
+// --- many clients ------------------------------------------------------------------------------
+
+TEST_F(SocketHardening, HundredConcurrentClientsAreAllServed) {
+  start("");
+  std::vector<std::unique_ptr<RawClient>> clients;
+  for (int i = 0; i < 100; ++i)
+    clients.push_back(std::make_unique<RawClient>(socket_));
+  for (auto& client : clients)
+    client->send_all("{\"cmd\":\"stats\"}\n");
+  for (auto& client : clients) {
+    const auto lines = client->read_lines(1);
+    ASSERT_EQ(lines.size(), 1U);
+    EXPECT_TRUE(is_stats_reply(lines[0])) << lines[0];
+  }
+  // And from 100 threads at once through the CLI's client.
+  std::vector<std::thread> threads;
+  std::atomic<int> good{0};
+  for (int i = 0; i < 100; ++i) {
+    threads.emplace_back([&] {
+      try {
+        const std::string reply = udpsieve::cli::request(
+            socket_, udpsieve::cli::command_request("stats"), std::chrono::seconds(30));
+        if (is_stats_reply(reply)) ++good;
+      } catch (const std::exception&) {
+      }
+    });
+  }
+  for (auto& thread : threads)
+    thread.join();
+  EXPECT_EQ(good.load(), 100);
+}
+
+TEST_F(SocketHardening, The257thClientIsRefusedAndASlotFreesUp) {
+  start("");
+  std::vector<std::unique_ptr<RawClient>> clients;
+  for (int i = 0; i < 256; ++i) {
+    clients.push_back(std::make_unique<RawClient>(socket_));
+    clients.back()->send_all("{\"cmd\":\"version\"}\n");
+  }
+  // Every one of them was accepted: each got its reply.
+  for (auto& client : clients) {
+    const auto lines = client->read_lines(1);
+    ASSERT_EQ(lines.size(), 1U);
+    ASSERT_EQ(nlohmann::json::parse(lines[0])["name"], "udpsieved");
+  }
+  {
+    RawClient extra(socket_);
+    const auto lines = extra.read_until_closed();
+    ASSERT_TRUE(lines.has_value());
+    ASSERT_EQ(lines->size(), 1U);
+    EXPECT_EQ(error_text(lines->front()),
+              "too many control clients (256 connected); try again later");
+  }
+  // Once one leaves, a newcomer gets in (the daemon notices the close before the next accept).
+  clients.pop_back();
+  bool admitted = false;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (!admitted && std::chrono::steady_clock::now() < deadline) {
+    RawClient newcomer(socket_);
+    newcomer.send_all("{\"cmd\":\"version\"}\n");
+    const auto lines = newcomer.read_lines(1);
+    admitted = lines.size() == 1 && nlohmann::json::parse(lines[0]).contains("version");
+    if (!admitted) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_TRUE(admitted);
+}
+
+// --- garbage -----------------------------------------------------------------------------------
+
+TEST_F(SocketHardening, GarbageGetsErrorRepliesOnAConnectionThatStaysUsable) {
+  start("");
+  std::string deep_array(30000, '[');
+  deep_array += std::string(30000, ']');
+  std::string deep_object;
+  for (int i = 0; i < 6000; ++i)
+    deep_object += "{\"a\":";
+  deep_object += "1" + std::string(6000, '}');
+  const std::vector<std::string> garbage = {
+      std::string("\x00\x01\x02\x03", 4),
+      "\xc3\x28\xa0\xa1\xf0\x28\x8c\xbc",        // invalid UTF-8
+      "{\"cmd\":\"st\xff\xfe\"}",                // invalid UTF-8 inside a string
+      std::string("{\"cmd\":\"stats\0\"}", 16),  // a NUL inside
+      "\"stats\"",
+      "123",
+      "null",
+      "[]",
+      "[{\"cmd\":\"stats\"}]",
+      "{\"cmd\":null}",
+      "{\"cmd\":123456789012345678901234567890}",
+      "{\"cmd\":1e999999}",
+      "{\"cmd\":-1e-999999}",
+      "{\"cmd\":\"stats\",\"x\":1e400}",
+      "{\"cmd\":\"stats\",\"x\":-99999999999999999999999999999999999999}",
+      deep_array,
+      deep_object,
+      "{\"cmd\":\"" + std::string(5000, '\\') + "\"}",
+      "{\"cmd\":\"\\ud800\"}",  // a lone surrogate
+      "{\"cmd\":\"check\",\"files\":7}",
+      "{\"cmd\":\"check\",\"files\":[1,{},null]}",
+      "{\"cmd\":\"check\",\"files\":[\"/nonexistent/\\u0000\"]}",
+  };
+  RawClient client(socket_);
+  for (const std::string& line : garbage) {
+    client.send_all(line + "\n");
+    const auto lines = client.read_lines(1);
+    ASSERT_EQ(lines.size(), 1U) << "no reply to: " << line.substr(0, 60) << "\n" << daemon_->log();
+    const auto reply = nlohmann::json::parse(lines[0], nullptr, false);
+    ASSERT_TRUE(reply.is_object()) << lines[0];
+    // A few are well-formed stats requests with an extra member: those get stats.
+    EXPECT_TRUE(reply.contains("error") || reply.contains("totals")) << lines[0];
+  }
+  client.send_all("{\"cmd\":\"stats\"}\n");
+  const auto lines = client.read_lines(1);
+  ASSERT_EQ(lines.size(), 1U);
+  EXPECT_TRUE(is_stats_reply(lines[0]));
+}
+
+TEST_F(SocketHardening, RandomBinaryNeverCrashesTheDaemon) {
+  start("");
+  std::mt19937 random(12345);  // fixed seed: the same bytes every run
+  for (int round = 0; round < 40; ++round) {
+    std::string bytes(1 + random() % 5000, '\0');
+    for (char& c : bytes)
+      c = static_cast<char>(random());
+    RawClient client(socket_);
+    client.send_all(bytes);
+    client.finish_writing();
+    const auto lines = client.read_until_closed();
+    ASSERT_TRUE(lines.has_value()) << "round " << round;
+    for (const std::string& line : *lines) {
+      const auto reply = nlohmann::json::parse(line, nullptr, false);
+      EXPECT_TRUE(reply.is_object() && reply.contains("error")) << line;
+    }
+    ASSERT_FALSE(daemon_->exited().has_value()) << daemon_->log();
+  }
+  EXPECT_EQ(daemon_->request(socket_, "version")["name"], "udpsieved");
+}
+
+TEST_F(SocketHardening, VanishingClientsMidRequestAreHarmless) {
+  start("");
+  for (int i = 0; i < 50; ++i) {
+    RawClient client(socket_);
+    client.send_all(i % 2 == 0 ? "{\"cmd\":\"sta" : "{\"cmd\":\"stats\"}\n{\"cmd\":\"stats\"}\n");
+  }  // closed without reading
+  EXPECT_EQ(daemon_->request(socket_, "version")["name"], "udpsieved");
+}
+
+// --- clients that do not read ------------------------------------------------------------------
+
+TEST_F(SocketHardening, AClientThatNeverReadsIsClosedWithoutStallingOthers) {
+  start("");
+  RawClient flooder(socket_);
+  const int fd = flooder.fd();
+  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+  std::string batch;
+  for (int i = 0; i < 256; ++i)
+    batch += "{\"cmd\":\"stats\"}\n";
+  bool closed = false;
+  int served_meanwhile = 0;
+  std::size_t offset = 0;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (!closed && std::chrono::steady_clock::now() < deadline) {
+    pollfd p{fd, POLLOUT, 0};
+    (void)poll(&p, 1, 100);
+    const ssize_t n = send(fd, batch.data() + offset, batch.size() - offset, MSG_NOSIGNAL);
+    if (n > 0) {
+      offset = (offset + static_cast<std::size_t>(n)) % batch.size();
+    } else if (n < 0 && (errno == EPIPE || errno == ECONNRESET)) {
+      closed = true;
+    } else if ((p.revents & (POLLHUP | POLLERR)) != 0) {
+      closed = true;
+    }
+    // Everyone else is still served meanwhile.
+    const std::string reply = udpsieve::cli::request(
+        socket_, udpsieve::cli::command_request("stats"), std::chrono::seconds(30));
+    if (is_stats_reply(reply)) ++served_meanwhile;
+  }
+  EXPECT_TRUE(closed) << "a client leaving replies unread was never closed\n" << daemon_->log();
+  EXPECT_GT(served_meanwhile, 0);
+  EXPECT_TRUE(log_shows("MiB of replies unread")) << daemon_->log();
+}
+
+}  // namespace
+
+namespace {
+
+TEST(SocketHardeningHook, MalformedTimeoutsHookStopsStartupWithOneLine) {
+  TempDir dir;
+  const std::string config =
+      dir.write("config.yaml",
+                "eal:\n  lcores: [0, 1]\nports:\n  - {name: wan, device: net_null0, forward_to: "
+                "wan}\ncontrol:\n  socket: ctl.sock\n");
+  setenv("UDPSIEVE_TEST_SOCKET_TIMEOUTS_MS", "300", 1);
+  const auto result =
+      udpsieve::test::run_program({udpsieve::test::daemon_binary(), "--config", config,
+                                   "--file-prefix", udpsieve::test::unique_prefix("sockhook")});
+  unsetenv("UDPSIEVE_TEST_SOCKET_TIMEOUTS_MS");
+  EXPECT_EQ(result.exit_code, 1) << result.output;
+  EXPECT_NE(result.output.find("UDPSIEVE_TEST_SOCKET_TIMEOUTS_MS: expected REQUEST_MS,IDLE_MS "
+                               "(a test hook), got '300'"),
+            std::string::npos)
+      << result.output;
+  EXPECT_FALSE(std::filesystem::exists(dir.file("ctl.sock")));
+}
+
+}  // namespace
