@@ -130,6 +130,64 @@ TEST_F(Capture, ByVerdictAndSnapLength) {
   EXPECT_LT(by_rule, packets.size());
 }
 
+TEST_F(Capture, ARuleCaptureFollowsItsRuleAcrossReloads) {
+  const auto wait_log = [&](const std::string& text) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (daemon_->log().find(text) == std::string::npos &&
+           std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return daemon_->log().find(text) != std::string::npos;
+  };
+  // "watch" matches nothing when the capture starts. The reload moves it to another index
+  // (a rule is inserted before it) and makes it match DNS: every packet captured was decided
+  // by the new table, so packets arrive only if the capture followed the rule.
+  dir_.write("rules.yaml",
+             "rules:\n"
+             "  - {id: drop-ntp, match: {dst_port: 123}, action: drop}\n"
+             "  - {id: watch, match: {dst_port: 1}, action: forward}\n");
+  ASSERT_EQ(ctl({"reload"}).exit_code, 0);
+  udpsieve::test::RunResult followed;
+  std::thread first([&] {
+    followed = ctl({"capture", "--rule", "watch", "--count", "20", "--timeout", "60", "--out",
+                    dir_.file("watch.pcapng")});
+  });
+  ASSERT_TRUE(wait_log("capture started: rule watch")) << daemon_->log();
+  dir_.write("rules.yaml",
+             "rules:\n"
+             "  - {id: first, match: {dst_port: 7}, action: drop}\n"
+             "  - {id: drop-ntp, match: {dst_port: 123}, action: drop}\n"
+             "  - {id: watch, match: {dst_port: 53}, action: forward}\n");
+  EXPECT_EQ(ctl({"reload"}).exit_code, 0);
+  first.join();
+  ASSERT_EQ(followed.exit_code, 0) << followed.output << daemon_->log();
+  EXPECT_NE(followed.output.find("captured 20 packet(s) (rule watch)"), std::string::npos)
+      << followed.output;
+  std::vector<std::string> interfaces;
+  const auto packets = read_file(dir_.file("watch.pcapng"), interfaces);
+  ASSERT_EQ(packets.size(), 20U);
+  for (const auto& packet : packets) {
+    EXPECT_EQ(dst_port(packet.data), 53);
+    EXPECT_EQ(packet.comment, "udpsieve: rule=watch verdict=forward lcore=1");
+  }
+
+  // A reload that removes the rule ends its capture, saying so.
+  udpsieve::test::RunResult removed;
+  std::thread second([&] {
+    removed =
+        ctl({"capture", "--rule", "first", "--timeout", "60", "--out", dir_.file("first.pcapng")});
+  });
+  ASSERT_TRUE(wait_log("capture started: rule first")) << daemon_->log();
+  dir_.write("rules.yaml", "rules:\n  - {id: drop-ntp, match: {dst_port: 123}, action: drop}\n");
+  EXPECT_EQ(ctl({"reload"}).exit_code, 0);
+  second.join();
+  EXPECT_EQ(removed.exit_code, 0) << removed.output;
+  EXPECT_NE(removed.output.find("captured 0 packet(s) (rule first)"), std::string::npos)
+      << removed.output;
+  EXPECT_NE(removed.output.find("rule 'first' was removed by a reload"), std::string::npos)
+      << removed.output;
+}
+
 TEST_F(Capture, BadRequestsAreRefusedClearly) {
   const std::string out = dir_.file("x.pcapng");
   const auto unknown = ctl({"capture", "--rule", "nope", "--out", out});

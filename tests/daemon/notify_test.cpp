@@ -190,7 +190,7 @@ TEST(SystemdNotify, ReadyReloadStatusWatchdogAndStopping) {
   EXPECT_EQ(daemon.stop(), 0) << daemon.log();
 }
 
-TEST(SystemdNotify, TestHooksAreOffByDefault) {
+TEST(SystemdNotify, OutsideSystemdSilentAndTestHooksOff) {
   REQUIRE_DPDK();
   TempDir dir;
   const std::string config =
@@ -208,6 +208,9 @@ TEST(SystemdNotify, TestHooksAreOffByDefault) {
             std::string::npos);
   EXPECT_TRUE(daemon.wait_rx(socket, 1000).has_value()) << daemon.log();
   EXPECT_EQ(daemon.stop(), 0) << daemon.log();
+  // Without NOTIFY_SOCKET nothing of the notification protocol runs.
+  EXPECT_EQ(daemon.log().find("systemd notification"), std::string::npos) << daemon.log();
+  EXPECT_EQ(daemon.log().find("sd_notify"), std::string::npos) << daemon.log();
 }
 
 }  // namespace
