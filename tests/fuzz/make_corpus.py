@@ -1,0 +1,237 @@
+#!/usr/bin/python3
+"""Writes the fuzzers' seed corpora under tests/fuzz/corpus/<target>/ from the repository's own
+test data, so the seeds are real inputs of every kind the daemon sees:
+
+  packet   every distinct frame of the committed scenario captures (tests/scenarios/*/in.pcap:
+           IPv4, IPv6, 802.1Q, QinQ, IPv4 options, IPv6 extension headers, fragments,
+           malformed), one frame of each shape from config/demo/traffic.pcap, and cuts of a few
+           well-formed frames inside each header (truncated Ethernet, VLAN, IP, UDP)
+  config   config/demo/*.yaml and tests/scenarios/*/{config,rules}.yaml, plus a few written
+           here that use every key (and a few broken ones)
+  request  control-socket request lines, valid and invalid (written here)
+
+Pure Python (no scapy), deterministic; CI only reads the committed files.
+Run: tests/fuzz/make_corpus.py   (rewrites tests/fuzz/corpus/)
+"""
+import hashlib
+import os
+import shutil
+import struct
+import subprocess
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
+CORPUS = os.path.join(HERE, "corpus")
+
+
+def committed(pattern_dir, name):
+    """Committed files called `name` one level below `pattern_dir` (all of them outside git)."""
+    base = os.path.join(ROOT, pattern_dir)
+    try:
+        listed = subprocess.run(["git", "-C", ROOT, "ls-files", pattern_dir], check=True,
+                                capture_output=True, text=True).stdout.split()
+        paths = [os.path.join(ROOT, p) for p in listed if os.path.basename(p) == name]
+    except (OSError, subprocess.CalledProcessError):
+        paths = [os.path.join(base, d, name) for d in os.listdir(base)]
+    return sorted(p for p in paths if os.path.isfile(p))
+
+
+def read_pcap(path):
+    with open(path, "rb") as f:
+        data = f.read()
+    magic = data[:4]
+    endian = "<" if magic in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1") else ">"
+    frames, at = [], 24
+    while at + 16 <= len(data):
+        _, _, caplen, _ = struct.unpack(endian + "IIII", data[at:at + 16])
+        frames.append(data[at + 16:at + 16 + caplen])
+        at += 16 + caplen
+    return frames
+
+
+def shape(frame):
+    """What kind of frame this is, roughly: ethertypes, IP protocol, fragment bits, UDP port."""
+    at, types = 12, []
+    while at + 2 <= len(frame):
+        ether_type = struct.unpack("!H", frame[at:at + 2])[0]
+        types.append(ether_type)
+        if ether_type not in (0x8100, 0x88A8):
+            break
+        at += 4
+    ip = at + 2
+    proto = frag = port = None
+    if types and types[-1] == 0x0800 and ip + 20 <= len(frame):
+        ihl = (frame[ip] & 15) * 4
+        proto, frag = frame[ip + 9], struct.unpack("!H", frame[ip + 6:ip + 8])[0] & 0x3FFF
+        if proto == 17 and ip + ihl + 4 <= len(frame):
+            port = struct.unpack("!H", frame[ip + ihl + 2:ip + ihl + 4])[0]
+    elif types and types[-1] == 0x86DD and ip + 40 <= len(frame):
+        proto = frame[ip + 6]
+        if proto == 17 and ip + 44 <= len(frame):
+            port = struct.unpack("!H", frame[ip + 42:ip + 44])[0]
+    if port is not None and port >= 1024:
+        port = "high"  # the demo's floods and replies use many
+    return (tuple(types), proto, bool(frag), port, len(frame) > 200)
+
+
+def packet_corpus():
+    seeds, seen = {}, set()
+
+    def add(name, frame):
+        digest = hashlib.sha1(frame).digest()
+        if digest not in seen:
+            seen.add(digest)
+            seeds[name] = frame
+
+    for path in committed("tests/scenarios", "in.pcap"):
+        scenario = os.path.basename(os.path.dirname(path))
+        for i, frame in enumerate(read_pcap(path)):
+            add(f"{scenario}-{i:03d}", frame)
+    shapes = set()
+    for i, frame in enumerate(read_pcap(os.path.join(ROOT, "config/demo/traffic.pcap"))):
+        if shape(frame) not in shapes:
+            shapes.add(shape(frame))
+            add(f"demo-{i:03d}", frame)
+    # Cuts inside each header of a few well-formed frames of different kinds.
+    cut_kinds = set()
+    for name in sorted(seeds):
+        frame = seeds[name]
+        kind = shape(frame)
+        if name.startswith("demo-") or kind[1] != 17:
+            continue
+        l2 = 14 + 4 * (len(kind[0]) - 1)
+        l3 = (frame[l2] & 15) * 4 if kind[0][-1] == 0x0800 else 40
+        if (kind[0], kind[2], l3) in cut_kinds:
+            continue
+        cut_kinds.add((kind[0], kind[2], l3))
+        for cut in sorted({6, 13, l2 - 2, l2 + 1, l2 + l3 - 1, l2 + l3 + 3, len(frame) - 1}):
+            if 0 < cut < len(frame):
+                add(f"cut-{name}-{cut}", frame[:cut])
+    return seeds
+
+
+def config_corpus():
+    seeds = {}
+    for path in [os.path.join(ROOT, "config/demo/udpsieved.yaml"),
+                 os.path.join(ROOT, "config/demo/rules.yaml")]:
+        seeds["demo-" + os.path.basename(path)] = open(path, "rb").read()
+    for name in ("config.yaml", "rules.yaml"):
+        for path in committed("tests/scenarios", name):
+            scenario = os.path.basename(os.path.dirname(path))
+            seeds[f"{scenario}-{name}"] = open(path, "rb").read()
+    seeds.update({name: text.encode() for name, text in EXTRA_CONFIGS.items()})
+    unique, seen = {}, set()
+    for name in sorted(seeds):
+        if seeds[name] not in seen:
+            seen.add(seeds[name])
+            unique[name] = seeds[name]
+    return unique
+
+
+EXTRA_CONFIGS = {
+    "every-config-key.yaml": """\
+eal:
+  lcores: [0, "1@1", 2]
+  hugepages: required
+  memory_mb: 1024
+  file_prefix: fuzz
+  extra_args: ["--log-level=lib.eal:debug", "-a", "0000:3b:00.0"]
+ports:
+  - {name: wan, device: "0000:3b:00.0", forward_to: lan, rx_descriptors: 2048, tx_descriptors: 512}
+  - {name: lan, device: "net_pcap0,rx_pcap=in.pcap,tx_pcap=/tmp/out.pcap", forward_to: wan}
+pipeline: {default_action: drop, non_udp: drop, rules: [rules.d/*.yaml, /etc/udpsieve/x.yaml]}
+control: {socket: /tmp/fuzz.sock, stats_interval_ms: 1000, socket_mode: "0600", socket_group: root}
+logging: {level: debug}
+""",
+    "hugepages-off.yaml": """\
+eal: {lcores: [0, 1], hugepages: off, memory_mb: 64}
+ports:
+  - {name: only, device: net_null0, forward_to: only}
+pipeline: {rules: []}
+""",
+    "every-rule-key.yaml": """\
+rules:
+  - id: limit-dns-from-wan
+    match: {in_port: wan, src: [10.0.0.0/8, 192.0.2.1/32], dst: 198.51.100.0/24, src_port: [53, 1024-65535],
+            dst_port: 53, ttl: 1-5, dscp: [46, 40-47], vlan: 100, length: 28-100, fragment: none,
+            payload: {offset: 2, value: "0100", mask: "ff00"}}
+    action: {rate_limit: {pps: 1000, burst: 100}}
+  - id: bytes
+    match: {src: "2001:db8::/32", dst: ["::/0"], fragment: first, payload: {offset: 1500, value: "00"}}
+    action: {rate_limit: {bps: 8000000, burst_bytes: 100000}}
+  - id: to-lan
+    match: {fragment: non_first, vlan: [1-4094]}
+    action: {forward: lan}
+  - id: shadowed
+    match: {src: 10.1.0.0/16, dst_port: 53}
+    action: drop
+  - id: everything
+    match: {}
+    action: forward
+""",
+    "shadowed-rules.yaml": """\
+rules:
+  - {id: ten, match: {src: 10.0.0.0/8, dst_port: 1-1024}, action: drop}
+  - {id: dns-from-ten, match: {src: 10.1.0.0/16, dst_port: 53, ttl: 1-64}, action: forward}
+  - {id: same-as-ten, match: {dst_port: 1-1024, src: [10.0.0.0/8]}, action: drop}
+  - {id: v6, match: {src: "2001:db8::/32", payload: {offset: 4, value: "01", mask: "0f"}}, action: drop}
+  - {id: v6-narrower, match: {src: "2001:db8:1::/48", payload: {offset: 4, value: "0102"}}, action: drop}
+  - {id: first-frags, match: {fragment: first}, action: drop}
+  - {id: first-frags-vlan, match: {fragment: first, vlan: 5-10}, action: drop}
+""",
+    "bad-host-bits.yaml": "rules:\n  - {id: a, match: {src: 203.0.113.1/24}, action: drop}\n",
+    "bad-duplicate-id.yaml": "rules:\n  - {id: a, action: drop}\n  - {id: a, action: forward}\n",
+    "bad-syntax.yaml": "rules:\n  - id: [a\n    action: drop\n",
+    "bad-anchor-alias.yaml": "eal: &e {lcores: [0, 1]}\nports: *e\nx: *e\n",
+}
+
+REQUESTS = {
+    "stats": '{"cmd": "stats"}',
+    "ports": '{"cmd":"ports"}',
+    "workers": '{"cmd": "workers"}',
+    "rules": '{"cmd": "rules"}',
+    "version": '{"cmd": "version", "extra": [1, 2.5, null, true, {"a": "b"}]}',
+    "reload": '{"cmd": "reload"}',
+    "check": '{"cmd": "check", "files": ["/etc/udpsieve/rules.d/10-ntp.yaml", "x.yaml"]}',
+    "check-empty": '{"cmd": "check", "files": []}',
+    "check-not-strings": '{"cmd": "check", "files": [1, {"x": 2}]}',
+    "unknown-command": '{"cmd": "shutdown"}',
+    "cmd-not-string": '{"cmd": 7}',
+    "no-cmd": '{"command": "stats"}',
+    "array": '["stats"]',
+    "string": '"stats"',
+    "not-json": "stats",
+    "empty": "",
+    "trailing-garbage": '{"cmd": "stats"} x',
+    "unterminated": '{"cmd": "sta',
+    "escapes": '{"cmd": "st\\u0061ts", "n": "\\ud83d\\ude00\\n\\t"}',
+    "bad-utf8": '{"cmd": "\xff\xfe"}',
+    "lone-surrogate": '{"cmd": "\\ud800"}',
+    "big-numbers": '{"cmd": "stats", "a": 18446744073709551616, "b": -9223372036854775809, "c": 1e308}',
+    # Found by fuzz_request: a number beyond double's range made json::parse throw out_of_range
+    # (not parse_error), which parse_request did not catch.
+    "number-overflow": "888E8888808",
+    "deep-nesting": "[" * 200 + "]" * 200,
+    "duplicate-keys": '{"cmd": "stats", "cmd": "reload"}',
+}
+
+
+def write(target, seeds):
+    out = os.path.join(CORPUS, target)
+    shutil.rmtree(out, ignore_errors=True)
+    os.makedirs(out)
+    for name, data in seeds.items():
+        with open(os.path.join(out, name), "wb") as f:
+            f.write(data if isinstance(data, bytes) else data.encode("latin-1"))
+    return len(seeds), sum(len(d) for d in seeds.values())
+
+
+def main():
+    for target, seeds in (("packet", packet_corpus()), ("config", config_corpus()),
+                          ("request", REQUESTS)):
+        count, size = write(target, seeds)
+        print(f"{target}: {count} seeds, {size} bytes")
+
+
+if __name__ == "__main__":
+    main()
