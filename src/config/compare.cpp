@@ -31,6 +31,7 @@ std::vector<std::string> restart_required_changes(const DaemonConfig& running,
       differ(a.device != b.device, key + ".device");
       differ(a.rx_descriptors != b.rx_descriptors, key + ".rx_descriptors");
       differ(a.tx_descriptors != b.tx_descriptors, key + ".tx_descriptors");
+      differ(a.mtu != b.mtu, key + ".mtu");
     }
   }
   differ(running.control.socket != next.control.socket, "control.socket");

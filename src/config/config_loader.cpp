@@ -170,7 +170,7 @@ unsigned parse_descriptors(const YamlNode& node) {
 }
 
 PortConfig parse_port(const YamlNode& node, const std::string& base_dir) {
-  node.expect_map({"name", "device", "forward_to", "rx_descriptors", "tx_descriptors"});
+  node.expect_map({"name", "device", "forward_to", "rx_descriptors", "tx_descriptors", "mtu"});
   PortConfig port;
   port.where = node.location();
   port.name = word(node.require("name"), "port name", kMaxPortNameLength);
@@ -178,6 +178,7 @@ PortConfig parse_port(const YamlNode& node, const std::string& base_dir) {
   port.forward_to = node.require("forward_to").as_nonempty_string();
   if (auto rx = node.get("rx_descriptors")) port.rx_descriptors = parse_descriptors(*rx);
   if (auto tx = node.get("tx_descriptors")) port.tx_descriptors = parse_descriptors(*tx);
+  if (auto mtu = node.get("mtu")) port.mtu = static_cast<unsigned>(mtu->as_uint(68, 9600));
   return port;
 }
 

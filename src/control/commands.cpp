@@ -177,6 +177,7 @@ json ports_reply(const ControlContext& context) {
          {"rx_descriptors", info.rx_descriptors},
          {"tx_descriptors", info.tx_descriptors},
          {"rss", info.rss_hash != 0},
+         {"mtu", info.mtu},
          {"counters", port_counters_json(context.ports.counters(i))}});
   }
   return {{"ports", std::move(ports)}};

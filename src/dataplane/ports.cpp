@@ -3,6 +3,7 @@
 #include <rte_dev.h>
 #include <rte_errno.h>
 #include <rte_ethdev.h>
+#include <rte_mbuf.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -68,6 +69,33 @@ std::string queue_shortfall(const PortInfo& info, const config::PortConfig& port
                                     : "");
 }
 
+uint32_t largest_mtu(const PortInfo& info) noexcept {
+  // DPDK sizes a frame as MTU + Ethernet header + CRC when it checks max_rx_pktlen.
+  const uint32_t overhead = RTE_ETHER_HDR_LEN + RTE_ETHER_CRC_LEN;
+  const uint32_t by_frame = info.max_rx_frame > overhead ? info.max_rx_frame - overhead : 0;
+  return std::min<uint32_t>(info.max_mtu, by_frame);
+}
+
+static_assert(kMbufDataRoom == RTE_MBUF_DEFAULT_DATAROOM, "the pools use the default data room");
+
+std::string mtu_problem(const PortInfo& info, const config::PortConfig& port) {
+  if (port.mtu == 0) return {};
+  if (port.mtu > largest_mtu(info)) {
+    return port_label(port) + ": driver " + info.driver + " accepts an MTU of at most " +
+           std::to_string(largest_mtu(info)) + ", not " + std::to_string(port.mtu) +
+           "; lower the port's mtu";
+  }
+  const bool jumbo = max_frame_for_mtu(port.mtu) > kMbufDataRoom;
+  if (jumbo && (!info.rx_scatter || !info.tx_multi_segs)) {
+    return port_label(port) + ": an MTU of " + std::to_string(port.mtu) +
+           " means frames of up to " + std::to_string(max_frame_for_mtu(port.mtu)) +
+           " bytes, larger than one " + std::to_string(kMbufDataRoom) + "-byte mbuf, and driver " +
+           info.driver + " cannot " + (!info.rx_scatter ? "receive" : "send") +
+           " a frame in several mbufs; use an MTU of at most " + std::to_string(kMbufDataRoom - 26);
+  }
+  return {};
+}
+
 PortSet::~PortSet() {
   stop_and_close();
 }
@@ -107,6 +135,10 @@ void PortSet::attach(const std::vector<config::PortConfig>& ports) {
     info.max_rx_queues = dev_info.max_rx_queues;
     info.max_tx_queues = dev_info.max_tx_queues;
     info.rss_offered = dev_info.flow_type_rss_offloads;
+    info.max_mtu = dev_info.max_mtu;
+    info.max_rx_frame = dev_info.max_rx_pktlen;
+    info.rx_scatter = (dev_info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_SCATTER) != 0;
+    info.tx_multi_segs = (dev_info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MULTI_SEGS) != 0;
     ports_.push_back(info);
   }
 }
@@ -140,6 +172,15 @@ void PortSet::start(const std::vector<config::PortConfig>& ports, uint16_t queue
     }
     if ((dev_info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MULTI_SEGS) != 0) {
       conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_MULTI_SEGS;
+    }
+    if (std::string problem = mtu_problem(info, port); !problem.empty()) {
+      throw std::runtime_error(problem);
+    }
+    if (port.mtu != 0) {
+      conf.rxmode.mtu = port.mtu;
+      if (max_frame_for_mtu(port.mtu) > kMbufDataRoom) {
+        conf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_SCATTER;
+      }
     }
     check(rte_eth_dev_configure(id, queues, queues, &conf), label + ": configure");
 
@@ -177,15 +218,17 @@ void PortSet::start(const std::vector<config::PortConfig>& ports, uint16_t queue
     }
     check(rte_eth_dev_start(id), label + ": start");
     info.started = true;
+    if (rte_eth_dev_get_mtu(id, &info.mtu) != 0) info.mtu = 0;
 
     const LinkInfo link_state = link(i);
     spdlog::info(
         "{}: driver {}, socket {}, link {}{}, {} RX / {} TX queue(s), {} RX / {} TX "
-        "descriptors, RSS {}",
+        "descriptors, RSS {}, MTU {}",
         label, info.driver, info.socket, link_state.up ? "up" : "down",
         link_state.up ? " " + std::to_string(link_state.speed_mbps) + " Mbps" : "", info.rx_queues,
         info.tx_queues, info.rx_descriptors, info.tx_descriptors,
-        queues > 1 ? rss_text(info.rss_hash) : "off (one queue)");
+        queues > 1 ? rss_text(info.rss_hash) : "off (one queue)",
+        info.mtu != 0 ? std::to_string(info.mtu) : std::string("unknown"));
   }
 }
 

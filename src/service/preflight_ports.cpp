@@ -13,8 +13,19 @@
 namespace udpsieve::service {
 namespace {
 
-/// Whether the driver would accept a simple ingress rule (eth / ipv4 / udp dst 9 → drop): the
-/// kind of pre-filter a NIC can apply in hardware. Empty when it validates, else the reason.
+/// Why `rc` / `error` refused a flow, in words.
+std::string flow_reason(int rc, const rte_flow_error& error) {
+  std::string reason = std::strerror(-rc);
+  if (error.message != nullptr && *error.message != '\0' && reason != error.message) {
+    reason += ": " + std::string(error.message);
+  }
+  return reason;
+}
+
+/// Whether the driver takes a simple ingress rule (eth / ipv4 / udp dst 9 → drop), the kind of
+/// pre-filter a NIC applies in hardware: validated, then created and destroyed at once (some
+/// drivers validate what they cannot install; the port is not started yet, so the rule never
+/// sees a packet). Empty when it does, else the reason.
 std::string flow_support(uint16_t port_id) {
   rte_flow_attr attr{};
   attr.ingress = 1;
@@ -34,12 +45,13 @@ std::string flow_support(uint16_t port_id) {
   };
   rte_flow_error error{};
   const int rc = rte_flow_validate(port_id, &attr, pattern, actions, &error);
-  if (rc == 0) return {};
-  std::string reason = std::strerror(-rc);
-  if (error.message != nullptr && *error.message != '\0' && reason != error.message) {
-    reason += ": " + std::string(error.message);
+  if (rc != 0) return flow_reason(rc, error);
+  rte_flow* flow = rte_flow_create(port_id, &attr, pattern, actions, &error);
+  if (flow == nullptr) {
+    return "it validates the rule but cannot create it: " + flow_reason(-rte_errno, error);
   }
-  return reason;
+  (void)rte_flow_destroy(port_id, flow, &error);
+  return {};
 }
 
 }  // namespace
@@ -60,6 +72,17 @@ void check_ports(const dataplane::PortSet& ports, const std::vector<config::Port
                  "driver " + info.driver + " offers " + std::to_string(info.max_rx_queues) +
                      " RX / " + std::to_string(info.max_tx_queues) + " TX queue(s); " +
                      std::to_string(queues) + " needed (one per worker)");
+    }
+
+    if (std::string problem = dataplane::mtu_problem(info, configs[i]); !problem.empty()) {
+      report.add(CheckStatus::fail, subject, problem);
+    } else if (configs[i].mtu != 0) {
+      report.add(CheckStatus::ok, subject,
+                 "MTU " + std::to_string(configs[i].mtu) + " (driver maximum " +
+                     std::to_string(dataplane::largest_mtu(info)) + ")" +
+                     (dataplane::max_frame_for_mtu(configs[i].mtu) > dataplane::kMbufDataRoom
+                          ? "; frames over 2 KiB are received and sent as several mbufs"
+                          : ""));
     }
 
     const uint64_t rss = dataplane::wanted_rss(info.rss_offered);

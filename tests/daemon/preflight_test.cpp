@@ -41,7 +41,7 @@ TEST(Preflight, ReadyMachineWithVirtualDevices) {
   EXPECT_EQ(result.output.find("FAIL"), std::string::npos) << result.output;
 }
 
-TEST(Preflight, TapDeviceOffersRssAndRteFlow) {
+TEST(Preflight, TapDeviceOffersRssAndSaysWhetherRteFlowWorks) {
   REQUIRE_DPDK();
   TempDir dir;
   const std::string tap = "pf" + std::to_string(getpid() % 100000);
@@ -51,10 +51,70 @@ TEST(Preflight, TapDeviceOffersRssAndRteFlow) {
   EXPECT_EQ(result.exit_code, 0) << result.output;
   for (const char* line :
        {"  WARN  lcores: 2 workers share CPU 1", "  ok    port wan: RSS over ipv4",
-        "  ok    port wan: rte_flow: the driver accepts an eth/ipv4/udp drop rule",
         "result: ready to start (0 failure(s), 1 warning(s))"}) {
     EXPECT_NE(result.output.find(line), std::string::npos) << line << "\n" << result.output;
   }
+  // net_tap implements rte_flow with the kernel's tc flower and multiq qdisc; where the kernel
+  // lacks them the driver says so as it starts ("Disabling rte flow support") yet still
+  // validates rules: preflight must not be fooled by that.
+  const bool kernel_lacks_tc =
+      result.output.find("Disabling rte flow support") != std::string::npos;
+  EXPECT_NE(
+      result.output.find(kernel_lacks_tc ? "  note  port wan: rte_flow: not available from driver "
+                                           "net_tap (it validates the rule but cannot create it"
+                                         : "  ok    port wan: rte_flow: the driver accepts an "
+                                           "eth/ipv4/udp drop rule"),
+      std::string::npos)
+      << result.output;
+}
+
+TEST(Preflight, JumboMtuNeedsScatterAndIsApplied) {
+  REQUIRE_DPDK();
+  TempDir dir;
+  // net_ring takes 9000 (several mbufs per frame), net_null cannot receive into several mbufs,
+  // and net_tap's frames stop at 1522 bytes.
+  const std::string tap = "pj" + std::to_string(getpid() % 100000);
+  const std::string ports =
+      "  - {name: wan, device: net_ring0, forward_to: lan, mtu: 9000}\n"
+      "  - {name: lan, device: net_null0, forward_to: wan, mtu: 9000}\n"
+      "  - {name: dmz, device: \"net_tap0,iface=" +
+      tap + "\", forward_to: wan, mtu: 9000}\n";
+  const auto refused = preflight(dir, "[0, 1]", ports, "pf-mtu");
+  EXPECT_EQ(refused.exit_code, 1) << refused.output;
+  for (const char* line :
+       {"  ok    port wan: MTU 9000 (driver maximum 65535); frames over 2 KiB are received and "
+        "sent as several mbufs",
+        "  FAIL  port lan: port 'lan' (net_null0): an MTU of 9000 means frames of up to 9026 "
+        "bytes, larger than one 2048-byte mbuf, and driver net_null cannot receive a frame in "
+        "several mbufs; use an MTU of at most 2022",
+        "  FAIL  port dmz: port 'dmz' (net_tap0,iface=",
+        "): driver net_tap accepts an MTU of at "
+        "most 1504, not 9000"}) {
+    EXPECT_NE(refused.output.find(line), std::string::npos) << line << "\n" << refused.output;
+  }
+  // The same checks at start: exit 1 before any port starts.
+  const auto start =
+      run_program({daemon_binary(), "--config", dir.file("config.yaml"), "--file-prefix",
+                   udpsieve::test::unique_prefix("pf-mtu2"), "--socket", dir.file("ctl.sock")});
+  EXPECT_EQ(start.exit_code, 1) << start.output;
+  EXPECT_NE(start.output.find("driver net_null cannot receive a frame in several mbufs"),
+            std::string::npos)
+      << start.output;
+
+  // A port that can, runs at that MTU.
+  const std::string config =
+      dir.write("config.yaml",
+                "eal:\n  lcores: [0, 1]\n  hugepages: off\n  memory_mb: 256\nports:\n"
+                "  - {name: wan, device: net_ring0, forward_to: wan, mtu: 9000}\n");
+  const std::string socket = dir.file("ctl.sock");
+  udpsieve::test::DaemonProcess daemon(
+      {"--config", config, "--file-prefix", udpsieve::test::unique_prefix("pf-mtu3"), "--socket",
+       socket},
+      dir.file("d.log"));
+  ASSERT_TRUE(daemon.wait_ready(socket)) << daemon.log();
+  const auto reply = daemon.request(socket, "ports");
+  EXPECT_EQ(reply["ports"][0]["mtu"], 9000) << reply.dump();
+  EXPECT_EQ(daemon.stop(), 0) << daemon.log();
 }
 
 TEST(Preflight, EachProblemSaysWhatToChange) {

@@ -112,6 +112,7 @@ TEST(ConfigLoaderTest, DefaultsForEverythingOptional) {
   EXPECT_TRUE(config.eal.extra_args.empty());
   EXPECT_EQ(config.ports[0].rx_descriptors, 1024u);
   EXPECT_EQ(config.ports[0].tx_descriptors, 1024u);
+  EXPECT_EQ(config.ports[0].mtu, 0u);  // the driver's default
   EXPECT_EQ(config.pipeline.default_action, rules::Verdict::forward);
   EXPECT_EQ(config.pipeline.non_udp, rules::Verdict::forward);
   EXPECT_TRUE(config.pipeline.rules.empty());
@@ -383,7 +384,7 @@ const ErrorCase kErrorCases[] = {
             "    forward_to: wan\n"
             "    speed: 10G\n",
      "udpsieve.yaml:7:5: ports[0].speed: unknown key (expected one of: name, device, forward_to, "
-     "rx_descriptors, tx_descriptors)"},
+     "rx_descriptors, tx_descriptors, mtu)"},
     {"name missing",
      kEal + "ports:\n"
             "  - device: net_null0\n"
@@ -480,6 +481,20 @@ const ErrorCase kErrorCases[] = {
             "    forward_to: wan\n"
             "    rx_descriptors: 32\n",
      "udpsieve.yaml:7:21: ports[0].rx_descriptors: 32 is out of range 64-16384"},
+    {"mtu too small",
+     kEal + "ports:\n"
+            "  - name: wan\n"
+            "    device: net_null0\n"
+            "    forward_to: wan\n"
+            "    mtu: 67\n",
+     "udpsieve.yaml:7:10: ports[0].mtu: 67 is out of range 68-9600"},
+    {"mtu too big",
+     kEal + "ports:\n"
+            "  - name: wan\n"
+            "    device: net_null0\n"
+            "    forward_to: wan\n"
+            "    mtu: 9601\n",
+     "udpsieve.yaml:7:10: ports[0].mtu: 9601 is out of range 68-9600"},
     {"tx_descriptors too big",
      kEal + "ports:\n"
             "  - name: wan\n"

@@ -48,6 +48,7 @@ TEST(ReloadPolicy, EverythingElseNeedsARestartAndIsNamed) {
       {{"memory_mb: 512", "memory_mb: 1024"}, "eal.memory_mb"},
       {{"device: \"0000:3b:00.1\"", "device: \"0000:3b:00.2\""}, "ports[1].device"},
       {{"name: lan, device", "name: lan2, device"}, "ports[1].name"},
+      {{"name: lan, device", "name: lan, mtu: 9000, device"}, "ports[1].mtu"},
       {{"socket: /run/u.sock", "socket: /run/v.sock"}, "control.socket"},
       {{"stats_interval_ms: 100", "stats_interval_ms: 200"}, "control.stats_interval_ms"},
   };

@@ -44,6 +44,8 @@ struct PortConfig {
   std::size_t forward_to_index = 0;  ///< index of forward_to in DaemonConfig::ports
   unsigned rx_descriptors = 1024;
   unsigned tx_descriptors = 1024;
+  /// IP MTU to configure (ports[].mtu, 68-9600); 0 leaves the driver's default (usually 1500).
+  unsigned mtu = 0;
   SourceLocation where;  ///< position of the port's list entry
 };
 

@@ -26,8 +26,13 @@ struct PortInfo {
   uint16_t tx_descriptors = 0;
   uint16_t max_rx_queues = 0;
   uint16_t max_tx_queues = 0;
-  uint64_t rss_hash = 0;     ///< RSS hash functions in use; 0 when RSS is off
-  uint64_t rss_offered = 0;  ///< RSS hash functions the driver offers (flow_type_rss_offloads)
+  uint64_t rss_hash = 0;       ///< RSS hash functions in use; 0 when RSS is off
+  uint64_t rss_offered = 0;    ///< RSS hash functions the driver offers (flow_type_rss_offloads)
+  uint16_t max_mtu = 0;        ///< largest MTU the driver accepts
+  uint32_t max_rx_frame = 0;   ///< largest frame it receives (max_rx_pktlen)
+  bool rx_scatter = false;     ///< the driver can receive a frame into several mbufs
+  bool tx_multi_segs = false;  ///< the driver can send a frame made of several mbufs
+  uint16_t mtu = 0;            ///< the MTU in use (read back after start)
   bool started = false;
 };
 
@@ -48,6 +53,18 @@ using PortCounters = std::array<uint64_t, kPortStatCount>;
 /// when it can.
 [[nodiscard]] std::string queue_shortfall(const PortInfo& info, const config::PortConfig& port,
                                           uint16_t queues);
+/// Data room of one mbuf of the daemon's pools (RTE_MBUF_DEFAULT_DATAROOM).
+inline constexpr uint32_t kMbufDataRoom = 2048;
+/// Largest Ethernet frame an MTU allows: header, two VLAN tags, payload, CRC.
+[[nodiscard]] constexpr uint32_t max_frame_for_mtu(uint32_t mtu) noexcept {
+  return mtu + 26;
+}
+/// Why `info`'s driver cannot run at `port.mtu`, with what to change; empty when it can (or
+/// no MTU is configured). Frames larger than one mbuf (2 KiB of data) need RX scatter and, to
+/// be forwarded, multi-segment TX.
+/// The largest MTU `info`'s driver accepts (max_mtu, and max_rx_pktlen less header and CRC).
+[[nodiscard]] uint32_t largest_mtu(const PortInfo& info) noexcept;
+[[nodiscard]] std::string mtu_problem(const PortInfo& info, const config::PortConfig& port);
 
 class PortSet {
  public:
