@@ -101,8 +101,7 @@ std::optional<std::string> ControlLoop::start_capture(const Request& request,
   session->unix_ns_origin = std::chrono::duration_cast<std::chrono::nanoseconds>(
                                 std::chrono::system_clock::now().time_since_epoch())
                                 .count();
-  parts_.tap->discard();
-  parts_.tap->arm(word, session->snaplen);
+  parts_.tap->begin(word, session->snaplen);
   spdlog::info("capture started: {}, up to {} packet(s) within {} ms", session->filter,
                session->count, *timeout_ms);
   capture_ = std::move(session);
@@ -120,9 +119,8 @@ void ControlLoop::retarget_capture() {
     finish_capture("rule '" + capture_->rule_id + "' was removed by a reload");
     return;
   }
-  parts_.tap->arm(
-      dataplane::CaptureFilter::rule(table.generation(), static_cast<uint32_t>(it - ids.begin())),
-      capture_->snaplen);
+  parts_.tap->retarget(
+      dataplane::CaptureFilter::rule(table.generation(), static_cast<uint32_t>(it - ids.begin())));
 }
 
 void ControlLoop::service_capture() {
@@ -144,7 +142,6 @@ void ControlLoop::service_capture() {
 }
 
 void ControlLoop::finish_capture(const std::string& note) {
-  parts_.tap->disarm();
   CaptureSession& session = *capture_;
   nlohmann::json packets = nlohmann::json::array();
   const std::vector<dataplane::PortInfo>& ports = parts_.ports.ports();
@@ -183,7 +180,7 @@ void ControlLoop::finish_capture(const std::string& note) {
                                 {"snaplen", session.snaplen},
                                 {"ports", port_names},
                                 {"packets", packets}};
-  parts_.tap->discard();
+  parts_.tap->end();
   spdlog::info("capture ended: {}: {} packet(s){}", session.filter, session.packets.size(),
                note.empty() ? "" : "; " + note);
   parts_.server.complete(session.client,

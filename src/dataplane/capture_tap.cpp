@@ -45,14 +45,15 @@ CaptureTap::CaptureTap(uint32_t workers, int socket, unsigned pool_size, unsigne
 }
 
 CaptureTap::~CaptureTap() {
-  disarm();
-  discard();
+  end();
   for (PerWorker& worker : workers_)
     rte_ring_free(worker.ring);
   rte_mempool_free(pool_);
 }
 
-void CaptureTap::arm(uint64_t word, uint32_t snaplen) noexcept {
+void CaptureTap::begin(uint64_t word, uint32_t snaplen) {
+  discard();
+  words_.assign(1, word);
   missed_at_arm_ = 0;
   for (const PerWorker& worker : workers_)
     missed_at_arm_ += worker.missed.load(std::memory_order_relaxed);
@@ -60,8 +61,15 @@ void CaptureTap::arm(uint64_t word, uint32_t snaplen) noexcept {
   word_.store(word, std::memory_order_release);  // publishes the snap length with it
 }
 
-void CaptureTap::disarm() noexcept {
+void CaptureTap::retarget(uint64_t word) {
+  words_.push_back(word);
+  word_.store(word, std::memory_order_release);
+}
+
+void CaptureTap::end() {
   word_.store(0, std::memory_order_release);
+  words_.clear();
+  discard();
 }
 
 uint64_t CaptureTap::missed() const noexcept {
@@ -100,6 +108,10 @@ void CaptureTap::drain(std::size_t max, std::vector<CapturedPacket>& out) {
         auto* m = static_cast<rte_mbuf*>(batch[i]);
         CapturedPacket packet;
         packet.meta = *static_cast<const CaptureMeta*>(rte_mbuf_to_priv(m));
+        if (std::find(words_.begin(), words_.end(), packet.meta.word) == words_.end()) {
+          rte_pktmbuf_free(m);  // taken for an earlier capture
+          continue;
+        }
         packet.data.resize(rte_pktmbuf_pkt_len(m));
         const void* bytes = rte_pktmbuf_read(m, 0, rte_pktmbuf_pkt_len(m), packet.data.data());
         if (bytes != nullptr && bytes != packet.data.data()) {
@@ -108,7 +120,7 @@ void CaptureTap::drain(std::size_t max, std::vector<CapturedPacket>& out) {
         rte_pktmbuf_free(m);
         out.push_back(std::move(packet));
       }
-      max -= n;
+      max -= std::min<std::size_t>(max, n);
     }
   }
 }

@@ -234,7 +234,7 @@ void Worker::handle_burst(rte_mbuf** mbufs, uint16_t count, uint16_t in_port, co
       const uint32_t hit = info[i].status == ParseStatus::udp ? matched[i] : 0;
       if (CaptureFilter::matches(capture, table.generation(), hit, reason != DropReason::count)) {
         tap_->offer(setup_.index, m,
-                    CaptureMeta{rte_rdtsc(), length, hit, table.generation(), in_port,
+                    CaptureMeta{capture, rte_rdtsc(), length, hit, table.generation(), in_port,
                                 static_cast<uint16_t>(setup_.index), static_cast<uint8_t>(reason)});
       }
     }

@@ -106,6 +106,15 @@ TEST_F(Capture, ByRuleWritesOnlyThatRulesPacketsWithComments) {
   const auto dump = run_program({"/usr/bin/tcpdump", "-nr", out});
   EXPECT_EQ(dump.exit_code, 0) << dump.output;
   EXPECT_NE(dump.output.find("198.51.100.1.123: NTP"), std::string::npos) << dump.output;
+
+  // Straight after, a capture of something else holds nothing of the first one (copies a
+  // worker made under the old filter are not handed to the new capture).
+  const std::string next = dir_.file("dns.pcapng");
+  ASSERT_EQ(ctl({"capture", "--rule", "dns", "--count", "200", "--out", next}).exit_code, 0);
+  std::vector<std::string> next_interfaces;
+  for (const auto& packet : read_file(next, next_interfaces)) {
+    EXPECT_EQ(packet.comment, "udpsieve: rule=dns verdict=forward lcore=1");
+  }
 }
 
 TEST_F(Capture, ByVerdictAndSnapLength) {

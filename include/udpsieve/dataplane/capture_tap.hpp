@@ -52,7 +52,8 @@ struct CaptureFilter {
 
 /// Metadata a worker stores with each copy (in the mbuf's private area).
 struct CaptureMeta {
-  uint64_t tsc = 0;  ///< rte_rdtsc() when the verdict was taken
+  uint64_t word = 0;  ///< the filter word the packet matched
+  uint64_t tsc = 0;   ///< rte_rdtsc() when the verdict was taken
   uint32_t original_length = 0;
   uint32_t rule = 0;        ///< rule index + 1, 0 for none
   uint64_t generation = 0;  ///< table generation the rule index belongs to
@@ -76,15 +77,18 @@ class CaptureTap {
   CaptureTap& operator=(const CaptureTap&) = delete;
 
   // --- control thread ---
-  /// Starts capturing what `word` selects, copying at most `snaplen` bytes of each packet.
-  void arm(uint64_t word, uint32_t snaplen) noexcept;
-  /// Stops capturing; what is already in the rings stays there until drained or discarded.
-  void disarm() noexcept;
-  /// Takes up to `max` captured packets from the workers' rings (the rest stay queued).
+  /// Starts a capture of what `word` selects, copying at most `snaplen` bytes of each packet.
+  void begin(uint64_t word, uint32_t snaplen);
+  /// Changes what the running capture selects (a rule's new index after a reload); packets
+  /// taken under this capture's earlier words still count.
+  void retarget(uint64_t word);
+  /// Ends the capture and frees whatever is still queued.
+  void end();
+  /// Takes up to `max` packets of the running capture from the workers' rings (the rest stay
+  /// queued). A copy made under another capture's word (a worker read the word just before
+  /// that capture ended) is freed, not returned.
   void drain(std::size_t max, std::vector<CapturedPacket>& out);
-  /// Frees everything still queued.
-  void discard();
-  /// Packets that matched but found the ring full or the pool empty, since the last arm().
+  /// Packets that matched but found the ring full or the pool empty, since begin().
   [[nodiscard]] uint64_t missed() const noexcept;
 
   // --- workers ---
@@ -99,7 +103,10 @@ class CaptureTap {
   };
   alignas(64) std::atomic<uint64_t> word_{0};
   std::atomic<uint32_t> snaplen_{0};
-  uint64_t missed_at_arm_ = 0;  // control thread only
+  void discard();
+
+  uint64_t missed_at_arm_ = 0;   // control thread only
+  std::vector<uint64_t> words_;  // every word of the running capture (control thread only)
   rte_mempool* pool_ = nullptr;
   std::vector<PerWorker> workers_;
 };
