@@ -133,11 +133,10 @@ std::optional<Refusal> check_peer(int fd, const SocketAccess& access, uid_t own_
 
   const std::string who =
       "uid " + std::to_string(peer.uid) + " (" + (name.empty() ? "no user name" : name) + ")";
-  return Refusal{
-      error_line("permission denied: " + who + " is neither root nor in group " +
-                 access.group_name),
-      "refused a control connection from " + who + ", pid " + std::to_string(peer.pid) +
-          ": neither root nor in group " + access.group_name};
+  return Refusal{error_line("permission denied: " + who + " is neither root nor in group " +
+                            access.group_name),
+                 "refused a control connection from " + who + ", pid " + std::to_string(peer.pid) +
+                     ": neither root nor in group " + access.group_name};
 }
 
 /// Writes one line to a socket just accepted (whose send buffer is empty, so a short line
@@ -169,17 +168,15 @@ SocketLimits SocketLimits::from_environment() {
   }
   limits.request_timeout = std::chrono::milliseconds(request);
   limits.idle_timeout = std::chrono::milliseconds(idle);
-  spdlog::warn("{} is set (a test hook): control requests time out after {} ms, idle clients "
-               "after {} ms",
-               kTimeoutsVariable, request, idle);
+  spdlog::warn(
+      "{} is set (a test hook): control requests time out after {} ms, idle clients "
+      "after {} ms",
+      kTimeoutsVariable, request, idle);
   return limits;
 }
 
 SocketServer::SocketServer(std::string path, SocketAccess access, SocketLimits limits)
-    : path_(std::move(path)),
-      access_(std::move(access)),
-      limits_(limits),
-      own_uid_(geteuid()) {
+    : path_(std::move(path)), access_(std::move(access)), limits_(limits), own_uid_(geteuid()) {
   const sockaddr_un address = address_of(path_);
   const std::filesystem::path parent = std::filesystem::path(path_).parent_path();
   std::error_code ec;
@@ -243,8 +240,8 @@ void SocketServer::apply_access(const SocketAccess& access) const {
                              access.group_name + ": " + errno_text(errno));
   }
   if (chmod(path_.c_str(), access.mode) != 0) {
-    throw std::runtime_error("control.socket_mode: cannot set mode " + octal(access.mode) +
-                             " on " + path_ + ": " + errno_text(errno));
+    throw std::runtime_error("control.socket_mode: cannot set mode " + octal(access.mode) + " on " +
+                             path_ + ": " + errno_text(errno));
   }
 }
 
@@ -272,8 +269,8 @@ void SocketServer::accept_clients() {
     if (clients_.size() >= kMaxClients) {
       reply_and_close(fd, error_line("too many control clients (" + std::to_string(kMaxClients) +
                                      " connected); try again later"));
-      warn_limited(Event::too_many, "refused a control connection: " +
-                                        std::to_string(kMaxClients) + " clients are connected");
+      warn_limited(Event::too_many, "refused a control connection: " + std::to_string(kMaxClients) +
+                                        " clients are connected");
       continue;
     }
     Client client;
@@ -465,8 +462,8 @@ bool SocketServer::poll_once(int timeout_ms, int extra_fd, const Handler& handle
       serve(client, handler);
       if (!client.out.empty()) write_to(client);
     }
-    backlog = backlog || (!client.waiting && !client.closing &&
-                          client.in.find('\n') != std::string::npos);
+    backlog = backlog ||
+              (!client.waiting && !client.closing && client.in.find('\n') != std::string::npos);
   }
 
   std::vector<pollfd> fds;

@@ -803,14 +803,16 @@ TEST(Reload, FiftyReloadsWhileInfiniteReplayRunsIntoNull) {
   TempDir dir;
   std::vector<Bytes> capture;
   const std::array<Bytes, 4> templates = frame_templates();
-  for (std::size_t i = 0; i < 256; ++i) capture.push_back(templates[i % 4]);
+  for (std::size_t i = 0; i < 256; ++i)
+    capture.push_back(templates[i % 4]);
   udpsieve::test::write_pcap(dir.file("cycle.pcap"), capture);
   dir.write("rules.yaml", kRulesA);
-  dir.write("config.yaml",
-            "eal:\n  lcores: [0, 1]\n  memory_mb: 256\nports:\n"
-            "  - {name: wan, device: \"net_pcap0,rx_pcap=cycle.pcap,infinite_rx=1\", forward_to: sink}\n"
-            "  - {name: sink, device: \"net_null0,no-rx=1\", forward_to: wan}\n"
-            "pipeline:\n  rules: [rules.yaml]\ncontrol:\n  stats_interval_ms: 10\n");
+  dir.write(
+      "config.yaml",
+      "eal:\n  lcores: [0, 1]\n  memory_mb: 256\nports:\n"
+      "  - {name: wan, device: \"net_pcap0,rx_pcap=cycle.pcap,infinite_rx=1\", forward_to: sink}\n"
+      "  - {name: sink, device: \"net_null0,no-rx=1\", forward_to: wan}\n"
+      "pipeline:\n  rules: [rules.yaml]\ncontrol:\n  stats_interval_ms: 10\n");
   const std::string socket = dir.file("ctl.sock");
   DaemonProcess daemon(daemon_args(dir, "infinite_reload"), dir.file("d.log"));
   ASSERT_TRUE(daemon.wait_ready(socket)) << daemon.log();
@@ -837,9 +839,8 @@ TEST(Reload, FiftyReloadsWhileInfiniteReplayRunsIntoNull) {
       ++applied;
     }
     const auto totals = daemon.request(socket, "stats")["totals"];
-    EXPECT_EQ(totals["rx_packets"].get<uint64_t>(),
-              totals["forwarded_packets"].get<uint64_t>() +
-                  totals["dropped_packets"].get<uint64_t>());
+    EXPECT_EQ(totals["rx_packets"].get<uint64_t>(), totals["forwarded_packets"].get<uint64_t>() +
+                                                        totals["dropped_packets"].get<uint64_t>());
   }
   EXPECT_EQ(applied, 49U);
   EXPECT_EQ(daemon.request(socket, "rules")["reload"]["applied"].get<uint64_t>(), applied);
