@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "udpsieve/common/human_rate.hpp"
 #include "udpsieve/common/stats_schema.hpp"
 
 namespace udpsieve::cli {
@@ -203,20 +204,6 @@ std::string TextTable::str(const std::string& indent) const {
     out += line + "\n";
   }
   return out;
-}
-
-std::string human_rate(double value) {
-  char buffer[32];
-  if (value >= 1e9) {
-    std::snprintf(buffer, sizeof buffer, "%.2f G", value / 1e9);
-  } else if (value >= 1e6) {
-    std::snprintf(buffer, sizeof buffer, "%.2f M", value / 1e6);
-  } else if (value >= 1e3) {
-    std::snprintf(buffer, sizeof buffer, "%.1f k", value / 1e3);
-  } else {
-    std::snprintf(buffer, sizeof buffer, "%.0f ", value);
-  }
-  return buffer;
 }
 
 std::string render(const std::string& command, const nlohmann::json& reply) {

@@ -4,11 +4,11 @@
 #include <systemd/sd-daemon.h>
 #include <time.h>
 
-#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <vector>
 
+#include "udpsieve/common/human_rate.hpp"
 #include "udpsieve/control/commands.hpp"
 #include "udpsieve/control/stats_aggregator.hpp"
 #include "udpsieve/dataplane/table.hpp"
@@ -24,18 +24,6 @@ uint64_t monotonic_usec() {
   timespec now{};
   clock_gettime(CLOCK_MONOTONIC, &now);
   return static_cast<uint64_t>(now.tv_sec) * 1'000'000 + static_cast<uint64_t>(now.tv_nsec) / 1000;
-}
-
-std::string rate(double per_second) {
-  char text[32];
-  if (per_second >= 1e6) {
-    std::snprintf(text, sizeof text, "%.2f M", per_second / 1e6);
-  } else if (per_second >= 1e3) {
-    std::snprintf(text, sizeof text, "%.1f k", per_second / 1e3);
-  } else {
-    std::snprintf(text, sizeof text, "%.0f ", per_second);
-  }
-  return text;
 }
 
 }  // namespace
@@ -67,9 +55,9 @@ std::string Notifier::status_line(const control::ControlContext& context) {
   const control::Rates& rates = context.stats.rates();
   return std::to_string(table != nullptr ? table->rule_count() : 0) + " rules (generation " +
          std::to_string(table != nullptr ? table->generation() : 0) + "), " +
-         std::to_string(context.workers.size()) + " worker(s); rx " + rate(rates.rx_pps) +
-         "pps, forwarded " + rate(rates.forwarded_pps) + "pps, dropped " + rate(rates.dropped_pps) +
-         "pps";
+         std::to_string(context.workers.size()) + " worker(s); rx " + human_rate(rates.rx_pps) +
+         "pps, forwarded " + human_rate(rates.forwarded_pps) + "pps, dropped " +
+         human_rate(rates.dropped_pps) + "pps";
 }
 
 void Notifier::reload_started() {

@@ -1,5 +1,6 @@
 // udpsievectl's text rendering of daemon replies.
 #include "udpsieve/cli/render.hpp"
+#include "udpsieve/common/human_rate.hpp"
 
 #include <gtest/gtest.h>
 
@@ -48,10 +49,10 @@ TEST(Render, UnknownShapesFallBackToJson) {
 }
 
 TEST(Render, HumanRates) {
-  EXPECT_EQ(udpsieve::cli::human_rate(12'345'678), "12.35 M");
-  EXPECT_EQ(udpsieve::cli::human_rate(980'000), "980.0 k");
-  EXPECT_EQ(udpsieve::cli::human_rate(17), "17 ");
-  EXPECT_EQ(udpsieve::cli::human_rate(2.5e9), "2.50 G");
+  EXPECT_EQ(udpsieve::human_rate(12'345'678), "12.35 M");
+  EXPECT_EQ(udpsieve::human_rate(980'000), "980.0 k");
+  EXPECT_EQ(udpsieve::human_rate(17), "17 ");
+  EXPECT_EQ(udpsieve::human_rate(2.5e9), "2.50 G");
 }
 
 TEST(Client, RequestLine) {

@@ -22,7 +22,4 @@ class TextTable {
 /// Unknown shapes fall back to indented JSON.
 [[nodiscard]] std::string render(const std::string& command, const nlohmann::json& reply);
 
-/// "12.35 M", "980.0 k", "17": rates for people.
-[[nodiscard]] std::string human_rate(double value);
-
 }  // namespace udpsieve::cli
