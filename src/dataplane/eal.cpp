@@ -10,6 +10,7 @@
 #include <algorithm>
 
 #include <cstdio>
+#include <filesystem>
 #include <stdexcept>
 #include <string>
 
@@ -60,7 +61,7 @@ void route_dpdk_log_to_spdlog() {
   rte_openlog_stream(stream);
 }
 
-Eal::Eal(const std::vector<std::string>& args) {
+Eal::Eal(const std::vector<std::string>& args, RuntimeDir runtime_dir) {
   // rte_eal_init may permute argv, so give it copies it can keep.
   static std::vector<std::string> storage;
   static std::vector<char*> argv;
@@ -80,10 +81,15 @@ Eal::Eal(const std::vector<std::string>& args) {
     throw std::runtime_error(std::string("DPDK EAL initialisation failed: ") + rte_strerror(error) +
                              hint);
   }
+  if (runtime_dir == RuntimeDir::remove) remove_on_exit_ = rte_eal_get_runtime_dir();
 }
 
 Eal::~Eal() {
   (void)rte_eal_cleanup();
+  if (!remove_on_exit_.empty()) {
+    std::error_code ignored;
+    std::filesystem::remove_all(remove_on_exit_, ignored);
+  }
 }
 
 int numa_node_of_cpu(unsigned cpu) {

@@ -231,7 +231,7 @@ void Worker::handle_burst(rte_mbuf** mbufs, uint16_t count, uint16_t in_port, co
         break;
     }
     if (unlikely(capture != 0)) {
-      const uint32_t hit = info[i].status == ParseStatus::udp ? matched[i] : 0;
+      const uint32_t hit = matched[i];  // 0 for everything not classified
       if (CaptureFilter::matches(capture, table.generation(), hit, reason != DropReason::count)) {
         tap_->offer(setup_.index, m,
                     CaptureMeta{capture, rte_rdtsc(), length, hit, table.generation(), in_port,

@@ -14,7 +14,6 @@
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
-#include <filesystem>
 #include <fstream>
 #include <optional>
 #include <set>
@@ -101,10 +100,8 @@ int check_config(const Options& options, const config::LoadedConfig& loaded) {
                                              "error",
                                              "-l",
                                              std::to_string(cpus.empty() ? 0 : cpus.front())};
-  std::string runtime_dir;
   try {
-    dataplane::Eal eal(eal_args);
-    runtime_dir = rte_eal_get_runtime_dir();
+    const dataplane::Eal eal(eal_args, dataplane::Eal::RuntimeDir::remove);
     const CompileEnv env{options, loaded.config,
                          static_cast<uint32_t>(loaded.config.eal.lcores.size() - 1), 0};
     classifier = "classifier " + classifier_line(make_table(loaded, env, 1)->classifier().info());
@@ -114,15 +111,19 @@ int check_config(const Options& options, const config::LoadedConfig& loaded) {
   } catch (const std::exception& e) {
     std::fprintf(stderr, "warning: classifier not compiled: %s\n", e.what());
   }
-  // The private EAL's runtime directory holds nothing anyone will read again.
-  if (!runtime_dir.empty()) {
-    std::error_code ignored;
-    std::filesystem::remove_all(runtime_dir, ignored);
-  }
   std::printf("%s: OK: %zu port(s), %zu rule(s) from %zu file(s); %s\n",
               options.config_path.c_str(), loaded.config.ports.size(), loaded.rules.size(),
               loaded.rule_files.size(), classifier.c_str());
   return kExitOk;
+}
+
+/// The NUMA node of each worker's CPU (eal.lcores[1..]), from libnuma.
+std::vector<int> worker_nodes(const config::DaemonConfig& config) {
+  std::vector<int> nodes;
+  for (std::size_t i = 1; i < config.eal.lcores.size(); ++i) {
+    nodes.push_back(dataplane::numa_node_of_cpu(config.eal.lcores[i].cpu));
+  }
+  return nodes;
 }
 
 /// What preflight needs to know about this machine.
@@ -130,9 +131,7 @@ HostFacts measure_host(const config::DaemonConfig& config) {
   HostFacts facts;
   facts.hugepages = config::probe_hugepages();
   facts.allowed_cpus = dataplane::allowed_cpus();
-  for (std::size_t i = 1; i < config.eal.lcores.size(); ++i) {
-    facts.worker_nodes.push_back(dataplane::numa_node_of_cpu(config.eal.lcores[i].cpu));
-  }
+  facts.worker_nodes = worker_nodes(config);
   facts.numa_nodes = dataplane::numa_node_count();
   (void)getrlimit(RLIMIT_MEMLOCK, &facts.memlock);
   // CAP_IPC_LOCK (bit 14) in the effective set lifts the memory-lock limit.
@@ -170,24 +169,14 @@ int run_preflight(const config::LoadedConfig& loaded, PreflightReport report) {
     if (std::find(args.begin(), args.end(), "--no-huge") == args.end()) {
       args.emplace_back("--huge-unlink");
     }
-    std::string runtime_dir;
     try {
       dataplane::route_dpdk_log_to_spdlog();
-      dataplane::Eal eal(args);
-      runtime_dir = rte_eal_get_runtime_dir();
-      std::vector<int> worker_sockets;
-      for (std::size_t i = 1; i < config.eal.lcores.size(); ++i) {
-        worker_sockets.push_back(dataplane::numa_node_of_cpu(config.eal.lcores[i].cpu));
-      }
+      const dataplane::Eal eal(args, dataplane::Eal::RuntimeDir::remove);
       dataplane::PortSet ports;
       ports.attach(config.ports);
-      check_ports(ports, config.ports, worker_sockets, report);
+      check_ports(ports, config.ports, worker_nodes(config), report);
     } catch (const std::exception& e) {
       report.add(CheckStatus::fail, "ports", e.what());
-    }
-    if (!runtime_dir.empty()) {
-      std::error_code ignored;
-      std::filesystem::remove_all(runtime_dir, ignored);
     }
   }
   std::fputs(report.text().c_str(), stdout);
@@ -236,13 +225,8 @@ int serve(const Options& options, const config::LoadedConfig& loaded, control::S
 
   // Workers: eal.lcores[1..], each with its CPU's NUMA socket.
   const auto worker_count = static_cast<uint32_t>(config.eal.lcores.size() - 1);
-  std::vector<int> worker_sockets;
-  std::set<int> sockets;
-  for (uint32_t w = 0; w < worker_count; ++w) {
-    const int socket = dataplane::numa_node_of_cpu(config.eal.lcores[w + 1].cpu);
-    worker_sockets.push_back(socket);
-    sockets.insert(socket);
-  }
+  const std::vector<int> worker_sockets = worker_nodes(config);
+  const std::set<int> sockets(worker_sockets.begin(), worker_sockets.end());
 
   dataplane::MempoolSet pools;
   for (int socket : sockets) {
