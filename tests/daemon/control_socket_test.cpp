@@ -10,67 +10,16 @@
 
 #include "support/daemon_process.hpp"
 #include "support/packet_builder.hpp"
+#include "support/sockets.hpp"
 
 namespace {
 
 using udpsieve::test::DaemonProcess;
+using udpsieve::test::error_text;
+using udpsieve::test::RawClient;
 using udpsieve::test::TempDir;
 
-/// A raw client: sends bytes as given, reads until `lines` newlines or EOF.
-class RawClient {
- public:
-  explicit RawClient(const std::string& path) {
-    fd_ = socket(AF_UNIX, SOCK_STREAM, 0);
-    sockaddr_un address{};
-    address.sun_family = AF_UNIX;
-    std::strncpy(address.sun_path, path.c_str(), sizeof address.sun_path - 1);
-    if (connect(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
-      throw std::runtime_error("connect failed");
-    }
-    timeval timeout{10, 0};
-    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
-  }
-  ~RawClient() { close(fd_); }
-  RawClient(const RawClient&) = delete;
-  RawClient& operator=(const RawClient&) = delete;
-
-  void send_all(const std::string& bytes) const {
-    std::size_t sent = 0;
-    while (sent < bytes.size()) {
-      const ssize_t n = ::send(fd_, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
-      if (n <= 0) return;  // the daemon may close on an oversized request
-      sent += static_cast<std::size_t>(n);
-    }
-  }
-  void finish_writing() const { shutdown(fd_, SHUT_WR); }
-  /// Reads until `lines` complete lines arrived or the peer closed; returns what came.
-  std::vector<std::string> read_lines(std::size_t lines) const {
-    std::string buffer;
-    std::vector<std::string> out;
-    char chunk[65536];
-    while (out.size() < lines) {
-      const ssize_t n = recv(fd_, chunk, sizeof chunk, 0);
-      if (n <= 0) break;
-      buffer.append(chunk, static_cast<std::size_t>(n));
-      std::size_t newline;
-      while ((newline = buffer.find('\n')) != std::string::npos) {
-        out.push_back(buffer.substr(0, newline));
-        buffer.erase(0, newline + 1);
-      }
-    }
-    return out;
-  }
-  /// True when the peer has closed the connection (EOF, or a reset when it closed with our
-  /// unread bytes still queued).
-  [[nodiscard]] bool closed_by_peer() const {
-    char byte;
-    const ssize_t n = recv(fd_, &byte, 1, 0);
-    return n == 0 || (n < 0 && errno == ECONNRESET);
-  }
-
- private:
-  int fd_ = -1;
-};
+constexpr std::chrono::seconds kReadTimeout{10};
 
 class ControlSocket : public testing::Test {
  protected:
@@ -103,14 +52,8 @@ class ControlSocket : public testing::Test {
   std::unique_ptr<DaemonProcess> daemon_;
 };
 
-std::string error_text(const std::string& line) {
-  const auto reply = nlohmann::json::parse(line, nullptr, false);
-  if (!reply.is_object() || !reply.contains("error")) return "(no error in: " + line + ")";
-  return reply["error"].get<std::string>();
-}
-
 TEST_F(ControlSocket, BadRequestsGetErrorsAndTheConnectionStaysUsable) {
-  RawClient client(socket_);
+  RawClient client(socket_, kReadTimeout);
   client.send_all("not json\n");
   client.send_all("[1,2]\n");
   client.send_all("{\"cmd\": 5}\n");
@@ -132,7 +75,7 @@ TEST_F(ControlSocket, BadRequestsGetErrorsAndTheConnectionStaysUsable) {
 }
 
 TEST_F(ControlSocket, SeveralRequestsInOneWriteEachGetAReply) {
-  RawClient client(socket_);
+  RawClient client(socket_, kReadTimeout);
   client.send_all("{\"cmd\":\"version\"}\n{\"cmd\":\"stats\"}\n{\"cmd\":\"ports\"}\n");
   const auto lines = client.read_lines(3);
   ASSERT_EQ(lines.size(), 3U);
@@ -142,7 +85,7 @@ TEST_F(ControlSocket, SeveralRequestsInOneWriteEachGetAReply) {
 }
 
 TEST_F(ControlSocket, RequestWithoutNewlineIsAnsweredAtEndOfInput) {
-  RawClient client(socket_);
+  RawClient client(socket_, kReadTimeout);
   client.send_all("{\"cmd\":\"version\"}");
   client.finish_writing();
   const auto lines = client.read_lines(1);
@@ -152,7 +95,7 @@ TEST_F(ControlSocket, RequestWithoutNewlineIsAnsweredAtEndOfInput) {
 }
 
 TEST_F(ControlSocket, OversizedRequestGetsAnErrorAndIsClosed) {
-  RawClient client(socket_);
+  RawClient client(socket_, kReadTimeout);
   client.send_all(std::string(200 * 1024, 'x'));
   const auto lines = client.read_lines(1);
   ASSERT_EQ(lines.size(), 1U);
@@ -162,10 +105,10 @@ TEST_F(ControlSocket, OversizedRequestGetsAnErrorAndIsClosed) {
 
 TEST_F(ControlSocket, HalfWrittenRequestFromAVanishedClientIsHarmless) {
   {
-    RawClient client(socket_);
+    RawClient client(socket_, kReadTimeout);
     client.send_all("{\"cmd\":\"sta");
   }  // closed mid-request
-  RawClient again(socket_);
+  RawClient again(socket_, kReadTimeout);
   again.send_all("{\"cmd\":\"version\"}\n");
   EXPECT_EQ(again.read_lines(1).size(), 1U);
 }

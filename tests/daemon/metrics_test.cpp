@@ -15,6 +15,7 @@
 
 #include "support/daemon_process.hpp"
 #include "support/packet_builder.hpp"
+#include "support/sockets.hpp"
 
 namespace {
 
@@ -28,17 +29,8 @@ using udpsieve::test::TempDir;
 /// A loopback TCP socket, connected to `port`.
 class TcpClient {
  public:
-  explicit TcpClient(uint16_t port) {
-    fd_ = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_port = htons(port);
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
-      throw std::runtime_error(std::string("connect failed: ") + std::strerror(errno));
-    }
-    timeval timeout{15, 0};
-    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  explicit TcpClient(uint16_t port) : fd_(udpsieve::test::connect_loopback(port)) {
+    udpsieve::test::set_receive_timeout(fd_, std::chrono::seconds(15));
   }
   ~TcpClient() { close(fd_); }
   TcpClient(const TcpClient&) = delete;

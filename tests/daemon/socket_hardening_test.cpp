@@ -22,90 +22,18 @@
 
 #include "support/daemon_process.hpp"
 #include "support/packet_builder.hpp"
+#include "support/sockets.hpp"
 #include "udpsieve/cli/client.hpp"
 
 namespace {
 
 using udpsieve::test::DaemonProcess;
+using udpsieve::test::error_text;
+using udpsieve::test::RawClient;
 using udpsieve::test::TempDir;
 
 constexpr uid_t kNobody = 65534;
 constexpr gid_t kNogroup = 65534;
-
-int connect_to(const std::string& path) {
-  const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return -errno;
-  sockaddr_un address{};
-  address.sun_family = AF_UNIX;
-  std::strncpy(address.sun_path, path.c_str(), sizeof address.sun_path - 1);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
-    const int error = errno;
-    close(fd);
-    return -error;
-  }
-  return fd;
-}
-
-/// A raw client: sends bytes as given, reads lines with a generous timeout.
-class RawClient {
- public:
-  explicit RawClient(const std::string& path) : fd_(connect_to(path)) {
-    if (fd_ < 0) throw std::runtime_error("connect failed: " + std::string(std::strerror(-fd_)));
-    timeval timeout{20, 0};
-    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
-  }
-  ~RawClient() { close(fd_); }
-  RawClient(const RawClient&) = delete;
-  RawClient& operator=(const RawClient&) = delete;
-
-  void send_all(const std::string& bytes) const {
-    std::size_t sent = 0;
-    while (sent < bytes.size()) {
-      const ssize_t n = ::send(fd_, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
-      if (n <= 0) return;  // the daemon may have closed the connection
-      sent += static_cast<std::size_t>(n);
-    }
-  }
-  void finish_writing() const { shutdown(fd_, SHUT_WR); }
-  /// Reads until `lines` complete lines arrived, the peer closed, or 20 s passed.
-  std::vector<std::string> read_lines(std::size_t lines) {
-    std::vector<std::string> out;
-    char chunk[65536];
-    while (out.size() < lines) {
-      std::size_t newline;
-      if ((newline = buffer_.find('\n')) != std::string::npos) {
-        out.push_back(buffer_.substr(0, newline));
-        buffer_.erase(0, newline + 1);
-        continue;
-      }
-      const ssize_t n = recv(fd_, chunk, sizeof chunk, 0);
-      if (n <= 0) break;
-      buffer_.append(chunk, static_cast<std::size_t>(n));
-    }
-    return out;
-  }
-  /// Reads everything until the peer closes; nullopt when it did not within 20 s.
-  std::optional<std::vector<std::string>> read_until_closed() {
-    std::vector<std::string> lines = read_lines(SIZE_MAX);
-    char byte;
-    const ssize_t n = recv(fd_, &byte, 1, 0);
-    if (n == 0 || (n < 0 && errno == ECONNRESET)) return lines;
-    return std::nullopt;
-  }
-  [[nodiscard]] int fd() const noexcept { return fd_; }
-
- private:
-  int fd_ = -1;
-  std::string buffer_;
-};
-
-std::string error_text(const std::string& line) {
-  const auto reply = nlohmann::json::parse(line, nullptr, false);
-  if (!reply.is_object() || !reply.contains("error") || !reply["error"].is_string()) {
-    return "(no error in: " + line + ")";
-  }
-  return reply["error"].get<std::string>();
-}
 
 bool is_stats_reply(const std::string& line) {
   const auto reply = nlohmann::json::parse(line, nullptr, false);
@@ -135,7 +63,7 @@ ChildResult connect_as_nobody(const std::string& path, gid_t gid,
     if (setgroups(groups.size(), groups.data()) != 0 || setgid(gid) != 0 || setuid(kNobody) != 0) {
       _exit(10);
     }
-    const int fd = connect_to(path);
+    const int fd = udpsieve::test::connect_unix(path);
     if (fd < 0) {
       const std::string text = std::string("connect: ") + std::strerror(-fd);
       (void)!write(pipe_fds[1], text.data(), text.size());

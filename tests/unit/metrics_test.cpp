@@ -17,6 +17,7 @@
 #include <sstream>
 #include <thread>
 
+#include "support/sockets.hpp"
 #include "udpsieve/common/stats_schema.hpp"
 #include "udpsieve/config/config.hpp"
 #include "udpsieve/control/metrics_http.hpp"
@@ -355,15 +356,7 @@ TEST(MetricsHttp, ClassifiesRequests) {
 /// is complete (the server closes).
 class HttpClient {
  public:
-  explicit HttpClient(uint16_t port) {
-    fd_ = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_port = htons(port);
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
-      throw std::runtime_error("connect failed");
-    }
+  explicit HttpClient(uint16_t port) : fd_(udpsieve::test::connect_loopback(port)) {
     (void)fcntl(fd_, F_SETFL, fcntl(fd_, F_GETFL) | O_NONBLOCK);
   }
   ~HttpClient() { close(fd_); }
