@@ -297,12 +297,23 @@ void BM_Reload(benchmark::State& state) {
     const double parse = ms_since(start);
 
     start = std::chrono::steady_clock::now();
+    udpsieve::dataplane::PartParams part;
+    part.workers = 2;
+    part.generation = 1000000 + next_id();
+    part.socket = 0;
+    auto file = std::make_shared<const udpsieve::dataplane::RulePart>(rule_set, part);
+    part.kind = udpsieve::dataplane::PartKind::runtime;
+    part.generation = 1000000 + next_id();
+    auto runtime = std::make_shared<const udpsieve::dataplane::RulePart>(
+        std::make_shared<const udpsieve::rules::RuleSet>(std::vector<udpsieve::rules::Rule>{},
+                                                         udpsieve::rules::Verdict::forward,
+                                                         udpsieve::rules::Verdict::forward),
+        part);
     udpsieve::dataplane::TableParams params;
     params.forward_to = {1, 0};
-    params.workers = 2;
     params.generation = 1000000 + next_id();
-    params.socket = 0;
-    auto table = std::make_unique<udpsieve::dataplane::Table>(rule_set, params);
+    auto table = std::make_unique<udpsieve::dataplane::Table>(std::move(file), std::move(runtime),
+                                                              std::move(params));
     const double compile = ms_since(start);
 
     start = std::chrono::steady_clock::now();

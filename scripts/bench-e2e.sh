@@ -11,6 +11,7 @@
 # the default action: the cost of the rule stage at that size.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/bench-lib.sh
 
 seconds=8
 rounds=3
@@ -34,14 +35,8 @@ trap 'rm -rf "$work"' EXIT
 pcap=$work/udp64.pcap
 build/bench_make_pcap "$pcap" 1024
 
-# Rules that never match the capture (sources outside 100.64.0.0/16).
-{
-  echo "rules:"
-  for i in $(seq 0 $((rules - 1))); do
-    printf '  - id: r%d\n    match: {src: 10.%d.%d.0/24, dst_port: %d}\n    action: drop\n' \
-      "$i" $((i / 256 % 256)) $((i % 256)) $((1000 + i % 50000))
-  done
-} >"$work/rules.yaml"
+# Rules that never match the capture.
+write_unmatched_rules "$rules" "$work/rules.yaml"
 cat >"$work/udpsieved.yaml" <<EOF
 eal:
   lcores: [0, 1]

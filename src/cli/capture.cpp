@@ -4,6 +4,8 @@
 #include <fstream>
 #include <stdexcept>
 
+#include "udpsieve/cli/args.hpp"
+#include "udpsieve/common/decimal.hpp"
 #include "udpsieve/common/pcapng.hpp"
 #include "udpsieve/common/version.hpp"
 
@@ -28,6 +30,44 @@ std::vector<uint8_t> unhex(const std::string& text) {
 }
 
 }  // namespace
+
+CaptureOptions parse_capture(std::span<const std::string> args) {
+  ArgReader reader("capture", args);
+  CaptureOptions options;
+  const auto number = [&](const std::string& name, const std::string& text) {
+    uint64_t value = 0;
+    if (parse_decimal(text, 1'000'000, value) != DecimalResult::ok) {
+      reader.fail(name + ": '" + text + "' is not a whole number");
+    }
+    return value;
+  };
+  while (reader.next()) {
+    std::string value;
+    if (reader.option("--rule", value)) {
+      options.rule = value;
+    } else if (reader.option("--verdict", value)) {
+      options.verdict = value;
+    } else if (reader.option("--out", value)) {
+      options.out = value;
+    } else if (reader.option("--count", value)) {
+      options.count = number("--count", value);
+    } else if (reader.option("--timeout", value)) {
+      options.timeout_s = number("--timeout", value);
+    } else if (reader.option("--snaplen", value)) {
+      options.snaplen = number("--snaplen", value);
+    } else {
+      reader.reject();
+    }
+  }
+  if (options.rule.empty() == options.verdict.empty()) {
+    reader.fail("one of --rule ID or --verdict drop|forward is required");
+  }
+  if (!options.verdict.empty() && options.verdict != "drop" && options.verdict != "forward") {
+    reader.fail("--verdict is drop or forward");
+  }
+  if (options.out.empty()) reader.fail("--out FILE.pcapng is required");
+  return options;
+}
 
 std::string capture_request(const CaptureOptions& options) {
   nlohmann::json request = {{"cmd", "capture"},

@@ -1,8 +1,11 @@
 #include "udpsieve/cli/render.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 
+#include "udpsieve/cli/duration.hpp"
+#include "udpsieve/cli/rule_commands.hpp"
 #include "udpsieve/common/human_rate.hpp"
 #include "udpsieve/common/stats_schema.hpp"
 
@@ -37,6 +40,13 @@ std::string cell(const json& value) {
 
 std::string value_or(const json& object, const char* key) {
   return object.contains(key) ? cell(object[key]) : "-";
+}
+
+/// A runtime rule's expires_in_s as "9m58s"; "-" for a permanent or file rule.
+std::string expires_cell(const json& expires_in_s) {
+  if (!expires_in_s.is_number()) return "-";
+  const double seconds = expires_in_s.get<double>();
+  return format_duration(seconds > 0 ? static_cast<uint64_t>(std::floor(seconds)) : 0);
 }
 
 std::string render_stats(const json& reply) {
@@ -157,9 +167,16 @@ std::string render_rules(const json& reply) {
   }
   for (const json& file : reply.value("files", json::array()))
     out += "file " + cell(file) + "\n";
+  if (reply.contains("dynamic")) {
+    const json& dynamic = reply["dynamic"];
+    out += dynamic.value("count", 0) == 0
+               ? std::string("runtime rules: none\n")
+               : "runtime rules: " + value_or(dynamic, "count") + ", from #" +
+                     value_or(dynamic, "at") + " in first-match order\n";
+  }
   out += "\n";
   TextTable table;
-  table.add_row({"#", "id", "match", "action", "packets", "bytes", "limited"});
+  table.add_row({"#", "id", "source", "expires", "match", "action", "packets", "bytes", "limited"});
   for (const json& rule : reply.at("rules")) {
     std::string match;
     const json fields = rule.value("match", json::object());
@@ -170,7 +187,8 @@ std::string render_rules(const json& reply) {
                                         cell(value.value("offset", json()))
                                   : cell(value));
     }
-    table.add_row({value_or(rule, "index"), value_or(rule, "id"), match.empty() ? "any" : match,
+    table.add_row({value_or(rule, "index"), value_or(rule, "id"), value_or(rule, "source"),
+                   expires_cell(rule.value("expires_in_s", json())), match.empty() ? "any" : match,
                    value_or(rule, "action"), value_or(rule, "packets"), value_or(rule, "bytes"),
                    value_or(rule, "limited")});
   }
@@ -212,6 +230,8 @@ std::string render(const std::string& command, const nlohmann::json& reply) {
     if (command == "ports") return render_ports(reply);
     if (command == "workers") return render_workers(reply);
     if (command == "rules") return render_rules(reply);
+    if (command == "rule-add") return render_rule_add(reply);
+    if (command == "rule-del") return render_rule_del(reply);
     if (command == "reload") {
       std::string out;
       for (const json& w : reply.value("warnings", json::array()))

@@ -11,8 +11,9 @@ std::string SourceLocation::to_string() const {
 
 std::string format_config_error(const SourceLocation& where, const std::string& key_path,
                                 const std::string& message) {
+  // Documents built from JSON (runtime rules) have no file or position: the key path leads.
   std::string out = where.to_string();
-  out += ": ";
+  if (!out.empty()) out += ": ";
   if (!key_path.empty()) {
     out += key_path;
     out += ": ";

@@ -7,7 +7,11 @@
 
 #include <cerrno>
 #include <cstring>
+#include <limits>
+#include <new>
 #include <set>
+
+#include <nlohmann/json.hpp>
 
 #include "udpsieve/common/decimal.hpp"
 
@@ -18,6 +22,9 @@ struct YamlNode::Document {
   std::string file;
   yaml_document_t doc{};
   bool loaded = false;
+  /// False for documents built from JSON: libyaml leaves their marks at zero, which would
+  /// otherwise read as line 1, column 1.
+  bool positions_known = true;
 
   explicit Document(std::string name) : file(std::move(name)) {}
   ~Document() {
@@ -28,6 +35,13 @@ struct YamlNode::Document {
 
   const yaml_node_t* node(int index) const noexcept {
     return yaml_document_get_node(const_cast<yaml_document_t*>(&doc), index);
+  }
+
+  /// Where `n` starts, or {file, 0, 0} when positions are unknown.
+  SourceLocation where(const yaml_node_t* n) const {
+    if (n == nullptr || !positions_known) return SourceLocation{file, 0, 0};
+    return SourceLocation{file, static_cast<int>(n->start_mark.line) + 1,
+                          static_cast<int>(n->start_mark.column) + 1};
   }
 };
 
@@ -56,6 +70,98 @@ bool is_null_scalar(const yaml_node_t* node) {
   const std::string_view text = scalar_text(node);
   return text.empty() || text == "~" || text == "null" || text == "Null" || text == "NULL";
 }
+
+/// Far deeper than any rule or configuration goes; stops a hostile request (or an alias that
+/// contains itself) from exhausting the stack.
+constexpr int kMaxNesting = 64;
+/// to_json's output limit: aliases nested in aliases can expand a small file without bound.
+constexpr std::size_t kMaxJsonValues = 10'000'000;
+
+/// Adds the nodes mirroring a JSON value to a libyaml document, parents before children so the
+/// first value added is the document's root.
+class JsonDocumentBuilder {
+ public:
+  JsonDocumentBuilder(yaml_document_t& doc, const std::string& file) : doc_(doc), file_(file) {}
+
+  /// The id of the node made for `value`, whose key path is `path`.
+  int add(const nlohmann::json& value, const std::string& path, int depth) {
+    if (depth > kMaxNesting) {
+      fail(path, "nested more than " + std::to_string(kMaxNesting) + " levels deep");
+    }
+    using Type = nlohmann::json::value_t;
+    switch (value.type()) {
+      case Type::object: {
+        const int mapping =
+            check(yaml_document_add_mapping(&doc_, nullptr, YAML_ANY_MAPPING_STYLE));
+        for (auto it = value.begin(); it != value.end(); ++it) {
+          const int key = scalar(it.key(), YAML_PLAIN_SCALAR_STYLE, path, "a key");
+          const int item = add(it.value(), join_path(path, it.key()), depth + 1);
+          check(yaml_document_append_mapping_pair(&doc_, mapping, key, item));
+        }
+        return mapping;
+      }
+      case Type::array: {
+        const int sequence =
+            check(yaml_document_add_sequence(&doc_, nullptr, YAML_ANY_SEQUENCE_STYLE));
+        std::size_t index = 0;
+        for (const nlohmann::json& element : value) {
+          const int item = add(element, path + "[" + std::to_string(index++) + "]", depth + 1);
+          check(yaml_document_append_sequence_item(&doc_, sequence, item));
+        }
+        return sequence;
+      }
+      case Type::string:
+        // Quoted, as in YAML, so "", "~" and "null" stay strings.
+        return scalar(value.get_ref<const std::string&>(), YAML_DOUBLE_QUOTED_SCALAR_STYLE, path,
+                      "the text");
+      case Type::boolean:
+        return scalar(value.get<bool>() ? "true" : "false", YAML_PLAIN_SCALAR_STYLE, path,
+                      "the value");
+      case Type::number_integer:
+        return scalar(std::to_string(value.get<int64_t>()), YAML_PLAIN_SCALAR_STYLE, path,
+                      "the value");
+      case Type::number_unsigned:
+        return scalar(std::to_string(value.get<uint64_t>()), YAML_PLAIN_SCALAR_STYLE, path,
+                      "the value");
+      case Type::number_float:
+        return scalar(value.dump(), YAML_PLAIN_SCALAR_STYLE, path, "the value");
+      case Type::null:
+        return scalar("null", YAML_PLAIN_SCALAR_STYLE, path, "the value");
+      case Type::binary:
+      case Type::discarded:
+        break;
+    }
+    fail(path, "binary values have no YAML form");
+  }
+
+ private:
+  [[noreturn]] void fail(const std::string& path, const std::string& message) const {
+    throw ConfigError(SourceLocation{file_, 0, 0}, path, message);
+  }
+
+  /// libyaml reports only allocation failures here, once UTF-8 has been checked.
+  static int check(int result) {
+    if (result == 0) throw std::bad_alloc();
+    return result;
+  }
+
+  int scalar(std::string_view text, yaml_scalar_style_t style, const std::string& path,
+             const char* what) {
+    if (text.size() > static_cast<std::size_t>(std::numeric_limits<int>::max())) {
+      fail(path, std::string(what) + " is too long");
+    }
+    const int id =
+        yaml_document_add_scalar(&doc_, nullptr, reinterpret_cast<const yaml_char_t*>(text.data()),
+                                 static_cast<int>(text.size()), style);
+    // Besides running out of memory, libyaml refuses only text that is not UTF-8, which JSON
+    // parsed from a socket never holds but a json built in code might.
+    if (id == 0) fail(path, std::string(what) + " is not valid UTF-8");
+    return id;
+  }
+
+  yaml_document_t& doc_;
+  const std::string& file_;
+};
 
 }  // namespace
 
@@ -89,6 +195,17 @@ YamlNode YamlNode::load_string(const std::string& text, const std::string& displ
   return YamlNode(document, yaml_document_get_root_node(&document->doc), "");
 }
 
+YamlNode YamlNode::from_json(const nlohmann::json& value, const std::string& display_name) {
+  auto document = std::make_shared<Document>(display_name);
+  document->positions_known = false;
+  if (yaml_document_initialize(&document->doc, nullptr, nullptr, nullptr, 1, 1) == 0) {
+    throw std::bad_alloc();
+  }
+  document->loaded = true;
+  JsonDocumentBuilder(document->doc, display_name).add(value, "", 0);
+  return YamlNode(document, yaml_document_get_root_node(&document->doc), "");
+}
+
 YamlNode YamlNode::load_file(const std::string& path) {
   const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
@@ -119,8 +236,7 @@ const std::string& YamlNode::file() const noexcept {
 }
 
 SourceLocation YamlNode::location() const {
-  if (node_ == nullptr) return SourceLocation{document_->file, 0, 0};
-  return location_of(node_->start_mark, document_->file);
+  return document_->where(node_);
 }
 
 void YamlNode::fail(const std::string& message) const {
@@ -161,7 +277,7 @@ void YamlNode::expect_map(std::initializer_list<std::string_view> allowed) const
   for (const yaml_node_pair_t* pair = node_->data.mapping.pairs.start;
        pair < node_->data.mapping.pairs.top; ++pair) {
     const yaml_node_t* key = document_->node(pair->key);
-    const SourceLocation where = location_of(key->start_mark, document_->file);
+    const SourceLocation where = document_->where(key);
     if (key->type != YAML_SCALAR_NODE) {
       throw ConfigError(where, path_, "mapping keys must be plain words");
     }
@@ -195,6 +311,19 @@ std::optional<YamlNode> YamlNode::get(std::string_view key) const {
     return child(value, join_path(path_, key));
   }
   return std::nullopt;
+}
+
+void YamlNode::refuse_null(std::string_view key, const std::string& message) const {
+  if (!is_map()) return;
+  for (const yaml_node_pair_t* pair = node_->data.mapping.pairs.start;
+       pair < node_->data.mapping.pairs.top; ++pair) {
+    const yaml_node_t* k = document_->node(pair->key);
+    if (k->type != YAML_SCALAR_NODE || scalar_text(k) != key) continue;
+    const yaml_node_t* value = document_->node(pair->value);
+    if (value == nullptr || is_null_scalar(value)) {
+      child(value, join_path(path_, key)).fail(message);
+    }
+  }
 }
 
 YamlNode YamlNode::require(std::string_view key) const {
@@ -250,6 +379,59 @@ bool YamlNode::as_bool() const {
   if (value == "true" || value == "yes" || value == "on") return true;
   if (value == "false" || value == "no" || value == "off") return false;
   fail("expected true or false, got '" + value + "'");
+}
+
+nlohmann::json YamlNode::to_json() const {
+  std::size_t budget = kMaxJsonValues;
+  return to_json_at(0, budget);
+}
+
+nlohmann::json YamlNode::to_json_at(int depth, std::size_t& budget) const {
+  if (depth > kMaxNesting) {
+    fail("nested more than " + std::to_string(kMaxNesting) +
+         " levels deep (an alias that contains itself?)");
+  }
+  if (budget == 0) {
+    fail("expands to more than " + std::to_string(kMaxJsonValues) +
+         " values (aliases repeated inside aliases?)");
+  }
+  --budget;
+  if (is_null()) return nullptr;
+  if (is_sequence()) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const YamlNode& item : items())
+      out.push_back(item.to_json_at(depth + 1, budget));
+    return out;
+  }
+  if (is_map()) {
+    nlohmann::json out = nlohmann::json::object();
+    for (const yaml_node_pair_t* pair = node_->data.mapping.pairs.start;
+         pair < node_->data.mapping.pairs.top; ++pair) {
+      const yaml_node_t* key = document_->node(pair->key);
+      if (key->type != YAML_SCALAR_NODE) {
+        throw ConfigError(document_->where(key), path_, "mapping keys must be plain words");
+      }
+      const std::string name(scalar_text(key));
+      if (out.contains(name)) {
+        throw ConfigError(document_->where(key), join_path(path_, name), "key given twice");
+      }
+      out[name] =
+          child(document_->node(pair->value), join_path(path_, name)).to_json_at(depth + 1, budget);
+    }
+    return out;
+  }
+  const std::string_view value = text();
+  if (node_->data.scalar.style == YAML_PLAIN_SCALAR_STYLE) {
+    if (value == "true") return true;
+    if (value == "false") return false;
+    // Only canonical numbers: "0011" as 11 would change a payload byte or an id.
+    uint64_t number = 0;
+    if (parse_decimal(value, std::numeric_limits<uint64_t>::max(), number) == DecimalResult::ok &&
+        (value.size() == 1 || value.front() != '0')) {
+      return number;
+    }
+  }
+  return std::string(value);
 }
 
 }  // namespace udpsieve

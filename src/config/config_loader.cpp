@@ -231,15 +231,33 @@ rules::Verdict parse_verdict(const YamlNode& node) {
 }
 
 PipelineConfig parse_pipeline(const YamlNode& node, const std::string& base_dir) {
-  node.expect_map({"default_action", "non_udp", "rules"});
+  node.expect_map({"default_action", "non_udp", "rules", "dynamic_max_rules", "dynamic_state"});
   PipelineConfig pipeline;
   if (auto action = node.get("default_action")) pipeline.default_action = parse_verdict(*action);
   if (auto non_udp = node.get("non_udp")) pipeline.non_udp = parse_verdict(*non_udp);
   if (auto list = node.get("rules")) {
+    std::string dynamic_at;  // key path of the `dynamic` entry, once seen
     for (const YamlNode& entry : list->one_or_list()) {
-      pipeline.rules.push_back(RuleSource{resolve_path(base_dir, entry.as_nonempty_string()),
-                                          entry.location(), entry.path()});
+      const std::string text = entry.as_nonempty_string();
+      if (text == "dynamic") {
+        // A file really called "dynamic" is still reachable as ./dynamic.
+        if (!dynamic_at.empty()) {
+          entry.fail("dynamic is listed twice (first at " + dynamic_at +
+                     "); runtime rules have one place in first-match order");
+        }
+        dynamic_at = entry.path();
+        pipeline.rules.push_back(RuleSource{"", entry.location(), entry.path(), true});
+        continue;
+      }
+      pipeline.rules.push_back(
+          RuleSource{resolve_path(base_dir, text), entry.location(), entry.path(), false});
     }
+  }
+  if (auto max = node.get("dynamic_max_rules")) {
+    pipeline.dynamic_max_rules = static_cast<std::size_t>(max->as_uint(1, 1'000'000));
+  }
+  if (auto state = node.get("dynamic_state")) {
+    pipeline.dynamic_state = resolve_path(base_dir, state->as_nonempty_string());
   }
   return pipeline;
 }
@@ -279,7 +297,8 @@ uint32_t lookup_group(const YamlNode& node, const std::string& name) {
 }
 
 ControlConfig parse_control(const YamlNode& node, const std::string& base_dir) {
-  node.expect_map({"socket", "stats_interval_ms", "socket_mode", "socket_group", "metrics_listen"});
+  node.expect_map({"socket", "stats_interval_ms", "socket_mode", "socket_group", "metrics_listen",
+                   "admin_group"});
   ControlConfig control;
   if (auto socket = node.get("socket")) {
     control.socket = resolve_path(base_dir, socket->as_nonempty_string());
@@ -291,6 +310,10 @@ ControlConfig parse_control(const YamlNode& node, const std::string& base_dir) {
   if (auto group = node.get("socket_group")) {
     control.socket_group = group->as_nonempty_string();
     control.socket_gid = lookup_group(*group, control.socket_group);
+  }
+  if (auto group = node.get("admin_group")) {
+    control.admin_group = group->as_nonempty_string();
+    control.admin_gid = lookup_group(*group, control.admin_group);
   }
   if (auto listen = node.get("metrics_listen")) {
     try {
@@ -455,7 +478,13 @@ RuleFiles resolve_rule_files(const DaemonConfig& config) {
     const fs::path canonical = fs::weakly_canonical(file, ec);
     if (seen.insert(ec ? file : canonical.string()).second) out.files.push_back(file);
   };
+  bool dynamic_seen = false;
   for (const RuleSource& source : config.pipeline.rules) {
+    if (!dynamic_seen) out.files_before_dynamic = out.files.size();
+    if (source.dynamic) {
+      dynamic_seen = true;
+      continue;
+    }
     if (is_glob(source.pattern)) {
       std::size_t files = 0;
       for (const std::string& path : expand_glob(source)) {
@@ -480,6 +509,7 @@ RuleFiles resolve_rule_files(const DaemonConfig& config) {
     }
     add(source.pattern);
   }
+  if (!dynamic_seen) out.files_before_dynamic = 0;  // runtime rules come before every file rule
   return out;
 }
 
@@ -488,8 +518,12 @@ LoadedConfig load_config_and_rules(const std::string& path) {
   loaded.config = load_daemon_config(path);
   RuleFiles files = resolve_rule_files(loaded.config);
   rules::RuleCollector collector(loaded.config.port_names());
-  for (const std::string& file : files.files)
-    collector.add_file(file);
+  for (std::size_t i = 0; i < files.files.size(); ++i) {
+    if (i == files.files_before_dynamic) loaded.dynamic_at = collector.rules().size();
+    collector.add_file(files.files[i]);
+  }
+  if (files.files_before_dynamic == files.files.size())
+    loaded.dynamic_at = collector.rules().size();
   loaded.rules = collector.take();
   loaded.rule_files = std::move(files.files);
   loaded.warnings = std::move(files.warnings);

@@ -28,11 +28,26 @@ std::string hex(const std::vector<uint8_t>& bytes) {
   return out;
 }
 
-std::vector<std::string> rule_ids(const dataplane::Table& table) {
-  std::vector<std::string> ids;
-  for (const rules::Rule& rule : table.rules().rules())
-    ids.push_back(rule.id);
-  return ids;
+/// Keeps the rules of the table's parts by part generation (how copies name their rule); a
+/// reference, not a copy, since runtime changes may publish many parts during one capture.
+void note_rule_sets(const dataplane::Table& table,
+                    std::map<uint64_t, std::shared_ptr<const rules::RuleSet>>& rule_sets) {
+  for (const dataplane::PartKind kind : {dataplane::PartKind::file, dataplane::PartKind::runtime}) {
+    const dataplane::RulePart& part = table.part(kind);
+    rule_sets.emplace(part.generation(), part.rules_ptr());
+  }
+}
+
+/// The capture word for the rule `id` of `table`, or nullopt when no part holds it.
+std::optional<uint64_t> rule_word(const dataplane::Table& table, const std::string& id) {
+  for (const dataplane::PartKind kind : {dataplane::PartKind::file, dataplane::PartKind::runtime}) {
+    const dataplane::RulePart& part = table.part(kind);
+    if (const rules::Rule* rule = part.rules().find(id)) {
+      const auto index = static_cast<uint32_t>(rule - part.rules().rules().data());
+      return dataplane::CaptureFilter::rule(part.generation(), index);
+    }
+  }
+  return std::nullopt;
 }
 
 /// A whole number in [low, high] from `body[key]`, `fallback` when absent; nullopt when bad.
@@ -75,15 +90,11 @@ std::optional<std::string> ControlLoop::start_capture(const Request& request,
   if (has_rule) {
     if (!body["rule"].is_string()) return error_line(R"(capture: "rule" is a rule id)");
     session->rule_id = body["rule"].get<std::string>();
-    const std::vector<std::string> ids = rule_ids(table);
-    const auto it = std::find(ids.begin(), ids.end(), session->rule_id);
-    if (it == ids.end()) {
-      return error_line("capture: no rule '" + session->rule_id + "' is loaded");
-    }
+    const std::optional<uint64_t> rule = rule_word(table, session->rule_id);
+    if (!rule) return error_line("capture: no rule '" + session->rule_id + "' is loaded");
     session->by_rule = true;
     session->filter = "rule " + session->rule_id;
-    word =
-        dataplane::CaptureFilter::rule(table.generation(), static_cast<uint32_t>(it - ids.begin()));
+    word = *rule;
   } else {
     const nlohmann::json& verdict = body["verdict"];
     if (verdict != "drop" && verdict != "forward") {
@@ -95,7 +106,7 @@ std::optional<std::string> ControlLoop::start_capture(const Request& request,
   session->count = *count;
   session->snaplen = static_cast<uint32_t>(*snaplen);
   session->deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(*timeout_ms);
-  session->rule_ids[table.generation()] = rule_ids(table);
+  note_rule_sets(table, session->rule_sets);
   session->tsc_hz = static_cast<double>(rte_get_tsc_hz());
   session->tsc_origin = rte_rdtsc();
   session->unix_ns_origin = std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -108,19 +119,17 @@ std::optional<std::string> ControlLoop::start_capture(const Request& request,
   return std::nullopt;
 }
 
-void ControlLoop::retarget_capture() {
+void ControlLoop::retarget_capture(std::string_view cause) {
   if (!capture_) return;
   const dataplane::Table& table = *parts_.tables.current();
-  capture_->rule_ids[table.generation()] = rule_ids(table);
+  note_rule_sets(table, capture_->rule_sets);
   if (!capture_->by_rule) return;
-  const std::vector<std::string>& ids = capture_->rule_ids[table.generation()];
-  const auto it = std::find(ids.begin(), ids.end(), capture_->rule_id);
-  if (it == ids.end()) {
-    finish_capture("rule '" + capture_->rule_id + "' was removed by a reload");
+  const std::optional<uint64_t> word = rule_word(table, capture_->rule_id);
+  if (!word) {
+    finish_capture("rule '" + capture_->rule_id + "' was removed by " + std::string(cause));
     return;
   }
-  parts_.tap->retarget(
-      dataplane::CaptureFilter::rule(table.generation(), static_cast<uint32_t>(it - ids.begin())));
+  parts_.tap->retarget(*word);
 }
 
 void ControlLoop::service_capture() {
@@ -151,9 +160,9 @@ void ControlLoop::finish_capture(const std::string& note) {
         (static_cast<double>(meta.tsc) - static_cast<double>(session.tsc_origin)) / session.tsc_hz;
     nlohmann::json rule = nullptr;
     if (meta.rule != 0) {
-      const auto ids = session.rule_ids.find(meta.generation);
-      if (ids != session.rule_ids.end() && meta.rule <= ids->second.size()) {
-        rule = ids->second[meta.rule - 1];
+      const auto set = session.rule_sets.find(meta.generation);
+      if (set != session.rule_sets.end() && meta.rule <= set->second->rules().size()) {
+        rule = set->second->rules()[meta.rule - 1].id;
       }
     }
     const bool dropped = meta.reason < kDropReasonCount;

@@ -4,11 +4,13 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "udpsieve/control/control_loop.hpp"
 #include "udpsieve/dataplane/capture_tap.hpp"
+#include "udpsieve/rules/rule_set.hpp"
 
 namespace udpsieve::control {
 
@@ -22,8 +24,9 @@ struct ControlLoop::CaptureSession {
   std::chrono::steady_clock::time_point deadline;
   std::vector<dataplane::CapturedPacket> packets;
   std::size_t bytes = 0;  ///< captured bytes so far
-  /// Rule ids of every table generation seen during the capture, to name each packet's rule.
-  std::map<uint64_t, std::vector<std::string>> rule_ids;
+  /// The rules of every rule part generation seen during the capture, to name each packet's
+  /// rule.
+  std::map<uint64_t, std::shared_ptr<const rules::RuleSet>> rule_sets;
   /// A TSC reading and the wall-clock time taken together, to date the packets.
   uint64_t tsc_origin = 0;
   int64_t unix_ns_origin = 0;

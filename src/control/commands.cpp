@@ -7,11 +7,13 @@
 #include "udpsieve/common/version.hpp"
 #include "udpsieve/control/prometheus.hpp"
 #include "udpsieve/control/rule_counters.hpp"
+#include "udpsieve/control/runtime_updates.hpp"
 #include "udpsieve/control/stats_aggregator.hpp"
 #include "udpsieve/dataplane/mempools.hpp"
 #include "udpsieve/dataplane/ports.hpp"
 #include "udpsieve/dataplane/table.hpp"
 #include "udpsieve/dataplane/worker.hpp"
+#include "udpsieve/rules/rule_json.hpp"
 
 namespace udpsieve::control {
 namespace {
@@ -41,69 +43,103 @@ json port_counters_json(const dataplane::PortCounters& counters) {
   return out;
 }
 
-json prefixes_json(const std::vector<rules::Prefix>& prefixes) {
-  json out = json::array();
-  for (const rules::Prefix& p : prefixes)
-    out.push_back(p.to_string());
+/// Replaced parts of `kind` that some worker's latest snapshot may still describe.
+std::vector<const dataplane::RulePart*> retained_parts(const ControlContext& context,
+                                                       dataplane::PartKind kind) {
+  std::vector<const dataplane::RulePart*> out;
+  const dataplane::RulePart* current = &context.tables.current()->part(kind);
+  for (const dataplane::Table* table : context.tables.retained()) {
+    const dataplane::RulePart* part = &table->part(kind);
+    if (part != current && std::find(out.begin(), out.end(), part) == out.end()) {
+      out.push_back(part);
+    }
+  }
   return out;
 }
 
-json ranges_json(const std::vector<rules::Range>& ranges) {
-  json out = json::array();
-  for (const rules::Range& r : ranges)
-    out.push_back(r.to_string());
-  return out;
+json rule_entry(const rules::Rule& rule, const dataplane::RuleCounter& count) {
+  json entry = {{"id", rule.id}, {"packets", count.packets}, {"bytes", count.bytes}};
+  if (rule.action.kind == rules::ActionKind::rate_limit) {
+    entry["passed"] = count.packets - count.limited;
+    entry["limited"] = count.limited;
+  }
+  return entry;
 }
 
-json match_json(const rules::Match& m, const std::vector<std::string>& port_names) {
-  json match = json::object();
-  if (!m.src.empty()) match["src"] = prefixes_json(m.src);
-  if (!m.dst.empty()) match["dst"] = prefixes_json(m.dst);
-  if (!m.src_port.empty()) match["src_port"] = ranges_json(m.src_port);
-  if (!m.dst_port.empty()) match["dst_port"] = ranges_json(m.dst_port);
-  if (!m.in_port.empty()) {
-    json ports = json::array();
-    for (int p : m.in_port)
-      ports.push_back(port_names.at(static_cast<std::size_t>(p)));
-    match["in_port"] = std::move(ports);
-  }
-  if (!m.length.empty()) match["length"] = ranges_json(m.length);
-  if (!m.ttl.empty()) match["ttl"] = ranges_json(m.ttl);
-  if (!m.dscp.empty()) match["dscp"] = ranges_json(m.dscp);
-  if (!m.vlan.empty()) match["vlan"] = ranges_json(m.vlan);
-  if (m.fragment) match["fragment"] = rules::fragment_name(*m.fragment);
-  if (m.payload) {
-    match["payload"] = {{"offset", m.payload->offset},
-                        {"value", rules::to_hex(m.payload->value)},
-                        {"mask", rules::to_hex(m.payload->mask)}};
-  }
-  return match;
-}
-
-json rule_list_json(const ControlContext& context, bool detailed) {
+/// Every rule in first-match order (file rules before `dynamic`, runtime rules, the other file
+/// rules), with counters; `detailed` adds match, action, place and expiry. Only the rules of
+/// `source` when given.
+json rule_list_json(const ControlContext& context, bool detailed,
+                    const std::optional<std::string>& source = {}) {
   const dataplane::Table* table = context.tables.current();
   json out = json::array();
   if (table == nullptr) return out;
-  const auto& rules = table->rules().rules();
-  const std::vector<dataplane::RuleCounter> counts =
-      context.rule_counters.totals(*table, context.tables.retained(), context.stats);
+  const dataplane::RulePart& file = table->file();
+  const dataplane::RulePart& runtime = table->runtime();
+  const bool want_file = !source || *source == "file";
+  const bool want_runtime = !source || *source != "file";
+  std::vector<dataplane::RuleCounter> file_counts;
+  std::vector<dataplane::RuleCounter> runtime_counts;
+  if (want_file) {
+    file_counts = context.file_counters.totals(
+        file, retained_parts(context, dataplane::PartKind::file), context.stats);
+  }
+  if (want_runtime) {
+    runtime_counts = context.runtime_counters.totals(
+        runtime, retained_parts(context, dataplane::PartKind::runtime), context.stats);
+  }
   const std::vector<std::string> port_names = context.config.config.port_names();
-  for (std::size_t i = 0; i < rules.size(); ++i) {
-    const rules::Rule& rule = rules[i];
-    json entry = {{"id", rule.id}, {"packets", counts[i].packets}, {"bytes", counts[i].bytes}};
-    if (rule.action.kind == rules::ActionKind::rate_limit) {
-      entry["passed"] = counts[i].packets - counts[i].limited;
-      entry["limited"] = counts[i].limited;
-    }
+  const auto now = WallClock::now();
+  const auto add_file = [&](std::size_t i) {
+    const rules::Rule& rule = file.rules().rules()[i];
+    json entry = rule_entry(rule, file_counts[i]);
+    entry["source"] = "file";
     if (detailed) {
-      entry["index"] = i;
+      entry["index"] = table->position(dataplane::PartKind::file, i);
       entry["action"] = rules::action_to_string(rule.action);
-      entry["match"] = match_json(rule.match, port_names);
-      entry["source"] = rule.where.to_string();
+      entry["match"] = rules::match_to_json(rule.match, port_names);
+      entry["location"] = rule.where.to_string();
     }
     out.push_back(std::move(entry));
-  }
+  };
+  const auto add_runtime = [&](std::size_t i) {
+    const rules::Rule& rule = runtime.rules().rules()[i];
+    const RuntimeRule* meta = context.runtime.published().find(rule.id);
+    const std::string rule_source = meta != nullptr ? meta->source : "api";
+    if (source && *source != rule_source) return;
+    json entry = rule_entry(rule, runtime_counts[i]);
+    entry["source"] = rule_source;
+    json expires_in = nullptr;
+    if (meta != nullptr && meta->expires_at) {
+      expires_in = std::max(0.0, std::chrono::duration<double>(*meta->expires_at - now).count());
+    }
+    entry["expires_in_s"] = expires_in;
+    if (detailed) {
+      entry["index"] = table->position(dataplane::PartKind::runtime, i);
+      entry["action"] = rules::action_to_string(rule.action);
+      entry["match"] = rules::match_to_json(rule.match, port_names);
+      if (meta != nullptr) entry["added_at"] = utc_text(meta->added_at);
+    }
+    out.push_back(std::move(entry));
+  };
+  const std::size_t at = table->runtime_at();
+  for (std::size_t i = 0; want_file && i < at; ++i)
+    add_file(i);
+  for (std::size_t i = 0; want_runtime && i < runtime.rule_count(); ++i)
+    add_runtime(i);
+  for (std::size_t i = at; want_file && i < file.rule_count(); ++i)
+    add_file(i);
   return out;
+}
+
+json classifier_json(const dataplane::AclBuildInfo& acl) {
+  return {{"algorithm", acl.algorithm},
+          {"entries_v4", acl.entries_v4},
+          {"entries_v6", acl.entries_v6},
+          {"contexts_v4", acl.contexts_v4},
+          {"contexts_v6", acl.contexts_v6},
+          {"memory_bytes", acl.memory_bytes},
+          {"build_ms", static_cast<double>(acl.build_time.count()) / 1000.0}};
 }
 
 json error_reply(const std::string& message) {
@@ -144,6 +180,11 @@ json stats_reply(const ControlContext& context) {
   }
   out["workers"] = std::move(workers);
   out["rules"] = rule_list_json(context, false);
+  json dynamic = context.runtime.stats_json();
+  if (const dataplane::Table* table = context.tables.current()) {
+    dynamic["at"] = table->runtime_at();
+  }
+  out["dynamic"] = std::move(dynamic);
 
   json pools = json::array();
   for (const dataplane::MempoolStats& pool : context.pools.stats()) {
@@ -207,9 +248,9 @@ json workers_reply(const ControlContext& context) {
   return {{"workers", std::move(workers)}};
 }
 
-json rules_reply(const ControlContext& context) {
+json rules_reply(const ControlContext& context, const std::optional<std::string>& source) {
   json out = rules_summary(context);
-  out["rules"] = rule_list_json(context, true);
+  out["rules"] = rule_list_json(context, true, source);
   out["files"] = context.config.rule_files;
   return out;
 }
@@ -218,19 +259,12 @@ json rules_summary(const ControlContext& context) {
   const dataplane::Table* table = context.tables.current();
   json out = json::object();
   if (table != nullptr) {
-    out["default_action"] = rules::verdict_name(table->rules().default_action());
-    out["non_udp"] = rules::verdict_name(table->rules().non_udp());
+    out["default_action"] = rules::verdict_name(table->defaults().default_action());
+    out["non_udp"] = rules::verdict_name(table->defaults().non_udp());
     out["generation"] = table->generation();
-  }
-  if (table != nullptr) {
-    const dataplane::AclBuildInfo& acl = table->classifier().info();
-    out["classifier"] = {{"algorithm", acl.algorithm},
-                         {"entries_v4", acl.entries_v4},
-                         {"entries_v6", acl.entries_v6},
-                         {"contexts_v4", acl.contexts_v4},
-                         {"contexts_v6", acl.contexts_v6},
-                         {"memory_bytes", acl.memory_bytes},
-                         {"build_ms", static_cast<double>(acl.build_time.count()) / 1000.0}};
+    out["classifier"] = classifier_json(table->file().classifier().info());
+    out["runtime_classifier"] = classifier_json(table->runtime().classifier().info());
+    out["dynamic"] = {{"at", table->runtime_at()}, {"count", table->runtime().rule_count()}};
   }
   const ReloadStatus& reloads = context.reloads;
   out["reload"] = {{"applied", reloads.applied},
@@ -263,7 +297,12 @@ std::string answer(const Request& request, const ControlContext& context) {
     } else if (command == "workers") {
       reply = workers_reply(context);
     } else if (command == "rules") {
-      reply = rules_reply(context);
+      std::optional<std::string> source;
+      if (const auto it = request.body.find("source"); it != request.body.end()) {
+        if (!it->is_string()) return error_reply("rules: source is a string").dump();
+        source = it->get<std::string>();
+      }
+      reply = rules_reply(context, source);
     } else if (command == "version") {
       reply = version_reply();
     } else if (command == "metrics") {

@@ -2,6 +2,7 @@
 
 #include <exception>
 
+#include "udpsieve/control/runtime_rules.hpp"
 #include "udpsieve/dataplane/table.hpp"
 
 namespace udpsieve::control {

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "capture_session.hpp"
+#include "udpsieve/common/protocol.hpp"
 #include "udpsieve/control/stats_aggregator.hpp"
 #include "udpsieve/dataplane/snapshot_channel.hpp"
 #include "udpsieve/dataplane/table.hpp"
@@ -48,15 +49,41 @@ ControlLoop::ControlLoop(ControlParts parts, std::shared_ptr<const config::Loade
       config_(std::move(config)),
       started_(std::chrono::steady_clock::now()) {
   const dataplane::Table* table = parts_.tables.current();
-  book_.on_publish(*table);
+  books_[0].on_publish(table->file());
+  books_[1].on_publish(table->runtime());
   next_generation_ = table->generation() + 1;
+  next_part_generation_ = std::max(table->file().generation(), table->runtime().generation()) + 1;
+  parts_.runtime.attach(RuntimeUpdates::Env{
+      .tables = parts_.tables,
+      .builder = parts_.runtime_jobs,
+      .server = parts_.server,
+      .publish =
+          [this](std::shared_ptr<const dataplane::RulePart> part) {
+            const uint64_t token =
+                publish(parts_.tables.current()->part_ptr(dataplane::PartKind::file),
+                        std::move(part), *config_, "a runtime change");
+            return RuntimeUpdates::Publication{token, parts_.tables.current()->generation()};
+          },
+      .file_rules = [this]() -> const rules::RuleSet& {
+        return parts_.tables.current()->file().rules();
+      },
+      .file_windows =
+          [this] {
+            const std::vector<uint16_t>& slots =
+                parts_.tables.current()->file().classifier().window_offsets();
+            return static_cast<std::size_t>(std::count_if(
+                slots.begin(), slots.end(), [](uint16_t o) { return o != dataplane::kNoWindow; }));
+          },
+      .next_generation = [this] { return next_part_generation_++; },
+  });
 }
 
 ControlLoop::~ControlLoop() = default;
 
 ControlContext ControlLoop::context() const {
-  return ControlContext{*config_, parts_.ports, parts_.pools,   parts_.tables, parts_.stats,
-                        book_,    reloads_,     parts_.workers, started_};
+  return ControlContext{*config_,     parts_.ports,   parts_.pools, parts_.tables,
+                        parts_.stats, books_[0],      books_[1],    parts_.runtime,
+                        reloads_,     parts_.workers, started_};
 }
 
 void ControlLoop::drain() {
@@ -101,6 +128,16 @@ std::optional<std::string> ControlLoop::handle(std::string_view line,
                                             : std::span<const std::string_view>());
   if (auto* error = std::get_if<std::string>(&parsed)) return std::move(*error);
   Request& request = std::get<Request>(parsed);
+  if (const protocol::Command* spec = protocol::find_command(request.command);
+      spec != nullptr && spec->rights == protocol::Rights::admin &&
+      !parts_.server.is_admin(client)) {
+    return error_line("permission denied: " + request.command +
+                      " needs admin rights: " + parts_.server.admin_hint());
+  }
+  if (request.command == "rule-add" || request.command == "rule-del" ||
+      request.command == "rule-sync") {
+    return parts_.runtime.handle(request, client);
+  }
   if (request.command == "reload") {
     request_reload(client, "udpsievectl");
     return std::nullopt;
@@ -149,7 +186,7 @@ void ControlLoop::request_reload(std::optional<SocketServer::ClientId> client,
 void ControlLoop::start_next_job() {
   if (parts_.jobs.busy()) return;
   JobRequest request;
-  request.serial = next_generation_++;
+  request.serial = next_part_generation_++;
   if (reload_wanted_) {
     // Everyone who asked so far is answered by this run, which reads the files afresh.
     reload_wanted_ = false;
@@ -166,20 +203,69 @@ void ControlLoop::start_next_job() {
     request.files = std::move(checks_.front().files);
     checks_.pop_front();
   } else {
-    --next_generation_;
+    --next_part_generation_;
     return;
   }
   parts_.jobs.start(std::move(request));
 }
 
-void ControlLoop::apply_reload(CompileOutcome& outcome) {
-  const uint64_t generation = outcome.table->generation();
+uint64_t ControlLoop::publish(std::shared_ptr<const dataplane::RulePart> file,
+                              std::shared_ptr<const dataplane::RulePart> runtime,
+                              const config::LoadedConfig& config, std::string_view cause) {
+  dataplane::TableParams params;
+  for (const config::PortConfig& port : config.config.ports) {
+    params.forward_to.push_back(static_cast<uint16_t>(port.forward_to_index));
+  }
+  params.runtime_at = config.dynamic_at;
+  params.generation = next_generation_++;
+  const dataplane::Table& current = *parts_.tables.current();
+  auto table = std::make_unique<dataplane::Table>(file, runtime, std::move(params));
+  // A rebuilt part's rate limits continue from the buckets they have now.
+  for (const dataplane::PartKind kind : {dataplane::PartKind::file, dataplane::PartKind::runtime}) {
+    if (&table->part(kind) != &current.part(kind))
+      table->part(kind).carry_meters(current.part(kind));
+  }
+  const bool new_file = &table->file() != &current.file();
+  const bool new_runtime = &table->runtime() != &current.runtime();
+  const uint64_t token = parts_.tables.publish(std::move(table));
+  const dataplane::Table& now = *parts_.tables.current();
+  if (new_file) books_[0].on_publish(now.file());
+  if (new_runtime) books_[1].on_publish(now.runtime());
+  retarget_capture(cause);
+  return token;
+}
+
+void ControlLoop::retire(const dataplane::Table& retired, const dataplane::Table& successor) {
+  if (&retired.file() != &successor.file()) books_[0].on_retire(retired.file());
+  if (&retired.runtime() != &successor.runtime()) {
+    books_[1].on_retire(retired.runtime(),
+                        [this](const std::string& id, const dataplane::RuleCounter& total) {
+                          parts_.runtime.on_gone(id, total.packets, total.bytes);
+                        });
+  }
+}
+
+std::optional<std::string> ControlLoop::apply_reload(CompileOutcome& outcome) {
+  // Ids are unique across file and runtime rules: a file rule that takes a runtime rule's id
+  // would silently shadow or be shadowed by it.
+  if (const RuntimeRule* clash = parts_.runtime.desired().clash_with(outcome.part->rules())) {
+    const rules::Rule* file_rule = outcome.part->rules().find(clash->rule.id);
+    return "reload refused: the file rule \"" + clash->rule.id + "\" at " +
+           file_rule->where.to_string() + " has the id of a runtime rule (source " + clash->source +
+           "); delete the runtime rule (udpsievectl rule del " + clash->rule.id +
+           ") or rename the file rule";
+  }
+  const uint64_t generation = next_generation_;
   const auto swap_start = std::chrono::steady_clock::now();
-  parts_.tables.publish(std::move(outcome.table));
+  try {
+    (void)publish(outcome.part, parts_.tables.current()->part_ptr(dataplane::PartKind::runtime),
+                  *outcome.config, "a reload");
+  } catch (const ConfigError& e) {
+    return std::string("reload refused: ") + e.what();
+  }
   const auto swapped = std::chrono::steady_clock::now();
-  book_.on_publish(*parts_.tables.current());
-  retarget_capture();
   config_ = outcome.config;
+  parts_.runtime.set_max_rules(config_->config.pipeline.dynamic_max_rules);
   if (parts_.on_applied) parts_.on_applied(*config_);
 
   reloads_.applied++;
@@ -195,6 +281,7 @@ void ControlLoop::apply_reload(CompileOutcome& outcome) {
       outcome.rules, outcome.files.size(), generation, milliseconds(outcome.load_time),
       milliseconds(outcome.compile_time), classifier_summary(outcome.classifier),
       reloads_.swap_time.count(), milliseconds(reloads_.total_time));
+  return std::nullopt;
 }
 
 void ControlLoop::finish_job(JobRequest request, CompileOutcome outcome) {
@@ -219,7 +306,13 @@ void ControlLoop::finish_job(JobRequest request, CompileOutcome outcome) {
   if (request.kind == JobKind::reload) {
     reloads_.last_at = local_time_now();
     if (outcome.ok) {
-      apply_reload(outcome);
+      if (std::optional<std::string> refused = apply_reload(outcome)) {
+        outcome.ok = false;
+        outcome.error = *refused;
+        reply = {{"error", outcome.error}};
+      }
+    }
+    if (outcome.ok) {
       reply["generation"] = parts_.tables.current()->generation();
       reply["swap_us"] = reloads_.swap_time.count();
       reply["total_ms"] = milliseconds(reloads_.total_time);
@@ -257,6 +350,7 @@ void ControlLoop::abandon_waiters() {
   reload_waiters_.clear();
   checks_.clear();
   running_check_.reset();
+  parts_.runtime.abandon(parts_.server, line);
   if (capture_) finish_capture("udpsieved is stopping");
 }
 
@@ -264,17 +358,20 @@ bool ControlLoop::run() {
   const auto handler = [this](std::string_view line, SocketServer::ClientId client) {
     return handle(line, client);
   };
-  const auto retire = [this](const dataplane::Table& table) { book_.on_retire(table); };
+  const auto retire = [this](const dataplane::Table& retired, const dataplane::Table& successor) {
+    this->retire(retired, successor);
+  };
   const int poll_ms = static_cast<int>(std::clamp(parts_.stats_interval_ms / 4, 1U, 50U));
   for (;;) {
     // Poll faster while a replaced table waits for the workers' quiescence.
     const bool retiring = !parts_.tables.retained().empty();
-    const bool signalled = parts_.server.poll_once(retiring || parts_.jobs.busy() ? 1 : poll_ms,
-                                                   parts_.signal_fd, handler);
+    const bool hurry = retiring || parts_.jobs.busy() || parts_.runtime.busy();
+    const bool signalled = parts_.server.poll_once(hurry ? 1 : poll_ms, parts_.signal_fd, handler);
     drain();
     parts_.stats.update_rates(std::chrono::steady_clock::now());
     (void)parts_.tables.reclaim(retire);
     if (auto done = parts_.jobs.take()) finish_job(std::move(done->first), std::move(done->second));
+    parts_.runtime.poll(parts_.server);
     service_capture();
     if (parts_.on_tick) parts_.on_tick(context());
     if (signalled && handle_signals()) break;
@@ -307,7 +404,10 @@ bool ControlLoop::run() {
 
 void ControlLoop::finish() {
   // The workers are gone: every replaced table can be folded now.
-  parts_.tables.clear([this](const dataplane::Table& table) { book_.on_retire(table); });
+  parts_.tables.clear([this](const dataplane::Table& retired, const dataplane::Table& successor) {
+    retire(retired, successor);
+  });
+  parts_.runtime.flush_log();
 }
 
 }  // namespace udpsieve::control

@@ -32,7 +32,7 @@ struct MetricGroup {
   std::span<const StatDesc> keys = {};  ///< by_key: the label values, with their meaning
 };
 
-const std::array<MetricGroup, 11> kMetricGroups = {{
+const std::array<MetricGroup, 12> kMetricGroups = {{
     {{&kBuildInfo, 1}, Reply::version, "", Shape::build_info},
     {kProcessStats, Reply::stats, "", Shape::object},
     {kPortStats, Reply::stats, "/ports", Shape::per_item, "port", "name"},
@@ -46,6 +46,7 @@ const std::array<MetricGroup, 11> kMetricGroups = {{
      "",
      kDropReasons},
     {kRuleStats, Reply::stats, "/rules", Shape::per_item, "rule", "id"},
+    {kRuntimeStats, Reply::stats, "/dynamic", Shape::object},
     {kMempoolStats, Reply::stats, "/mempools", Shape::per_item, "socket", "socket"},
     {kRuleTableStats, Reply::rules, "", Shape::object},
     {kClassifierStats, Reply::rules, "/classifier", Shape::object},

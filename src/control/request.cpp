@@ -9,11 +9,41 @@ using nlohmann::json;
 
 std::string command_list() {
   std::string list;
-  for (std::string_view name : protocol::kCommands) {
+  for (const protocol::Command& command : protocol::kCommands) {
     if (!list.empty()) list += ", ";
-    list += name;
+    list += command.name;
   }
   return list;
+}
+
+std::string field_list(const protocol::Command& command) {
+  std::string list;
+  for (const protocol::Field& field : command.fields) {
+    if (!list.empty()) list += ", ";
+    list += field.name;
+  }
+  return list.empty() ? "none besides cmd" : list;
+}
+
+/// An error for a field the command does not take, or a required one that is missing.
+std::optional<std::string> check_fields(const protocol::Command& command, const json& body) {
+  for (const auto& [key, value] : body.items()) {
+    if (key == protocol::kCommandKey) continue;
+    bool known = false;
+    for (const protocol::Field& field : command.fields)
+      known = known || field.name == key;
+    if (!known) {
+      return error_line(std::string(command.name) + ": unknown field '" + key +
+                        "' (fields: " + field_list(command) + ")");
+    }
+  }
+  for (const protocol::Field& field : command.fields) {
+    if (field.required && !body.contains(std::string(field.name))) {
+      return error_line(std::string(command.name) + ": the field '" + std::string(field.name) +
+                        "' is required (" + std::string(field.type) + ")");
+    }
+  }
+  return std::nullopt;
 }
 
 }  // namespace
@@ -37,15 +67,14 @@ std::variant<Request, std::string> parse_request(std::string_view line,
     return error_line(R"(a request is a JSON object like {"cmd": "stats"})");
   }
   std::string command = body[key].get<std::string>();
-  bool known = false;
-  for (std::string_view name : protocol::kCommands)
-    known = known || name == command;
-  for (std::string_view name : hidden)
-    known = known || name == command;
-  if (!known) {
-    return error_line("unknown command '" + command + "' (commands: " + command_list() + ")");
+  if (const protocol::Command* spec = protocol::find_command(command)) {
+    if (std::optional<std::string> error = check_fields(*spec, body)) return std::move(*error);
+    return Request{std::move(command), std::move(body)};
   }
-  return Request{std::move(command), std::move(body)};
+  for (std::string_view name : hidden) {
+    if (name == command) return Request{std::move(command), std::move(body)};
+  }
+  return error_line("unknown command '" + command + "' (commands: " + command_list() + ")");
 }
 
 }  // namespace udpsieve::control

@@ -115,28 +115,46 @@ struct Refusal {
   std::string log;
 };
 
-/// Why the peer on `fd` may not use the socket, or nullopt when it may: root, the daemon's
-/// own user, and members of the socket's group (primary, supplementary, or per the group
-/// database) may.
-std::optional<Refusal> check_peer(int fd, const SocketAccess& access, uid_t own_uid) {
+/// What the credentials of the peer on `fd` allow.
+struct PeerRights {
+  std::optional<Refusal> refused;  ///< set when it may not use the socket at all
+  bool admin = false;
+};
+
+/// Root, the daemon's own user, and members of the socket's group (primary, supplementary, or
+/// per the group database) may use the socket; root, the daemon's user and members of the
+/// admin group may also change things.
+PeerRights check_peer(int fd, const SocketAccess& access, uid_t own_uid) {
   ucred peer{};
   socklen_t length = sizeof peer;
   if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &peer, &length) != 0) {
     const std::string why = "cannot read the peer's credentials: " + errno_text(errno);
-    return Refusal{error_line("permission denied: " + why), "refused a control connection: " + why};
+    return {
+        Refusal{error_line("permission denied: " + why), "refused a control connection: " + why},
+        false};
   }
-  if (peer.uid == 0 || peer.uid == own_uid || peer.gid == access.group) return std::nullopt;
-  const std::vector<gid_t> groups = peer_groups(fd);
-  if (std::find(groups.begin(), groups.end(), access.group) != groups.end()) return std::nullopt;
-  const std::string name = user_name(peer.uid);
-  if (!name.empty() && listed_in_group(name, peer.gid, access.group)) return std::nullopt;
-
+  if (peer.uid == 0 || peer.uid == own_uid) return {std::nullopt, true};
+  std::optional<std::vector<gid_t>> groups;
+  std::optional<std::string> name;
+  // Membership as the kernel saw it at connect, or as the group database says now.
+  const auto member_of = [&](gid_t group) {
+    if (peer.gid == group) return true;
+    if (!groups) groups = peer_groups(fd);
+    if (std::find(groups->begin(), groups->end(), group) != groups->end()) return true;
+    if (!name) name = user_name(peer.uid);
+    return !name->empty() && listed_in_group(*name, peer.gid, group);
+  };
+  if (member_of(access.group)) {
+    return {std::nullopt, access.admin_group.has_value() && member_of(*access.admin_group)};
+  }
+  if (!name) name = user_name(peer.uid);
   const std::string who =
-      "uid " + std::to_string(peer.uid) + " (" + (name.empty() ? "no user name" : name) + ")";
-  return Refusal{error_line("permission denied: " + who + " is neither root nor in group " +
-                            access.group_name),
-                 "refused a control connection from " + who + ", pid " + std::to_string(peer.pid) +
-                     ": neither root nor in group " + access.group_name};
+      "uid " + std::to_string(peer.uid) + " (" + (name->empty() ? "no user name" : *name) + ")";
+  return {Refusal{error_line("permission denied: " + who + " is neither root nor in group " +
+                             access.group_name),
+                  "refused a control connection from " + who + ", pid " + std::to_string(peer.pid) +
+                      ": neither root nor in group " + access.group_name},
+          false};
 }
 
 /// Writes one line to a socket just accepted (whose send buffer is empty, so a short line
@@ -246,8 +264,9 @@ void SocketServer::apply_access(const SocketAccess& access) const {
 }
 
 void SocketServer::update_access(const SocketAccess& access) {
-  if (access.mode == access_.mode && access.group == access_.group) return;
-  access_ = access;  // later connections are judged by the new group even if the file resists
+  const bool file_changes = access.mode != access_.mode || access.group != access_.group;
+  access_ = access;  // later connections are judged by the new groups even if the file resists
+  if (!file_changes) return;
   try {
     apply_access(access_);
     spdlog::info("control socket {}: mode {}, group {}", path_, octal(access_.mode),
@@ -261,9 +280,10 @@ void SocketServer::accept_clients() {
   for (;;) {
     const int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) return;  // EAGAIN, or a client that went away
-    if (std::optional<Refusal> refused = check_peer(fd, access_, own_uid_)) {
-      reply_and_close(fd, refused->reply);
-      warn_limited(Event::refused, refused->log);
+    const PeerRights rights = check_peer(fd, access_, own_uid_);
+    if (rights.refused) {
+      reply_and_close(fd, rights.refused->reply);
+      warn_limited(Event::refused, rights.refused->log);
       continue;
     }
     if (clients_.size() >= kMaxClients) {
@@ -276,6 +296,7 @@ void SocketServer::accept_clients() {
     Client client;
     client.fd = fd;
     client.id = next_id_++;
+    client.admin = rights.admin;
     client.last_progress = Clock::now();
     clients_.push_back(std::move(client));
   }
@@ -298,7 +319,7 @@ void SocketServer::read_from(Client& client) {
         client.partial = true;
         client.partial_since = client.last_progress;
       }
-      if (client.in.size() > kMaxRequestBytes) break;  // judged in serve(); read no more
+      if (client.in.size() > max_request(client)) break;  // judged in serve(); read no more
       continue;
     }
     if (n == 0) client.eof = true;
@@ -308,7 +329,9 @@ void SocketServer::read_from(Client& client) {
 }
 
 void SocketServer::serve(Client& client, const Handler& handler) {
-  static constexpr std::string_view kTooLong = R"({"error":"request longer than 65536 bytes"})";
+  const std::size_t limit = max_request(client);
+  const std::string too_long =
+      error_line("request longer than " + std::to_string(limit) + " bytes");
   std::size_t start = 0;
   std::size_t served = 0;
   while (!client.waiting && !client.closing && served < kMaxRequestsPerPass) {
@@ -317,8 +340,8 @@ void SocketServer::serve(Client& client, const Handler& handler) {
     std::string_view line(client.in.data() + start, newline - start);
     start = newline + 1;
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    if (line.size() > kMaxRequestBytes) {
-      client.out.append(kTooLong).append("\n");
+    if (line.size() > limit) {
+      client.out.append(too_long).append("\n");
       client.closing = true;
       break;
     }
@@ -345,8 +368,8 @@ void SocketServer::serve(Client& client, const Handler& handler) {
     client.partial = false;
     return;
   }
-  if (client.in.size() > kMaxRequestBytes && client.in.find('\n') == std::string::npos) {
-    client.out.append(kTooLong).append("\n");
+  if (client.in.size() > limit && client.in.find('\n') == std::string::npos) {
+    client.out.append(too_long).append("\n");
     client.closing = true;
     client.in.clear();
     client.partial = false;
@@ -383,6 +406,23 @@ void SocketServer::write_to(Client& client) {
   }
 }
 
+bool SocketServer::is_admin(ClientId id) const noexcept {
+  for (const Client& client : clients_) {
+    if (client.id == id) return client.admin;
+  }
+  return false;
+}
+
+std::string SocketServer::admin_hint() const {
+  const std::string own = user_name(own_uid_);
+  std::string who = "root";
+  if (own_uid_ != 0) who += ", user " + (own.empty() ? std::to_string(own_uid_) : own);
+  if (access_.admin_group) {
+    return who + " or a member of group " + access_.admin_group_name + " (control.admin_group)";
+  }
+  return who + " (set control.admin_group to admit a group's members)";
+}
+
 void SocketServer::complete(ClientId id, const std::string& reply) {
   for (Client& client : clients_) {
     if (client.id != id || !client.waiting) continue;
@@ -402,7 +442,7 @@ void SocketServer::enforce_deadlines(Clock::time_point now) {
       continue;
     }
     if (client.partial) {
-      if (client.eof || client.in.size() > kMaxRequestBytes) {
+      if (client.eof || client.in.size() > max_request(client)) {
         client.partial_since = now;  // not reading from it: any wait is ours, not the client's
       } else if (now - client.partial_since >= limits_.request_timeout) {
         const std::string message =
@@ -473,7 +513,7 @@ bool SocketServer::poll_once(int timeout_ms, int extra_fd, const Handler& handle
   for (const Client& client : clients_) {
     // Read only while there is room: a full buffer is served (or refused) first, and a closing
     // client's further bytes are not wanted. The kernel's buffer then holds the sender back.
-    const bool room = !client.eof && !client.closing && client.in.size() <= kMaxRequestBytes;
+    const bool room = !client.eof && !client.closing && client.in.size() <= max_request(client);
     short events = room ? POLLIN : 0;
     if (!client.out.empty()) events = static_cast<short>(events | POLLOUT);
     // A client with nothing to poll for (say, finished and waiting for a deferred reply) is

@@ -13,9 +13,12 @@ void StatsAggregator::absorb(std::size_t worker, const dataplane::WorkerSnapshot
   w.sequence = snapshot.sequence;
   w.final = w.final || snapshot.final;
   if (!snapshot.rules_truncated) {  // else keep the previous rule counts
-    w.generation = snapshot.table_generation;
-    w.rules.assign(snapshot.rules.begin(),
-                   snapshot.rules.begin() + static_cast<std::ptrdiff_t>(snapshot.rule_count));
+    for (std::size_t k = 0; k < w.parts.size(); ++k) {
+      const dataplane::PartSnapshot& part = snapshot.parts[k];
+      w.parts[k].generation = part.generation;
+      const auto first = snapshot.rules.begin() + static_cast<std::ptrdiff_t>(part.first);
+      w.parts[k].rules.assign(first, first + static_cast<std::ptrdiff_t>(part.count));
+    }
   }
   ++snapshots_;
 }

@@ -354,9 +354,16 @@ std::string acl_algorithm_name(int algorithm) {
 }
 
 AclClassifier::AclClassifier(const std::vector<rules::Rule>& rules, int socket,
-                             const std::string& name) {
+                             const std::string& name, bool windows_at_end) {
   const auto start = std::chrono::steady_clock::now();
   windows_ = payload_offsets(rules);
+  if (windows_at_end && !windows_.empty()) {
+    std::vector<uint16_t> slots(kMaxPayloadWindows, kNoWindow);
+    for (std::size_t i = 0; i < windows_.size() && i < kMaxPayloadWindows; ++i) {
+      slots[kMaxPayloadWindows - 1 - i] = windows_[i];
+    }
+    windows_ = std::move(slots);
+  }
   const uint64_t heap_before = heap_bytes(socket);
   int algorithm = RTE_ACL_CLASSIFY_DEFAULT;
   try {

@@ -35,6 +35,7 @@ void fill_acl_key(const rules::PacketKey& packet, AclKey& key) noexcept {
 void fill_acl_windows(const std::vector<uint16_t>& offsets, const uint8_t* payload,
                       uint32_t payload_length, AclKey& key) noexcept {
   for (std::size_t w = 0; w < offsets.size() && w < kMaxPayloadWindows; ++w) {
+    if (offsets[w] == kNoWindow) continue;
     const uint32_t offset = offsets[w];
     const uint32_t present =
         payload_length > offset ? std::min<uint32_t>(payload_length - offset, 16) : 0;

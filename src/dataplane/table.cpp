@@ -9,6 +9,8 @@
 #include <new>
 #include <stdexcept>
 #include <string>
+#include <string_view>
+#include <unordered_map>
 #include <utility>
 
 #include "udpsieve/common/config_error.hpp"
@@ -43,8 +45,12 @@ rte_meter_srtcm_params worker_params(const rules::RateLimit& limit, uint32_t wor
 
 }  // namespace
 
-Table::Table(std::shared_ptr<const rules::RuleSet> rules, const TableParams& params)
-    : rules_(std::move(rules)), forward_to_(params.forward_to), generation_(params.generation) {
+const char* part_kind_name(PartKind kind) noexcept {
+  return kind == PartKind::file ? "file" : "runtime";
+}
+
+RulePart::RulePart(std::shared_ptr<const rules::RuleSet> rules, const PartParams& params)
+    : kind_(params.kind), rules_(std::move(rules)), generation_(params.generation) {
   const auto& list = rules_->rules();
   const uint32_t workers = std::max<uint32_t>(params.workers, 1);
   check_rule_limits(list, workers);
@@ -67,8 +73,13 @@ Table::Table(std::shared_ptr<const rules::RuleSet> rules, const TableParams& par
     throw std::runtime_error("more than 65534 rate_limit rules");
   }
 
-  classifier_ = std::make_unique<AclClassifier>(list, params.socket,
-                                                "udpsieve_g" + std::to_string(params.generation));
+  // Runtime rules take the key's payload windows from the last slot down, file rules from the
+  // first up, so neither part's slots depend on the other's rules.
+  classifier_ = std::make_unique<AclClassifier>(
+      list, params.socket,
+      std::string(params.kind == PartKind::file ? "udpsieve_f" : "udpsieve_r") +
+          std::to_string(params.generation),
+      params.kind == PartKind::runtime);
 
   // One row of counters and one set of meters per worker, each in its own cache lines.
   rows_.reserve(workers);
@@ -102,7 +113,7 @@ Table::Table(std::shared_ptr<const rules::RuleSet> rules, const TableParams& par
   }
 }
 
-Table::~Table() {
+RulePart::~RulePart() {
   for (RuleCounter* row : rows_)
     free_aligned(row);
   for (MeterSlot* slots : meters_) {
@@ -110,10 +121,78 @@ Table::~Table() {
   }
 }
 
-uint64_t Table::worker_rate(std::size_t index, uint32_t worker) const {
+uint64_t RulePart::worker_rate(std::size_t index, uint32_t worker) const {
   const rules::Rule& rule = rules_->rules().at(index);
   if (rule.action.kind != rules::ActionKind::rate_limit) return 0;
   return share_of(rule.action.rate_limit.rate, workers(), worker);
+}
+
+void RulePart::carry_meters(const RulePart& previous) const noexcept {
+  if (metered_rules_.empty() || previous.metered_rules_.empty() ||
+      previous.workers() != workers()) {
+    return;
+  }
+  std::unordered_map<std::string_view, std::size_t> old_slots;
+  const auto& old_rules = previous.rules().rules();
+  for (std::size_t m = 0; m < previous.metered_rules_.size(); ++m) {
+    old_slots.emplace(old_rules[previous.metered_rules_[m]].id, m);
+  }
+  const auto& list = rules_->rules();
+  for (std::size_t m = 0; m < metered_rules_.size(); ++m) {
+    const rules::Rule& rule = list[metered_rules_[m]];
+    const auto it = old_slots.find(rule.id);
+    if (it == old_slots.end()) continue;
+    if (!(old_rules[previous.metered_rules_[it->second]].action.rate_limit ==
+          rule.action.rate_limit)) {
+      continue;  // a new limit starts with a full bucket, as a new rule does
+    }
+    for (uint32_t w = 0; w < workers(); ++w) {
+      // The owning worker may be updating the old bucket right now: read each word once,
+      // atomically; a bucket a few packets stale is harmless.
+      const rte_meter_srtcm& from = previous.meters_[w][it->second].meter;
+      rte_meter_srtcm& to = meters_[w][m].meter;
+      to.time = __atomic_load_n(&from.time, __ATOMIC_RELAXED);
+      to.tc = __atomic_load_n(&from.tc, __ATOMIC_RELAXED);
+      to.te = __atomic_load_n(&from.te, __ATOMIC_RELAXED);
+    }
+  }
+}
+
+Table::Table(std::shared_ptr<const RulePart> file, std::shared_ptr<const RulePart> runtime,
+             TableParams params)
+    : parts_{std::move(file), std::move(runtime)},
+      forward_to_(std::move(params.forward_to)),
+      runtime_at_(std::min(params.runtime_at, parts_[0]->rule_count())),
+      generation_(params.generation) {
+  const std::vector<uint16_t>& file_windows = parts_[0]->classifier().window_offsets();
+  const std::vector<uint16_t>& runtime_windows = parts_[1]->classifier().window_offsets();
+  const auto used = [](const std::vector<uint16_t>& slots) {
+    return static_cast<std::size_t>(
+        std::count_if(slots.begin(), slots.end(), [](uint16_t o) { return o != kNoWindow; }));
+  };
+  const std::size_t file_used = used(file_windows);
+  const std::size_t runtime_used = used(runtime_windows);
+  if (file_used + runtime_used > kMaxPayloadWindows) {
+    throw ConfigError(SourceLocation{}, "",
+                      "the file rules read the payload at " + std::to_string(file_used) +
+                          " offset(s) and the runtime rules at " + std::to_string(runtime_used) +
+                          "; together at most " + std::to_string(kMaxPayloadWindows) +
+                          " are possible");
+  }
+  if (file_used + runtime_used != 0) {
+    windows_.assign(kMaxPayloadWindows, kNoWindow);
+    for (std::size_t s = 0; s < file_windows.size(); ++s) {
+      if (file_windows[s] != kNoWindow) windows_[s] = file_windows[s];
+    }
+    for (std::size_t s = 0; s < runtime_windows.size(); ++s) {
+      if (runtime_windows[s] != kNoWindow) windows_[s] = runtime_windows[s];
+    }
+  }
+}
+
+std::size_t Table::position(PartKind kind, std::size_t index) const noexcept {
+  if (kind == PartKind::runtime) return runtime_at_ + index;
+  return index < runtime_at_ ? index : index + runtime().rule_count();
 }
 
 TablePublisher::TablePublisher(uint32_t workers) {
@@ -131,26 +210,37 @@ TablePublisher::~TablePublisher() {
   rte_free(qsbr_);
 }
 
-void TablePublisher::publish(std::unique_ptr<Table> table) {
+uint64_t TablePublisher::publish(std::unique_ptr<Table> table) {
   current_.store(table.get(), std::memory_order_release);
   std::unique_ptr<Table> previous = std::exchange(owned_, std::move(table));
-  if (previous) retired_.push_back({std::move(previous), rte_rcu_qsbr_start(qsbr_)});
+  const uint64_t token = rte_rcu_qsbr_start(qsbr_);
+  if (previous) retired_.push_back({std::move(previous), token});
+  return token;
 }
 
-std::size_t TablePublisher::reclaim(const std::function<void(const Table&)>& on_retire) {
+bool TablePublisher::quiescent_since(uint64_t token) const noexcept {
+  return rte_rcu_qsbr_check(qsbr_, token, false) == 1;
+}
+
+std::size_t TablePublisher::reclaim(const RetireFn& on_retire) {
   // Retire in publication order so counters fold oldest first.
   std::size_t done = 0;
   while (done < retired_.size() && rte_rcu_qsbr_check(qsbr_, retired_[done].token, false) == 1) {
-    if (on_retire) on_retire(*retired_[done].table);
+    if (on_retire) {
+      const Table& successor = done + 1 < retired_.size() ? *retired_[done + 1].table : *owned_;
+      on_retire(*retired_[done].table, successor);
+    }
     ++done;
   }
   retired_.erase(retired_.begin(), retired_.begin() + static_cast<std::ptrdiff_t>(done));
   return retired_.size();
 }
 
-void TablePublisher::clear(const std::function<void(const Table&)>& on_retire) noexcept {
-  for (Retired& entry : retired_) {
-    if (on_retire) on_retire(*entry.table);
+void TablePublisher::clear(const RetireFn& on_retire) noexcept {
+  for (std::size_t i = 0; i < retired_.size(); ++i) {
+    if (on_retire && owned_) {
+      on_retire(*retired_[i].table, i + 1 < retired_.size() ? *retired_[i + 1].table : *owned_);
+    }
   }
   retired_.clear();
   current_.store(nullptr, std::memory_order_release);

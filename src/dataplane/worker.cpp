@@ -62,8 +62,6 @@ int Worker::run() noexcept {
   while (!stop_.load(std::memory_order_relaxed)) {
     // One table per pass: a reload never changes the rules mid-burst.
     table = tables_.current();
-    RuleCounter* const rule_counters = table->rule_counters(setup_.index);
-    MeterSlot* const meters = table->meters(setup_.index);
 
     for (uint16_t q = 0; q < queue_count; ++q) {
       const RxQueueRef& rx = queues[q];
@@ -75,7 +73,7 @@ int Worker::run() noexcept {
         continue;
       }
       ++counters_.stats[stat(WorkerStat::polls_busy)];
-      handle_burst(burst.data(), received, rx.port_index, *table, rule_counters, meters);
+      handle_burst(burst.data(), received, rx.port_index, *table);
     }
     flush_all();
     rte_rcu_qsbr_quiescent(qsbr_, thread_id);
@@ -104,18 +102,19 @@ int Worker::run() noexcept {
   return 0;
 }
 
-void Worker::handle_burst(rte_mbuf** mbufs, uint16_t count, uint16_t in_port, const Table& table,
-                          RuleCounter* rule_counters, MeterSlot* meters) noexcept {
+void Worker::handle_burst(rte_mbuf** mbufs, uint16_t count, uint16_t in_port,
+                          const Table& table) noexcept {
   std::array<PacketInfo, kBurstSize>& info = info_;  // parse_frame resets each entry
-  const AclClassifier& classifier = table.classifier();
+  const RulePart& file = table.file();
+  const RulePart& runtime = table.runtime();
   // Per family: which packets, and their keys, in burst order.
   std::array<uint16_t, kBurstSize> v4_index;
   std::array<uint16_t, kBurstSize> v6_index;
   std::array<const uint8_t*, kBurstSize> v4_keys;
   std::array<const uint8_t*, kBurstSize> v6_keys;
-  std::array<uint32_t, kBurstSize> v4_results;
-  std::array<uint32_t, kBurstSize> v6_results;
-  std::array<uint32_t, kBurstSize> matched;  // rule index + 1, 0 for none
+  std::array<uint32_t, kBurstSize> file_results;
+  std::array<uint32_t, kBurstSize> runtime_results;
+  std::array<uint32_t, kBurstSize> matched;  // 0 for none, else index + 1 | kRuntimeHit
   std::array<rte_mbuf*, kBurstSize> dropped;
   uint16_t v4_count = 0;
   uint16_t v6_count = 0;
@@ -127,6 +126,7 @@ void Worker::handle_burst(rte_mbuf** mbufs, uint16_t count, uint16_t in_port, co
   }
   uint64_t rx_bytes = 0;
   const bool classify = table.rule_count() != 0;  // without rules every UDP packet is unmatched
+  const std::vector<uint16_t>& windows = table.windows();
   for (uint16_t i = 0; i < count; ++i) {
     if (i + kPrefetchOffset < count) {
       rte_prefetch0(rte_pktmbuf_mtod(mbufs[i + kPrefetchOffset], void*));
@@ -151,11 +151,11 @@ void Worker::handle_burst(rte_mbuf** mbufs, uint16_t count, uint16_t in_port, co
     packet.in_port = static_cast<uint8_t>(in_port);
     AclKey& key = acl_keys_[i];
     AclClassifier::fill_key(packet, key);
-    if (!classifier.window_offsets().empty()) {
+    if (!windows.empty()) {
       if (linear) {
-        classifier.fill_windows(packet.payload, packet.payload_length, key);
+        fill_acl_windows(windows, packet.payload, packet.payload_length, key);
       } else {
-        fill_windows_segmented(m, info[i], classifier, key);
+        fill_windows_segmented(m, info[i], windows, key);
       }
     }
     if (packet.family == rules::Family::ipv4) {
@@ -169,24 +169,35 @@ void Worker::handle_burst(rte_mbuf** mbufs, uint16_t count, uint16_t in_port, co
   counters_.stats[stat(WorkerStat::rx_packets)] += count;
   counters_.stats[stat(WorkerStat::rx_bytes)] += rx_bytes;
 
-  // Stage 2: one classification per address family for the whole burst.
-  if (v4_count != 0) {
-    classifier.classify(rules::Family::ipv4, v4_keys.data(), v4_results.data(), v4_count);
-    for (uint16_t k = 0; k < v4_count; ++k)
-      matched[v4_index[k]] = v4_results[k];
-  }
-  if (v6_count != 0) {
-    classifier.classify(rules::Family::ipv6, v6_keys.data(), v6_results.data(), v6_count);
-    for (uint16_t k = 0; k < v6_count; ++k)
-      matched[v6_index[k]] = v6_results[k];
-  }
+  // Stage 2: per address family, one classification of the whole burst by each part; the
+  // table picks each packet's first match across the two.
+  const bool runtime_rules = runtime.rule_count() != 0;
+  const auto classify_family = [&](rules::Family family, const uint8_t** keys,
+                                   const uint16_t* index, uint16_t n) {
+    if (n == 0) return;
+    file.classifier().classify(family, keys, file_results.data(), n);
+    if (!runtime_rules) {
+      for (uint16_t k = 0; k < n; ++k)
+        matched[index[k]] = file_results[k];
+      return;
+    }
+    runtime.classifier().classify(family, keys, runtime_results.data(), n);
+    for (uint16_t k = 0; k < n; ++k)
+      matched[index[k]] = table.pick(file_results[k], runtime_results[k]);
+  };
+  classify_family(rules::Family::ipv4, v4_keys.data(), v4_index.data(), v4_count);
+  classify_family(rules::Family::ipv6, v6_keys.data(), v6_index.data(), v6_count);
 
   // Stage 3: apply verdicts.
-  const RuleVerdict* const verdicts = table.verdicts();
+  const std::array<const RuleVerdict*, kPartKinds> verdicts = {file.verdicts(), runtime.verdicts()};
+  const std::array<RuleCounter*, kPartKinds> rows = {file.rule_counters(setup_.index),
+                                                     runtime.rule_counters(setup_.index)};
+  const std::array<MeterSlot*, kPartKinds> meters = {file.meters(setup_.index),
+                                                     runtime.meters(setup_.index)};
   const uint16_t default_out = table.forward_to(in_port);
-  const bool default_drop = table.rules().default_action() == rules::Verdict::drop;
-  const bool non_udp_drop = table.rules().non_udp() == rules::Verdict::drop;
-  const uint64_t now = meters != nullptr ? rte_rdtsc() : 0;
+  const bool default_drop = table.defaults().default_action() == rules::Verdict::drop;
+  const bool non_udp_drop = table.defaults().non_udp() == rules::Verdict::drop;
+  const uint64_t now = meters[0] != nullptr || meters[1] != nullptr ? rte_rdtsc() : 0;
   // Non-zero only while a verdict capture runs: one load per burst otherwise.
   const uint64_t capture = tap_ != nullptr ? tap_->word() : 0;
   for (uint16_t i = 0; i < count; ++i) {
@@ -194,6 +205,9 @@ void Worker::handle_burst(rte_mbuf** mbufs, uint16_t count, uint16_t in_port, co
     const uint32_t length = rte_pktmbuf_pkt_len(m);
     DropReason reason = DropReason::count;
     uint16_t out = default_out;
+    const uint32_t hit = matched[i];  // 0 for everything not classified
+    const std::size_t part = hit >> 31;
+    const uint32_t index = (hit & ~kRuntimeHit) - 1;  // meaningful when hit != 0
     switch (info[i].status) {
       case ParseStatus::malformed:
         reason = DropReason::malformed;
@@ -202,11 +216,11 @@ void Worker::handle_burst(rte_mbuf** mbufs, uint16_t count, uint16_t in_port, co
         if (non_udp_drop) reason = DropReason::non_udp;
         break;
       case ParseStatus::udp:
-        if (const uint32_t hit = matched[i]; hit != 0) {
-          RuleCounter& rc = rule_counters[hit - 1];
+        if (hit != 0) {
+          RuleCounter& rc = rows[part][index];
           ++rc.packets;
           rc.bytes += length;
-          const RuleVerdict& verdict = verdicts[hit - 1];
+          const RuleVerdict& verdict = verdicts[part][index];
           switch (verdict.kind) {
             case rules::ActionKind::drop:
               reason = DropReason::rule;
@@ -215,7 +229,7 @@ void Worker::handle_burst(rte_mbuf** mbufs, uint16_t count, uint16_t in_port, co
               if (verdict.out_port != RuleVerdict::kInputsForwardTo) out = verdict.out_port;
               break;
             case rules::ActionKind::rate_limit: {
-              MeterSlot& slot = meters[verdict.meter];
+              MeterSlot& slot = meters[part][verdict.meter];
               if (rte_meter_srtcm_color_blind_check(&slot.meter, &slot.profile, now,
                                                     verdict.count_bytes ? length : 1) !=
                   RTE_COLOR_GREEN) {
@@ -231,10 +245,11 @@ void Worker::handle_burst(rte_mbuf** mbufs, uint16_t count, uint16_t in_port, co
         break;
     }
     if (unlikely(capture != 0)) {
-      const uint32_t hit = matched[i];  // 0 for everything not classified
-      if (CaptureFilter::matches(capture, table.generation(), hit, reason != DropReason::count)) {
+      const uint32_t rule = hit == 0 ? 0 : index + 1;
+      const uint64_t generation = part == 0 ? file.generation() : runtime.generation();
+      if (CaptureFilter::matches(capture, generation, rule, reason != DropReason::count)) {
         tap_->offer(setup_.index, m,
-                    CaptureMeta{capture, rte_rdtsc(), length, hit, table.generation(), in_port,
+                    CaptureMeta{capture, rte_rdtsc(), length, rule, generation, in_port,
                                 static_cast<uint16_t>(setup_.index), static_cast<uint8_t>(reason)});
       }
     }
@@ -249,11 +264,11 @@ void Worker::handle_burst(rte_mbuf** mbufs, uint16_t count, uint16_t in_port, co
 }
 
 void Worker::fill_windows_segmented(const rte_mbuf* mbuf, const PacketInfo& info,
-                                    const AclClassifier& classifier, AclKey& key) noexcept {
-  const std::vector<uint16_t>& offsets = classifier.window_offsets();
+                                    const std::vector<uint16_t>& offsets, AclKey& key) noexcept {
   const uint32_t payload_start = info.l4_offset + 8U;
   const uint32_t payload_length = info.key.payload_length;
   for (std::size_t w = 0; w < offsets.size(); ++w) {
+    if (offsets[w] == kNoWindow) continue;
     uint8_t* window = key.payload[w];
     std::memset(window, 0, sizeof key.payload[w]);
     if (payload_length <= offsets[w]) continue;
@@ -301,18 +316,24 @@ bool Worker::publish(const Table& table, bool final) noexcept {
   if (snapshot == nullptr) return false;
   snapshot->sequence = ++sequence_;
   snapshot->tsc = rte_rdtsc();
-  snapshot->table_generation = table.generation();
   snapshot->final = final;
   snapshot->counters = counters_;
   // A buffer too small for this table carries no rule counters; the control thread keeps the
   // previous ones and enlarges the buffer before handing it back.
-  const std::size_t rules = table.rule_count();
-  snapshot->rules_truncated = rules > snapshot->rules.size();
-  snapshot->rule_count = snapshot->rules_truncated ? 0 : static_cast<uint32_t>(rules);
-  // Without rules both pointers may be null, and memcpy from null is undefined even for 0 bytes.
-  if (snapshot->rule_count != 0) {
-    std::memcpy(snapshot->rules.data(), table.rule_counters(setup_.index),
-                snapshot->rule_count * sizeof(RuleCounter));
+  snapshot->rules_truncated = table.rule_count() > snapshot->rules.size();
+  uint32_t first = 0;
+  for (std::size_t k = 0; k < kPartKinds; ++k) {
+    const RulePart& part = table.part(static_cast<PartKind>(k));
+    PartSnapshot& out = snapshot->parts[k];
+    out.generation = part.generation();
+    out.first = first;
+    out.count = snapshot->rules_truncated ? 0 : static_cast<uint32_t>(part.rule_count());
+    // Without rules the row may be null, and memcpy from null is undefined even for 0 bytes.
+    if (out.count != 0) {
+      std::memcpy(snapshot->rules.data() + first, part.rule_counters(setup_.index),
+                  out.count * sizeof(RuleCounter));
+    }
+    first += out.count;
   }
   channel_.publish(snapshot);
   return true;

@@ -261,25 +261,39 @@ void RuleCollector::add_document(const YamlNode& root) {
   if (!list) return;
 
   // Parse the whole file before touching the collector, so a bad file adds nothing.
-  std::vector<Rule> parsed;
-  std::map<std::string, SourceLocation, std::less<>> ids;
-  for (const YamlNode& entry : list->items()) {
-    Rule rule = parse_rule(entry);
-    const YamlNode id_node = entry.require("id");
-    // Earlier files first, then earlier rules of this file.
-    const SourceLocation* first = nullptr;
-    if (const auto it = ids_.find(rule.id); it != ids_.end()) first = &it->second;
-    if (const auto it = ids.find(rule.id); first == nullptr && it != ids.end()) first = &it->second;
-    if (first != nullptr) {
-      id_node.fail("duplicate rule id \"" + rule.id + "\" (first defined at " + first->to_string() +
-                   ")");
-    }
-    ids.emplace(rule.id, id_node.location());
-    parsed.push_back(std::move(rule));
-  }
+  IdMap ids;
+  std::vector<Rule> parsed = parse_rules(*list, ids_, ids);
   ids_.merge(ids);
   for (Rule& rule : parsed)
     rules_.push_back(std::move(rule));
+}
+
+std::vector<Rule> RuleCollector::parse_list(const YamlNode& list) const {
+  IdMap ids;
+  return parse_rules(list, IdMap{}, ids);
+}
+
+std::vector<Rule> RuleCollector::parse_rules(const YamlNode& list, const IdMap& earlier,
+                                             IdMap& ids) const {
+  std::vector<Rule> parsed;
+  for (const YamlNode& entry : list.items()) {
+    Rule rule = parse_rule(entry);
+    const YamlNode id_node = entry.require("id");
+    // Earlier files first, then earlier rules of this list.
+    const IdOrigin* first = nullptr;
+    if (const auto it = earlier.find(rule.id); it != earlier.end()) first = &it->second;
+    if (const auto it = ids.find(rule.id); first == nullptr && it != ids.end()) first = &it->second;
+    if (first != nullptr) {
+      // Runtime rules (JSON) have no positions, so the earlier one is named by its key path.
+      const std::string origin = first->where.line > 0
+                                     ? "first defined at " + first->where.to_string()
+                                     : "also given at " + first->path;
+      id_node.fail("duplicate rule id \"" + rule.id + "\" (" + origin + ")");
+    }
+    ids.emplace(rule.id, IdOrigin{id_node.location(), id_node.path()});
+    parsed.push_back(std::move(rule));
+  }
+  return parsed;
 }
 
 int RuleCollector::resolve_port(const YamlNode& node) const {
@@ -299,6 +313,12 @@ int RuleCollector::resolve_port(const YamlNode& node) const {
 Match RuleCollector::parse_match(const YamlNode& node) const {
   node.expect_map({"src", "dst", "src_port", "dst_port", "in_port", "length", "ttl", "dscp", "vlan",
                    "fragment", "payload"});
+  // `dst_port:` with nothing after it (or JSON null) reads like a condition but would match
+  // every packet: refuse it rather than guess.
+  for (const char* key : {"src", "dst", "src_port", "dst_port", "in_port", "length", "ttl", "dscp",
+                          "vlan", "fragment", "payload"}) {
+    node.refuse_null(key, "no value given; remove the key to match any packet");
+  }
   Match m;
   if (auto src = node.get("src")) m.src = parse_prefix_list(*src);
   if (auto dst = node.get("dst")) m.dst = parse_prefix_list(*dst);

@@ -25,6 +25,7 @@
 #include "udpsieve/config/eal_args.hpp"
 #include "udpsieve/control/control_loop.hpp"
 #include "udpsieve/control/metrics_http.hpp"
+#include "udpsieve/control/runtime_updates.hpp"
 #include "udpsieve/control/socket_server.hpp"
 #include "udpsieve/control/stats_aggregator.hpp"
 #include "udpsieve/dataplane/capture_tap.hpp"
@@ -104,7 +105,8 @@ int check_config(const Options& options, const config::LoadedConfig& loaded) {
     const dataplane::Eal eal(eal_args, dataplane::Eal::RuntimeDir::remove);
     const CompileEnv env{options, loaded.config,
                          static_cast<uint32_t>(loaded.config.eal.lcores.size() - 1), 0};
-    classifier = "classifier " + classifier_line(make_table(loaded, env, 1)->classifier().info());
+    classifier =
+        "classifier " + classifier_line(make_file_part(loaded, env, 1)->classifier().info());
   } catch (const ConfigError& e) {
     std::fprintf(stderr, "%s\n", e.what());
     return kExitUsage;
@@ -185,9 +187,14 @@ int run_preflight(const config::LoadedConfig& loaded, PreflightReport report) {
 
 /// The control socket's mode and group, as configured.
 control::SocketAccess socket_access(const config::DaemonConfig& config) {
-  return control::SocketAccess{static_cast<mode_t>(config.control.socket_mode),
+  control::SocketAccess access{static_cast<mode_t>(config.control.socket_mode),
                                static_cast<gid_t>(config.control.socket_gid),
-                               config.control.socket_group};
+                               config.control.socket_group, std::nullopt, ""};
+  if (!config.control.admin_group.empty()) {
+    access.admin_group = static_cast<gid_t>(config.control.admin_gid);
+    access.admin_group_name = config.control.admin_group;
+  }
+  return access;
 }
 
 /// UDPSIEVE_TEST_HOOKS=1 offers commands that only tests use (stalling a worker).
@@ -206,9 +213,10 @@ void keep_build_memory() {
   (void)mallopt(M_TRIM_THRESHOLD, 512 << 20);
 }
 
-/// The running daemon, from EAL up to the control loop's end.
+/// The running daemon, from EAL up to the control loop's end. `runtime` holds the runtime
+/// rules restored from the state file, `restored` those rules in first-match order.
 int serve(const Options& options, const config::LoadedConfig& loaded, control::SocketServer& server,
-          SignalFd& signals) {
+          SignalFd& signals, control::RuntimeUpdates& runtime, std::vector<rules::Rule> restored) {
   const config::DaemonConfig& config = loaded.config;
   keep_build_memory();
   // Bound before EAL, like the control socket: a port in use fails before any port is touched.
@@ -244,18 +252,44 @@ int serve(const Options& options, const config::LoadedConfig& loaded, control::S
   }
 
   // The first table (rules, defaults, routes, counters, meters) before any port is touched:
-  // rules that cannot be compiled stop start-up here.
+  // rules that cannot be compiled stop start-up here. The runtime rules saved by the last run
+  // join them; a saved rule that no longer fits is left out (logged), never fatal.
   const CompileEnv env{options, config, worker_count, worker_sockets.front()};
   dataplane::TablePublisher tables(worker_count);
   try {
-    tables.publish(make_table(loaded, env, 1));
+    std::shared_ptr<const dataplane::RulePart> file = make_file_part(loaded, env, 1);
+    const auto runtime_part_of = [&](std::vector<rules::Rule> list) {
+      return make_part(std::make_shared<const rules::RuleSet>(
+                           std::move(list), rules::Verdict::forward, rules::Verdict::forward),
+                       dataplane::PartKind::runtime, env, 2);
+    };
+    std::shared_ptr<const dataplane::RulePart> runtime_part;
+    try {
+      runtime_part = runtime_part_of(std::move(restored));
+    } catch (const std::exception& e) {
+      // Saved rules that no longer compile together never stop the file rules from starting.
+      runtime.drop_restored(e.what(), control::WallClock::now());
+      runtime_part = runtime_part_of({});
+    }
+    dataplane::TableParams params;
+    for (const config::PortConfig& port : config.ports) {
+      params.forward_to.push_back(static_cast<uint16_t>(port.forward_to_index));
+    }
+    params.runtime_at = loaded.dynamic_at;
+    params.generation = 1;
+    tables.publish(std::make_unique<dataplane::Table>(std::move(file), std::move(runtime_part),
+                                                      std::move(params)));
   } catch (const ConfigError&) {
     throw;
   } catch (const std::exception& e) {
     throw ConfigError(SourceLocation{config.path, 0, 0}, "pipeline.rules",
                       std::string("the rules cannot be compiled: ") + e.what());
   }
-  spdlog::info("classifier: {}", classifier_line(tables.current()->classifier().info()));
+  spdlog::info("classifier: {}", classifier_line(tables.current()->file().classifier().info()));
+  if (tables.current()->runtime().rule_count() != 0) {
+    spdlog::info("runtime classifier: {}",
+                 classifier_line(tables.current()->runtime().classifier().info()));
+  }
 
   dataplane::PortSet ports;
   ports.attach(config.ports);
@@ -287,13 +321,15 @@ int serve(const Options& options, const config::LoadedConfig& loaded, control::S
       setup.rx_queues.push_back({port_ids[p], static_cast<uint16_t>(w), static_cast<uint16_t>(p)});
     }
     channels.push_back(std::make_unique<dataplane::SnapshotChannel>(
-        w, setup.socket, kSnapshotBuffers, loaded.rules.size()));
+        w, setup.socket, kSnapshotBuffers, tables.current()->rule_count()));
     workers.push_back(
         std::make_unique<dataplane::Worker>(std::move(setup), tables, *channels.back(), stop));
   }
 
   control::StatsAggregator stats(worker_count);
   control::CompileJobs jobs(
+      [env](const control::JobRequest& request) { return compile(request, env); });
+  control::CompileJobs runtime_jobs(
       [env](const control::JobRequest& request) { return compile(request, env); });
   control::ControlParts parts{.server = server,
                               .signal_fd = signals.fd(),
@@ -302,6 +338,8 @@ int serve(const Options& options, const config::LoadedConfig& loaded, control::S
                               .tables = tables,
                               .stop_workers = stop,
                               .jobs = jobs,
+                              .runtime_jobs = runtime_jobs,
+                              .runtime = runtime,
                               .ports = ports,
                               .pools = pools,
                               .workers = workers,
@@ -343,8 +381,11 @@ int serve(const Options& options, const config::LoadedConfig& loaded, control::S
                                " (is it listed twice, or is it the main lcore?)");
     }
   }
-  spdlog::info("udpsieved running: {} worker(s), {} port(s), {} rule(s); control socket {}",
-               worker_count, ports.ports().size(), loaded.rules.size(), server.path());
+  spdlog::info(
+      "udpsieved running: {} worker(s), {} port(s), {} file rule(s), {} runtime rule(s); control "
+      "socket {}",
+      worker_count, ports.ports().size(), loaded.rules.size(),
+      tables.current()->runtime().rule_count(), server.path());
 
   if (!loop.run()) {
     // A worker still runs on memory we would free: leave without tearing anything down.
@@ -422,11 +463,29 @@ int run_daemon(const std::vector<std::string>& args) {
     spdlog::critical("{}", report.failures());
     return kExitFailure;
   }
+  // The runtime rules saved by the last run, before anything is touched: a state file that
+  // cannot be read stops start-up (starting without it would drop every saved block); one that
+  // does not parse is moved aside and the daemon starts with the file rules.
+  const config::DaemonConfig& config = loaded.config;
+  control::RuntimeUpdates runtime(control::RuntimeUpdates::Settings{
+      config.port_names(), static_cast<uint32_t>(config.eal.lcores.size() - 1),
+      config.pipeline.dynamic_max_rules, config.pipeline.dynamic_state});
+  std::vector<rules::Rule> restored;
+  try {
+    const rules::RuleSet file_rules(loaded.rules, config.pipeline.default_action,
+                                    config.pipeline.non_udp);
+    restored = runtime.restore(file_rules, dataplane::payload_offsets(loaded.rules).size(),
+                               control::WallClock::now());
+  } catch (const std::exception& e) {
+    spdlog::critical("{}", format_config_error(SourceLocation{config.path, 0, 0},
+                                               "pipeline.dynamic_state", e.what()));
+    return kExitUsage;
+  }
   try {
     // Bound before EAL so a busy socket path fails before any port is touched.
     control::SocketServer server(loaded.config.control.socket, socket_access(loaded.config),
                                  control::SocketLimits::from_environment());
-    return serve(options, loaded, server, *signals);
+    return serve(options, loaded, server, *signals, runtime, std::move(restored));
   } catch (const ConfigError& e) {
     // A rule the classifier cannot take (found while compiling at start-up).
     spdlog::critical("{}", e.what());

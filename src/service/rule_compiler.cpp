@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "udpsieve/common/config_error.hpp"
+#include "udpsieve/control/runtime_rules.hpp"
 #include "udpsieve/dataplane/table.hpp"
 #include "udpsieve/rules/analysis.hpp"
 #include "udpsieve/rules/rule_loader.hpp"
@@ -40,19 +41,20 @@ control::CompileOutcome reload(const control::JobRequest& request, const Compile
   if (!changed.empty()) {
     return control::make_failure(
         "reload refused: " + join(changed) +
-        " changed, which needs a restart of udpsieved (a reload applies pipeline.*, "
-        "ports[].forward_to and logging.level)");
+        " changed, which needs a restart of udpsieved (a reload applies pipeline.* but "
+        "pipeline.dynamic_state, ports[].forward_to, the control socket's mode and groups and "
+        "logging.level)");
   }
   control::CompileOutcome outcome;
   outcome.load_time = since(start);
   const auto compile_start = Clock::now();
-  outcome.table = make_table(loaded, env, request.serial);
+  outcome.part = make_file_part(loaded, env, request.serial);
   outcome.compile_time = since(compile_start);
   outcome.ok = true;
   outcome.rules = loaded.rules.size();
   outcome.files = loaded.rule_files;
   outcome.warnings = loaded.warnings;
-  outcome.classifier = outcome.table->classifier().info();
+  outcome.classifier = outcome.part->classifier().info();
   outcome.config = std::make_shared<const config::LoadedConfig>(std::move(loaded));
   return outcome;
 }
@@ -69,9 +71,10 @@ control::CompileOutcome check(const control::JobRequest& request, const CompileE
   control::CompileOutcome outcome;
   outcome.load_time = since(start);
   const auto compile_start = Clock::now();
-  const std::unique_ptr<dataplane::Table> table = make_table(loaded, env, request.serial);
+  const std::shared_ptr<const dataplane::RulePart> part =
+      make_file_part(loaded, env, request.serial);
   outcome.compile_time = since(compile_start);
-  outcome.classifier = table->classifier().info();
+  outcome.classifier = part->classifier().info();
   outcome.warnings = unreachable_rule_warnings(loaded.rules, outcome.analysis_complete);
   outcome.ok = true;
   outcome.rules = loaded.rules.size();
@@ -103,18 +106,37 @@ void apply_overrides(const Options& options, config::DaemonConfig& config) {
   }
 }
 
-std::unique_ptr<dataplane::Table> make_table(const config::LoadedConfig& loaded,
-                                             const CompileEnv& env, uint64_t generation) {
-  dataplane::TableParams params;
-  for (const config::PortConfig& port : loaded.config.ports) {
-    params.forward_to.push_back(static_cast<uint16_t>(port.forward_to_index));
-  }
+std::shared_ptr<const dataplane::RulePart> make_file_part(const config::LoadedConfig& loaded,
+                                                          const CompileEnv& env,
+                                                          uint64_t generation) {
+  auto rule_set = std::make_shared<const rules::RuleSet>(
+      loaded.rules, loaded.config.pipeline.default_action, loaded.config.pipeline.non_udp);
+  return make_part(std::move(rule_set), dataplane::PartKind::file, env, generation);
+}
+
+std::shared_ptr<const dataplane::RulePart> make_part(std::shared_ptr<const rules::RuleSet> rules,
+                                                     dataplane::PartKind kind,
+                                                     const CompileEnv& env, uint64_t generation) {
+  dataplane::PartParams params;
+  params.kind = kind;
   params.workers = env.workers;
   params.generation = generation;
   params.socket = env.socket;
-  auto rule_set = std::make_shared<const rules::RuleSet>(
-      loaded.rules, loaded.config.pipeline.default_action, loaded.config.pipeline.non_udp);
-  return std::make_unique<dataplane::Table>(std::move(rule_set), params);
+  return std::make_shared<const dataplane::RulePart>(std::move(rules), params);
+}
+
+control::CompileOutcome build_runtime(const control::JobRequest& request, const CompileEnv& env) {
+  const auto start = Clock::now();
+  control::CompileOutcome outcome;
+  auto rules = std::make_shared<const rules::RuleSet>(
+      request.runtime_rules->rules(), rules::Verdict::forward, rules::Verdict::forward);
+  outcome.rules = rules->rules().size();
+  outcome.part = make_part(std::move(rules), dataplane::PartKind::runtime, env, request.serial);
+  outcome.compile_time = since(start);
+  if (request.after_build) request.after_build();
+  outcome.classifier = outcome.part->classifier().info();
+  outcome.ok = true;
+  return outcome;
 }
 
 std::vector<std::string> unreachable_rule_warnings(const std::vector<rules::Rule>& rules,
@@ -136,7 +158,15 @@ std::vector<std::string> unreachable_rule_warnings(const std::vector<rules::Rule
 
 control::CompileOutcome compile(const control::JobRequest& request, const CompileEnv& env) {
   try {
-    return request.kind == control::JobKind::reload ? reload(request, env) : check(request, env);
+    switch (request.kind) {
+      case control::JobKind::reload:
+        return reload(request, env);
+      case control::JobKind::check:
+        return check(request, env);
+      case control::JobKind::runtime:
+        return build_runtime(request, env);
+    }
+    return control::make_failure("unknown job");
   } catch (const ConfigError& e) {
     return control::make_failure(e.what());
   } catch (const std::exception& e) {

@@ -1,278 +1,47 @@
 // Hitless reload: rule sets swapped under full-speed traffic with exact accounting, no mbuf
 // leak, SIGHUP, restart-only keys, `udpsievectl check` and `udpsieved --check`.
 //
-// Traffic that can be stopped. net_pcap's infinite_rx never stops, so counters read while it
-// runs are snapshots of a moving stream, and after SIGTERM the per-rule counters can no longer
-// be asked for. Instead the tests feed net_pcap through named pipes: rx_pcap= names a FIFO this
-// test writes a pcap stream into (as fast as the daemon reads it; the pipe is the only
-// throttle), and tx_pcap= names a FIFO this test reads, so every forwarded frame is seen in
-// order. Closing the input is end of file for net_pcap: the traffic stops at a packet count the
-// test knows, after which every counter is final and exact. Frames carry a sequence number, so
-// from the output alone the test knows each packet's verdict.
-//
-// One caveat shapes the tests: net_pcap's rx burst blocks in read() until it has 32 packets or
-// end of file, inside a worker pass that already loaded its table. A burst that straddles a
-// pause is therefore classified with the table of before the pause; the tests that pause pad
-// with a burst whose verdict is the same under both tables.
-#include <fcntl.h>
+// Traffic that can be stopped (tests/support/fifo_traffic.hpp): net_pcap reads a FIFO this test
+// writes and writes a FIFO this test reads, so the traffic stops at a packet count the test
+// knows and every counter is final and exact; after SIGTERM the per-rule counters can no longer
+// be asked for. Frames carry a sequence number, so from the output alone the test knows each
+// packet's verdict. A burst that straddles a pause is classified with the table of before the
+// pause; the tests that pause pad with a burst whose verdict is the same under both tables.
 #include <gtest/gtest.h>
-#include <poll.h>
 #include <signal.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <array>
 #include <atomic>
-#include <condition_variable>
 #include <cstring>
-#include <deque>
-#include <functional>
 #include <map>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "support/daemon_process.hpp"
+#include "support/fifo_traffic.hpp"
 #include "support/packet_builder.hpp"
 
+using udpsieve::test::append_record;
+using udpsieve::test::BatchQueue;
 using udpsieve::test::Bytes;
 using udpsieve::test::ctl_binary;
 using udpsieve::test::daemon_binary;
 using udpsieve::test::DaemonProcess;
+using udpsieve::test::FifoPcapReader;
+using udpsieve::test::FifoPcapWriter;
+using udpsieve::test::get_seq;
+using udpsieve::test::kSeqOffset;
 using udpsieve::test::PacketBuilder;
+using udpsieve::test::put_seq;
+using udpsieve::test::records_of;
+using udpsieve::test::rule_ids;
+using udpsieve::test::rule_packets;
 using udpsieve::test::run_program;
 using udpsieve::test::TempDir;
+using udpsieve::test::wait_until;
 
 namespace {
-
-constexpr auto kWaitLimit = std::chrono::seconds(30);
-
-/// Polls `done` every millisecond until it holds or kWaitLimit passes.
-bool wait_until(const std::function<bool()>& done) {
-  const auto deadline = std::chrono::steady_clock::now() + kWaitLimit;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  return true;
-}
-
-/// The pcap file header (microsecond timestamps, Ethernet), in host byte order.
-std::string pcap_header() {
-  const std::array<uint32_t, 6> words = {0xa1b2c3d4, 2 | (4u << 16), 0, 0, 65535, 1};
-  return std::string(reinterpret_cast<const char*>(words.data()), sizeof words);
-}
-
-/// Appends one pcap record holding `frame`.
-void append_record(std::string& out, const uint8_t* frame, std::size_t size) {
-  const std::array<uint32_t, 4> header = {0, 0, static_cast<uint32_t>(size),
-                                          static_cast<uint32_t>(size)};
-  out.append(reinterpret_cast<const char*>(header.data()), sizeof header);
-  out.append(reinterpret_cast<const char*>(frame), size);
-}
-
-/// Writes a pcap stream into a FIFO for net_pcap's rx_pcap=. The FIFO is created at
-/// construction; start() opens it once the daemon opens its end (so a daemon that never gets
-/// that far cannot hang the test) and writes the file header, then writes what `producer`
-/// appends to its chunk until it returns false or stop() is called, and closes the FIFO: end of
-/// file for net_pcap. A producer that waits must give up once `stopping` is set.
-class FifoPcapWriter {
- public:
-  using Producer = std::function<bool(std::string& chunk, const std::atomic<bool>& stopping)>;
-
-  explicit FifoPcapWriter(std::string path) : path_(std::move(path)) {
-    if (mkfifo(path_.c_str(), 0600) != 0) throw std::runtime_error("mkfifo " + path_);
-  }
-  ~FifoPcapWriter() {
-    stop();
-    if (thread_.joinable()) thread_.join();
-  }
-  FifoPcapWriter(const FifoPcapWriter&) = delete;
-  FifoPcapWriter& operator=(const FifoPcapWriter&) = delete;
-
-  void start(Producer producer) {
-    thread_ = std::thread([this, producer = std::move(producer)] { run(producer); });
-  }
-  void stop() { stop_.store(true); }
-  /// Waits until the FIFO is closed; false if that did not happen within kWaitLimit.
-  bool wait_closed() {
-    return wait_until([this] { return closed_.load(); });
-  }
-  /// Empty, or what went wrong.
-  [[nodiscard]] std::string error() const {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return error_;
-  }
-
- private:
-  void run(const Producer& producer) {
-    // Writing to a pipe whose reader died raises SIGPIPE: keep it pending on this thread and
-    // see EPIPE instead.
-    sigset_t pipe_signal;
-    sigemptyset(&pipe_signal);
-    sigaddset(&pipe_signal, SIGPIPE);
-    pthread_sigmask(SIG_BLOCK, &pipe_signal, nullptr);
-    int fd = -1;
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-    while (fd < 0 && !stop_.load()) {
-      // Without a reader this fails with ENXIO instead of blocking.
-      fd = open(path_.c_str(), O_WRONLY | O_NONBLOCK);
-      if (fd < 0) {
-        if (std::chrono::steady_clock::now() > deadline) return fail("nobody opened the FIFO");
-        std::this_thread::sleep_for(std::chrono::milliseconds(1));
-      }
-    }
-    if (fd >= 0) {
-      (void)fcntl(fd, F_SETPIPE_SZ, 1 << 20);
-      (void)fcntl(fd, F_SETFL, 0);  // blocking writes: the daemon's reading paces us
-      std::string chunk = pcap_header();
-      bool more = true;
-      while (write_all(fd, chunk) && more && !stop_.load()) {
-        chunk.clear();
-        more = producer(chunk, stop_);
-      }
-      close(fd);
-    }
-    closed_.store(true);
-  }
-
-  bool write_all(int fd, const std::string& data) {
-    std::size_t done = 0;
-    while (done < data.size()) {
-      const ssize_t n = write(fd, data.data() + done, data.size() - done);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) {
-        fail(std::string("write: ") + std::strerror(errno));
-        return false;
-      }
-      done += static_cast<std::size_t>(n);
-    }
-    return true;
-  }
-
-  void fail(const std::string& message) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    error_ = message;
-  }
-
-  std::string path_;
-  std::thread thread_;
-  std::atomic<bool> stop_{false};
-  std::atomic<bool> closed_{false};
-  mutable std::mutex mutex_;
-  std::string error_;
-};
-
-/// Reads the pcap stream net_pcap writes into a FIFO named by tx_pcap=, calling `sink` for each
-/// frame, until the daemon closes it (end of file). The FIFO is created and opened (without
-/// blocking) at construction, before the daemon starts, so the daemon's open does not block;
-/// start() once the daemon is up.
-class FifoPcapReader {
- public:
-  using Sink = std::function<void(const uint8_t* frame, std::size_t size)>;
-
-  explicit FifoPcapReader(const std::string& path) {
-    if (mkfifo(path.c_str(), 0600) != 0) throw std::runtime_error("mkfifo " + path);
-    fd_ = open(path.c_str(), O_RDONLY | O_NONBLOCK);
-    if (fd_ < 0) throw std::runtime_error("open " + path);
-    (void)fcntl(fd_, F_SETPIPE_SZ, 1 << 20);
-  }
-  ~FifoPcapReader() {
-    stop_.store(true);
-    if (thread_.joinable()) thread_.join();
-    close(fd_);
-  }
-  FifoPcapReader(const FifoPcapReader&) = delete;
-  FifoPcapReader& operator=(const FifoPcapReader&) = delete;
-
-  /// Call once the daemon has opened the FIFO (before that, read() reports end of file).
-  void start(Sink sink) {
-    thread_ = std::thread([this, sink = std::move(sink)] { run(sink); });
-  }
-  /// Waits for end of file; false if it did not come within kWaitLimit.
-  bool wait_eof() {
-    if (!wait_until([this] { return eof_.load(); })) return false;
-    thread_.join();
-    return true;
-  }
-  [[nodiscard]] bool stream_ok() const { return stream_ok_.load(); }
-
- private:
-  void run(const Sink& sink) {
-    std::vector<uint8_t> buffer;
-    std::size_t used = 0;  // bytes of buffer already handed out
-    bool header_seen = false;
-    std::array<uint8_t, 1 << 16> block{};
-    while (!stop_.load()) {
-      pollfd waiting{fd_, POLLIN, 0};
-      if (poll(&waiting, 1, 100) <= 0) continue;
-      const ssize_t n = read(fd_, block.data(), block.size());
-      if (n == 0) break;  // the daemon closed its end
-      if (n < 0) continue;
-      buffer.insert(buffer.end(), block.begin(), block.begin() + n);
-      if (!header_seen && buffer.size() >= 24) {
-        uint32_t magic = 0;
-        std::memcpy(&magic, buffer.data(), 4);
-        // net_pcap writes nanosecond timestamps (0xa1b23c4d); records look the same.
-        if (magic != 0xa1b2c3d4 && magic != 0xa1b23c4d) stream_ok_.store(false);
-        header_seen = true;
-        used = 24;
-      }
-      while (header_seen && buffer.size() - used >= 16) {
-        uint32_t caplen = 0;
-        std::memcpy(&caplen, buffer.data() + used + 8, 4);
-        if (buffer.size() - used - 16 < caplen) break;
-        sink(buffer.data() + used + 16, caplen);
-        used += 16 + caplen;
-      }
-      if (used > (1U << 20)) {
-        buffer.erase(buffer.begin(), buffer.begin() + static_cast<std::ptrdiff_t>(used));
-        used = 0;
-      }
-    }
-    if (buffer.size() != used) stream_ok_.store(false);  // a cut record
-    eof_.store(true);
-  }
-
-  int fd_ = -1;
-  std::thread thread_;
-  std::atomic<bool> stop_{false};
-  std::atomic<bool> eof_{false};
-  std::atomic<bool> stream_ok_{true};
-};
-
-/// Batches of pcap records handed to a FifoPcapWriter when the test says so.
-class BatchQueue {
- public:
-  void push(std::string records) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    batches_.push_back(std::move(records));
-    ready_.notify_one();
-  }
-  /// After the queued batches, the FIFO is closed.
-  void close() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    closed_ = true;
-    ready_.notify_one();
-  }
-  /// A FifoPcapWriter producer. Returns with nothing now and then so the writer can be stopped.
-  bool next(std::string& chunk) {
-    std::unique_lock<std::mutex> lock(mutex_);
-    ready_.wait_for(lock, std::chrono::milliseconds(100),
-                    [this] { return !batches_.empty() || closed_; });
-    if (batches_.empty()) return !closed_;
-    chunk = std::move(batches_.front());
-    batches_.pop_front();
-    return true;
-  }
-
- private:
-  std::mutex mutex_;
-  std::condition_variable ready_;
-  std::deque<std::string> batches_;
-  bool closed_ = false;
-};
 
 // --- the traffic of the reload-under-traffic test ------------------------------------------------
 
@@ -280,8 +49,6 @@ class BatchQueue {
 /// names, T4 chargen.
 constexpr std::array<uint16_t, 4> kTypePorts = {53, 123, 5000, 19};
 enum PacketType : std::size_t { kDns = 0, kNtp = 1, kOther = 2, kChargen = 3 };
-/// Where the big-endian sequence number sits: the start of the UDP payload.
-constexpr std::size_t kSeqOffset = 14 + 20 + 8;
 constexpr std::size_t kFrameSize = 60;
 constexpr std::size_t kChunkPackets = 1024;  // a multiple of 4: every chunk holds whole cycles
 
@@ -297,18 +64,6 @@ std::array<Bytes, 4> frame_templates() {
                  .build();
   }
   return out;
-}
-
-void put_seq(uint8_t* frame, uint64_t seq) {
-  for (std::size_t i = 0; i < 8; ++i)
-    frame[kSeqOffset + i] = static_cast<uint8_t>(seq >> (56 - 8 * i));
-}
-
-uint64_t get_seq(const uint8_t* frame) {
-  uint64_t seq = 0;
-  for (std::size_t i = 0; i < 8; ++i)
-    seq = seq << 8 | frame[kSeqOffset + i];
-  return seq;
 }
 
 /// Rule sets A and B. They share `both-chargen`, whose counters must carry through every
@@ -413,22 +168,6 @@ struct VerdictLog {
       verdict(next_seq, false);
   }
 };
-
-/// Rule id → packets, from a rules/stats reply.
-std::map<std::string, uint64_t> rule_packets(const nlohmann::json& reply) {
-  std::map<std::string, uint64_t> out;
-  for (const auto& rule : reply["rules"]) {
-    out[rule["id"].get<std::string>()] = rule["packets"].get<uint64_t>();
-  }
-  return out;
-}
-
-std::vector<std::string> rule_ids(const nlohmann::json& reply) {
-  std::vector<std::string> out;
-  for (const auto& rule : reply["rules"])
-    out.push_back(rule["id"].get<std::string>());
-  return out;
-}
 
 std::vector<std::string> daemon_args(const TempDir& dir, const std::string& name) {
   return {"--config", dir.file("config.yaml"), "--file-prefix", udpsieve::test::unique_prefix(name),
@@ -703,15 +442,6 @@ std::vector<Bytes> burst_of(bool udp, uint64_t first = 0) {
   return frames;
 }
 
-std::string records_of(const std::vector<std::vector<Bytes>>& bursts) {
-  std::string out;
-  for (const auto& burst : bursts) {
-    for (const Bytes& frame : burst)
-      append_record(out, frame.data(), frame.size());
-  }
-  return out;
-}
-
 TEST(Reload, RestartOnlyKeyIsRefusedWhileForwardToAndDefaultActionApply) {
   REQUIRE_DPDK();
   TempDir dir;
@@ -741,9 +471,11 @@ TEST(Reload, RestartOnlyKeyIsRefusedWhileForwardToAndDefaultActionApply) {
   dir.write("config.yaml", fifo_config(512, "b", "forward"));
   const auto refused = reload();
   EXPECT_EQ(refused.exit_code, 1) << refused.output;
-  EXPECT_EQ(refused.output,
-            "udpsievectl: reload refused: eal.memory_mb changed, which needs a restart of "
-            "udpsieved (a reload applies pipeline.*, ports[].forward_to and logging.level)\n");
+  EXPECT_EQ(
+      refused.output,
+      "udpsievectl: reload refused: eal.memory_mb changed, which needs a restart of "
+      "udpsieved (a reload applies pipeline.* but pipeline.dynamic_state, ports[].forward_to, the "
+      "control socket's mode and groups and logging.level)\n");
   EXPECT_EQ(daemon.request(socket, "rules")["generation"], generation);
   EXPECT_EQ(forward_to(), "a");
 

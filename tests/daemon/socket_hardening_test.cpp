@@ -51,9 +51,10 @@ struct ChildResult {
 
 /// Forks a child that drops to uid/gid `nobody` with the supplementary `groups` (and primary
 /// group `gid`) BEFORE connecting, since the kernel records the peer's credentials at
-/// connect(); it sends `{"cmd":"stats"}`, half-closes, and reads until the daemon closes.
-ChildResult connect_as_nobody(const std::string& path, gid_t gid,
-                              const std::vector<gid_t>& groups) {
+/// connect(); it sends `request` (`{"cmd":"stats"}` by default), half-closes, and reads until
+/// the daemon closes.
+ChildResult connect_as_nobody(const std::string& path, gid_t gid, const std::vector<gid_t>& groups,
+                              const std::string& request = "{\"cmd\":\"stats\"}\n") {
   int pipe_fds[2];
   if (pipe(pipe_fds) != 0) throw std::runtime_error("pipe failed");
   const pid_t pid = fork();
@@ -71,8 +72,11 @@ ChildResult connect_as_nobody(const std::string& path, gid_t gid,
     }
     timeval timeout{20, 0};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
-    const char request[] = "{\"cmd\":\"stats\"}\n";
-    (void)!send(fd, request, sizeof request - 1, MSG_NOSIGNAL);
+    for (std::size_t sent = 0; sent < request.size();) {
+      const ssize_t n = send(fd, request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
+      if (n <= 0) break;  // the daemon may close early on an oversized request
+      sent += static_cast<std::size_t>(n);
+    }
     shutdown(fd, SHUT_WR);
     char chunk[4096];
     for (;;) {
@@ -233,27 +237,46 @@ TEST_F(SocketHardening, GroupMemberPassesTheFileModeToo) {
 
 // --- size and time bounds ----------------------------------------------------------------------
 
+/// The lines of a reply stream.
+std::vector<std::string> split_lines(const std::string& text) {
+  std::vector<std::string> lines;
+  std::size_t start = 0;
+  for (std::size_t end; (end = text.find('\n', start)) != std::string::npos; start = end + 1) {
+    lines.push_back(text.substr(start, end - start));
+  }
+  return lines;
+}
+
 TEST_F(SocketHardening, OversizedRequestsGetAnErrorAndAClose) {
-  start("");
+  start("  socket_group: daemon\n");
+  // A client with read rights only (a member of the socket's group): 64 KiB per request.
+  const gid_t member_group = group_id("daemon");
   for (const std::string& request :
        {std::string(64 * 1024 + 1, 'x') + "\n", "{\"cmd\":\"" + std::string(100000, 'a') + "\"}\n",
         std::string(1 << 20, '['), std::string(300000, '\0')}) {
-    RawClient client(socket_);
-    client.send_all(request);
-    const auto lines = client.read_until_closed();
-    ASSERT_TRUE(lines.has_value()) << "not closed after " << request.size() << " bytes";
-    ASSERT_EQ(lines->size(), 1U);
-    EXPECT_EQ(error_text(lines->front()), "request longer than 65536 bytes");
+    const ChildResult member = connect_as_nobody(socket_, kNogroup, {member_group}, request);
+    ASSERT_EQ(member.exit_code, 0) << "not closed after " << request.size() << " bytes";
+    const std::vector<std::string> lines = split_lines(member.output);
+    ASSERT_EQ(lines.size(), 1U) << member.output;
+    EXPECT_EQ(error_text(lines.front()), "request longer than 65536 bytes");
   }
   // A request of exactly the limit is still served.
-  RawClient client(socket_);
   std::string request = "{\"cmd\":\"version\",\"pad\":\"";
   request += std::string(64 * 1024 - request.size() - 2, 'p') + "\"}";
   ASSERT_EQ(request.size(), 64U * 1024);
-  client.send_all(request + "\n");
-  const auto lines = client.read_lines(1);
-  ASSERT_EQ(lines.size(), 1U);
-  EXPECT_EQ(nlohmann::json::parse(lines[0])["name"], "udpsieved");
+  const ChildResult exact = connect_as_nobody(socket_, kNogroup, {member_group}, request + "\n");
+  ASSERT_EQ(split_lines(exact.output).size(), 1U) << exact.output;
+  EXPECT_EQ(error_text(split_lines(exact.output).front()),
+            "version: unknown field 'pad' (fields: none besides cmd)");
+
+  // A client with admin rights (root) may send the 16 MiB a rule-sync of a large rule set
+  // needs, and no more.
+  RawClient admin(socket_);
+  admin.send_all(std::string((16U << 20) + 1, 'x'));
+  const auto lines = admin.read_until_closed();
+  ASSERT_TRUE(lines.has_value()) << "not closed after 16 MiB + 1 bytes";
+  ASSERT_EQ(lines->size(), 1U);
+  EXPECT_EQ(error_text(lines->front()), "request longer than 16777216 bytes");
 }
 
 TEST_F(SocketHardening, HalfWrittenRequestTimesOut) {
@@ -286,6 +309,54 @@ TEST_F(SocketHardening, IdleClientsAreClosed) {
   ASSERT_TRUE(served_lines.has_value()) << "a client idle after its reply was never closed";
   ASSERT_EQ(served_lines->size(), 1U);
   EXPECT_TRUE(is_stats_reply(served_lines->front()));
+}
+
+// --- rights: read for the socket's group, changes for root and control.admin_group ------------
+
+const std::string kRuleAdd =
+    "{\"cmd\":\"rule-add\",\"rules\":[{\"id\":\"r1\",\"match\":{\"dst_port\":53},"
+    "\"action\":\"drop\"}]}\n";
+
+/// control lines for start(), plus the runtime rules' state file in the temp dir (an accepted
+/// rule-add writes it; the default is under /var/lib).
+std::string with_state_file(const TempDir& dir, const std::string& control) {
+  return control + "pipeline:\n  dynamic_state: " + dir.file("state.json") + "\n";
+}
+
+TEST_F(SocketHardening, SocketGroupReadsButMayNotChangeRules) {
+  start(with_state_file(dir_, "  socket_group: daemon\n"));
+  const ChildResult member = connect_as_nobody(socket_, kNogroup, {group_id("daemon")},
+                                               "{\"cmd\":\"stats\"}\n" + kRuleAdd);
+  ASSERT_EQ(member.exit_code, 0) << member.output;
+  const std::vector<std::string> lines = split_lines(member.output);
+  ASSERT_EQ(lines.size(), 2U) << member.output;
+  EXPECT_TRUE(is_stats_reply(lines[0])) << lines[0];
+  EXPECT_EQ(error_text(lines[1]),
+            "permission denied: rule-add needs admin rights: root (set control.admin_group to "
+            "admit a group's members)");
+  EXPECT_TRUE(daemon_->request(socket_, "rules")["rules"].empty());
+}
+
+TEST_F(SocketHardening, AdminGroupMembersMayChangeRules) {
+  start(with_state_file(dir_, "  socket_group: daemon\n  admin_group: adm\n"));
+  const gid_t socket_group = group_id("daemon");
+  const ChildResult reader = connect_as_nobody(socket_, kNogroup, {socket_group}, kRuleAdd);
+  ASSERT_EQ(reader.exit_code, 0) << reader.output;
+  ASSERT_EQ(split_lines(reader.output).size(), 1U) << reader.output;
+  EXPECT_EQ(error_text(split_lines(reader.output).front()),
+            "permission denied: rule-add needs admin rights: root or a member of group adm "
+            "(control.admin_group)");
+
+  const ChildResult admin =
+      connect_as_nobody(socket_, kNogroup, {socket_group, group_id("adm")}, kRuleAdd);
+  ASSERT_EQ(admin.exit_code, 0) << admin.output;
+  const auto reply = nlohmann::json::parse(admin.output, nullptr, false);
+  ASSERT_TRUE(reply.is_object()) << admin.output;
+  EXPECT_EQ(reply["added"], nlohmann::json::array({"r1"})) << admin.output;
+  const nlohmann::json rules = daemon_->request(socket_, "rules")["rules"];
+  ASSERT_EQ(rules.size(), 1U) << rules;
+  EXPECT_EQ(rules[0]["id"], "r1");
+  EXPECT_EQ(rules[0]["source"], "api");
 }
 
 // --- many clients ------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ extern "C" {  // DPDK 22.11's rte_vect.h declares its functions without C linkag
 #include "dataplane/acl_support.hpp"
 #include "udpsieve/dataplane/acl_classifier.hpp"
 #include "udpsieve/dataplane/rule_limits.hpp"
+#include "udpsieve/dataplane/table.hpp"
 #include "udpsieve/rules/matcher.hpp"
 
 namespace udpsieve::dataplane {
@@ -836,6 +837,77 @@ TEST(AclDifferential, PayloadAmongAddressRules) {
                                            .count()),
                 usage.ru_maxrss / 1024);
   }
+}
+
+// Runtime rules live in a part of their own, inserted at the `dynamic` position of the file
+// rules. Splitting one random list into a file part and a runtime part (at a random place,
+// of a random length) must classify every packet exactly as the list does in one piece.
+TEST(AclDifferential, FileAndRuntimePartsAgreeWithOneList) {
+  // Each part takes its own window slots, so two offsets per list keep both within four.
+  const Plan plan{.rules = 150, .extra_kinds = 8, .extra_percents = {10, 25}, .max_windows = 2};
+  std::size_t packets_total = 0;
+  for (const uint64_t seed : seeds(888000, 20)) {
+    Rng rng(seed);
+    const Profile profile = make_profile(rng, plan, seed);
+    const std::vector<Rule> rules = random_rules(rng, profile, plan.rules);
+    const std::size_t at = rng.between(0, rules.size());
+    const std::size_t length = rng.between(0, rules.size() - at);
+    std::vector<Rule> file_rules(rules.begin(), rules.begin() + static_cast<std::ptrdiff_t>(at));
+    file_rules.insert(file_rules.end(), rules.begin() + static_cast<std::ptrdiff_t>(at + length),
+                      rules.end());
+    const std::vector<Rule> runtime_rules(rules.begin() + static_cast<std::ptrdiff_t>(at),
+                                          rules.begin() + static_cast<std::ptrdiff_t>(at + length));
+    const auto part = [&](std::vector<Rule> list, PartKind kind) {
+      PartParams params;
+      params.kind = kind;
+      params.workers = 1;
+      params.generation = seed * 2 + (kind == PartKind::runtime ? 1 : 0);
+      return std::make_shared<const RulePart>(
+          std::make_shared<const rules::RuleSet>(std::move(list), rules::Verdict::forward,
+                                                 rules::Verdict::forward),
+          params);
+    };
+    TableParams params;
+    params.forward_to = {0};
+    params.runtime_at = at;
+    params.generation = seed;
+    const Table table(part(file_rules, PartKind::file), part(runtime_rules, PartKind::runtime),
+                      std::move(params));
+
+    const std::vector<Packet> packets = random_packets(rng, profile, rules, 3000);
+    packets_total += packets.size();
+    std::size_t mismatches = 0;
+    for (std::size_t i = 0; i < packets.size(); ++i) {
+      AclKey key{};
+      AclClassifier::fill_key(packets[i].key, key);
+      fill_acl_windows(table.windows(), packets[i].key.payload, packets[i].key.payload_length, key);
+      const auto* pointer = reinterpret_cast<const uint8_t*>(&key);
+      uint32_t file_hit = 0;
+      uint32_t runtime_hit = 0;
+      table.file().classifier().classify(packets[i].key.family, &pointer, &file_hit, 1);
+      table.runtime().classifier().classify(packets[i].key.family, &pointer, &runtime_hit, 1);
+      const uint32_t hit = table.pick(file_hit, runtime_hit);
+      // Back to the index in the one list.
+      int32_t got = -1;
+      if (hit != 0) {
+        const std::size_t index = (hit & ~kRuntimeHit) - 1;
+        got =
+            static_cast<int32_t>((hit & kRuntimeHit) != 0 ? table.position(PartKind::runtime, index)
+                                                          : table.position(PartKind::file, index));
+      }
+      const int32_t expected = rules::reference_match(rules, packets[i].key);
+      if (got == expected) continue;
+      if (++mismatches <= 5) {
+        ADD_FAILURE() << "seed " << seed << " (runtime rules at " << at << ", " << length
+                      << " of them), packet " << i << ": " << describe(packets[i].key)
+                      << "\n  reference: " << describe_result(rules, expected)
+                      << "\n  two parts: " << describe_result(rules, got)
+                      << "\n  reproduce: UDPSIEVE_DIFF_SEED=" << seed;
+      }
+    }
+    ASSERT_EQ(mismatches, 0U) << "seed " << seed;
+  }
+  EXPECT_GT(packets_total, 0U);
 }
 
 }  // namespace

@@ -36,9 +36,10 @@ std::shared_ptr<const rules::RuleSet> rule_set(std::vector<Rule> rules) {
                                                 rules::Verdict::forward);
 }
 
-TableParams params(uint32_t workers, uint64_t generation = next_generation()) {
-  TableParams p;
-  p.forward_to = {1, 0, 3, 2};
+PartParams params(uint32_t workers, uint64_t generation = next_generation(),
+                  PartKind kind = PartKind::file) {
+  PartParams p;
+  p.kind = kind;
   p.workers = workers;
   p.generation = generation;
   p.socket = 0;
@@ -89,7 +90,7 @@ rules::Action bps(uint64_t bits_per_second, uint64_t burst_bytes) {
 /// The ConfigError line building a table of `rules` for `workers` throws, or "(no error)".
 std::string table_error(std::vector<Rule> rules, uint32_t workers) {
   try {
-    const Table table(rule_set(std::move(rules)), params(workers));
+    const RulePart table(rule_set(std::move(rules)), params(workers));
   } catch (const ConfigError& e) {
     return e.what();
   }
@@ -151,13 +152,11 @@ TEST(Table, BuildsOneVerdictPerRule) {
                                rule("pps", pps(1000, 10)), rule("bytes", bps(8'000'000, 30'000)),
                                rule("to-p0", forward_to(0)), rule("pps2", pps(5, 5))});
   const uint64_t generation = next_generation();
-  const Table table(rules, params(3, generation));
+  const RulePart table(rules, params(3, generation));
   EXPECT_EQ(table.generation(), generation);
   EXPECT_EQ(&table.rules(), rules.get());
   EXPECT_EQ(table.rule_count(), 7U);
   EXPECT_EQ(table.workers(), 3U);
-  EXPECT_EQ(table.forward_to(0), 1);
-  EXPECT_EQ(table.forward_to(2), 3);
   EXPECT_EQ(table.classifier().info().entries_v4, 7U);
 
   struct Expected {
@@ -192,7 +191,7 @@ TEST(Table, PerWorkerRowsAreZeroedAlignedAndDistinct) {
   std::vector<Rule> rules;
   for (int i = 0; i < 5; ++i)
     rules.push_back(rule("r" + std::to_string(i), pps(100, 50)));
-  const Table table(rule_set(rules), params(kWorkers));
+  const RulePart table(rule_set(rules), params(kWorkers));
   for (uint32_t w = 0; w < kWorkers; ++w) {
     SCOPED_TRACE("worker " + std::to_string(w));
     RuleCounter* row = table.rule_counters(w);
@@ -225,19 +224,19 @@ TEST(Table, PerWorkerRowsAreZeroedAlignedAndDistinct) {
     EXPECT_EQ(table.rule_counters(w)[0].bytes, 0U);
   }
 
-  const Table unmetered(rule_set({rule("a"), rule("b", drop())}), params(2));
+  const RulePart unmetered(rule_set({rule("a"), rule("b", drop())}), params(2));
   EXPECT_EQ(unmetered.meters(0), nullptr);
   EXPECT_EQ(unmetered.meters(1), nullptr);
   EXPECT_NE(unmetered.rule_counters(0), unmetered.rule_counters(1));
 
-  const Table empty(rule_set({}), params(2));
+  const RulePart empty(rule_set({}), params(2));
   EXPECT_EQ(empty.rule_count(), 0U);
   EXPECT_EQ(empty.workers(), 2U);
   EXPECT_EQ(empty.classifier().info().entries_v4, 0U);
 }
 
 TEST(Table, ZeroWorkersMeansOne) {
-  const Table table(rule_set({rule("a", pps(10, 10))}), params(0));
+  const RulePart table(rule_set({rule("a", pps(10, 10))}), params(0));
   EXPECT_EQ(table.workers(), 1U);
   EXPECT_NE(table.meters(0), nullptr);
 }
@@ -288,8 +287,8 @@ TEST(RateLimit, PpsBurstPassesExactlyAtOneInstant) {
   for (const uint32_t workers : {1U, 2U, 3U, 4U}) {
     for (const uint64_t burst : {uint64_t{4}, uint64_t{10}, uint64_t{101}}) {
       SCOPED_TRACE(std::to_string(workers) + " workers, burst " + std::to_string(burst));
-      const Table table(rule_set({rule("other", drop()), rule("limit", pps(1000, burst))}),
-                        params(workers));
+      const RulePart table(rule_set({rule("other", drop()), rule("limit", pps(1000, burst))}),
+                           params(workers));
       ASSERT_EQ(table.verdicts()[1].meter, 0);
       uint64_t total = 0;
       for (uint32_t w = 0; w < workers; ++w) {
@@ -304,7 +303,7 @@ TEST(RateLimit, PpsBurstPassesExactlyAtOneInstant) {
 
 TEST(RateLimit, ByteMeterCountsBytes) {
   // 8 Mbit/s = 1,000,000 bytes/s; 10,000 bytes of burst over two workers: 5,000 each.
-  const Table table(rule_set({rule("bytes", bps(8'000'000, 10'000))}), params(2));
+  const RulePart table(rule_set({rule("bytes", bps(8'000'000, 10'000))}), params(2));
   ASSERT_TRUE(table.verdicts()[0].count_bytes);
   for (uint32_t w = 0; w < 2; ++w) {
     MeterSlot& slot = table.meters(w)[0];
@@ -319,7 +318,7 @@ TEST(RateLimit, WorkerSharesSumToTheRate) {
     for (const uint64_t rate : {uint64_t{7}, uint64_t{1000}, uint64_t{999'983}}) {
       SCOPED_TRACE(std::to_string(workers) + " workers, " + std::to_string(rate) + " pps");
       // The burst equals the rate, so one second of refill is not capped below the rate.
-      const Table table(rule_set({rule("limit", pps(rate, rate))}), params(workers));
+      const RulePart table(rule_set({rule("limit", pps(rate, rate))}), params(workers));
       uint64_t shares = 0;
       uint64_t refilled = 0;
       const uint64_t hz = rte_get_tsc_hz();
@@ -358,7 +357,7 @@ TEST(RateLimit, WorkerSharesSumToTheRate) {
 TEST(RateLimit, BurstSmallerThanWorkerCountIsRefusedAndTheBoundaryHoldsDaemonWide) {
   const uint32_t workers = 2;
   try {
-    const Table table(rule_set({rule("tiny", pps(1, 1))}), params(workers));
+    const RulePart table(rule_set({rule("tiny", pps(1, 1))}), params(workers));
     ADD_FAILURE() << "pps 1 over 2 workers must be refused";
   } catch (const ConfigError& e) {
     EXPECT_NE(std::string(e.what()).find("rule tiny: rate_limit.pps 1 is split over 2 worker(s), "
@@ -367,7 +366,7 @@ TEST(RateLimit, BurstSmallerThanWorkerCountIsRefusedAndTheBoundaryHoldsDaemonWid
               std::string::npos)
         << e.what();
   }
-  const Table table(rule_set({rule("edge", pps(2, 2))}), params(workers));
+  const RulePart table(rule_set({rule("edge", pps(2, 2))}), params(workers));
   uint64_t total = 0;
   for (uint32_t w = 0; w < workers; ++w) {
     const uint64_t passed = greens_at_one_instant(table.meters(w)[0], 1);
@@ -378,26 +377,157 @@ TEST(RateLimit, BurstSmallerThanWorkerCountIsRefusedAndTheBoundaryHoldsDaemonWid
   EXPECT_EQ(total, 2U) << "a burst of 2 packets lets " << total << " through at once";
 }
 
+// --- a table joins the file part and the runtime part -------------------------------------------
+
+/// A part of `kind` holding `rules`.
+std::shared_ptr<const RulePart> part_of(std::vector<Rule> rules, PartKind kind,
+                                        uint32_t workers = 2) {
+  return std::make_shared<const RulePart>(rule_set(std::move(rules)),
+                                          params(workers, next_generation(), kind));
+}
+
+Table table_with(std::shared_ptr<const RulePart> file, std::shared_ptr<const RulePart> runtime,
+                 std::size_t runtime_at) {
+  TableParams p;
+  p.forward_to = {1, 0};
+  p.runtime_at = runtime_at;
+  p.generation = next_generation();
+  return Table(std::move(file), std::move(runtime), std::move(p));
+}
+
+Rule payload_rule(const std::string& id, uint16_t offset) {
+  Rule r = rule(id, drop());
+  r.match.payload = rules::PayloadMatch{offset, {0x01}, {0xff}};
+  return r;
+}
+
+TEST(Table, FirstMatchAcrossPartsFollowsTheDynamicPosition) {
+  // File rules f0 f1 f2; runtime rules after f0 (pipeline.rules: [a.yaml, dynamic, b.yaml]).
+  const Table table = table_with(part_of({rule("f0"), rule("f1"), rule("f2")}, PartKind::file),
+                                 part_of({rule("r0"), rule("r1")}, PartKind::runtime), 1);
+  EXPECT_EQ(table.runtime_at(), 1U);
+  EXPECT_EQ(table.rule_count(), 5U);
+  // Hits are index + 1 per part; a runtime hit carries kRuntimeHit.
+  EXPECT_EQ(table.pick(0, 0), 0U);
+  EXPECT_EQ(table.pick(1, 0), 1U);                // f0 only
+  EXPECT_EQ(table.pick(1, 1), 1U);                // f0 comes before the runtime rules
+  EXPECT_EQ(table.pick(2, 1), 1U | kRuntimeHit);  // r0 comes before f1
+  EXPECT_EQ(table.pick(3, 2), 2U | kRuntimeHit);  // r1 before f2
+  EXPECT_EQ(table.pick(0, 2), 2U | kRuntimeHit);  // r1 alone
+  EXPECT_EQ(table.pick(3, 0), 3U);                // f2 alone
+  // Positions in first-match order: f0, r0, r1, f1, f2.
+  EXPECT_EQ(table.position(PartKind::file, 0), 0U);
+  EXPECT_EQ(table.position(PartKind::runtime, 0), 1U);
+  EXPECT_EQ(table.position(PartKind::runtime, 1), 2U);
+  EXPECT_EQ(table.position(PartKind::file, 1), 3U);
+  EXPECT_EQ(table.position(PartKind::file, 2), 4U);
+
+  // Without `dynamic` the runtime rules come first; listed last, they come after every file
+  // rule (a position past the end is clamped).
+  const Table first = table_with(part_of({rule("f0")}, PartKind::file),
+                                 part_of({rule("r0")}, PartKind::runtime), 0);
+  EXPECT_EQ(first.pick(1, 1), 1U | kRuntimeHit);
+  const Table last = table_with(part_of({rule("f0")}, PartKind::file),
+                                part_of({rule("r0")}, PartKind::runtime), 9);
+  EXPECT_EQ(last.runtime_at(), 1U);
+  EXPECT_EQ(last.pick(1, 1), 1U);
+  EXPECT_EQ(last.pick(0, 1), 1U | kRuntimeHit);
+}
+
+TEST(Table, PartsShareTheKeyWindowsFromOppositeEnds) {
+  // File rules read offsets 8 and 0 (slots 0, 1); runtime rules 3 and 8 (slots 3, 2).
+  const auto file = part_of({payload_rule("a", 8), payload_rule("b", 0)}, PartKind::file);
+  const auto runtime = part_of({payload_rule("c", 3), payload_rule("d", 8)}, PartKind::runtime);
+  EXPECT_EQ(file->classifier().window_offsets(), (std::vector<uint16_t>{8, 0}));
+  EXPECT_EQ(runtime->classifier().window_offsets(),
+            (std::vector<uint16_t>{kNoWindow, kNoWindow, 8, 3}));
+  const Table table = table_with(file, runtime, 0);
+  EXPECT_EQ(table.windows(), (std::vector<uint16_t>{8, 0, 8, 3}));
+
+  // No payload rules: no windows to fill.
+  const Table plain =
+      table_with(part_of({rule("x")}, PartKind::file), part_of({}, PartKind::runtime), 0);
+  EXPECT_TRUE(plain.windows().empty());
+
+  // Five offsets together do not fit: the table is refused, naming both counts.
+  const auto three =
+      part_of({payload_rule("a", 1), payload_rule("b", 2), payload_rule("c", 3)}, PartKind::file);
+  const auto two = part_of({payload_rule("d", 4), payload_rule("e", 5)}, PartKind::runtime);
+  try {
+    (void)table_with(three, two, 0);
+    ADD_FAILURE() << "3 + 2 payload offsets must be refused";
+  } catch (const ConfigError& e) {
+    EXPECT_STREQ(e.what(),
+                 "the file rules read the payload at 3 offset(s) and the runtime rules at 2; "
+                 "together at most 4 are possible");
+  }
+}
+
+TEST(Table, RebuiltPartContinuesTheTokenBucketsOfUnchangedLimits) {
+  constexpr uint32_t kWorkers = 2;
+  const auto before = part_of(
+      {rule("same", pps(100, 100)), rule("changed", pps(100, 100)), rule("gone", pps(100, 100))},
+      PartKind::runtime, kWorkers);
+  // Drain "same" and "changed" on both workers at one instant.
+  for (uint32_t w = 0; w < kWorkers; ++w) {
+    (void)greens_at_one_instant(before->meters(w)[0], 1);
+    (void)greens_at_one_instant(before->meters(w)[1], 1);
+  }
+  const auto after = part_of(
+      {rule("new", pps(100, 100)), rule("same", pps(100, 100)), rule("changed", pps(200, 200))},
+      PartKind::runtime, kWorkers);
+  after->carry_meters(*before);
+  for (uint32_t w = 0; w < kWorkers; ++w) {
+    SCOPED_TRACE("worker " + std::to_string(w));
+    MeterSlot* meters = after->meters(w);
+    // "same" keeps its empty bucket (read at the instant it was drained).
+    const uint64_t at = before->meters(w)[0].meter.time;
+    EXPECT_EQ(rte_meter_srtcm_color_blind_check(&meters[1].meter, &meters[1].profile, at, 1),
+              RTE_COLOR_RED);
+    // A new rule and a rule whose limit changed start full, as new rules do.
+    EXPECT_EQ(greens_at_one_instant(meters[0], 1), 50U);
+    EXPECT_EQ(greens_at_one_instant(meters[2], 1), 100U);
+  }
+}
+
 // --- the rule counter book -------------------------------------------------------------------
 
 using control::RuleCounterBook;
 using control::StatsAggregator;
 
+/// A table whose file part holds `ids` (part generation `generation`) and no runtime rules.
 std::unique_ptr<Table> table_of(const std::vector<std::string>& ids, uint64_t generation,
                                 uint32_t workers = 2) {
   std::vector<Rule> rules;
   for (const std::string& id : ids)
     rules.push_back(rule(id));
-  return std::make_unique<Table>(rule_set(std::move(rules)), params(workers, generation));
+  auto file =
+      std::make_shared<const RulePart>(rule_set(std::move(rules)), params(workers, generation));
+  auto runtime = std::make_shared<const RulePart>(
+      rule_set({}), params(workers, next_generation(), PartKind::runtime));
+  TableParams table;
+  table.forward_to = {1, 0};
+  table.generation = next_generation();
+  return std::make_unique<Table>(std::move(file), std::move(runtime), std::move(table));
 }
 
+/// A worker's snapshot whose file part (of `generation`) counted `rules`.
 WorkerSnapshot snapshot(uint64_t sequence, uint64_t generation, std::vector<RuleCounter> rules) {
   WorkerSnapshot s;
   s.sequence = sequence;
-  s.table_generation = generation;
-  s.rule_count = static_cast<uint32_t>(rules.size());
+  s.parts[0].generation = generation;
+  s.parts[0].count = static_cast<uint32_t>(rules.size());
   s.rules = std::move(rules);
   return s;
+}
+
+/// The file parts of the retained tables, as the control loop passes them.
+std::vector<const RulePart*> retained_files(const TablePublisher& publisher) {
+  std::vector<const RulePart*> out;
+  for (const Table* table : publisher.retained()) {
+    if (&table->file() != &publisher.current()->file()) out.push_back(&table->file());
+  }
+  return out;
 }
 
 using Counts = std::vector<std::array<uint64_t, 3>>;
@@ -409,28 +539,35 @@ Counts flat(const std::vector<RuleCounter>& counters) {
   return out;
 }
 
-/// Publishes `table` and tells the book, as the control loop does.
-const Table* publish(TablePublisher& publisher, RuleCounterBook& book,
-                     std::unique_ptr<Table> table) {
-  publisher.publish(std::move(table));
-  book.on_publish(*publisher.current());
-  return publisher.current();
+/// Publishes `table` and tells the book, as the control loop does; returns its file part.
+const RulePart* publish(TablePublisher& publisher, RuleCounterBook& book,
+                        std::unique_ptr<Table> table) {
+  (void)publisher.publish(std::move(table));
+  book.on_publish(publisher.current()->file());
+  return &publisher.current()->file();
+}
+
+/// Folds a retired table's file part when its successor does not share it.
+TablePublisher::RetireFn retire_into(RuleCounterBook& book) {
+  return [&book](const Table& retired, const Table& successor) {
+    if (&retired.file() != &successor.file()) book.on_retire(retired.file());
+  };
 }
 
 TEST(RuleCounterBook, CarriesCountsByIdAcrossGenerations) {
   TablePublisher publisher(2);  // no worker registers with RCU: replaced tables retire at once
-  RuleCounterBook book;
+  RuleCounterBook book(0);
   StatsAggregator stats(2);
-  const auto retire = [&](const Table& t) { book.on_retire(t); };
+  const auto retire = retire_into(book);
   auto totals = [&] {
-    return flat(book.totals(*publisher.current(), publisher.retained(), stats));
+    return flat(book.totals(publisher.current()->file(), retained_files(publisher), stats));
   };
   const uint64_t g1 = next_generation();
   const uint64_t g2 = next_generation();
   const uint64_t g3 = next_generation();
 
   // Generation 1: a, b.
-  const Table* t1 = publish(publisher, book, table_of({"a", "b"}, g1));
+  const RulePart* t1 = publish(publisher, book, table_of({"a", "b"}, g1));
   t1->rule_counters(0)[0] = {5, 500, 0};
   t1->rule_counters(1)[0] = {3, 300, 1};
   t1->rule_counters(1)[1] = {1, 100, 0};
@@ -442,7 +579,7 @@ TEST(RuleCounterBook, CarriesCountsByIdAcrossGenerations) {
   t1->rule_counters(0)[1] = {2, 200, 0};
 
   // Generation 2: b (now first), c. a is dropped, b carried, c new.
-  const Table* t2 = publish(publisher, book, table_of({"b", "c"}, g2));
+  const RulePart* t2 = publish(publisher, book, table_of({"b", "c"}, g2));
   // Both snapshots still describe generation 1, which is retained: mapped by id.
   EXPECT_EQ(totals(), (Counts{{1, 100, 0}, {0, 0, 0}}));
   t2->rule_counters(0)[0] = {4, 400, 0};
@@ -462,7 +599,7 @@ TEST(RuleCounterBook, CarriesCountsByIdAcrossGenerations) {
   EXPECT_EQ(totals(), (Counts{{3 + 4 + 1, 800, 0}, {6, 600, 2}}));
 
   // Generation 3: c, a. a comes back and starts from zero; b is dropped.
-  const Table* t3 = publish(publisher, book, table_of({"c", "a"}, g3));
+  const RulePart* t3 = publish(publisher, book, table_of({"c", "a"}, g3));
   EXPECT_EQ(totals(), (Counts{{6, 600, 2}, {0, 0, 0}}));  // from generation 2's snapshots
   EXPECT_EQ(publisher.reclaim(retire), 0U);
   EXPECT_EQ(totals(), (Counts{{6, 600, 2}, {0, 0, 0}}));  // from generation 2's final rows
@@ -474,17 +611,17 @@ TEST(RuleCounterBook, CarriesCountsByIdAcrossGenerations) {
 
 TEST(RuleCounterBook, IdReAddedBeforeItsOldTableRetiresLosesItsCounts) {
   TablePublisher publisher(1);
-  RuleCounterBook book;
+  RuleCounterBook book(0);
   StatsAggregator stats(1);
-  const auto retire = [&](const Table& t) { book.on_retire(t); };
+  const auto retire = retire_into(book);
   auto totals = [&] {
-    return flat(book.totals(*publisher.current(), publisher.retained(), stats));
+    return flat(book.totals(publisher.current()->file(), retained_files(publisher), stats));
   };
   const uint64_t g1 = next_generation();
   const uint64_t g2 = next_generation();
   const uint64_t g3 = next_generation();
 
-  const Table* t1 = publish(publisher, book, table_of({"a", "keep"}, g1, 1));
+  const RulePart* t1 = publish(publisher, book, table_of({"a", "keep"}, g1, 1));
   t1->rule_counters(0)[0] = {5, 50, 0};
   t1->rule_counters(0)[1] = {9, 90, 0};
   stats.absorb(0, snapshot(1, g1, {{5, 50, 0}, {9, 90, 0}}));
@@ -497,12 +634,37 @@ TEST(RuleCounterBook, IdReAddedBeforeItsOldTableRetiresLosesItsCounts) {
   EXPECT_EQ(totals(), (Counts{{9, 90, 0}, {0, 0, 0}}));
 }
 
+TEST(RuleCounterBook, ReportsTheFinalCountOfAnIdOnceItsLastPartRetires) {
+  TablePublisher publisher(1);
+  RuleCounterBook book(0);
+  StatsAggregator stats(1);
+  std::vector<std::pair<std::string, uint64_t>> gone;
+  const auto retire = [&](const Table& retired, const Table& successor) {
+    if (&retired.file() == &successor.file()) return;
+    book.on_retire(retired.file(), [&](const std::string& id, const RuleCounter& total) {
+      gone.emplace_back(id, total.packets);
+    });
+  };
+  const uint64_t g1 = next_generation();
+  const uint64_t g2 = next_generation();
+  const uint64_t g3 = next_generation();
+  const RulePart* p1 = publish(publisher, book, table_of({"expiring", "stays"}, g1, 1));
+  p1->rule_counters(0)[0] = {4, 40, 0};
+  const RulePart* p2 = publish(publisher, book, table_of({"expiring", "stays"}, g2, 1));
+  p2->rule_counters(0)[0] = {3, 30, 0};
+  (void)publish(publisher, book, table_of({"stays"}, g3, 1));  // "expiring" leaves
+  EXPECT_EQ(publisher.reclaim(retire), 0U);
+  // Counted in both parts it lived in, reported once.
+  ASSERT_EQ(gone.size(), 1U);
+  EXPECT_EQ(gone[0], (std::pair<std::string, uint64_t>{"expiring", 7}));
+}
+
 TEST(RuleCounterBook, TotalsBeforeAnySnapshot) {
   TablePublisher publisher(2);
-  RuleCounterBook book;
+  RuleCounterBook book(0);
   StatsAggregator stats(2);
   (void)publish(publisher, book, table_of({"x", "y", "z"}, next_generation()));
-  EXPECT_EQ(flat(book.totals(*publisher.current(), publisher.retained(), stats)),
+  EXPECT_EQ(flat(book.totals(publisher.current()->file(), retained_files(publisher), stats)),
             (Counts{{0, 0, 0}, {0, 0, 0}, {0, 0, 0}}));
 }
 

@@ -36,8 +36,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     return 0;
   }
   const auto& request = std::get<udpsieve::control::Request>(result);
-  const auto& commands = udpsieve::protocol::kCommands;
-  check(std::find(commands.begin(), commands.end(), request.command) != commands.end());
+  check(udpsieve::protocol::find_command(request.command) != nullptr);
   check(request.body.is_object());
   const auto cmd = request.body.find(std::string(udpsieve::protocol::kCommandKey));
   check(cmd != request.body.end() && cmd->is_string() && *cmd == request.command);

@@ -9,6 +9,9 @@ test data, so the seeds are real inputs of every kind the daemon sees:
   config   config/demo/*.yaml and tests/scenarios/*/{config,rules}.yaml, plus a few written
            here that use every key (and a few broken ones)
   request  control-socket request lines, valid and invalid (written here)
+  runtime_request
+           rule-add / rule-del / rule-sync request lines, valid and invalid, against the rules
+           fuzz_runtime_request starts from (written here)
 
 Pure Python (no scapy), deterministic; CI only reads the committed files.
 Run: tests/fuzz/make_corpus.py   (rewrites tests/fuzz/corpus/)
@@ -216,6 +219,61 @@ REQUESTS = {
 }
 
 
+# fuzz_runtime_request's set holds api rules a (payload offset 0), b and t (ttl), bgp rule c
+# (offset 4); the file rules are ntp and dns (offset 2); ports wan and lan; at most 8 rules.
+RUNTIME_REQUESTS = {
+    "add": '{"cmd": "rule-add", "rules": [{"id": "x", "match": {"src": "192.0.2.0/24"}, '
+           '"action": "drop"}]}',
+    "add-every-key": '{"cmd": "rule-add", "source": "api", "ttl_s": 3600, "replace": true, '
+                     '"rules": [{"id": "x", "match": {"in_port": "wan", "src": ["10.0.0.0/8", '
+                     '"2001:db8::/32"], "dst": "198.51.100.0/24", "src_port": [53, "1024-65535"], '
+                     '"dst_port": 53, "ttl": "1-5", "dscp": [46], "vlan": 100, "length": "28-100", '
+                     '"fragment": "none", "payload": {"offset": 0, "value": "0100", "mask": "ff00"}}, '
+                     '"action": {"rate_limit": {"pps": 1000, "burst": 100}}}, {"id": "y", '
+                     '"action": {"forward": "lan"}}, {"id": "z", "action": {"rate_limit": '
+                     '{"bps": 8000000, "burst_bytes": 100000}}}]}',
+    "add-existing": '{"cmd": "rule-add", "rules": [{"id": "a", "action": "drop"}]}',
+    "add-replace": '{"cmd": "rule-add", "replace": true, "rules": [{"id": "a", "match": '
+                   '{"payload": {"offset": 8, "value": "01"}}, "action": "drop"}]}',
+    "add-other-source": '{"cmd": "rule-add", "source": "bgp", "replace": true, '
+                        '"rules": [{"id": "a", "action": "drop"}]}',
+    "add-file-id": '{"cmd": "rule-add", "rules": [{"id": "ntp", "action": "drop"}]}',
+    "add-fourth-offset": '{"cmd": "rule-add", "rules": [{"id": "p", "match": {"payload": '
+                         '{"offset": 12, "value": "01"}}, "action": "drop"}]}',
+    "add-slow-rate": '{"cmd": "rule-add", "rules": [{"id": "s", "action": {"rate_limit": '
+                     '{"pps": 1, "burst": 1}}}]}',
+    "add-too-many": '{"cmd": "rule-add", "rules": [' + ", ".join(
+        '{"id": "n%d", "action": "drop"}' % i for i in range(6)) + ']}',
+    "add-empty": '{"cmd": "rule-add", "rules": []}',
+    "add-duplicate": '{"cmd": "rule-add", "rules": [{"id": "d", "action": "drop"}, '
+                     '{"id": "d", "action": "forward"}]}',
+    "add-bad-prefix": '{"cmd": "rule-add", "rules": [{"id": "x", "match": {"src": ["10.0.0.1/8"]}, '
+                      '"action": "drop"}]}',
+    "add-unknown-port": '{"cmd": "rule-add", "rules": [{"id": "x", "match": {"in_port": "dmz"}, '
+                        '"action": {"forward": "dmz"}}]}',
+    "add-bad-ttl": '{"cmd": "rule-add", "ttl_s": 31536001, "rules": [{"id": "x", "action": "drop"}]}',
+    "add-bad-source": '{"cmd": "rule-add", "source": "file", "rules": [{"id": "x", "action": "drop"}]}',
+    "add-unknown-field": '{"cmd": "rule-add", "ttl": 60, "rules": [{"id": "x", "action": "drop"}]}',
+    "del": '{"cmd": "rule-del", "ids": ["a", "c"]}',
+    "del-missing": '{"cmd": "rule-del", "ids": ["a", "gone"]}',
+    "del-missing-ok": '{"cmd": "rule-del", "ids": ["gone", "t"], "missing_ok": true}',
+    "del-file-rule": '{"cmd": "rule-del", "ids": ["dns"], "missing_ok": true}',
+    "del-not-strings": '{"cmd": "rule-del", "ids": ["a", 1, null]}',
+    "del-duplicate": '{"cmd": "rule-del", "ids": ["a", "a"]}',
+    "sync": '{"cmd": "rule-sync", "source": "bgp", "ttl_s": 90, "rules": [{"id": "c", "action": '
+            '"drop"}, {"id": "c2", "match": {"payload": {"offset": 4, "value": "02"}}, '
+            '"action": "drop"}]}',
+    "sync-empty": '{"cmd": "rule-sync", "source": "bgp", "rules": []}',
+    "sync-api": '{"cmd": "rule-sync", "source": "api", "rules": [{"id": "b", "match": '
+                '{"dst_port": 53}, "action": "forward"}]}',
+    "sync-other-source-id": '{"cmd": "rule-sync", "source": "bgp", "rules": [{"id": "a", '
+                            '"action": "drop"}]}',
+    "sync-no-source": '{"cmd": "rule-sync", "rules": []}',
+    "sync-new-source": '{"cmd": "rule-sync", "source": "flowspec-1", "rules": [{"id": "f", '
+                       '"match": {"dst": "203.0.113.7", "dst_port": "0-1023"}, "action": "drop"}]}',
+}
+
+
 def write(target, seeds):
     out = os.path.join(CORPUS, target)
     shutil.rmtree(out, ignore_errors=True)
@@ -228,7 +286,7 @@ def write(target, seeds):
 
 def main():
     for target, seeds in (("packet", packet_corpus()), ("config", config_corpus()),
-                          ("request", REQUESTS)):
+                          ("request", REQUESTS), ("runtime_request", RUNTIME_REQUESTS)):
         count, size = write(target, seeds)
         print(f"{target}: {count} seeds, {size} bytes")
 

@@ -508,7 +508,14 @@ const ErrorCase kErrorCases[] = {
      "udpsieve.yaml:10:11: pipeline: expected a mapping, got a list"},
     {"unknown pipeline key", kValid + "pipeline:\n  default: drop\n",
      "udpsieve.yaml:11:3: pipeline.default: unknown key (expected one of: default_action, "
-     "non_udp, rules)"},
+     "non_udp, rules, dynamic_max_rules, dynamic_state)"},
+    {"dynamic twice", kValid + "pipeline:\n  rules: [dynamic, a.yaml, dynamic]\n",
+     "udpsieve.yaml:11:28: pipeline.rules[2]: dynamic is listed twice (first at "
+     "pipeline.rules[0]); runtime rules have one place in first-match order"},
+    {"dynamic_max_rules zero", kValid + "pipeline:\n  dynamic_max_rules: 0\n",
+     "udpsieve.yaml:11:22: pipeline.dynamic_max_rules: 0 is out of range 1-1000000"},
+    {"dynamic_state empty", kValid + "pipeline:\n  dynamic_state: \"\"\n",
+     "udpsieve.yaml:11:18: pipeline.dynamic_state: must not be empty"},
     {"bad default_action", kValid + "pipeline:\n  default_action: reject\n",
      "udpsieve.yaml:11:19: pipeline.default_action: 'reject' is not one of: forward | drop"},
     {"bad non_udp", kValid + "pipeline:\n  non_udp: pass\n",
@@ -525,7 +532,10 @@ const ErrorCase kErrorCases[] = {
      "udpsieve.yaml:10:10: control: expected a mapping, got '/run/x.sock'"},
     {"unknown control key", kValid + "control:\n  path: /run/x.sock\n",
      "udpsieve.yaml:11:3: control.path: unknown key (expected one of: socket, "
-     "stats_interval_ms, socket_mode, socket_group, metrics_listen)"},
+     "stats_interval_ms, socket_mode, socket_group, metrics_listen, admin_group)"},
+    {"unknown admin group", kValid + "control:\n  admin_group: no-such-group-here\n",
+     "udpsieve.yaml:11:16: control.admin_group: no group named 'no-such-group-here' on this "
+     "system; create it (groupadd no-such-group-here) or name another"},
     {"socket mode not octal", kValid + "control:\n  socket_mode: \"0680\"\n",
      "udpsieve.yaml:11:16: control.socket_mode: '0680' is not a file mode; write three octal "
      "digits, e.g. \"0660\""},

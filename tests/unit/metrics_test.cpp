@@ -17,6 +17,7 @@
 #include <sstream>
 #include <thread>
 
+#include "support/generated_docs.hpp"
 #include "support/sockets.hpp"
 #include "udpsieve/common/stats_schema.hpp"
 #include "udpsieve/config/config.hpp"
@@ -49,6 +50,7 @@ std::vector<const StatDesc*> schema_metrics() {
   add(udpsieve::kRuleTableStats);
   add(udpsieve::kClassifierStats);
   add(udpsieve::kProcessStats);
+  add(udpsieve::kRuntimeStats);
   out.push_back(&udpsieve::kBuildInfo);
   out.push_back(&udpsieve::kWorkerDropped);
   out.push_back(&udpsieve::kDroppedByReason);
@@ -68,7 +70,11 @@ const json kStats = json::parse(R"({
                "dropped_packets": 3}],
   "rules": [{"id": "drop-ntp", "packets": 1, "bytes": 60},
             {"id": "limit-dns", "packets": 5, "bytes": 300, "passed": 4, "limited": 1}],
-  "mempools": [{"socket": 0, "size": 8191, "in_use": 1536, "available": 6655}]
+  "mempools": [{"socket": 0, "size": 8191, "in_use": 1536, "available": 6655}],
+  "dynamic": {"rules": 4, "by_source": {"api": 3, "bgp": 1}, "pending": 0, "max_rules": 100000,
+              "adds": 6, "replaces": 1, "deletes": 1, "expiries": 1, "syncs": 2, "refusals": 3,
+              "builds": 7, "last_apply_ms": 2.5, "last_build_ms": 1.25,
+              "state_file": "/var/lib/udpsieve/dynamic.json", "state_error": null}
 })");
 const json kRules = json::parse(R"({
   "generation": 3, "default_action": "forward",
@@ -153,6 +159,39 @@ udpsieve_rule_passed_packets_total{rule="limit-dns"} 4
 # HELP udpsieve_rule_limited_packets_total Packets a rate_limit rule dropped beyond its rate
 # TYPE udpsieve_rule_limited_packets_total counter
 udpsieve_rule_limited_packets_total{rule="limit-dns"} 1
+# HELP udpsieve_runtime_rules Runtime rules in effect (all sources)
+# TYPE udpsieve_runtime_rules gauge
+udpsieve_runtime_rules 4
+# HELP udpsieve_runtime_pending_changes Runtime changes accepted and not yet in effect
+# TYPE udpsieve_runtime_pending_changes gauge
+udpsieve_runtime_pending_changes 0
+# HELP udpsieve_runtime_rules_added_total Runtime rules added since start
+# TYPE udpsieve_runtime_rules_added_total counter
+udpsieve_runtime_rules_added_total 6
+# HELP udpsieve_runtime_rules_replaced_total Runtime rules replaced since start
+# TYPE udpsieve_runtime_rules_replaced_total counter
+udpsieve_runtime_rules_replaced_total 1
+# HELP udpsieve_runtime_rules_deleted_total Runtime rules deleted since start (not counting expiries)
+# TYPE udpsieve_runtime_rules_deleted_total counter
+udpsieve_runtime_rules_deleted_total 1
+# HELP udpsieve_runtime_rules_expired_total Runtime rules removed by their time to live
+# TYPE udpsieve_runtime_rules_expired_total counter
+udpsieve_runtime_rules_expired_total 1
+# HELP udpsieve_runtime_syncs_total rule-sync requests applied since start
+# TYPE udpsieve_runtime_syncs_total counter
+udpsieve_runtime_syncs_total 2
+# HELP udpsieve_runtime_refusals_total Runtime change requests refused (nothing applied)
+# TYPE udpsieve_runtime_refusals_total counter
+udpsieve_runtime_refusals_total 3
+# HELP udpsieve_runtime_builds_total Builds of the runtime rules' classifier since start
+# TYPE udpsieve_runtime_builds_total counter
+udpsieve_runtime_builds_total 7
+# HELP udpsieve_runtime_last_apply_seconds Last runtime change, request received to reply sent (rules in effect)
+# TYPE udpsieve_runtime_last_apply_seconds gauge
+udpsieve_runtime_last_apply_seconds 0.0025
+# HELP udpsieve_runtime_last_build_seconds Last build of the runtime rules' classifier
+# TYPE udpsieve_runtime_last_build_seconds gauge
+udpsieve_runtime_last_build_seconds 0.00125
 # HELP udpsieve_mempool_mbufs Mbufs in the pool
 # TYPE udpsieve_mempool_mbufs gauge
 udpsieve_mempool_mbufs{socket="0"} 8191
@@ -297,20 +336,9 @@ TEST(Metrics, MillisecondsAndMicrosecondsBecomeSeconds) {
 }
 
 TEST(Metrics, DocsListExactlyTheDeclaredMetrics) {
-  const std::string path = std::string(UDPSIEVE_SOURCE_DIR) + "/docs/metrics.md";
-  std::ifstream in(path);
-  ASSERT_TRUE(in) << path;
-  std::ostringstream contents;
-  contents << in.rdbuf();
-  const std::string docs = contents.str();
-  const std::string begin = "<!-- BEGIN GENERATED: metrics_markdown() -->\n";
-  const std::string end = "<!-- END GENERATED -->";
-  const std::size_t from = docs.find(begin);
-  const std::size_t to = docs.find(end);
-  ASSERT_NE(from, std::string::npos) << path << " lacks " << begin;
-  ASSERT_NE(to, std::string::npos) << path << " lacks " << end;
-  const std::string block = docs.substr(from + begin.size(), to - from - begin.size());
-  EXPECT_EQ(block, udpsieve::control::metrics_markdown())
+  const auto block = udpsieve::test::generated_block("docs/metrics.md", "metrics_markdown()");
+  ASSERT_TRUE(block) << "docs/metrics.md lacks its generated block";
+  EXPECT_EQ(*block, udpsieve::control::metrics_markdown())
       << "docs/metrics.md is out of date; put this between the markers:\n"
       << udpsieve::control::metrics_markdown();
 }

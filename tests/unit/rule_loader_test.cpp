@@ -223,6 +223,21 @@ const ErrorCase kErrorCases[] = {
      "    action: drop\n",
      "rules.yaml:3:18: rules[0].match.src: empty list matches nothing; remove the key to match "
      "any"},
+    {"dst_port with no value (would match any port)",
+     "rules:\n"
+     "  - id: a\n"
+     "    match:\n"
+     "      dst_port:\n"
+     "      src: 10.0.0.0/8\n"
+     "    action: drop\n",
+     "rules.yaml:4:16: rules[0].match.dst_port: no value given; remove the key to match any "
+     "packet"},
+    {"src given as ~",
+     "rules:\n"
+     "  - id: a\n"
+     "    match: {src: ~}\n"
+     "    action: drop\n",
+     "rules.yaml:3:18: rules[0].match.src: no value given; remove the key to match any packet"},
     {"empty dst_port list",
      "rules:\n"
      "  - id: a\n"

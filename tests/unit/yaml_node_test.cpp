@@ -7,7 +7,10 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <limits>
 #include <string>
+
+#include <nlohmann/json.hpp>
 
 #include "support/temp_dir.hpp"
 #include "udpsieve/common/config_error.hpp"
@@ -33,6 +36,9 @@ TEST(ConfigErrorTest, Format) {
             std::string("a.yaml:3:7: bad"));
   EXPECT_EQ(ConfigError(SourceLocation{"a.yaml", 0, 0}, "", "bad").what(),
             std::string("a.yaml: bad"));
+  // No file and no position (documents built from JSON): the key path leads.
+  EXPECT_EQ(ConfigError(SourceLocation{"", 0, 0}, "x.y", "bad").what(), std::string("x.y: bad"));
+  EXPECT_EQ(ConfigError(SourceLocation{"", 0, 0}, "", "bad").what(), std::string("bad"));
   const ConfigError error(SourceLocation{"f", 1, 2}, "k", "m");
   EXPECT_EQ(error.where().to_string(), "f:1:2");
   EXPECT_EQ(error.key_path(), "k");
@@ -247,6 +253,182 @@ TEST(YamlNodeTest, LoadFile) {
             broken +
                 ":2:1: YAML syntax error: did not find expected ',' or ']' (while parsing a "
                 "flow sequence starting at 1:4)");
+}
+
+using nlohmann::json;
+
+TEST(YamlNodeFromJsonTest, Scalars) {
+  const YamlNode root = YamlNode::from_json(json::parse(R"({
+    "word": "x", "empty": "", "null_text": "null", "tilde": "~", "quoted_true": "true",
+    "int": 53, "negative": -3, "big": 18446744073709551615, "float": 1.5,
+    "yes": true, "no": false, "nothing": null
+  })"),
+                                            "req");
+  // Strings are quoted scalars: "", "null" and "~" are text, not null.
+  for (const char* key : {"word", "empty", "null_text", "tilde", "quoted_true"}) {
+    ASSERT_TRUE(root.get(key).has_value()) << key;
+    EXPECT_TRUE(root.require(key).is_scalar()) << key;
+    EXPECT_FALSE(root.require(key).is_null()) << key;
+  }
+  EXPECT_EQ(root.require("word").as_string(), "x");
+  EXPECT_EQ(root.require("empty").as_string(), "");
+  EXPECT_EQ(root.require("null_text").as_string(), "null");
+  EXPECT_EQ(root.require("tilde").as_string(), "~");
+  EXPECT_TRUE(root.require("quoted_true").as_bool());
+  EXPECT_EQ(root.require("empty").describe(), "''");
+
+  EXPECT_EQ(root.require("int").as_uint(0, 100), 53u);
+  EXPECT_EQ(root.require("negative").as_string(), "-3");
+  EXPECT_EQ(root.require("big").as_uint(0, std::numeric_limits<uint64_t>::max()),
+            std::numeric_limits<uint64_t>::max());
+  EXPECT_EQ(root.require("float").as_string(), "1.5");
+  EXPECT_TRUE(root.require("yes").as_bool());
+  EXPECT_FALSE(root.require("no").as_bool());
+
+  // JSON null is YAML null: absent for get(), missing for require().
+  EXPECT_FALSE(root.get("nothing").has_value());
+  EXPECT_EQ(error_of([&] { (void)root.require("nothing"); }),
+            "req: nothing: required key is missing");
+
+  EXPECT_TRUE(YamlNode::from_json(nullptr, "").is_null());
+  EXPECT_EQ(YamlNode::from_json("just text", "").as_string(), "just text");
+  EXPECT_EQ(YamlNode::from_json(7, "").as_uint(0, 10), 7u);
+  EXPECT_EQ(YamlNode::from_json(-7, "").as_string(), "-7");
+  EXPECT_EQ(YamlNode::from_json(0.25, "").as_string(), "0.25");
+  EXPECT_EQ(YamlNode::from_json(1e100, "").as_string(), "1e+100");
+}
+
+TEST(YamlNodeFromJsonTest, NestingPathsAndNoPositions) {
+  const YamlNode root =
+      YamlNode::from_json(json::parse(R"({"a": {"b": ["x", {"c": 5}], "e": []}})"), "req");
+  EXPECT_TRUE(root.is_map());
+  EXPECT_EQ(root.file(), "req");
+  const YamlNode b = root.require("a").require("b");
+  EXPECT_TRUE(b.is_sequence());
+  EXPECT_EQ(b.path(), "a.b");
+  const std::vector<YamlNode> items = b.items();
+  ASSERT_EQ(items.size(), 2u);
+  EXPECT_EQ(items[0].as_string(), "x");
+  const YamlNode c = items[1].require("c");
+  EXPECT_EQ(c.path(), "a.b[1].c");
+  EXPECT_TRUE(root.require("a").require("e").items().empty());
+  EXPECT_EQ(YamlNode::from_json(json::parse("[1, [2]]"), "").items()[1].items()[0].path(),
+            "[1][0]");
+
+  // Every node, present or absent, is at {display_name, 0, 0}.
+  for (const YamlNode& node : {root, b, items[0], items[1], c}) {
+    EXPECT_EQ(node.location().file, "req");
+    EXPECT_EQ(node.location().line, 0);
+    EXPECT_EQ(node.location().column, 0);
+  }
+  EXPECT_EQ(root.location().to_string(), "req");
+
+  EXPECT_EQ(error_of([&] { c.fail("boom"); }), "req: a.b[1].c: boom");
+  EXPECT_EQ(error_of([&] { root.fail("boom"); }), "req: boom");
+  const YamlNode anonymous = YamlNode::from_json(json::parse(R"({"a": {"b": [1]}})"), "");
+  EXPECT_EQ(error_of([&] { anonymous.require("a").require("b").items()[0].fail("boom"); }),
+            "a.b[0]: boom");
+  EXPECT_EQ(error_of([&] { anonymous.fail("boom"); }), "boom");
+  EXPECT_EQ(error_of([&] { (void)anonymous.require("a").require("z"); }),
+            "a.z: required key is missing");
+  EXPECT_EQ(error_of([&] {
+              anonymous.require("a").expect_map({"x", "y"});
+            }),
+            "a.b: unknown key (expected one of: x, y)");
+  EXPECT_EQ(error_of([&] { (void)anonymous.require("a").as_uint(0, 1); }),
+            "a: expected a single value, got a mapping");
+  EXPECT_EQ(error_of([&] { (void)anonymous.require("a").items(); }),
+            "a: expected a list, got a mapping");
+}
+
+TEST(YamlNodeFromJsonTest, Errors) {
+  json deep = 1;
+  for (int i = 0; i < 70; ++i)
+    deep = json::array({deep});
+  std::string path;
+  for (int i = 0; i < 65; ++i)
+    path += "[0]";
+  EXPECT_EQ(error_of([&] { (void)YamlNode::from_json(deep, ""); }),
+            path + ": nested more than 64 levels deep");
+
+  json ok = 1;
+  for (int i = 0; i < 64; ++i)
+    ok = json::array({ok});
+  EXPECT_NO_THROW((void)YamlNode::from_json(ok, ""));
+
+  // A json built in code may hold bytes that are not UTF-8; parsed JSON never does.
+  EXPECT_EQ(error_of([] {
+              (void)YamlNode::from_json(json{{"s", {"\xff"}}}, "req");
+            }),
+            "req: s[0]: the text is not valid UTF-8");
+  EXPECT_EQ(error_of([] {
+              (void)YamlNode::from_json(json{{"a", {{"\xff", 1}}}}, "");
+            }),
+            "a: a key is not valid UTF-8");
+  EXPECT_EQ(error_of([] {
+              (void)YamlNode::from_json(json::binary({1, 2}), "req");
+            }),
+            "req: binary values have no YAML form");
+}
+
+TEST(YamlNodeToJsonTest, Shapes) {
+  struct Case {
+    const char* yaml;
+    const char* json;
+  };
+  const Case cases[] = {
+      {"a: 53", R"({"a": 53})"},
+      {"a: 0", R"({"a": 0})"},
+      {"a: 18446744073709551615", R"({"a": 18446744073709551615})"},
+      {"a: 18446744073709551616", R"({"a": "18446744073709551616"})"},
+      {"a: 0053", R"({"a": "0053"})"},  // keeps its text: "0011" as hex is not 11
+      {"a: '53'", R"({"a": "53"})"},
+      {"a: \"53\"", R"({"a": "53"})"},
+      {"a: -1", R"({"a": "-1"})"},
+      {"a: +1", R"({"a": "+1"})"},
+      {"a: 1.5", R"({"a": "1.5"})"},
+      {"a: 1024-65535", R"({"a": "1024-65535"})"},
+      {"a: true", R"({"a": true})"},
+      {"a: false", R"({"a": false})"},
+      {"a: 'true'", R"({"a": "true"})"},
+      {"a: yes", R"({"a": "yes"})"},
+      {"a: True", R"({"a": "True"})"},
+      {"a:", R"({"a": null})"},
+      {"a: ~", R"({"a": null})"},
+      {"a: null", R"({"a": null})"},
+      {"a: NULL", R"({"a": null})"},
+      {"a: 'null'", R"({"a": "null"})"},
+      {"a: ''", R"({"a": ""})"},
+      {"a: '~'", R"({"a": "~"})"},
+      {"a: [1, x, [], {}]", R"({"a": [1, "x", [], {}]})"},
+      {"a: {b: {c: [d]}}", R"({"a": {"b": {"c": ["d"]}}})"},
+      {"a: &x [1]\nb: *x", R"({"a": [1], "b": [1]})"},
+      {"[1, 2]", "[1, 2]"},
+      {"word", R"("word")"},
+      {"", "null"},
+  };
+  for (const Case& c : cases) {
+    const YamlNode node = load(c.yaml);
+    EXPECT_EQ(node.to_json(), json::parse(c.json)) << c.yaml;
+    // Back through from_json, the same JSON and the same texts.
+    EXPECT_EQ(YamlNode::from_json(node.to_json(), "").to_json(), node.to_json()) << c.yaml;
+  }
+  const YamlNode back = YamlNode::from_json(load("a: 0053\nb: 'null'\nc: ''\n").to_json(), "");
+  EXPECT_EQ(back.require("a").as_string(), "0053");
+  EXPECT_EQ(back.require("b").as_string(), "null");
+  EXPECT_EQ(back.require("c").as_string(), "");
+}
+
+TEST(YamlNodeToJsonTest, Errors) {
+  EXPECT_EQ(error_of([] { (void)load("{[a]: 1}").to_json(); }),
+            "t.yaml:1:2: mapping keys must be plain words");
+  EXPECT_EQ(error_of([] { (void)load("x:\n  a: 1\n  'a': 2\n").to_json(); }),
+            "t.yaml:3:3: x.a: key given twice");
+  // libyaml lets an alias refer to the node it is inside of.
+  const std::string error = error_of([] { (void)load("a: &x [*x]").to_json(); });
+  EXPECT_TRUE(error.starts_with("t.yaml:1:4: a[0][0]")) << error;
+  EXPECT_TRUE(error.ends_with(": nested more than 64 levels deep (an alias that contains itself?)"))
+      << error;
 }
 
 }  // namespace

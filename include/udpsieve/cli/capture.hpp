@@ -2,6 +2,7 @@
 /// `udpsievectl capture`: the request, and the daemon's reply written out as pcapng.
 
 #include <nlohmann/json.hpp>
+#include <span>
 #include <string>
 
 namespace udpsieve::cli {
@@ -15,6 +16,10 @@ struct CaptureOptions {
   uint64_t snaplen = 2048;
   std::string out;  ///< the pcapng file to write
 };
+
+/// Reads `capture`'s arguments (--rule ID | --verdict drop|forward, --out FILE, --count N,
+/// --timeout SECONDS, --snaplen BYTES); throws UsageError.
+[[nodiscard]] CaptureOptions parse_capture(std::span<const std::string> args);
 
 /// The request line for the daemon.
 [[nodiscard]] std::string capture_request(const CaptureOptions& options);

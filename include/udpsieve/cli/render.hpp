@@ -17,7 +17,8 @@ class TextTable {
   std::vector<std::vector<std::string>> rows_;
 };
 
-/// Renders the reply to `command` (stats, ports, workers, rules, version, metrics) as text;
+/// Renders the reply to `command` (stats, ports, workers, rules, rule-add, rule-del, reload,
+/// check, version, metrics) as text;
 /// `metrics` is the exposition text itself.
 /// Unknown shapes fall back to indented JSON.
 [[nodiscard]] std::string render(const std::string& command, const nlohmann::json& reply);

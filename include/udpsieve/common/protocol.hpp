@@ -1,10 +1,15 @@
 #pragma once
-/// The control socket protocol, shared by the daemon and udpsievectl.
+/// The control socket protocol, shared by the daemon and udpsievectl: every command declared
+/// once, with its rights, its request fields, its udpsievectl forms and a line of help. The
+/// daemon's request parser and rights check, udpsievectl's usage text and docs/protocol.md are
+/// all made from kCommands.
 ///
-/// Each request is one line holding a JSON object {"cmd": NAME}; each reply is one line
-/// holding a JSON object, or {"error": "..."} when the request could not be served.
+/// Each request is one line holding a JSON object {"cmd": NAME, FIELD: VALUE, ...}; each reply
+/// is one line holding a JSON object, or {"error": "..."} when the request could not be served.
 
 #include <array>
+#include <span>
+#include <string>
 #include <string_view>
 
 namespace udpsieve::protocol {
@@ -12,14 +17,142 @@ namespace udpsieve::protocol {
 inline constexpr std::string_view kCommandKey = "cmd";
 inline constexpr std::string_view kErrorKey = "error";
 
-/// Commands the daemon answers. `metrics` answers {"metrics": TEXT}, the Prometheus exposition.
-/// `reload` re-reads the configuration and rules and swaps them in
-/// without losing a packet; `check` takes {"cmd": "check", "files": [PATH, ...]} and validates
-/// and compiles those rule files without applying them; `capture` takes {"cmd": "capture",
-/// "rule": ID | "verdict": "drop"|"forward", "count": N, "timeout_ms": T, "snaplen": S} and
-/// answers with the packets once N were captured or T passed.
-inline constexpr std::array<std::string_view, 9> kCommands = {
-    "stats", "ports", "workers", "rules", "version", "metrics", "reload", "check", "capture"};
+/// Who may send a command. `read`: anyone admitted to the socket (root, the daemon's user, the
+/// members of control.socket_group). `admin`: root, the daemon's user and the members of
+/// control.admin_group.
+enum class Rights : uint8_t { read, admin };
+
+/// One field of a request besides "cmd".
+struct Field {
+  std::string_view name;
+  std::string_view type;  ///< as shown in docs: "string", "list of RULE", "integer", ...
+  bool required;
+  std::string_view help;
+};
+
+/// One way udpsievectl offers a command.
+struct CliForm {
+  std::string_view usage;  ///< the words after `udpsievectl`, with options
+  std::string_view help;   ///< what it does, one or two short lines
+};
+
+struct Command {
+  std::string_view name;
+  Rights rights;
+  std::span<const Field> fields;
+  std::span<const CliForm> cli;  ///< empty: not offered by udpsievectl
+  std::string_view help;         ///< one line for docs and error messages
+};
+
+// --- fields and udpsievectl forms, one array per command ----------------------------------------
+
+inline constexpr std::array<CliForm, 1> kStatsCli = {
+    {{"stats", "counters: totals, drop reasons, ports, workers, rules, runtime rules"}}};
+inline constexpr std::array<CliForm, 1> kPortsCli = {
+    {{"ports", "ports: device, driver, link, queues, counters"}}};
+inline constexpr std::array<CliForm, 1> kWorkersCli = {
+    {{"workers", "workers: lcore, queues, counters, polls"}}};
+inline constexpr std::array<Field, 1> kRulesFields = {
+    {{"source", "string", false,
+      "only the rules of this source: file, or a runtime source such as api or bgp"}}};
+inline constexpr std::array<CliForm, 2> kRulesCli = {
+    {{"rules [--source S]", "every rule in first-match order, with its source and counters"},
+     {"rule list [--source S]", "the same as rules"}}};
+inline constexpr std::array<CliForm, 1> kVersionCli = {{{"version", "daemon and DPDK versions"}}};
+inline constexpr std::array<CliForm, 1> kMetricsCli = {
+    {{"metrics", "the Prometheus text exposition (as served by control.metrics_listen)"}}};
+inline constexpr std::array<CliForm, 1> kReloadCli = {
+    {{"reload",
+      "re-read the configuration and rule files and swap them in without losing a packet;\n"
+      "runtime rules stay (exit 1 when refused; the running rules stay in effect)"}}};
+inline constexpr std::array<Field, 1> kCheckFields = {
+    {{"files", "list of string", true, "absolute paths of the rule files to check"}}};
+inline constexpr std::array<CliForm, 1> kCheckCli = {
+    {{"check FILE...",
+      "validate and compile rule files against the running daemon's ports without applying\n"
+      "them; warns about rules that can never match"}}};
+inline constexpr std::array<Field, 5> kCaptureFields = {{
+    {"rule", "string", false, "capture the packets this rule decides (or give verdict)"},
+    {"verdict", "drop | forward", false, "capture the packets given this verdict"},
+    {"count", "integer", false, "packets to capture, 1-10000 (default 100)"},
+    {"timeout_ms", "integer", false, "answer after this long at most (default 10000)"},
+    {"snaplen", "integer", false, "bytes kept of each packet (default 2048)"},
+}};
+inline constexpr std::array<CliForm, 1> kCaptureCli = {
+    {{"capture (--rule ID | --verdict drop|forward) --out FILE.pcapng [--count N]\n"
+      "        [--timeout SECONDS] [--snaplen BYTES]",
+      "sample packets the workers decide, as they are decided, into a pcapng file; each\n"
+      "packet's comment names its rule and verdict (defaults: 100 packets, 10 s, 2048 bytes;\n"
+      "at most 10000 packets, 300 s)"}}};
+inline constexpr std::array<Field, 4> kRuleAddFields = {{
+    {"rules", "list of RULE", true,
+     "rules as in a rule file: {id, match, action}; all are added or none"},
+    {"ttl_s", "integer", false, "seconds until the rules expire, 1-31536000 (default: never)"},
+    {"replace", "boolean", false,
+     "an id that exists is replaced (match, action, ttl), keeping its place and counters; "
+     "without it an existing id is an error"},
+    {"source", "string", false,
+     "the rules' source label (default api); only api rules are persisted"},
+}};
+inline constexpr std::array<CliForm, 2> kRuleAddCli = {{
+    {"rule add [--ttl DURATION] [--replace] (FILE | -)",
+     "add the rules of a rule file (YAML, `rules:` list) or of stdin; all or none"},
+    {"block PREFIX... [--dst-port P] [--ttl DURATION] [--id ID]",
+     "drop traffic from these sources now (a rule-add of one drop rule; prints its id)"},
+}};
+inline constexpr std::array<Field, 2> kRuleDelFields = {{
+    {"ids", "list of string", true, "ids of runtime rules to delete; all are deleted or none"},
+    {"missing_ok", "boolean", false, "an id that does not exist is not an error"},
+}};
+inline constexpr std::array<CliForm, 1> kRuleDelCli = {
+    {{"rule del [--missing-ok] ID...", "delete runtime rules"}}};
+inline constexpr std::array<Field, 3> kRuleSyncFields = {{
+    {"source", "string", true, "the runtime source whose rules are replaced (api, bgp, ...)"},
+    {"rules", "list of RULE", true, "the complete new set of that source's rules (may be empty)"},
+    {"ttl_s", "integer", false, "seconds until the rules expire (default: never)"},
+}};
+
+/// Every command the daemon answers, in the order docs and usage list them.
+inline constexpr std::array<Command, 12> kCommands = {{
+    {"stats", Rights::read, {}, kStatsCli, "counters of the whole daemon"},
+    {"ports", Rights::read, {}, kPortsCli, "the ports and their counters"},
+    {"workers", Rights::read, {}, kWorkersCli, "the workers and their counters"},
+    {"rules", Rights::read, kRulesFields, kRulesCli, "the rules in effect and their counters"},
+    {"version", Rights::read, {}, kVersionCli, "daemon and DPDK versions"},
+    {"metrics", Rights::read, {}, kMetricsCli, "the Prometheus exposition as {\"metrics\": TEXT}"},
+    {"reload", Rights::admin, {}, kReloadCli, "re-read the configuration and rule files"},
+    {"check", Rights::admin, kCheckFields, kCheckCli,
+     "validate and compile rule files without applying them (the daemon reads them)"},
+    {"capture", Rights::admin, kCaptureFields, kCaptureCli,
+     "copies of decided packets (payloads included)"},
+    {"rule-add", Rights::admin, kRuleAddFields, kRuleAddCli,
+     "add runtime rules; the reply comes once they are in effect"},
+    {"rule-del", Rights::admin, kRuleDelFields, kRuleDelCli,
+     "delete runtime rules; the reply comes once they are out of effect"},
+    {"rule-sync",
+     Rights::admin,
+     kRuleSyncFields,
+     {},
+     "replace every runtime rule of one source in one step (what a feeder does on connect)"},
+}};
+
+/// The command named `name`, or null.
+[[nodiscard]] constexpr const Command* find_command(std::string_view name) noexcept {
+  for (const Command& command : kCommands) {
+    if (command.name == name) return &command;
+  }
+  return nullptr;
+}
+
+/// "read" or "admin".
+[[nodiscard]] constexpr std::string_view rights_name(Rights rights) noexcept {
+  return rights == Rights::admin ? "admin" : "read";
+}
+
+/// The command reference in Markdown (docs/protocol.md holds it between markers).
+[[nodiscard]] std::string reference_markdown();
+/// udpsievectl's "commands:" section: each CLI form with its help, indented.
+[[nodiscard]] std::string cli_commands_text();
 
 /// Default socket path (control.socket).
 inline constexpr std::string_view kDefaultSocket = "/run/udpsieve/control.sock";

@@ -155,6 +155,32 @@ inline constexpr std::array<StatDesc, 3> kClassifierStats = {{
      "udpsieve_classifier_memory_bytes"},
 }};
 
+/// Runtime rules (the `dynamic` object of `stats`).
+inline constexpr std::array<StatDesc, 11> kRuntimeStats = {{
+    {"rules", StatKind::gauge, "Runtime rules in effect (all sources)", "udpsieve_runtime_rules"},
+    {"pending", StatKind::gauge, "Runtime changes accepted and not yet in effect",
+     "udpsieve_runtime_pending_changes"},
+    {"adds", StatKind::counter, "Runtime rules added since start",
+     "udpsieve_runtime_rules_added_total"},
+    {"replaces", StatKind::counter, "Runtime rules replaced since start",
+     "udpsieve_runtime_rules_replaced_total"},
+    {"deletes", StatKind::counter, "Runtime rules deleted since start (not counting expiries)",
+     "udpsieve_runtime_rules_deleted_total"},
+    {"expiries", StatKind::counter, "Runtime rules removed by their time to live",
+     "udpsieve_runtime_rules_expired_total"},
+    {"syncs", StatKind::counter, "rule-sync requests applied since start",
+     "udpsieve_runtime_syncs_total"},
+    {"refusals", StatKind::counter, "Runtime change requests refused (nothing applied)",
+     "udpsieve_runtime_refusals_total"},
+    {"builds", StatKind::counter, "Builds of the runtime rules' classifier since start",
+     "udpsieve_runtime_builds_total"},
+    {"last_apply_ms", StatKind::gauge,
+     "Last runtime change, request received to reply sent (rules in effect)",
+     "udpsieve_runtime_last_apply_seconds"},
+    {"last_build_ms", StatKind::gauge, "Last build of the runtime rules' classifier",
+     "udpsieve_runtime_last_build_seconds"},
+}};
+
 /// The process (top level of `stats`).
 inline constexpr std::array<StatDesc, 1> kProcessStats = {{
     {"uptime_s", StatKind::gauge, "Seconds since the daemon started", "udpsieve_uptime_seconds"},

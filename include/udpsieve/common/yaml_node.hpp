@@ -6,6 +6,7 @@
 /// `FILE:LINE:COL: key.path: what is wrong`. Documents are parsed with libyaml, which reads a
 /// 10,000-rule file about six times faster than yaml-cpp (docs/performance.md).
 
+#include <cstddef>
 #include <cstdint>
 #include <initializer_list>
 #include <memory>
@@ -14,6 +15,8 @@
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include <nlohmann/json_fwd.hpp>
 
 #include "udpsieve/common/config_error.hpp"
 
@@ -28,6 +31,19 @@ class YamlNode {
   /// Parses YAML text; `display_name` stands in for the file name in errors.
   [[nodiscard]] static YamlNode load_string(const std::string& text,
                                             const std::string& display_name);
+  /// A document mirroring `value`, so JSON (runtime rules) is checked by the same readers as a
+  /// file and errors name the key path. Strings become quoted scalars ("null" stays a string),
+  /// numbers, booleans and null plain ones. Positions are unknown: every location() is
+  /// {display_name, 0, 0}. Nesting deeper than 64 levels or invalid UTF-8 throws ConfigError.
+  [[nodiscard]] static YamlNode from_json(const nlohmann::json& value,
+                                          const std::string& display_name);
+
+  /// This node as JSON, for sending a rule file's rules over the socket: mappings become
+  /// objects, lists arrays, null null; a plain scalar becomes an unsigned number when it is a
+  /// decimal integer written canonically (no leading zeros, so "0011" keeps its text), a boolean
+  /// when it is `true` or `false`, and a string otherwise. from_json(to_json()) reads the same.
+  /// Fails on non-scalar or repeated keys and on aliases nested too deep.
+  [[nodiscard]] nlohmann::json to_json() const;
 
   [[nodiscard]] const std::string& path() const noexcept { return path_; }
   [[nodiscard]] const std::string& file() const noexcept;
@@ -49,6 +65,9 @@ class YamlNode {
   void expect_map(std::initializer_list<std::string_view> allowed) const;
   /// The value under `key` of a mapping, or nullopt when the key is absent or null.
   [[nodiscard]] std::optional<YamlNode> get(std::string_view key) const;
+  /// Fails at `key` when the mapping has it with no value (`key:`, `key: ~`, JSON null):
+  /// for keys where leaving the value out would silently mean "anything".
+  void refuse_null(std::string_view key, const std::string& message) const;
   /// The value under `key`; fails at this mapping when it is absent.
   [[nodiscard]] YamlNode require(std::string_view key) const;
   /// The elements of a list (fails unless this is a list).
@@ -85,6 +104,8 @@ class YamlNode {
   YamlNode(std::shared_ptr<const Document> document, const yaml_node_s* node, std::string path);
   [[nodiscard]] YamlNode child(const yaml_node_s* node, std::string path) const;
   [[nodiscard]] std::string_view text() const noexcept;
+  /// to_json below `depth` levels of nesting, with `budget` values left to produce.
+  [[nodiscard]] nlohmann::json to_json_at(int depth, std::size_t& budget) const;
 
   std::shared_ptr<const Document> document_;
   const yaml_node_s* node_ = nullptr;  // null for an absent node

@@ -49,17 +49,26 @@ struct PortConfig {
   SourceLocation where;  ///< position of the port's list entry
 };
 
-/// One `pipeline.rules` entry: a file or a glob, already resolved against the config's directory.
+/// One `pipeline.rules` entry: a file or a glob, already resolved against the config's
+/// directory, or the word `dynamic`: where runtime rules take part in first-match order.
 struct RuleSource {
-  std::string pattern;
+  std::string pattern;  ///< empty for `dynamic`
   SourceLocation where;
   std::string key_path;  ///< "pipeline.rules[2]"
+  bool dynamic = false;
 };
+
+/// Where runtime rules are persisted when `pipeline.dynamic_state` is not given.
+inline constexpr std::string_view kDefaultDynamicState = "/var/lib/udpsieve/dynamic.json";
 
 struct PipelineConfig {
   rules::Verdict default_action = rules::Verdict::forward;
   rules::Verdict non_udp = rules::Verdict::forward;
   std::vector<RuleSource> rules;
+  /// Most runtime rules held at once (pipeline.dynamic_max_rules).
+  std::size_t dynamic_max_rules = 100'000;
+  /// The file runtime rules of source `api` are kept in (pipeline.dynamic_state).
+  std::string dynamic_state = std::string(kDefaultDynamicState);
 };
 
 /// A loopback TCP address and port (control.metrics_listen): "127.0.0.1:9917" or "[::1]:9917".
@@ -83,6 +92,10 @@ struct ControlConfig {
   uint32_t socket_gid = 0;            ///< socket_group's gid, looked up when the config is loaded
   /// Where the HTTP metrics endpoint listens (control.metrics_listen); absent = off.
   std::optional<ListenAddress> metrics_listen;
+  /// Members of this group may change things (control.admin_group); empty = root and the
+  /// daemon's own user only.
+  std::string admin_group;
+  uint32_t admin_gid = 0;  ///< admin_group's gid, looked up when the config is loaded
 };
 
 struct LoggingConfig {
@@ -113,6 +126,9 @@ struct DaemonConfig {
 struct RuleFiles {
   std::vector<std::string> files;
   std::vector<std::string> warnings;  ///< e.g. a glob that matched nothing
+  /// How many of `files` come before the `dynamic` entry; 0 when it is absent (runtime rules
+  /// then come before every file rule).
+  std::size_t files_before_dynamic = 0;
 };
 /// Expands `pipeline.rules`. A plain path that does not exist throws ConfigError at its entry.
 [[nodiscard]] RuleFiles resolve_rule_files(const DaemonConfig& config);
@@ -123,12 +139,16 @@ struct LoadedConfig {
   std::vector<rules::Rule> rules;
   std::vector<std::string> rule_files;
   std::vector<std::string> warnings;
+  /// How many file rules come before the runtime rules in first-match order: the rules of the
+  /// files listed before `dynamic` in pipeline.rules, or 0 when `dynamic` is not listed.
+  std::size_t dynamic_at = 0;
 };
 /// Loads the config, then every rule file it names, validating all of it. Throws ConfigError.
 [[nodiscard]] LoadedConfig load_config_and_rules(const std::string& path);
 
 /// The keys whose values differ between `running` and `next` and that only a restart can
-/// change: everything except pipeline.*, ports[].forward_to and logging.level, which a reload
+/// change: everything except pipeline.* (but pipeline.dynamic_state), ports[].forward_to,
+/// control.socket_mode/socket_group/admin_group and logging.level, which a reload
 /// applies. Empty when a reload can apply `next` whole.
 [[nodiscard]] std::vector<std::string> restart_required_changes(const DaemonConfig& running,
                                                                 const DaemonConfig& next);

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -27,6 +28,7 @@ namespace udpsieve::control {
 
 class StatsAggregator;
 class RuleCounterBook;
+class RuntimeUpdates;
 
 /// How reloads went, for `rules` and logs.
 struct ReloadStatus {
@@ -47,7 +49,9 @@ struct ControlContext {
   const dataplane::MempoolSet& pools;
   const dataplane::TablePublisher& tables;
   const StatsAggregator& stats;
-  const RuleCounterBook& rule_counters;
+  const RuleCounterBook& file_counters;     ///< the file rules' counters
+  const RuleCounterBook& runtime_counters;  ///< the runtime rules' counters
+  const RuntimeUpdates& runtime;
   const ReloadStatus& reloads;
   const std::vector<std::unique_ptr<dataplane::Worker>>& workers;
   std::chrono::steady_clock::time_point started;
@@ -60,7 +64,9 @@ struct ControlContext {
 [[nodiscard]] nlohmann::json stats_reply(const ControlContext& context);
 [[nodiscard]] nlohmann::json ports_reply(const ControlContext& context);
 [[nodiscard]] nlohmann::json workers_reply(const ControlContext& context);
-[[nodiscard]] nlohmann::json rules_reply(const ControlContext& context);
+/// Every rule in first-match order; with `source`, only that source's ("file", "api", ...).
+[[nodiscard]] nlohmann::json rules_reply(const ControlContext& context,
+                                         const std::optional<std::string>& source = {});
 [[nodiscard]] nlohmann::json version_reply();
 /// `rules` without the rule list and files: table generation, classifier, reloads.
 [[nodiscard]] nlohmann::json rules_summary(const ControlContext& context);

@@ -15,17 +15,26 @@
 #include "udpsieve/dataplane/acl_classifier.hpp"
 
 namespace udpsieve::dataplane {
-class Table;
+class RulePart;
+}
+namespace udpsieve::control {
+class RuntimeRuleSet;
 }
 
 namespace udpsieve::control {
 
-enum class JobKind : uint8_t { reload, check };
+/// reload: read the configuration and rule files, build the file rules' part. check: build
+/// rule files without applying them. runtime: build the runtime rules' part.
+enum class JobKind : uint8_t { reload, check, runtime };
 
 struct JobRequest {
   JobKind kind = JobKind::reload;
   std::vector<std::string> files;  ///< check: the rule files to check
-  uint64_t serial = 0;  ///< unique per job: the new table's generation (names its classifier)
+  uint64_t serial = 0;  ///< unique per job: the new part's generation (names its classifier)
+  std::shared_ptr<const RuntimeRuleSet> runtime_rules;  ///< runtime: the rules to build
+  /// runtime: run on the helper thread once the part is built (saving the state file), so
+  /// the control thread never waits for a disk; what it throws fails the job.
+  std::function<void()> after_build;
 };
 
 /// What a compile produced.
@@ -34,7 +43,7 @@ struct CompileOutcome {
   std::string error;  ///< one line (`FILE:LINE:COL: key: message` for rule errors) when !ok
   std::vector<std::string> warnings;
   std::shared_ptr<const config::LoadedConfig> config;  ///< reload: the configuration read
-  std::unique_ptr<dataplane::Table> table;             ///< reload: ready to publish
+  std::shared_ptr<const dataplane::RulePart> part;     ///< reload, runtime: ready to publish
   std::size_t rules = 0;
   std::vector<std::string> files;
   std::chrono::microseconds load_time{0};     ///< reading and validating YAML

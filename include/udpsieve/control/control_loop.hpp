@@ -3,6 +3,7 @@
 /// reloads and checks off the datapath, publish new tables, reclaim replaced ones (folding
 /// their counters), react to signals, and stop the workers cleanly.
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <deque>
@@ -15,10 +16,13 @@
 #include "udpsieve/control/commands.hpp"
 #include "udpsieve/control/compile_jobs.hpp"
 #include "udpsieve/control/rule_counters.hpp"
+#include "udpsieve/control/runtime_updates.hpp"
 #include "udpsieve/control/socket_server.hpp"
+#include "udpsieve/dataplane/table.hpp"
 
 namespace udpsieve::dataplane {
 class CaptureTap;
+class RulePart;
 class SnapshotChannel;
 }  // namespace udpsieve::dataplane
 
@@ -32,7 +36,9 @@ struct ControlParts {
   StatsAggregator& stats;
   dataplane::TablePublisher& tables;
   std::atomic<bool>& stop_workers;
-  CompileJobs& jobs;
+  CompileJobs& jobs;          ///< reloads and checks
+  CompileJobs& runtime_jobs;  ///< runtime rule builds
+  RuntimeUpdates& runtime;
   const dataplane::PortSet& ports;
   const dataplane::MempoolSet& pools;
   const std::vector<std::unique_ptr<dataplane::Worker>>& workers;
@@ -57,7 +63,8 @@ struct ControlParts {
 
 class ControlLoop {
  public:
-  /// The current table must already be published; `config` is the one it came from.
+  /// The current table must already be published; `config` is the one it came from (its
+  /// runtime part holds parts.runtime's published rules).
   ControlLoop(ControlParts parts, std::shared_ptr<const config::LoadedConfig> config);
   ~ControlLoop();
   ControlLoop(const ControlLoop&) = delete;
@@ -72,7 +79,9 @@ class ControlLoop {
   void drain();
   /// After the workers stopped: folds every table's counters (for the final report).
   void finish();
-  [[nodiscard]] const RuleCounterBook& rule_counters() const noexcept { return book_; }
+  [[nodiscard]] const RuleCounterBook& rule_counters(std::size_t part) const noexcept {
+    return books_.at(part);
+  }
 
  private:
   /// Reads pending signals; returns true when a stop was requested.
@@ -84,23 +93,34 @@ class ControlLoop {
   void request_reload(std::optional<SocketServer::ClientId> client, const std::string& source);
   void start_next_job();
   void finish_job(JobRequest request, CompileOutcome outcome);
-  void apply_reload(CompileOutcome& outcome);
+  /// Refuses a reload whose file rules clash with the runtime rules; else publishes it.
+  [[nodiscard]] std::optional<std::string> apply_reload(CompileOutcome& outcome);
+  /// Joins `file` and `runtime` into a table for `config`, publishes it, and returns the RCU
+  /// token after which every worker uses it. Throws ConfigError when the parts do not fit
+  /// together (nothing is published then).
+  uint64_t publish(std::shared_ptr<const dataplane::RulePart> file,
+                   std::shared_ptr<const dataplane::RulePart> runtime,
+                   const config::LoadedConfig& config, std::string_view cause);
+  /// Folds the parts a retired table does not share with its successor.
+  void retire(const dataplane::Table& retired, const dataplane::Table& successor);
   /// Fails every request still waiting for a compile (the daemon is stopping).
   void abandon_waiters();
   /// {"cmd": "capture", ...}: validates, arms the tap, and answers later (nullopt) or now.
   std::optional<std::string> start_capture(const Request& request, SocketServer::ClientId client);
   /// Drains the tap; answers and disarms once the capture has its count or its time is up.
   void service_capture();
-  /// After a reload: points a rule capture at the rule's index in the new table.
-  void retarget_capture();
+  /// After a new table: points a rule capture at the rule's index in it; `cause` says what
+  /// removed the rule when it is gone.
+  void retarget_capture(std::string_view cause);
   void finish_capture(const std::string& note);
 
   ControlParts parts_;
   std::shared_ptr<const config::LoadedConfig> config_;
-  RuleCounterBook book_;
+  std::array<RuleCounterBook, dataplane::kPartKinds> books_{RuleCounterBook(0), RuleCounterBook(1)};
   ReloadStatus reloads_;
   std::chrono::steady_clock::time_point started_;
-  uint64_t next_generation_;
+  uint64_t next_generation_;       // tables: 1 at start, one more per publication
+  uint64_t next_part_generation_;  // rule parts: unique across both kinds (captures rely on it)
 
   struct PendingCheck {
     SocketServer::ClientId client;

@@ -2,6 +2,7 @@
 /// Parsing one control-socket request line (DPDK-free, so it can be fuzzed on its own).
 
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>

@@ -1,12 +1,15 @@
 #pragma once
-/// Per-rule counters that survive reloads: kept by rule id.
+/// Per-rule counters that survive rebuilds of their rule part: kept by rule id.
 ///
-/// A rule's total is what the tables it lived in counted: the final rows of retired tables
-/// (folded in when no worker uses them any more, so exact) plus the workers' latest snapshots
-/// of the tables still in use. A rule whose match or action changed keeps its id's counters;
-/// an id that disappears from the rules loses them, even if it comes back later.
+/// One book per part kind (file rules, runtime rules). A rule's total is what the parts it
+/// lived in counted: the final rows of retired parts (folded in when no worker uses them any
+/// more, so exact) plus the workers' latest snapshots of the parts still in use. A rule whose
+/// match or action changed keeps its id's counters; an id that disappears from the rules
+/// loses them, even if it comes back later — but not before its final count is reported to
+/// whoever asked (an expired runtime rule's log line).
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -14,7 +17,7 @@
 #include "udpsieve/dataplane/counters.hpp"
 
 namespace udpsieve::dataplane {
-class Table;
+class RulePart;
 }
 
 namespace udpsieve::control {
@@ -23,14 +26,21 @@ class StatsAggregator;
 
 class RuleCounterBook {
  public:
-  /// `table` became current.
-  void on_publish(const dataplane::Table& table);
+  /// Called with an id that left the rules and its exact final count, once the last part
+  /// holding it retired.
+  using GoneFn = std::function<void(const std::string& id, const dataplane::RuleCounter& total)>;
+
+  /// `part_index`: which part of the snapshots this book reads (0 file, 1 runtime).
+  explicit RuleCounterBook(std::size_t part_index) : part_index_(part_index) {}
+
+  /// `part` became current for this book's kind.
+  void on_publish(const dataplane::RulePart& part);
   /// `retired` is no longer used by any worker: fold its final counts.
-  void on_retire(const dataplane::Table& retired);
-  /// Totals for every rule of `current`, in rule order. `retained` are replaced tables some
-  /// worker's latest snapshot may still describe.
+  void on_retire(const dataplane::RulePart& retired, const GoneFn& on_gone = {});
+  /// Totals for every rule of `current`, in rule order. `retained` are replaced parts of this
+  /// kind that some worker's latest snapshot may still describe.
   [[nodiscard]] std::vector<dataplane::RuleCounter> totals(
-      const dataplane::Table& current, const std::vector<const dataplane::Table*>& retained,
+      const dataplane::RulePart& current, const std::vector<const dataplane::RulePart*>& retained,
       const StatsAggregator& stats) const;
 
  private:
@@ -38,7 +48,16 @@ class RuleCounterBook {
     dataplane::RuleCounter counts;
     uint64_t since = 0;  ///< first generation of the id's unbroken presence
   };
-  std::unordered_map<std::string, Carried> ids_;  // every id of the current table
+  /// An id that left: its counts so far, until the last part holding it retires.
+  struct Leaving {
+    std::string id;
+    Carried carried;
+    uint64_t last = 0;  ///< generation of the last part that held it
+  };
+  std::size_t part_index_;
+  std::unordered_map<std::string, Carried> ids_;  // every id of the current part
+  uint64_t current_generation_ = 0;
+  std::vector<Leaving> leaving_;
 };
 
 }  // namespace udpsieve::control

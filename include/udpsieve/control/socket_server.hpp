@@ -23,11 +23,14 @@
 namespace udpsieve::control {
 
 /// Who may use the socket: the file's permission bits and group, and the peers admitted at
-/// accept (root, the daemon's own user, and members of `group`).
+/// accept (root, the daemon's own user, and members of `group`). Of those, root, the daemon's
+/// own user and members of `admin_group` (when set) may also change things (admin rights).
 struct SocketAccess {
   mode_t mode = 0660;
   gid_t group = 0;
   std::string group_name = "root";
+  std::optional<gid_t> admin_group;
+  std::string admin_group_name;  ///< empty when admin_group is unset
 };
 
 /// Bounds on each client.
@@ -47,8 +50,12 @@ struct SocketLimits {
 
 class SocketServer {
  public:
-  /// Longest request line accepted; longer ones get an error and the connection is closed.
+  /// Longest request line accepted from a client with read rights; longer ones get an error
+  /// and the connection is closed.
   static constexpr std::size_t kMaxRequestBytes = 64 * 1024;
+  /// Longest request line accepted from a client with admin rights (a rule-sync of 100,000
+  /// runtime rules is about 10 MiB).
+  static constexpr std::size_t kMaxAdminRequestBytes = std::size_t{16} << 20;
   /// Most clients connected at once; further connections get an error line and are closed.
   static constexpr std::size_t kMaxClients = 256;
   /// Most requests answered per client per poll_once(), so one client's pipelined flood
@@ -81,6 +88,12 @@ class SocketServer {
   /// Sends the reply a handler deferred (ignored when the client has gone).
   void complete(ClientId client, const std::string& reply);
 
+  /// Whether the peer of `client` has admin rights (decided when it connected).
+  [[nodiscard]] bool is_admin(ClientId client) const noexcept;
+  /// Who has admin rights ("root or a member of group G (control.admin_group)"), for a
+  /// "permission denied" message.
+  [[nodiscard]] std::string admin_hint() const;
+
   [[nodiscard]] const std::string& path() const noexcept { return path_; }
   [[nodiscard]] std::size_t client_count() const noexcept { return clients_.size(); }
 
@@ -94,6 +107,7 @@ class SocketServer {
     bool closing = false;  // close once `out` is written; read nothing more
     bool waiting = false;  // a deferred reply is outstanding
     bool eof = false;      // the peer finished sending
+    bool admin = false;    // may send commands that change things
     bool partial = false;  // `in` ends with an unfinished line, begun at `partial_since`
     Clock::time_point partial_since{};
     Clock::time_point last_progress{};  // last byte read or written, or reply queued
@@ -102,6 +116,9 @@ class SocketServer {
   enum class Event : uint8_t { refused, too_many, timed_out, unread, count };
 
   void accept_clients();
+  [[nodiscard]] static std::size_t max_request(const Client& client) noexcept {
+    return client.admin ? kMaxAdminRequestBytes : kMaxRequestBytes;
+  }
   void read_from(Client& client);
   /// Answers the complete requests buffered for `client`, stopping at a deferred one.
   void serve(Client& client, const Handler& handler);

@@ -1,6 +1,7 @@
 #pragma once
 /// The control thread's view of the workers' counters, built from their snapshots.
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <vector>
@@ -37,13 +38,15 @@ class StatsAggregator {
 
   /// The workers' counters summed.
   [[nodiscard]] dataplane::WorkerCounters totals() const noexcept;
-  /// Generation of the table the worker's latest rule counters belong to (0: none yet).
-  [[nodiscard]] uint64_t rule_generation(std::size_t worker) const {
-    return workers_.at(worker).generation;
+  /// Generation of the rule part (0 file, 1 runtime) the worker's latest counters of that part
+  /// belong to (0: none yet).
+  [[nodiscard]] uint64_t rule_generation(std::size_t worker, std::size_t part) const {
+    return workers_.at(worker).parts.at(part).generation;
   }
-  /// The worker's latest per-rule counters (for the table of rule_generation()).
-  [[nodiscard]] const std::vector<dataplane::RuleCounter>& rules(std::size_t worker) const {
-    return workers_.at(worker).rules;
+  /// The worker's latest per-rule counters of one part (of rule_generation()).
+  [[nodiscard]] const std::vector<dataplane::RuleCounter>& rules(std::size_t worker,
+                                                                 std::size_t part) const {
+    return workers_.at(worker).parts.at(part).rules;
   }
 
   /// Advances the rate window when at least `window` has passed since it last moved.
@@ -52,12 +55,15 @@ class StatsAggregator {
   [[nodiscard]] const Rates& rates() const noexcept { return rates_; }
 
  private:
+  struct PartCounts {
+    uint64_t generation = 0;
+    std::vector<dataplane::RuleCounter> rules;
+  };
   struct PerWorker {
     dataplane::WorkerCounters counters;
-    uint64_t generation = 0;
     uint64_t sequence = 0;
     bool final = false;
-    std::vector<dataplane::RuleCounter> rules;
+    std::array<PartCounts, 2> parts;  // file, runtime
   };
   std::vector<PerWorker> workers_;
   uint64_t snapshots_ = 0;

@@ -40,8 +40,10 @@ class AclClassifier {
  public:
   /// Compiles `rules` on NUMA `socket`. `name` must be unique among live classifiers (it names
   /// the rte_acl contexts). The rules must pass check_rule_limits(); rte_acl failures throw
-  /// std::runtime_error.
-  AclClassifier(const std::vector<rules::Rule>& rules, int socket, const std::string& name);
+  /// std::runtime_error. The rules' payload offsets take the key's window slots from the first
+  /// up, or with `windows_at_end` from the last down (so two classifiers can share one key).
+  AclClassifier(const std::vector<rules::Rule>& rules, int socket, const std::string& name,
+                bool windows_at_end = false);
   ~AclClassifier();
   AclClassifier(const AclClassifier&) = delete;
   AclClassifier& operator=(const AclClassifier&) = delete;
@@ -50,7 +52,8 @@ class AclClassifier {
   static void fill_key(const rules::PacketKey& packet, AclKey& key) noexcept {
     fill_acl_key(packet, key);
   }
-  /// The payload offsets of the windows this rule set reads (window i at offsets()[i]).
+  /// The payload offset of each window slot this rule set reads (slot i at offsets()[i];
+  /// kNoWindow for a slot it leaves alone).
   [[nodiscard]] const std::vector<uint16_t>& window_offsets() const noexcept { return windows_; }
   /// Fills the payload windows from `payload_length` contiguous payload bytes.
   void fill_windows(const uint8_t* payload, uint32_t payload_length, AclKey& key) const noexcept {

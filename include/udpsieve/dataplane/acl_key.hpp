@@ -28,13 +28,16 @@ struct alignas(8) AclKey {
 };
 
 inline constexpr uint8_t kAclFlagHasPorts = 1U << 2;
+/// A payload window slot no rule reads (its offset in a slot list).
+inline constexpr uint16_t kNoWindow = 0xffff;
 inline constexpr uint8_t kAclFlagTagged = 1U << 3;
 
 /// Fills `key` from a parsed UDP packet, except the payload windows.
 void fill_acl_key(const rules::PacketKey& packet, AclKey& key) noexcept;
 
 /// Fills payload window i with the 16 payload bytes at `offsets[i]` (zero past the payload's
-/// end) from `payload_length` contiguous bytes at `payload`.
+/// end) from `payload_length` contiguous bytes at `payload`; slots holding kNoWindow are left
+/// as they are (no rule reads them).
 void fill_acl_windows(const std::vector<uint16_t>& offsets, const uint8_t* payload,
                       uint32_t payload_length, AclKey& key) noexcept;
 

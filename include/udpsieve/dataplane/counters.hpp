@@ -36,15 +36,22 @@ struct alignas(kCacheLine) WorkerCounters {
   }
 };
 
+/// The rule counters of one rule part (file or runtime rules) in a snapshot.
+struct PartSnapshot {
+  uint64_t generation = 0;  ///< generation of the part the counters belong to (0: none)
+  uint32_t first = 0;       ///< index of its first counter in WorkerSnapshot::rules
+  uint32_t count = 0;       ///< its rules
+};
+
 /// A copy of a worker's counters at one moment. Taken at the end of a loop pass, after TX
 /// was flushed, so within a snapshot rx_packets == forwarded_packets + dropped() exactly.
 struct WorkerSnapshot {
-  uint64_t sequence = 0;          ///< 1, 2, 3... per worker
-  uint64_t tsc = 0;               ///< rte_rdtsc() when taken
-  uint64_t table_generation = 0;  ///< generation of the table the rule counters belong to
-  bool final = false;             ///< the worker's last snapshot before it exits
+  uint64_t sequence = 0;  ///< 1, 2, 3... per worker
+  uint64_t tsc = 0;       ///< rte_rdtsc() when taken
+  bool final = false;     ///< the worker's last snapshot before it exits
   WorkerCounters counters;
-  uint32_t rule_count = 0;  ///< valid entries in `rules`
+  /// The table's file and runtime parts, in that order.
+  std::array<PartSnapshot, 2> parts{};
   /// The table had more rules than `rules` holds, so none were copied; the control thread
   /// keeps the worker's previous rule counts and enlarges the buffer.
   bool rules_truncated = false;

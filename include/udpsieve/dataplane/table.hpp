@@ -1,13 +1,17 @@
 #pragma once
 /// The immutable table workers classify against, and its publication with RCU.
 ///
-/// The control side builds a Table (compiled classifier, verdicts, routes, per-worker counter
-/// rows and rate-limit meters) off the datapath, publishes it with one atomic pointer store,
-/// and frees a replaced table only after every worker has reported a quiescent state
-/// (rte_rcu_qsbr) since the swap. Workers load the pointer once per loop pass.
+/// A table joins two compiled rule parts: the file rules (rebuilt by a reload) and the runtime
+/// rules (rebuilt by every runtime change), each with its own classifier, verdicts, per-worker
+/// counter rows and rate-limit meters. A runtime change therefore builds only a small part and
+/// a new table that shares the file part: the file rules' classifier, counters and token
+/// buckets stay exactly as they were. The control side publishes a table with one atomic
+/// pointer store, and frees a replaced table only after every worker has reported a quiescent
+/// state (rte_rcu_qsbr) since the swap. Workers load the pointer once per loop pass.
 
 #include <rte_meter.h>
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -38,23 +42,34 @@ struct alignas(kCacheLine) MeterSlot {
   rte_meter_srtcm meter;
 };
 
-/// Everything needed to build a table (besides the rules).
-struct TableParams {
-  std::vector<uint16_t> forward_to;  ///< output port index per input port index
+/// The file rules or the runtime rules.
+enum class PartKind : uint8_t { file = 0, runtime = 1 };
+inline constexpr std::size_t kPartKinds = 2;
+
+/// "file" or "runtime".
+[[nodiscard]] const char* part_kind_name(PartKind kind) noexcept;
+
+/// Everything needed to build a part (besides the rules).
+struct PartParams {
+  PartKind kind = PartKind::file;
   uint32_t workers = 1;
-  uint64_t generation = 1;
-  int socket = 0;  ///< NUMA socket for the classifier
+  uint64_t generation = 1;  ///< unique among parts and tables: names the classifier
+  int socket = 0;           ///< NUMA socket for the classifier
 };
 
-class Table {
+/// Rules compiled for the workers: the classifier, each rule's verdict, and per worker one row
+/// of rule counters and one set of rate-limit meters. Immutable once built, except for the
+/// rows and meters, which each worker writes in its own.
+class RulePart {
  public:
   /// Compiles `rules` and lays out counters and meters. Throws ConfigError for a rule the
   /// classifier or rate limiter cannot take, std::runtime_error when DPDK fails.
-  Table(std::shared_ptr<const rules::RuleSet> rules, const TableParams& params);
-  ~Table();
-  Table(const Table&) = delete;
-  Table& operator=(const Table&) = delete;
+  RulePart(std::shared_ptr<const rules::RuleSet> rules, const PartParams& params);
+  ~RulePart();
+  RulePart(const RulePart&) = delete;
+  RulePart& operator=(const RulePart&) = delete;
 
+  [[nodiscard]] PartKind kind() const noexcept { return kind_; }
   [[nodiscard]] const rules::RuleSet& rules() const noexcept { return *rules_; }
   [[nodiscard]] const std::shared_ptr<const rules::RuleSet>& rules_ptr() const noexcept {
     return rules_;
@@ -62,9 +77,6 @@ class Table {
   [[nodiscard]] const AclClassifier& classifier() const noexcept { return *classifier_; }
   [[nodiscard]] uint64_t generation() const noexcept { return generation_; }
   [[nodiscard]] const RuleVerdict* verdicts() const noexcept { return verdicts_.data(); }
-  [[nodiscard]] uint16_t forward_to(uint16_t in_port) const noexcept {
-    return forward_to_[in_port];
-  }
   [[nodiscard]] std::size_t rule_count() const noexcept { return verdicts_.size(); }
   [[nodiscard]] uint32_t workers() const noexcept { return static_cast<uint32_t>(rows_.size()); }
   /// The per-rule counter row owned by one worker (written only by that worker).
@@ -74,14 +86,81 @@ class Table {
   /// Packets and bytes per second one worker may pass for rule `index` (0 if not rate-limited).
   [[nodiscard]] uint64_t worker_rate(std::size_t index, uint32_t worker) const;
 
+  /// Control side, before this part is published: starts each rate limit whose rule (by id)
+  /// had the same limit in `previous` with the token buckets where `previous` has them now,
+  /// so a rebuild does not hand every limited rule a full burst. `previous` may still be in
+  /// use; its buckets are read with relaxed atomic loads. (Const: the meters are the workers'
+  /// state, not the part's; nobody uses them before publication.)
+  void carry_meters(const RulePart& previous) const noexcept;
+
  private:
+  PartKind kind_;
   std::shared_ptr<const rules::RuleSet> rules_;
   std::unique_ptr<AclClassifier> classifier_;
   std::vector<RuleVerdict> verdicts_;
-  std::vector<uint16_t> forward_to_;
   std::vector<RuleCounter*> rows_;          // one cache-line-aligned allocation per worker
   std::vector<MeterSlot*> meters_;          // one allocation per worker (null without rate limits)
   std::vector<std::size_t> metered_rules_;  // rule index of each meter slot
+  uint64_t generation_;
+};
+
+/// What a table adds to its parts.
+struct TableParams {
+  std::vector<uint16_t> forward_to;  ///< output port index per input port index
+  std::size_t runtime_at = 0;        ///< file rules before the runtime rules (pipeline `dynamic`)
+  uint64_t generation = 1;
+};
+
+/// A rule match as the worker carries it: 0 for none, else the rule's index in its part + 1,
+/// with bit 31 set for the runtime part.
+inline constexpr uint32_t kRuntimeHit = 1U << 31;
+
+class Table {
+ public:
+  /// Joins `file` and `runtime` (either may hold no rules; neither may be null). Throws
+  /// ConfigError when together they use more payload offsets than a key holds.
+  Table(std::shared_ptr<const RulePart> file, std::shared_ptr<const RulePart> runtime,
+        TableParams params);
+
+  [[nodiscard]] const RulePart& file() const noexcept { return *parts_[0]; }
+  [[nodiscard]] const RulePart& runtime() const noexcept { return *parts_[1]; }
+  [[nodiscard]] const RulePart& part(PartKind kind) const noexcept {
+    return *parts_[static_cast<std::size_t>(kind)];
+  }
+  [[nodiscard]] const std::shared_ptr<const RulePart>& part_ptr(PartKind kind) const noexcept {
+    return parts_[static_cast<std::size_t>(kind)];
+  }
+  /// The pipeline defaults (default_action, non_udp) come with the file rules.
+  [[nodiscard]] const rules::RuleSet& defaults() const noexcept { return file().rules(); }
+  [[nodiscard]] uint64_t generation() const noexcept { return generation_; }
+  [[nodiscard]] uint16_t forward_to(uint16_t in_port) const noexcept {
+    return forward_to_[in_port];
+  }
+  [[nodiscard]] std::size_t runtime_at() const noexcept { return runtime_at_; }
+  /// Rules of both parts.
+  [[nodiscard]] std::size_t rule_count() const noexcept {
+    return file().rule_count() + runtime().rule_count();
+  }
+  /// The payload offset of each key window slot (kNoWindow for unused slots); empty when no
+  /// rule reads the payload.
+  [[nodiscard]] const std::vector<uint16_t>& windows() const noexcept { return windows_; }
+
+  /// The first-match winner of a packet's two lookups (each 0 or index + 1): the runtime
+  /// match when it exists and no file rule before the runtime rules matched.
+  [[nodiscard]] uint32_t pick(uint32_t file_hit, uint32_t runtime_hit) const noexcept {
+    if (runtime_hit != 0 && (file_hit == 0 || file_hit > runtime_at_)) {
+      return runtime_hit | kRuntimeHit;
+    }
+    return file_hit;
+  }
+  /// The position of a rule in first-match order over both parts.
+  [[nodiscard]] std::size_t position(PartKind kind, std::size_t index) const noexcept;
+
+ private:
+  std::array<std::shared_ptr<const RulePart>, kPartKinds> parts_;
+  std::vector<uint16_t> forward_to_;
+  std::size_t runtime_at_;
+  std::vector<uint16_t> windows_;
   uint64_t generation_;
 };
 
@@ -107,14 +186,21 @@ class TablePublisher {
   [[nodiscard]] rte_rcu_qsbr* qsbr() const noexcept { return qsbr_; }
 
   /// Control side: makes `table` current; the replaced one waits for the workers' quiescence.
-  void publish(std::unique_ptr<Table> table);
+  /// Returns the RCU token after which every worker uses `table`.
+  uint64_t publish(std::unique_ptr<Table> table);
+  /// Control side, non-blocking: whether every worker reported a quiescent state after the
+  /// publication that returned `token` (so none still uses an older table).
+  [[nodiscard]] bool quiescent_since(uint64_t token) const noexcept;
+  /// Called for each retired table with the table that replaced it (a retained one or the
+  /// current one): a part the successor does not share is retired with it.
+  using RetireFn = std::function<void(const Table& retired, const Table& successor)>;
   /// Control side, non-blocking: frees replaced tables every worker has moved past, calling
   /// `on_retire` on each first (to fold its final counters). Returns how many still wait.
-  std::size_t reclaim(const std::function<void(const Table&)>& on_retire = {});
+  std::size_t reclaim(const RetireFn& on_retire = {});
   /// Control side, after the workers stopped: retires every replaced table (calling
   /// `on_retire`) and frees everything.
-  void clear(const std::function<void(const Table&)>& on_retire = {}) noexcept;
-  /// Tables replaced but not yet reclaimed.
+  void clear(const RetireFn& on_retire = {}) noexcept;
+  /// Tables replaced but not yet reclaimed, oldest first.
   [[nodiscard]] std::vector<const Table*> retained() const;
 
  private:

@@ -70,11 +70,11 @@ class alignas(kCacheLine) Worker {
     std::array<uint32_t, kBurstSize> lengths{};  // kept: a sent mbuf may be freed at once
   };
 
-  void handle_burst(rte_mbuf** mbufs, uint16_t count, uint16_t in_port, const Table& table,
-                    RuleCounter* rule_counters, MeterSlot* meters) noexcept;
+  void handle_burst(rte_mbuf** mbufs, uint16_t count, uint16_t in_port,
+                    const Table& table) noexcept;
   /// Fills the payload windows of a multi-segment packet's key straight from its segments.
   static void fill_windows_segmented(const rte_mbuf* mbuf, const PacketInfo& info,
-                                     const AclClassifier& classifier, AclKey& key) noexcept;
+                                     const std::vector<uint16_t>& offsets, AclKey& key) noexcept;
   void enqueue_tx(uint16_t out_port, rte_mbuf* mbuf, uint32_t length) noexcept;
   void flush(uint16_t out_port) noexcept;
   void flush_all() noexcept;

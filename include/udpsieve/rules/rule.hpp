@@ -65,6 +65,7 @@ struct Match {
   std::vector<Range> vlan;    ///< outer VLAN id 0-4095; untagged packets never match
   std::optional<FragmentKind> fragment;
   std::optional<PayloadMatch> payload;  ///< never matches a packet without a UDP header
+  friend bool operator==(const Match&, const Match&) = default;
 };
 
 enum class ActionKind : uint8_t { drop, forward, rate_limit };
@@ -88,6 +89,7 @@ struct Action {
   int port = -1;
   std::string port_name{};  ///< the name as written, empty for plain `forward`
   RateLimit rate_limit{};   ///< for ActionKind::rate_limit
+  friend bool operator==(const Action&, const Action&) = default;
 };
 
 struct Rule {

@@ -37,7 +37,23 @@ class RuleCollector {
   [[nodiscard]] const std::vector<Rule>& rules() const noexcept { return rules_; }
   [[nodiscard]] std::vector<Rule> take() { return std::move(rules_); }
 
+  /// Parses a list of rules (a rule file's `rules`, or runtime rules given as JSON through
+  /// YamlNode::from_json), refusing an id given twice in it. Neither reads nor changes the
+  /// collected rules and ids: checking against those is the caller's business.
+  [[nodiscard]] std::vector<Rule> parse_list(const YamlNode& list) const;
+  /// Parses one rule (a mapping with id, match, action).
+  [[nodiscard]] Rule parse_one(const YamlNode& node) const { return parse_rule(node); }
+
  private:
+  /// Where an id was given: the position for messages when known, else its key path.
+  struct IdOrigin {
+    SourceLocation where;
+    std::string path;
+  };
+  using IdMap = std::map<std::string, IdOrigin, std::less<>>;
+
+  /// parse_list that also refuses the ids in `earlier` and records the list's ids in `ids`.
+  std::vector<Rule> parse_rules(const YamlNode& list, const IdMap& earlier, IdMap& ids) const;
   Rule parse_rule(const YamlNode& node) const;
   Match parse_match(const YamlNode& node) const;
   Action parse_action(const YamlNode& node) const;
@@ -46,7 +62,7 @@ class RuleCollector {
 
   std::vector<std::string> port_names_;
   std::vector<Rule> rules_;
-  std::map<std::string, SourceLocation, std::less<>> ids_;
+  IdMap ids_;
 };
 
 /// Parses a port, a range "1024-65535", or a list of either (a YAML node). Fails via the node.

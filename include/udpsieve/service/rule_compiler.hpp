@@ -8,9 +8,7 @@
 #include "udpsieve/control/compile_jobs.hpp"
 #include "udpsieve/service/options.hpp"
 
-namespace udpsieve::dataplane {
-class Table;
-}
+#include "udpsieve/dataplane/table.hpp"
 
 namespace udpsieve::service {
 
@@ -26,11 +24,17 @@ struct CompileEnv {
   int socket = 0;  ///< NUMA socket for classifier memory
 };
 
-/// Builds a table for `loaded` (rules, defaults, routes). Throws ConfigError for a rule the
-/// classifier cannot take, std::runtime_error when DPDK fails.
-[[nodiscard]] std::unique_ptr<dataplane::Table> make_table(const config::LoadedConfig& loaded,
-                                                           const CompileEnv& env,
-                                                           uint64_t generation);
+/// Builds the file rules' part for `loaded` (rules and defaults). Throws ConfigError for a rule
+/// the classifier cannot take, std::runtime_error when DPDK fails.
+[[nodiscard]] std::shared_ptr<const dataplane::RulePart> make_file_part(
+    const config::LoadedConfig& loaded, const CompileEnv& env, uint64_t generation);
+/// Builds a part of `kind` from `rules`; throws like make_file_part.
+[[nodiscard]] std::shared_ptr<const dataplane::RulePart> make_part(
+    std::shared_ptr<const rules::RuleSet> rules, dataplane::PartKind kind, const CompileEnv& env,
+    uint64_t generation);
+/// A runtime build job: the runtime rules' part (on the runtime builder thread).
+[[nodiscard]] control::CompileOutcome build_runtime(const control::JobRequest& request,
+                                                    const CompileEnv& env);
 
 /// Runs a reload or check job (on the compile thread). Never throws.
 [[nodiscard]] control::CompileOutcome compile(const control::JobRequest& request,

@@ -1,0 +1,15 @@
+# Shared by the benchmark scripts (sourced, not run).
+
+# write_unmatched_rules N FILE: a rule file of N drop rules of source prefix + destination port
+# whose sources (10.0.0.0/8) lie outside the replayed capture's (100.64.0.0/16), so every packet
+# walks all of them and none matches.
+write_unmatched_rules() {
+  local count=$1 file=$2
+  {
+    echo "rules:"
+    for i in $(seq 0 $((count - 1))); do
+      printf '  - id: r%d\n    match: {src: 10.%d.%d.0/24, dst_port: %d}\n    action: drop\n' \
+        "$i" $((i / 256 % 256)) $((i % 256)) $((1000 + i % 50000))
+    done
+  } >"$file"
+}

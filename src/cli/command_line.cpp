@@ -1,0 +1,272 @@
+#include "udpsieve/cli/command_line.hpp"
+
+#include <algorithm>
+#include <random>
+#include <string_view>
+#include <utility>
+
+#include "udpsieve/cli/args.hpp"
+#include "udpsieve/cli/client.hpp"
+#include "udpsieve/cli/render.hpp"
+#include "udpsieve/common/decimal.hpp"
+
+namespace udpsieve::cli {
+namespace {
+
+using nlohmann::json;
+
+const char* const kOptions =
+    "global options (before or after the command):\n"
+    "  --socket PATH      control socket (default $UDPSIEVE_SOCKET or "
+    "/run/udpsieve/control.sock)\n"
+    "  --timeout SECONDS  wait this long for the reply (default 5 s; rule add, rule del and\n"
+    "                     block 60 s; reload and check 5 min; capture its --timeout + 30 s;\n"
+    "                     for capture give it before the command)\n"
+    "  --json             print the daemon's JSON reply unchanged\n"
+    "  --field PATH       print one value of the reply, e.g. totals.rx_packets or ports.0.name\n"
+    "\n"
+    "DURATION: a whole number with an optional unit s, m, h or d (90, 90s, 10m, 2h, 7d), at most\n"
+    "365 days.\n"
+    "\n"
+    "exit status: 0 success, 1 daemon unreachable, request refused or bad rule file,\n"
+    "2 bad usage\n";
+
+/// One way udpsievectl offers a command, with its literal words ("rule", "add").
+struct Form {
+  const protocol::Command* command;
+  const protocol::CliForm* form;
+  std::vector<std::string_view> words;
+};
+
+/// The words a form's usage starts with: "rule add [--ttl DURATION] ..." gives rule, add.
+std::vector<std::string_view> form_words(std::string_view usage) {
+  std::vector<std::string_view> words;
+  std::size_t pos = 0;
+  while (pos < usage.size()) {
+    const std::size_t end = std::min(usage.find_first_of(" \n", pos), usage.size());
+    const std::string_view word = usage.substr(pos, end - pos);
+    const bool literal = !word.empty() && word.front() != '-' &&
+                         std::all_of(word.begin(), word.end(),
+                                     [](char c) { return (c >= 'a' && c <= 'z') || c == '-'; });
+    if (!literal) break;
+    words.push_back(word);
+    pos = end + 1;
+  }
+  return words;
+}
+
+/// Every form of every command, from the command table.
+std::vector<Form> all_forms() {
+  std::vector<Form> forms;
+  for (const protocol::Command& command : protocol::kCommands) {
+    for (const protocol::CliForm& form : command.cli)
+      forms.push_back(Form{&command, &form, form_words(form.usage)});
+  }
+  return forms;
+}
+
+std::string join_words(const std::vector<std::string_view>& words) {
+  std::string out;
+  for (std::string_view word : words)
+    out += (out.empty() ? "" : " ") + std::string(word);
+  return out;
+}
+
+/// Whether `arg` (`--name` or `--name=VALUE`) is an option the form's usage names.
+bool names_option(std::string_view usage, std::string_view arg) {
+  if (arg.size() < 3 || arg.substr(0, 2) != "--") return false;
+  const std::string_view name = arg.substr(0, arg.find('='));
+  for (std::size_t pos = usage.find(name); pos != std::string_view::npos;
+       pos = usage.find(name, pos + 1)) {
+    const std::size_t end = pos + name.size();
+    const bool whole =
+        end == usage.size() || !((usage[end] >= 'a' && usage[end] <= 'z') || usage[end] == '-');
+    if (whole) return true;
+  }
+  return false;
+}
+
+std::chrono::seconds parse_timeout(const std::string& text) {
+  uint64_t seconds = 0;
+  if (parse_decimal(text, kMaxTimeoutS, seconds) != DecimalResult::ok || seconds == 0) {
+    throw UsageError("--timeout: '" + text + "' is not a whole number of seconds from 1 to " +
+                     std::to_string(kMaxTimeoutS));
+  }
+  return std::chrono::seconds(seconds);
+}
+
+/// The forms named by the words at args[i...] (the longest that match); throws UsageError.
+std::vector<Form> resolve(std::span<const std::string> args, std::size_t i) {
+  std::vector<Form> matched;
+  for (Form& form : all_forms()) {
+    const std::size_t n = form.words.size();
+    if (n == 0 || i + n > args.size() ||
+        !std::equal(form.words.begin(), form.words.end(), args.begin() + static_cast<long>(i))) {
+      continue;
+    }
+    if (!matched.empty() && matched.front().words.size() > n) continue;
+    if (!matched.empty() && matched.front().words.size() < n) matched.clear();
+    matched.push_back(std::move(form));
+  }
+  if (!matched.empty()) return matched;
+  std::vector<std::string_view> next_words;
+  for (const Form& form : all_forms()) {
+    if (form.words.size() > 1 && form.words[0] == args[i]) next_words.push_back(form.words[1]);
+  }
+  if (next_words.empty()) throw UsageError("unknown command '" + args[i] + "'");
+  std::string list;
+  for (std::string_view word : next_words)
+    list += (list.empty() ? "" : ", ") + std::string(word);
+  throw UsageError("'" + args[i] + "' needs one of: " + list +
+                       (i + 1 < args.size() ? " (not '" + args[i + 1] + "')" : std::string()),
+                   args[i]);
+}
+
+}  // namespace
+
+Invocation parse_command_line(std::span<const std::string> args, std::string socket_path) {
+  Invocation invocation;
+  invocation.socket_path = std::move(socket_path);
+  std::vector<Form> forms;  // the forms the command words name
+  bool options_ended = false;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    const bool have_command = invocation.command != nullptr;
+    const bool own_option =
+        have_command && std::any_of(forms.begin(), forms.end(), [&](const Form& form) {
+          return names_option(form.form->usage, arg);
+        });
+    std::string value;
+    if (options_ended || own_option) {
+      invocation.args.push_back(arg);
+    } else if (have_command && arg == "--") {
+      options_ended = true;
+      invocation.args.push_back(arg);
+    } else if (arg == "--help" || arg == "-h") {
+      invocation.help = true;
+    } else if (read_option(args, i, "--socket", value)) {
+      if (value.empty()) throw UsageError("--socket needs a path");
+      invocation.socket_path = value;
+    } else if (read_option(args, i, "--field", value)) {
+      invocation.field = value;
+    } else if (read_option(args, i, "--timeout", value)) {
+      invocation.timeout = parse_timeout(value);
+    } else if (arg == "--json") {
+      invocation.json_output = true;
+    } else if (have_command) {
+      invocation.args.push_back(arg);
+    } else if (!arg.empty() && arg.front() == '-') {
+      throw UsageError("unknown option '" + arg + "'");
+    } else {
+      forms = resolve(args, i);
+      invocation.command = forms.front().command;
+      invocation.words = join_words(forms.front().words);
+      i += forms.front().words.size() - 1;
+    }
+  }
+  if (invocation.command == nullptr && !invocation.help) {
+    throw UsageError("a command is required");
+  }
+  return invocation;
+}
+
+std::chrono::milliseconds default_timeout(const std::string& command,
+                                          const CaptureOptions& capture) {
+  // The daemon answers when the work is done: a capture when it has its packets or its time is
+  // up, a reload or check when a large rule set is compiled, a rule change when it is in effect.
+  if (command == "capture") return std::chrono::seconds(capture.timeout_s + 30);
+  if (command == "reload" || command == "check") return std::chrono::minutes(5);
+  if (command.rfind("rule-", 0) == 0) return std::chrono::seconds(60);
+  return std::chrono::seconds(5);
+}
+
+Request build_request(const Invocation& invocation,
+                      const std::function<std::string()>& read_stdin) {
+  Request request;
+  request.command = std::string(invocation.command->name);
+  request.words = invocation.words;
+  const std::span<const std::string> args(invocation.args);
+  if (request.words == "block") {
+    std::random_device random;
+    request.body = block_request(parse_block(args), std::chrono::system_clock::now(),
+                                 static_cast<uint16_t>(random() & 0xffff));
+  } else if (request.command == "rule-add") {
+    const RuleAddOptions options = parse_rule_add(args);
+    request.rule_file = load_rule_file(options.file, read_stdin);
+    request.body = rule_add_request(options, request.rule_file->rules);
+  } else if (request.command == "rule-del") {
+    request.body = rule_del_request(parse_rule_del(args));
+  } else if (request.command == "rules") {
+    request.body = rules_request(args, request.words);
+  } else if (request.command == "check") {
+    ArgReader reader(request.words, args);
+    std::vector<std::string> files;
+    while (reader.next()) {
+      if (!reader.operand()) reader.reject();
+      files.push_back(reader.current());
+    }
+    if (files.empty()) reader.fail("at least one rule file is required (FILE...)");
+    request.body = json::parse(check_request(files));
+  } else if (request.command == "capture") {
+    request.capture = parse_capture(args);
+    request.body = json::parse(capture_request(request.capture));
+  } else {
+    ArgReader reader(request.words, args);
+    if (reader.next()) reader.reject();
+    request.body = json::parse(command_request(request.command));
+  }
+  request.timeout = invocation.timeout ? std::chrono::milliseconds(*invocation.timeout)
+                                       : default_timeout(request.command, request.capture);
+  return request;
+}
+
+std::string render_reply(const Request& request, const nlohmann::json& reply) {
+  if (request.words == "block") {
+    try {
+      return render_block(request.body, reply);
+    } catch (const json::exception&) {
+      return reply.dump(2) + "\n";  // an unexpected shape: show it as it is
+    }
+  }
+  return render(request.command, reply);
+}
+
+std::string explain_error(const Request& request, const std::string& error) {
+  std::string text =
+      request.rule_file ? locate_rule_error(error, request.rule_file->entries) : error;
+  // The daemon's hints name request fields; on the command line they are options.
+  for (const auto& [field, option] :
+       {std::pair<std::string_view, std::string_view>{"send \"replace\": true", "use --replace"},
+        {"send \"missing_ok\": true", "use --missing-ok"}}) {
+    if (const std::size_t at = text.find(field); at != std::string::npos) {
+      text.replace(at, field.size(), option);
+    }
+  }
+  return text;
+}
+
+std::string usage_text() {
+  return "usage: udpsievectl [--socket PATH] [--timeout SECONDS] COMMAND [ARGUMENTS]\n"
+         "                   [--json | --field PATH]\n"
+         "\n"
+         "commands:\n" +
+         protocol::cli_commands_text() + "\n" + kOptions;
+}
+
+std::string usage_text(const std::string& words) {
+  if (words.empty()) return usage_text();
+  std::string out;
+  for (const Form& form : all_forms()) {
+    // "rule" shows every `rule ...` form; "rule add" just that one.
+    const std::string named = join_words(form.words);
+    if (named != words && named.rfind(words + " ", 0) != 0) continue;
+    out += (out.empty() ? "usage: " : "       ") + std::string("udpsievectl ");
+    for (char c : form.form->usage)
+      out += c == '\n' ? std::string("\n                   ") : std::string(1, c);
+    out += "\n";
+  }
+  if (out.empty()) return usage_text();
+  return out + "(udpsievectl --help lists every command and option)\n";
+}
+
+}  // namespace udpsieve::cli
