@@ -184,7 +184,7 @@ def main():
     call(conn, {"cmd": "rule-sync", "source": "api", "rules": []})
     conn[0].close()
     if args.hold > 0:
-        results += phase_hold(args.socket, args.hold, min(args.singles, 50))
+        results += phase_hold(args.socket, args.hold, min(args.singles, 10))
 
     print(f"\n{'phase':34} {'n':>6} {'median ms':>10} {'p99 ms':>8} {'max ms':>8}")
     for r in results:

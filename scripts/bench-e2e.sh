@@ -5,10 +5,12 @@
 # so drift on a noisy machine hits every contender alike; prints each run's median Mpps over
 # its per-second samples, then the median over runs and the ratios.
 #
-#   scripts/bench-e2e.sh [--seconds N] [--rounds N] [--rules N]
+#   scripts/bench-e2e.sh [--seconds N] [--rounds N] [--rules N] [--runtime-rules N]
 #
 # --rules N gives udpsieved N rules that never match (so every packet walks all of them) plus
-# the default action: the cost of the rule stage at that size.
+# the default action: the cost of the rule stage at that size. --runtime-rules N adds N runtime
+# rules that never match either (restored from a state file at start): the cost of the second
+# lookup, in the runtime rules' own classifier.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/bench-lib.sh
@@ -16,12 +18,14 @@ cd "$(dirname "$0")/.."
 seconds=8
 rounds=3
 rules=10
+runtime_rules=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --seconds) seconds=$2; shift 2 ;;
     --rounds) rounds=$2; shift 2 ;;
     --rules) rules=$2; shift 2 ;;
-    *) echo "usage: scripts/bench-e2e.sh [--seconds N] [--rounds N] [--rules N]" >&2; exit 2 ;;
+    --runtime-rules) runtime_rules=$2; shift 2 ;;
+    *) echo "usage: scripts/bench-e2e.sh [--seconds N] [--rounds N] [--rules N] [--runtime-rules N]" >&2; exit 2 ;;
   esac
 done
 
@@ -37,6 +41,7 @@ build/bench_make_pcap "$pcap" 1024
 
 # Rules that never match the capture.
 write_unmatched_rules "$rules" "$work/rules.yaml"
+write_unmatched_runtime_state "$runtime_rules" "$work/dynamic.json"
 cat >"$work/udpsieved.yaml" <<EOF
 eal:
   lcores: [0, 1]
@@ -52,6 +57,7 @@ ports:
 pipeline:
   default_action: forward
   rules: [rules.yaml]
+  dynamic_state: dynamic.json
 control:
   socket: $work/ctl.sock
   stats_interval_ms: 100
@@ -112,7 +118,8 @@ u=$(echo "${results[udpsieve]}" | tr ' ' '\n' | grep . | median)
 io=$(echo "${results[io]}" | tr ' ' '\n' | grep . | median)
 sw=$(echo "${results[5tswap]}" | tr ' ' '\n' | grep . | median)
 echo
-echo "net_pcap(64-byte UDP, infinite_rx) -> net_null, one worker lcore, $rules rule(s), median of $rounds x ${seconds}s"
+echo "net_pcap(64-byte UDP, infinite_rx) -> net_null, one worker lcore, $rules rule(s)" \
+  "+ $runtime_rules runtime rule(s), median of $rounds x ${seconds}s"
 printf '%-28s %8s\n' "contender" "Mpps"
 printf '%-28s %8.2f\n' "udpsieved" "$u" "dpdk-testpmd io" "$io" "dpdk-testpmd 5tswap" "$sw"
 awk -v u="$u" -v io="$io" -v sw="$sw" \

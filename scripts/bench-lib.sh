@@ -13,3 +13,19 @@ write_unmatched_rules() {
     done
   } >"$file"
 }
+
+# write_unmatched_runtime_state N FILE: a runtime-rule state file (pipeline.dynamic_state) of N
+# source api drop rules for /32 sources in 10.128.0.0/9, which the capture never uses.
+write_unmatched_runtime_state() {
+  local count=$1 file=$2
+  {
+    printf '{"format": "udpsieve-dynamic-state", "version": 1, "written_at": 0, "rules": [\n'
+    for i in $(seq 0 $((count - 1))); do
+      [ "$i" -eq 0 ] || printf ',\n'
+      printf '{"rule": {"id": "rt%d", "match": {"src": ["10.%d.%d.%d/32"]}, "action": "drop"}, ' \
+        "$i" $((128 + i / 65536 % 128)) $((i / 256 % 256)) $((i % 256))
+      printf '"expires_at": null, "added_at": 0}'
+    done
+    printf '\n]}\n'
+  } >"$file"
+}

@@ -8,7 +8,11 @@
 # At the end SIGTERM: the daemon's final totals must show rx == forwarded + dropped exactly.
 #
 #   scripts/bench-runtime-rules.sh [--file-rules N] [--flows N] [--rate R] [--seconds S]
-#                                  [--hold N] [--state-dir DIR]
+#                                  [--connections N] [--hold N] [--state-dir DIR]
+#
+# The sustained updates come from CONNECTIONS clients at once (default 64), as from many ban
+# scripts; each client waits for its reply before its next request, and updates that arrive
+# while a build runs are built together.
 #
 # The state file (runtime rules of source api) is written, with its fsyncs, before each reply;
 # --state-dir puts it on the filesystem you want to measure (default: a directory under
@@ -22,6 +26,7 @@ flows=4096
 rate=1000
 seconds=60
 hold=100000
+connections=64
 state_dir=""
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -30,8 +35,9 @@ while [ $# -gt 0 ]; do
     --rate) rate=$2; shift 2 ;;
     --seconds) seconds=$2; shift 2 ;;
     --hold) hold=$2; shift 2 ;;
+    --connections) connections=$2; shift 2 ;;
     --state-dir) state_dir=$2; shift 2 ;;
-    *) sed -n '2,16p' "$0" >&2; exit 2 ;;
+    *) sed -n '2,20p' "$0" >&2; exit 2 ;;
   esac
 done
 
@@ -73,7 +79,7 @@ pipeline:
 control:
   socket: $work/ctl.sock
 logging:
-  level: warn
+  level: info
 EOF
 
 build/udpsieved --config "$work/udpsieved.yaml" >"$work/daemon.log" 2>&1 &
@@ -89,7 +95,7 @@ echo "udpsieved: $file_rules file rules, $flows flows replayed at full speed on 
   "state file in $state_dir ($(stat -f -c %T "$state_dir"))"
 
 python3 bench/runtime_rules.py --socket "$work/ctl.sock" --rate "$rate" --seconds "$seconds" \
-  --hold "$hold"
+  --connections "$connections" --hold "$hold"
 
 rx1=$(build/udpsievectl --socket "$work/ctl.sock" stats --field totals.rx_packets)
 t1=$(date +%s.%N)

@@ -234,14 +234,19 @@ std::string render_reply(const Request& request, const nlohmann::json& reply) {
 std::string explain_error(const Request& request, const std::string& error) {
   std::string text =
       request.rule_file ? locate_rule_error(error, request.rule_file->entries) : error;
-  // The daemon's hints name request fields; on the command line they are options.
-  for (const auto& [field, option] :
-       {std::pair<std::string_view, std::string_view>{"send \"replace\": true", "use --replace"},
-        {"send \"missing_ok\": true", "use --missing-ok"}}) {
+  // The daemon's hints name request fields; say what the command line offers instead.
+  const auto rewrite = [&](std::string_view field, std::string_view hint) {
     if (const std::size_t at = text.find(field); at != std::string::npos) {
-      text.replace(at, field.size(), option);
+      text.replace(at, field.size(), hint);
     }
+  };
+  if (request.words == "block") {
+    rewrite("send \"replace\": true to replace it",
+            "give another --id, or delete it first (udpsievectl rule del ID)");
+  } else {
+    rewrite("send \"replace\": true", "use --replace");
   }
+  rewrite("send \"missing_ok\": true", "use --missing-ok");
   return text;
 }
 

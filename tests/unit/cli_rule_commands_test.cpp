@@ -295,6 +295,12 @@ TEST(CliRuleErrors, KeyPathsAreLocatedInTheFile) {
                                "(send \"missing_ok\": true to ignore ids that are gone)"),
             "rule-del refused, nothing changed: ids[0]: no runtime rule \"x\" (use --missing-ok "
             "to ignore ids that are gone)");
+  // block has no --replace: another id, or a delete first.
+  EXPECT_EQ(cli::explain_error(request_for({"block", "10.0.0.0/8", "--id", "x"}),
+                               "rule-add refused, nothing changed: rules[0].id: runtime rule \"x\" "
+                               "exists (source api); send \"replace\": true to replace it"),
+            "rule-add refused, nothing changed: rules[0].id: runtime rule \"x\" exists (source "
+            "api); give another --id, or delete it first (udpsievectl rule del ID)");
   // Other commands keep the daemon's text.
   EXPECT_EQ(cli::explain_error(request_for({"block", "10.0.0.300"}),
                                "rules[0].match.src[0]: '10.0.0.300' is not an IPv4 or IPv6 prefix"),
