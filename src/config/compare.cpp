@@ -32,6 +32,8 @@ std::vector<std::string> restart_required_changes(const DaemonConfig& running,
       differ(a.rx_descriptors != b.rx_descriptors, key + ".rx_descriptors");
       differ(a.tx_descriptors != b.tx_descriptors, key + ".tx_descriptors");
       differ(a.mtu != b.mtu, key + ".mtu");
+      differ(a.rss != b.rss, key + ".rss");
+      differ(a.rss_symmetric != b.rss_symmetric, key + ".rss_symmetric");
     }
   }
   differ(running.control.socket != next.control.socket, "control.socket");

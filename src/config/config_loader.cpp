@@ -170,7 +170,8 @@ unsigned parse_descriptors(const YamlNode& node) {
 }
 
 PortConfig parse_port(const YamlNode& node, const std::string& base_dir) {
-  node.expect_map({"name", "device", "forward_to", "rx_descriptors", "tx_descriptors", "mtu"});
+  node.expect_map({"name", "device", "forward_to", "rx_descriptors", "tx_descriptors", "mtu", "rss",
+                   "rss_symmetric"});
   PortConfig port;
   port.where = node.location();
   port.name = word(node.require("name"), "port name", kMaxPortNameLength);
@@ -179,6 +180,10 @@ PortConfig parse_port(const YamlNode& node, const std::string& base_dir) {
   if (auto rx = node.get("rx_descriptors")) port.rx_descriptors = parse_descriptors(*rx);
   if (auto tx = node.get("tx_descriptors")) port.tx_descriptors = parse_descriptors(*tx);
   if (auto mtu = node.get("mtu")) port.mtu = static_cast<unsigned>(mtu->as_uint(68, 9600));
+  if (auto rss = node.get("rss")) {
+    port.rss = rss->as_enum<RssFields>({{"ip", RssFields::ip}, {"ip_udp", RssFields::ip_udp}});
+  }
+  if (auto symmetric = node.get("rss_symmetric")) port.rss_symmetric = symmetric->as_bool();
   return port;
 }
 

@@ -218,6 +218,8 @@ json ports_reply(const ControlContext& context) {
          {"rx_descriptors", info.rx_descriptors},
          {"tx_descriptors", info.tx_descriptors},
          {"rss", info.rss_hash != 0},
+         {"rss_hash", dataplane::rss_text(info.rss_hash)},
+         {"rss_symmetric", info.rss_symmetric},
          {"mtu", info.mtu},
          {"counters", port_counters_json(context.ports.counters(i))}});
   }

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cctype>
 #include <stdexcept>
+#include <vector>
 
 #include "udpsieve/config/eal_args.hpp"
 #include "udpsieve/dataplane/mempools.hpp"
@@ -55,8 +56,17 @@ std::string rss_text(uint64_t hash) {
   return text.empty() ? "on" : text;
 }
 
-uint64_t wanted_rss(uint64_t offered) noexcept {
-  return offered & (RTE_ETH_RSS_IP | RTE_ETH_RSS_UDP);
+uint64_t wanted_rss(uint64_t offered, config::RssFields fields) noexcept {
+  const uint64_t wanted =
+      fields == config::RssFields::ip ? RTE_ETH_RSS_IP : (RTE_ETH_RSS_IP | RTE_ETH_RSS_UDP);
+  return offered & wanted;
+}
+
+std::vector<uint8_t> symmetric_rss_key(std::size_t length) {
+  std::vector<uint8_t> key(length);
+  for (std::size_t i = 0; i < length; ++i)
+    key[i] = i % 2 == 0 ? 0x6d : 0x5a;
+  return key;
 }
 
 std::string queue_shortfall(const PortInfo& info, const config::PortConfig& port, uint16_t queues) {
@@ -135,6 +145,7 @@ void PortSet::attach(const std::vector<config::PortConfig>& ports) {
     info.max_rx_queues = dev_info.max_rx_queues;
     info.max_tx_queues = dev_info.max_tx_queues;
     info.rss_offered = dev_info.flow_type_rss_offloads;
+    info.rss_key_size = dev_info.hash_key_size;
     info.max_mtu = dev_info.max_mtu;
     info.max_rx_frame = dev_info.max_rx_pktlen;
     info.rx_scatter = (dev_info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_SCATTER) != 0;
@@ -158,11 +169,23 @@ void PortSet::start(const std::vector<config::PortConfig>& ports, uint16_t queue
     rte_eth_dev_info dev_info{};
     check(rte_eth_dev_info_get(id, &dev_info), label + ": device info");
     rte_eth_conf conf{};
+    std::vector<uint8_t> rss_key;  // must outlive rte_eth_dev_configure
     if (queues > 1) {
-      info.rss_hash = wanted_rss(dev_info.flow_type_rss_offloads);
+      info.rss_hash = wanted_rss(dev_info.flow_type_rss_offloads, port.rss);
       if (info.rss_hash != 0) {
         conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
         conf.rx_adv_conf.rss_conf.rss_hf = info.rss_hash;
+        if (port.rss_symmetric && dev_info.hash_key_size != 0) {
+          rss_key = symmetric_rss_key(dev_info.hash_key_size);
+          conf.rx_adv_conf.rss_conf.rss_key = rss_key.data();
+          conf.rx_adv_conf.rss_conf.rss_key_len = dev_info.hash_key_size;
+          info.rss_symmetric = true;
+        } else if (port.rss_symmetric) {
+          spdlog::warn(
+              "{}: driver {} takes no RSS hash key, so rss_symmetric cannot be applied; the two "
+              "directions of a flow may land on different workers",
+              label, info.driver);
+        }
       } else {
         spdlog::warn(
             "{}: driver {} has no RSS over IP/UDP; each queue gets whatever the "
@@ -227,7 +250,8 @@ void PortSet::start(const std::vector<config::PortConfig>& ports, uint16_t queue
         label, info.driver, info.socket, link_state.up ? "up" : "down",
         link_state.up ? " " + std::to_string(link_state.speed_mbps) + " Mbps" : "", info.rx_queues,
         info.tx_queues, info.rx_descriptors, info.tx_descriptors,
-        queues > 1 ? rss_text(info.rss_hash) : "off (one queue)",
+        queues > 1 ? rss_text(info.rss_hash) + (info.rss_symmetric ? " (symmetric key)" : "")
+                   : "off (one queue)",
         info.mtu != 0 ? std::to_string(info.mtu) : std::string("unknown"));
   }
 }

@@ -85,13 +85,20 @@ void check_ports(const dataplane::PortSet& ports, const std::vector<config::Port
                           : ""));
     }
 
-    const uint64_t rss = dataplane::wanted_rss(info.rss_offered);
+    const uint64_t rss = dataplane::wanted_rss(info.rss_offered, configs[i].rss);
     if (queues == 1) {
       report.add(CheckStatus::note, subject,
                  "RSS not needed with one worker (the driver offers " +
                      (rss != 0 ? dataplane::rss_text(rss) : std::string("none")) + " over IP/UDP)");
+    } else if (rss != 0 && configs[i].rss_symmetric && info.rss_key_size == 0) {
+      report.add(CheckStatus::warn, subject,
+                 "RSS over " + dataplane::rss_text(rss) + ", but driver " + info.driver +
+                     " takes no hash key, so rss_symmetric cannot be applied: the two directions "
+                     "of a flow may land on different workers");
     } else if (rss != 0) {
-      report.add(CheckStatus::ok, subject, "RSS over " + dataplane::rss_text(rss));
+      report.add(CheckStatus::ok, subject,
+                 "RSS over " + dataplane::rss_text(rss) +
+                     (configs[i].rss_symmetric ? " with a symmetric key" : ""));
     } else {
       report.add(CheckStatus::warn, subject,
                  "driver " + info.driver + " has no RSS over IP/UDP: with " +

@@ -161,3 +161,37 @@ TEST(Preflight, EachProblemSaysWhatToChange) {
 }
 
 }  // namespace
+
+// ports[].rss and rss_symmetric reach the driver: preflight reports them, and a started port
+// shows the hash functions and the symmetric key in use.
+TEST(Preflight, TapDeviceTakesTheRssFieldsAndTheSymmetricKey) {
+  REQUIRE_DPDK();
+  TempDir dir;
+  const std::string tap = "pr" + std::to_string(getpid() % 100000);
+  const std::string port = "  - {name: wan, device: \"net_tap0,iface=" + tap +
+                           "\", forward_to: wan, rss: ip, rss_symmetric: true}\n";
+  const auto result = preflight(dir, "[0, 1, \"2@1\"]", port, "pf-rss");
+  EXPECT_EQ(result.exit_code, 0) << result.output;
+  // `ip` hashes addresses only: no UDP among the hash functions.
+  EXPECT_NE(result.output.find("  ok    port wan: RSS over ipv4"), std::string::npos)
+      << result.output;
+  EXPECT_NE(result.output.find(" with a symmetric key"), std::string::npos) << result.output;
+  EXPECT_EQ(result.output.find("udp with a symmetric key"), std::string::npos) << result.output;
+
+  const std::string socket = dir.file("ctl.sock");
+  const std::string config = dir.file("config.yaml");
+  udpsieve::test::DaemonProcess daemon({"--config", config, "--socket", socket, "--file-prefix",
+                                        udpsieve::test::unique_prefix("rss")},
+                                       dir.file("daemon.log"));
+  ASSERT_TRUE(daemon.wait_ready(socket)) << daemon.log();
+  const nlohmann::json ports = daemon.request(socket, "ports")["ports"];
+  ASSERT_EQ(ports.size(), 1U);
+  EXPECT_EQ(ports[0]["rx_queues"], 2);
+  EXPECT_EQ(ports[0]["rss"], true);
+  EXPECT_EQ(ports[0]["rss_symmetric"], true);
+  const std::string hash = ports[0]["rss_hash"];
+  EXPECT_NE(hash.find("ipv4"), std::string::npos) << hash;
+  EXPECT_EQ(hash.find("udp"), std::string::npos) << hash;
+  EXPECT_NE(daemon.log().find("(symmetric key)"), std::string::npos) << daemon.log();
+  EXPECT_EQ(daemon.stop(), 0) << daemon.log();
+}

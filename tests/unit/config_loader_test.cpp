@@ -113,6 +113,11 @@ TEST(ConfigLoaderTest, DefaultsForEverythingOptional) {
   EXPECT_EQ(config.ports[0].rx_descriptors, 1024u);
   EXPECT_EQ(config.ports[0].tx_descriptors, 1024u);
   EXPECT_EQ(config.ports[0].mtu, 0u);  // the driver's default
+  EXPECT_EQ(config.ports[0].rss, RssFields::ip_udp);
+  EXPECT_FALSE(config.ports[0].rss_symmetric);
+  EXPECT_EQ(config.pipeline.dynamic_max_rules, 100000u);
+  EXPECT_EQ(config.pipeline.dynamic_state, "/var/lib/udpsieve/dynamic.json");
+  EXPECT_TRUE(config.control.admin_group.empty());
   EXPECT_EQ(config.pipeline.default_action, rules::Verdict::forward);
   EXPECT_EQ(config.pipeline.non_udp, rules::Verdict::forward);
   EXPECT_TRUE(config.pipeline.rules.empty());
@@ -384,7 +389,21 @@ const ErrorCase kErrorCases[] = {
             "    forward_to: wan\n"
             "    speed: 10G\n",
      "udpsieve.yaml:7:5: ports[0].speed: unknown key (expected one of: name, device, forward_to, "
-     "rx_descriptors, tx_descriptors, mtu)"},
+     "rx_descriptors, tx_descriptors, mtu, rss, rss_symmetric)"},
+    {"rss not a choice",
+     kEal + "ports:\n"
+            "  - name: wan\n"
+            "    device: net_null0\n"
+            "    forward_to: wan\n"
+            "    rss: l4\n",
+     "udpsieve.yaml:7:10: ports[0].rss: 'l4' is not one of: ip | ip_udp"},
+    {"rss_symmetric not a boolean",
+     kEal + "ports:\n"
+            "  - name: wan\n"
+            "    device: net_null0\n"
+            "    forward_to: wan\n"
+            "    rss_symmetric: maybe\n",
+     "udpsieve.yaml:7:20: ports[0].rss_symmetric: expected true or false, got 'maybe'"},
     {"name missing",
      kEal + "ports:\n"
             "  - device: net_null0\n"
@@ -762,6 +781,33 @@ TEST(ConfigLoaderTest, LoadConfigAndRules) {
   ASSERT_EQ(loaded.warnings.size(), 1u);
   EXPECT_EQ(loaded.warnings[0],
             path + ":11:38: pipeline.rules[2]: no files match " + dir.file("extra.d/*.yaml"));
+}
+
+// `dynamic` in pipeline.rules: how many file rules come before the runtime rules.
+TEST(ConfigLoaderTest, DynamicMarksWhereRuntimeRulesSit) {
+  const TempDir dir;
+  (void)dir.write("allow.yaml",
+                  "rules:\n  - {id: a1, action: forward}\n  - {id: a2, action: forward}\n");
+  (void)dir.write("rules.d/10.yaml", "rules:\n  - {id: b1, action: drop}\n");
+  (void)dir.write("rules.d/20.yaml", "rules:\n  - {id: c1, action: drop}\n");
+  (void)dir.write("dynamic", "rules:\n  - {id: d1, action: drop}\n");
+  const struct {
+    const char* list;
+    std::size_t at;
+  } cases[] = {
+      {"[allow.yaml, dynamic, rules.d/*.yaml]", 2},
+      {"[dynamic, allow.yaml, rules.d/*.yaml]", 0},
+      {"[allow.yaml, rules.d/*.yaml, dynamic]", 4},
+      {"[allow.yaml, rules.d/*.yaml]", 0},  // not listed: runtime rules come first
+      {"[allow.yaml, rules.d/*.yaml, empty.d/*.yaml, dynamic]", 4},
+      {"[dynamic]", 0},
+      {"[allow.yaml, ./dynamic]", 0},  // a file called dynamic is a file
+  };
+  for (const auto& c : cases) {
+    const LoadedConfig loaded = load_config_and_rules(write_config(dir, c.list));
+    EXPECT_EQ(loaded.dynamic_at, c.at) << c.list;
+  }
+  EXPECT_EQ(load_config_and_rules(write_config(dir, "[allow.yaml, ./dynamic]")).rules.size(), 3U);
 }
 
 TEST(ConfigLoaderTest, LoadConfigAndRulesErrors) {

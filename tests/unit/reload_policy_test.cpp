@@ -35,6 +35,10 @@ TEST(ReloadPolicy, ReloadableChangesNeedNoRestart) {
   for (const auto& [from, to] : std::vector<std::pair<std::string, std::string>>{
            {"default_action: forward", "default_action: drop"},
            {"rules: [a.yaml]", "rules: [a.yaml, b.yaml]"},
+           {"rules: [a.yaml]", "rules: [a.yaml, dynamic], dynamic_max_rules: 5"},
+           {"stats_interval_ms: 100",
+            "stats_interval_ms: 100, socket_group: root, "
+            "admin_group: root"},
            {"forward_to: lan}", "forward_to: wan}"},
            {"level: info", "level: debug"}}) {
     EXPECT_TRUE(restart_required_changes(base, parse(with(kBase, from, to))).empty()) << to;
@@ -49,8 +53,12 @@ TEST(ReloadPolicy, EverythingElseNeedsARestartAndIsNamed) {
       {{"device: \"0000:3b:00.1\"", "device: \"0000:3b:00.2\""}, "ports[1].device"},
       {{"name: lan, device", "name: lan2, device"}, "ports[1].name"},
       {{"name: lan, device", "name: lan, mtu: 9000, device"}, "ports[1].mtu"},
+      {{"name: lan, device", "name: lan, rss: ip, device"}, "ports[1].rss"},
+      {{"name: lan, device", "name: lan, rss_symmetric: true, device"}, "ports[1].rss_symmetric"},
       {{"socket: /run/u.sock", "socket: /run/v.sock"}, "control.socket"},
       {{"stats_interval_ms: 100", "stats_interval_ms: 200"}, "control.stats_interval_ms"},
+      {{"rules: [a.yaml]", "rules: [a.yaml], dynamic_state: /var/lib/x.json"},
+       "pipeline.dynamic_state"},
   };
   for (const auto& [edit, key] : cases) {
     std::string text = with(kBase, edit.first, edit.second);

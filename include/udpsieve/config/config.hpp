@@ -37,6 +37,12 @@ struct EalConfig {
   std::vector<std::string> extra_args;  ///< passed to rte_eal_init verbatim (eal.extra_args)
 };
 
+/// Which header fields RSS hashes to spread a port's packets over the workers' queues.
+enum class RssFields : uint8_t {
+  ip,      ///< source and destination addresses: all of a host pair's traffic on one worker
+  ip_udp,  ///< addresses and UDP ports: one flow on one worker, a host's flows spread
+};
+
 struct PortConfig {
   std::string name;
   std::string device;  ///< PCI address or vdev string, relative pcap paths made absolute
@@ -46,6 +52,10 @@ struct PortConfig {
   unsigned tx_descriptors = 1024;
   /// IP MTU to configure (ports[].mtu, 68-9600); 0 leaves the driver's default (usually 1500).
   unsigned mtu = 0;
+  RssFields rss = RssFields::ip_udp;  ///< ports[].rss, with several workers
+  /// ports[].rss_symmetric: a symmetric hash key, so both directions of a flow (addresses and
+  /// ports swapped) land on the same worker.
+  bool rss_symmetric = false;
   SourceLocation where;  ///< position of the port's list entry
 };
 

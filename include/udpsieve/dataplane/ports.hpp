@@ -28,6 +28,8 @@ struct PortInfo {
   uint16_t max_tx_queues = 0;
   uint64_t rss_hash = 0;       ///< RSS hash functions in use; 0 when RSS is off
   uint64_t rss_offered = 0;    ///< RSS hash functions the driver offers (flow_type_rss_offloads)
+  bool rss_symmetric = false;  ///< the symmetric key is in use
+  uint8_t rss_key_size = 0;    ///< hash key length the driver takes (0: it takes none)
   uint16_t max_mtu = 0;        ///< largest MTU the driver accepts
   uint32_t max_rx_frame = 0;   ///< largest frame it receives (max_rx_pktlen)
   bool rx_scatter = false;     ///< the driver can receive a frame into several mbufs
@@ -45,8 +47,14 @@ struct LinkInfo {
 
 using PortCounters = std::array<uint64_t, kPortStatCount>;
 
-/// The RSS hash functions udpsieve asks for (IP and UDP), of those in `offered`.
-[[nodiscard]] uint64_t wanted_rss(uint64_t offered) noexcept;
+/// The RSS hash functions udpsieve asks for (`fields`: IP, or IP and UDP), of those in
+/// `offered`.
+[[nodiscard]] uint64_t wanted_rss(uint64_t offered,
+                                  config::RssFields fields = config::RssFields::ip_udp) noexcept;
+/// A Toeplitz key of `length` bytes that hashes (src, dst) and (dst, src) alike, so both
+/// directions of a flow land on one queue: the 16-bit pattern 0x6d5a repeated (Woo and Park,
+/// "Scalable TCP Session Monitoring with Symmetric Receive-side Scaling", 2012).
+[[nodiscard]] std::vector<uint8_t> symmetric_rss_key(std::size_t length);
 /// "ipv4+ipv4-udp+..." for RSS hash bits, "off" for 0.
 [[nodiscard]] std::string rss_text(uint64_t hash);
 /// Why `info`'s driver cannot give `queues` workers a queue each, with what to change; empty
