@@ -14,6 +14,7 @@ PACKAGES=(
   libpcap-dev                     # scenario tests read and compare pcap files
   clang libclang-rt-14-dev llvm   # libFuzzer targets and their symbolizer
   iproute2 ethtool tcpreplay tcpdump  # the network-namespace lab and its replay test
+  jq                              # the rte_flow VM test reads udpsievectl --json with it
 )
 HUGEPAGES_2M=${UDPSIEVE_HUGEPAGES:-512}
 

@@ -195,6 +195,28 @@ std::string render_rules(const json& reply) {
   return out + table.str();
 }
 
+/// Per port: whether the NIC takes flow rules, then each drop and steering rule's fate.
+std::string render_steering(const json& reply) {
+  std::string out;
+  for (const json& port : reply.at("ports")) {
+    out += "port " + value_or(port, "name") + ": offload " + value_or(port, "offload") +
+           ", isolate " + value_or(port, "isolate") + ", rte_flow " +
+           (port.value("rte_flow", false) ? std::string("yes")
+                                          : "no (" + value_or(port, "rte_flow_reason") + ")") +
+           "\n";
+    TextTable table;
+    table.add_row({"id", "kind", "in NIC", "hw_packets", "why not"});
+    for (const json& rule : port.value("rules", json::array())) {
+      std::string kind = value_or(rule, "kind");
+      if (rule.contains("worker")) kind += " -> lcore " + value_or(rule, "worker");
+      table.add_row({value_or(rule, "id"), kind, rule.value("offloaded", false) ? "yes" : "no",
+                     value_or(rule, "hw_packets"), value_or(rule, "reason")});
+    }
+    out += table.str("  ") + "\n";
+  }
+  return out;
+}
+
 }  // namespace
 
 void TextTable::add_row(std::vector<std::string> cells) {
@@ -232,6 +254,7 @@ std::string render(const std::string& command, const nlohmann::json& reply) {
     if (command == "rules") return render_rules(reply);
     if (command == "rule-add") return render_rule_add(reply);
     if (command == "rule-del") return render_rule_del(reply);
+    if (command == "steering") return render_steering(reply);
     if (command == "reload") {
       std::string out;
       for (const json& w : reply.value("warnings", json::array()))

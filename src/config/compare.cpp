@@ -34,6 +34,7 @@ std::vector<std::string> restart_required_changes(const DaemonConfig& running,
       differ(a.mtu != b.mtu, key + ".mtu");
       differ(a.rss != b.rss, key + ".rss");
       differ(a.rss_symmetric != b.rss_symmetric, key + ".rss_symmetric");
+      differ(a.isolate != b.isolate, key + ".isolate");
     }
   }
   differ(running.control.socket != next.control.socket, "control.socket");

@@ -171,7 +171,7 @@ unsigned parse_descriptors(const YamlNode& node) {
 
 PortConfig parse_port(const YamlNode& node, const std::string& base_dir) {
   node.expect_map({"name", "device", "forward_to", "rx_descriptors", "tx_descriptors", "mtu", "rss",
-                   "rss_symmetric"});
+                   "rss_symmetric", "offload", "isolate"});
   PortConfig port;
   port.where = node.location();
   port.name = word(node.require("name"), "port name", kMaxPortNameLength);
@@ -184,6 +184,12 @@ PortConfig parse_port(const YamlNode& node, const std::string& base_dir) {
     port.rss = rss->as_enum<RssFields>({{"ip", RssFields::ip}, {"ip_udp", RssFields::ip_udp}});
   }
   if (auto symmetric = node.get("rss_symmetric")) port.rss_symmetric = symmetric->as_bool();
+  if (auto offload = node.get("offload")) {
+    port.offload = offload->as_enum<OffloadMode>({{"auto", OffloadMode::automatic},
+                                                  {"off", OffloadMode::off},
+                                                  {"required", OffloadMode::required}});
+  }
+  if (auto isolate = node.get("isolate")) port.isolate = isolate->as_bool();
   return port;
 }
 
@@ -530,6 +536,23 @@ LoadedConfig load_config_and_rules(const std::string& path) {
   if (files.files_before_dynamic == files.files.size())
     loaded.dynamic_at = collector.rules().size();
   loaded.rules = collector.take();
+  loaded.steering = collector.take_steering();
+  // A steering rule names a worker by lcore; its queue on every port is the worker's index.
+  const auto& lcores = loaded.config.eal.lcores;
+  std::string workers;
+  for (std::size_t w = 1; w < lcores.size(); ++w)
+    workers += (workers.empty() ? "" : ", ") + std::to_string(lcores[w].lcore);
+  for (const rules::SteeringRule& rule : loaded.steering) {
+    const auto it = std::find_if(lcores.begin() + 1, lcores.end(),
+                                 [&](const LcoreSpec& l) { return l.lcore == rule.worker; });
+    if (it == lcores.end()) {
+      throw ConfigError(rule.worker_where, rule.worker_path,
+                        "lcore " + std::to_string(rule.worker) +
+                            " runs no worker (workers run on lcores " + workers +
+                            ", eal.lcores after the first)");
+    }
+    loaded.steering_queues.push_back(static_cast<uint16_t>(it - lcores.begin() - 1));
+  }
   loaded.rule_files = std::move(files.files);
   loaded.warnings = std::move(files.warnings);
   return loaded;

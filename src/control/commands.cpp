@@ -5,6 +5,7 @@
 #include "udpsieve/common/protocol.hpp"
 #include "udpsieve/common/stats_schema.hpp"
 #include "udpsieve/common/version.hpp"
+#include "udpsieve/control/flow_steering.hpp"
 #include "udpsieve/control/prometheus.hpp"
 #include "udpsieve/control/rule_counters.hpp"
 #include "udpsieve/control/runtime_updates.hpp"
@@ -57,8 +58,21 @@ std::vector<const dataplane::RulePart*> retained_parts(const ControlContext& con
   return out;
 }
 
-json rule_entry(const rules::Rule& rule, const dataplane::RuleCounter& count) {
-  json entry = {{"id", rule.id}, {"packets", count.packets}, {"bytes", count.bytes}};
+json rule_entry(const ControlContext& context, const rules::Rule& rule,
+                const dataplane::RuleCounter& count) {
+  // What the NIC dropped for a rule never reached a worker: it is added to the rule's packets
+  // where the NIC counts (hw_packets), and unknown (null) where it does not.
+  std::optional<uint64_t> hw;
+  bool offloaded = false;
+  if (context.steering != nullptr && rule.action.kind == rules::ActionKind::drop) {
+    offloaded = context.steering->offloaded(rule.id);
+    if (offloaded) hw = context.steering->hw_packets(rule.id);
+  }
+  json entry = {{"id", rule.id},
+                {"packets", count.packets + hw.value_or(0)},
+                {"bytes", count.bytes},
+                {"offloaded", offloaded},
+                {"hw_packets", hw ? json(*hw) : json(nullptr)}};
   if (rule.action.kind == rules::ActionKind::rate_limit) {
     entry["passed"] = count.packets - count.limited;
     entry["limited"] = count.limited;
@@ -92,7 +106,7 @@ json rule_list_json(const ControlContext& context, bool detailed,
   const auto now = WallClock::now();
   const auto add_file = [&](std::size_t i) {
     const rules::Rule& rule = file.rules().rules()[i];
-    json entry = rule_entry(rule, file_counts[i]);
+    json entry = rule_entry(context, rule, file_counts[i]);
     entry["source"] = "file";
     if (detailed) {
       entry["index"] = table->position(dataplane::PartKind::file, i);
@@ -107,7 +121,7 @@ json rule_list_json(const ControlContext& context, bool detailed,
     const RuntimeRule* meta = context.runtime.published().find(rule.id);
     const std::string rule_source = meta != nullptr ? meta->source : "api";
     if (source && *source != rule_source) return;
-    json entry = rule_entry(rule, runtime_counts[i]);
+    json entry = rule_entry(context, rule, runtime_counts[i]);
     entry["source"] = rule_source;
     json expires_in = nullptr;
     if (meta != nullptr && meta->expires_at) {
@@ -153,6 +167,9 @@ json stats_reply(const ControlContext& context) {
   json out;
   out["uptime_s"] = uptime.count();
   out["totals"] = counters_json(context.stats.totals());
+  // Dropped in the NICs, before any worker saw them (where the NICs count; not in rx_packets).
+  out["totals"]["offload_dropped_packets"] =
+      context.steering != nullptr ? context.steering->hw_dropped() : 0;
   const Rates& rates = context.stats.rates();
   out["rates"] = {{"rx_pps", rates.rx_pps},
                   {"forwarded_pps", rates.forwarded_pps},
@@ -280,6 +297,12 @@ json rules_summary(const ControlContext& context) {
   return out;
 }
 
+json steering_reply(const ControlContext& context) {
+  const dataplane::Table* table = context.tables.current();
+  if (context.steering == nullptr || table == nullptr) return {{"ports", json::array()}};
+  return context.steering->status(*table, context.config);
+}
+
 json version_reply() {
   return {{"name", "udpsieved"}, {"version", kVersion}, {"dpdk", rte_version()}};
 }
@@ -307,6 +330,8 @@ std::string answer(const Request& request, const ControlContext& context) {
       reply = rules_reply(context, source);
     } else if (command == "version") {
       reply = version_reply();
+    } else if (command == "steering") {
+      reply = steering_reply(context);
     } else if (command == "metrics") {
       reply = {{"metrics", metrics_text(context)}};
     } else {

@@ -13,6 +13,7 @@
 
 #include "capture_session.hpp"
 #include "udpsieve/common/protocol.hpp"
+#include "udpsieve/control/flow_steering.hpp"
 #include "udpsieve/control/stats_aggregator.hpp"
 #include "udpsieve/dataplane/snapshot_channel.hpp"
 #include "udpsieve/dataplane/table.hpp"
@@ -81,9 +82,9 @@ ControlLoop::ControlLoop(ControlParts parts, std::shared_ptr<const config::Loade
 ControlLoop::~ControlLoop() = default;
 
 ControlContext ControlLoop::context() const {
-  return ControlContext{*config_,     parts_.ports,   parts_.pools, parts_.tables,
-                        parts_.stats, books_[0],      books_[1],    parts_.runtime,
-                        reloads_,     parts_.workers, started_};
+  return ControlContext{*config_,        parts_.ports, parts_.pools,   parts_.tables,
+                        parts_.stats,    books_[0],    books_[1],      parts_.runtime,
+                        parts_.steering, reloads_,     parts_.workers, started_};
 }
 
 void ControlLoop::drain() {
@@ -220,6 +221,15 @@ uint64_t ControlLoop::publish(std::shared_ptr<const dataplane::RulePart> file,
   params.generation = next_generation_++;
   const dataplane::Table& current = *parts_.tables.current();
   auto table = std::make_unique<dataplane::Table>(file, runtime, std::move(params));
+  // The NICs first: the new table's flows are created before it is published (a refusal on a
+  // `required` port refuses the whole change), the old table's go after.
+  std::optional<FlowSteering::Plan> plan;
+  if (parts_.steering != nullptr) {
+    plan = parts_.steering->plan(*table, config);
+    if (std::optional<std::string> refused = parts_.steering->prepare(*plan, config)) {
+      throw ConfigError(SourceLocation{}, "", *refused);
+    }
+  }
   // A rebuilt part's rate limits continue from the buckets they have now.
   for (const dataplane::PartKind kind : {dataplane::PartKind::file, dataplane::PartKind::runtime}) {
     if (&table->part(kind) != &current.part(kind))
@@ -232,6 +242,10 @@ uint64_t ControlLoop::publish(std::shared_ptr<const dataplane::RulePart> file,
   if (new_file) books_[0].on_publish(now.file());
   if (new_runtime) books_[1].on_publish(now.runtime());
   retarget_capture(cause);
+  if (plan) {
+    parts_.steering->commit(std::move(*plan));
+    if (new_file) spdlog::info("flow rules: {}", parts_.steering->summary());
+  }
   return token;
 }
 
@@ -372,6 +386,10 @@ bool ControlLoop::run() {
     (void)parts_.tables.reclaim(retire);
     if (auto done = parts_.jobs.take()) finish_job(std::move(done->first), std::move(done->second));
     parts_.runtime.poll(parts_.server);
+    if (parts_.steering != nullptr && std::chrono::steady_clock::now() >= next_flow_query_) {
+      parts_.steering->query();  // the NICs' counts, for rules replies
+      next_flow_query_ = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+    }
     service_capture();
     if (parts_.on_tick) parts_.on_tick(context());
     if (signalled && handle_signals()) break;

@@ -32,7 +32,7 @@ struct MetricGroup {
   std::span<const StatDesc> keys = {};  ///< by_key: the label values, with their meaning
 };
 
-const std::array<MetricGroup, 12> kMetricGroups = {{
+const std::array<MetricGroup, 13> kMetricGroups = {{
     {{&kBuildInfo, 1}, Reply::version, "", Shape::build_info},
     {kProcessStats, Reply::stats, "", Shape::object},
     {kPortStats, Reply::stats, "/ports", Shape::per_item, "port", "name"},
@@ -45,6 +45,7 @@ const std::array<MetricGroup, 12> kMetricGroups = {{
      "reason",
      "",
      kDropReasons},
+    {kOffloadStats, Reply::stats, "/totals", Shape::object},
     {kRuleStats, Reply::stats, "/rules", Shape::per_item, "rule", "id"},
     {kRuntimeStats, Reply::stats, "/dynamic", Shape::object},
     {kMempoolStats, Reply::stats, "/mempools", Shape::per_item, "socket", "socket"},

@@ -33,6 +33,7 @@
 // reported, and rules with malformed fields (prefix host bits set, mask and value of different
 // sizes) are left out entirely, so every finding is a true one.
 #include "udpsieve/rules/analysis.hpp"
+#include "udpsieve/rules/range_set.hpp"
 
 #include <algorithm>
 #include <array>
@@ -68,35 +69,6 @@ constexpr uint32_t kFragment = 1u << 13;
 constexpr std::array<Family, 2> kFamilies = {Family::ipv4, Family::ipv6};
 constexpr std::array<uint32_t, 2> kSrcBit = {kSrc4, kSrc6};
 constexpr std::array<uint32_t, 2> kDstBit = {kDst4, kDst6};
-
-/// Sorted, disjoint, non-adjacent ranges inside [0, max].
-using RangeSet = std::vector<Range>;
-
-/// The values of `ranges` within [0, max] as a RangeSet; absent (empty) means all of them.
-RangeSet normalize_ranges(const std::vector<Range>& ranges, uint16_t max) {
-  if (ranges.empty()) return {Range{0, max}};
-  RangeSet sorted;
-  for (Range range : ranges) {
-    if (range.first > range.last || range.first > max) continue;  // no value of the domain
-    range.last = std::min(range.last, max);
-    sorted.push_back(range);
-  }
-  std::sort(sorted.begin(), sorted.end(),
-            [](const Range& a, const Range& b) { return a.first < b.first; });
-  RangeSet out;
-  for (const Range& range : sorted) {
-    if (!out.empty() && uint32_t{range.first} <= uint32_t{out.back().last} + 1) {
-      out.back().last = std::max(out.back().last, range.last);
-    } else {
-      out.push_back(range);
-    }
-  }
-  return out;
-}
-
-bool is_whole(const RangeSet& set, uint16_t max) {
-  return set.size() == 1 && set[0].first == 0 && set[0].last == max;
-}
 
 /// inner ⊆ outer. Outer's ranges have gaps between them, so each inner range must lie inside a
 /// single outer range.

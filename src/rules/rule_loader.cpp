@@ -13,6 +13,9 @@ namespace {
 
 /// Ids appear in counter names and Prometheus labels, so keep them short and to a safe alphabet.
 constexpr std::size_t kMaxRuleIdLength = 64;
+/// Highest lcore id a steering rule may name (DPDK's RTE_MAX_LCORE in Debian's build is 128);
+/// the configuration checks it is one of the workers'.
+constexpr uint64_t kMaxWorkerLcore = 127;
 
 bool is_id_char(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
@@ -256,21 +259,64 @@ void RuleCollector::add_document(const YamlNode& root) {
   if (!root.is_map()) {
     root.fail("a rule file must be a mapping with the key 'rules', got " + root.describe());
   }
-  root.expect_map({"rules"});
-  const std::optional<YamlNode> list = root.get("rules");
-  if (!list) return;
+  root.expect_map({"rules", "steering"});
 
   // Parse the whole file before touching the collector, so a bad file adds nothing.
   IdMap ids;
-  std::vector<Rule> parsed = parse_rules(*list, ids_, ids);
+  std::vector<Rule> parsed;
+  if (const std::optional<YamlNode> list = root.get("rules")) {
+    parsed = parse_rules(*list, ids_, ids);
+  }
+  std::vector<SteeringRule> steering;
+  if (const std::optional<YamlNode> list = root.get("steering")) {
+    for (const YamlNode& entry : list->items()) {
+      SteeringRule rule = parse_steering(entry);
+      const YamlNode id_node = entry.require("id");
+      check_unique(rule.id, id_node, ids_, ids);
+      ids.emplace(rule.id, IdOrigin{id_node.location(), id_node.path()});
+      steering.push_back(std::move(rule));
+    }
+  }
   ids_.merge(ids);
   for (Rule& rule : parsed)
     rules_.push_back(std::move(rule));
+  for (SteeringRule& rule : steering)
+    steering_.push_back(std::move(rule));
+}
+
+SteeringRule RuleCollector::parse_steering(const YamlNode& node) const {
+  node.expect_map({"id", "match", "worker"});
+  SteeringRule rule;
+  rule.where = node.location();
+  rule.id = validate_rule_id(node.require("id"));
+  if (const std::optional<YamlNode> match = node.get("match")) {
+    // What a NIC's flow rule can steer on: the 5-tuple (UDP) and the input port.
+    match->expect_map({"src", "dst", "src_port", "dst_port", "in_port"});
+    rule.match = parse_match(*match);
+  }
+  const YamlNode worker = node.require("worker");
+  rule.worker = static_cast<unsigned>(worker.as_uint(0, kMaxWorkerLcore));
+  rule.worker_where = worker.location();
+  rule.worker_path = worker.path();
+  return rule;
 }
 
 std::vector<Rule> RuleCollector::parse_list(const YamlNode& list) const {
   IdMap ids;
   return parse_rules(list, IdMap{}, ids);
+}
+
+void RuleCollector::check_unique(const std::string& id, const YamlNode& id_node,
+                                 const IdMap& earlier, const IdMap& ids) {
+  // Earlier files first, then earlier rules of this list.
+  const IdOrigin* first = nullptr;
+  if (const auto it = earlier.find(id); it != earlier.end()) first = &it->second;
+  if (const auto it = ids.find(id); first == nullptr && it != ids.end()) first = &it->second;
+  if (first == nullptr) return;
+  // Runtime rules (JSON) have no positions, so the earlier one is named by its key path.
+  const std::string origin = first->where.line > 0 ? "first defined at " + first->where.to_string()
+                                                   : "also given at " + first->path;
+  id_node.fail("duplicate rule id \"" + id + "\" (" + origin + ")");
 }
 
 std::vector<Rule> RuleCollector::parse_rules(const YamlNode& list, const IdMap& earlier,
@@ -279,17 +325,7 @@ std::vector<Rule> RuleCollector::parse_rules(const YamlNode& list, const IdMap& 
   for (const YamlNode& entry : list.items()) {
     Rule rule = parse_rule(entry);
     const YamlNode id_node = entry.require("id");
-    // Earlier files first, then earlier rules of this list.
-    const IdOrigin* first = nullptr;
-    if (const auto it = earlier.find(rule.id); it != earlier.end()) first = &it->second;
-    if (const auto it = ids.find(rule.id); first == nullptr && it != ids.end()) first = &it->second;
-    if (first != nullptr) {
-      // Runtime rules (JSON) have no positions, so the earlier one is named by its key path.
-      const std::string origin = first->where.line > 0
-                                     ? "first defined at " + first->where.to_string()
-                                     : "also given at " + first->path;
-      id_node.fail("duplicate rule id \"" + rule.id + "\" (" + origin + ")");
-    }
+    check_unique(rule.id, id_node, earlier, ids);
     ids.emplace(rule.id, IdOrigin{id_node.location(), id_node.path()});
     parsed.push_back(std::move(rule));
   }

@@ -24,6 +24,7 @@
 #include "udpsieve/common/version.hpp"
 #include "udpsieve/config/eal_args.hpp"
 #include "udpsieve/control/control_loop.hpp"
+#include "udpsieve/control/flow_steering.hpp"
 #include "udpsieve/control/metrics_http.hpp"
 #include "udpsieve/control/runtime_updates.hpp"
 #include "udpsieve/control/socket_server.hpp"
@@ -297,7 +298,25 @@ int serve(const Options& options, const config::LoadedConfig& loaded, control::S
   check_ports(ports, config.ports, worker_sockets, port_report);
   log_report(port_report);
   if (port_report.failed()) throw std::runtime_error(port_report.failures());
+  // Each port's flow rules: probed before the port starts (the probe creates a rule), created
+  // once it has started and before any worker polls.
+  std::vector<control::FlowSteering::Port> flow_ports;
+  for (std::size_t i = 0; i < ports.ports().size(); ++i) {
+    const dataplane::PortInfo& info = ports.ports()[i];
+    flow_ports.push_back({info.name,
+                          std::make_unique<dataplane::PortFlows>(info.port_id, info.name),
+                          config.ports[i].isolate});
+  }
+  control::FlowSteering steering(std::move(flow_ports));
   ports.start(config.ports, static_cast<uint16_t>(worker_count), worker_sockets, pools);
+  {
+    control::FlowSteering::Plan flows = steering.plan(*tables.current(), loaded);
+    if (std::optional<std::string> refused = steering.prepare(flows, loaded)) {
+      throw std::runtime_error(*refused);  // nothing is left in the NIC
+    }
+    steering.commit(std::move(flows));
+    spdlog::info("flow rules: {}", steering.summary());
+  }
 
   std::vector<uint16_t> port_ids;
   for (const dataplane::PortInfo& info : ports.ports())
@@ -350,7 +369,8 @@ int serve(const Options& options, const config::LoadedConfig& loaded, control::S
                               .on_tick = {},
                               .on_stopping = {},
                               .test_hooks = false,
-                              .tap = &tap};
+                              .tap = &tap,
+                              .steering = &steering};
   parts.on_applied = [&server](const config::LoadedConfig& applied) {
     spdlog::set_level(spdlog::level::from_str(applied.config.logging.level));
     server.update_access(socket_access(applied.config));
@@ -403,6 +423,7 @@ int serve(const Options& options, const config::LoadedConfig& loaded, control::S
   }
   spdlog::info("{}", final_totals_line(stats.totals(), port_rx));
   loop.finish();
+  steering.shutdown();  // a clean stop leaves no flow rule behind in the NIC
   ports.stop_and_close();
   return kExitOk;
 }

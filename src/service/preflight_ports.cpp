@@ -1,60 +1,15 @@
 // Preflight checks of the attached ports: queues, RSS, rte_flow, NUMA placement.
 #include "udpsieve/service/preflight_ports.hpp"
 
-#include <rte_errno.h>
-#include <rte_flow.h>
-
 #include <algorithm>
 #include <cstring>
 #include <set>
 
+#include "udpsieve/dataplane/flow_rules.hpp"
 #include "udpsieve/dataplane/ports.hpp"
 
 namespace udpsieve::service {
-namespace {
-
-/// Why `rc` / `error` refused a flow, in words.
-std::string flow_reason(int rc, const rte_flow_error& error) {
-  std::string reason = std::strerror(-rc);
-  if (error.message != nullptr && *error.message != '\0' && reason != error.message) {
-    reason += ": " + std::string(error.message);
-  }
-  return reason;
-}
-
-/// Whether the driver takes a simple ingress rule (eth / ipv4 / udp dst 9 → drop), the kind of
-/// pre-filter a NIC applies in hardware: validated, then created and destroyed at once (some
-/// drivers validate what they cannot install; the port is not started yet, so the rule never
-/// sees a packet). Empty when it does, else the reason.
-std::string flow_support(uint16_t port_id) {
-  rte_flow_attr attr{};
-  attr.ingress = 1;
-  rte_flow_item_udp udp_spec{};
-  rte_flow_item_udp udp_mask{};
-  udp_spec.hdr.dst_port = rte_cpu_to_be_16(9);
-  udp_mask.hdr.dst_port = 0xffff;
-  const rte_flow_item pattern[] = {
-      {RTE_FLOW_ITEM_TYPE_ETH, nullptr, nullptr, nullptr},
-      {RTE_FLOW_ITEM_TYPE_IPV4, nullptr, nullptr, nullptr},
-      {RTE_FLOW_ITEM_TYPE_UDP, &udp_spec, nullptr, &udp_mask},
-      {RTE_FLOW_ITEM_TYPE_END, nullptr, nullptr, nullptr},
-  };
-  const rte_flow_action actions[] = {
-      {RTE_FLOW_ACTION_TYPE_DROP, nullptr},
-      {RTE_FLOW_ACTION_TYPE_END, nullptr},
-  };
-  rte_flow_error error{};
-  const int rc = rte_flow_validate(port_id, &attr, pattern, actions, &error);
-  if (rc != 0) return flow_reason(rc, error);
-  rte_flow* flow = rte_flow_create(port_id, &attr, pattern, actions, &error);
-  if (flow == nullptr) {
-    return "it validates the rule but cannot create it: " + flow_reason(-rte_errno, error);
-  }
-  (void)rte_flow_destroy(port_id, flow, &error);
-  return {};
-}
-
-}  // namespace
+namespace {}  // namespace
 
 void check_ports(const dataplane::PortSet& ports, const std::vector<config::PortConfig>& configs,
                  const std::vector<int>& worker_sockets, PreflightReport& report) {
@@ -107,7 +62,7 @@ void check_ports(const dataplane::PortSet& ports, const std::vector<config::Port
                      "NIC with RSS, or one worker per port");
     }
 
-    if (const std::string reason = flow_support(info.port_id); reason.empty()) {
+    if (const std::string reason = dataplane::flow_support(info.port_id); reason.empty()) {
       report.add(CheckStatus::ok, subject,
                  "rte_flow: the driver accepts an eth/ipv4/udp drop rule (hardware pre-filtering "
                  "is possible)");

@@ -8,6 +8,10 @@
 // more in*.pcap files). expect.yaml lists totals, drop reasons, each rule's packets and, under
 // `limits`, the passed/limited packets of rate-limited rules.
 //
+// Every scenario runs twice, with `offload: auto` and `offload: off` on every port: verdicts and
+// counters are the same expected ones either way (net_pcap has no rte_flow, so `auto` plans
+// the NIC's share and falls back to software).
+//
 // Every scenario also checks that no mbuf leaked: the mempools' in_use count after the run
 // must come back to its baseline, the count of the same configuration with empty captures
 // (what the PMDs hold while idle: RX descriptors on a real NIC, nothing for rx_pcap).
@@ -17,6 +21,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <optional>
 #include <thread>
 
@@ -107,18 +112,29 @@ uint64_t wait_mbufs_back(const DaemonProcess& daemon, const std::string& socket,
   return in_use;
 }
 
-class Scenario : public testing::TestWithParam<std::string> {};
+/// Sets `offload: MODE` on every port of DIR/config.yaml.
+void set_offload(const fs::path& dir, const std::string& mode) {
+  const std::string path = (dir / "config.yaml").string();
+  YAML::Node config = YAML::LoadFile(path);
+  for (YAML::Node port : config["ports"])
+    port["offload"] = mode;
+  std::ofstream(path) << YAML::Dump(config) << "\n";
+}
+
+using ScenarioParam = std::tuple<std::string, std::string>;  // folder, offload mode
+class Scenario : public testing::TestWithParam<ScenarioParam> {};
 
 TEST_P(Scenario, OutputAndCountersMatch) {
   REQUIRE_DPDK();
-  const std::string name = GetParam();
+  const auto& [name, offload] = GetParam();
   const fs::path source = fs::path(udpsieve::test::source_dir()) / "tests" / "scenarios" / name;
   TempDir dir;
   fs::copy(source, dir.path(), fs::copy_options::recursive);
+  set_offload(dir.path(), offload);
   const uint64_t packets = input_packets(dir.path());
   ASSERT_GT(packets, 0U) << "scenario has no input packets";
   std::string idle_log;
-  const std::optional<uint64_t> baseline = idle_mbufs_in_use(source, name, idle_log);
+  const std::optional<uint64_t> baseline = idle_mbufs_in_use(dir.path(), name, idle_log);
   ASSERT_TRUE(baseline.has_value()) << "the idle run failed\n" << idle_log;
 
   const std::string socket = (dir.path() / "ctl.sock").string();
@@ -163,6 +179,8 @@ TEST_P(Scenario, OutputAndCountersMatch) {
   std::map<std::string, nlohmann::json> rule_stats;
   for (const auto& rule : stats["rules"]) {
     rule_stats[rule["id"].get<std::string>()] = rule;
+    EXPECT_EQ(rule["offloaded"], false) << rule;  // net_pcap has no rte_flow
+    EXPECT_TRUE(rule["hw_packets"].is_null()) << rule;
   }
   for (const auto& item : expect["rules"]) {
     const std::string id = item.first.as<std::string>();
@@ -199,9 +217,12 @@ TEST_P(Scenario, OutputAndCountersMatch) {
   EXPECT_GT(compared, 0) << "scenario has no expected*.pcap";
 }
 
-INSTANTIATE_TEST_SUITE_P(Scenarios, Scenario, testing::ValuesIn(scenario_names()),
-                         [](const testing::TestParamInfo<std::string>& param) {
-                           std::string id = param.param;
+INSTANTIATE_TEST_SUITE_P(Scenarios, Scenario,
+                         testing::Combine(testing::ValuesIn(scenario_names()),
+                                          testing::Values("auto", "off")),
+                         [](const testing::TestParamInfo<ScenarioParam>& param) {
+                           std::string id =
+                               std::get<0>(param.param) + "_offload_" + std::get<1>(param.param);
                            std::replace(id.begin(), id.end(), '-', '_');
                            return id;
                          });

@@ -389,7 +389,7 @@ const ErrorCase kErrorCases[] = {
             "    forward_to: wan\n"
             "    speed: 10G\n",
      "udpsieve.yaml:7:5: ports[0].speed: unknown key (expected one of: name, device, forward_to, "
-     "rx_descriptors, tx_descriptors, mtu, rss, rss_symmetric)"},
+     "rx_descriptors, tx_descriptors, mtu, rss, rss_symmetric, offload, isolate)"},
     {"rss not a choice",
      kEal + "ports:\n"
             "  - name: wan\n"
@@ -808,6 +808,41 @@ TEST(ConfigLoaderTest, DynamicMarksWhereRuntimeRulesSit) {
     EXPECT_EQ(loaded.dynamic_at, c.at) << c.list;
   }
   EXPECT_EQ(load_config_and_rules(write_config(dir, "[allow.yaml, ./dynamic]")).rules.size(), 3U);
+}
+
+// A steering rule names its worker by lcore; the configuration turns it into the worker's
+// queue, and refuses an lcore that runs no worker.
+TEST(ConfigLoaderTest, SteeringWorkersAreWorkerLcores) {
+  const TempDir dir;
+  (void)dir.write("steer.yaml", "steering:\n  - {id: s1, worker: 2}\n  - {id: s2, worker: 1}\n");
+  std::string config = "eal:\n  lcores: [0, 1, \"2@1\"]\n" + kValid.substr(kEal.size()) +
+                       "pipeline:\n  rules: [steer.yaml]\n";
+  const LoadedConfig loaded = load_config_and_rules(dir.write("udpsieve.yaml", config));
+  ASSERT_EQ(loaded.steering.size(), 2U);
+  EXPECT_EQ(loaded.steering_queues, (std::vector<uint16_t>{1, 0}));
+
+  const std::string path = write_config(dir, "[steer.yaml]");  // workers: lcore 1 only
+  EXPECT_EQ(udpsieve::test::config_error_of([&] { (void)load_config_and_rules(path); }),
+            dir.file("steer.yaml") +
+                ":2:22: steering[0].worker: lcore 2 runs no worker (workers run on lcores 1, "
+                "eal.lcores after the first)");
+}
+
+TEST(ConfigLoaderTest, OffloadAndIsolateKeys) {
+  const DaemonConfig defaults = parse(kValid);
+  EXPECT_EQ(defaults.ports[0].offload, OffloadMode::automatic);
+  EXPECT_FALSE(defaults.ports[0].isolate);
+  const DaemonConfig set = parse(kEal +
+                                 "ports:\n  - {name: wan, device: net_null0, forward_to: wan, "
+                                 "offload: required, isolate: true}\n");
+  EXPECT_EQ(set.ports[0].offload, OffloadMode::required);
+  EXPECT_TRUE(set.ports[0].isolate);
+  EXPECT_EQ(udpsieve::test::config_error_of([&] {
+              (void)parse(kEal +
+                          "ports:\n  - {name: wan, device: net_null0, forward_to: wan, "
+                          "offload: yes}\n");
+            }),
+            "udpsieve.yaml:4:62: ports[0].offload: 'yes' is not one of: auto | off | required");
 }
 
 TEST(ConfigLoaderTest, LoadConfigAndRulesErrors) {

@@ -130,9 +130,9 @@ const ErrorCase kErrorCases[] = {
     {"top level is a scalar", "hello\n",
      "rules.yaml:1:1: a rule file must be a mapping with the key 'rules', got 'hello'"},
     {"unknown top-level key", "rule:\n  - id: x\n",
-     "rules.yaml:1:1: rule: unknown key (expected one of: rules)"},
+     "rules.yaml:1:1: rule: unknown key (expected one of: rules, steering)"},
     {"second top-level key", "rules: []\nports: []\n",
-     "rules.yaml:2:1: ports: unknown key (expected one of: rules)"},
+     "rules.yaml:2:1: ports: unknown key (expected one of: rules, steering)"},
     {"rules is not a list", "rules: drop\n", "rules.yaml:1:8: rules: expected a list, got 'drop'"},
     {"rules is a mapping", "rules:\n  id: x\n",
      "rules.yaml:2:3: rules: expected a list, got a mapping"},
@@ -968,6 +968,69 @@ TEST(RuleLoaderTest, PrefixListHelpers) {
   EXPECT_EQ(parse_prefix_list(root.require("a")), std::vector<Prefix>{prefix("10.0.0.0/8")});
   EXPECT_EQ(parse_prefix_list(root.require("b")),
             (std::vector<Prefix>{prefix("::1"), prefix("192.0.2.1/32")}));
+}
+
+}  // namespace
+}  // namespace udpsieve::rules
+
+// --- steering rules ----------------------------------------------------------------------------
+
+namespace udpsieve::rules {
+namespace {
+
+TEST(SteeringRules, ParseBesideRules) {
+  RuleCollector collector({"wan", "lan"});
+  collector.add_document(YamlNode::load_string(
+      "rules:\n"
+      "  - {id: r1, action: drop}\n"
+      "steering:\n"
+      "  - id: pin-game\n"
+      "    match: {dst: 198.51.100.0/24, dst_port: 27015-27030, in_port: wan}\n"
+      "    worker: 2\n"
+      "  - {id: pin-all, worker: 1}\n",
+      "rules.yaml"));
+  ASSERT_EQ(collector.rules().size(), 1U);
+  const std::vector<SteeringRule>& steering = collector.steering();
+  ASSERT_EQ(steering.size(), 2U);
+  EXPECT_EQ(steering[0].id, "pin-game");
+  EXPECT_EQ(steering[0].worker, 2U);
+  EXPECT_EQ(steering[0].match.dst_port, (std::vector<Range>{{27015, 27030}}));
+  EXPECT_EQ(steering[0].match.in_port, (std::vector<int>{0}));
+  EXPECT_EQ(steering[0].where.to_string(), "rules.yaml:4:5");
+  EXPECT_EQ(steering[0].worker_where.to_string(), "rules.yaml:6:13");
+  EXPECT_EQ(steering[0].worker_path, "steering[0].worker");
+  EXPECT_EQ(steering[1].match, Match{});
+}
+
+TEST(SteeringRules, ErrorMessages) {
+  const struct {
+    const char* yaml;
+    const char* error;
+  } cases[] = {
+      {"steering:\n  - {id: s, match: {payload: {value: \"01\"}}, worker: 1}\n",
+       "rules.yaml:2:21: steering[0].match.payload: unknown key (expected one of: src, dst, "
+       "src_port, dst_port, in_port)"},
+      {"steering:\n  - {id: s, match: {dst_port: 53}}\n",
+       "rules.yaml:2:5: steering[0].worker: required key is missing"},
+      {"steering:\n  - {id: s, worker: lcore2}\n",
+       "rules.yaml:2:21: steering[0].worker: expected a whole number, got 'lcore2'"},
+      {"steering:\n  - {id: s, worker: 128}\n",
+       "rules.yaml:2:21: steering[0].worker: 128 is out of range 0-127"},
+      {"steering:\n  - {id: s, worker: 1, action: drop}\n",
+       "rules.yaml:2:24: steering[0].action: unknown key (expected one of: id, match, worker)"},
+      {"rules:\n  - {id: same, action: drop}\nsteering:\n  - {id: same, worker: 1}\n",
+       "rules.yaml:4:10: steering[0].id: duplicate rule id \"same\" (first defined at "
+       "rules.yaml:2:10)"},
+      {"steering: {id: s, worker: 1}\n",
+       "rules.yaml:1:11: steering: expected a list, got a mapping"},
+  };
+  for (const auto& c : cases) {
+    RuleCollector collector({"wan", "lan"});
+    EXPECT_EQ(udpsieve::test::config_error_of(
+                  [&] { collector.add_document(YamlNode::load_string(c.yaml, "rules.yaml")); }),
+              c.error)
+        << c.yaml;
+  }
 }
 
 }  // namespace

@@ -59,6 +59,9 @@ inline constexpr std::array<CliForm, 2> kRulesCli = {
     {{"rules [--source S]", "every rule in first-match order, with its source and counters"},
      {"rule list [--source S]", "the same as rules"}}};
 inline constexpr std::array<CliForm, 1> kVersionCli = {{{"version", "daemon and DPDK versions"}}};
+inline constexpr std::array<CliForm, 1> kSteeringCli = {
+    {{"steering",
+      "flow rules in the NICs: per port, rte_flow support and each drop or steering rule's fate"}}};
 inline constexpr std::array<CliForm, 1> kMetricsCli = {
     {{"metrics", "the Prometheus text exposition (as served by control.metrics_listen)"}}};
 inline constexpr std::array<CliForm, 1> kReloadCli = {
@@ -113,12 +116,17 @@ inline constexpr std::array<Field, 3> kRuleSyncFields = {{
 }};
 
 /// Every command the daemon answers, in the order docs and usage list them.
-inline constexpr std::array<Command, 12> kCommands = {{
+inline constexpr std::array<Command, 13> kCommands = {{
     {"stats", Rights::read, {}, kStatsCli, "counters of the whole daemon"},
     {"ports", Rights::read, {}, kPortsCli, "the ports and their counters"},
     {"workers", Rights::read, {}, kWorkersCli, "the workers and their counters"},
     {"rules", Rights::read, kRulesFields, kRulesCli, "the rules in effect and their counters"},
     {"version", Rights::read, {}, kVersionCli, "daemon and DPDK versions"},
+    {"steering",
+     Rights::read,
+     {},
+     kSteeringCli,
+     "which rules each port's NIC holds (offloaded drops, steering), and why not the others"},
     {"metrics", Rights::read, {}, kMetricsCli, "the Prometheus exposition as {\"metrics\": TEXT}"},
     {"reload", Rights::admin, {}, kReloadCli, "re-read the configuration and rule files"},
     {"check", Rights::admin, kCheckFields, kCheckCli,

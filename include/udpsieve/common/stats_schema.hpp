@@ -111,15 +111,29 @@ inline constexpr StatDesc kWorkerDropped = {"dropped_packets", StatKind::counter
                                             "udpsieve_worker_dropped_packets_total"};
 
 /// Per-rule counters (the `rules` entries of `stats`), rule="<id>". passed and limited exist
-/// only for rate_limit rules.
-inline constexpr std::array<StatDesc, 4> kRuleStats = {{
-    {"packets", StatKind::counter, "Packets that matched the rule", "udpsieve_rule_packets_total"},
+/// only for rate_limit rules; hw_packets only where a NIC holds the rule and counts for it.
+inline constexpr std::array<StatDesc, 6> kRuleStats = {{
+    {"packets", StatKind::counter,
+     "Packets that matched the rule (in software, plus what NICs dropped for it)",
+     "udpsieve_rule_packets_total"},
     {"bytes", StatKind::counter, "Bytes of the packets that matched the rule",
      "udpsieve_rule_bytes_total"},
     {"passed", StatKind::counter, "Packets a rate_limit rule let through within its rate",
      "udpsieve_rule_passed_packets_total"},
     {"limited", StatKind::counter, "Packets a rate_limit rule dropped beyond its rate",
      "udpsieve_rule_limited_packets_total"},
+    {"offloaded", StatKind::gauge, "1 while a drop rule is in at least one port's NIC (rte_flow)",
+     "udpsieve_rule_offloaded"},
+    {"hw_packets", StatKind::counter,
+     "Packets the NICs dropped for the rule (where every NIC holding it counts)",
+     "udpsieve_rule_nic_dropped_packets_total"},
+}};
+
+/// Totals beside the workers' (the `totals` object of `stats`).
+inline constexpr std::array<StatDesc, 1> kOffloadStats = {{
+    {"offload_dropped_packets", StatKind::counter,
+     "Packets NICs dropped by offloaded rules before any worker saw them (not in rx_packets)",
+     "udpsieve_nic_dropped_packets_total"},
 }};
 
 /// Per-mempool gauges (the `mempools` entries of `stats`), socket="<NUMA socket>".

@@ -43,6 +43,13 @@ enum class RssFields : uint8_t {
   ip_udp,  ///< addresses and UDP ports: one flow on one worker, a host's flows spread
 };
 
+/// Whether eligible drop rules (and steering rules) go into the NIC (ports[].offload).
+enum class OffloadMode : uint8_t {
+  automatic,  ///< where the NIC takes them; software covers what it refuses
+  off,        ///< never: software does everything
+  required,   ///< start and reload are refused when the NIC refuses an eligible rule
+};
+
 struct PortConfig {
   std::string name;
   std::string device;  ///< PCI address or vdev string, relative pcap paths made absolute
@@ -56,6 +63,10 @@ struct PortConfig {
   /// ports[].rss_symmetric: a symmetric hash key, so both directions of a flow (addresses and
   /// ports swapped) land on the same worker.
   bool rss_symmetric = false;
+  OffloadMode offload = OffloadMode::automatic;  ///< ports[].offload
+  /// ports[].isolate: rte_flow isolated mode; only what steering (and offloaded) rules match
+  /// reaches udpsieve, the kernel keeps the rest (bifurcated drivers).
+  bool isolate = false;
   SourceLocation where;  ///< position of the port's list entry
 };
 
@@ -152,6 +163,10 @@ struct LoadedConfig {
   /// How many file rules come before the runtime rules in first-match order: the rules of the
   /// files listed before `dynamic` in pipeline.rules, or 0 when `dynamic` is not listed.
   std::size_t dynamic_at = 0;
+  /// The rule files' `steering:` entries, and for each the index of its worker (its RX queue
+  /// on every port).
+  std::vector<rules::SteeringRule> steering;
+  std::vector<uint16_t> steering_queues;
 };
 /// Loads the config, then every rule file it names, validating all of it. Throws ConfigError.
 [[nodiscard]] LoadedConfig load_config_and_rules(const std::string& path);

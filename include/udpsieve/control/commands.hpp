@@ -29,6 +29,7 @@ namespace udpsieve::control {
 class StatsAggregator;
 class RuleCounterBook;
 class RuntimeUpdates;
+class FlowSteering;
 
 /// How reloads went, for `rules` and logs.
 struct ReloadStatus {
@@ -52,6 +53,7 @@ struct ControlContext {
   const RuleCounterBook& file_counters;     ///< the file rules' counters
   const RuleCounterBook& runtime_counters;  ///< the runtime rules' counters
   const RuntimeUpdates& runtime;
+  const FlowSteering* steering;  ///< null when the daemon holds no NIC flow rules
   const ReloadStatus& reloads;
   const std::vector<std::unique_ptr<dataplane::Worker>>& workers;
   std::chrono::steady_clock::time_point started;
@@ -68,6 +70,8 @@ struct ControlContext {
 [[nodiscard]] nlohmann::json rules_reply(const ControlContext& context,
                                          const std::optional<std::string>& source = {});
 [[nodiscard]] nlohmann::json version_reply();
+/// The NICs' flow rules per port (`steering`).
+[[nodiscard]] nlohmann::json steering_reply(const ControlContext& context);
 /// `rules` without the rule list and files: table generation, classifier, reloads.
 [[nodiscard]] nlohmann::json rules_summary(const ControlContext& context);
 /// The Prometheus exposition of stats_reply(), rules_summary() and version_reply(): what the

@@ -27,6 +27,10 @@ class SnapshotChannel;
 }  // namespace udpsieve::dataplane
 
 namespace udpsieve::control {
+class FlowSteering;
+}
+
+namespace udpsieve::control {
 
 /// What the loop drives; all owned by the daemon.
 struct ControlParts {
@@ -59,6 +63,8 @@ struct ControlParts {
   bool test_hooks = false;
   /// The workers' verdict capture tap (the `capture` command); none when null.
   dataplane::CaptureTap* tap = nullptr;
+  /// The NICs' flow rules, kept in step with every published table; none when null.
+  FlowSteering* steering = nullptr;
 };
 
 class ControlLoop {
@@ -119,6 +125,7 @@ class ControlLoop {
   std::array<RuleCounterBook, dataplane::kPartKinds> books_{RuleCounterBook(0), RuleCounterBook(1)};
   ReloadStatus reloads_;
   std::chrono::steady_clock::time_point started_;
+  std::chrono::steady_clock::time_point next_flow_query_{};
   uint64_t next_generation_;       // tables: 1 at start, one more per publication
   uint64_t next_part_generation_;  // rule parts: unique across both kinds (captures rely on it)
 

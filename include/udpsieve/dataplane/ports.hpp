@@ -29,6 +29,7 @@ struct PortInfo {
   uint64_t rss_hash = 0;       ///< RSS hash functions in use; 0 when RSS is off
   uint64_t rss_offered = 0;    ///< RSS hash functions the driver offers (flow_type_rss_offloads)
   bool rss_symmetric = false;  ///< the symmetric key is in use
+  bool isolated = false;       ///< rte_flow isolated mode (ports[].isolate)
   uint8_t rss_key_size = 0;    ///< hash key length the driver takes (0: it takes none)
   uint16_t max_mtu = 0;        ///< largest MTU the driver accepts
   uint32_t max_rx_frame = 0;   ///< largest frame it receives (max_rx_pktlen)

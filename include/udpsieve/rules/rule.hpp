@@ -99,6 +99,18 @@ struct Rule {
   SourceLocation where;  ///< position of the rule's list entry
 };
 
+/// A steering rule (a rule file's `steering:` list): the flows it matches go to one worker's RX
+/// queue on each port, chosen by the NIC. Only the 5-tuple style fields: src, dst, src_port,
+/// dst_port, in_port.
+struct SteeringRule {
+  std::string id;
+  Match match;
+  unsigned worker = 0;          ///< the lcore of the worker whose queue gets the flows
+  SourceLocation where;         ///< position of the rule's list entry
+  SourceLocation worker_where;  ///< position of its `worker` value
+  std::string worker_path;      ///< its key path ("steering[0].worker")
+};
+
 /// Text for a rule's action: "drop", "forward", "forward:NAME", "rate_limit:1000pps/100" or
 /// "rate_limit:8000000bps/100000B".
 [[nodiscard]] std::string action_to_string(const Action& action);

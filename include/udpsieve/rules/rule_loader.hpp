@@ -36,6 +36,9 @@ class RuleCollector {
 
   [[nodiscard]] const std::vector<Rule>& rules() const noexcept { return rules_; }
   [[nodiscard]] std::vector<Rule> take() { return std::move(rules_); }
+  /// The `steering:` entries of the files, in order (ids unique across rules and steering).
+  [[nodiscard]] const std::vector<SteeringRule>& steering() const noexcept { return steering_; }
+  [[nodiscard]] std::vector<SteeringRule> take_steering() { return std::move(steering_); }
 
   /// Parses a list of rules (a rule file's `rules`, or runtime rules given as JSON through
   /// YamlNode::from_json), refusing an id given twice in it. Neither reads nor changes the
@@ -52,9 +55,13 @@ class RuleCollector {
   };
   using IdMap = std::map<std::string, IdOrigin, std::less<>>;
 
+  /// Fails at `id_node` when `id` is in `earlier` or `ids`, naming where it was first given.
+  static void check_unique(const std::string& id, const YamlNode& id_node, const IdMap& earlier,
+                           const IdMap& ids);
   /// parse_list that also refuses the ids in `earlier` and records the list's ids in `ids`.
   std::vector<Rule> parse_rules(const YamlNode& list, const IdMap& earlier, IdMap& ids) const;
   Rule parse_rule(const YamlNode& node) const;
+  SteeringRule parse_steering(const YamlNode& node) const;
   Match parse_match(const YamlNode& node) const;
   Action parse_action(const YamlNode& node) const;
   /// Index of the port named by `node`; fails listing the configured ports.
@@ -62,6 +69,7 @@ class RuleCollector {
 
   std::vector<std::string> port_names_;
   std::vector<Rule> rules_;
+  std::vector<SteeringRule> steering_;
   IdMap ids_;
 };
 
