@@ -132,18 +132,68 @@ FlowSpec::FlowSpec(const FlowWish& wish, bool count) {
   actions_[a].type = RTE_FLOW_ACTION_TYPE_END;
 }
 
-std::string flow_support(uint16_t port_id) {
+namespace {
+
+class PortFlowDriver final : public FlowDriver {
+ public:
+  explicit PortFlowDriver(uint16_t port_id) : port_id_(port_id) {
+    rte_eth_dev_info info{};
+    if (rte_eth_dev_info_get(port_id_, &info) == 0 && info.driver_name != nullptr) {
+      name_ = info.driver_name;
+    }
+  }
+  [[nodiscard]] const std::string& name() const override { return name_; }
+  int validate(const FlowSpec& spec, rte_flow_error& error) override {
+    return rte_flow_validate(port_id_, spec.attr(), spec.pattern(), spec.actions(), &error);
+  }
+  rte_flow* create(const FlowSpec& spec, rte_flow_error& error, int& rc) override {
+    rte_flow* flow = rte_flow_create(port_id_, spec.attr(), spec.pattern(), spec.actions(), &error);
+    rc = flow == nullptr ? -rte_errno : 0;
+    return flow;
+  }
+  int destroy(rte_flow* flow, rte_flow_error& error) override {
+    return rte_flow_destroy(port_id_, flow, &error);
+  }
+  std::optional<uint64_t> query_count(rte_flow* flow) override {
+    rte_flow_query_count count{};
+    rte_flow_action action{};
+    action.type = RTE_FLOW_ACTION_TYPE_COUNT;
+    rte_flow_error error{};
+    if (rte_flow_query(port_id_, flow, &action, &count, &error) != 0 || !count.hits_set) {
+      return std::nullopt;
+    }
+    return count.hits;  // cumulative: reset is not asked for
+  }
+
+ private:
+  uint16_t port_id_;
+  std::string name_;
+};
+
+}  // namespace
+
+std::unique_ptr<FlowDriver> port_flow_driver(uint16_t port_id) {
+  return std::make_unique<PortFlowDriver>(port_id);
+}
+
+std::string flow_support(FlowDriver& driver) {
   const FlowSpec spec(probe_wish(), false);
   rte_flow_error error{};
-  const int rc = rte_flow_validate(port_id, spec.attr(), spec.pattern(), spec.actions(), &error);
+  const int rc = driver.validate(spec, error);
   if (rc == -ENOSYS || rc == -ENOTSUP) return "the driver has no rte_flow";
   if (rc != 0) return "the driver refuses a UDP drop rule: " + flow_error(error, rc);
-  rte_flow* flow = rte_flow_create(port_id, spec.attr(), spec.pattern(), spec.actions(), &error);
-  if (flow == nullptr) {
-    return "it validates the rule but cannot create it: " + flow_error(error, -rte_errno);
-  }
-  (void)rte_flow_destroy(port_id, flow, &error);
+  error = rte_flow_error{};
+  int created = 0;
+  rte_flow* flow = driver.create(spec, error, created);
+  if (flow == nullptr)
+    return "it validates the rule but cannot create it: " + flow_error(error, created);
+  (void)driver.destroy(flow, error);
   return {};
+}
+
+std::string flow_support(uint16_t port_id) {
+  PortFlowDriver driver(port_id);
+  return flow_support(driver);
 }
 
 std::string unhonoured_mask(std::string_view driver, const rules::FlowEntry& entry) {
@@ -172,19 +222,17 @@ std::string unhonoured_mask(std::string_view driver, const rules::FlowEntry& ent
 }
 
 PortFlows::PortFlows(uint16_t port_id, std::string port_name)
-    : port_id_(port_id), name_(std::move(port_name)) {
-  rte_eth_dev_info info{};
-  if (rte_eth_dev_info_get(port_id_, &info) == 0 && info.driver_name != nullptr) {
-    driver_ = info.driver_name;
-  }
-  unavailable_ = flow_support(port_id_);
+    : PortFlows(port_flow_driver(port_id), std::move(port_name)) {}
+
+PortFlows::PortFlows(std::unique_ptr<FlowDriver> driver, std::string port_name)
+    : driver_(std::move(driver)), name_(std::move(port_name)) {
+  unavailable_ = flow_support(*driver_);
   available_ = unavailable_.empty();
   if (!available_) return;
   // Whether the driver also counts what a drop rule matched.
   const FlowSpec counted(probe_wish(), true);
   rte_flow_error error{};
-  count_ = rte_flow_validate(port_id_, counted.attr(), counted.pattern(), counted.actions(),
-                             &error) == 0;
+  count_ = driver_->validate(counted, error) == 0;
 }
 
 PortFlows::~PortFlows() {
@@ -193,14 +241,16 @@ PortFlows::~PortFlows() {
 
 std::string PortFlows::validate(const FlowWish& wish) const {
   if (!available_) return unavailable_;
-  if (std::string unsafe = unhonoured_mask(driver_, wish.pattern); !unsafe.empty()) return unsafe;
+  if (std::string unsafe = unhonoured_mask(driver_->name(), wish.pattern); !unsafe.empty()) {
+    return unsafe;
+  }
   const bool count = count_ && wish.kind == FlowWish::Kind::drop;
   rte_flow_error error{};
   int rc = 0;
   for (const bool with_count : {count, false}) {  // as create() tries
     const FlowSpec spec(wish, with_count);
     error = rte_flow_error{};
-    rc = rte_flow_validate(port_id_, spec.attr(), spec.pattern(), spec.actions(), &error);
+    rc = driver_->validate(spec, error);
     if (rc == 0 || !with_count) break;
   }
   return rc == 0 ? std::string() : "the driver refuses it: " + flow_error(error, rc);
@@ -212,22 +262,29 @@ bool PortFlows::create(Held& held) {
     held.refusal = unavailable_;
     return false;
   }
-  held.refusal = unhonoured_mask(driver_, held.wish.pattern);
+  held.refusal = unhonoured_mask(driver_->name(), held.wish.pattern);
   if (!held.refusal.empty()) return false;
+  if (test_capacity_ &&
+      static_cast<std::size_t>(std::count_if(held_.begin(), held_.end(), [](const Held& h) {
+        return h.flow != nullptr;
+      })) >= *test_capacity_) {
+    held.refusal = "the driver refused it: no room (test capacity of " +
+                   std::to_string(*test_capacity_) + " flow rules)";
+    return false;
+  }
   // Counted where the driver counts; where it refuses this drop with COUNT, without (some
   // drivers take COUNT in one engine only, e.g. ice's flow director but not its switch).
   bool count = count_ && held.wish.kind == FlowWish::Kind::drop;
   rte_flow_error error{};
+  int rc = 0;
   for (;;) {
     const FlowSpec spec(held.wish, count);
     error = rte_flow_error{};
-    held.flow = rte_flow_create(port_id_, spec.attr(), spec.pattern(), spec.actions(), &error);
+    held.flow = driver_->create(spec, error, rc);
     if (held.flow != nullptr || !count) break;
     count = false;
   }
-  if (held.flow == nullptr) {
-    held.refusal = "the driver refused it: " + flow_error(error, -rte_errno);
-  }
+  if (held.flow == nullptr) held.refusal = "the driver refused it: " + flow_error(error, rc);
   held.counted = held.flow != nullptr && count;
   if (held.flow != nullptr) {
     spdlog::debug("port '{}': flow rule created: {} {} entry {} at priority {}", name_,
@@ -240,7 +297,7 @@ bool PortFlows::create(Held& held) {
 void PortFlows::destroy(Held& held) noexcept {
   if (held.flow == nullptr) return;
   rte_flow_error error{};
-  if (const int rc = rte_flow_destroy(port_id_, held.flow, &error); rc != 0) {
+  if (const int rc = driver_->destroy(held.flow, error); rc != 0) {
     // Nothing else can be done about it; say so, since the NIC may still act on it.
     spdlog::error("port '{}': cannot destroy the flow rule of {}: {}", name_, held.wish.id,
                   flow_error(error, rc));
@@ -336,13 +393,7 @@ void PortFlows::destroy_all() noexcept {
 void PortFlows::query() {
   for (Held& held : held_) {
     if (!held.counted) continue;
-    rte_flow_query_count count{};
-    rte_flow_action action{};
-    action.type = RTE_FLOW_ACTION_TYPE_COUNT;
-    rte_flow_error error{};
-    if (rte_flow_query(port_id_, held.flow, &action, &count, &error) == 0 && count.hits_set) {
-      held.hits = count.hits;  // cumulative: reset is not asked for
-    }
+    if (const std::optional<uint64_t> hits = driver_->query_count(held.flow)) held.hits = *hits;
   }
 }
 

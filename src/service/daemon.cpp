@@ -307,6 +307,12 @@ int serve(const Options& options, const config::LoadedConfig& loaded, control::S
                           std::make_unique<dataplane::PortFlows>(info.port_id, info.name),
                           config.ports[i].isolate});
   }
+  if (const char* capacity = std::getenv("UDPSIEVE_TEST_FLOW_CAPACITY");
+      capacity != nullptr && test_hooks_enabled()) {
+    // Test hook: NICs with room for only so many flow rules (tests/rteflow).
+    for (control::FlowSteering::Port& port : flow_ports)
+      port.flows->set_test_capacity(std::strtoul(capacity, nullptr, 10));
+  }
   control::FlowSteering steering(std::move(flow_ports));
   ports.start(config.ports, static_cast<uint16_t>(worker_count), worker_sockets, pools);
   {

@@ -15,7 +15,9 @@
 #   - a reload that removes the drop rule destroys its filter, and its packets reach the workers;
 #   - a runtime drop rule (udpsievectl block) is offloaded, and deleting it removes the filter;
 #   - SIGTERM leaves no filter behind (the tap persists, so what is left can be seen);
-#   - isolate: true passes only the steered flow to udpsieved.
+#   - isolate: true passes only the steered flow to udpsieved;
+#   - on a NIC without room for both sets (a test hook caps it), a reload destroys the old
+#     flows first and then creates the new one.
 # Exit 0 pass, 1 fail, 77 skipped (outside CI only).
 set -euo pipefail
 
@@ -130,6 +132,7 @@ EOF
 
   # What is in the NIC, and why not the rest.
   [[ $(steering_of drop-5353 offloaded) == true ]] || fail "drop-5353 not offloaded: $(steering_of drop-5353 reason)"
+  [[ $(steering_of drop-5353 hw_packets) == null ]] || fail "drop-5353 has hw_packets $(steering_of drop-5353 hw_packets); net_tap does not count"
   [[ $(steering_of drop-53-54 offloaded) == false ]] || fail "drop-53-54 offloaded despite allow-53"
   [[ $(steering_of drop-53-54 reason) == *allow-53* ]] ||
     fail "drop-53-54's reason does not name allow-53: $(steering_of drop-53-54 reason)"
@@ -231,6 +234,25 @@ EOF
   [[ $seen == 3 ]] || fail "in isolated mode udpsieved received $seen packets, expected the 3 steered ones"
   stop_daemon
   ip link del dtap1 2>/dev/null || true
+
+  # A NIC without room for the old and the new flows side by side (a test hook caps the port
+  # at 2 flow rules): the reload's new flow is refused beside the old ones, so the old ones go
+  # first and it is created again.
+  cat >"$WORK/rules.yaml" <<'EOF'
+rules:
+  - {id: drop-5353, match: {dst_port: 5353}, action: drop}
+EOF
+  UDPSIEVE_TEST_HOOKS=1 UDPSIEVE_TEST_FLOW_CAPACITY=2 start_daemon dtap2 false
+  [[ $(steering_of drop-5353 offloaded) == true ]] || fail "with room for 2, drop-5353 not offloaded: $(steering_of drop-5353 reason)"
+  sed -i 's/5353/5354/g' "$WORK/rules.yaml"
+  ctl reload >/dev/null || fail "the reload replacing drop-5353 was refused"
+  grep -q 'flow rules: port wan: 2 new rule(s) refused beside the old ones; removing the old ones first' "$WORK/daemon.log" ||
+    fail "no log line saying the old flows made room"
+  [[ $(steering_of drop-5354 offloaded) == true ]] || fail "drop-5354 not offloaded after making room: $(steering_of drop-5354 reason)"
+  [[ $(tc_action dtap2 5354) == "gact action drop"* ]] || fail "no flower filter for 5354"
+  [[ -z $(tc_action dtap2 5353) ]] || fail "the filter of drop-5353 outlived the reload"
+  stop_daemon
+  ip link del dtap2 2>/dev/null || true
 
   if ((FAILURES > 0)); then
     say "daemon log (last 60 lines; all of it in $UDPSIEVE_VM_OUT):" >&2

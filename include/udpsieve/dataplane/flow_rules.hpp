@@ -9,6 +9,7 @@
 #include <array>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -65,10 +66,28 @@ class FlowSpec {
   std::array<rte_flow_action, 3> actions_{};
 };
 
-/// Whether the driver of `port_id` takes a simple ingress rule (eth / ipv4 / udp dst 9 → drop),
-/// the kind of pre-filter a NIC applies in hardware: validated, then created and destroyed at
-/// once (some drivers validate what they cannot install). Call before the port starts, so the
-/// probe never sees a packet. Empty when it does, else the reason.
+/// What PortFlows asks of a port's rte_flow: the port's driver in the daemon, a fake in tests.
+/// Results are 0 or a negative errno, with `error` filled in by the driver on failure.
+class FlowDriver {
+ public:
+  virtual ~FlowDriver() = default;
+  [[nodiscard]] virtual const std::string& name() const = 0;  ///< e.g. "net_mlx5"
+  virtual int validate(const FlowSpec& spec, rte_flow_error& error) = 0;
+  /// The new flow, or null with `rc` set.
+  virtual rte_flow* create(const FlowSpec& spec, rte_flow_error& error, int& rc) = 0;
+  virtual int destroy(rte_flow* flow, rte_flow_error& error) = 0;
+  /// What a flow created with COUNT has matched so far; nullopt when it cannot be read.
+  virtual std::optional<uint64_t> query_count(rte_flow* flow) = 0;
+};
+
+/// rte_flow on `port_id`.
+[[nodiscard]] std::unique_ptr<FlowDriver> port_flow_driver(uint16_t port_id);
+
+/// Whether `driver` takes a simple ingress rule (eth / ipv4 / udp dst 9 → drop), the kind of
+/// pre-filter a NIC applies in hardware: validated, then created and destroyed at once (some
+/// drivers validate what they cannot install). Call before the port starts, so the probe never
+/// sees a packet. Empty when it does, else the reason.
+[[nodiscard]] std::string flow_support(FlowDriver& driver);
 [[nodiscard]] std::string flow_support(uint16_t port_id);
 
 /// Where a driver would accept `entry` but not honour one of its masks (it would leave the
@@ -92,6 +111,8 @@ struct FlowOutcome {
 class PortFlows {
  public:
   PortFlows(uint16_t port_id, std::string port_name);
+  /// On any driver (tests give a fake one); probes it as the constructor above does.
+  PortFlows(std::unique_ptr<FlowDriver> driver, std::string port_name);
   ~PortFlows();
   PortFlows(const PortFlows&) = delete;
   PortFlows& operator=(const PortFlows&) = delete;
@@ -101,7 +122,6 @@ class PortFlows {
   [[nodiscard]] bool available() const noexcept { return available_; }
   [[nodiscard]] const std::string& unavailable_reason() const noexcept { return unavailable_; }
   [[nodiscard]] const std::string& name() const noexcept { return name_; }
-  [[nodiscard]] uint16_t port_id() const noexcept { return port_id_; }
 
   /// Whether the driver would take `wish` (rte_flow_validate); empty when it would, else why
   /// not.
@@ -129,6 +149,9 @@ class PortFlows {
   [[nodiscard]] std::vector<FlowOutcome> outcomes() const;
   /// Rules whose every entry is in the NIC.
   [[nodiscard]] std::size_t offloaded_rules() const;
+  /// Test hook (the daemon sets it only with UDPSIEVE_TEST_HOOKS=1): a NIC with room for
+  /// `flows` flow rules, refusing any beyond, as a full NIC would.
+  void set_test_capacity(std::size_t flows) noexcept { test_capacity_ = flows; }
 
  private:
   struct Held {
@@ -143,12 +166,12 @@ class PortFlows {
   bool create(Held& held);
   void destroy(Held& held) noexcept;
 
-  uint16_t port_id_;
+  std::unique_ptr<FlowDriver> driver_;
   std::string name_;
   bool available_ = false;
   std::string unavailable_;
   bool count_ = false;  // the driver takes COUNT with DROP
-  std::string driver_;
+  std::optional<std::size_t> test_capacity_;
   std::vector<Held> held_;
   /// NIC counts of counted flows destroyed while their rule stayed (a replaced flow), by id.
   std::map<std::string, uint64_t> carried_;
