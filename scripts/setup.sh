@@ -15,6 +15,7 @@ PACKAGES=(
   clang libclang-rt-14-dev llvm   # libFuzzer targets and their symbolizer
   iproute2 ethtool tcpreplay tcpdump  # the network-namespace lab and its replay test
   jq                              # the rte_flow VM test reads udpsievectl --json with it
+  python3 python3-yaml            # the docs' YAML examples test (tests/docs)
 )
 HUGEPAGES_2M=${UDPSIEVE_HUGEPAGES:-512}
 

@@ -7,10 +7,10 @@
 
 #include <cerrno>
 #include <cstring>
-#include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "udpsieve/common/protocol.hpp"
+#include "udpsieve/common/yaml_node.hpp"
 
 namespace udpsieve::cli {
 namespace {
@@ -43,12 +43,16 @@ std::string command_request(const std::string& command) {
 }
 
 std::string check_request(const std::vector<std::string>& files) {
-  nlohmann::json paths = nlohmann::json::array();
+  nlohmann::json list = nlohmann::json::array();
   for (const std::string& file : files) {
-    // The daemon reads the files: give it paths that do not depend on our directory.
-    paths.push_back(std::filesystem::absolute(file).lexically_normal().string());
+    std::string text = YamlNode::read_file(file);
+    // Syntax (and UTF-8) errors at their line and column, before anything is sent; what
+    // passes here is valid UTF-8, so the JSON encoding below cannot fail.
+    (void)YamlNode::load_string(text, file);
+    list.push_back({{"name", file}, {"text", std::move(text)}});
   }
-  return nlohmann::json{{std::string(protocol::kCommandKey), "check"}, {"files", paths}}.dump();
+  return nlohmann::json{{std::string(protocol::kCommandKey), "check"}, {"files", std::move(list)}}
+      .dump();
 }
 
 std::string request(const std::string& socket_path, const std::string& line,
@@ -76,15 +80,27 @@ std::string request(const std::string& socket_path, const std::string& line,
 
   const std::string payload = line + "\n";
   std::size_t sent = 0;
+  // A daemon that refuses the connection (too many clients, a request too large) answers with
+  // its reason and closes: the send then fails, but the reason is waiting to be read.
+  int send_error = 0;
   while (sent < payload.size()) {
     if (!wait_for(sock.fd, POLLOUT, deadline)) throw ClientError("timed out sending the request");
     const ssize_t n = send(sock.fd, payload.data() + sent, payload.size() - sent, MSG_NOSIGNAL);
     if (n < 0) {
       if (errno == EINTR || errno == EAGAIN) continue;
-      throw ClientError(std::string("send: ") + std::strerror(errno));
+      send_error = errno;
+      if (send_error != EPIPE && send_error != ECONNRESET) {
+        throw ClientError(std::string("send: ") + std::strerror(send_error));
+      }
+      break;
     }
     sent += static_cast<std::size_t>(n);
   }
+  const auto failed = [send_error](const std::string& what) {
+    // Without a reason from the daemon, the send's error is the better message.
+    if (send_error != 0) return ClientError(std::string("send: ") + std::strerror(send_error));
+    return ClientError(what);
+  };
 
   std::string reply;
   char buffer[65536];
@@ -96,7 +112,8 @@ std::string request(const std::string& socket_path, const std::string& line,
     const ssize_t n = recv(sock.fd, buffer, sizeof buffer, 0);
     if (n < 0) {
       if (errno == EINTR || errno == EAGAIN) continue;
-      throw ClientError(std::string("recv: ") + std::strerror(errno));
+      if (reply.empty()) throw failed(std::string("recv: ") + std::strerror(errno));
+      break;
     }
     if (n == 0) break;
     reply.append(buffer, static_cast<std::size_t>(n));
@@ -105,7 +122,7 @@ std::string request(const std::string& socket_path, const std::string& line,
       return reply;
     }
   }
-  if (reply.empty()) throw ClientError("the daemon closed the connection without replying");
+  if (reply.empty()) throw failed("the daemon closed the connection without replying");
   return reply;
 }
 

@@ -207,6 +207,10 @@ YamlNode YamlNode::from_json(const nlohmann::json& value, const std::string& dis
 }
 
 YamlNode YamlNode::load_file(const std::string& path) {
+  return load_string(read_file(path), path);
+}
+
+std::string YamlNode::read_file(const std::string& path) {
   const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     throw ConfigError(SourceLocation{path, 0, 0}, "",
@@ -228,7 +232,7 @@ YamlNode YamlNode::load_file(const std::string& path) {
     }
   }
   close(fd);
-  return load_string(text, path);
+  return text;
 }
 
 const std::string& YamlNode::file() const noexcept {

@@ -14,6 +14,10 @@ CompileOutcome make_failure(std::string error) {
   return outcome;
 }
 
+void JobRequest::stop_if_cancelled() const {
+  if (cancel != nullptr && cancel->load(std::memory_order_relaxed)) throw CompileCancelled();
+}
+
 CompileJobs::CompileJobs(Compiler compiler) : compiler_(std::move(compiler)) {}
 
 CompileJobs::~CompileJobs() {
@@ -22,6 +26,7 @@ CompileJobs::~CompileJobs() {
 
 void CompileJobs::start(JobRequest request) {
   request_ = std::move(request);
+  request_.cancel = &cancel_;
   done_.store(false, std::memory_order_relaxed);
   thread_ = std::thread([this] {
     try {
@@ -33,6 +38,18 @@ void CompileJobs::start(JobRequest request) {
     }
     done_.store(true, std::memory_order_release);
   });
+}
+
+bool CompileJobs::cancel(std::chrono::milliseconds patience) {
+  cancel_.store(true, std::memory_order_relaxed);
+  if (!thread_.joinable()) return true;
+  const auto deadline = std::chrono::steady_clock::now() + patience;
+  while (!done_.load(std::memory_order_acquire)) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  thread_.join();
+  return true;
 }
 
 std::optional<std::pair<JobRequest, CompileOutcome>> CompileJobs::take() {

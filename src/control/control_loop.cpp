@@ -145,13 +145,27 @@ std::optional<std::string> ControlLoop::handle(std::string_view line,
   }
   if (request.command == "check") {
     const nlohmann::json& files = request.body["files"];
-    if (!files.is_array() || files.empty() ||
-        !std::all_of(files.begin(), files.end(), [](const auto& f) { return f.is_string(); })) {
-      return error_line(R"(check needs "files": a non-empty list of rule file paths)");
+    const auto valid = [](const nlohmann::json& f) {
+      if (f.is_string()) return true;
+      if (!f.is_object() || f.size() != 2) return false;
+      const auto name = f.find("name");
+      const auto text = f.find("text");
+      return name != f.end() && name->is_string() && !name->get_ref<const std::string&>().empty() &&
+             text != f.end() && text->is_string();
+    };
+    if (!files.is_array() || files.empty() || !std::all_of(files.begin(), files.end(), valid)) {
+      return error_line(
+          R"(check needs "files": a non-empty list of {"name": FILE, "text": YAML} or of paths)");
     }
     PendingCheck check{client, {}};
-    for (const auto& file : files)
-      check.files.push_back(file.get<std::string>());
+    for (const auto& file : files) {
+      if (file.is_string()) {
+        check.files.push_back(CheckFile{file.get<std::string>(), std::nullopt});
+      } else {
+        check.files.push_back(
+            CheckFile{file["name"].get<std::string>(), file["text"].get<std::string>()});
+      }
+    }
     checks_.push_back(std::move(check));
     start_next_job();
     return std::nullopt;
@@ -218,7 +232,7 @@ uint64_t ControlLoop::publish(std::shared_ptr<const dataplane::RulePart> file,
     params.forward_to.push_back(static_cast<uint16_t>(port.forward_to_index));
   }
   params.runtime_at = config.dynamic_at;
-  params.generation = next_generation_++;
+  params.generation = next_generation_;  // taken only once the NICs accepted the table
   const dataplane::Table& current = *parts_.tables.current();
   auto table = std::make_unique<dataplane::Table>(file, runtime, std::move(params));
   // The NICs first: the new table's flows are created before it is published (a refusal on a
@@ -230,6 +244,7 @@ uint64_t ControlLoop::publish(std::shared_ptr<const dataplane::RulePart> file,
       throw ConfigError(SourceLocation{}, "", *refused);
     }
   }
+  ++next_generation_;
   // A rebuilt part's rate limits continue from the buckets they have now.
   for (const dataplane::PartKind kind : {dataplane::PartKind::file, dataplane::PartKind::runtime}) {
     if (&table->part(kind) != &current.part(kind))

@@ -354,7 +354,8 @@ std::string acl_algorithm_name(int algorithm) {
 }
 
 AclClassifier::AclClassifier(const std::vector<rules::Rule>& rules, int socket,
-                             const std::string& name, bool windows_at_end) {
+                             const std::string& name, bool windows_at_end,
+                             const std::function<void()>& checkpoint) {
   const auto start = std::chrono::steady_clock::now();
   windows_ = payload_offsets(rules);
   if (windows_at_end && !windows_.empty()) {
@@ -381,6 +382,7 @@ AclClassifier::AclClassifier(const std::vector<rules::Rule>& rules, int socket,
                       count - static_cast<int32_t>(i));
         }
         entries += builder.entries().size();
+        if (checkpoint) checkpoint();
         const std::string context_name =
             name + (family == Family::ipv4 ? "_4_" : "_6_") + std::to_string(c);
         contexts.push_back(

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "udpsieve/config/eal_args.hpp"
+#include "udpsieve/dataplane/eal.hpp"
 #include "udpsieve/dataplane/mempools.hpp"
 
 namespace udpsieve::dataplane {
@@ -117,13 +118,15 @@ void PortSet::attach(const std::vector<config::PortConfig>& ports) {
     const std::string name = device_name(port.device);
     const bool pci = config::is_pci_address(port.device);
     if (!pci) {
+      (void)take_dpdk_problem();
       const int rc = rte_dev_probe(port.device.c_str());
       if (rc < 0) {
-        throw std::runtime_error(
-            "ports[" + std::to_string(i) + "] " + port_label(port) +
-            ": cannot create the device: " + rte_strerror(-rc) +
-            "; check the driver name and its arguments (the DPDK log above gives the driver's "
-            "reason)");
+        // rte_dev_probe's code is often generic (EFAULT, EPERM); the driver logged the reason.
+        const std::string problem = take_dpdk_problem();
+        throw std::runtime_error("ports[" + std::to_string(i) + "] " + port_label(port) +
+                                 ": cannot create the device: " +
+                                 (problem.empty() ? std::string(rte_strerror(-rc)) : problem) +
+                                 "; check the driver name and its arguments");
       }
     }
     uint16_t port_id = 0;

@@ -79,7 +79,7 @@ RulePart::RulePart(std::shared_ptr<const rules::RuleSet> rules, const PartParams
       list, params.socket,
       std::string(params.kind == PartKind::file ? "udpsieve_f" : "udpsieve_r") +
           std::to_string(params.generation),
-      params.kind == PartKind::runtime);
+      params.kind == PartKind::runtime, params.checkpoint);
 
   // One row of counters and one set of meters per worker, each in its own cache lines.
   rows_.reserve(workers);

@@ -70,11 +70,12 @@ constexpr std::array<Family, 2> kFamilies = {Family::ipv4, Family::ipv6};
 constexpr std::array<uint32_t, 2> kSrcBit = {kSrc4, kSrc6};
 constexpr std::array<uint32_t, 2> kDstBit = {kDst4, kDst6};
 
-/// inner ⊆ outer. Outer's ranges have gaps between them, so each inner range must lie inside a
-/// single outer range.
-bool ranges_subset(const RangeSet& inner, const RangeSet& outer) {
+/// inner ⊆ outer, for sorted disjoint ranges (RangeSet, AddressSet). Outer's ranges have gaps
+/// between them, so each inner range must lie inside a single outer range: one merge pass.
+template <typename Set>
+bool ranges_subset(const Set& inner, const Set& outer) {
   std::size_t k = 0;
-  for (const Range& range : inner) {
+  for (const auto& range : inner) {
     while (k < outer.size() && outer[k].last < range.first)
       ++k;
     if (k == outer.size() || outer[k].first > range.first || outer[k].last < range.last) {
@@ -98,52 +99,58 @@ bool well_formed(const Prefix& prefix) {
   return true;
 }
 
-/// Every address of `inner` lies in `outer` (same family).
-bool prefix_covers(const Prefix& outer, const Prefix& inner) {
-  return outer.length <= inner.length && outer.contains(inner.addr);
+/// Addresses of one family as integers (IPv4 in the low 32 bits).
+__extension__ typedef unsigned __int128 Address;  // NOLINT(modernize-use-using): pedantic needs it
+
+/// An inclusive range of addresses.
+struct AddressRange {
+  Address first = 0;
+  Address last = 0;
+};
+
+/// A union of prefixes of one family as sorted, disjoint, non-adjacent address ranges: union,
+/// subset and "every address" become merge passes, so lists of 100,000 prefixes cost
+/// O(n log n) to prepare and O(n + m) to compare.
+using AddressSet = std::vector<AddressRange>;
+
+Address highest(Family family) {
+  return family == Family::ipv4 ? Address{0xffffffffu} : ~Address{0};
 }
 
-/// Every address of `p` lies in the union of `set` (prefixes of p's family).
-bool union_covers(const Prefix& p, const std::vector<Prefix>& set) {
-  std::vector<Prefix> inside;
-  for (const Prefix& q : set) {
-    if (prefix_covers(q, p)) return true;
-    if (q.length > p.length && p.contains(q.addr)) inside.push_back(q);
-  }
-  if (inside.empty() || p.length >= max_length(p.family)) return false;
-  // Only prefixes strictly inside p are left: p is covered iff both of its halves are.
-  Prefix low = p;
-  ++low.length;
-  Prefix high = low;
-  high.addr[p.length / 8u] =
-      static_cast<uint8_t>(high.addr[p.length / 8u] | (0x80u >> (p.length % 8u)));
-  return union_covers(low, inside) && union_covers(high, inside);
+AddressRange range_of(const Prefix& p) {
+  const unsigned bytes = p.family == Family::ipv4 ? 4u : 16u;
+  Address first = 0;
+  for (unsigned i = 0; i < bytes; ++i)
+    first = (first << 8) | p.addr[i];
+  const unsigned host = max_length(p.family) - p.length;
+  const Address span = host >= 128 ? ~Address{0} : (Address{1} << host) - 1;
+  return {first, first | span};
 }
 
-/// ∪inner ⊆ ∪outer.
-bool prefixes_subset(const std::vector<Prefix>& inner, const std::vector<Prefix>& outer) {
-  return std::all_of(inner.begin(), inner.end(),
-                     [&](const Prefix& p) { return union_covers(p, outer); });
-}
-
-/// S_F (or D_F) of a src (or dst) list, without prefixes inside another one of the list.
-std::vector<Prefix> family_set(const std::vector<Prefix>& list, Family family) {
-  if (list.empty()) return {Prefix{family, 0, {}}};  // absent: every address of the family
-  std::vector<Prefix> of_family;
+/// S_F (or D_F) of a src (or dst) list.
+AddressSet family_set(const std::vector<Prefix>& list, Family family) {
+  if (list.empty()) return {AddressRange{0, highest(family)}};  // absent: every address
+  AddressSet sorted;
   for (const Prefix& p : list) {
-    if (p.family == family) of_family.push_back(p);
+    if (p.family == family) sorted.push_back(range_of(p));
   }
-  std::vector<Prefix> out;
-  for (std::size_t a = 0; a < of_family.size(); ++a) {
-    bool redundant = false;
-    for (std::size_t b = 0; b < of_family.size() && !redundant; ++b) {
-      // Of two equal prefixes keep the first.
-      redundant = b != a && prefix_covers(of_family[b], of_family[a]) &&
-                  (of_family[b] != of_family[a] || b < a);
+  std::sort(sorted.begin(), sorted.end(),
+            [](const AddressRange& a, const AddressRange& b) { return a.first < b.first; });
+  AddressSet out;
+  for (const AddressRange& range : sorted) {
+    // Overlapping or adjacent (the `last + 1` cannot wrap: nothing follows the highest address).
+    if (!out.empty() &&
+        (out.back().last == highest(family) || range.first <= out.back().last + 1)) {
+      out.back().last = std::max(out.back().last, range.last);
+    } else {
+      out.push_back(range);
     }
-    if (!redundant) out.push_back(of_family[a]);
   }
   return out;
+}
+
+bool every_address(const AddressSet& set, Family family) {
+  return set.size() == 1 && set[0].first == 0 && set[0].last == highest(family);
 }
 
 /// Outer's payload condition holds for every payload that satisfies inner's.
@@ -183,7 +190,7 @@ bool may_cover(const Bits& outer, const Bits& inner) {
 /// One rule's match set, normalized per dimension group (see the top of the file).
 struct Shape {
   Bits bits;
-  std::array<std::vector<Prefix>, 2> src, dst;  ///< S_F and D_F per kFamilies index
+  std::array<AddressSet, 2> src, dst;  ///< S_F and D_F per kFamilies index
   RangeSet src_port, dst_port, length, ttl, dscp, vlan;
   std::array<uint64_t, 4> in_port{};  ///< bit set of 0-255
   std::optional<FragmentKind> fragment;
@@ -200,11 +207,10 @@ Shape make_shape(const Match& m) {
     return s;
   }
   for (std::size_t f = 0; f < kFamilies.size(); ++f) {
-    const Prefix whole{kFamilies[f], 0, {}};
     s.src[f] = family_set(m.src, kFamilies[f]);
     s.dst[f] = family_set(m.dst, kFamilies[f]);
-    if (!union_covers(whole, s.src[f])) b.restricts |= kSrcBit[f];
-    if (!union_covers(whole, s.dst[f])) b.restricts |= kDstBit[f];
+    if (!every_address(s.src[f], kFamilies[f])) b.restricts |= kSrcBit[f];
+    if (!every_address(s.dst[f], kFamilies[f])) b.restricts |= kDstBit[f];
     if (!s.src[f].empty() && !s.dst[f].empty()) {
       b.families |= 1u << f;
     } else {
@@ -287,8 +293,8 @@ bool covers(const Shape& outer, const Shape& inner) {
   if ((r & kPayload) != 0 && !payload_implies(*inner.payload, *outer.payload)) return false;
   for (std::size_t f = 0; f < kFamilies.size(); ++f) {
     if ((inner.bits.families & (1u << f)) == 0) continue;  // no packets: nothing to cover
-    if ((r & kSrcBit[f]) != 0 && !prefixes_subset(inner.src[f], outer.src[f])) return false;
-    if ((r & kDstBit[f]) != 0 && !prefixes_subset(inner.dst[f], outer.dst[f])) return false;
+    if ((r & kSrcBit[f]) != 0 && !ranges_subset(inner.src[f], outer.src[f])) return false;
+    if ((r & kDstBit[f]) != 0 && !ranges_subset(inner.dst[f], outer.dst[f])) return false;
   }
   return true;
 }
@@ -301,17 +307,28 @@ std::string describe_rule(const Rule& rule) {
 
 AnalysisResult find_unreachable_rules(std::span<const Rule> rules,
                                       std::chrono::milliseconds budget) {
+  // The budget covers the preparation too: a rule with 100,000 prefixes takes a while to
+  // normalise, and a file can hold many.
   const Clock::time_point deadline = Clock::now() + budget;
   AnalysisResult result;
   std::vector<Shape> shapes;
   shapes.reserve(rules.size());
-  for (const Rule& rule : rules)
+  for (const Rule& rule : rules) {
+    if (Clock::now() >= deadline) {
+      result.complete = false;
+      return result;
+    }
     shapes.push_back(make_shape(rule.match));
+  }
   std::vector<Bits> bits;
   bits.reserve(shapes.size());
   for (const Shape& s : shapes)
     bits.push_back(s.bits);
 
+  // Pairs whose full comparison ran since the clock was last read (they are what costs time;
+  // the cheap first test rules most pairs out).
+  constexpr std::size_t kPairsPerClockRead = 256;
+  std::size_t compared = 0;
   for (std::size_t j = 0; j < shapes.size(); ++j) {
     if (Clock::now() >= deadline) {
       result.complete = false;
@@ -319,7 +336,12 @@ AnalysisResult find_unreachable_rules(std::span<const Rule> rules,
     }
     if (!bits[j].usable) continue;
     for (std::size_t i = 0; i < j; ++i) {
-      if (!may_cover(bits[i], bits[j]) || !covers(shapes[i], shapes[j])) continue;
+      if (!may_cover(bits[i], bits[j])) continue;
+      if (++compared % kPairsPerClockRead == 0 && Clock::now() >= deadline) {
+        result.complete = false;
+        return result;
+      }
+      if (!covers(shapes[i], shapes[j])) continue;
       const RuleFinding::Kind kind =
           covers(shapes[j], shapes[i]) ? RuleFinding::Kind::duplicate : RuleFinding::Kind::shadowed;
       result.findings.push_back(RuleFinding{kind, j, i});

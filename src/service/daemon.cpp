@@ -49,6 +49,8 @@ namespace {
 
 /// Snapshot buffers per worker: one being filled, one in flight, spares for a slow control loop.
 constexpr unsigned kSnapshotBuffers = 4;
+/// How long a stop waits for a rule compile to reach a point where it can be abandoned.
+constexpr std::chrono::milliseconds kCompilePatience{800};
 
 void setup_logging(const std::string& level) {
   auto logger = spdlog::stderr_color_mt("udpsieved");
@@ -103,7 +105,7 @@ int check_config(const Options& options, const config::LoadedConfig& loaded) {
                                              "-l",
                                              std::to_string(cpus.empty() ? 0 : cpus.front())};
   try {
-    const dataplane::Eal eal(eal_args, dataplane::Eal::RuntimeDir::remove);
+    const dataplane::Eal eal(eal_args);
     const CompileEnv env{options, loaded.config,
                          static_cast<uint32_t>(loaded.config.eal.lcores.size() - 1), 0};
     classifier =
@@ -148,12 +150,13 @@ HostFacts measure_host(const config::DaemonConfig& config) {
   return facts;
 }
 
-/// Logs each check: ok and notes at info, warnings at warn, failures at error.
+/// Logs each check that passed: ok and notes at info, warnings at warn. Failures are left to
+/// the caller, which stops with them (one line each, not two).
 void log_report(const PreflightReport& report) {
   for (const CheckResult& result : report.results()) {
-    const auto level = result.status == CheckStatus::fail   ? spdlog::level::err
-                       : result.status == CheckStatus::warn ? spdlog::level::warn
-                                                            : spdlog::level::info;
+    if (result.status == CheckStatus::fail) continue;
+    const auto level =
+        result.status == CheckStatus::warn ? spdlog::level::warn : spdlog::level::info;
     spdlog::log(level, "preflight: {}: {}", result.subject, result.text);
   }
 }
@@ -174,7 +177,7 @@ int run_preflight(const config::LoadedConfig& loaded, PreflightReport report) {
     }
     try {
       dataplane::route_dpdk_log_to_spdlog();
-      const dataplane::Eal eal(args, dataplane::Eal::RuntimeDir::remove);
+      const dataplane::Eal eal(args);
       dataplane::PortSet ports;
       ports.attach(config.ports);
       check_ports(ports, config.ports, worker_nodes(config), report);
@@ -255,7 +258,12 @@ int serve(const Options& options, const config::LoadedConfig& loaded, control::S
   // The first table (rules, defaults, routes, counters, meters) before any port is touched:
   // rules that cannot be compiled stop start-up here. The runtime rules saved by the last run
   // join them; a saved rule that no longer fits is left out (logged), never fatal.
-  const CompileEnv env{options, config, worker_count, worker_sockets.front()};
+  CompileEnv env{options, config, worker_count, worker_sockets.front()};
+  if (const char* stage = std::getenv("UDPSIEVE_TEST_COMPILE_STAGE");
+      stage != nullptr && test_hooks_enabled()) {
+    apply_compile_test_hook(stage, env);
+    spdlog::warn("UDPSIEVE_TEST_COMPILE_STAGE={}: each stage of a reload's build is slowed", stage);
+  }
   dataplane::TablePublisher tables(worker_count);
   try {
     std::shared_ptr<const dataplane::RulePart> file = make_file_part(loaded, env, 1);
@@ -422,6 +430,17 @@ int serve(const Options& options, const config::LoadedConfig& loaded, control::S
   }
   for (const auto& worker : workers)
     (void)rte_eal_wait_lcore(worker->setup().lcore);
+  // A compile in progress (a reload of 250,000 rules takes many seconds) stops at its next safe
+  // point; one inside an rte_acl build cannot be interrupted, so the daemon then leaves without
+  // waiting for it or freeing what it uses (see below).
+  const auto give_up_at = std::chrono::steady_clock::now() + kCompilePatience;
+  const auto patience = [&give_up_at] {
+    return std::max(std::chrono::milliseconds(0),
+                    std::chrono::duration_cast<std::chrono::milliseconds>(
+                        give_up_at - std::chrono::steady_clock::now()));
+  };
+  const bool reload_done = jobs.cancel(patience());
+  const bool runtime_done = runtime_jobs.cancel(patience());
 
   uint64_t port_rx = 0;
   for (std::size_t i = 0; i < ports.ports().size(); ++i) {
@@ -431,6 +450,18 @@ int serve(const Options& options, const config::LoadedConfig& loaded, control::S
   loop.finish();
   steering.shutdown();  // a clean stop leaves no flow rule behind in the NIC
   ports.stop_and_close();
+  if (!reload_done || !runtime_done) {
+    // The compile thread still uses DPDK's heap and this frame's objects: nothing more is torn
+    // down. The ports are stopped, the flow rules gone, the totals logged; what remains is
+    // EAL's runtime directory and hugepage file, which the next start reuses.
+    spdlog::warn(
+        "a rule compile is still inside a classifier build {} ms after the stop; exiting "
+        "without waiting for it",
+        kCompilePatience.count());
+    spdlog::shutdown();
+    unlink(server.path().c_str());
+    std::_Exit(kExitOk);
+  }
   return kExitOk;
 }
 

@@ -4,8 +4,12 @@
 #include <array>
 #include <cctype>
 #include <stdexcept>
+#include <string_view>
+#include <thread>
 
 #include "udpsieve/common/config_error.hpp"
+#include "udpsieve/common/decimal.hpp"
+#include "udpsieve/common/yaml_node.hpp"
 #include "udpsieve/control/runtime_rules.hpp"
 #include "udpsieve/dataplane/table.hpp"
 #include "udpsieve/rules/analysis.hpp"
@@ -32,6 +36,15 @@ std::string join(const std::vector<std::string>& items) {
   return out;
 }
 
+/// The test hook's delay at one stage of a reload's build.
+void slow_stage(const control::JobRequest& job, const CompileEnv& env) {
+  const auto until = Clock::now() + env.test_stage_delay;
+  while (Clock::now() < until) {
+    if (!env.test_stage_stuck) job.stop_if_cancelled();
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+}
+
 control::CompileOutcome reload(const control::JobRequest& request, const CompileEnv& env) {
   const auto start = Clock::now();
   config::LoadedConfig loaded = config::load_config_and_rules(env.options.config_path);
@@ -45,10 +58,11 @@ control::CompileOutcome reload(const control::JobRequest& request, const Compile
         "pipeline.dynamic_state, ports[].forward_to, the control socket's mode and groups and "
         "logging.level)");
   }
+  request.stop_if_cancelled();
   control::CompileOutcome outcome;
   outcome.load_time = since(start);
   const auto compile_start = Clock::now();
-  outcome.part = make_file_part(loaded, env, request.serial);
+  outcome.part = make_file_part(loaded, env, request.serial, &request);
   outcome.compile_time = since(compile_start);
   outcome.ok = true;
   outcome.rules = loaded.rules.size();
@@ -62,27 +76,50 @@ control::CompileOutcome reload(const control::JobRequest& request, const Compile
 control::CompileOutcome check(const control::JobRequest& request, const CompileEnv& env) {
   const auto start = Clock::now();
   rules::RuleCollector collector(env.running.port_names());
-  for (const std::string& file : request.files)
-    collector.add_file(file);
+  for (const control::CheckFile& file : request.files) {
+    if (file.text) {
+      collector.add_document(YamlNode::load_string(*file.text, file.name));
+    } else {
+      collector.add_file(file.name);
+    }
+  }
   config::LoadedConfig loaded;
   loaded.config = env.running;
   loaded.rules = collector.take();
-  loaded.rule_files = request.files;
+  for (const control::CheckFile& file : request.files)
+    loaded.rule_files.push_back(file.name);
   control::CompileOutcome outcome;
   outcome.load_time = since(start);
   const auto compile_start = Clock::now();
+  request.stop_if_cancelled();
   const std::shared_ptr<const dataplane::RulePart> part =
-      make_file_part(loaded, env, request.serial);
+      make_file_part(loaded, env, request.serial, &request);
   outcome.compile_time = since(compile_start);
   outcome.classifier = part->classifier().info();
   outcome.warnings = unreachable_rule_warnings(loaded.rules, outcome.analysis_complete);
   outcome.ok = true;
   outcome.rules = loaded.rules.size();
-  outcome.files = request.files;
+  outcome.files = loaded.rule_files;
   return outcome;
 }
 
 }  // namespace
+
+void apply_compile_test_hook(const char* value, CompileEnv& env) {
+  if (value == nullptr || *value == '\0') return;
+  const std::string_view text(value);
+  const std::size_t colon = text.find(':');
+  const std::string_view mode = text.substr(0, colon);
+  uint64_t ms = 0;
+  if (colon == std::string_view::npos || (mode != "pause" && mode != "stuck") ||
+      parse_decimal(text.substr(colon + 1), 600000, ms) != DecimalResult::ok) {
+    throw std::invalid_argument(
+        "UDPSIEVE_TEST_COMPILE_STAGE: expected pause:MS or stuck:MS (a test hook), got '" +
+        std::string(text) + "'");
+  }
+  env.test_stage_delay = std::chrono::milliseconds(ms);
+  env.test_stage_stuck = mode == "stuck";
+}
 
 void apply_overrides(const Options& options, config::DaemonConfig& config) {
   if (options.no_huge) config.eal.hugepages = config::HugepageMode::off;
@@ -108,16 +145,26 @@ void apply_overrides(const Options& options, config::DaemonConfig& config) {
 
 std::shared_ptr<const dataplane::RulePart> make_file_part(const config::LoadedConfig& loaded,
                                                           const CompileEnv& env,
-                                                          uint64_t generation) {
+                                                          uint64_t generation,
+                                                          const control::JobRequest* job) {
   auto rule_set = std::make_shared<const rules::RuleSet>(
       loaded.rules, loaded.config.pipeline.default_action, loaded.config.pipeline.non_udp);
-  return make_part(std::move(rule_set), dataplane::PartKind::file, env, generation);
+  if (job != nullptr) job->stop_if_cancelled();
+  return make_part(std::move(rule_set), dataplane::PartKind::file, env, generation, job);
 }
 
 std::shared_ptr<const dataplane::RulePart> make_part(std::shared_ptr<const rules::RuleSet> rules,
                                                      dataplane::PartKind kind,
-                                                     const CompileEnv& env, uint64_t generation) {
+                                                     const CompileEnv& env, uint64_t generation,
+                                                     const control::JobRequest* job) {
   dataplane::PartParams params;
+  if (job != nullptr) {
+    const bool slowed = job->kind == control::JobKind::reload && env.test_stage_delay.count() > 0;
+    params.checkpoint = [job, slowed, &env] {
+      if (slowed) slow_stage(*job, env);
+      job->stop_if_cancelled();
+    };
+  }
   params.kind = kind;
   params.workers = env.workers;
   params.generation = generation;
@@ -131,7 +178,8 @@ control::CompileOutcome build_runtime(const control::JobRequest& request, const 
   auto rules = std::make_shared<const rules::RuleSet>(
       request.runtime_rules->rules(), rules::Verdict::forward, rules::Verdict::forward);
   outcome.rules = rules->rules().size();
-  outcome.part = make_part(std::move(rules), dataplane::PartKind::runtime, env, request.serial);
+  outcome.part =
+      make_part(std::move(rules), dataplane::PartKind::runtime, env, request.serial, &request);
   outcome.compile_time = since(start);
   if (request.after_build) request.after_build();
   outcome.classifier = outcome.part->classifier().info();

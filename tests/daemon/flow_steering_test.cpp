@@ -135,9 +135,12 @@ TEST_F(FlowSteeringTest, RequiredRefusesRuntimeRulesAndReloadsTheNicCannotHonour
       "rules:\n  - {id: drop-big, match: {src: 198.51.100.0/24, length: 1000-65535}, "
       "action: drop}\n";
   start(write(", offload: required", rules));
+  const auto generation = [this] { return daemon_->request(socket_, "rules")["generation"]; };
+  EXPECT_EQ(generation(), 1);
   const auto block =
       run_program({ctl_binary(), "--socket", socket_, "block", "203.0.113.0/24", "--id", "b1"});
   EXPECT_EQ(block.exit_code, 1) << block.output;
+  EXPECT_EQ(generation(), 1) << "a refused change moved the generation in effect";
   EXPECT_NE(block.output.find("rule-add refused, nothing changed: port wan (offload: required): "
                               "rule b1: the driver has no rte_flow"),
             std::string::npos)
@@ -147,9 +150,11 @@ TEST_F(FlowSteeringTest, RequiredRefusesRuntimeRulesAndReloadsTheNicCannotHonour
   write("", rules);
   const auto reload = run_program({ctl_binary(), "--socket", socket_, "reload"});
   EXPECT_EQ(reload.exit_code, 0) << reload.output;
+  EXPECT_EQ(generation(), 2);
   const auto again =
       run_program({ctl_binary(), "--socket", socket_, "block", "203.0.113.0/24", "--id", "b1"});
   EXPECT_EQ(again.exit_code, 0) << again.output;
+  EXPECT_EQ(generation(), 3);
   // Back to required with b1 in place: the reload is refused and auto stays in effect.
   write(", offload: required", rules);
   const auto refused = run_program({ctl_binary(), "--socket", socket_, "reload"});
@@ -160,6 +165,11 @@ TEST_F(FlowSteeringTest, RequiredRefusesRuntimeRulesAndReloadsTheNicCannotHonour
       << refused.output;
   EXPECT_EQ(daemon_->request(socket_, "steering")["ports"][0]["offload"], "auto");
   EXPECT_EQ(daemon_->request(socket_, "rules")["rules"].size(), 2U);
+  // Neither the refused reload nor a check moves the generation: it is the table in effect.
+  const auto check =
+      run_program({ctl_binary(), "--socket", socket_, "check", dir_.file("rules.yaml")});
+  EXPECT_EQ(check.exit_code, 0) << check.output;
+  EXPECT_EQ(generation(), 3);
 }
 
 TEST_F(FlowSteeringTest, IsolateIsRefusedWhereTheDriverCannot) {

@@ -64,6 +64,20 @@ std::vector<std::string> daemon_args(const TempDir& dir, const std::string& conf
           "--socket",      (dir.path() / "ctl.sock").string()};
 }
 
+/// What a run with file prefix `prefix` left behind: EAL's runtime directory and hugepage files.
+std::vector<std::string> leftovers(const std::string& prefix) {
+  std::vector<std::string> found;
+  const fs::path runtime = fs::path("/var/run/dpdk") / prefix;
+  if (fs::exists(runtime)) found.push_back(runtime.string());
+  std::error_code error;
+  for (const auto& entry : fs::directory_iterator("/dev/hugepages", error)) {
+    if (entry.path().filename().string().rfind(prefix + "map_", 0) == 0) {
+      found.push_back(entry.path().string());
+    }
+  }
+  return found;
+}
+
 /// Waits until process `pid` blocks SIGTERM (read from /proc/PID/status SigBlk).
 bool wait_until_blocks_sigterm(pid_t pid) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
@@ -159,8 +173,50 @@ TEST(DaemonStart, MissingVdevInputFileIsOneClearLine) {
                                (dir.path() / "in.pcap").string()),
             std::string::npos)
       << result.output;
-  EXPECT_NE(result.output.find("cannot create the device"), std::string::npos) << result.output;
+  // The driver's reason, not rte_dev_probe's generic code ("Bad address").
+  EXPECT_NE(result.output.find("critical ports[0] port 'wan' (net_pcap0,rx_pcap=" +
+                               (dir.path() / "in.pcap").string()),
+            std::string::npos)
+      << result.output;
+  EXPECT_NE(
+      result.output.find("): cannot create the device: open_single_rx_pcap(): Couldn't open " +
+                         (dir.path() / "in.pcap").string()),
+      std::string::npos)
+      << result.output;
+  EXPECT_EQ(result.output.find("Bad address"), std::string::npos) << result.output;
   EXPECT_FALSE(fs::exists(dir.path() / "ctl.sock")) << "socket must be removed";
+}
+
+/// How many times `needle` occurs in `text`.
+std::size_t occurrences(const std::string& text, const std::string& needle) {
+  std::size_t count = 0;
+  for (std::size_t at = text.find(needle); at != std::string::npos;
+       at = text.find(needle, at + needle.size())) {
+    ++count;
+  }
+  return count;
+}
+
+TEST(DaemonStart, SecondDaemonWithTheSameFilePrefixSaysWhatToChange) {
+  REQUIRE_DPDK();
+  TempDir dir;
+  write_traffic((dir.path() / "in.pcap").string(), 4);
+  const std::string config = pcap_config(dir);
+  const std::string prefix = udpsieve::test::unique_prefix("same_prefix");
+  DaemonProcess first(
+      {"--config", config, "--file-prefix", prefix, "--socket", (dir.path() / "one.sock").string()},
+      (dir.path() / "one.log").string());
+  ASSERT_TRUE(first.wait_ready((dir.path() / "one.sock").string())) << first.log();
+  const auto second = run_program(with_binary({"--config", config, "--file-prefix", prefix,
+                                               "--socket", (dir.path() / "two.sock").string()}));
+  EXPECT_EQ(second.exit_code, 1) << second.output;
+  EXPECT_NE(second.output.find("critical DPDK EAL initialisation failed: another DPDK process (a "
+                               "second udpsieved?) runs with the file prefix \"" +
+                               prefix + "\"; stop it, or give this daemon its own eal.file_prefix"),
+            std::string::npos)
+      << second.output;
+  EXPECT_EQ(second.output.find("Success"), std::string::npos) << second.output;
+  EXPECT_EQ(first.stop(), 0) << first.log();
 }
 
 TEST(DaemonStart, UnboundPciDeviceSaysHowToBindIt) {
@@ -199,7 +255,12 @@ TEST(DaemonStart, UnavailableCpuIsOneClearLine) {
   const std::string config = pcap_config(dir, "", "[0, 127]");
   const auto result = run_program(with_binary(daemon_args(dir, config, "cpu")));
   EXPECT_EQ(result.exit_code, 1) << result.output;
-  EXPECT_NE(result.output.find("eal.lcores: '127' needs CPU 127, which this process may not use"),
+  // Once, as the line start-up stops with.
+  EXPECT_EQ(
+      occurrences(result.output, "eal.lcores: '127' needs CPU 127, which this process may not use"),
+      1U)
+      << result.output;
+  EXPECT_NE(result.output.find("critical lcores: eal.lcores: '127' needs CPU 127"),
             std::string::npos)
       << result.output;
 }
@@ -245,10 +306,17 @@ TEST(DaemonSignals, SigintStopsCleanlyWithFinalTotals) {
   const std::size_t frames = write_traffic((dir.path() / "in.pcap").string(), 10);
   const std::string config = pcap_config(dir);
   const std::string socket = (dir.path() / "ctl.sock").string();
-  DaemonProcess daemon(daemon_args(dir, config, "sigint"), (dir.path() / "d.log").string());
+  const std::vector<std::string> args = daemon_args(dir, config, "sigint");
+  const std::string prefix = args[3];
+  DaemonProcess daemon(args, (dir.path() / "d.log").string());
   ASSERT_TRUE(daemon.wait_ready(socket)) << daemon.log();
   ASSERT_TRUE(daemon.wait_rx(socket, frames).has_value()) << daemon.log();
+  if (geteuid() == 0) {  // root's runtime directory is under /var/run/dpdk
+    EXPECT_FALSE(leftovers(prefix).empty()) << "the test looks in the wrong places";
+  }
   EXPECT_EQ(daemon.stop(SIGINT), 0) << daemon.log();
+  // A clean stop leaves neither EAL's runtime directory nor a hugepage file behind.
+  EXPECT_EQ(leftovers(prefix), std::vector<std::string>{}) << daemon.log();
   const std::string log = daemon.log();
   EXPECT_EQ(udpsieve::test::final_total(log, "rx_packets"), frames) << log;
   EXPECT_EQ(udpsieve::test::final_total(log, "forwarded_packets"), 6U) << log;  // 5 DNS + TCP
@@ -296,6 +364,46 @@ TEST(DaemonSignals, SigtermDuringStartupStillExitsCleanly) {
           << log;
     }
     EXPECT_FALSE(fs::exists(dir.path() / "ctl.sock")) << "delay " << delay_ms;
+  }
+}
+
+// A stop during a reload's compile does not wait for the compile: one paused between stages
+// is cancelled there and the daemon cleans up as usual; one stuck inside a stage that cannot
+// be interrupted (as an rte_acl build of a 250,000-rule set is, for many seconds) is left
+// behind and the daemon exits without tearing down what it uses. Each stage here takes a
+// minute (a test hook), the stop about a second.
+TEST(DaemonSignals, SigtermDuringACompileDoesNotWaitForIt) {
+  REQUIRE_DPDK();
+  for (const std::string mode : {"pause", "stuck"}) {
+    SCOPED_TRACE(mode);
+    TempDir dir;
+    write_traffic((dir.path() / "in.pcap").string(), 4);
+    const std::string config = pcap_config(dir);
+    const udpsieve::test::ScopedEnv hooks("UDPSIEVE_TEST_HOOKS", "1");
+    const udpsieve::test::ScopedEnv stage("UDPSIEVE_TEST_COMPILE_STAGE", mode + ":60000");
+    DaemonProcess daemon(daemon_args(dir, config, "compile_" + mode),
+                         (dir.path() / "d.log").string());
+    const std::string socket = (dir.path() / "ctl.sock").string();
+    ASSERT_TRUE(daemon.wait_ready(socket)) << daemon.log();
+    kill(daemon.pid(), SIGHUP);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (daemon.log().find("reload (SIGHUP): reading") == std::string::npos &&
+           std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));  // into the slowed stage
+    const auto stop_sent = std::chrono::steady_clock::now();
+    EXPECT_EQ(daemon.stop(SIGTERM, std::chrono::seconds(50)), 0) << daemon.log();
+    const auto took = std::chrono::steady_clock::now() - stop_sent;
+    // A generous bound far below the stage's minute: it tells waiting from not waiting.
+    EXPECT_LT(took, std::chrono::seconds(15)) << daemon.log();
+    const std::string log = daemon.log();
+    EXPECT_TRUE(udpsieve::test::final_total(log, "rx_packets").has_value()) << log;
+    EXPECT_EQ(log.find("reload applied"), std::string::npos) << log;
+    const bool left_behind =
+        log.find("a rule compile is still inside a classifier build") != std::string::npos;
+    EXPECT_EQ(left_behind, mode == "stuck") << log;
+    EXPECT_FALSE(fs::exists(socket));
   }
 }
 

@@ -19,6 +19,7 @@ namespace {
 
 using namespace std::chrono_literals;
 using udpsieve::test::DaemonProcess;
+using udpsieve::test::ScopedEnv;
 using udpsieve::test::TempDir;
 
 /// The service manager's end: a bound datagram socket.
@@ -72,20 +73,6 @@ class NotifyListener {
  private:
   int fd_ = -1;
   std::string seen_;
-};
-
-/// Sets an environment variable for the daemon started while this lives.
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const std::string& value) : name_(name) {
-    setenv(name, value.c_str(), 1);
-  }
-  ~ScopedEnv() { unsetenv(name_); }
-  ScopedEnv(const ScopedEnv&) = delete;
-  ScopedEnv& operator=(const ScopedEnv&) = delete;
-
- private:
-  const char* name_;
 };
 
 std::string stall(const std::string& socket, unsigned worker, bool stalled) {

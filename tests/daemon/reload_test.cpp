@@ -13,6 +13,7 @@
 #include <array>
 #include <atomic>
 #include <cstring>
+#include <filesystem>
 #include <map>
 #include <string>
 #include <thread>
@@ -682,6 +683,42 @@ TEST(Reload, CheckAgainstALiveDaemonReportsAndAppliesNothing) {
   EXPECT_EQ(after["generation"], start["generation"]);
   EXPECT_EQ(rule_ids(after), std::vector<std::string>{"r1"});
   EXPECT_EQ(after["reload"]["applied"], 0);
+  EXPECT_EQ(daemon.stop(), 0) << daemon.log();
+}
+
+// udpsievectl sends the files' contents: the daemon checks a file it cannot see (here in a
+// tmpfs mounted only in the client's mount namespace, as PrivateTmp= hides the user's /tmp),
+// and errors name the file as the user typed it.
+TEST(Reload, CheckSendsTheFilesADaemonCannotSee) {
+  REQUIRE_DPDK();
+  TempDir dir;
+  null_config(dir, kOneRule);
+  const std::string socket = dir.file("ctl.sock");
+  DaemonProcess daemon(daemon_args(dir, "check_unseen"), dir.file("d.log"));
+  ASSERT_TRUE(daemon.wait_ready(socket)) << daemon.log();
+  const std::string hidden = dir.file("hidden");
+  std::filesystem::create_directory(hidden);
+  const std::string script =
+      "set -e; mount -t tmpfs none '" + hidden + "'; cd '" + hidden +
+      "'; printf 'rules:\n  - {id: a, match: {dst_port: 53}, action: drop}\n"
+      "  - {id: b, match: {dst_port: 53}, action: forward}\n' > ok.yaml; "
+      "printf 'rules:\n  - {id: c, match: {dst_port: 99999}, action: drop}\n' > bad.yaml; "
+      "'" +
+      ctl_binary() + "' --socket '" + socket +
+      "' check ok.yaml; echo \"exit=$?\"; "
+      "'" +
+      ctl_binary() + "' --socket '" + socket + "' check bad.yaml 2>&1 || echo \"exit=$?\"";
+  const auto result =
+      run_program({"/usr/bin/unshare", "-m", "--propagation", "private", "/bin/sh", "-c", script});
+  EXPECT_NE(result.output.find("warning: rule \"b\" (ok.yaml:3:5) never matches: rule \"a\" "
+                               "(ok.yaml:2:5) has the same match\nOK: 2 rule(s) in 1 file(s); "),
+            std::string::npos)
+      << result.output;
+  EXPECT_NE(result.output.find("exit=0\n"), std::string::npos) << result.output;
+  EXPECT_NE(result.output.find("udpsievectl: bad.yaml:2:"), std::string::npos) << result.output;
+  EXPECT_NE(result.output.find("exit=1\n"), std::string::npos) << result.output;
+  // The daemon indeed cannot see the file.
+  EXPECT_FALSE(std::filesystem::exists(hidden + "/ok.yaml"));
   EXPECT_EQ(daemon.stop(), 0) << daemon.log();
 }
 

@@ -412,6 +412,13 @@ TEST_F(SocketHardening, The257thClientIsRefusedAndASlotFreesUp) {
     EXPECT_EQ(error_text(lines->front()),
               "too many control clients (256 connected); try again later");
   }
+  {
+    // udpsievectl's client shows the daemon's reason, even when the refusal closes the
+    // connection while it is still sending (a request larger than the socket's buffer).
+    const std::string big = "{\"cmd\":\"version\",\"pad\":\"" + std::string(4 << 20, 'x') + "\"}";
+    const std::string reply = udpsieve::cli::request(socket_, big, std::chrono::seconds(30));
+    EXPECT_EQ(error_text(reply), "too many control clients (256 connected); try again later");
+  }
   // Once one leaves, a newcomer gets in (the daemon notices the close before the next accept).
   clients.pop_back();
   bool admitted = false;

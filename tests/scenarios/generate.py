@@ -661,8 +661,9 @@ rules:
 
 
 def dns_query(name, qtype):
-    """A DNS query: 12-byte header, the name as labels, qtype, qclass IN."""
-    qname = b"".join(bytes([len(label)]) + label.encode() for label in name.split(".")) + b"\0"
+    """A DNS query: 12-byte header, the name as labels ("." is the root), qtype, qclass IN."""
+    labels = [label for label in name.split(".") if label]
+    qname = b"".join(bytes([len(label)]) + label.encode() for label in labels) + b"\0"
     return struct.pack("!HHHHHH", 0x1234, 0x0100, 1, 0, 0, 0) + qname + \
         struct.pack("!HH", qtype, 1)
 
@@ -730,6 +731,38 @@ rules:
     ]
     write("payload-match", "payload: bytes at an offset of the UDP payload, with a mask", rules,
           cases)
+
+
+def readme_rules():
+    """README.md's rule example, copied from the README: what it claims each rule matches."""
+    readme = open(os.path.join(HERE, "..", "..", "README.md"), encoding="utf-8").read()
+    blocks = [b for b in readme.split("```yaml\n")[1:] if b.startswith("rules:")]
+    assert len(blocks) == 1, "README.md: expected one rule example"
+    rules = blocks[0].split("```")[0]
+
+    def ntp(src, dport, size):
+        return udp4(src, "10.0.0.2", 123, dport, payload=b"n" * size)
+
+    def dns(name, qtype, dport=53):
+        return udp4("10.0.0.1", "10.0.0.2", 5353, dport, payload=dns_query(name, qtype))
+
+    cases = [
+        # An NTP monlist-style answer: 203.0.113.0/24 from port 123, IP length 20+8+440 >= 200.
+        (ntp("203.0.113.7", 40000, 440), drop("rule", "drop-ntp-reflection")),
+        (ntp("203.0.113.7", 40000, 172), drop("rule", "drop-ntp-reflection")),  # length 200
+        (ntp("203.0.113.7", 40000, 171), fwd()),               # length 199
+        (ntp("203.0.113.7", 123, 440), fwd()),                 # to port 123: ordinary NTP
+        (ntp("198.51.100.7", 40000, 440), fwd()),              # another source
+        # The DNS rule catches ANY queries for the root name, and only those.
+        (dns(".", 255), rule_fwd("dns-any-root-flood")),       # within the rate: passes
+        (dns(".", 255), rule_fwd("dns-any-root-flood")),
+        (dns(".", 1), fwd()),                                  # A .
+        (dns(".", 2), fwd()),                                  # NS .
+        (dns("example.com", 255), fwd()),                      # ANY for another name
+        (dns("example.com", 1), fwd()),                        # an ordinary query
+        (dns(".", 255, dport=5353), fwd()),                    # not port 53
+    ]
+    write("readme-rules", "README.md's rule example", rules, cases)
 
 
 def rate_limit_pps():
@@ -1068,6 +1101,7 @@ if __name__ == "__main__":
     vlan_match()
     fragment_match()
     payload_match()
+    readme_rules()
     rate_limit_pps()
     rate_limit_bps()
     ipv6_mixed_fields()

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <cstdlib>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -29,6 +30,20 @@ namespace udpsieve::test {
 [[nodiscard]] std::string source_dir();
 /// True under CI (UDPSIEVE_CI set): tests needing root or hugepages must run, not skip.
 [[nodiscard]] bool in_ci();
+
+/// Sets an environment variable for the daemons started while this lives.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const std::string& value) : name_(name) {
+    setenv(name, value.c_str(), 1);
+  }
+  ~ScopedEnv() { unsetenv(name_); }
+  ScopedEnv(const ScopedEnv&) = delete;
+  ScopedEnv& operator=(const ScopedEnv&) = delete;
+
+ private:
+  const char* name_;
+};
 /// A DPDK --file-prefix unique to this process and `name`.
 [[nodiscard]] std::string unique_prefix(const std::string& name);
 

@@ -162,6 +162,15 @@ const PairCase kPairCases[] = {
      "src: [10.0.0.0/8, '2001:db8::/32'], dst: [192.0.2.0/24, '2001:db9::/32']",
      "src: [10.1.1.1, '2001:db8::1'], dst: [192.0.2.1, '2001:dba::1']", ""},
     {"IPv4-mapped IPv6 is IPv6", "dst: 10.0.0.0/8", "dst: '::ffff:10.0.0.0/104'", ""},
+    {"IPv6 halves", "src: ['::/1', '8000::/1']", "src: '::/0'", kSame},
+    {"IPv6 halves with a hole", "src: ['::/1', '8000::/2']", "src: '::/0'", ""},
+    {"the highest IPv4 addresses", "dst: [255.255.255.255, 255.255.255.254]",
+     "dst: 255.255.255.254/31", kSame},
+    {"the highest IPv6 addresses",
+     "dst: ['ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff', 'ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe']",
+     "dst: 'ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe/127'", kSame},
+    {"a list ending at the highest address, then one before it", "dst: ['128.0.0.0/1', 10.0.0.0/8]",
+     "dst: [10.1.0.0/16, 200.0.0.0/8]", kShadowed},
 };
 
 TEST(AnalysisTest, PairCases) {
@@ -215,6 +224,52 @@ TEST(AnalysisTest, NoRulesAndNoBudget) {
   const AnalysisResult out_of_time = find_unreachable_rules(rules, 0ms);
   EXPECT_FALSE(out_of_time.complete);
   EXPECT_TRUE(out_of_time.findings.empty());
+}
+
+/// `count` distinct IPv4 /32s from 10.0.0.0 up, every `stride`-th address.
+std::vector<Prefix> host_prefixes(uint32_t count, uint32_t stride) {
+  std::vector<Prefix> out;
+  for (uint32_t i = 0; i < count; ++i) {
+    const uint32_t address = (10u << 24) + i * stride;
+    out.push_back(Prefix{Family::ipv4,
+                         32,
+                         {static_cast<uint8_t>(address >> 24), static_cast<uint8_t>(address >> 16),
+                          static_cast<uint8_t>(address >> 8), static_cast<uint8_t>(address)}});
+  }
+  return out;
+}
+
+// Lists of 100,000 prefixes are compared as sorted ranges, so the whole analysis (preparation
+// included) finishes well within the daemon's budget of 10 s (in tens of milliseconds; pairwise
+// prefix comparison took minutes) and still finds the cover.
+TEST(AnalysisTest, LongPrefixListsFinishWithinTheBudget) {
+  std::vector<Rule> rules(3);
+  rules[0].id = "a";
+  rules[0].match.src = host_prefixes(100000, 3);
+  rules[1].id = "b";  // the same addresses, listed backwards
+  rules[1].match.src = rules[0].match.src;
+  std::reverse(rules[1].match.src.begin(), rules[1].match.src.end());
+  rules[2].id = "c";  // every other one of them, and one address a does not hold
+  for (std::size_t i = 0; i < rules[0].match.src.size(); i += 2)
+    rules[2].match.src.push_back(rules[0].match.src[i]);
+  rules[2].match.src.push_back(host_prefixes(1, 1)[0]);
+  rules[2].match.src.back().addr[3] = 1;  // 10.0.0.1: between a's 10.0.0.0 and 10.0.0.3
+  const AnalysisResult result = find_unreachable_rules(rules, 10s);
+  EXPECT_TRUE(result.complete);
+  ASSERT_EQ(result.findings.size(), 1u);
+  EXPECT_EQ(result.findings[0].rule, 1u);
+  EXPECT_EQ(result.findings[0].by, 0u);
+  EXPECT_EQ(result.findings[0].kind, RuleFinding::Kind::duplicate);
+}
+
+// The budget covers preparing the rules, not only comparing them.
+TEST(AnalysisTest, TheBudgetCoversPreparation) {
+  std::vector<Rule> rules(2);
+  rules[0].match.src = host_prefixes(20000, 1);
+  rules[1].match.src = host_prefixes(20000, 1);
+  const AnalysisResult result = find_unreachable_rules(rules, 0ms);
+  EXPECT_FALSE(result.complete);
+  EXPECT_TRUE(result.findings.empty());
 }
 
 // Rules the loader refuses still get a safe answer: no finding that could be false.

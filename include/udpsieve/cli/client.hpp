@@ -20,7 +20,10 @@ class ClientError : public std::runtime_error {
 
 /// The request line for a command: {"cmd":"stats"}.
 [[nodiscard]] std::string command_request(const std::string& command);
-/// The request line for checking rule files: {"cmd":"check","files":[ABSOLUTE PATHS]}.
+/// The request line for checking rule files: {"cmd":"check","files":[{"name":FILE,"text":
+/// CONTENTS}...]}. The files are read here, not by the daemon (which may not see them: a
+/// private /tmp, a protected home), and parsed first so a YAML error is reported without a
+/// round trip; names stay as the user typed them. Throws ConfigError (`FILE:LINE:COL: ...`).
 [[nodiscard]] std::string check_request(const std::vector<std::string>& files);
 
 }  // namespace udpsieve::cli

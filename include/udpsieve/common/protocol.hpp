@@ -69,7 +69,9 @@ inline constexpr std::array<CliForm, 1> kReloadCli = {
       "re-read the configuration and rule files and swap them in without losing a packet;\n"
       "runtime rules stay (exit 1 when refused; the running rules stay in effect)"}}};
 inline constexpr std::array<Field, 1> kCheckFields = {
-    {{"files", "list of string", true, "absolute paths of the rule files to check"}}};
+    {{"files", "list of {name, text} or string", true,
+      "the rule files to check: their contents (`text`, YAML) under the names errors should "
+      "use, or paths the daemon reads itself (it must be able to see them)"}}};
 inline constexpr std::array<CliForm, 1> kCheckCli = {
     {{"check FILE...",
       "validate and compile rule files against the running daemon's ports without applying\n"
@@ -130,7 +132,7 @@ inline constexpr std::array<Command, 13> kCommands = {{
     {"metrics", Rights::read, {}, kMetricsCli, "the Prometheus exposition as {\"metrics\": TEXT}"},
     {"reload", Rights::admin, {}, kReloadCli, "re-read the configuration and rule files"},
     {"check", Rights::admin, kCheckFields, kCheckCli,
-     "validate and compile rule files without applying them (the daemon reads them)"},
+     "validate and compile rule files without applying them"},
     {"capture", Rights::admin, kCaptureFields, kCaptureCli,
      "copies of decided packets (payloads included)"},
     {"rule-add", Rights::admin, kRuleAddFields, kRuleAddCli,

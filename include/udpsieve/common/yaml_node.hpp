@@ -28,6 +28,9 @@ class YamlNode {
  public:
   /// Reads and parses a YAML file; a missing file or a syntax error throws ConfigError.
   [[nodiscard]] static YamlNode load_file(const std::string& path);
+  /// The bytes of a file; a file that cannot be opened or read throws ConfigError at
+  /// `path`:0:0.
+  [[nodiscard]] static std::string read_file(const std::string& path);
   /// Parses YAML text; `display_name` stands in for the file name in errors.
   [[nodiscard]] static YamlNode load_string(const std::string& text,
                                             const std::string& display_name);

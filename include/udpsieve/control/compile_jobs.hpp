@@ -7,6 +7,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -27,14 +28,32 @@ namespace udpsieve::control {
 /// rule files without applying them. runtime: build the runtime rules' part.
 enum class JobKind : uint8_t { reload, check, runtime };
 
+/// A rule file to check: its contents under the name errors use, or a path to read.
+struct CheckFile {
+  std::string name;
+  std::optional<std::string> text;  ///< none: read the file `name`
+};
+
 struct JobRequest {
   JobKind kind = JobKind::reload;
-  std::vector<std::string> files;  ///< check: the rule files to check
+  std::vector<CheckFile> files;  ///< check: the rule files to check
   uint64_t serial = 0;  ///< unique per job: the new part's generation (names its classifier)
   std::shared_ptr<const RuntimeRuleSet> runtime_rules;  ///< runtime: the rules to build
   /// runtime: run on the helper thread once the part is built (saving the state file), so
   /// the control thread never waits for a disk; what it throws fails the job.
   std::function<void()> after_build;
+  /// Set by CompileJobs while the job runs: true once the daemon is stopping.
+  const std::atomic<bool>* cancel = nullptr;
+
+  /// Throws CompileCancelled when the daemon is stopping: compilers call it between stages,
+  /// where nothing is half-built.
+  void stop_if_cancelled() const;
+};
+
+/// A compile given up because the daemon stops.
+struct CompileCancelled : std::runtime_error {
+  CompileCancelled()
+      : std::runtime_error("the rule compile was cancelled: udpsieved is stopping") {}
 };
 
 /// What a compile produced.
@@ -70,11 +89,17 @@ class CompileJobs {
   void start(JobRequest request);
   /// The finished job and its outcome, once it is done; nullopt while running or idle.
   std::optional<std::pair<JobRequest, CompileOutcome>> take();
+  /// At shutdown: asks the running job to stop at its next safe point and waits up to
+  /// `patience` for it. True when no job runs any more (it is joined); false when it is still
+  /// inside a stage that cannot be interrupted (a classifier build): the caller must then leave
+  /// without freeing what the job uses, and this object must not be destroyed.
+  [[nodiscard]] bool cancel(std::chrono::milliseconds patience);
 
  private:
   Compiler compiler_;
   std::thread thread_;
   std::atomic<bool> done_{false};
+  std::atomic<bool> cancel_{false};
   JobRequest request_;
   CompileOutcome outcome_;
 };

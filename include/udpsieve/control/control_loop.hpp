@@ -131,7 +131,7 @@ class ControlLoop {
 
   struct PendingCheck {
     SocketServer::ClientId client;
-    std::vector<std::string> files;
+    std::vector<CheckFile> files;
   };
   bool reload_wanted_ = false;
   std::string reload_source_;

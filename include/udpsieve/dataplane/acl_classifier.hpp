@@ -12,6 +12,7 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -42,8 +43,10 @@ class AclClassifier {
   /// the rte_acl contexts). The rules must pass check_rule_limits(); rte_acl failures throw
   /// std::runtime_error. The rules' payload offsets take the key's window slots from the first
   /// up, or with `windows_at_end` from the last down (so two classifiers can share one key).
+  /// `checkpoint` runs before each rte_acl build (the long, uninterruptible stages); what it
+  /// throws abandons the build, freeing what was built.
   AclClassifier(const std::vector<rules::Rule>& rules, int socket, const std::string& name,
-                bool windows_at_end = false);
+                bool windows_at_end = false, const std::function<void()>& checkpoint = {});
   ~AclClassifier();
   AclClassifier(const AclClassifier&) = delete;
   AclClassifier& operator=(const AclClassifier&) = delete;

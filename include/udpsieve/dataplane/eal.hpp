@@ -1,29 +1,39 @@
 #pragma once
 /// Bringing DPDK's EAL up and down, with its log routed into spdlog.
 
+#include <cstddef>
 #include <string>
 #include <vector>
 
 namespace udpsieve::dataplane {
 
-/// Owns the EAL: initialised by the constructor, cleaned up by the destructor.
+/// Owns the EAL: initialised by the constructor, cleaned up by the destructor. A clean end
+/// leaves nothing behind: EAL's runtime directory (/var/run/dpdk/PREFIX, which secondary
+/// processes such as dpdk-proc-info read while the process runs) and the hugepage files
+/// (HUGETLBFS/PREFIXmap_N) are removed. After a crash they stay; the next start with the same
+/// prefix reuses them.
 class Eal {
  public:
-  /// What happens to EAL's runtime directory (/var/run/dpdk/PREFIX) at the end.
-  enum class RuntimeDir : bool {
-    keep,    ///< the daemon's: secondary processes and tools (dpdk-proc-info) read it
-    remove,  ///< a private, short-lived EAL's (--check, --preflight): nobody reads it again
-  };
   /// Calls rte_eal_init with `args` (args[0] is the program name). Throws std::runtime_error
   /// with DPDK's reason when it fails.
-  explicit Eal(const std::vector<std::string>& args, RuntimeDir runtime_dir = RuntimeDir::keep);
+  explicit Eal(const std::vector<std::string>& args);
   ~Eal();
   Eal(const Eal&) = delete;
   Eal& operator=(const Eal&) = delete;
 
  private:
-  std::string remove_on_exit_;  ///< the runtime directory, when RuntimeDir::remove
+  std::string runtime_dir_;
+  std::string file_prefix_;
 };
+
+/// Removes the hugepage files of `file_prefix` (PREFIXmap_N) from every hugetlbfs mount listed
+/// in `mounts_file`; returns how many were removed.
+std::size_t remove_hugepage_files(const std::string& file_prefix,
+                                  const std::string& mounts_file = "/proc/mounts");
+
+/// The last warning or error line DPDK logged on this thread since the previous call (empty
+/// when none): the reason behind a failed DPDK call, for one-line error messages.
+[[nodiscard]] std::string take_dpdk_problem();
 
 /// Sends DPDK's log lines to the spdlog logger "dpdk" (call before Eal).
 void route_dpdk_log_to_spdlog();

@@ -55,6 +55,9 @@ struct PartParams {
   uint32_t workers = 1;
   uint64_t generation = 1;  ///< unique among parts and tables: names the classifier
   int socket = 0;           ///< NUMA socket for the classifier
+  /// Runs between the build's long stages; what it throws abandons the build (a compile
+  /// cancelled because the daemon stops).
+  std::function<void()> checkpoint;
 };
 
 /// Rules compiled for the workers: the classifier, each rule's verdict, and per worker one row

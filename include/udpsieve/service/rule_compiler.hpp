@@ -1,6 +1,7 @@
 #pragma once
 /// Turning configuration and rule files into tables: at start-up, on reload and for checks.
 
+#include <chrono>
 #include <memory>
 #include <vector>
 
@@ -22,16 +23,27 @@ struct CompileEnv {
   config::DaemonConfig running;  ///< the configuration the daemon started with
   uint32_t workers = 1;
   int socket = 0;  ///< NUMA socket for classifier memory
+  /// Test hook (UDPSIEVE_TEST_COMPILE_STAGE): each stage of a reload's classifier build takes
+  /// this long more, in a sleep a stop interrupts (`stage_pause`) or, like an rte_acl build,
+  /// does not (`stage_stuck`).
+  std::chrono::milliseconds test_stage_delay{0};
+  bool test_stage_stuck = false;
 };
+
+/// Reads UDPSIEVE_TEST_COMPILE_STAGE (`pause:MS` or `stuck:MS`) into `env`; a bad value throws
+/// std::invalid_argument.
+void apply_compile_test_hook(const char* value, CompileEnv& env);
 
 /// Builds the file rules' part for `loaded` (rules and defaults). Throws ConfigError for a rule
 /// the classifier cannot take, std::runtime_error when DPDK fails.
+/// `job`, when given, is asked between stages whether to stop (CompileCancelled).
 [[nodiscard]] std::shared_ptr<const dataplane::RulePart> make_file_part(
-    const config::LoadedConfig& loaded, const CompileEnv& env, uint64_t generation);
+    const config::LoadedConfig& loaded, const CompileEnv& env, uint64_t generation,
+    const control::JobRequest* job = nullptr);
 /// Builds a part of `kind` from `rules`; throws like make_file_part.
 [[nodiscard]] std::shared_ptr<const dataplane::RulePart> make_part(
     std::shared_ptr<const rules::RuleSet> rules, dataplane::PartKind kind, const CompileEnv& env,
-    uint64_t generation);
+    uint64_t generation, const control::JobRequest* job = nullptr);
 /// A runtime build job: the runtime rules' part (on the runtime builder thread).
 [[nodiscard]] control::CompileOutcome build_runtime(const control::JobRequest& request,
                                                     const CompileEnv& env);
