@@ -29,3 +29,17 @@ write_unmatched_runtime_state() {
     printf '\n]}\n'
   } >"$file"
 }
+
+# start_udpsieved CONFIG LOG SOCKET: starts build/udpsieved in the background (its pid in $pid)
+# and waits until it answers on SOCKET (up to 2 minutes: a large rule set takes a while).
+start_udpsieved() {
+  build/udpsieved --config "$1" >"$2" 2>&1 &
+  pid=$!
+  for _ in $(seq 1 1200); do
+    build/udpsievectl --socket "$3" version >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  echo "udpsieved did not answer on $3; its log:" >&2
+  cat "$2" >&2
+  return 1
+}

@@ -82,12 +82,7 @@ logging:
   level: info
 EOF
 
-build/udpsieved --config "$work/udpsieved.yaml" >"$work/daemon.log" 2>&1 &
-pid=$!
-for _ in $(seq 1 300); do
-  build/udpsievectl --socket "$work/ctl.sock" version >/dev/null 2>&1 && break
-  sleep 0.1
-done
+start_udpsieved "$work/udpsieved.yaml" "$work/daemon.log" "$work/ctl.sock"
 sleep 1
 rx0=$(build/udpsievectl --socket "$work/ctl.sock" stats --field totals.rx_packets)
 t0=$(date +%s.%N)

@@ -23,7 +23,8 @@ const char* const kOptions =
     "                     block 60 s; reload and check 5 min; capture its --timeout + 30 s;\n"
     "                     for capture give it before the command)\n"
     "  --json             print the daemon's JSON reply unchanged\n"
-    "  --field PATH       print one value of the reply, e.g. totals.rx_packets or ports.0.name\n"
+    "  --field PATH       print one value of the reply, e.g. totals.rx_packets, ports.wan.name\n"
+    "                     or rules.ID.packets (list entries by position, id or name)\n"
     "\n"
     "DURATION: a whole number with an optional unit s, m, h or d (90, 90s, 10m, 2h, 7d), at most\n"
     "365 days.\n"
@@ -148,6 +149,9 @@ Invocation parse_command_line(std::span<const std::string> args, std::string soc
       if (value.empty()) throw UsageError("--socket needs a path");
       invocation.socket_path = value;
     } else if (read_option(args, i, "--field", value)) {
+      if (value.empty()) {
+        throw UsageError("--field needs a path (totals.rx_packets, rules.ID.packets, ...)");
+      }
       invocation.field = value;
     } else if (read_option(args, i, "--timeout", value)) {
       invocation.timeout = parse_timeout(value);
@@ -167,7 +171,60 @@ Invocation parse_command_line(std::span<const std::string> args, std::string soc
   if (invocation.command == nullptr && !invocation.help) {
     throw UsageError("a command is required");
   }
+  if (!invocation.field.empty() && invocation.json_output) {
+    throw UsageError("--json and --field exclude each other: --json prints the whole reply");
+  }
+  if (!invocation.field.empty() && invocation.command != nullptr &&
+      invocation.command->name == "capture") {
+    throw UsageError("capture writes its packets to a file; --field is not offered");
+  }
   return invocation;
+}
+
+std::optional<nlohmann::json> reply_field(const nlohmann::json& reply, std::string_view path) {
+  const nlohmann::json* at = &reply;
+  while (!path.empty()) {
+    if (at->is_object()) {
+      const std::size_t dot = path.find('.');
+      const auto it = at->find(std::string(path.substr(0, dot)));
+      if (it == at->end()) return std::nullopt;
+      at = &*it;
+      path = dot == std::string_view::npos ? std::string_view() : path.substr(dot + 1);
+      continue;
+    }
+    if (!at->is_array()) return std::nullopt;
+    // A list entry by its id or name (the longest that fits: ids may hold dots), or by
+    // position.
+    const nlohmann::json* found = nullptr;
+    std::size_t used = 0;
+    for (const nlohmann::json& entry : *at) {
+      if (!entry.is_object()) continue;
+      for (const char* key : {"id", "name"}) {
+        const auto name = entry.find(key);
+        if (name == entry.end() || !name->is_string()) continue;
+        const std::string& text = name->get_ref<const std::string&>();
+        const bool fits = path.substr(0, text.size()) == text &&
+                          (path.size() == text.size() || path[text.size()] == '.');
+        if (fits && text.size() > used) {
+          found = &entry;
+          used = text.size();
+        }
+      }
+    }
+    if (found == nullptr) {
+      const std::size_t dot = path.find('.');
+      uint64_t index = 0;
+      if (parse_decimal(path.substr(0, dot), UINT32_MAX, index) != DecimalResult::ok ||
+          index >= at->size()) {
+        return std::nullopt;
+      }
+      found = &(*at)[static_cast<std::size_t>(index)];
+      used = dot == std::string_view::npos ? path.size() : dot;
+    }
+    at = found;
+    path = used == path.size() ? std::string_view() : path.substr(used + 1);
+  }
+  return *at;
 }
 
 std::chrono::milliseconds default_timeout(const std::string& command,

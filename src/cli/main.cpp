@@ -2,6 +2,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -27,21 +28,19 @@ std::string read_stdin() {
   return text;
 }
 
-/// One value of the reply named by a dotted path (`totals.drops.rule`, `ports.0.name`).
+/// One value of the reply named by a dotted path (cli::reply_field).
 int print_field(const std::string& command, const nlohmann::json& reply, const std::string& field) {
-  std::string pointer;
-  for (char c : field)
-    pointer += c == '.' ? '/' : c;
-  try {
-    const nlohmann::json& value = reply.at(nlohmann::json::json_pointer("/" + pointer));
-    std::printf("%s\n",
-                value.is_string() ? value.get<std::string>().c_str() : value.dump().c_str());
-    return 0;
-  } catch (const nlohmann::json::exception&) {
+  const std::optional<nlohmann::json> value = cli::reply_field(reply, field);
+  if (!value) {
     std::fprintf(stderr, "udpsievectl: the %s reply has no field '%s'\n", command.c_str(),
                  field.c_str());
     return kExitError;
   }
+  std::printf("%s\n",
+              value->is_string()
+                  ? value->get<std::string>().c_str()
+                  : value->dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+  return 0;
 }
 
 }  // namespace
@@ -74,7 +73,12 @@ int main(int argc, char** argv) {
     // Arguments that are not UTF-8 are sent with U+FFFD in their place; the daemon refuses them.
     const std::string line =
         request.body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-    reply = cli::request(invocation.socket_path, line, request.timeout);
+    // `rules` without a page asked for: all of them, a page at a time.
+    const bool every_rule = request.command == "rules" && !request.body.contains("limit") &&
+                            !request.body.contains("offset");
+    reply = every_rule
+                ? cli::request_all_rules(invocation.socket_path, request.body, request.timeout)
+                : cli::request(invocation.socket_path, line, request.timeout);
   } catch (const cli::ClientError& e) {
     std::fprintf(stderr, "udpsievectl: %s\n", e.what());
     return kExitError;

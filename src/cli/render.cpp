@@ -103,21 +103,28 @@ std::string render_stats(const json& reply) {
                      rule.contains("limited") ? value_or(rule, "limited") : ""});
     }
     out += "\n" + table.str();
+    // stats lists the busiest rules only.
+    const uint64_t total = reply.value("rules_total", uint64_t{0});
+    if (total > rules.size()) {
+      out += "... and " + std::to_string(total - rules.size()) +
+             " more rule(s) (the busiest are shown; udpsievectl rules --top N, or rules, lists "
+             "them)\n";
+    }
   }
   return out;
 }
 
 std::string render_ports(const json& reply) {
   TextTable table;
-  table.add_row({"port", "device", "driver", "socket", "link", "queues", "descriptors", "rss",
-                 "forward_to", "rx_packets", "tx_packets"});
+  table.add_row({"port", "device", "driver", "socket", "link", "mtu", "queues", "descriptors",
+                 "rss", "forward_to", "rx_packets", "tx_packets"});
   for (const json& port : reply.at("ports")) {
     const json link = port.value("link", json::object());
     std::string link_text = link.value("up", false) ? "up" : "down";
     if (link.value("up", false)) link_text += " " + cell(link.value("speed_mbps", json()));
     const json counters = port.value("counters", json::object());
     table.add_row({value_or(port, "name"), value_or(port, "device"), value_or(port, "driver"),
-                   value_or(port, "socket"), link_text,
+                   value_or(port, "socket"), link_text, value_or(port, "mtu"),
                    value_or(port, "rx_queues") + "/" + value_or(port, "tx_queues"),
                    value_or(port, "rx_descriptors") + "/" + value_or(port, "tx_descriptors"),
                    port.value("rss", false) ? "on" : "off", value_or(port, "forward_to"),

@@ -239,13 +239,32 @@ json rules_request(std::span<const std::string> args, const std::string& words) 
   json request = request_for("rules");
   while (reader.next()) {
     std::string value;
+    const auto number = [&](const char* option, uint64_t low, uint64_t high) {
+      uint64_t n = 0;
+      if (parse_decimal(value, high, n) != DecimalResult::ok || n < low) {
+        reader.fail(std::string(option) + ": a number from " + std::to_string(low) + " to " +
+                    std::to_string(high) + ", got '" + value + "'");
+      }
+      return n;
+    };
     if (reader.option("--source", value)) {
       if (value.empty()) reader.fail("--source: a source is required (file, api, bgp, ...)");
       request["source"] = value;
+    } else if (reader.option("--id", value)) {
+      if (value.empty()) reader.fail("--id: a rule id is required");
+      request["id"] = value;
+    } else if (reader.option("--top", value)) {
+      request["top"] = number("--top", 1, protocol::kMaxRulesPage);
+    } else if (reader.option("--limit", value)) {
+      request["limit"] = number("--limit", 1, protocol::kMaxRulesPage);
+    } else if (reader.option("--offset", value)) {
+      request["offset"] = number("--offset", 0, UINT32_MAX);
     } else {
       reader.reject();
     }
   }
+  // The N busiest in one reply.
+  if (request.contains("top") && !request.contains("limit")) request["limit"] = request["top"];
   return request;
 }
 

@@ -5,7 +5,9 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <limits>
 #include <new>
@@ -169,6 +171,28 @@ YamlNode::YamlNode(std::shared_ptr<const Document> document, const yaml_node_s* 
                    std::string path)
     : document_(std::move(document)), node_(node), path_(std::move(path)) {}
 
+namespace {
+
+/// The line and column (in characters, 1-based) of byte `offset` of `text`.
+SourceLocation location_at_offset(const std::string& text, std::size_t offset,
+                                  const std::string& display_name) {
+  offset = std::min(offset, text.size());
+  std::size_t line = 1;
+  std::size_t column = 1;
+  for (std::size_t i = 0; i < offset; ++i) {
+    const auto byte = static_cast<unsigned char>(text[i]);
+    if (byte == '\n') {
+      ++line;
+      column = 1;
+    } else if ((byte & 0xC0) != 0x80) {  // not a UTF-8 continuation byte: a new character
+      ++column;
+    }
+  }
+  return SourceLocation{display_name, static_cast<int>(line), static_cast<int>(column)};
+}
+
+}  // namespace
+
 YamlNode YamlNode::load_string(const std::string& text, const std::string& display_name) {
   auto document = std::make_shared<Document>(display_name);
   yaml_parser_t parser;
@@ -186,7 +210,16 @@ YamlNode YamlNode::load_string(const std::string& text, const std::string& displ
                  std::to_string(parser.context_mark.line + 1) + ":" +
                  std::to_string(parser.context_mark.column + 1) + ")";
     }
-    const SourceLocation where = location_of(parser.problem_mark, display_name);
+    SourceLocation where = location_of(parser.problem_mark, display_name);
+    if (parser.error == YAML_READER_ERROR) {
+      // Decoding errors (a byte that is not UTF-8) carry a byte offset, not a mark.
+      where = location_at_offset(text, parser.problem_offset, display_name);
+      if (parser.problem_value >= 0) {
+        char byte[16];
+        std::snprintf(byte, sizeof byte, " (byte 0x%02X)", parser.problem_value & 0xff);
+        message += byte;
+      }
+    }
     yaml_parser_delete(&parser);
     throw ConfigError(where, "", message);
   }

@@ -2,6 +2,10 @@
 
 #include <rte_version.h>
 
+#include <algorithm>
+#include <limits>
+#include <span>
+
 #include "udpsieve/common/protocol.hpp"
 #include "udpsieve/common/stats_schema.hpp"
 #include "udpsieve/common/version.hpp"
@@ -80,18 +84,26 @@ json rule_entry(const ControlContext& context, const rules::Rule& rule,
   return entry;
 }
 
+/// One rule of the table in effect with its total, as the rule listings see it.
+struct RuleRow {
+  const rules::Rule* rule = nullptr;
+  dataplane::PartKind kind = dataplane::PartKind::file;
+  std::size_t index = 0;  ///< within its part
+  dataplane::RuleCounter count;
+  const RuntimeRule* meta = nullptr;  ///< runtime rules: source, expiry
+};
+
 /// Every rule in first-match order (file rules before `dynamic`, runtime rules, the other file
-/// rules), with counters; `detailed` adds match, action, place and expiry. Only the rules of
-/// `source` when given.
-json rule_list_json(const ControlContext& context, bool detailed,
-                    const std::optional<std::string>& source = {}) {
+/// rules) with its total; only those of `filter.source` / `filter.id` when given. Costs one
+/// pass over the rules (no JSON), so a 250,000-rule table is listed in milliseconds.
+std::vector<RuleRow> rule_rows(const ControlContext& context, const RuleFilter& filter) {
+  std::vector<RuleRow> rows;
   const dataplane::Table* table = context.tables.current();
-  json out = json::array();
-  if (table == nullptr) return out;
+  if (table == nullptr) return rows;
   const dataplane::RulePart& file = table->file();
   const dataplane::RulePart& runtime = table->runtime();
-  const bool want_file = !source || *source == "file";
-  const bool want_runtime = !source || *source != "file";
+  const bool want_file = !filter.source || *filter.source == "file";
+  const bool want_runtime = !filter.source || *filter.source != "file";
   std::vector<dataplane::RuleCounter> file_counts;
   std::vector<dataplane::RuleCounter> runtime_counts;
   if (want_file) {
@@ -102,47 +114,95 @@ json rule_list_json(const ControlContext& context, bool detailed,
     runtime_counts = context.runtime_counters.totals(
         runtime, retained_parts(context, dataplane::PartKind::runtime), context.stats);
   }
-  const std::vector<std::string> port_names = context.config.config.port_names();
-  const auto now = WallClock::now();
+  const auto wanted_id = [&](const rules::Rule& rule) {
+    return !filter.id || rule.id == *filter.id;
+  };
   const auto add_file = [&](std::size_t i) {
     const rules::Rule& rule = file.rules().rules()[i];
-    json entry = rule_entry(context, rule, file_counts[i]);
-    entry["source"] = "file";
-    if (detailed) {
-      entry["index"] = table->position(dataplane::PartKind::file, i);
-      entry["action"] = rules::action_to_string(rule.action);
-      entry["match"] = rules::match_to_json(rule.match, port_names);
-      entry["location"] = rule.where.to_string();
-    }
-    out.push_back(std::move(entry));
+    if (wanted_id(rule))
+      rows.push_back({&rule, dataplane::PartKind::file, i, file_counts[i], nullptr});
   };
   const auto add_runtime = [&](std::size_t i) {
     const rules::Rule& rule = runtime.rules().rules()[i];
+    if (!wanted_id(rule)) return;
     const RuntimeRule* meta = context.runtime.published().find(rule.id);
-    const std::string rule_source = meta != nullptr ? meta->source : "api";
-    if (source && *source != rule_source) return;
-    json entry = rule_entry(context, rule, runtime_counts[i]);
-    entry["source"] = rule_source;
-    json expires_in = nullptr;
-    if (meta != nullptr && meta->expires_at) {
-      expires_in = std::max(0.0, std::chrono::duration<double>(*meta->expires_at - now).count());
-    }
-    entry["expires_in_s"] = expires_in;
-    if (detailed) {
-      entry["index"] = table->position(dataplane::PartKind::runtime, i);
-      entry["action"] = rules::action_to_string(rule.action);
-      entry["match"] = rules::match_to_json(rule.match, port_names);
-      if (meta != nullptr) entry["added_at"] = utc_text(meta->added_at);
-    }
-    out.push_back(std::move(entry));
+    if (filter.source && *filter.source != (meta != nullptr ? meta->source : "api")) return;
+    rows.push_back({&rule, dataplane::PartKind::runtime, i, runtime_counts[i], meta});
   };
   const std::size_t at = table->runtime_at();
+  rows.reserve((want_file ? file.rule_count() : 0) + (want_runtime ? runtime.rule_count() : 0));
   for (std::size_t i = 0; want_file && i < at; ++i)
     add_file(i);
   for (std::size_t i = 0; want_runtime && i < runtime.rule_count(); ++i)
     add_runtime(i);
   for (std::size_t i = at; want_file && i < file.rule_count(); ++i)
     add_file(i);
+  return rows;
+}
+
+/// The packets a row shows: software's count plus what the NIC dropped for it (hw_packets).
+uint64_t shown_packets(const ControlContext& context, const RuleRow& row) {
+  if (context.steering == nullptr || row.rule->action.kind != rules::ActionKind::drop) {
+    return row.count.packets;
+  }
+  return row.count.packets + context.steering->hw_packets(row.rule->id).value_or(0);
+}
+
+/// The `n` rows with the most packets, busiest first (ties in first-match order).
+void keep_busiest(const ControlContext& context, std::vector<RuleRow>& rows, std::size_t n) {
+  std::vector<std::pair<uint64_t, std::size_t>> keys;  // (packets, first-match order)
+  keys.reserve(rows.size());
+  for (std::size_t i = 0; i < rows.size(); ++i)
+    keys.emplace_back(shown_packets(context, rows[i]), i);
+  const auto busier = [](const auto& a, const auto& b) {
+    return a.first != b.first ? a.first > b.first : a.second < b.second;
+  };
+  n = std::min(n, keys.size());
+  std::partial_sort(keys.begin(), keys.begin() + static_cast<std::ptrdiff_t>(n), keys.end(),
+                    busier);
+  std::vector<RuleRow> kept;
+  kept.reserve(n);
+  for (std::size_t k = 0; k < n; ++k)
+    kept.push_back(rows[keys[k].second]);
+  rows = std::move(kept);
+}
+
+/// A row as JSON; `detailed` adds match, action, place and expiry details.
+json row_json(const ControlContext& context, const RuleRow& row, bool detailed,
+              const std::vector<std::string>& port_names, WallClock::time_point now) {
+  const rules::Rule& rule = *row.rule;
+  const dataplane::Table& table = *context.tables.current();
+  json entry = rule_entry(context, rule, row.count);
+  if (row.kind == dataplane::PartKind::file) {
+    entry["source"] = "file";
+  } else {
+    entry["source"] = row.meta != nullptr ? row.meta->source : "api";
+    json expires_in = nullptr;
+    if (row.meta != nullptr && row.meta->expires_at) {
+      expires_in =
+          std::max(0.0, std::chrono::duration<double>(*row.meta->expires_at - now).count());
+    }
+    entry["expires_in_s"] = expires_in;
+  }
+  if (detailed) {
+    entry["index"] = table.position(row.kind, row.index);
+    entry["action"] = rules::action_to_string(rule.action);
+    entry["match"] = rules::match_to_json(rule.match, port_names);
+    if (row.kind == dataplane::PartKind::file) {
+      entry["location"] = rule.where.to_string();
+    } else if (row.meta != nullptr) {
+      entry["added_at"] = utc_text(row.meta->added_at);
+    }
+  }
+  return entry;
+}
+
+json rows_json(const ControlContext& context, std::span<const RuleRow> rows, bool detailed) {
+  json out = json::array();
+  const std::vector<std::string> port_names = context.config.config.port_names();
+  const auto now = WallClock::now();
+  for (const RuleRow& row : rows)
+    out.push_back(row_json(context, row, detailed, port_names, now));
   return out;
 }
 
@@ -160,9 +220,44 @@ json error_reply(const std::string& message) {
   return json{{std::string(protocol::kErrorKey), message}};
 }
 
+/// The `rules` request's filter fields; the refusal when one is malformed.
+std::optional<std::string> read_rule_filter(const json& body, RuleFilter& filter) {
+  const auto string_field = [&](const char* name, std::optional<std::string>& into) {
+    const auto it = body.find(name);
+    if (it == body.end()) return true;
+    if (!it->is_string() || it->get_ref<const std::string&>().empty()) return false;
+    into = it->get<std::string>();
+    return true;
+  };
+  const auto number_field = [&](const char* name, uint64_t low, uint64_t high, auto& into) {
+    const auto it = body.find(name);
+    if (it == body.end()) return true;
+    if (!it->is_number_unsigned() || it->get<uint64_t>() < low || it->get<uint64_t>() > high) {
+      return false;
+    }
+    into = static_cast<std::size_t>(it->get<uint64_t>());
+    return true;
+  };
+  if (!string_field("source", filter.source)) return "rules: source is a non-empty string";
+  if (!string_field("id", filter.id)) return "rules: id is a non-empty string";
+  if (!number_field("top", 1, kMaxRulesPage, filter.top)) {
+    return "rules: top is an integer from 1 to " + std::to_string(kMaxRulesPage);
+  }
+  if (!number_field("limit", 1, kMaxRulesPage, filter.limit)) {
+    return "rules: limit is an integer from 1 to " + std::to_string(kMaxRulesPage);
+  }
+  if (!number_field("offset", 0, std::numeric_limits<uint32_t>::max(), filter.offset)) {
+    return "rules: offset is an integer from 0";
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
-json stats_reply(const ControlContext& context) {
+namespace {
+
+/// `stats` without its rule list.
+json stats_without_rules(const ControlContext& context) {
   const std::chrono::duration<double> uptime = std::chrono::steady_clock::now() - context.started;
   json out;
   out["uptime_s"] = uptime.count();
@@ -196,7 +291,6 @@ json stats_reply(const ControlContext& context) {
     workers.push_back(std::move(worker));
   }
   out["workers"] = std::move(workers);
-  out["rules"] = rule_list_json(context, false);
   json dynamic = context.runtime.stats_json();
   if (const dataplane::Table* table = context.tables.current()) {
     dynamic["at"] = table->runtime_at();
@@ -211,6 +305,17 @@ json stats_reply(const ControlContext& context) {
                      {"available", pool.available}});
   }
   out["mempools"] = std::move(pools);
+  return out;
+}
+
+}  // namespace
+
+json stats_reply(const ControlContext& context) {
+  json out = stats_without_rules(context);
+  std::vector<RuleRow> rows = rule_rows(context, {});
+  out["rules_total"] = rows.size();
+  keep_busiest(context, rows, kStatsRules);
+  out["rules"] = rows_json(context, rows, false);
   return out;
 }
 
@@ -267,9 +372,17 @@ json workers_reply(const ControlContext& context) {
   return {{"workers", std::move(workers)}};
 }
 
-json rules_reply(const ControlContext& context, const std::optional<std::string>& source) {
+json rules_reply(const ControlContext& context, const RuleFilter& filter) {
   json out = rules_summary(context);
-  out["rules"] = rule_list_json(context, true, source);
+  std::vector<RuleRow> rows = rule_rows(context, filter);
+  if (filter.top) keep_busiest(context, rows, *filter.top);
+  const std::size_t total = rows.size();
+  const std::size_t first = std::min(filter.offset, total);
+  const std::size_t count = std::min(filter.limit, total - first);
+  out["rules"] = rows_json(context, std::span(rows).subspan(first, count), true);
+  out["total"] = total;
+  out["offset"] = first;
+  out["next_offset"] = first + count < total ? json(first + count) : json(nullptr);
   out["files"] = context.config.rule_files;
   return out;
 }
@@ -281,6 +394,7 @@ json rules_summary(const ControlContext& context) {
     out["default_action"] = rules::verdict_name(table->defaults().default_action());
     out["non_udp"] = rules::verdict_name(table->defaults().non_udp());
     out["generation"] = table->generation();
+    out["rule_count"] = table->file().rule_count() + table->runtime().rule_count();
     out["classifier"] = classifier_json(table->file().classifier().info());
     out["runtime_classifier"] = classifier_json(table->runtime().classifier().info());
     out["dynamic"] = {{"at", table->runtime_at()}, {"count", table->runtime().rule_count()}};
@@ -308,7 +422,15 @@ json version_reply() {
 }
 
 std::string metrics_text(const ControlContext& context) {
-  return render_prometheus(stats_reply(context), rules_summary(context), version_reply());
+  // Per-rule series for the first rules in first-match order: a stable set of series (the
+  // busiest would come and go) whose size is bounded whatever the rule count.
+  json stats = stats_without_rules(context);
+  const std::vector<RuleRow> rows = rule_rows(context, {});
+  const std::size_t shown = std::min(rows.size(), kMetricsRules);
+  stats["rules"] = rows_json(context, std::span(rows).first(shown), false);
+  json summary = rules_summary(context);
+  summary["rules_without_series"] = rows.size() - shown;
+  return render_prometheus(stats, summary, version_reply());
 }
 
 std::string answer(const Request& request, const ControlContext& context) {
@@ -322,12 +444,11 @@ std::string answer(const Request& request, const ControlContext& context) {
     } else if (command == "workers") {
       reply = workers_reply(context);
     } else if (command == "rules") {
-      std::optional<std::string> source;
-      if (const auto it = request.body.find("source"); it != request.body.end()) {
-        if (!it->is_string()) return error_reply("rules: source is a string").dump();
-        source = it->get<std::string>();
+      RuleFilter filter;
+      if (std::optional<std::string> refused = read_rule_filter(request.body, filter)) {
+        return error_reply(*refused).dump(-1, ' ', false, json::error_handler_t::replace);
       }
-      reply = rules_reply(context, source);
+      reply = rules_reply(context, filter);
     } else if (command == "version") {
       reply = version_reply();
     } else if (command == "steering") {

@@ -1,5 +1,10 @@
 #include "udpsieve/control/control_loop.hpp"
 
+#include <malloc.h>
+#include <unistd.h>
+
+#include <fstream>
+
 #include <spdlog/spdlog.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
@@ -265,8 +270,12 @@ uint64_t ControlLoop::publish(std::shared_ptr<const dataplane::RulePart> file,
 }
 
 void ControlLoop::retire(const dataplane::Table& retired, const dataplane::Table& successor) {
-  if (&retired.file() != &successor.file()) books_[0].on_retire(retired.file());
+  if (&retired.file() != &successor.file()) {
+    books_[0].on_retire(retired.file());
+    retired_rules_ += retired.file().rule_count();
+  }
   if (&retired.runtime() != &successor.runtime()) {
+    retired_rules_ += retired.runtime().rule_count();
     books_[1].on_retire(retired.runtime(),
                         [this](const std::string& id, const dataplane::RuleCounter& total) {
                           parts_.runtime.on_gone(id, total.packets, total.bytes);
@@ -399,6 +408,7 @@ bool ControlLoop::run() {
     drain();
     parts_.stats.update_rates(std::chrono::steady_clock::now());
     (void)parts_.tables.reclaim(retire);
+    give_back_memory();
     if (auto done = parts_.jobs.take()) finish_job(std::move(done->first), std::move(done->second));
     parts_.runtime.poll(parts_.server);
     if (parts_.steering != nullptr && std::chrono::steady_clock::now() >= next_flow_query_) {
@@ -433,6 +443,33 @@ bool ControlLoop::run() {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
+}
+
+namespace {
+
+/// The process's resident memory (/proc/self/statm), 0 when unknown.
+uint64_t resident_bytes() {
+  std::ifstream statm("/proc/self/statm");
+  uint64_t size = 0;
+  uint64_t resident = 0;
+  if (!(statm >> size >> resident)) return 0;
+  return resident * static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+}
+
+}  // namespace
+
+void ControlLoop::give_back_memory() {
+  // The daemon keeps freed heap memory for the next compile (keep_build_memory in daemon.cpp):
+  // right for everyday rule sets, but after a large one is replaced hundreds of MB would stay
+  // with the process. Once parts totalling many rules are freed, give the heap's free pages
+  // back to the kernel, keeping a bounded pad for the next reload.
+  if (retired_rules_ < kTrimAfterRules) return;
+  const std::size_t freed_rules = retired_rules_;
+  retired_rules_ = 0;
+  const uint64_t before = resident_bytes();
+  (void)malloc_trim(kKeptAfterTrim);
+  spdlog::info("rule parts of {} rule(s) freed; heap trimmed: resident memory {} MiB -> {} MiB",
+               freed_rules, before >> 20, resident_bytes() >> 20);
 }
 
 void ControlLoop::finish() {

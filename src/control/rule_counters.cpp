@@ -36,6 +36,10 @@ void RuleCounterBook::on_publish(const dataplane::RulePart& part) {
   }
   ids_ = std::move(next);
   current_generation_ = part.generation();
+  in_order_.clear();
+  in_order_.reserve(part.rule_count());
+  for (const rules::Rule& rule : part.rules().rules())
+    in_order_.push_back(&ids_.at(rule.id));
 }
 
 void RuleCounterBook::on_retire(const dataplane::RulePart& retired, const GoneFn& on_gone) {
@@ -76,8 +80,13 @@ std::vector<dataplane::RuleCounter> RuleCounterBook::totals(
     const StatsAggregator& stats) const {
   const auto& rules = current.rules().rules();
   std::vector<dataplane::RuleCounter> out(rules.size());
-  for (std::size_t i = 0; i < rules.size(); ++i) {
-    if (const auto it = ids_.find(rules[i].id); it != ids_.end()) out[i] = it->second.counts;
+  if (current.generation() == current_generation_ && in_order_.size() == rules.size()) {
+    for (std::size_t i = 0; i < rules.size(); ++i)
+      out[i] = in_order_[i]->counts;
+  } else {
+    for (std::size_t i = 0; i < rules.size(); ++i) {
+      if (const auto it = ids_.find(rules[i].id); it != ids_.end()) out[i] = it->second.counts;
+    }
   }
 
   // The current part: each worker's latest snapshot of it (a worker that has not published

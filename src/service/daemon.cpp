@@ -84,6 +84,15 @@ std::string final_totals_line(const dataplane::WorkerCounters& totals, uint64_t 
 /// --check: the configuration and rules are valid; compile the rules as the daemon would (with a
 /// private, in-memory EAL) and report shadowed and duplicate rules.
 int check_config(const Options& options, const config::LoadedConfig& loaded) {
+  // What start-up would refuse on this machine without touching a device.
+  HostFacts facts;
+  facts.allowed_cpus = dataplane::allowed_cpus();
+  PreflightReport host;
+  check_host_without_devices(loaded.config, facts, host);
+  if (host.failed()) {
+    std::fprintf(stderr, "%s\n", host.failures().c_str());
+    return kExitFailure;
+  }
   bool complete = true;
   for (const std::string& warning : unreachable_rule_warnings(loaded.rules, complete)) {
     std::fprintf(stderr, "warning: %s\n", warning.c_str());
@@ -116,9 +125,11 @@ int check_config(const Options& options, const config::LoadedConfig& loaded) {
   } catch (const std::exception& e) {
     std::fprintf(stderr, "warning: classifier not compiled: %s\n", e.what());
   }
-  std::printf("%s: OK: %zu port(s), %zu rule(s) from %zu file(s); %s\n",
-              options.config_path.c_str(), loaded.config.ports.size(), loaded.rules.size(),
-              loaded.rule_files.size(), classifier.c_str());
+  std::printf(
+      "%s: OK: %zu port(s), %zu rule(s) from %zu file(s); %s; lcores fit this machine's CPUs "
+      "(hugepages, memory locking, NUMA and the ports: udpsieved --preflight)\n",
+      options.config_path.c_str(), loaded.config.ports.size(), loaded.rules.size(),
+      loaded.rule_files.size(), classifier.c_str());
   return kExitOk;
 }
 
@@ -211,7 +222,9 @@ bool test_hooks_enabled() {
 
 /// rte_acl builds in 8 MiB malloc blocks, which glibc would mmap and unmap afresh on every
 /// reload, page-faulting them in each time. Keep such blocks in the heap and let it hold up to
-/// 512 MiB of free memory, so a reload reuses the pages of the previous one.
+/// 512 MiB of free memory, so a reload reuses the pages of the previous one. The bound on what
+/// stays: once rule parts of 20,000 rules or more are freed, the control loop trims the heap
+/// to a 64 MiB pad (ControlLoop::give_back_memory).
 void keep_build_memory() {
   (void)mallopt(M_MMAP_THRESHOLD, 32 << 20);  // glibc's maximum on 64-bit
   (void)mallopt(M_TRIM_THRESHOLD, 512 << 20);
@@ -219,7 +232,7 @@ void keep_build_memory() {
 
 /// The running daemon, from EAL up to the control loop's end. `runtime` holds the runtime
 /// rules restored from the state file, `restored` those rules in first-match order.
-int serve(const Options& options, const config::LoadedConfig& loaded, control::SocketServer& server,
+int serve(const Options& options, config::LoadedConfig& loaded, control::SocketServer& server,
           SignalFd& signals, control::RuntimeUpdates& runtime, std::vector<rules::Rule> restored) {
   const config::DaemonConfig& config = loaded.config;
   keep_build_memory();
@@ -398,6 +411,10 @@ int serve(const Options& options, const config::LoadedConfig& loaded, control::S
     if (metrics_http) metrics_http->poll([&context] { return control::metrics_text(context); });
   };
   parts.test_hooks = test_hooks_enabled();
+  // The rules live on in the table's parts; the configuration kept beside them needs no copy
+  // (with 250,000 rules each copy is hundreds of MB).
+  const std::size_t file_rules = loaded.rules.size();
+  std::vector<rules::Rule>().swap(loaded.rules);
   control::ControlLoop loop(std::move(parts), std::make_shared<const config::LoadedConfig>(loaded));
 
   for (std::size_t w = 0; w < workers.size(); ++w) {
@@ -418,8 +435,8 @@ int serve(const Options& options, const config::LoadedConfig& loaded, control::S
   spdlog::info(
       "udpsieved running: {} worker(s), {} port(s), {} file rule(s), {} runtime rule(s); control "
       "socket {}",
-      worker_count, ports.ports().size(), loaded.rules.size(),
-      tables.current()->runtime().rule_count(), server.path());
+      worker_count, ports.ports().size(), file_rules, tables.current()->runtime().rule_count(),
+      server.path());
 
   if (!loop.run()) {
     // A worker still runs on memory we would free: leave without tearing anything down.

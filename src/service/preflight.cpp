@@ -158,6 +158,11 @@ std::string PreflightReport::failures() const {
   return out;
 }
 
+void check_host_without_devices(const config::DaemonConfig& config, const HostFacts& facts,
+                                PreflightReport& report) {
+  check_lcores(config, facts, report);
+}
+
 void check_host(const config::DaemonConfig& config, const HostFacts& facts,
                 PreflightReport& report) {
   check_hugepages(config, facts, report);

@@ -69,6 +69,8 @@ control::CompileOutcome reload(const control::JobRequest& request, const Compile
   outcome.files = loaded.rule_files;
   outcome.warnings = loaded.warnings;
   outcome.classifier = outcome.part->classifier().info();
+  // The part holds the rules; the configuration the control loop keeps needs no second copy.
+  std::vector<rules::Rule>().swap(loaded.rules);
   outcome.config = std::make_shared<const config::LoadedConfig>(std::move(loaded));
   return outcome;
 }

@@ -265,6 +265,24 @@ TEST(DaemonStart, UnavailableCpuIsOneClearLine) {
       << result.output;
 }
 
+// --check runs the host checks that need no device, so it refuses what start would.
+TEST(DaemonStart, CheckRefusesLcoresThisMachineCannotRun) {
+  TempDir dir;
+  const std::string config = pcap_config(dir, "", "[0, 127]");
+  const auto result = run_program(with_binary({"--config", config, "--check"}));
+  EXPECT_EQ(result.exit_code, 1) << result.output;
+  EXPECT_EQ(result.output.rfind("lcores: eal.lcores: '127' needs CPU 127, which this process may "
+                                "not use",
+                                0),
+            0U)
+      << result.output;
+  const auto fine = run_program(with_binary({"--config", pcap_config(dir), "--check"}));
+  EXPECT_NE(fine.output.find("lcores fit this machine's CPUs (hugepages, memory locking, NUMA and "
+                             "the ports: udpsieved --preflight)"),
+            std::string::npos)
+      << fine.output;
+}
+
 TEST(DaemonStart, SecondDaemonOnTheSameSocketIsRefused) {
   REQUIRE_DPDK();
   TempDir dir;
@@ -568,6 +586,9 @@ TEST(Udpsievectl, EveryCommandAgainstALiveDaemon) {
   }
   EXPECT_NE(run_program({ctl_binary(), "--socket", socket, "rules"}).output.find("dst_port"),
             std::string::npos);
+  const std::string ports = run_program({ctl_binary(), "--socket", socket, "ports"}).output;
+  EXPECT_NE(ports.find(" mtu "), std::string::npos) << ports;
+  EXPECT_NE(ports.find(" 1500 "), std::string::npos) << ports;
 
   // --field picks one value out of the reply, for scripts.
   const auto field =
@@ -577,6 +598,14 @@ TEST(Udpsievectl, EveryCommandAgainstALiveDaemon) {
   EXPECT_EQ(
       run_program({ctl_binary(), "--socket", socket, "stats", "--field", "ports.0.name"}).output,
       "wan\n");
+  EXPECT_EQ(
+      run_program({ctl_binary(), "--socket", socket, "stats", "--field", "ports.wan.rx_packets"})
+          .output,
+      std::to_string(frames) + "\n");
+  EXPECT_EQ(
+      run_program({ctl_binary(), "--socket", socket, "rules", "--field", "rules.drop-ntp.packets"})
+          .output,
+      "5\n");
   const auto missing =
       run_program({ctl_binary(), "--socket", socket, "stats", "--field", "totals.nothing"});
   EXPECT_EQ(missing.exit_code, 1);

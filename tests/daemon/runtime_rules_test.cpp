@@ -137,10 +137,11 @@ class RuntimeRules : public testing::Test {
   json ask(const json& request) const {
     return json::parse(udpsieve::cli::request(socket_, request.dump(), kReplyLimit));
   }
+  /// Every rule (fetched a page at a time, as udpsievectl does).
   json rules(const std::string& source = "") const {
     json request = {{"cmd", "rules"}};
     if (!source.empty()) request["source"] = source;
-    return ask(request);
+    return json::parse(udpsieve::cli::request_all_rules(socket_, request, kReplyLimit));
   }
   json stats() const { return ask({{"cmd", "stats"}}); }
   uint64_t generation() const { return rules("file")["generation"].get<uint64_t>(); }

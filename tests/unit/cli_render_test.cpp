@@ -40,6 +40,14 @@ TEST(Render, StatsShowsEveryDropReasonFromTheSchema) {
   EXPECT_NE(text.find("rx 2.50 Mpps"), std::string::npos) << text;
   EXPECT_NE(text.find("drop-ntp"), std::string::npos);
   EXPECT_NE(text.find("wan"), std::string::npos);
+  EXPECT_EQ(text.find("more rule(s)"), std::string::npos) << "every rule is shown";
+
+  // stats lists the busiest rules; the text says how many it left out.
+  json busy = stats;
+  busy["rules_total"] = 25;
+  EXPECT_NE(render("stats", busy).find("... and 24 more rule(s) (the busiest are shown"),
+            std::string::npos)
+      << render("stats", busy);
 }
 
 TEST(Render, UnknownShapesFallBackToJson) {

@@ -133,6 +133,49 @@ TEST(CliRules, BothFormsWithAndWithoutSource) {
   EXPECT_EQ(request_for({"rules", "--source=bgp"}).body["source"], "bgp");
 }
 
+TEST(CliField, PathsByKeyPositionIdOrName) {
+  const json reply = json::parse(R"({
+    "totals": {"rx_packets": 10, "drops": {"rule": 3}},
+    "ports": [{"name": "wan", "rx_packets": 7}, {"name": "lan", "rx_packets": 2}],
+    "rules": [{"id": "ssdp-rl", "passed": 4}, {"id": "a.b", "packets": 1},
+              {"id": "a", "packets": 9}]
+  })");
+  EXPECT_EQ(cli::reply_field(reply, "totals.drops.rule"), json(3));
+  EXPECT_EQ(cli::reply_field(reply, "ports.1.rx_packets"), json(2));
+  EXPECT_EQ(cli::reply_field(reply, "ports.wan.rx_packets"), json(7));
+  EXPECT_EQ(cli::reply_field(reply, "rules.ssdp-rl.passed"), json(4));
+  EXPECT_EQ(cli::reply_field(reply, "rules.a.b.packets"), json(1));  // the longest id that fits
+  EXPECT_EQ(cli::reply_field(reply, "rules.a.packets"), json(9));
+  EXPECT_EQ(cli::reply_field(reply, "ports.lan"), reply["ports"][1]);
+  EXPECT_FALSE(cli::reply_field(reply, "ports.dmz.rx_packets"));
+  EXPECT_FALSE(cli::reply_field(reply, "ports.7"));
+  EXPECT_FALSE(cli::reply_field(reply, "totals.rx_packets.more"));
+  EXPECT_FALSE(cli::reply_field(reply, "nothing"));
+  EXPECT_EQ(usage_error({"stats", "--field", ""}),
+            "--field needs a path (totals.rx_packets, rules.ID.packets, ...)");
+  EXPECT_EQ(usage_error({"stats", "--json", "--field", "totals"}),
+            "--json and --field exclude each other: --json prints the whole reply");
+  EXPECT_EQ(usage_error({"capture", "--verdict", "drop", "--out", "x.pcapng", "--field", "a"}),
+            "capture writes its packets to a file; --field is not offered");
+}
+
+TEST(CliRules, FiltersAndPages) {
+  EXPECT_EQ(request_for({"rules", "--id", "dns", "--limit", "10", "--offset", "20"}).body,
+            json::parse(R"({"cmd": "rules", "id": "dns", "limit": 10, "offset": 20})"));
+  // --top N is one reply of the N busiest.
+  EXPECT_EQ(request_for({"rule", "list", "--top", "5"}).body,
+            json::parse(R"({"cmd": "rules", "top": 5, "limit": 5})"));
+  EXPECT_EQ(request_for({"rules", "--top", "5", "--limit", "2"}).body,
+            json::parse(R"({"cmd": "rules", "top": 5, "limit": 2})"));
+  EXPECT_EQ(usage_error({"rules", "--limit", "0"}),
+            "rules: --limit: a number from 1 to 10000, got '0'");
+  EXPECT_EQ(usage_error({"rules", "--top", "10001"}),
+            "rules: --top: a number from 1 to 10000, got '10001'");
+  EXPECT_EQ(usage_error({"rules", "--offset", "-1"}),
+            "rules: --offset: a number from 0 to 4294967295, got '-1'");
+  EXPECT_EQ(usage_error({"rules", "--id", ""}), "rules: --id: a rule id is required");
+}
+
 TEST(CliBlock, OneDropRuleWithTheGivenId) {
   cli::BlockOptions options = cli::parse_block(std::vector<std::string>{
       "203.0.113.7", "2001:db8::/32", "--dst-port", "53", "--ttl", "10m", "--id", "incident-42"});
@@ -184,16 +227,17 @@ TEST(CliCommandLine, OtherCommandsAndTimeouts) {
 }
 
 TEST(CliCommandLine, GlobalOptionsAnywhere) {
-  const cli::Invocation invocation =
-      cli::parse_command_line(std::vector<std::string>{"block", "10.0.0.1", "--json", "--socket",
-                                                       "/s", "--field", "added.0"},
-                              "/default.sock");
+  const cli::Invocation invocation = cli::parse_command_line(
+      std::vector<std::string>{"block", "10.0.0.1", "--json", "--socket", "/s"}, "/default.sock");
   EXPECT_EQ(invocation.words, "block");
   EXPECT_EQ(invocation.command->name, "rule-add");
   EXPECT_TRUE(invocation.json_output);
   EXPECT_EQ(invocation.socket_path, "/s");
-  EXPECT_EQ(invocation.field, "added.0");
   EXPECT_EQ(invocation.args, std::vector<std::string>{"10.0.0.1"});
+  EXPECT_EQ(cli::parse_command_line(
+                std::vector<std::string>{"block", "10.0.0.1", "--field", "added.0"}, "/s")
+                .field,
+            "added.0");
   EXPECT_TRUE(cli::parse_command_line(std::vector<std::string>{"--help"}, "/s").help);
   EXPECT_TRUE(cli::parse_command_line(std::vector<std::string>{"rule", "add", "-h"}, "/s").help);
 }
@@ -250,7 +294,8 @@ TEST(CliCommandLine, UsageComesFromTheCommandTable) {
   EXPECT_NE(usage.find("--timeout SECONDS"), std::string::npos);
   EXPECT_NE(usage.find("exit status:"), std::string::npos);
   EXPECT_EQ(cli::usage_text("rule"),
-            "usage: udpsievectl rule list [--source S]\n"
+            "usage: udpsievectl rule list [--source S] [--id ID] [--top N] [--limit N] [--offset "
+            "N]\n"
             "       udpsievectl rule add [--ttl DURATION] [--replace] (FILE | -)\n"
             "       udpsievectl rule del [--missing-ok] ID...\n"
             "(udpsievectl --help lists every command and option)\n");

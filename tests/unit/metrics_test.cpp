@@ -79,7 +79,7 @@ const json kStats = json::parse(R"({
               "state_file": "/var/lib/udpsieve/dynamic.json", "state_error": null}
 })");
 const json kRules = json::parse(R"({
-  "generation": 3, "default_action": "forward",
+  "generation": 3, "rule_count": 2, "rules_without_series": 0, "default_action": "forward",
   "classifier": {"algorithm": "scalar", "entries_v4": 2, "entries_v6": 0, "memory_bytes": 65536,
                  "build_ms": 0.4},
   "reload": {"applied": 2, "refused": 1, "last_result": "applied", "compile_ms": 1.5,
@@ -216,6 +216,12 @@ udpsieve_mempool_available_mbufs{socket="0"} 6655
 # HELP udpsieve_rules_generation Generation of the rule table in effect (1 at start)
 # TYPE udpsieve_rules_generation gauge
 udpsieve_rules_generation 3
+# HELP udpsieve_rules Rules in effect, file and runtime
+# TYPE udpsieve_rules gauge
+udpsieve_rules 2
+# HELP udpsieve_rules_without_series Rules beyond the first 1000 in first-match order, which get no per-rule series (see udpsievectl rules)
+# TYPE udpsieve_rules_without_series gauge
+udpsieve_rules_without_series 0
 # HELP udpsieve_classifier_entries_ipv4 IPv4 classifier entries
 # TYPE udpsieve_classifier_entries_ipv4 gauge
 udpsieve_classifier_entries_ipv4 2

@@ -65,6 +65,17 @@ TEST(YamlNodeTest, PathsAndPositions) {
   EXPECT_EQ(error_of([&] { root.fail("boom"); }), "t.yaml:1:1: boom");
 }
 
+// A byte that is not UTF-8 is reported where it is, not at 1:1 (libyaml gives decoding errors
+// as a byte offset); columns count characters.
+TEST(YamlNodeTest, NonUtf8BytesAreReportedWhereTheyAre) {
+  EXPECT_EQ(error_of([] { (void)load("rules:\n  - id: a # caf\xe9\n"); }),
+            "t.yaml:2:16: YAML syntax error: incomplete UTF-8 octet sequence");
+  EXPECT_EQ(error_of([] { (void)load("a: 1\nb: \"\xc3\xa9t\xc3\x28\"\n"); }),
+            "t.yaml:2:8: YAML syntax error: invalid trailing UTF-8 octet (byte 0x28)");
+  EXPECT_EQ(error_of([] { (void)load("a: \xff\n"); }),
+            "t.yaml:1:4: YAML syntax error: invalid leading UTF-8 octet (byte 0xFF)");
+}
+
 TEST(YamlNodeTest, GetAndRequire) {
   const YamlNode root = load("present: 1\nempty:\ntilde: ~\nlist: []\n");
   EXPECT_TRUE(root.get("present").has_value());

@@ -2,6 +2,7 @@
 /// The client side of the control socket.
 
 #include <chrono>
+#include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -17,6 +18,14 @@ class ClientError : public std::runtime_error {
 /// Sends one request line to the daemon at `socket_path` and returns its one-line reply.
 [[nodiscard]] std::string request(const std::string& socket_path, const std::string& line,
                                   std::chrono::milliseconds timeout = std::chrono::seconds(5));
+
+/// Every rule `rules_body` selects, fetched a page of protocol::kDefaultRulesPage at a time
+/// (each page is a request of its own, so other clients are served in between), merged into
+/// one reply as if it held them all. A page from a newer rule generation starts the listing
+/// again (up to three times). An error reply is returned as it came.
+[[nodiscard]] std::string request_all_rules(const std::string& socket_path,
+                                            nlohmann::json rules_body,
+                                            std::chrono::milliseconds timeout);
 
 /// The request line for a command: {"cmd":"stats"}.
 [[nodiscard]] std::string command_request(const std::string& command);

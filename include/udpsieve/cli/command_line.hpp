@@ -8,6 +8,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "udpsieve/cli/capture.hpp"
@@ -54,6 +55,12 @@ struct Request {
 /// How long `command` waits for its reply unless --timeout says otherwise.
 [[nodiscard]] std::chrono::milliseconds default_timeout(const std::string& command,
                                                         const CaptureOptions& capture = {});
+
+/// One value of a reply named by a dotted path: object keys, and list entries by position
+/// (`ports.0.name`) or by their `id` or `name` (`rules.dns-rl.passed`, `ports.wan.rx_packets`);
+/// nullopt when the reply has no such value.
+[[nodiscard]] std::optional<nlohmann::json> reply_field(const nlohmann::json& reply,
+                                                        std::string_view path);
 
 /// The text shown for a reply that is not an error (capture writes a file instead).
 [[nodiscard]] std::string render_reply(const Request& request, const nlohmann::json& reply);

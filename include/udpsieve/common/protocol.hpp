@@ -8,6 +8,7 @@
 /// is one line holding a JSON object, or {"error": "..."} when the request could not be served.
 
 #include <array>
+#include <cstddef>
 #include <span>
 #include <string>
 #include <string_view>
@@ -44,6 +45,15 @@ struct Command {
   std::string_view help;         ///< one line for docs and error messages
 };
 
+/// Rules one `rules` reply holds at most (`limit`), and by default.
+inline constexpr std::size_t kMaxRulesPage = 10000;
+inline constexpr std::size_t kDefaultRulesPage = 1000;
+/// Rules `stats` lists: the busiest, so its reply stays small whatever the rule count.
+inline constexpr std::size_t kStatsRules = 20;
+/// Rules with series of their own in the Prometheus exposition (the first in first-match
+/// order); the others are counted in udpsieve_rules_without_series.
+inline constexpr std::size_t kMetricsRules = 1000;
+
 // --- fields and udpsievectl forms, one array per command ----------------------------------------
 
 inline constexpr std::array<CliForm, 1> kStatsCli = {
@@ -52,12 +62,21 @@ inline constexpr std::array<CliForm, 1> kPortsCli = {
     {{"ports", "ports: device, driver, link, queues, counters"}}};
 inline constexpr std::array<CliForm, 1> kWorkersCli = {
     {{"workers", "workers: lcore, queues, counters, polls"}}};
-inline constexpr std::array<Field, 1> kRulesFields = {
-    {{"source", "string", false,
-      "only the rules of this source: file, or a runtime source such as api or bgp"}}};
+inline constexpr std::array<Field, 5> kRulesFields = {{
+    {"source", "string", false,
+     "only the rules of this source: file, or a runtime source such as api or bgp"},
+    {"id", "string", false, "only the rule with this id"},
+    {"top", "integer", false,
+     "the N rules with the most packets (1-10000), busiest first, instead of first-match order"},
+    {"limit", "integer", false,
+     "rules in this reply, 1-10000 (default 1000); `next_offset` says where the next page starts"},
+    {"offset", "integer", false, "skip this many of the selected rules (default 0)"},
+}};
 inline constexpr std::array<CliForm, 2> kRulesCli = {
-    {{"rules [--source S]", "every rule in first-match order, with its source and counters"},
-     {"rule list [--source S]", "the same as rules"}}};
+    {{"rules [--source S] [--id ID] [--top N] [--limit N] [--offset N]",
+      "the rules in first-match order, with source and counters (all of them, fetched a page\n"
+      "at a time, unless --limit, --offset or --top ask for one page; --top N: the N busiest)"},
+     {"rule list [--source S] [--id ID] [--top N] [--limit N] [--offset N]", "the same as rules"}}};
 inline constexpr std::array<CliForm, 1> kVersionCli = {{{"version", "daemon and DPDK versions"}}};
 inline constexpr std::array<CliForm, 1> kSteeringCli = {
     {{"steering",

@@ -156,9 +156,14 @@ inline constexpr std::array<StatDesc, 4> kReloadStats = {{
 }};
 
 /// The rule table in effect (top level of `rules`).
-inline constexpr std::array<StatDesc, 1> kRuleTableStats = {{
+inline constexpr std::array<StatDesc, 3> kRuleTableStats = {{
     {"generation", StatKind::gauge, "Generation of the rule table in effect (1 at start)",
      "udpsieve_rules_generation"},
+    {"rule_count", StatKind::gauge, "Rules in effect, file and runtime", "udpsieve_rules"},
+    {"rules_without_series", StatKind::gauge,
+     "Rules beyond the first 1000 in first-match order, which get no per-rule series (see "
+     "udpsievectl rules)",
+     "udpsieve_rules_without_series"},
 }};
 
 /// The classifier of the rule table in effect (the `classifier` object of `rules`).

@@ -14,6 +14,7 @@
 #include <variant>
 #include <vector>
 
+#include "udpsieve/common/protocol.hpp"
 #include "udpsieve/config/config.hpp"
 #include "udpsieve/control/request.hpp"
 
@@ -66,9 +67,24 @@ struct ControlContext {
 [[nodiscard]] nlohmann::json stats_reply(const ControlContext& context);
 [[nodiscard]] nlohmann::json ports_reply(const ControlContext& context);
 [[nodiscard]] nlohmann::json workers_reply(const ControlContext& context);
-/// Every rule in first-match order; with `source`, only that source's ("file", "api", ...).
+using protocol::kDefaultRulesPage;
+using protocol::kMaxRulesPage;
+using protocol::kMetricsRules;
+using protocol::kStatsRules;
+
+/// Which rules a `rules` request asks for, and which page of them.
+struct RuleFilter {
+  std::optional<std::string> source;  ///< "file", or a runtime source such as api or bgp
+  std::optional<std::string> id;      ///< one rule
+  std::optional<std::size_t> top;     ///< the N with the most packets, busiest first
+  std::size_t limit = kDefaultRulesPage;
+  std::size_t offset = 0;
+};
+
+/// The rules `filter` selects, in first-match order (or busiest first with `top`), one page
+/// of them (`offset`, `limit`) with `total` and `next_offset` (null after the last page).
 [[nodiscard]] nlohmann::json rules_reply(const ControlContext& context,
-                                         const std::optional<std::string>& source = {});
+                                         const RuleFilter& filter = {});
 [[nodiscard]] nlohmann::json version_reply();
 /// The NICs' flow rules per port (`steering`).
 [[nodiscard]] nlohmann::json steering_reply(const ControlContext& context);

@@ -109,6 +109,8 @@ class ControlLoop {
                    const config::LoadedConfig& config, std::string_view cause);
   /// Folds the parts a retired table does not share with its successor.
   void retire(const dataplane::Table& retired, const dataplane::Table& successor);
+  /// After large rule parts were freed: returns the heap's free memory to the kernel.
+  void give_back_memory();
   /// Fails every request still waiting for a compile (the daemon is stopping).
   void abandon_waiters();
   /// {"cmd": "capture", ...}: validates, arms the tap, and answers later (nullopt) or now.
@@ -126,6 +128,10 @@ class ControlLoop {
   ReloadStatus reloads_;
   std::chrono::steady_clock::time_point started_;
   std::chrono::steady_clock::time_point next_flow_query_{};
+  /// Rules of the parts retired since the heap was last trimmed (give_back_memory).
+  std::size_t retired_rules_ = 0;
+  static constexpr std::size_t kTrimAfterRules = 20000;
+  static constexpr std::size_t kKeptAfterTrim = std::size_t{64} << 20;
   uint64_t next_generation_;       // tables: 1 at start, one more per publication
   uint64_t next_part_generation_;  // rule parts: unique across both kinds (captures rely on it)
 

@@ -56,6 +56,9 @@ class RuleCounterBook {
   };
   std::size_t part_index_;
   std::unordered_map<std::string, Carried> ids_;  // every id of the current part
+  /// ids_'s entries in the current part's rule order (map nodes do not move), so totals()
+  /// reads 250,000 rules without hashing their ids.
+  std::vector<const Carried*> in_order_;
   uint64_t current_generation_ = 0;
   std::vector<Leaving> leaving_;
 };

@@ -61,4 +61,9 @@ struct HostFacts {
 void check_host(const config::DaemonConfig& config, const HostFacts& facts,
                 PreflightReport& report);
 
+/// The host checks that need neither privileges nor devices, which `--check` runs: the lcores
+/// against the CPUs this process may use (facts.allowed_cpus).
+void check_host_without_devices(const config::DaemonConfig& config, const HostFacts& facts,
+                                PreflightReport& report);
+
 }  // namespace udpsieve::service
