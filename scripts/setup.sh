@@ -16,6 +16,7 @@ PACKAGES=(
   iproute2 ethtool tcpreplay tcpdump  # the network-namespace lab and its replay test
   jq                              # the rte_flow VM test reads udpsievectl --json with it
   python3 python3-yaml            # the docs' YAML examples test (tests/docs)
+  groff-base man-db               # the manual pages' test renders them; systemd-analyze runs man
 )
 HUGEPAGES_2M=${UDPSIEVE_HUGEPAGES:-512}
 

@@ -133,11 +133,25 @@ std::string render_ports(const json& reply) {
   return table.str();
 }
 
+namespace {
+
+/// A worker's heartbeat age for the table: "3 ms", or "-" when unknown.
+std::string heartbeat_cell(const json& worker) {
+  const json age = worker.value("heartbeat_age_ms", json());
+  if (!age.is_number()) return "-";
+  char text[32];
+  std::snprintf(text, sizeof text, "%.0f ms", age.get<double>());
+  return text;
+}
+
+}  // namespace
+
 std::string render_workers(const json& reply) {
   TextTable table;
   std::vector<std::string> header = {"lcore",           "cpu",        "socket",
                                      "queues",          "rx_packets", "forwarded_packets",
-                                     "dropped_packets", "polls_busy", "polls_idle"};
+                                     "dropped_packets", "polls_busy", "polls_idle",
+                                     "heartbeat_age"};
   table.add_row(header);
   for (const json& worker : reply.at("workers")) {
     std::string queues;
@@ -147,7 +161,7 @@ std::string render_workers(const json& reply) {
     table.add_row({value_or(worker, "lcore"), value_or(worker, "cpu"), value_or(worker, "socket"),
                    queues, value_or(worker, "rx_packets"), value_or(worker, "forwarded_packets"),
                    value_or(worker, "dropped_packets"), value_or(worker, "polls_busy"),
-                   value_or(worker, "polls_idle")});
+                   value_or(worker, "polls_idle"), heartbeat_cell(worker)});
   }
   return table.str();
 }

@@ -366,6 +366,14 @@ json workers_reply(const ControlContext& context) {
     entry["socket"] = setup.socket;
     entry["rx_queues"] = std::move(queues);
     entry["heartbeat"] = worker.heartbeat();
+    // How long ago the worker's loop last went round (as the control loop saw it): a few
+    // milliseconds at most while it runs; growing while it is stuck.
+    entry["heartbeat_age_ms"] =
+        i < context.heartbeat_moved.size()
+            ? json(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() -
+                                                             context.heartbeat_moved[i])
+                       .count())
+            : json(nullptr);
     entry["burst_histogram"] = counters.burst_histogram;
     workers.push_back(std::move(entry));
   }

@@ -89,7 +89,23 @@ ControlLoop::~ControlLoop() = default;
 ControlContext ControlLoop::context() const {
   return ControlContext{*config_,        parts_.ports, parts_.pools,   parts_.tables,
                         parts_.stats,    books_[0],    books_[1],      parts_.runtime,
-                        parts_.steering, reloads_,     parts_.workers, started_};
+                        parts_.steering, reloads_,     parts_.workers, started_,
+                        heartbeat_moved_};
+}
+
+void ControlLoop::watch_heartbeats() {
+  const auto now = std::chrono::steady_clock::now();
+  if (heartbeats_.size() != parts_.workers.size()) {
+    heartbeats_.assign(parts_.workers.size(), 0);
+    heartbeat_moved_.assign(parts_.workers.size(), now);
+  }
+  for (std::size_t w = 0; w < parts_.workers.size(); ++w) {
+    const uint64_t beats = parts_.workers[w]->heartbeat();
+    if (beats != heartbeats_[w]) {
+      heartbeats_[w] = beats;
+      heartbeat_moved_[w] = now;
+    }
+  }
 }
 
 void ControlLoop::drain() {
@@ -406,6 +422,7 @@ bool ControlLoop::run() {
     const bool hurry = retiring || parts_.jobs.busy() || parts_.runtime.busy();
     const bool signalled = parts_.server.poll_once(hurry ? 1 : poll_ms, parts_.signal_fd, handler);
     drain();
+    watch_heartbeats();
     parts_.stats.update_rates(std::chrono::steady_clock::now());
     (void)parts_.tables.reclaim(retire);
     give_back_memory();

@@ -166,6 +166,11 @@ TEST(SystemdNotify, ReadyReloadStatusWatchdogAndStopping) {
   EXPECT_TRUE(
       nlohmann::json::parse(udpsieve::cli::request(socket, udpsieve::cli::command_request("stats")))
           .contains("totals"));
+  // `workers` shows which one: its heartbeat has not moved for the 2 s above; the other's has.
+  const auto workers = nlohmann::json::parse(
+      udpsieve::cli::request(socket, udpsieve::cli::command_request("workers")))["workers"];
+  EXPECT_GE(workers[1]["heartbeat_age_ms"].get<double>(), 2000.0) << workers;
+  EXPECT_LT(workers[0]["heartbeat_age_ms"].get<double>(), 1000.0) << workers;
 
   // ...and they resume once it runs again.
   ASSERT_EQ(nlohmann::json::parse(stall(socket, 1, false)).value("ok", false), true);

@@ -19,7 +19,9 @@ DESTDIR=$root cmake --install "$build" --prefix /usr >"$tmp/install.log"
 for file in usr/sbin/udpsieved usr/bin/udpsievectl usr/lib/systemd/system/udpsieved.service \
   usr/lib/sysctl.d/60-udpsieve-hugepages.conf usr/lib/tmpfiles.d/udpsieve.conf \
   etc/udpsieve/udpsieved.yaml etc/udpsieve/rules.d/10-examples.yaml \
-  usr/share/doc/udpsieve/operations.md; do
+  usr/share/doc/udpsieve/README.md usr/share/doc/udpsieve/docs/operations.md \
+  usr/share/man/man8/udpsieved.8 usr/share/man/man8/udpsievectl.8 \
+  usr/share/man/man5/udpsieve.yaml.5 usr/share/man/man5/udpsieve-rules.5; do
   [[ -e $root/$file ]] || fail "cmake --install did not install /$file"
 done
 [[ -x $root/usr/sbin/udpsieved && -x $root/usr/bin/udpsievectl ]] || fail "binaries not executable"
@@ -28,6 +30,12 @@ grep -qx 'ExecStart=/usr/sbin/udpsieved --config /etc/udpsieve/udpsieved.yaml' "
   fail "unexpected ExecStart in the installed unit: $(grep ExecStart= "$unit")"
 grep -qx 'vm.nr_hugepages = [0-9]*' "$root/usr/lib/sysctl.d/60-udpsieve-hugepages.conf" ||
   fail "the sysctl.d file reserves no hugepages"
+# The installed README's links to documents all resolve in the installed set.
+while read -r link; do
+  [[ -f $root/usr/share/doc/udpsieve/$link ]] || fail "README.md links $link, which is not installed"
+done < <(grep -o '](docs/[a-z_-]*\.md' "$root/usr/share/doc/udpsieve/README.md" | cut -c3- | sort -u)
+[[ $(grep -c '](docs/[a-z_-]*\.md' "$root/usr/share/doc/udpsieve/README.md") -gt 5 ]] ||
+  fail "README.md's document links were not found"
 echo "ok: install layout"
 
 # The shipped configuration is valid (its rules glob pointed at the installed examples).
@@ -49,6 +57,8 @@ echo "ok: reinstall keeps the configuration"
 mkdir -p "$tmp/verify"
 sed "s#^ExecStart=/usr/sbin/udpsieved#ExecStart=$root/usr/sbin/udpsieved#" "$unit" \
   >"$tmp/verify/udpsieved.service"
+# It also runs man(1) on the unit's Documentation= pages: the installed ones.
+export MANPATH=$root/usr/share/man
 if ! out=$(systemd-analyze verify "$tmp/verify/udpsieved.service" 2>&1) || [[ -n $out ]]; then
   fail "systemd-analyze verify: ${out:-non-zero exit}"
 fi

@@ -9,6 +9,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -58,6 +59,8 @@ struct ControlContext {
   const ReloadStatus& reloads;
   const std::vector<std::unique_ptr<dataplane::Worker>>& workers;
   std::chrono::steady_clock::time_point started;
+  /// Per worker: when the control loop last saw its heartbeat move (empty: unknown).
+  std::span<const std::chrono::steady_clock::time_point> heartbeat_moved{};
 };
 
 /// Answers a read-only command (stats, ports, workers, rules, version, metrics); errors become

@@ -111,6 +111,8 @@ class ControlLoop {
   void retire(const dataplane::Table& retired, const dataplane::Table& successor);
   /// After large rule parts were freed: returns the heap's free memory to the kernel.
   void give_back_memory();
+  /// Notes which workers' heartbeats moved since the last pass, and when.
+  void watch_heartbeats();
   /// Fails every request still waiting for a compile (the daemon is stopping).
   void abandon_waiters();
   /// {"cmd": "capture", ...}: validates, arms the tap, and answers later (nullopt) or now.
@@ -128,6 +130,8 @@ class ControlLoop {
   ReloadStatus reloads_;
   std::chrono::steady_clock::time_point started_;
   std::chrono::steady_clock::time_point next_flow_query_{};
+  std::vector<uint64_t> heartbeats_;  // per worker, as last seen
+  std::vector<std::chrono::steady_clock::time_point> heartbeat_moved_;
   /// Rules of the parts retired since the heap was last trimmed (give_back_memory).
   std::size_t retired_rules_ = 0;
   static constexpr std::size_t kTrimAfterRules = 20000;
