@@ -31,6 +31,20 @@ using udpsieve::test::TempDir;
 
 constexpr int kRules = 25000;
 
+// Under AddressSanitizer (CI's sanitizer stage) the allocator is ASan's: freed memory sits in
+// its quarantine and malloc_trim gives nothing back, so only the trim itself can be checked.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kAsan = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+constexpr bool kAsan = true;
+#else
+constexpr bool kAsan = false;
+#endif
+#else
+constexpr bool kAsan = false;
+#endif
+
 /// Rule `n`'s source address: 10.N>>16.N>>8.N.
 std::string address_of(int n) {
   return "10." + std::to_string((n >> 16) & 255) + "." + std::to_string((n >> 8) & 255) + "." +
@@ -210,7 +224,9 @@ TEST_F(LargeRuleSet, ReplacingTheSetGivesMemoryBack) {
   }
   ASSERT_FALSE(match.empty()) << log;
   EXPECT_EQ(std::stoul(match[1].str()), static_cast<unsigned long>(kRules));
-  EXPECT_LT(std::stoul(match[3].str()), std::stoul(match[2].str())) << match[0];
+  if (!kAsan) {
+    EXPECT_LT(std::stoul(match[3].str()), std::stoul(match[2].str())) << match[0];
+  }
 }
 
 }  // namespace
