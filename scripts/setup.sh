@@ -17,6 +17,7 @@ PACKAGES=(
   jq                              # the rte_flow VM test reads udpsievectl --json with it
   python3 python3-yaml            # the docs' YAML examples test (tests/docs)
   groff-base man-db               # the manual pages' test renders them; systemd-analyze runs man
+  exabgp gobgpd                   # the FlowSpec feeder's configuration test and BGP peers
 )
 HUGEPAGES_2M=${UDPSIEVE_HUGEPAGES:-512}
 

@@ -37,7 +37,8 @@ if [ "$asan" -eq 1 ]; then
   # instrumented. DPDK's own libraries are not instrumented.
   cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DUDPSIEVE_SANITIZE=ON \
     -DUDPSIEVE_UNIT_ONLY=OFF -DUDPSIEVE_WERROR=ON >/dev/null
-  cmake --build build-asan -j"$jobs" --target unit_tests daemon_tests udpsieved udpsievectl
+  cmake --build build-asan -j"$jobs" --target unit_tests daemon_tests udpsieved udpsievectl \
+    udpsieve-flowspec
   # Sanitizer reports exit with their own statuses (ASan/LSan 86, UBSan 87), never the 1 or 2
   # some tests expect from the daemon, and the daemon tests require exit status 0 after SIGTERM,
   # so a report in the child daemon fails its test. Leaks inside DPDK's uninstrumented libraries

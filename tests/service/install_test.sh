@@ -16,7 +16,8 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 
 root=$tmp/root
 DESTDIR=$root cmake --install "$build" --prefix /usr >"$tmp/install.log"
-for file in usr/sbin/udpsieved usr/bin/udpsievectl usr/lib/systemd/system/udpsieved.service \
+for file in usr/sbin/udpsieved usr/bin/udpsievectl usr/bin/udpsieve-flowspec \
+  usr/lib/systemd/system/udpsieved.service usr/share/doc/udpsieve/examples/exabgp/exabgp.conf \
   usr/lib/sysctl.d/60-udpsieve-hugepages.conf usr/lib/tmpfiles.d/udpsieve.conf \
   etc/udpsieve/udpsieved.yaml etc/udpsieve/rules.d/10-examples.yaml \
   usr/share/doc/udpsieve/README.md usr/share/doc/udpsieve/docs/operations.md \
@@ -44,6 +45,20 @@ out=$("$root/usr/sbin/udpsieved" --check --config "$tmp/check.yaml" 2>&1) ||
   fail "the installed configuration fails --check: $out"
 [[ $out == *"OK: 2 port(s), 4 rule(s) from 1 file(s)"* ]] || fail "unexpected --check output: $out"
 echo "ok: installed configuration passes --check"
+
+# The shipped ExaBGP configuration parses (exabgp --test checks that the feeder it runs exists:
+# point it at the installed one).
+if command -v exabgp >/dev/null; then
+  sed "s#/usr/bin/udpsieve-flowspec#$root/usr/bin/udpsieve-flowspec#" \
+    "$root/usr/share/doc/udpsieve/examples/exabgp/exabgp.conf" >"$tmp/exabgp.conf"
+  out=$(cd "$tmp" && env exabgp.daemon.user=root exabgp --test "$tmp/exabgp.conf" 2>&1) ||
+    fail "exabgp --test refuses the shipped configuration: $out"
+  [[ $out != *"syntax error"* && $out != *"can not locate"* ]] ||
+    fail "exabgp --test refuses the shipped configuration: $out"
+  echo "ok: the shipped ExaBGP configuration passes exabgp --test"
+else
+  fail "exabgp is missing (scripts/setup.sh installs it)"
+fi
 
 # An upgrade keeps the operator's edits.
 echo "# edited by the operator" >>"$root/etc/udpsieve/udpsieved.yaml"

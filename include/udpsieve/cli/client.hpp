@@ -3,21 +3,15 @@
 
 #include <chrono>
 #include <nlohmann/json.hpp>
-#include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "udpsieve/common/control_client.hpp"
+
 namespace udpsieve::cli {
 
-/// The daemon could not be reached or did not answer; what() is one line for the user.
-class ClientError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
-
-/// Sends one request line to the daemon at `socket_path` and returns its one-line reply.
-[[nodiscard]] std::string request(const std::string& socket_path, const std::string& line,
-                                  std::chrono::milliseconds timeout = std::chrono::seconds(5));
+using udpsieve::ClientError;
+using udpsieve::request;
 
 /// Every rule `rules_body` selects, fetched a page of protocol::kDefaultRulesPage at a time
 /// (each page is a request of its own, so other clients are served in between), merged into
