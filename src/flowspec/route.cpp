@@ -345,8 +345,9 @@ bool takes_precedence(const Route& a, const Route& b) {
       // The lowest value over the common prefix length first; if equal, the longest prefix.
       const unsigned common = std::min(px->length, py.length);
       for (unsigned bit = 0; bit < common; ++bit) {
-        const unsigned vx = (px->address[bit / 8] >> (7 - bit % 8)) & 1u;
-        const unsigned vy = (py.address[bit / 8] >> (7 - bit % 8)) & 1u;
+        const unsigned shift = 7 - bit % 8;
+        const unsigned vx = (static_cast<unsigned>(px->address[bit / 8]) >> shift) & 1u;
+        const unsigned vy = (static_cast<unsigned>(py.address[bit / 8]) >> shift) & 1u;
         if (vx != vy) return vx < vy;
       }
       if (px->length != py.length) return px->length > py.length;
