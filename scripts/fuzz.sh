@@ -6,18 +6,18 @@
 # reproducer. docs/testing.md, "Fuzzing", says how to reproduce and minimise one.
 #
 #   scripts/fuzz.sh [SECONDS] [TARGET...]
-#     TARGET: packet | config | request | runtime_request (default: all)
+#     TARGET: packet | config | request | runtime_request | flowspec (default: all)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 seconds=${1:-60}
 if ! [[ "$seconds" =~ ^[0-9]+$ ]]; then
-  echo "usage: scripts/fuzz.sh [SECONDS] [packet|config|request|runtime_request...]" >&2
+  echo "usage: scripts/fuzz.sh [SECONDS] [packet|config|request|runtime_request|flowspec...]" >&2
   exit 2
 fi
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(packet config request runtime_request)
+[ ${#targets[@]} -gt 0 ] || targets=(packet config request runtime_request flowspec)
 
 if ! command -v clang++ >/dev/null; then
   echo "fuzz: clang++ not found (scripts/setup.sh installs clang and libclang-rt-14-dev)" >&2
@@ -48,6 +48,7 @@ max_len() {
     config) echo 8192 ;;
     request) echo 4096 ;;
     runtime_request) echo 4096 ;;
+    flowspec) echo 8192 ;;
   esac
 }
 common_flags=(-rss_limit_mb=2048 -timeout=10 -detect_leaks=1 -print_final_stats=1)

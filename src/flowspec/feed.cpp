@@ -49,6 +49,30 @@ std::vector<std::string> communities_of(const json& update) {
 }  // namespace
 
 LineOutcome Feed::apply(std::string_view line, Clock::time_point now) {
+  // Log lines quote what peers sent: no control character may start a line of its own.
+  const auto printable = [](LineOutcome outcome) {
+    for (std::string& text : outcome.log) {
+      for (char& c : text) {
+        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+      }
+    }
+    return outcome;
+  };
+  try {
+    return printable(apply_message(line, now));
+  } catch (const json::exception& e) {
+    // A field of an unexpected type somewhere in the message (a number where ExaBGP writes a
+    // string, ...): the whole line is skipped. What it changed before is kept; ExaBGP sends each
+    // route in one message, so that is nothing in practice.
+    ++counters_.bad_lines;
+    LineOutcome outcome;
+    outcome.kind = LineOutcome::Kind::bad;
+    outcome.log.push_back(std::string("skipped a line: ") + e.what() + ": " + clipped(line));
+    return printable(std::move(outcome));
+  }
+}
+
+LineOutcome Feed::apply_message(std::string_view line, Clock::time_point now) {
   ++counters_.lines;
   LineOutcome outcome;
   const auto bad = [&](const std::string& why) {

@@ -300,8 +300,9 @@ Route parse_route(Family family, const json& object) {
       continue;
     }
     if (key == "next-hop" || key == "rd") continue;  // not part of the match
-    const auto known = std::find_if(kComponents.begin(), kComponents.end(),
-                                    [&key](const ComponentName& c) { return c.name == key; });
+    const auto known =
+        std::find_if(kComponents.begin(), kComponents.end(),
+                     [&name = key](const ComponentName& c) { return c.name == name; });
     if (known == kComponents.end() || (family == Family::ipv4 ? !known->ipv4 : !known->ipv6)) {
       bad("unknown " + std::string(family == Family::ipv4 ? "IPv4" : "IPv6") + " flow component '" +
           key + "'");

@@ -17,6 +17,7 @@ Pure Python (no scapy), deterministic; CI only reads the committed files.
 Run: tests/fuzz/make_corpus.py   (rewrites tests/fuzz/corpus/)
 """
 import hashlib
+import json
 import os
 import shutil
 import struct
@@ -274,6 +275,56 @@ RUNTIME_REQUESTS = {
 }
 
 
+def exabgp_update(peer, kind, family, routes, communities=("rate-limit:0",)):
+    """One line of ExaBGP 4.2's JSON encoder: an update announcing or withdrawing flow routes."""
+    neighbor = {"address": {"local": "10.98.0.1", "peer": peer},
+                "asn": {"local": 65000, "peer": 65000}, "direction": "in"}
+    if kind == "announce":
+        update = {"attribute": {"origin": "incomplete", "local-preference": 100,
+                                "extended-community": [{"value": 9225060886715039744, "string": c}
+                                                       for c in communities]},
+                  "announce": {family: {"no-nexthop": routes}}}
+    else:
+        update = {"withdraw": {family: routes}}
+    neighbor["message"] = {"update": update}
+    return json.dumps({"exabgp": "4.0.1", "time": 1.0, "host": "box", "pid": 1, "ppid": 1,
+                       "counter": 1, "type": "update", "neighbor": neighbor})
+
+
+def exabgp_state(peer, state):
+    return json.dumps({"exabgp": "4.0.1", "type": "state",
+                       "neighbor": {"address": {"local": "10.98.0.1", "peer": peer},
+                                    "state": state}})
+
+
+def flowspec_corpus():
+    dns = {"destination-ipv4": ["192.0.2.0/24"], "protocol": ["=udp"],
+           "destination-port": ["=53"], "packet-length": [">=512"],
+           "string": "flow destination-ipv4 192.0.2.0/24 protocol =udp destination-port =53"}
+    ranges = {"source-port": [">=1000&<=2000", "=123", "!=0"], "port": ["=53"],
+              "fragment": ["is-fragment", "!=dont-fragment"], "dscp": ["=46"]}
+    v6 = {"destination-ipv6": ["2001:db8::/32/0"], "next-header": ["=udp"],
+          "traffic-class": ["<8"], "flow-label": ["=5"]}
+    tcp = {"tcp-flags": ["=syn", "ack&!fin"], "protocol": ["=tcp"]}
+    return {
+        "announce-withdraw": "\n".join([
+            exabgp_state("10.98.0.2", "up"),
+            exabgp_update("10.98.0.2", "announce", "ipv4 flow", [dns, ranges]),
+            exabgp_update("10.98.0.2", "withdraw", "ipv4 flow", [dns])]),
+        "rates-and-actions": "\n".join([
+            exabgp_update("10.98.0.2", "announce", "ipv4 flow", [dns], ("rate-limit:125000",)),
+            exabgp_update("10.98.0.3", "announce", "ipv4 flow", [ranges],
+                          ("rate-limit:500:packets", "action sample")),
+            exabgp_update("10.98.0.3", "announce", "ipv4 flow", [dns], ("redirect:65000:1",)),
+            exabgp_update("10.98.0.3", "announce", "ipv4 flow", [tcp], ("mark 10",))]),
+        "ipv6-and-down": "\n".join([
+            exabgp_update("10.98.0.2", "announce", "ipv6 flow", [v6]),
+            exabgp_state("10.98.0.2", "down"),
+            exabgp_state("10.98.0.2", "up")]),
+        "garbage": "not json\n[1]\n{\"type\": \"update\", \"neighbor\": 5}\n",
+    }
+
+
 def write(target, seeds):
     out = os.path.join(CORPUS, target)
     shutil.rmtree(out, ignore_errors=True)
@@ -286,7 +337,8 @@ def write(target, seeds):
 
 def main():
     for target, seeds in (("packet", packet_corpus()), ("config", config_corpus()),
-                          ("request", REQUESTS), ("runtime_request", RUNTIME_REQUESTS)):
+                          ("request", REQUESTS), ("runtime_request", RUNTIME_REQUESTS),
+                          ("flowspec", flowspec_corpus())):
         count, size = write(target, seeds)
         print(f"{target}: {count} seeds, {size} bytes")
 

@@ -201,6 +201,10 @@ TEST(FlowSpecFeed, BadLinesAreSkippedCountedAndQuoted) {
           {"announce": {"ipv4 flow": {"no-nexthop": 5}}}}}})",
        "skipped a line: ipv4 flow: routes are not a list: "},
       {std::string(1000, 'x'), "skipped a line: not JSON: " + std::string(300, 'x') + "..."},
+      // A field of the wrong type anywhere: the line is skipped, nothing throws.
+      {R"({"type": 5})", "skipped a line: [json.exception.type_error.302]"},
+      {R"({"type": "state", "neighbor": {"address": {"peer": "p"}, "state": 7}})",
+       "skipped a line: [json.exception.type_error.302]"},
   };
   for (const auto& [line, log] : bad) {
     const LineOutcome outcome = feed.apply(line, kT0);
@@ -209,10 +213,14 @@ TEST(FlowSpecFeed, BadLinesAreSkippedCountedAndQuoted) {
     EXPECT_EQ(outcome.log[0].rfind(log, 0), 0U) << outcome.log[0];
   }
   EXPECT_EQ(feed.counters().bad_lines, bad.size());
+  // What peers send is quoted in the log, but never as a line break of its own.
+  const LineOutcome control = feed.apply("not json\x1b[2J\r", kT0);
+  ASSERT_EQ(control.log.size(), 1U);
+  EXPECT_EQ(control.log[0], "skipped a line: not JSON: not json?[2J?");
   // Other message types are not errors.
   EXPECT_EQ(feed.apply(R"({"type": "keepalive", "neighbor": {}})", kT0).kind,
             LineOutcome::Kind::unchanged);
-  EXPECT_EQ(feed.counters().lines, bad.size() + 1);
+  EXPECT_EQ(feed.counters().lines, bad.size() + 2);
 }
 
 }  // namespace

@@ -82,6 +82,7 @@ class Feed {
     std::optional<Clock::time_point> down_since;
   };
 
+  LineOutcome apply_message(std::string_view line, Clock::time_point now);
   void announce(Neighbor& neighbor, const Route& route, const Action& action, LineOutcome& outcome);
   void withdraw(Neighbor& neighbor, const Route& route, LineOutcome& outcome);
   void changed() { ++version_; }
