@@ -6,9 +6,6 @@
 #include "udpsieve/common/yaml_node.hpp"
 
 namespace udpsieve::cli {
-namespace {
-
-}  // namespace
 
 std::string request_all_rules(const std::string& socket_path, nlohmann::json rules_body,
                               std::chrono::milliseconds timeout) {
@@ -63,6 +60,5 @@ std::string check_request(const std::vector<std::string>& files) {
   return nlohmann::json{{std::string(protocol::kCommandKey), "check"}, {"files", std::move(list)}}
       .dump();
 }
-
 
 }  // namespace udpsieve::cli
