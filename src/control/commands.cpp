@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <limits>
 #include <span>
+#include <unordered_map>
 
 #include "udpsieve/common/protocol.hpp"
 #include "udpsieve/common/stats_schema.hpp"
@@ -62,28 +63,6 @@ std::vector<const dataplane::RulePart*> retained_parts(const ControlContext& con
   return out;
 }
 
-json rule_entry(const ControlContext& context, const rules::Rule& rule,
-                const dataplane::RuleCounter& count) {
-  // What the NIC dropped for a rule never reached a worker: it is added to the rule's packets
-  // where the NIC counts (hw_packets), and unknown (null) where it does not.
-  std::optional<uint64_t> hw;
-  bool offloaded = false;
-  if (context.steering != nullptr && rule.action.kind == rules::ActionKind::drop) {
-    offloaded = context.steering->offloaded(rule.id);
-    if (offloaded) hw = context.steering->hw_packets(rule.id);
-  }
-  json entry = {{"id", rule.id},
-                {"packets", count.packets + hw.value_or(0)},
-                {"bytes", count.bytes},
-                {"offloaded", offloaded},
-                {"hw_packets", hw ? json(*hw) : json(nullptr)}};
-  if (rule.action.kind == rules::ActionKind::rate_limit) {
-    entry["passed"] = count.packets - count.limited;
-    entry["limited"] = count.limited;
-  }
-  return entry;
-}
-
 /// One rule of the table in effect with its total, as the rule listings see it.
 struct RuleRow {
   const rules::Rule* rule = nullptr;
@@ -91,6 +70,11 @@ struct RuleRow {
   std::size_t index = 0;  ///< within its part
   dataplane::RuleCounter count;
   const RuntimeRule* meta = nullptr;  ///< runtime rules: source, expiry
+  FlowSteering::NicCount nic;         ///< drop rules: in the NIC, and what it dropped
+
+  /// What the NIC dropped for a rule never reached a worker: it is added to the rule's packets
+  /// where the NIC counts (hw_packets).
+  [[nodiscard]] uint64_t packets() const { return count.packets + nic.hw_packets.value_or(0); }
 };
 
 /// Every rule in first-match order (file rules before `dynamic`, runtime rules, the other file
@@ -117,17 +101,26 @@ std::vector<RuleRow> rule_rows(const ControlContext& context, const RuleFilter& 
   const auto wanted_id = [&](const rules::Rule& rule) {
     return !filter.id || rule.id == *filter.id;
   };
+  const std::unordered_map<std::string, FlowSteering::NicCount> nic =
+      context.steering != nullptr ? context.steering->nic_counts()
+                                  : std::unordered_map<std::string, FlowSteering::NicCount>();
+  const auto nic_of = [&nic](const rules::Rule& rule) {
+    if (rule.action.kind != rules::ActionKind::drop) return FlowSteering::NicCount{};
+    const auto it = nic.find(rule.id);
+    return it == nic.end() ? FlowSteering::NicCount{} : it->second;
+  };
   const auto add_file = [&](std::size_t i) {
     const rules::Rule& rule = file.rules().rules()[i];
-    if (wanted_id(rule))
-      rows.push_back({&rule, dataplane::PartKind::file, i, file_counts[i], nullptr});
+    if (wanted_id(rule)) {
+      rows.push_back({&rule, dataplane::PartKind::file, i, file_counts[i], nullptr, nic_of(rule)});
+    }
   };
   const auto add_runtime = [&](std::size_t i) {
     const rules::Rule& rule = runtime.rules().rules()[i];
     if (!wanted_id(rule)) return;
     const RuntimeRule* meta = context.runtime.published().find(rule.id);
     if (filter.source && *filter.source != (meta != nullptr ? meta->source : "api")) return;
-    rows.push_back({&rule, dataplane::PartKind::runtime, i, runtime_counts[i], meta});
+    rows.push_back({&rule, dataplane::PartKind::runtime, i, runtime_counts[i], meta, nic_of(rule)});
   };
   const std::size_t at = table->runtime_at();
   rows.reserve((want_file ? file.rule_count() : 0) + (want_runtime ? runtime.rule_count() : 0));
@@ -140,20 +133,12 @@ std::vector<RuleRow> rule_rows(const ControlContext& context, const RuleFilter& 
   return rows;
 }
 
-/// The packets a row shows: software's count plus what the NIC dropped for it (hw_packets).
-uint64_t shown_packets(const ControlContext& context, const RuleRow& row) {
-  if (context.steering == nullptr || row.rule->action.kind != rules::ActionKind::drop) {
-    return row.count.packets;
-  }
-  return row.count.packets + context.steering->hw_packets(row.rule->id).value_or(0);
-}
-
 /// The `n` rows with the most packets, busiest first (ties in first-match order).
-void keep_busiest(const ControlContext& context, std::vector<RuleRow>& rows, std::size_t n) {
+void keep_busiest(std::vector<RuleRow>& rows, std::size_t n) {
   std::vector<std::pair<uint64_t, std::size_t>> keys;  // (packets, first-match order)
   keys.reserve(rows.size());
   for (std::size_t i = 0; i < rows.size(); ++i)
-    keys.emplace_back(shown_packets(context, rows[i]), i);
+    keys.emplace_back(rows[i].packets(), i);
   const auto busier = [](const auto& a, const auto& b) {
     return a.first != b.first ? a.first > b.first : a.second < b.second;
   };
@@ -172,7 +157,15 @@ json row_json(const ControlContext& context, const RuleRow& row, bool detailed,
               const std::vector<std::string>& port_names, WallClock::time_point now) {
   const rules::Rule& rule = *row.rule;
   const dataplane::Table& table = *context.tables.current();
-  json entry = rule_entry(context, rule, row.count);
+  json entry = {{"id", rule.id},
+                {"packets", row.packets()},
+                {"bytes", row.count.bytes},
+                {"offloaded", row.nic.offloaded},
+                {"hw_packets", row.nic.hw_packets ? json(*row.nic.hw_packets) : json(nullptr)}};
+  if (rule.action.kind == rules::ActionKind::rate_limit) {
+    entry["passed"] = row.count.packets - row.count.limited;
+    entry["limited"] = row.count.limited;
+  }
   if (row.kind == dataplane::PartKind::file) {
     entry["source"] = "file";
   } else {
@@ -314,7 +307,7 @@ json stats_reply(const ControlContext& context) {
   json out = stats_without_rules(context);
   std::vector<RuleRow> rows = rule_rows(context, {});
   out["rules_total"] = rows.size();
-  keep_busiest(context, rows, kStatsRules);
+  keep_busiest(rows, kStatsRules);
   out["rules"] = rows_json(context, rows, false);
   return out;
 }
@@ -383,7 +376,7 @@ json workers_reply(const ControlContext& context) {
 json rules_reply(const ControlContext& context, const RuleFilter& filter) {
   json out = rules_summary(context);
   std::vector<RuleRow> rows = rule_rows(context, filter);
-  if (filter.top) keep_busiest(context, rows, *filter.top);
+  if (filter.top) keep_busiest(rows, *filter.top);
   const std::size_t total = rows.size();
   const std::size_t first = std::min(filter.offset, total);
   const std::size_t count = std::min(filter.limit, total - first);

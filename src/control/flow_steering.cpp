@@ -198,27 +198,33 @@ void FlowSteering::query() {
   }
 }
 
-std::optional<uint64_t> FlowSteering::hw_packets(const std::string& id) const {
-  std::optional<uint64_t> total;
+std::unordered_map<std::string, FlowSteering::NicCount> FlowSteering::nic_counts() const {
+  std::unordered_map<std::string, NicCount> counts;
+  std::unordered_map<std::string, bool> uncounted;  // some port holds it without a count
   for (const Port& port : ports_) {
     if (port.flows == nullptr) continue;
     for (const dataplane::FlowOutcome& outcome : port.flows->outcomes()) {
-      if (outcome.id != id || !outcome.offloaded) continue;
-      if (!outcome.hw_packets) return std::nullopt;
-      total = total.value_or(0) + *outcome.hw_packets;
+      if (!outcome.offloaded || outcome.kind != FlowWish::Kind::drop) continue;
+      NicCount& count = counts[outcome.id];
+      count.offloaded = true;
+      if (!outcome.hw_packets) uncounted[outcome.id] = true;
+      count.hw_packets = count.hw_packets.value_or(0) + outcome.hw_packets.value_or(0);
     }
   }
-  return total;
+  for (const auto& [id, unused] : uncounted)
+    counts[id].hw_packets.reset();
+  return counts;
+}
+
+std::optional<uint64_t> FlowSteering::hw_packets(const std::string& id) const {
+  const auto counts = nic_counts();
+  const auto it = counts.find(id);
+  return it == counts.end() ? std::nullopt : it->second.hw_packets;
 }
 
 bool FlowSteering::offloaded(const std::string& id) const {
-  return std::any_of(ports_.begin(), ports_.end(), [&](const Port& port) {
-    if (port.flows == nullptr) return false;
-    const auto outcomes = port.flows->outcomes();
-    return std::any_of(outcomes.begin(), outcomes.end(), [&](const dataplane::FlowOutcome& o) {
-      return o.id == id && o.offloaded && o.kind == FlowWish::Kind::drop;
-    });
-  });
+  const auto counts = nic_counts();
+  return counts.find(id) != counts.end();
 }
 
 uint64_t FlowSteering::hw_dropped() const {

@@ -79,9 +79,17 @@ class FlowSteering {
   /// `steering` command: per port, rte_flow support, isolate, mode, and every rule's fate.
   [[nodiscard]] nlohmann::json status(const dataplane::Table& table,
                                       const config::LoadedConfig& config) const;
-  /// A rule's NIC count over every port, where every port holding it counts; nullopt else.
+  /// A drop rule's place in the NICs.
+  struct NicCount {
+    bool offloaded = false;  ///< in the NIC of at least one port
+    /// Its NIC count over every port, where every port holding it counts; nullopt else.
+    std::optional<uint64_t> hw_packets;
+  };
+  /// Every offloaded drop rule by id, in one pass over the ports' flows (a reply takes this
+  /// once rather than scanning every flow for each of its rules).
+  [[nodiscard]] std::unordered_map<std::string, NicCount> nic_counts() const;
+  /// nic_counts() of one rule.
   [[nodiscard]] std::optional<uint64_t> hw_packets(const std::string& id) const;
-  /// Whether the rule is in the NIC of at least one port.
   [[nodiscard]] bool offloaded(const std::string& id) const;
   /// The NIC drops counted so far (rules whose NIC counts are known).
   [[nodiscard]] uint64_t hw_dropped() const;
