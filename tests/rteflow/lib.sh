@@ -6,6 +6,17 @@ readonly HERE
 readonly VM=$HERE/../../scripts/vm-rteflow.sh
 
 say() { printf '%s: %s\n' "$TEST_NAME" "$*"; }
+
+# In the VM: a failed check is counted and the test goes on; a fatal one stops it, showing the
+# end of the log the test names in GUEST_LOG (a file under $WORK) and GUEST_LOG_LINES.
+FAILURES=0
+fail() { say "FAIL: $*" >&2; FAILURES=$((FAILURES + 1)); }
+fatal() {
+  say "FAIL: $*" >&2
+  say "${GUEST_LOG%.log} log (last $GUEST_LOG_LINES lines):" >&2
+  tail -n "$GUEST_LOG_LINES" "$WORK/$GUEST_LOG" 2>/dev/null | sed 's/^/  /' >&2
+  exit 1
+}
 in_ci() { [[ -n ${UDPSIEVE_CI:-} && ${UDPSIEVE_CI} != 0 ]]; }
 cannot_run() {
   if in_ci; then

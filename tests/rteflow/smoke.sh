@@ -31,14 +31,8 @@ readonly DROP_PORT=5353 QUEUE_PORT=7000 OTHER_PORT=9000
 readonly N_DROP=5 N_QUEUE=4 N_OTHER=3
 readonly WAIT_S=60   # generous: TCG is slow, and no result depends on how slow
 
-WORK='' TESTPMD_PID='' FAILURES=0
-fail() { say "FAIL: $*" >&2; FAILURES=$((FAILURES + 1)); }
-fatal() {
-  say "FAIL: $*" >&2
-  say "testpmd log (last 60 lines):" >&2
-  tail -n 60 "$WORK/testpmd.log" 2>/dev/null | sed 's/^/  /' >&2
-  exit 1
-}
+WORK='' TESTPMD_PID=''
+readonly GUEST_LOG=testpmd.log GUEST_LOG_LINES=60
 
 guest_cleanup() {
   exec 3>&-

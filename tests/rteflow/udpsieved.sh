@@ -32,15 +32,8 @@ host_main() {
 }
 
 readonly WAIT_S=90  # generous: TCG is slow, and no result depends on how slow
-WORK='' DAEMON_PID='' FAILURES=0 SOCKET='' BIN=''
-
-fail() { say "FAIL: $*" >&2; FAILURES=$((FAILURES + 1)); }
-fatal() {
-  say "FAIL: $*" >&2
-  say "daemon log (last 40 lines):" >&2
-  tail -n 40 "$WORK/daemon.log" 2>/dev/null | sed 's/^/  /' >&2
-  exit 1
-}
+WORK='' DAEMON_PID='' SOCKET='' BIN=''
+readonly GUEST_LOG=daemon.log GUEST_LOG_LINES=40
 
 guest_cleanup() {
   if [[ -n $DAEMON_PID ]] && kill -0 "$DAEMON_PID" 2>/dev/null; then kill -9 "$DAEMON_PID" || true; fi
