@@ -3,7 +3,9 @@
 #include <rte_version.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <limits>
+#include <random>
 #include <span>
 #include <unordered_map>
 
@@ -162,6 +164,7 @@ json row_json(const ControlContext& context, const RuleRow& row, bool detailed,
                 {"bytes", row.count.bytes},
                 {"offloaded", row.nic.offloaded},
                 {"hw_packets", row.nic.hw_packets ? json(*row.nic.hw_packets) : json(nullptr)}};
+  if (!rule.note.empty()) entry["note"] = rule.note;
   if (rule.action.kind == rules::ActionKind::rate_limit) {
     entry["passed"] = row.count.packets - row.count.limited;
     entry["limited"] = row.count.limited;
@@ -418,8 +421,26 @@ json steering_reply(const ControlContext& context) {
   return context.steering->status(*table, context.config);
 }
 
+namespace {
+
+/// 16 hex digits drawn when the daemon starts: tells a client (the FlowSpec feeder) that the
+/// daemon it talks to restarted, even where pids repeat (containers).
+const std::string& run_id() {
+  static const std::string id = [] {
+    std::random_device random;
+    const uint64_t value = (uint64_t{random()} << 32) | random();
+    char text[17];
+    std::snprintf(text, sizeof text, "%016llx", static_cast<unsigned long long>(value));
+    return std::string(text);
+  }();
+  return id;
+}
+
+}  // namespace
+
 json version_reply() {
-  return {{"name", "udpsieved"}, {"version", kVersion}, {"dpdk", rte_version()}};
+  return {
+      {"name", "udpsieved"}, {"version", kVersion}, {"dpdk", rte_version()}, {"run_id", run_id()}};
 }
 
 std::string metrics_text(const ControlContext& context) {

@@ -30,7 +30,13 @@ struct MetricGroup {
   std::string_view label = {};          ///< per_item, by_key: the label's name
   std::string_view label_key = {};      ///< per_item: the key in each element holding its value
   std::span<const StatDesc> keys = {};  ///< by_key: the label values, with their meaning
+  /// per_item: more labels, each read from the element's key of the same name (left out where
+  /// the element has none or an empty one)
+  std::span<const std::string_view> more_labels = {};
 };
+
+/// A rule's source (file, api, bgp, ...) and note (a FlowSpec rule's route) beside its id.
+constexpr std::array<std::string_view, 2> kRuleLabels = {"source", "note"};
 
 const std::array<MetricGroup, 13> kMetricGroups = {{
     {{&kBuildInfo, 1}, Reply::version, "", Shape::build_info},
@@ -46,7 +52,7 @@ const std::array<MetricGroup, 13> kMetricGroups = {{
      "",
      kDropReasons},
     {kOffloadStats, Reply::stats, "/totals", Shape::object},
-    {kRuleStats, Reply::stats, "/rules", Shape::per_item, "rule", "id"},
+    {kRuleStats, Reply::stats, "/rules", Shape::per_item, "rule", "id", {}, kRuleLabels},
     {kRuntimeStats, Reply::stats, "/dynamic", Shape::object},
     {kMempoolStats, Reply::stats, "/mempools", Shape::per_item, "socket", "socket"},
     {kRuleTableStats, Reply::rules, "", Shape::object},
@@ -156,10 +162,16 @@ void render_group(std::string& out, const MetricGroup& group, const json& reply)
         if (!root->is_array()) break;
         for (const json& item : *root) {
           if (!item.is_object() || !item.contains(desc.name)) continue;
-          const std::string label =
-              item.contains(group.label_key) ? label_text(item.at(group.label_key)) : std::string();
-          write_sample(out, desc, {{group.label, label}},
-                       sample_value(item.at(desc.name), desc.name));
+          Labels labels = {{group.label, item.contains(group.label_key)
+                                             ? label_text(item.at(group.label_key))
+                                             : std::string()}};
+          for (const std::string_view name : group.more_labels) {
+            const auto it = item.find(std::string(name));
+            if (it == item.end()) continue;
+            std::string value = label_text(*it);
+            if (!value.empty()) labels.emplace_back(name, std::move(value));
+          }
+          write_sample(out, desc, labels, sample_value(item.at(desc.name), desc.name));
         }
         break;
       case Shape::by_key:
@@ -263,6 +275,8 @@ std::vector<MetricInfo> metric_catalog() {
       for (std::string_view name : kBuildInfoLabels)
         labels += (labels.empty() ? "" : ",") + std::string(name);
     }
+    for (const std::string_view name : group.more_labels)
+      labels += "," + std::string(name);
     for (const StatDesc& desc : group.descs)
       out.push_back({&desc, labels, source_of(group, desc)});
   }

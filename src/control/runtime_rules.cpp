@@ -346,7 +346,8 @@ ChangeResult RuntimeRuleSet::apply(const RuntimeChange& change, WallClock::time_
     const WallClock::time_point added = i < change.added.size() ? change.added[i] : now;
     if (const auto it = by_id_.find(rule.id); it != by_id_.end()) {
       RuntimeRule& entry = by_order_.at(it->second);
-      const bool same = entry.rule.match == rule.match && entry.rule.action == rule.action;
+      const bool same = entry.rule.match == rule.match && entry.rule.action == rule.action &&
+                        entry.rule.note == rule.note;
       if (sync && same) {
         ++result.unchanged;
         expiry_changed = expiry_changed || entry.expires_at != rule_expires;
@@ -362,10 +363,34 @@ ChangeResult RuntimeRuleSet::apply(const RuntimeChange& change, WallClock::time_
     result.added.push_back(rule.id);
     insert(RuntimeRule{rule, change.source, rule_expires, added, 0});
   }
-  result.persisted_source =
-      change.source == kPersistedSource && (!result.added.empty() || !result.replaced.empty() ||
-                                            !result.deleted.empty() || expiry_changed);
+  if (sync) result.reordered = order_as_given(change.rules);
+  result.persisted_source = change.source == kPersistedSource &&
+                            (!result.added.empty() || !result.replaced.empty() ||
+                             !result.deleted.empty() || expiry_changed || result.reordered);
   return result;
+}
+
+bool RuntimeRuleSet::order_as_given(const std::vector<rules::Rule>& given) {
+  // The places the rules hold now, in first-match order; given[i] takes the i-th of them, so
+  // rules of other sources keep theirs.
+  std::vector<uint64_t> places;
+  places.reserve(given.size());
+  for (const rules::Rule& rule : given)
+    places.push_back(by_id_.at(rule.id));
+  if (std::is_sorted(places.begin(), places.end())) return false;
+  std::vector<RuntimeRule> moving;
+  moving.reserve(given.size());
+  for (const uint64_t place : places) {
+    auto node = by_order_.extract(place);
+    moving.push_back(std::move(node.mapped()));
+  }
+  std::sort(places.begin(), places.end());
+  for (std::size_t i = 0; i < moving.size(); ++i) {
+    moving[i].order = places[i];
+    by_id_[moving[i].rule.id] = places[i];
+    by_order_.emplace(places[i], std::move(moving[i]));
+  }
+  return true;
 }
 
 void RuntimeRuleSet::count_offset(const rules::Rule& rule, int delta) {

@@ -165,6 +165,16 @@ std::optional<std::string> RuntimeUpdates::handle(const Request& request,
     ++counters_.refusals;
     return error_line(request.command + " refused, nothing changed: " + e.what());
   }
+  const ChangeResult& r = pending.result;
+  const dataplane::Table* table = env_->tables.current();
+  if (r.added.empty() && r.replaced.empty() && r.deleted.empty() && !r.reordered &&
+      !r.persisted_source && !busy() && !env_->builder.busy() && table != nullptr) {
+    // Nothing to build (a feeder renewing its rules' time to live, a repeated delete): in
+    // effect as it is. The new expiries are the published set's at once.
+    published_ = std::make_shared<const RuntimeRuleSet>(desired_);
+    if (pending.change.kind == RuntimeChange::Kind::sync) ++counters_.syncs;
+    return reply_line(Waiting{std::move(pending), 0, table->generation()});
+  }
   queued_.push_back(std::move(pending));
   start_build();
   return std::nullopt;
@@ -357,10 +367,14 @@ void RuntimeUpdates::refuse(SocketServer& server, const Pending& pending,
 }
 
 void RuntimeUpdates::reply(SocketServer& server, const Waiting& waiting) {
+  if (!waiting.pending.client) return;  // an expiry: counted, logged when its counts are final
+  server.complete(*waiting.pending.client, reply_line(waiting));
+}
+
+std::string RuntimeUpdates::reply_line(const Waiting& waiting) {
   const Pending& pending = waiting.pending;
   const auto latency =
       std::chrono::duration_cast<std::chrono::microseconds>(SteadyClock::now() - pending.received);
-  if (!pending.client) return;  // an expiry: counted, logged when its counts are final
   counters_.last_apply = latency;
   const ChangeResult& r = pending.result;
   json out;
@@ -378,7 +392,6 @@ void RuntimeUpdates::reply(SocketServer& server, const Waiting& waiting) {
   }
   out["generation"] = waiting.generation;
   out["apply_ms"] = milliseconds(latency);
-  server.complete(*pending.client, out.dump(-1, ' ', false, json::error_handler_t::replace));
   if (!r.added.empty() || !r.replaced.empty() || !r.deleted.empty()) {
     const std::string who = pending.change.kind == RuntimeChange::Kind::del
                                 ? pending.command
@@ -389,6 +402,7 @@ void RuntimeUpdates::reply(SocketServer& server, const Waiting& waiting) {
         who, r.added.size(), id_list(r.added), r.replaced.size(), id_list(r.replaced),
         r.deleted.size(), id_list(r.deleted), milliseconds(latency));
   }
+  return out.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 void RuntimeUpdates::poll(SocketServer& server) {

@@ -72,9 +72,22 @@ LineOutcome Feed::apply(std::string_view line, Clock::time_point now) {
   }
 }
 
+Clock::time_point Feed::settled_at(Clock::time_point started, std::chrono::seconds fallback) const {
+  if (!first_heard_) return started + fallback;
+  return std::min(last_heard_ + kSettleQuiet, *first_heard_ + kSettleMost);
+}
+
 LineOutcome Feed::apply_message(std::string_view line, Clock::time_point now) {
   ++counters_.lines;
   LineOutcome outcome;
+  // ExaBGP answers each command a process writes (the feeder's route refreshes) with a line.
+  if (line == "done" || line == "shutdown") return outcome;
+  if (line == "error") {
+    outcome.log.emplace_back(
+        "ExaBGP answered \"error\" to a route refresh (no session up, or the neighbor lacks "
+        "capability { route-refresh; })");
+    return outcome;
+  }
   const auto bad = [&](const std::string& why) {
     ++counters_.bad_lines;
     outcome.kind = LineOutcome::Kind::bad;
@@ -95,6 +108,8 @@ LineOutcome Feed::apply_message(std::string_view line, Clock::time_point now) {
   }
   const std::string peer = address["peer"].get<std::string>();
   Neighbor& neighbor = neighbors_[peer];
+  if (!first_heard_) first_heard_ = now;
+  last_heard_ = now;
 
   if (type == "state") {
     const std::string state = neighbor_json.value("state", "");

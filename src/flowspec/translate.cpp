@@ -24,6 +24,7 @@
 #include <string_view>
 
 #include "udpsieve/common/decimal.hpp"
+#include "udpsieve/rules/rule.hpp"
 
 namespace udpsieve::flowspec {
 namespace {
@@ -141,6 +142,24 @@ std::string hex64(uint64_t value) {
 }
 
 /// FNV-1a, 64 bits: ids stable across boxes, runs and compilers.
+/// The rules' note: the route as ExaBGP wrote it ("flow destination-ipv4 192.0.2.0/24 ..."),
+/// or its canonical key, fit for a rule's note (no control characters, at most its length).
+std::string note_of(const Route& route) {
+  std::string note = route.text.empty() ? canonical_key(route) : route.text;
+  for (char& c : note) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+  }
+  if (note.size() > rules::kMaxRuleNoteLength) {
+    note.resize(rules::kMaxRuleNoteLength - 3);
+    // Not in the middle of a UTF-8 sequence.
+    while (!note.empty() && (static_cast<unsigned char>(note.back()) & 0xc0) == 0x80)
+      note.pop_back();
+    if (!note.empty() && static_cast<unsigned char>(note.back()) >= 0xc0) note.pop_back();
+    note += "...";
+  }
+  return note;
+}
+
 uint64_t fnv1a(std::string_view text) {
   uint64_t hash = 0xcbf29ce484222325ULL;
   for (const char c : text) {
@@ -345,12 +364,14 @@ Translation translate(const Route& route, const Action& action) {
   Translation t;
   const std::string id = "bgp-" + hex64(fnv1a(canonical_key(route)));
   const json rule_action = action_json(action);
+  const std::string note = note_of(route);
   for (std::size_t i = 0; i < matches.size(); ++i) {
     const bool ports = matches[i].contains("dst_port") || matches[i].contains("src_port");
     if (ports && matches[i].value("fragment", "") == "non_first") continue;
     t.rules.push_back({{"id", matches.size() == 1 ? id : id + "-" + std::to_string(i + 1)},
                        {"match", std::move(matches[i])},
-                       {"action", rule_action}});
+                       {"action", rule_action},
+                       {"note", note}});
   }
   if (t.rules.empty()) {
     return refuse(Translation::Outcome::refused,

@@ -74,6 +74,7 @@ json rule_to_json(const Rule& rule, const std::vector<std::string>& port_names) 
   json match = match_to_json(rule.match, port_names);
   if (!match.empty()) out["match"] = std::move(match);
   out["action"] = action_to_json(rule.action);
+  if (!rule.note.empty()) out["note"] = rule.note;
   return out;
 }
 

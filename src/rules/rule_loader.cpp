@@ -119,6 +119,20 @@ std::string validate_rule_id(const YamlNode& node) {
   return id;
 }
 
+std::string validate_note(const YamlNode& node) {
+  std::string note = node.as_string();
+  for (const char c : note) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+      node.fail("a note holds no control characters (tabs and line breaks included)");
+    }
+  }
+  if (note.size() > kMaxRuleNoteLength) {
+    node.fail("a note is at most " + std::to_string(kMaxRuleNoteLength) + " bytes, this one " +
+              std::to_string(note.size()));
+  }
+  return note;
+}
+
 /// "1 byte", "2 bytes".
 std::string byte_count(std::size_t count) {
   return std::to_string(count) + (count == 1 ? " byte" : " bytes");
@@ -427,12 +441,13 @@ Action RuleCollector::parse_action(const YamlNode& node) const {
 }
 
 Rule RuleCollector::parse_rule(const YamlNode& node) const {
-  node.expect_map({"id", "match", "action"});
+  node.expect_map({"id", "match", "action", "note"});
   Rule rule;
   rule.where = node.location();
   rule.id = validate_rule_id(node.require("id"));
   if (const std::optional<YamlNode> match = node.get("match")) rule.match = parse_match(*match);
   rule.action = parse_action(node.require("action"));
+  if (const std::optional<YamlNode> note = node.get("note")) rule.note = validate_note(*note);
   return rule;
 }
 

@@ -1,7 +1,8 @@
 // udpsieve-flowspec against a live daemon, fed through a pipe the JSON lines ExaBGP 4.2 writes
 // (no BGP session here): routes become bgp rules in RFC order and go with their withdraw; a
 // rule the daemon refuses is left out and the rest applied; the daemon restarting is survived
-// with a re-sync; ExaBGP going away withdraws the rules.
+// with a re-sync; a feeder that stops leaves the rules (with their time to live) to the next
+// one, which takes them over without re-adding them; --withdraw-on-exit takes them out.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -27,10 +28,17 @@ using udpsieve::test::TempDir;
 /// The feeder with a pipe on its stdin; its stderr goes to a file.
 class Feeder {
  public:
-  Feeder(const std::string& socket, std::string log) : log_(std::move(log)) {
+  Feeder(const std::string& socket, std::string log, std::vector<std::string> extra = {})
+      : log_(std::move(log)) {
+    std::vector<std::string> args = {udpsieve::test::binary_dir() + "/udpsieve-flowspec",
+                                     "--socket", socket};
+    args.insert(args.end(), extra.begin(), extra.end());
+    std::vector<char*> argv;
+    for (std::string& arg : args)
+      argv.push_back(arg.data());
+    argv.push_back(nullptr);
     int fds[2];
     if (pipe(fds) != 0) throw std::runtime_error("pipe failed");
-    const std::string binary = udpsieve::test::binary_dir() + "/udpsieve-flowspec";
     pid_ = fork();
     if (pid_ == 0) {
       dup2(fds[0], 0);
@@ -42,7 +50,7 @@ class Feeder {
       sigset_t none;
       sigemptyset(&none);
       sigprocmask(SIG_SETMASK, &none, nullptr);
-      execl(binary.c_str(), binary.c_str(), "--socket", socket.c_str(), nullptr);
+      execv(argv[0], argv.data());
       _exit(127);
     }
     close(fds[0]);
@@ -74,6 +82,15 @@ class Feeder {
     }
     exited_ = true;
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  }
+  /// Waits until the log holds `text`.
+  bool wait_log(const std::string& text) const {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (log().find(text) == std::string::npos) {
+      if (std::chrono::steady_clock::now() > deadline) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return true;
   }
   [[nodiscard]] std::string log() const {
     std::ifstream in(log_);
@@ -180,7 +197,62 @@ TEST_F(FlowSpecFeeder, RoutesBecomeRulesAndGoWithTheirWithdraw) {
   EXPECT_NE(feeder.log().find("skipped a line: not JSON: this is not JSON"), std::string::npos)
       << feeder.log();
 
-  // ExaBGP goes away: the feeder withdraws what it held and exits cleanly.
+  // ExaBGP goes away: the feeder exits cleanly and leaves the rule to its successor.
+  EXPECT_EQ(feeder.close_input(), 0) << feeder.log();
+  EXPECT_NE(feeder.log().find("stopping (end of input (ExaBGP stopped)): the bgp rules stay in "
+                              "the daemon for at most 120 s unless a feeder renews them"),
+            std::string::npos)
+      << feeder.log();
+  EXPECT_EQ(bgp_rules(1).size(), 1U);
+}
+
+TEST_F(FlowSpecFeeder, ARestartedFeederTakesTheRulesOverWithoutReaddingThem) {
+  json first;
+  {
+    Feeder feeder(socket_, dir_.file("feeder1.log"), {"--hold", "30"});
+    // It asks the peers for their routes (ExaBGP answers "done") before anything else.
+    ASSERT_TRUE(
+        feeder.wait_log("announce route-refresh ipv4 flow\nannounce route-refresh ipv6 "
+                        "flow\n"))
+        << feeder.log();
+    feeder.send("done");
+    feeder.send("done");
+    feeder.send(update("announce", {kDns, kNtp}));
+    first = bgp_rules(2);
+    ASSERT_EQ(first.size(), 2U) << feeder.log();
+    // The rules carry the time to live, renewed while the feeder runs.
+    for (const json& rule : first) {
+      EXPECT_GT(rule["expires_in_s"].get<double>(), 20.0) << rule;
+      EXPECT_LE(rule["expires_in_s"].get<double>(), 30.0) << rule;
+    }
+    EXPECT_EQ(feeder.log().find("skipped a line"), std::string::npos) << feeder.log();
+    ASSERT_EQ(feeder.close_input(), 0) << feeder.log();
+  }
+  const auto adds = [&] {
+    return json::parse(udpsieve::cli::request(socket_, R"({"cmd": "stats"})",
+                                              std::chrono::seconds(10)))["dynamic"]["adds"];
+  };
+  const json adds_before = adds();
+
+  Feeder feeder(socket_, dir_.file("feeder2.log"), {"--withdraw-on-exit"});
+  // Nothing heard yet: no sync, the rules stay (a sync now would empty them).
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  EXPECT_EQ(bgp_rules(2).size(), 2U) << feeder.log();
+  EXPECT_EQ(feeder.log().find("synced"), std::string::npos) << feeder.log();
+  // The peer answers the route refresh: the same routes, the same rules, kept as they were.
+  feeder.send(update("announce", {kNtp}));
+  feeder.send(update("announce", {kDns}));
+  ASSERT_TRUE(feeder.wait_log("synced 2 rule(s) from 2 route(s)")) << feeder.log();
+  EXPECT_NE(feeder.log().find("first sync: 2 route(s) heard"), std::string::npos) << feeder.log();
+  const json second = bgp_rules(2);
+  ASSERT_EQ(second.size(), 2U);
+  for (std::size_t i = 0; i < 2; ++i) {
+    EXPECT_EQ(second[i]["id"], first[i]["id"]);
+    EXPECT_EQ(second[i]["added_at"], first[i]["added_at"]) << "kept, not deleted and re-added";
+    EXPECT_GT(second[i]["expires_in_s"].get<double>(), 100.0) << "renewed with --hold 120";
+  }
+  EXPECT_EQ(adds(), adds_before);
+
   EXPECT_EQ(feeder.close_input(), 0) << feeder.log();
   EXPECT_EQ(bgp_rules(0).size(), 0U);
   EXPECT_NE(feeder.log().find("stopping (end of input (ExaBGP stopped)): bgp rules withdrawn"),
@@ -225,6 +297,12 @@ TEST_F(FlowSpecFeeder, TheDaemonRestartingIsSurvivedWithAResync) {
   EXPECT_EQ(bgp_rules(2).size(), 2U) << feeder.log();
   EXPECT_NE(feeder.log().find("daemon back: synced 2 rule(s) from 2 route(s)"), std::string::npos)
       << feeder.log();
+
+  // A restart with nothing announced meanwhile: the feeder notices (the daemon's run id
+  // changed, or it was unreachable) and puts the rules back.
+  ASSERT_EQ(daemon_->stop(), 0) << daemon_->log();
+  start_daemon();
+  EXPECT_EQ(bgp_rules(2).size(), 2U) << feeder.log();
 }
 
 }  // namespace

@@ -221,11 +221,11 @@ TEST_F(Metrics, CliAndHttpServeTheSameTextAndAgreeWithStats) {
         << reason;
   }
   EXPECT_EQ(value(m, R"(udpsieve_dropped_packets_total{reason="rule"})"), 2U);
-  EXPECT_EQ(value(m, R"(udpsieve_rule_packets_total{rule="drop-ntp"})"), 2U);
-  EXPECT_EQ(value(m, R"(udpsieve_rule_packets_total{rule="limit-dns"})"), 3U);
-  EXPECT_EQ(value(m, R"(udpsieve_rule_passed_packets_total{rule="limit-dns"})"), 3U);
-  EXPECT_EQ(value(m, R"(udpsieve_rule_limited_packets_total{rule="limit-dns"})"), 0U);
-  EXPECT_FALSE(m.contains(R"(udpsieve_rule_limited_packets_total{rule="drop-ntp"})"));
+  EXPECT_EQ(value(m, R"(udpsieve_rule_packets_total{rule="drop-ntp",source="file"})"), 2U);
+  EXPECT_EQ(value(m, R"(udpsieve_rule_packets_total{rule="limit-dns",source="file"})"), 3U);
+  EXPECT_EQ(value(m, R"(udpsieve_rule_passed_packets_total{rule="limit-dns",source="file"})"), 3U);
+  EXPECT_EQ(value(m, R"(udpsieve_rule_limited_packets_total{rule="limit-dns",source="file"})"), 0U);
+  EXPECT_FALSE(m.contains(R"(udpsieve_rule_limited_packets_total{rule="drop-ntp",source="file"})"));
   EXPECT_EQ(value(m, "udpsieve_rules_generation"), 1U);
   EXPECT_EQ(value(m, "udpsieve_reloads_applied_total"), 0U);
   const std::string version = daemon_->request(socket_, "version")["version"];
@@ -251,7 +251,7 @@ TEST_F(Metrics, CliAndHttpServeTheSameTextAndAgreeWithStats) {
   const auto after = samples(ctl_metrics());
   EXPECT_EQ(value(after, "udpsieve_reloads_applied_total"), 1U);
   EXPECT_EQ(value(after, "udpsieve_rules_generation"), 2U);
-  EXPECT_EQ(value(after, R"(udpsieve_rule_packets_total{rule="drop-ntp"})"), 2U);
+  EXPECT_EQ(value(after, R"(udpsieve_rule_packets_total{rule="drop-ntp",source="file"})"), 2U);
 }
 
 TEST_F(Metrics, HttpErrorsAndHead) {

@@ -850,7 +850,7 @@ TEST_F(RuntimeRules, RefusalsNameTheFieldAndChangeNothing) {
              "in_port, length, ttl, dscp, vlan, fragment, payload)"},
       {"unknown rule key",
        rule_add(json::array({json::object({{"id", "x1"}, {"action", "drop"}, {"extra", 1}})})),
-       add + "rules[0].extra: unknown key (expected one of: id, match, action)"},
+       add + "rules[0].extra: unknown key (expected one of: id, match, action, note)"},
       {"match is a list", rule_add(json::array({rule("x1", json::array({53}), "drop")})),
        add + "rules[0].match: expected a mapping, got a list"},
       {"rule is not a mapping", rule_add(json::array({"x"})),
@@ -986,6 +986,36 @@ TEST_F(RuntimeRules, ReplyGenerationIsTheGenerationRulesReports) {
     ASSERT_TRUE(reply.contains("generation")) << reply;
     EXPECT_EQ(reply["generation"], generation()) << "after change " << i;
   }
+}
+
+TEST_F(RuntimeRules, ASyncThatChangesNothingIsAnsweredWithoutABuild) {
+  dir_.write("rules.yaml", "rules: []\n");
+  configure(Ports::idle);
+  start("noop_sync");
+  const json rules =
+      json::array({rule("f1", {{"dst_port", 53}}, "drop"), rule("f2", {{"dst_port", 54}}, "drop")});
+  json request = rule_sync("feed", rules);
+  request["ttl_s"] = 60;
+  const json first = ask(request);
+  ASSERT_EQ(first["added"].size(), 2U) << first;
+  const auto builds = [&] { return ask({{"cmd", "stats"}})["dynamic"]["builds"]; };
+  const json builds_before = builds();
+  // A feeder renewing the time to live: the same rules, in the same order.
+  request["ttl_s"] = 600;
+  const json renewed = ask(request);
+  EXPECT_EQ(renewed["unchanged"], 2) << renewed;
+  EXPECT_EQ(renewed["generation"], first["generation"]) << renewed;
+  EXPECT_EQ(builds(), builds_before);
+  EXPECT_GT(renewed["expires_at_unix"].get<int64_t>(), first["expires_at_unix"].get<int64_t>());
+  const json listed = ask({{"cmd", "rules"}, {"source", "feed"}});
+  for (const json& row : listed["rules"])
+    EXPECT_GT(row["expires_in_s"].get<double>(), 500.0) << row;
+  // The same rules in another order are a change: built, in effect in that order.
+  json swapped = rule_sync("feed", json::array({rules[1], rules[0]}));
+  swapped["ttl_s"] = 600;
+  const json reordered = ask(swapped);
+  EXPECT_GT(reordered["generation"].get<uint64_t>(), first["generation"].get<uint64_t>());
+  EXPECT_EQ(ask({{"cmd", "rules"}, {"source", "feed"}})["rules"][0]["id"], "f2");
 }
 
 // --- udpsievectl -------------------------------------------------------------------------------

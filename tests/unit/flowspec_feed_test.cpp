@@ -223,5 +223,33 @@ TEST(FlowSpecFeed, BadLinesAreSkippedCountedAndQuoted) {
   EXPECT_EQ(feed.counters().lines, bad.size() + 2);
 }
 
+TEST(FlowSpecFeed, AStartingFeederSettlesOnceTheRoutesCameBack) {
+  using namespace std::chrono_literals;
+  Feed feed;
+  // Nothing heard: the fallback.
+  EXPECT_EQ(feed.settled_at(kT0, 60s), kT0 + 60s);
+  // ExaBGP's answers to the route refresh commands are not BGP messages and change nothing.
+  for (const char* answer : {"done", "shutdown"}) {
+    const LineOutcome outcome = feed.apply(answer, kT0);
+    EXPECT_EQ(outcome.kind, LineOutcome::Kind::unchanged) << answer;
+    EXPECT_TRUE(outcome.log.empty()) << answer;
+  }
+  const LineOutcome error = feed.apply("error", kT0);
+  EXPECT_EQ(error.kind, LineOutcome::Kind::unchanged);
+  ASSERT_EQ(error.log.size(), 1U);
+  EXPECT_NE(error.log[0].find("route-refresh"), std::string::npos) << error.log[0];
+  EXPECT_EQ(feed.counters().bad_lines, 0U);
+  EXPECT_EQ(feed.settled_at(kT0, 60s), kT0 + 60s);
+  // A second of quiet after the last BGP message...
+  feed.apply(state("10.98.0.2", "up"), kT0 + 2s);
+  EXPECT_EQ(feed.settled_at(kT0, 60s), kT0 + 3s);
+  feed.apply(announce("10.98.0.2", {kDns}), kT0 + 2500ms);
+  EXPECT_EQ(feed.settled_at(kT0, 60s), kT0 + 3500ms);
+  // ... but no more than ten seconds after the first, however busy the peers are.
+  for (auto at = kT0 + 3s; at < kT0 + 20s; at += 500ms)
+    feed.apply(announce("10.98.0.2", {kNtp}), at);
+  EXPECT_EQ(feed.settled_at(kT0, 60s), kT0 + 12s);
+}
+
 }  // namespace
 }  // namespace udpsieve::flowspec

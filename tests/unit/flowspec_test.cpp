@@ -240,6 +240,22 @@ TEST(FlowSpecTranslate, IdsAreStableAndDistinct) {
   EXPECT_EQ(two.rules[1]["id"].get<std::string>().substr(20), "-2");
 }
 
+TEST(FlowSpecTranslate, RulesCarryTheRouteAsTheirNote) {
+  const auto note = [](const Route& r) {
+    return translate(r, parse_action({"rate-limit:0"})).rules.at(0)["note"].get<std::string>();
+  };
+  // ExaBGP's text when it gave one, else the canonical key.
+  EXPECT_EQ(note(v4(R"({"destination-ipv4": ["192.0.2.0/24"], "string": "flow x\ny"})")),
+            "flow x?y");
+  EXPECT_EQ(note(v4(R"({"destination-ipv4": ["192.0.2.0/24"]})")), "ipv4 1:192.0.2.0/24");
+  // At most a note's length, cut between UTF-8 characters.
+  const std::string long_text = "flow " + std::string(191, 'a') + "\u00e9\u00e9\u00e9";
+  const std::string cut =
+      note(v4(R"({"destination-ipv4": ["192.0.2.0/24"], "string": ")" + long_text + R"("})"));
+  EXPECT_EQ(cut, "flow " + std::string(191, 'a') + "...");  // not half an é
+  EXPECT_LE(cut.size(), udpsieve::rules::kMaxRuleNoteLength);
+}
+
 TEST(FlowSpecActions, RefusedAndConflicting) {
   const std::vector<std::pair<std::vector<std::string>, std::string>> refused = {
       {{"redirect:65000:100"}, "'redirect:65000:100': redirects are not supported"},

@@ -69,9 +69,11 @@ const json kStats = json::parse(R"({
   "workers": [{"lcore": 1, "rx_packets": 10, "rx_bytes": 600, "forwarded_packets": 7,
                "forwarded_bytes": 420, "polls_busy": 4, "polls_idle": 90,
                "dropped_packets": 3}],
-  "rules": [{"id": "drop-ntp", "packets": 41, "bytes": 60, "offloaded": true, "hw_packets": 40},
-            {"id": "limit-dns", "packets": 5, "bytes": 300, "passed": 4, "limited": 1,
-             "offloaded": false, "hw_packets": null}],
+  "rules": [{"id": "drop-ntp", "source": "file", "packets": 41, "bytes": 60, "offloaded": true,
+             "hw_packets": 40},
+            {"id": "limit-dns", "source": "bgp",
+             "note": "flow destination-ipv4 192.0.2.0/24 destination-port =53", "packets": 5,
+             "bytes": 300, "passed": 4, "limited": 1, "offloaded": false, "hw_packets": null}],
   "mempools": [{"socket": 0, "size": 8191, "in_use": 1536, "available": 6655}],
   "dynamic": {"rules": 4, "by_source": {"api": 3, "bgp": 1}, "pending": 0, "max_rules": 100000,
               "adds": 6, "replaces": 1, "deletes": 1, "expiries": 1, "syncs": 2, "refusals": 3,
@@ -152,25 +154,25 @@ udpsieve_dropped_packets_total{reason="rate_limit"} 0
 udpsieve_nic_dropped_packets_total 40
 # HELP udpsieve_rule_packets_total Packets that matched the rule (in software, plus what NICs dropped for it)
 # TYPE udpsieve_rule_packets_total counter
-udpsieve_rule_packets_total{rule="drop-ntp"} 41
-udpsieve_rule_packets_total{rule="limit-dns"} 5
+udpsieve_rule_packets_total{rule="drop-ntp",source="file"} 41
+udpsieve_rule_packets_total{rule="limit-dns",source="bgp",note="flow destination-ipv4 192.0.2.0/24 destination-port =53"} 5
 # HELP udpsieve_rule_bytes_total Bytes of the packets that matched the rule
 # TYPE udpsieve_rule_bytes_total counter
-udpsieve_rule_bytes_total{rule="drop-ntp"} 60
-udpsieve_rule_bytes_total{rule="limit-dns"} 300
+udpsieve_rule_bytes_total{rule="drop-ntp",source="file"} 60
+udpsieve_rule_bytes_total{rule="limit-dns",source="bgp",note="flow destination-ipv4 192.0.2.0/24 destination-port =53"} 300
 # HELP udpsieve_rule_passed_packets_total Packets a rate_limit rule let through within its rate
 # TYPE udpsieve_rule_passed_packets_total counter
-udpsieve_rule_passed_packets_total{rule="limit-dns"} 4
+udpsieve_rule_passed_packets_total{rule="limit-dns",source="bgp",note="flow destination-ipv4 192.0.2.0/24 destination-port =53"} 4
 # HELP udpsieve_rule_limited_packets_total Packets a rate_limit rule dropped beyond its rate
 # TYPE udpsieve_rule_limited_packets_total counter
-udpsieve_rule_limited_packets_total{rule="limit-dns"} 1
+udpsieve_rule_limited_packets_total{rule="limit-dns",source="bgp",note="flow destination-ipv4 192.0.2.0/24 destination-port =53"} 1
 # HELP udpsieve_rule_offloaded 1 while a drop rule is in at least one port's NIC (rte_flow)
 # TYPE udpsieve_rule_offloaded gauge
-udpsieve_rule_offloaded{rule="drop-ntp"} 1
-udpsieve_rule_offloaded{rule="limit-dns"} 0
+udpsieve_rule_offloaded{rule="drop-ntp",source="file"} 1
+udpsieve_rule_offloaded{rule="limit-dns",source="bgp",note="flow destination-ipv4 192.0.2.0/24 destination-port =53"} 0
 # HELP udpsieve_rule_nic_dropped_packets_total Packets the NICs dropped for the rule (where every NIC holding it counts)
 # TYPE udpsieve_rule_nic_dropped_packets_total counter
-udpsieve_rule_nic_dropped_packets_total{rule="drop-ntp"} 40
+udpsieve_rule_nic_dropped_packets_total{rule="drop-ntp",source="file"} 40
 # HELP udpsieve_runtime_rules Runtime rules in effect (all sources)
 # TYPE udpsieve_runtime_rules gauge
 udpsieve_runtime_rules 4

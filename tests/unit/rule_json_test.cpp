@@ -92,7 +92,7 @@ TEST(RuleJsonTest, Shapes) {
     "action": "drop"
   })"));
 
-  const Rule any{"any", {}, {}, {}};
+  const Rule any{"any", {}, {}, {}, {}};
   EXPECT_EQ(rule_to_json(any, kPorts), json::parse(R"({"id": "any", "action": "forward"})"));
   EXPECT_EQ(match_to_json(Match{}, kPorts), json::object());
   Match non_first;
@@ -167,7 +167,7 @@ TEST(RuleJsonTest, RuntimeErrorMessages) {
        R"({"rules": [{"id": "a", "match": {"proto": "udp"}, "action": "drop"}]})",
        "rules[0].match.proto: " + match_keys},
       {"unknown rule key", R"({"rules": [{"id": "a", "action": "drop", "comment": "x"}]})",
-       "rules[0].comment: unknown key (expected one of: id, match, action)"},
+       "rules[0].comment: unknown key (expected one of: id, match, action, note)"},
       {"match is a string", R"({"rules": [{"id": "a", "match": "", "action": "drop"}]})",
        "rules[0].match: expected a mapping, got ''"},
       {"empty list", R"({"rules": [{"id": "a", "match": {"vlan": []}, "action": "drop"}]})",
@@ -723,6 +723,19 @@ TEST(RuleJsonTest, TrickyRuleFileScalarsSurviveToJson) {
   EXPECT_EQ(received[0].match.payload, (PayloadMatch{10, {0x00, 0x11}, {0x00, 0xff}}));
   EXPECT_EQ(received[0].action.port_name, "true");
   EXPECT_EQ(received[1].id, "true");
+}
+
+TEST(RuleJsonTest, ANoteTravelsWithTheRule) {
+  const std::vector<Rule> rules = parse_request(json::parse(R"({"rules": [
+    {"id": "bgp-1", "match": {"dst_port": 53}, "action": "drop",
+     "note": "flow destination-ipv4 192.0.2.0/24 destination-port =53 \"é\""},
+    {"id": "plain", "action": "drop"}]})"));
+  ASSERT_EQ(rules.size(), 2U);
+  EXPECT_EQ(rules[0].note, "flow destination-ipv4 192.0.2.0/24 destination-port =53 \"é\"");
+  EXPECT_EQ(rule_to_json(rules[0], kPorts)["note"], rules[0].note);
+  EXPECT_FALSE(rule_to_json(rules[1], kPorts).contains("note"));
+  EXPECT_EQ(parse_request(json{{"rules", {rule_to_json(rules[0], kPorts)}}})[0].note,
+            rules[0].note);
 }
 
 }  // namespace

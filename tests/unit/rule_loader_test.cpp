@@ -147,7 +147,7 @@ const ErrorCase kErrorCases[] = {
      "rules:\n"
      "  - id: a\n"
      "    actoin: drop\n",
-     "rules.yaml:3:5: rules[0].actoin: unknown key (expected one of: id, match, action)"},
+     "rules.yaml:3:5: rules[0].actoin: unknown key (expected one of: id, match, action, note)"},
     {"key given twice",
      "rules:\n"
      "  - id: a\n"
@@ -436,6 +436,12 @@ const ErrorCase kErrorCases[] = {
      "    action: drop\n",
      "rules.yaml:8:34: rules[2].match.dst_port[2]: 'x' is not a port or a port range like "
      "1024-65535"},
+    {"a note with a line break", "rules:\n  - id: a\n    note: \"two\\nlines\"\n    action: drop\n",
+     "rules.yaml:3:11: rules[0].note: a note holds no control characters (tabs and line breaks "
+     "included)"},
+    {"a note too long",
+     "rules:\n  - id: a\n    note: " + std::string(201, 'n') + "\n    action: drop\n",
+     "rules.yaml:3:11: rules[0].note: a note is at most 200 bytes, this one 201"},
 };
 
 TEST(RuleLoaderTest, ErrorMessages) {

@@ -194,7 +194,7 @@ const ParseCase kParseCases[] = {
      "rules[0].match.dst[1]: 'bogus' is not an IPv4 address"},
     {"unknown key in a rule", "rule-add",
      R"({"rules": [{"id": "a", "action": "drop", "colour": "red"}]})",
-     "rules[0].colour: unknown key (expected one of: id, match, action)"},
+     "rules[0].colour: unknown key (expected one of: id, match, action, note)"},
     {"rule without id", "rule-add", R"({"rules": [{"action": "drop"}]})",
      "rules[0].id: required key is missing"},
     {"rule not a mapping", "rule-add", R"({"rules": [5]})",
@@ -640,12 +640,16 @@ TEST_F(RuntimeRulesApply, SyncAddsReplacesAndDeletesItsSourceOnly) {
   EXPECT_EQ(result.unchanged, 1U);
   EXPECT_EQ(result.deleted, (Ids{"b3"}));
   EXPECT_FALSE(result.persisted_source);
-  // b1 and b2 keep their places, b4 comes last; a1 and o1 are untouched.
-  EXPECT_EQ(ids_of(set_), (Ids{"a1", "b1", "b2", "o1", "b4"}));
+  EXPECT_TRUE(result.reordered);
+  // The bgp rules stand in the order sent: b2 and b1 swap the places they held, b4 comes last;
+  // a1 and o1 are untouched.
+  EXPECT_EQ(ids_of(set_), (Ids{"a1", "b2", "b1", "o1", "b4"}));
   const Snapshot after = snapshot(set_);
   EXPECT_EQ(after.entries[0], before.entries[0]);
-  EXPECT_EQ(after.entries[1], before.entries[1]);
-  EXPECT_EQ(after.entries[2].order, before.entries[2].order);
+  EXPECT_EQ(after.entries[1].order, before.entries[1].order);
+  Snapshot::Entry b1_moved = before.entries[1];
+  b1_moved.order = before.entries[2].order;
+  EXPECT_EQ(after.entries[2], b1_moved);
   EXPECT_EQ(after.entries[3], before.entries[4]);
   EXPECT_EQ(rule_text("b2"), R"({"action":"drop","id":"b2","match":{"src":["20.0.0.0/8"]}})");
   EXPECT_EQ(set_.count_by_source(),
@@ -659,7 +663,25 @@ TEST_F(RuntimeRulesApply, SyncAddsReplacesAndDeletesItsSourceOnly) {
   EXPECT_TRUE(again.replaced.empty());
   EXPECT_TRUE(again.deleted.empty());
   EXPECT_EQ(again.unchanged, 3U);
+  EXPECT_FALSE(again.reordered);
   EXPECT_EQ(snapshot(set_), after);
+}
+
+TEST_F(RuntimeRulesApply, SyncPutsItsRulesInTheOrderSentAroundOtherSources) {
+  // A feeder whose rules have an order of their own (FlowSpec: RFC 8955's) sends a new rule
+  // that belongs between two it sent before.
+  (void)ok("rule-sync", json{{"source", "bgp"}, {"rules", {rule("b1"), rule("b3")}}});
+  (void)ok("rule-add", rules_body({rule("a1")}));
+  const ChangeResult result =
+      ok("rule-sync", json{{"source", "bgp"}, {"rules", {rule("b1"), rule("b2"), rule("b3")}}});
+  EXPECT_EQ(result.added, (Ids{"b2"}));
+  EXPECT_EQ(result.unchanged, 2U);
+  EXPECT_TRUE(result.reordered);
+  // b1 and b2 take the places b1 and b3 held (before a1); b3 moves to the new place.
+  EXPECT_EQ(ids_of(set_), (Ids{"b1", "b2", "a1", "b3"}));
+  // Sent in the opposite order, they stand in that order.
+  (void)ok("rule-sync", json{{"source", "bgp"}, {"rules", {rule("b3"), rule("b2"), rule("b1")}}});
+  EXPECT_EQ(ids_of(set_), (Ids{"b3", "b2", "a1", "b1"}));
 }
 
 TEST_F(RuntimeRulesApply, SyncWithNoRulesEmptiesItsSource) {
@@ -866,6 +888,22 @@ std::optional<Model> expect_change(const Model& model, const RuntimeChange& chan
       continue;
     }
     next.rules.push_back({in.id, change.source, text, expires, next.next_order++});
+  }
+  if (sync) {
+    // The sync's rules in the order sent, in the places they hold.
+    std::vector<uint64_t> places;
+    std::vector<ModelRule> moving;
+    for (const rules::Rule& in : change.rules) {
+      const auto it = position(in.id);
+      places.push_back(it->order);
+      moving.push_back(*it);
+    }
+    std::sort(places.begin(), places.end());
+    for (std::size_t i = 0; i < moving.size(); ++i) {
+      moving[i].order = places[i];
+      *std::find_if(next.rules.begin(), next.rules.end(),
+                    [&](const ModelRule& r) { return r.order == places[i]; }) = moving[i];
+    }
   }
   for (const rules::Rule& in : change.rules) {
     if (in.action.kind == rules::ActionKind::rate_limit &&

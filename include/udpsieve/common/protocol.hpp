@@ -110,7 +110,7 @@ inline constexpr std::array<CliForm, 1> kCaptureCli = {
       "at most 10000 packets, 300 s)"}}};
 inline constexpr std::array<Field, 4> kRuleAddFields = {{
     {"rules", "list of RULE", true,
-     "rules as in a rule file: {id, match, action}; all are added or none"},
+     "rules as in a rule file: {id, match, action, note}; all are added or none"},
     {"ttl_s", "integer", false, "seconds until the rules expire, 1-31536000 (default: never)"},
     {"replace", "boolean", false,
      "an id that exists is replaced (match, action, ttl), keeping its place and counters; "
@@ -132,7 +132,8 @@ inline constexpr std::array<CliForm, 1> kRuleDelCli = {
     {{"rule del [--missing-ok] ID...", "delete runtime rules"}}};
 inline constexpr std::array<Field, 3> kRuleSyncFields = {{
     {"source", "string", true, "the runtime source whose rules are replaced (api, bgp, ...)"},
-    {"rules", "list of RULE", true, "the complete new set of that source's rules (may be empty)"},
+    {"rules", "list of RULE", true,
+     "the complete new set of that source's rules, in the order they are to stand (may be empty)"},
     {"ttl_s", "integer", false, "seconds until the rules expire (default: never)"},
 }};
 
@@ -142,7 +143,11 @@ inline constexpr std::array<Command, 13> kCommands = {{
     {"ports", Rights::read, {}, kPortsCli, "the ports and their counters"},
     {"workers", Rights::read, {}, kWorkersCli, "the workers and their counters"},
     {"rules", Rights::read, kRulesFields, kRulesCli, "the rules in effect and their counters"},
-    {"version", Rights::read, {}, kVersionCli, "daemon and DPDK versions"},
+    {"version",
+     Rights::read,
+     {},
+     kVersionCli,
+     "daemon and DPDK versions, and a run id drawn at each start"},
     {"steering",
      Rights::read,
      {},

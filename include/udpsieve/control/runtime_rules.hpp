@@ -6,7 +6,9 @@
 /// A change (rule-add, rule-del, rule-sync, an expiry) is applied all or nothing: it either
 /// leaves the set exactly as before and throws ChangeError naming the field
 /// (`rules[2].match.src[0]: ...`), or it is applied whole. Among themselves runtime rules keep
-/// the order they were first added in; a replaced rule keeps its place.
+/// the order they were first added in; a replaced rule keeps its place; a rule-sync puts its
+/// source's rules in the order of the request, in the places that source's rules held (new
+/// places after every runtime rule for the extra ones).
 
 #include <chrono>
 #include <cstdint>
@@ -71,6 +73,7 @@ struct ChangeResult {
   std::size_t unchanged = 0;
   std::optional<WallClock::time_point> expires_at;
   bool persisted_source = false;  ///< rules of kPersistedSource changed
+  bool reordered = false;         ///< sync: rules kept moved to the order of the request
 };
 
 /// "rule-add", "rule-del" or "rule-sync" with its JSON body into a change. `port_names` are
@@ -117,6 +120,8 @@ class RuntimeRuleSet {
   void insert(RuntimeRule rule);
   void erase(std::string_view id);
   void count_offset(const rules::Rule& rule, int delta);
+  /// Puts `given` (all present) in that order among themselves; whether any rule moved.
+  bool order_as_given(const std::vector<rules::Rule>& given);
 
   std::map<uint64_t, RuntimeRule> by_order_;
   std::map<uint16_t, std::size_t> offset_counts_;  // payload offset → rules reading it

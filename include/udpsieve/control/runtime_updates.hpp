@@ -138,6 +138,8 @@ class RuntimeUpdates {
   /// longer apply.
   void replay_queue(SocketServer& server);
   void refuse(SocketServer& server, const Pending& pending, const std::string& error);
+  /// The reply to a change now in effect (and its log line).
+  std::string reply_line(const Waiting& waiting);
   /// Copies the state file to PATH.rejected-TIMESTAMP and records `why` for stats.
   void keep_aside(const std::string& why, WallClock::time_point now);
   void reply(SocketServer& server, const Waiting& waiting);

@@ -24,7 +24,8 @@ using Clock = std::chrono::steady_clock;
 struct LineOutcome {
   enum class Kind : uint8_t {
     changed,    ///< routes were learned or dropped
-    unchanged,  ///< a line about nothing held (keepalives, other families, states)
+    unchanged,  ///< a line about nothing held (keepalives, other families, states, ExaBGP's
+                ///< answers to the feeder's commands)
     bad,        ///< not JSON, or a message whose shape is wrong: skipped
   };
   Kind kind = Kind::unchanged;
@@ -65,6 +66,16 @@ class Feed {
   /// held route makes that rule.
   std::string daemon_refused(const std::string& rule_id, const std::string& reason);
 
+  /// When a feeder that just started has heard enough to make its first sync (a sync replaces
+  /// every bgp rule, so syncing before the routes are back would drop the rules a previous
+  /// feeder left and their counters): a second after the last BGP message once one came, at
+  /// most `kSettleMost` after the first; `fallback` after `started` when none came (no session
+  /// up: by then the previous feeder's rules are near their expiry anyway).
+  [[nodiscard]] Clock::time_point settled_at(Clock::time_point started,
+                                             std::chrono::seconds fallback) const;
+  static constexpr auto kSettleQuiet = std::chrono::seconds(1);
+  static constexpr auto kSettleMost = std::chrono::seconds(10);
+
   /// Bumped by every change to rules().
   [[nodiscard]] uint64_t version() const noexcept { return version_; }
   [[nodiscard]] const FeedCounters& counters() const noexcept { return counters_; }
@@ -88,8 +99,10 @@ class Feed {
   void changed() { ++version_; }
 
   std::chrono::seconds stale_after_;
-  std::map<std::string, Neighbor> neighbors_;  ///< by peer address
-  std::set<std::string> reported_;             ///< keys whose refusal was logged already
+  std::map<std::string, Neighbor> neighbors_;     ///< by peer address
+  std::set<std::string> reported_;                ///< keys whose refusal was logged already
+  std::optional<Clock::time_point> first_heard_;  ///< the first BGP message (state, update)
+  Clock::time_point last_heard_{};
   uint64_t version_ = 0;
   FeedCounters counters_;
 };

@@ -96,8 +96,13 @@ struct Rule {
   std::string id;
   Match match;
   Action action;
+  /// Free text for people and dashboards (`note:`; a FlowSpec rule carries its route's text):
+  /// at most kMaxRuleNoteLength bytes, no control characters; a Prometheus label of the rule.
+  std::string note;
   SourceLocation where;  ///< position of the rule's list entry
 };
+
+inline constexpr std::size_t kMaxRuleNoteLength = 200;
 
 /// A steering rule (a rule file's `steering:` list): the flows it matches go to one worker's RX
 /// queue on each port, chosen by the NIC. Only the 5-tuple style fields: src, dst, src_port,
