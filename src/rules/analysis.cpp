@@ -70,21 +70,6 @@ constexpr std::array<Family, 2> kFamilies = {Family::ipv4, Family::ipv6};
 constexpr std::array<uint32_t, 2> kSrcBit = {kSrc4, kSrc6};
 constexpr std::array<uint32_t, 2> kDstBit = {kDst4, kDst6};
 
-/// inner ⊆ outer, for sorted disjoint ranges (RangeSet, AddressSet). Outer's ranges have gaps
-/// between them, so each inner range must lie inside a single outer range: one merge pass.
-template <typename Set>
-bool ranges_subset(const Set& inner, const Set& outer) {
-  std::size_t k = 0;
-  for (const auto& range : inner) {
-    while (k < outer.size() && outer[k].last < range.first)
-      ++k;
-    if (k == outer.size() || outer[k].first > range.first || outer[k].last < range.last) {
-      return false;
-    }
-  }
-  return true;
-}
-
 unsigned max_length(Family family) {
   return family == Family::ipv4 ? 32u : 128u;
 }
@@ -97,60 +82,6 @@ bool well_formed(const Prefix& prefix) {
     if ((prefix.addr[bit / 8] & (0x80u >> (bit % 8))) != 0) return false;
   }
   return true;
-}
-
-/// Addresses of one family as integers (IPv4 in the low 32 bits).
-__extension__ typedef unsigned __int128 Address;  // NOLINT(modernize-use-using): pedantic needs it
-
-/// An inclusive range of addresses.
-struct AddressRange {
-  Address first = 0;
-  Address last = 0;
-};
-
-/// A union of prefixes of one family as sorted, disjoint, non-adjacent address ranges: union,
-/// subset and "every address" become merge passes, so lists of 100,000 prefixes cost
-/// O(n log n) to prepare and O(n + m) to compare.
-using AddressSet = std::vector<AddressRange>;
-
-Address highest(Family family) {
-  return family == Family::ipv4 ? Address{0xffffffffu} : ~Address{0};
-}
-
-AddressRange range_of(const Prefix& p) {
-  const unsigned bytes = p.family == Family::ipv4 ? 4u : 16u;
-  Address first = 0;
-  for (unsigned i = 0; i < bytes; ++i)
-    first = (first << 8) | p.addr[i];
-  const unsigned host = max_length(p.family) - p.length;
-  const Address span = host >= 128 ? ~Address{0} : (Address{1} << host) - 1;
-  return {first, first | span};
-}
-
-/// S_F (or D_F) of a src (or dst) list.
-AddressSet family_set(const std::vector<Prefix>& list, Family family) {
-  if (list.empty()) return {AddressRange{0, highest(family)}};  // absent: every address
-  AddressSet sorted;
-  for (const Prefix& p : list) {
-    if (p.family == family) sorted.push_back(range_of(p));
-  }
-  std::sort(sorted.begin(), sorted.end(),
-            [](const AddressRange& a, const AddressRange& b) { return a.first < b.first; });
-  AddressSet out;
-  for (const AddressRange& range : sorted) {
-    // Overlapping or adjacent (the `last + 1` cannot wrap: nothing follows the highest address).
-    if (!out.empty() &&
-        (out.back().last == highest(family) || range.first <= out.back().last + 1)) {
-      out.back().last = std::max(out.back().last, range.last);
-    } else {
-      out.push_back(range);
-    }
-  }
-  return out;
-}
-
-bool every_address(const AddressSet& set, Family family) {
-  return set.size() == 1 && set[0].first == 0 && set[0].last == highest(family);
 }
 
 /// Outer's payload condition holds for every payload that satisfies inner's.
@@ -207,8 +138,8 @@ Shape make_shape(const Match& m) {
     return s;
   }
   for (std::size_t f = 0; f < kFamilies.size(); ++f) {
-    s.src[f] = family_set(m.src, kFamilies[f]);
-    s.dst[f] = family_set(m.dst, kFamilies[f]);
+    s.src[f] = address_set(m.src, kFamilies[f]);
+    s.dst[f] = address_set(m.dst, kFamilies[f]);
     if (!every_address(s.src[f], kFamilies[f])) b.restricts |= kSrcBit[f];
     if (!every_address(s.dst[f], kFamilies[f])) b.restricts |= kDstBit[f];
     if (!s.src[f].empty() && !s.dst[f].empty()) {

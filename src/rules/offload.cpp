@@ -36,44 +36,19 @@ bool is_whole(const RangeSet& set, unsigned bits) {
   return rules::is_whole(set, domain_max(bits));
 }
 
-/// Some value lies in both.
-bool ranges_meet(const RangeSet& a, const RangeSet& b) {
-  std::size_t i = 0;
-  std::size_t k = 0;
-  while (i < a.size() && k < b.size()) {
-    if (a[i].last < b[k].first) {
-      ++i;
-    } else if (b[k].last < a[i].first) {
-      ++k;
-    } else {
-      return true;
-    }
-  }
-  return false;
-}
-
 /// Addresses of one side (src or dst) for one family: every address, or the union of
 /// `prefixes` (none: no packet of the family matches).
 struct Side {
   bool any = false;
-  std::vector<Prefix> prefixes;  ///< none inside another; meaningful when !any
+  std::vector<Prefix> prefixes;  ///< none inside another, in list order; meaningful when !any
+  AddressSet addresses;          ///< their addresses, for overlap tests
   [[nodiscard]] bool empty() const { return !any && prefixes.empty(); }
 };
-
-/// Two prefixes share an address exactly when one contains the other.
-bool prefixes_meet(const Prefix& a, const Prefix& b) {
-  return a.length <= b.length ? a.contains(b.addr) : b.contains(a.addr);
-}
 
 bool sides_meet(const Side& a, const Side& b) {
   if (a.empty() || b.empty()) return false;
   if (a.any || b.any) return true;
-  for (const Prefix& p : a.prefixes) {
-    for (const Prefix& q : b.prefixes) {
-      if (prefixes_meet(p, q)) return true;
-    }
-  }
-  return false;
+  return ranges_meet(a.addresses, b.addresses);
 }
 
 Side make_side(const std::vector<Prefix>& list, Family family) {
@@ -82,24 +57,36 @@ Side make_side(const std::vector<Prefix>& list, Family family) {
     side.any = true;
     return side;
   }
-  std::vector<Prefix> of_family;
-  for (const Prefix& p : list) {
+  // The family's prefixes by first address, the wider (then the earlier in the list) first:
+  // prefixes nest or are disjoint, so one inside another comes after it, and a sweep keeping
+  // the highest address covered so far finds every redundant one (of equal ones, the later).
+  std::vector<std::pair<AddressRange, std::size_t>> ranges;
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    const Prefix& p = list[i];
     if (p.family != family) continue;
     if (p.length == 0) {
       side.any = true;
       return side;
     }
-    of_family.push_back(p);
+    ranges.emplace_back(address_range(p), i);
   }
-  for (std::size_t a = 0; a < of_family.size(); ++a) {
-    bool redundant = false;
-    for (std::size_t b = 0; b < of_family.size() && !redundant; ++b) {
-      // Of two equal prefixes keep the first.
-      redundant = b != a && of_family[b].length <= of_family[a].length &&
-                  of_family[b].contains(of_family[a].addr) &&
-                  (of_family[b] != of_family[a] || b < a);
-    }
-    if (!redundant) side.prefixes.push_back(of_family[a]);
+  std::sort(ranges.begin(), ranges.end(), [](const auto& a, const auto& b) {
+    if (a.first.first != b.first.first) return a.first.first < b.first.first;
+    if (a.first.last != b.first.last) return a.first.last > b.first.last;
+    return a.second < b.second;
+  });
+  std::vector<bool> kept(list.size(), false);
+  bool covering = false;
+  Address covered_to = 0;
+  for (const auto& [range, index] : ranges) {
+    if (covering && range.first <= covered_to) continue;
+    kept[index] = true;
+    covering = true;
+    covered_to = range.last;
+    side.addresses.push_back(range);
+  }
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    if (kept[i]) side.prefixes.push_back(list[i]);
   }
   return side;
 }

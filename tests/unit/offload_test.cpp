@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <cstdio>
 #include <initializer_list>
@@ -907,6 +908,67 @@ TEST(OffloadPlan, PairBudgetLeavesTheRestInSoftware) {
   }
   EXPECT_GT(stopped, 0U);
   EXPECT_LT(stopped, 10U);
+}
+
+// Long prefix lists: the redundant prefixes (inside another of the list, or a repeat) are
+// left out of the entries, the others kept in list order, and overlap is decided exactly —
+// checked against the pairwise definition on random lists that nest, repeat and touch.
+TEST(OffloadPlan, LongPrefixListsAgainstThePairwiseDefinition) {
+  gen::Rng rng(20261205);
+  const auto random_prefix = [&] {
+    // Few distinct values in 10.0.0.0/20, mostly long prefixes, so that nesting, repeats and
+    // prefixes that only touch are all common.
+    const auto length =
+        static_cast<unsigned>(rng.below(16) == 0 ? 20 + rng.below(5) : 26 + rng.below(7));
+    std::array<uint8_t, 4> bytes = {10, 0, static_cast<uint8_t>(rng.below(16)),
+                                    static_cast<uint8_t>(rng.below(4) * 64)};
+    const uint32_t value = (uint32_t{bytes[0]} << 24) | (uint32_t{bytes[1]} << 16) |
+                           (uint32_t{bytes[2]} << 8) | bytes[3];
+    const uint32_t masked = length == 0 ? 0 : value & ~((uint32_t{1} << (32 - length)) - 1);
+    char text[32];
+    std::snprintf(text, sizeof text, "%u.%u.%u.%u/%u", masked >> 24, (masked >> 16) & 0xff,
+                  (masked >> 8) & 0xff, masked & 0xff, length);
+    return prefix(text);
+  };
+  const auto inside = [](const Prefix& outer, const Prefix& inner) {
+    return outer.length <= inner.length && outer.contains(inner.addr);
+  };
+  OffloadLimits limits;
+  limits.max_entries_per_rule = 100'000;
+  for (int round = 0; round < 200; ++round) {
+    std::vector<Prefix> list(1 + rng.below(60));
+    for (Prefix& p : list)
+      p = random_prefix();
+    std::vector<Prefix> expected;
+    for (std::size_t a = 0; a < list.size(); ++a) {
+      bool redundant = false;
+      for (std::size_t b = 0; b < list.size() && !redundant; ++b)
+        redundant = b != a && inside(list[b], list[a]) && (list[b] != list[a] || b < a);
+      if (!redundant) expected.push_back(list[a]);
+    }
+    Rule rule;
+    rule.id = "long";
+    rule.action.kind = ActionKind::drop;
+    rule.match.src = list;
+    const std::vector<OffloadDecision> decisions = plan_offload({rule}, limits);
+    ASSERT_EQ(decisions.size(), 1U);
+    ASSERT_TRUE(decisions[0].offload) << decisions[0].reason;
+    std::vector<Prefix> got;
+    for (const FlowEntry& entry : decisions[0].entries)
+      got.push_back(entry.src.value());
+    EXPECT_EQ(got, expected) << "round " << round;
+
+    Match other;
+    other.src.resize(1 + rng.below(20));
+    for (Prefix& p : other.src)
+      p = random_prefix();
+    bool meet = false;
+    for (const Prefix& a : list) {
+      for (const Prefix& b : other.src)
+        meet = meet || inside(a, b) || inside(b, a);
+    }
+    EXPECT_EQ(may_overlap(rule.match, other), meet) << "round " << round;
+  }
 }
 
 }  // namespace
