@@ -40,6 +40,8 @@ std::vector<std::string> restart_required_changes(const DaemonConfig& running,
   differ(running.control.socket != next.control.socket, "control.socket");
   // The running daemon keeps its runtime rules in the file it loaded them from.
   differ(running.pipeline.dynamic_state != next.pipeline.dynamic_state, "pipeline.dynamic_state");
+  differ(running.pipeline.per_source_entries != next.pipeline.per_source_entries,
+         "pipeline.per_source_entries");
   differ(running.control.stats_interval_ms != next.control.stats_interval_ms,
          "control.stats_interval_ms");
   // The metrics listener is bound before EAL, like the control socket; moving it is a restart.

@@ -242,7 +242,8 @@ rules::Verdict parse_verdict(const YamlNode& node) {
 }
 
 PipelineConfig parse_pipeline(const YamlNode& node, const std::string& base_dir) {
-  node.expect_map({"default_action", "non_udp", "rules", "dynamic_max_rules", "dynamic_state"});
+  node.expect_map({"default_action", "non_udp", "rules", "dynamic_max_rules", "dynamic_state",
+                   "per_source_entries"});
   PipelineConfig pipeline;
   if (auto action = node.get("default_action")) pipeline.default_action = parse_verdict(*action);
   if (auto non_udp = node.get("non_udp")) pipeline.non_udp = parse_verdict(*non_udp);
@@ -269,6 +270,9 @@ PipelineConfig parse_pipeline(const YamlNode& node, const std::string& base_dir)
   }
   if (auto state = node.get("dynamic_state")) {
     pipeline.dynamic_state = resolve_path(base_dir, state->as_nonempty_string());
+  }
+  if (auto entries = node.get("per_source_entries")) {
+    pipeline.per_source_entries = static_cast<std::size_t>(entries->as_uint(64, 1U << 28));
   }
   return pipeline;
 }

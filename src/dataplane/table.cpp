@@ -33,6 +33,17 @@ void free_aligned(T* items) {
   ::operator delete[](items, std::align_val_t{kCacheLine});
 }
 
+/// A rule's identity in per-source bucket keys: FNV-1a of its id, so a rebuilt part (a reload,
+/// a runtime change) finds the same rule's buckets where they were.
+uint64_t rule_key(const std::string& id) {
+  uint64_t hash = 0xcbf29ce484222325ULL;
+  for (const char c : id) {
+    hash ^= static_cast<unsigned char>(c);
+    hash *= 0x100000001b3ULL;
+  }
+  return hash;
+}
+
 /// One worker's rate-limit profile: its share of the rate and of the burst.
 rte_meter_srtcm_params worker_params(const rules::RateLimit& limit, uint32_t workers,
                                      uint32_t worker) {
@@ -64,6 +75,7 @@ RulePart::RulePart(std::shared_ptr<const rules::RuleSet> rules, const PartParams
     }
     if (rule.action.kind == rules::ActionKind::rate_limit) {
       verdict.count_bytes = rule.action.rate_limit.unit == rules::RateLimit::Unit::bytes;
+      verdict.per_source = rule.action.rate_limit.per_source != 0;
       verdict.meter = static_cast<uint16_t>(metered_rules_.size());
       metered_rules_.push_back(i);
     }
@@ -80,6 +92,28 @@ RulePart::RulePart(std::shared_ptr<const rules::RuleSet> rules, const PartParams
       std::string(params.kind == PartKind::file ? "udpsieve_f" : "udpsieve_r") +
           std::to_string(params.generation),
       params.kind == PartKind::runtime, params.checkpoint);
+
+  // Per worker, each per-source rule's share of the rate and burst, in TSC ticks.
+  const double tsc_hz = static_cast<double>(rte_get_tsc_hz());
+  source_limits_.resize(workers);
+  for (uint32_t w = 0; w < workers; ++w) {
+    source_limits_[w].resize(metered_rules_.size());
+    for (std::size_t m = 0; m < metered_rules_.size(); ++m) {
+      const rules::Rule& rule = list[metered_rules_[m]];
+      const rules::RateLimit& limit = rule.action.rate_limit;
+      if (limit.per_source == 0) continue;
+      SourceLimit& source = source_limits_[w][m];
+      const uint32_t split = params.per_source_whole ? 1 : workers;
+      const uint32_t share = params.per_source_whole ? 0 : w;
+      source.per_tick =
+          static_cast<double>(std::max<uint64_t>(share_of(limit.rate, split, share), 1)) / tsc_hz;
+      source.burst =
+          static_cast<double>(std::max<uint64_t>(share_of(limit.burst, split, share), 1));
+      source.rule = rule_key(rule.id);
+      source.v4_length = limit.per_source;
+      source.v6_length = limit.per_source_v6;
+    }
+  }
 
   // One row of counters and one set of meters per worker, each in its own cache lines.
   rows_.reserve(workers);

@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <random>
 #include <utility>
 
 #include "udpsieve/dataplane/capture_tap.hpp"
@@ -42,6 +43,10 @@ Worker::Worker(WorkerSetup setup, const TablePublisher& tables, SnapshotChannel&
   std::copy_n(setup_.port_ids.begin(), port_count_, port_ids_.begin());
   tx_queue_ = static_cast<uint16_t>(setup_.index);
   tap_ = setup_.tap;
+  std::random_device random;
+  sources_ = std::make_unique<SourceBuckets>(
+      setup_.per_source_entries, std::array<uint64_t, 2>{(uint64_t{random()} << 32) | random(),
+                                                         (uint64_t{random()} << 32) | random()});
 }
 
 int Worker::launch(void* arg) noexcept {
@@ -194,6 +199,8 @@ void Worker::handle_burst(rte_mbuf** mbufs, uint16_t count, uint16_t in_port,
                                                      runtime.rule_counters(setup_.index)};
   const std::array<MeterSlot*, kPartKinds> meters = {file.meters(setup_.index),
                                                      runtime.meters(setup_.index)};
+  const std::array<const SourceLimit*, kPartKinds> source_limits = {
+      file.source_limits(setup_.index), runtime.source_limits(setup_.index)};
   const uint16_t default_out = table.forward_to(in_port);
   const bool default_drop = table.defaults().default_action() == rules::Verdict::drop;
   const bool non_udp_drop = table.defaults().non_udp() == rules::Verdict::drop;
@@ -229,10 +236,17 @@ void Worker::handle_burst(rte_mbuf** mbufs, uint16_t count, uint16_t in_port,
               if (verdict.out_port != RuleVerdict::kInputsForwardTo) out = verdict.out_port;
               break;
             case rules::ActionKind::rate_limit: {
-              MeterSlot& slot = meters[part][verdict.meter];
-              if (rte_meter_srtcm_color_blind_check(&slot.meter, &slot.profile, now,
-                                                    verdict.count_bytes ? length : 1) !=
-                  RTE_COLOR_GREEN) {
+              bool within = false;
+              if (verdict.per_source) {
+                within = sources_->admit(info[i].key, source_limits[part][verdict.meter], now,
+                                         verdict.count_bytes ? length : 1.0);
+              } else {
+                MeterSlot& slot = meters[part][verdict.meter];
+                within = rte_meter_srtcm_color_blind_check(&slot.meter, &slot.profile, now,
+                                                           verdict.count_bytes ? length : 1) ==
+                         RTE_COLOR_GREEN;
+              }
+              if (!within) {
                 reason = DropReason::rate_limit;
                 ++rc.limited;
               }
@@ -317,6 +331,8 @@ bool Worker::publish(const Table& table, bool final) noexcept {
   snapshot->sequence = ++sequence_;
   snapshot->tsc = rte_rdtsc();
   snapshot->final = final;
+  counters_.stats[stat(WorkerStat::per_source_sources)] = sources_->in_use();
+  counters_.stats[stat(WorkerStat::per_source_evictions)] = sources_->evictions();
   snapshot->counters = counters_;
   // A buffer too small for this table carries no rule counters; the control thread keeps the
   // previous ones and enlarges the buffer before handing it back.

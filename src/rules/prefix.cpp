@@ -122,10 +122,16 @@ std::string action_to_string(const Action& action) {
       return "forward:" + action.port_name;
     case ActionKind::rate_limit: {
       const RateLimit& limit = action.rate_limit;
-      if (limit.unit == RateLimit::Unit::packets) {
-        return "rate_limit:" + std::to_string(limit.rate) + "pps/" + std::to_string(limit.burst);
+      std::string text =
+          limit.unit == RateLimit::Unit::packets
+              ? "rate_limit:" + std::to_string(limit.rate) + "pps/" + std::to_string(limit.burst)
+              : "rate_limit:" + std::to_string(limit.bps) + "bps/" + std::to_string(limit.burst) +
+                    "B";
+      if (limit.per_source != 0) {
+        text += " per source /" + std::to_string(limit.per_source) + " /" +
+                std::to_string(limit.per_source_v6);
       }
-      return "rate_limit:" + std::to_string(limit.bps) + "bps/" + std::to_string(limit.burst) + "B";
+      return text;
     }
   }
   return "?";

@@ -60,10 +60,14 @@ json action_to_json(const Action& action) {
       return {{"forward", action.port_name}};
     case ActionKind::rate_limit: {
       const RateLimit& limit = action.rate_limit;
-      if (limit.unit == RateLimit::Unit::packets) {
-        return {{"rate_limit", {{"pps", limit.rate}, {"burst", limit.burst}}}};
+      json out = limit.unit == RateLimit::Unit::packets
+                     ? json{{"pps", limit.rate}, {"burst", limit.burst}}
+                     : json{{"bps", limit.bps}, {"burst_bytes", limit.burst}};
+      if (limit.per_source != 0) {
+        out["per_source"] = limit.per_source;
+        out["per_source_v6"] = limit.per_source_v6;
       }
-      return {{"rate_limit", {{"bps", limit.bps}, {"burst_bytes", limit.burst}}}};
+      return {{"rate_limit", std::move(out)}};
     }
   }
   return nullptr;

@@ -45,6 +45,8 @@ constexpr uint64_t kMaxBurstBytes = 1'000'000'000'000;
 
 constexpr const char* kActionForms = "drop, forward, {forward: PORT} or {rate_limit: ...}";
 constexpr const char* kRateLimitForms = "{pps: N, burst: N} or {bps: N, burst_bytes: N}";
+/// The IPv6 prefix length of a per-source bucket when per_source_v6 is not given.
+constexpr uint64_t kPerSourceV6 = 64;
 
 Range parse_range(const YamlNode& node, const RangeKind& kind) {
   const std::string text = node.as_string();
@@ -201,13 +203,24 @@ RateLimit parse_rate_limit(const YamlNode& node) {
   if (!node.is_map()) {
     node.fail(std::string("expected ") + kRateLimitForms + ", got " + node.describe());
   }
-  node.expect_map({"pps", "burst", "bps", "burst_bytes"});
+  node.expect_map({"pps", "burst", "bps", "burst_bytes", "per_source", "per_source_v6"});
   const std::optional<YamlNode> pps = node.get("pps");
   const std::optional<YamlNode> burst = node.get("burst");
   const std::optional<YamlNode> bps = node.get("bps");
   const std::optional<YamlNode> burst_bytes = node.get("burst_bytes");
   if (pps && bps) node.fail("give pps or bps, not both");
   RateLimit limit;
+  const std::optional<YamlNode> per_source = node.get("per_source");
+  const std::optional<YamlNode> per_source_v6 = node.get("per_source_v6");
+  if (per_source) {
+    limit.per_source = static_cast<uint8_t>(per_source->as_uint(1, 32));
+    limit.per_source_v6 =
+        static_cast<uint8_t>(per_source_v6 ? per_source_v6->as_uint(1, 128) : kPerSourceV6);
+  } else if (per_source_v6) {
+    per_source_v6->fail(
+        "per_source_v6 goes with per_source (the IPv4 prefix length of each source's bucket, "
+        "32 for one per address)");
+  }
   if (pps) {
     if (burst_bytes) burst_bytes->fail("burst_bytes goes with bps; a pps limit takes burst");
     if (!burst) node.fail("a pps limit needs burst (packets), e.g. {pps: 1000, burst: 100}");

@@ -55,7 +55,8 @@ control::CompileOutcome reload(const control::JobRequest& request, const Compile
     return control::make_failure(
         "reload refused: " + join(changed) +
         " changed, which needs a restart of udpsieved (a reload applies pipeline.* but "
-        "pipeline.dynamic_state, ports[].forward_to, the control socket's mode and groups and "
+        "pipeline.dynamic_state and pipeline.per_source_entries, ports[].forward_to, the control "
+        "socket's mode and groups and "
         "logging.level)");
   }
   request.stop_if_cancelled();
@@ -171,6 +172,10 @@ std::shared_ptr<const dataplane::RulePart> make_part(std::shared_ptr<const rules
   params.workers = env.workers;
   params.generation = generation;
   params.socket = env.socket;
+  params.per_source_whole =
+      !env.running.ports.empty() &&
+      std::all_of(env.running.ports.begin(), env.running.ports.end(),
+                  [](const config::PortConfig& port) { return port.rss == config::RssFields::ip; });
   return std::make_shared<const dataplane::RulePart>(std::move(rules), params);
 }
 

@@ -471,6 +471,62 @@ TEST_F(RuntimeRules, RuleWithTtlExpiresAndStopsMatching) {
   stop_and_check(final_stats);
 }
 
+// Per-source rate limits: each source (or each source prefix) gets its own bucket, where one
+// shared limit would let a flood starve everyone. Frames arrive as fast as the fifo carries
+// them, so within the test's second or two each bucket passes its burst (plus at most a token
+// a second).
+TEST_F(RuntimeRules, PerSourceLimitsGiveEachSourceItsOwnBucket) {
+  dir_.write("rules.yaml", "rules: []\n");
+  configure(Ports::fifo);
+  start("per_source");
+  const json per32 = {{"rate_limit", {{"pps", 1}, {"burst", 10}, {"per_source", 32}}}};
+  const json per24 = {{"rate_limit", {{"pps", 1}, {"burst", 10}, {"per_source", 24}}}};
+  const json added = change(rule_add(json::array(
+      {rule("each", {{"dst_port", 53}}, per32), rule("prefix", {{"dst_port", 54}}, per24)})));
+  ASSERT_EQ(added["added"].size(), 2U) << added;
+  EXPECT_EQ(entry_of(rules(), "each")["action"], "rate_limit:1pps/10 per source /32 /64");
+  // Eight sources on port 53 (each its own bucket), four of one /24 and four of another on 54.
+  std::vector<Flow> flows;
+  for (uint8_t s = 1; s <= 8; ++s)
+    flows.push_back({"each" + std::to_string(s), {10, 1, 0, s}, 53});
+  for (uint8_t s = 1; s <= 4; ++s) {
+    flows.push_back({"prefix-a", {10, 2, 1, s}, 54});
+    flows.push_back({"prefix-b", {10, 2, 2, s}, 54});
+  }
+  const auto started = std::chrono::steady_clock::now();
+  traffic_->send(1, flows, 40);  // 16 flows x 40 = 640 frames, 20 bursts
+  const json final_stats = end_traffic();
+  const auto seconds =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started)
+          .count();
+  const auto within = [&](uint64_t passed, const std::string& what) {
+    EXPECT_GE(passed, 10U) << what;
+    EXPECT_LE(passed, 10U + static_cast<uint64_t>(seconds) + 1) << what;
+  };
+  for (uint8_t s = 1; s <= 8; ++s) {
+    within(traffic_->forwarded("each" + std::to_string(s)), "source 10.1.0." + std::to_string(s));
+  }
+  within(traffic_->forwarded("prefix-a"), "10.2.1.0/24");
+  within(traffic_->forwarded("prefix-b"), "10.2.2.0/24");
+  // Every frame counted once: passed + limited = matched; the drops have their reason.
+  EXPECT_EQ(settled_counts({{"each", 320}, {"prefix", 320}}).size(), 2U);
+  const json each = entry_of(rules(), "each");
+  const json prefix = entry_of(rules(), "prefix");
+  EXPECT_EQ(each["packets"], 320);
+  EXPECT_EQ(prefix["packets"], 320);
+  EXPECT_EQ(each["passed"].get<uint64_t>(),
+            traffic_->forwarded("each1") + traffic_->forwarded("each2") +
+                traffic_->forwarded("each3") + traffic_->forwarded("each4") +
+                traffic_->forwarded("each5") + traffic_->forwarded("each6") +
+                traffic_->forwarded("each7") + traffic_->forwarded("each8"));
+  EXPECT_EQ(final_stats["totals"]["drops"]["rate_limit"].get<uint64_t>(),
+            each["limited"].get<uint64_t>() + prefix["limited"].get<uint64_t>());
+  // Ten buckets in the worker's table, none evicted.
+  EXPECT_EQ(final_stats["workers"][0]["per_source_sources"], 10) << final_stats["workers"];
+  EXPECT_EQ(final_stats["workers"][0]["per_source_evictions"], 0);
+  stop_and_check(final_stats);
+}
+
 // --- the state file ----------------------------------------------------------------------------
 
 /// What a restart must keep of a runtime rule.

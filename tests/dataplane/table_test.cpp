@@ -313,6 +313,37 @@ TEST(RateLimit, ByteMeterCountsBytes) {
   }
 }
 
+// Per-source limits: each worker's share of the rate and burst, or the whole limit in every
+// worker when all of a source's packets reach one worker (rss: ip on every port).
+TEST(RateLimit, PerSourceLimitsAreSharedOrWholeByRss) {
+  rules::Action limit = pps(1000, 301);
+  limit.rate_limit.per_source = 24;
+  limit.rate_limit.per_source_v6 = 56;
+  const double hz = static_cast<double>(rte_get_tsc_hz());
+  const RulePart split(rule_set({rule("shared", pps(10, 10)), rule("each", limit)}), params(3));
+  ASSERT_TRUE(split.verdicts()[1].per_source);
+  EXPECT_FALSE(split.verdicts()[0].per_source);
+  double rate = 0;
+  double burst = 0;
+  for (uint32_t w = 0; w < 3; ++w) {
+    const SourceLimit& source = split.source_limits(w)[split.verdicts()[1].meter];
+    rate += source.per_tick * hz;
+    burst += source.burst;
+    EXPECT_EQ(source.v4_length, 24);
+    EXPECT_EQ(source.v6_length, 56);
+    EXPECT_EQ(source.rule, split.source_limits(0)[split.verdicts()[1].meter].rule);
+  }
+  EXPECT_NEAR(rate, 1000.0, 1e-6);
+  EXPECT_EQ(burst, 301.0);
+  PartParams whole_params = params(3);
+  whole_params.per_source_whole = true;
+  const RulePart whole(rule_set({rule("each", limit)}), whole_params);
+  for (uint32_t w = 0; w < 3; ++w) {
+    EXPECT_NEAR(whole.source_limits(w)[0].per_tick * hz, 1000.0, 1e-6);
+    EXPECT_EQ(whole.source_limits(w)[0].burst, 301.0);
+  }
+}
+
 TEST(RateLimit, WorkerSharesSumToTheRate) {
   for (const uint32_t workers : {1U, 2U, 3U, 7U}) {
     for (const uint64_t rate : {uint64_t{7}, uint64_t{1000}, uint64_t{999'983}}) {

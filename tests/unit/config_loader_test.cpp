@@ -527,7 +527,7 @@ const ErrorCase kErrorCases[] = {
      "udpsieve.yaml:10:11: pipeline: expected a mapping, got a list"},
     {"unknown pipeline key", kValid + "pipeline:\n  default: drop\n",
      "udpsieve.yaml:11:3: pipeline.default: unknown key (expected one of: default_action, "
-     "non_udp, rules, dynamic_max_rules, dynamic_state)"},
+     "non_udp, rules, dynamic_max_rules, dynamic_state, per_source_entries)"},
     {"dynamic twice", kValid + "pipeline:\n  rules: [dynamic, a.yaml, dynamic]\n",
      "udpsieve.yaml:11:28: pipeline.rules[2]: dynamic is listed twice (first at "
      "pipeline.rules[0]); runtime rules have one place in first-match order"},

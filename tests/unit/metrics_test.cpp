@@ -68,7 +68,7 @@ const json kStats = json::parse(R"({
              "rx_missed": 0, "rx_errors": 0, "tx_errors": 0, "rx_nombuf": 0}],
   "workers": [{"lcore": 1, "rx_packets": 10, "rx_bytes": 600, "forwarded_packets": 7,
                "forwarded_bytes": 420, "polls_busy": 4, "polls_idle": 90,
-               "dropped_packets": 3}],
+               "per_source_sources": 5, "per_source_evictions": 0, "dropped_packets": 3}],
   "rules": [{"id": "drop-ntp", "source": "file", "packets": 41, "bytes": 60, "offloaded": true,
              "hw_packets": 40},
             {"id": "limit-dns", "source": "bgp",
@@ -138,6 +138,12 @@ udpsieve_worker_polls_busy_total{lcore="1"} 4
 # HELP udpsieve_worker_polls_idle_total RX polls that returned nothing
 # TYPE udpsieve_worker_polls_idle_total counter
 udpsieve_worker_polls_idle_total{lcore="1"} 90
+# HELP udpsieve_worker_per_source_entries Entries of the worker's per-source rate-limit table holding a source
+# TYPE udpsieve_worker_per_source_entries gauge
+udpsieve_worker_per_source_entries{lcore="1"} 5
+# HELP udpsieve_worker_per_source_evictions_total Sources of per-source rate limits that found their set full and took the entry used longest ago
+# TYPE udpsieve_worker_per_source_evictions_total counter
+udpsieve_worker_per_source_evictions_total{lcore="1"} 0
 # HELP udpsieve_worker_dropped_packets_total Packets the worker dropped, all reasons
 # TYPE udpsieve_worker_dropped_packets_total counter
 udpsieve_worker_dropped_packets_total{lcore="1"} 3

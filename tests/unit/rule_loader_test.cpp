@@ -651,7 +651,7 @@ const ErrorCase kRateLimitErrorCases[] = {
      "burst_bytes: N}"},
     {"rate_limit unknown key", with_rate_limit("        pps: 10\n        rate: 5\n"),
      "rules.yaml:6:9: rules[0].action.rate_limit.rate: unknown key (expected one of: pps, burst, "
-     "bps, burst_bytes)"},
+     "bps, burst_bytes, per_source, per_source_v6)"},
     {"pps and bps", with_rate_limit("        pps: 10\n        bps: 800\n        burst: 1\n"),
      "rules.yaml:5:9: rules[0].action.rate_limit: give pps or bps, not both"},
     {"pps with burst_bytes", with_rate_limit("        pps: 1000\n        burst_bytes: 100\n"),
@@ -697,7 +697,35 @@ const ErrorCase kRateLimitErrorCases[] = {
      with_rate_limit("        bps: 8000\n        burst_bytes: 1000000000001\n"),
      "rules.yaml:6:22: rules[0].action.rate_limit.burst_bytes: 1000000000001 is out of range "
      "64-1000000000000"},
+    {"per_source too long",
+     with_rate_limit("        pps: 10\n        burst: 10\n        per_source: 33\n"),
+     "rules.yaml:7:21: rules[0].action.rate_limit.per_source: 33 is out of range 1-32"},
+    {"per_source_v6 too long",
+     with_rate_limit("        pps: 10\n        burst: 10\n        per_source: 32\n        "
+                     "per_source_v6: 129\n"),
+     "rules.yaml:8:24: rules[0].action.rate_limit.per_source_v6: 129 is out of range 1-128"},
+    {"per_source_v6 alone",
+     with_rate_limit("        pps: 10\n        burst: 10\n        per_source_v6: 64\n"),
+     "rules.yaml:7:24: rules[0].action.rate_limit.per_source_v6: per_source_v6 goes with "
+     "per_source (the IPv4 prefix length of each source's bucket, 32 for one per address)"},
 };
+
+TEST(RuleLoaderTest, PerSourceRateLimits) {
+  const std::vector<Rule> rules = load(
+      "rules:\n"
+      "  - {id: a, action: {rate_limit: {pps: 200, burst: 400, per_source: 32}}}\n"
+      "  - {id: b, action: {rate_limit: {bps: 8000, burst_bytes: 3000, per_source: 24, "
+      "per_source_v6: 48}}}\n"
+      "  - {id: c, action: {rate_limit: {pps: 200, burst: 400}}}\n");
+  ASSERT_EQ(rules.size(), 3U);
+  EXPECT_EQ(rules[0].action.rate_limit.per_source, 32);
+  EXPECT_EQ(rules[0].action.rate_limit.per_source_v6, 64) << "the IPv6 default";
+  EXPECT_EQ(rules[1].action.rate_limit.per_source, 24);
+  EXPECT_EQ(rules[1].action.rate_limit.per_source_v6, 48);
+  EXPECT_EQ(rules[2].action.rate_limit.per_source, 0);
+  EXPECT_EQ(action_to_string(rules[0].action), "rate_limit:200pps/400 per source /32 /64");
+  EXPECT_EQ(action_to_string(rules[2].action), "rate_limit:200pps/400");
+}
 
 TEST(RuleLoaderTest, RateLimitErrorMessages) {
   for (const ErrorCase& c : kRateLimitErrorCases) {

@@ -29,6 +29,8 @@ enum class WorkerStat : uint8_t {
   forwarded_bytes,
   polls_busy,
   polls_idle,
+  per_source_sources,
+  per_source_evictions,
   count,
 };
 inline constexpr std::size_t kWorkerStatCount = static_cast<std::size_t>(WorkerStat::count);
@@ -46,6 +48,13 @@ inline constexpr std::array<StatDesc, kWorkerStatCount> kWorkerStats = {{
      "udpsieve_worker_polls_busy_total"},
     {"polls_idle", StatKind::counter, "RX polls that returned nothing",
      "udpsieve_worker_polls_idle_total"},
+    {"per_source_sources", StatKind::gauge,
+     "Entries of the worker's per-source rate-limit table holding a source",
+     "udpsieve_worker_per_source_entries"},
+    {"per_source_evictions", StatKind::counter,
+     "Sources of per-source rate limits that found their set full and took the entry used "
+     "longest ago",
+     "udpsieve_worker_per_source_evictions_total"},
 }};
 
 /// Why a packet was dropped. Every drop has exactly one reason.

@@ -90,6 +90,9 @@ struct PipelineConfig {
   std::size_t dynamic_max_rules = 100'000;
   /// The file runtime rules of source `api` are kept in (pipeline.dynamic_state).
   std::string dynamic_state = std::string(kDefaultDynamicState);
+  /// Sources each worker keeps a bucket for, for per-source rate limits
+  /// (pipeline.per_source_entries, 64 to 2^28).
+  std::size_t per_source_entries = 1'048'576;
 };
 
 /// A loopback TCP address and port (control.metrics_listen): "127.0.0.1:9917" or "[::1]:9917".

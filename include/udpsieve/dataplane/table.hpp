@@ -20,6 +20,7 @@
 
 #include "udpsieve/dataplane/acl_classifier.hpp"
 #include "udpsieve/dataplane/counters.hpp"
+#include "udpsieve/dataplane/source_buckets.hpp"
 #include "udpsieve/rules/rule_set.hpp"
 
 struct rte_rcu_qsbr;
@@ -34,6 +35,7 @@ struct RuleVerdict {
   uint16_t out_port = kInputsForwardTo;  ///< port index, or the input port's forward_to
   uint16_t meter = kNoMeter;             ///< rate-limit meter slot
   bool count_bytes = false;              ///< the meter counts bytes, not packets
+  bool per_source = false;  ///< a bucket per source: source_limits(worker)[meter], not the meter
 };
 
 /// One worker's share of a rate limit: its token bucket and profile.
@@ -55,6 +57,9 @@ struct PartParams {
   uint32_t workers = 1;
   uint64_t generation = 1;  ///< unique among parts and tables: names the classifier
   int socket = 0;           ///< NUMA socket for the classifier
+  /// Every port hashes addresses only (rss: ip), so all of a source's packets reach one
+  /// worker: each worker applies a per-source limit whole instead of its share.
+  bool per_source_whole = false;
   /// Runs between the build's long stages; what it throws abandons the build (a compile
   /// cancelled because the daemon stops).
   std::function<void()> checkpoint;
@@ -86,6 +91,10 @@ class RulePart {
   [[nodiscard]] RuleCounter* rule_counters(uint32_t worker) const noexcept { return rows_[worker]; }
   /// The rate-limit meters owned by one worker (written only by that worker).
   [[nodiscard]] MeterSlot* meters(uint32_t worker) const noexcept { return meters_[worker]; }
+  /// One worker's per-source limits by meter slot (meaningful for per-source rules).
+  [[nodiscard]] const SourceLimit* source_limits(uint32_t worker) const noexcept {
+    return source_limits_[worker].data();
+  }
   /// Packets and bytes per second one worker may pass for rule `index` (0 if not rate-limited).
   [[nodiscard]] uint64_t worker_rate(std::size_t index, uint32_t worker) const;
 
@@ -104,6 +113,7 @@ class RulePart {
   std::vector<RuleCounter*> rows_;          // one cache-line-aligned allocation per worker
   std::vector<MeterSlot*> meters_;          // one allocation per worker (null without rate limits)
   std::vector<std::size_t> metered_rules_;  // rule index of each meter slot
+  std::vector<std::vector<SourceLimit>> source_limits_;  // per worker, by meter slot
   uint64_t generation_;
 };
 

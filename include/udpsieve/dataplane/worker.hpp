@@ -4,12 +4,14 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "udpsieve/config/config.hpp"
 #include "udpsieve/dataplane/acl_classifier.hpp"
 #include "udpsieve/dataplane/counters.hpp"
 #include "udpsieve/dataplane/packet_parser.hpp"
+#include "udpsieve/dataplane/source_buckets.hpp"
 
 struct rte_mbuf;
 struct rte_rcu_qsbr;
@@ -39,6 +41,7 @@ struct WorkerSetup {
   std::vector<uint16_t> port_ids;  ///< port index → DPDK port id
   uint64_t publish_interval_tsc = 0;
   CaptureTap* tap = nullptr;  ///< verdict capture (shared by all workers); none when null
+  std::size_t per_source_entries = 1024;  ///< pipeline.per_source_entries
 };
 
 class alignas(kCacheLine) Worker {
@@ -87,6 +90,7 @@ class alignas(kCacheLine) Worker {
   uint16_t port_count_ = 0;
   uint16_t tx_queue_ = 0;
   CaptureTap* tap_ = nullptr;
+  std::unique_ptr<SourceBuckets> sources_;  ///< per-source rate-limit buckets
   const TablePublisher& tables_;
   rte_rcu_qsbr* qsbr_;
   const std::atomic<bool>& stop_;

@@ -72,13 +72,16 @@ enum class ActionKind : uint8_t { drop, forward, rate_limit };
 
 /// `{rate_limit: {pps: N, burst: M}}` or `{rate_limit: {bps: N, burst_bytes: M}}`: traffic
 /// within the rate is forwarded (to the input port's forward_to), the rest dropped with reason
-/// `rate_limit`. The limit holds for the whole daemon.
+/// `rate_limit`. The limit holds for the whole daemon; with `per_source: LEN` it holds for each
+/// source prefix of that length (IPv6: `per_source_v6`, default 64) instead.
 struct RateLimit {
   enum class Unit : uint8_t { packets, bytes };
   Unit unit = Unit::packets;
-  uint64_t rate = 0;   ///< packets per second, or BYTES per second (`bps` / 8)
-  uint64_t burst = 0;  ///< packets, or bytes
-  uint64_t bps = 0;    ///< the `bps` value as written (bits per second), 0 for pps limits
+  uint64_t rate = 0;          ///< packets per second, or BYTES per second (`bps` / 8)
+  uint64_t burst = 0;         ///< packets, or bytes
+  uint64_t bps = 0;           ///< the `bps` value as written (bits per second), 0 for pps limits
+  uint8_t per_source = 0;     ///< IPv4 source prefix length of each bucket (1-32); 0: one bucket
+  uint8_t per_source_v6 = 0;  ///< IPv6 source prefix length (1-128) when per_source is set
   friend bool operator==(const RateLimit&, const RateLimit&) = default;
 };
 

@@ -1,0 +1,72 @@
+#pragma once
+/// Per-source token buckets for `rate_limit: {per_source: LEN, ...}`: one worker's fixed-size,
+/// lock-free table of buckets keyed by (rule, source prefix).
+///
+/// The table is set-associative: a key's hash picks one set of kWays entries (a few cache
+/// lines); a key not there takes an empty entry of its set, or evicts the entry used longest
+/// ago (counted). The hash is SipHash-1-3 under a seed drawn when the table is made, so a
+/// sender cannot compute which sources share a set and flush a victim's bucket on purpose.
+/// A new source starts with a full burst, as a new rule does. Pure code (time comes in as TSC
+/// ticks), so accuracy is tested with a synthetic clock.
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+#include "udpsieve/rules/packet_key.hpp"
+
+namespace udpsieve::dataplane {
+
+/// One rule's per-source limit as a worker applies it (its share of the rule's rate and burst).
+struct SourceLimit {
+  double per_tick = 0;     ///< tokens (packets or bytes) one TSC tick adds
+  double burst = 0;        ///< most tokens a bucket holds
+  uint64_t rule = 0;       ///< the rule's identity in keys (a hash of its id)
+  uint8_t v4_length = 32;  ///< IPv4 source prefix length of a bucket
+  uint8_t v6_length = 64;  ///< IPv6 source prefix length of a bucket
+};
+
+class SourceBuckets {
+ public:
+  static constexpr std::size_t kWays = 8;
+
+  /// Room for about `entries` sources (rounded up to a power-of-two number of sets); `seed`
+  /// keys the hash. The memory is zero pages until the worker touches it (its NUMA node).
+  SourceBuckets(std::size_t entries, std::array<uint64_t, 2> seed);
+  ~SourceBuckets();
+  SourceBuckets(const SourceBuckets&) = delete;
+  SourceBuckets& operator=(const SourceBuckets&) = delete;
+
+  /// Whether a packet of `cost` tokens from `key`'s source passes `limit` at TSC time `now`
+  /// (and takes its tokens when it does).
+  bool admit(const rules::PacketKey& key, const SourceLimit& limit, uint64_t now, double cost);
+
+  [[nodiscard]] std::size_t capacity() const noexcept { return sets_ * kWays; }
+  /// Entries holding a source (they are reused, never freed).
+  [[nodiscard]] uint64_t in_use() const noexcept { return in_use_; }
+  /// Sources that found their set full and took the entry used longest ago.
+  [[nodiscard]] uint64_t evictions() const noexcept { return evictions_; }
+
+  /// The key hash of (rule, source prefix); exposed for tests.
+  [[nodiscard]] uint64_t hash(const rules::PacketKey& key, const SourceLimit& limit) const noexcept;
+
+ private:
+  struct Entry {
+    uint64_t tag = 0;    ///< the key's hash with the low bit set; 0: empty
+    uint64_t stamp = 0;  ///< TSC of the last refill
+    double tokens = 0;
+  };
+  std::size_t sets_;
+  std::size_t mask_;
+  std::array<uint64_t, 2> seed_;
+  Entry* entries_;
+  uint64_t in_use_ = 0;
+  uint64_t evictions_ = 0;
+};
+
+/// SipHash-1-3 of four 64-bit words under `seed`.
+[[nodiscard]] uint64_t siphash13(const std::array<uint64_t, 2>& seed,
+                                 const std::array<uint64_t, 4>& words) noexcept;
+
+}  // namespace udpsieve::dataplane

@@ -1,0 +1,130 @@
+// Per-source token buckets (see source_buckets.hpp).
+#include "udpsieve/dataplane/source_buckets.hpp"
+
+#include <algorithm>
+#include <bit>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+namespace udpsieve::dataplane {
+namespace {
+
+constexpr uint64_t rotl(uint64_t x, int b) noexcept {
+  return (x << b) | (x >> (64 - b));
+}
+
+struct SipState {
+  uint64_t v0, v1, v2, v3;
+  void round() noexcept {
+    v0 += v1;
+    v1 = rotl(v1, 13);
+    v1 ^= v0;
+    v0 = rotl(v0, 32);
+    v2 += v3;
+    v3 = rotl(v3, 16);
+    v3 ^= v2;
+    v0 += v3;
+    v3 = rotl(v3, 21);
+    v3 ^= v0;
+    v2 += v1;
+    v1 = rotl(v1, 17);
+    v1 ^= v2;
+    v2 = rotl(v2, 32);
+  }
+};
+
+/// The first `length` bits of a 16-byte address as two words (the rest zero).
+std::array<uint64_t, 2> masked_address(const std::array<uint8_t, 16>& address, unsigned length) {
+  std::array<uint64_t, 2> words{};
+  for (unsigned i = 0; i < 16; ++i) {
+    const unsigned bit = i * 8;
+    uint8_t byte = address[i];
+    if (bit >= length) {
+      byte = 0;
+    } else if (bit + 8 > length) {
+      byte = static_cast<uint8_t>(byte & (0xff00u >> (length - bit)));
+    }
+    words[i / 8] = (words[i / 8] << 8) | byte;
+  }
+  return words;
+}
+
+}  // namespace
+
+uint64_t siphash13(const std::array<uint64_t, 2>& seed,
+                   const std::array<uint64_t, 4>& words) noexcept {
+  SipState s{seed[0] ^ 0x736f6d6570736575ULL, seed[1] ^ 0x646f72616e646f6dULL,
+             seed[0] ^ 0x6c7967656e657261ULL, seed[1] ^ 0x7465646279746573ULL};
+  for (const uint64_t m : words) {
+    s.v3 ^= m;
+    s.round();
+    s.v0 ^= m;
+  }
+  const uint64_t last = uint64_t{sizeof(words)} << 56;
+  s.v3 ^= last;
+  s.round();
+  s.v0 ^= last;
+  s.v2 ^= 0xff;
+  s.round();
+  s.round();
+  s.round();
+  return s.v0 ^ s.v1 ^ s.v2 ^ s.v3;
+}
+
+SourceBuckets::SourceBuckets(std::size_t entries, std::array<uint64_t, 2> seed)
+    : sets_(std::bit_ceil(std::max<std::size_t>(1, (entries + kWays - 1) / kWays))),
+      mask_(sets_ - 1),
+      seed_(seed),
+      // calloc of a large block maps zero pages: the worker's first touch places them.
+      entries_(static_cast<Entry*>(std::calloc(sets_ * kWays, sizeof(Entry)))) {
+  if (entries_ == nullptr) throw std::bad_alloc();
+}
+
+SourceBuckets::~SourceBuckets() {
+  std::free(entries_);
+}
+
+uint64_t SourceBuckets::hash(const rules::PacketKey& key, const SourceLimit& limit) const noexcept {
+  const bool v4 = key.family == rules::Family::ipv4;
+  const std::array<uint64_t, 2> source =
+      masked_address(key.src, v4 ? limit.v4_length : limit.v6_length);
+  return siphash13(seed_, {limit.rule, source[0], source[1], v4 ? 4U : 6U});
+}
+
+bool SourceBuckets::admit(const rules::PacketKey& key, const SourceLimit& limit, uint64_t now,
+                          double cost) {
+  const uint64_t h = hash(key, limit);
+  const uint64_t tag = h | 1U;
+  Entry* set = entries_ + (((h >> 1) & mask_) * kWays);
+  Entry* entry = nullptr;
+  Entry* oldest = set;
+  for (std::size_t w = 0; w < kWays; ++w) {
+    Entry& e = set[w];
+    if (e.tag == tag) {
+      entry = &e;
+      break;
+    }
+    if (e.tag == 0 || (oldest->tag != 0 && e.stamp < oldest->stamp)) oldest = &e;
+  }
+  if (entry == nullptr) {
+    entry = oldest;
+    if (entry->tag == 0) {
+      ++in_use_;
+    } else {
+      ++evictions_;
+    }
+    entry->tag = tag;
+    entry->stamp = now;
+    entry->tokens = limit.burst;
+  } else if (now > entry->stamp) {
+    entry->tokens = std::min(
+        limit.burst, entry->tokens + static_cast<double>(now - entry->stamp) * limit.per_tick);
+    entry->stamp = now;
+  }
+  if (entry->tokens < cost) return false;
+  entry->tokens -= cost;
+  return true;
+}
+
+}  // namespace udpsieve::dataplane
