@@ -19,17 +19,8 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-scripts/setup.sh >/dev/null
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build -j"$(nproc)" --target udpsieved udpsievectl >/dev/null
-
-work=$(mktemp -d /tmp/udpsieve-bench-control.XXXXXX)
-pid=""
-cleanup() {
-  [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+bench_build udpsieved udpsievectl
+bench_workdir control
 
 # Distinct sources 11.0.0.0 upwards, ports 1000-5999.
 awk -v n="$rules" 'BEGIN {

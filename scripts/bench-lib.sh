@@ -1,5 +1,25 @@
 # Shared by the benchmark scripts (sourced, not run).
 
+# bench_build TARGET...: installs what the benchmarks need (scripts/setup.sh) and builds the
+# targets (RelWithDebInfo, in build/).
+bench_build() {
+  scripts/setup.sh >/dev/null
+  cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+  cmake --build build -j"$(nproc)" --target "$@" >/dev/null
+}
+
+# bench_workdir NAME: a new directory in $work, removed on exit, when the udpsieved started by
+# start_udpsieved (its pid in $pid) is stopped too.
+bench_workdir() {
+  work=$(mktemp -d "/tmp/udpsieve-bench-$1.XXXXXX")
+  pid=""
+  trap 'bench_cleanup' EXIT
+}
+bench_cleanup() {
+  [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null || true
+  rm -rf "$work"
+}
+
 # write_unmatched_rules N FILE: a rule file of N drop rules of source prefix + destination port
 # whose sources (10.0.0.0/8) lie outside the replayed capture's (100.64.0.0/16), so every packet
 # walks all of them and none matches.

@@ -41,18 +41,9 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-scripts/setup.sh >/dev/null
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build -j"$(nproc)" --target udpsieved udpsievectl bench_make_pcap >/dev/null
-
-work=$(mktemp -d /tmp/udpsieve-bench-rt.XXXXXX)
+bench_build udpsieved udpsievectl bench_make_pcap
+bench_workdir rt
 [ -n "$state_dir" ] || state_dir=$(mktemp -d /var/tmp/udpsieve-bench-state.XXXXXX)
-pid=""
-cleanup() {
-  [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
 pcap=$work/flows.pcap
 build/bench_make_pcap "$pcap" "$flows"
 
