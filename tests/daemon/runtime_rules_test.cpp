@@ -527,6 +527,33 @@ TEST_F(RuntimeRules, PerSourceLimitsGiveEachSourceItsOwnBucket) {
   stop_and_check(final_stats);
 }
 
+// Ten times more sources than the table holds: sources evict each other (counted), nothing
+// breaks, and every frame is still counted once.
+TEST_F(RuntimeRules, PerSourceTableFullOfSourcesEvictsAndCountsExactly) {
+  dir_.write("rules.yaml",
+             "rules:\n  - {id: each, match: {dst_port: 53}, action: {rate_limit: {pps: 1, burst: "
+             "1, per_source: 32}}}\n");
+  configure(Ports::fifo, "[rules.yaml]", "forward", "  per_source_entries: 64\n");
+  start("per_source_full");
+  std::vector<Flow> flows;
+  for (uint32_t s = 0; s < 640; ++s) {
+    flows.push_back({"s" + std::to_string(s),
+                     {10, 3, static_cast<uint8_t>(s / 256), static_cast<uint8_t>(s % 256)},
+                     53});
+  }
+  traffic_->send(1, flows, 2);  // 1,280 frames, 40 bursts
+  const json final_stats = end_traffic();
+  EXPECT_EQ(settled_counts({{"each", 1280}}).size(), 1U);
+  const json each = entry_of(rules(), "each");
+  EXPECT_EQ(each["passed"].get<uint64_t>() + each["limited"].get<uint64_t>(), 1280U);
+  EXPECT_EQ(each["passed"].get<uint64_t>(), traffic_->forwarded());
+  EXPECT_EQ(final_stats["totals"]["drops"]["rate_limit"], each["limited"]);
+  const json& worker = final_stats["workers"][0];
+  EXPECT_EQ(worker["per_source_sources"], 64) << worker;
+  EXPECT_GE(worker["per_source_evictions"].get<uint64_t>(), 640U - 64U) << worker;
+  stop_and_check(final_stats);
+}
+
 // --- the state file ----------------------------------------------------------------------------
 
 /// What a restart must keep of a runtime rule.
