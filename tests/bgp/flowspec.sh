@@ -12,6 +12,8 @@
 #   - killing the feeder (ExaBGP starts it again; it asks the peer for the routes again) brings
 #     back the same rules with their counters, which go on counting;
 #   - withdrawing a route removes its rule and lets its traffic through again;
+#   - FastNetMon's ban and unban through config/fastnetmon/notify-flowspec.sh (called as
+#     FastNetMon calls it) announce and withdraw a discard route for the attacked address;
 #   - stopping gobgpd (the session goes down) removes every bgp rule.
 # How long each announcement took to be in effect is printed. Needs root (namespaces), gobgpd
 # and exabgp (scripts/setup.sh); outside CI it skips (77) without them.
@@ -274,6 +276,21 @@ rr global rib -a ipv4-flowspec del match destination 10.77.0.2/32 protocol udp \
 wait_rules "$limit4
 $drop6" "withdraw"
 check "withdrawn: datagrams to port 53 received (of 100)" "$(udp 4 53 100 100)" 100
+
+# A detector's ban as FastNetMon hands it to its notify script (config/fastnetmon): the
+# script announces a discard route for the attacked address through the reflector's GoBGP,
+# and the unban withdraws it.
+notify=$here/../../config/fastnetmon/notify-flowspec.sh
+echo "attack details" | ip netns exec "$ns" "$notify" 10.77.0.2 incoming 250000 ban ||
+  fail "the notify script's ban"
+wait_rules '{"dst": ["10.77.0.2/32"]} "drop"
+'"$limit4
+$drop6" "FastNetMon ban"
+check "FastNetMon ban: datagrams to port 54 received (of 50)" "$(udp 4 54 50 100)" 0
+ip netns exec "$ns" "$notify" 10.77.0.2 incoming 0 unban </dev/null || fail "the notify script's unban"
+wait_rules "$limit4
+$drop6" "FastNetMon unban"
+check "FastNetMon unban: datagrams to port 54 received (of 50)" "$(udp 4 54 50 100)" 50
 
 kill "$gobgpd_pid"
 wait_rules "" "the session going down"
