@@ -19,6 +19,7 @@
 #include "udpsieve/common/decimal.hpp"
 #include "udpsieve/common/yaml_node.hpp"
 #include "udpsieve/config/config.hpp"
+#include "udpsieve/config/eal_args.hpp"
 #include "udpsieve/rules/rule_loader.hpp"
 
 namespace udpsieve::config {
@@ -126,7 +127,7 @@ LcoreSpec parse_lcore(const YamlNode& node) {
 }
 
 EalConfig parse_eal(const YamlNode& node) {
-  node.expect_map({"lcores", "hugepages", "memory_mb", "file_prefix", "extra_args"});
+  node.expect_map({"lcores", "hugepages", "memory_mb", "mbufs", "file_prefix", "extra_args"});
   EalConfig eal;
   const YamlNode lcores = node.require("lcores");
   const std::vector<YamlNode> entries = lcores.one_or_list();
@@ -152,6 +153,9 @@ EalConfig parse_eal(const YamlNode& node) {
   }
   if (auto memory = node.get("memory_mb")) {
     eal.memory_mb = static_cast<unsigned>(memory->as_uint(64, 65536));
+  }
+  if (auto mbufs = node.get("mbufs")) {
+    eal.mbufs = static_cast<unsigned>(mbufs->as_uint(kMinPoolMbufs, kMaxPoolMbufs));
   }
   if (auto prefix = node.get("file_prefix")) {
     eal.file_prefix = word(*prefix, "file prefix", kMaxFilePrefixLength);

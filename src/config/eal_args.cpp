@@ -1,10 +1,14 @@
 #include "udpsieve/config/eal_args.hpp"
 
+#include <bit>
+
 #include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
+
+#include "udpsieve/common/stats_schema.hpp"
 
 namespace udpsieve::config {
 namespace {
@@ -79,6 +83,22 @@ bool is_pci_address(const std::string& device_args) {
   if (has_domain && !(hex_run(4) && expect(':'))) return false;
   return hex_run(2) && expect(':') && hex_run(2) && expect('.') && hex_run(1) &&
          pos == device.size();
+}
+
+unsigned computed_pool_mbufs(const DaemonConfig& config, unsigned workers_on_socket) {
+  constexpr unsigned kSlack = 8192;
+  unsigned per_worker = 0;
+  for (const PortConfig& port : config.ports)
+    per_worker += port.rx_descriptors + port.tx_descriptors;
+  per_worker +=
+      static_cast<unsigned>(kBurstSize) * (static_cast<unsigned>(config.ports.size()) + 2);
+  const unsigned total =
+      workers_on_socket * per_worker + (workers_on_socket + 1) * kPoolCacheSize + kSlack;
+  return std::bit_ceil(total + 1) - 1;
+}
+
+unsigned pool_mbufs(const DaemonConfig& config, unsigned workers_on_socket) {
+  return config.eal.mbufs != 0 ? config.eal.mbufs : computed_pool_mbufs(config, workers_on_socket);
 }
 
 EalPlan plan_eal(const DaemonConfig& config, const HugepageStatus& hugepages) {

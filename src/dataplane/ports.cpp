@@ -229,9 +229,13 @@ void PortSet::start(const std::vector<config::PortConfig>& ports, uint16_t queue
             "socket {})",
             label, q, socket, info.socket, info.socket);
       }
-      check(rte_eth_rx_queue_setup(id, q, rx_desc, static_cast<unsigned>(socket), &rxconf,
-                                   pools.on_socket(socket)),
-            label + ": RX queue " + std::to_string(q));
+      rte_mempool* pool = pools.on_socket(socket);
+      // A PMD may keep buffers of its own (net_pcap infinite_rx holds the whole capture): a
+      // pool too small for it is the operator's to size.
+      check(rte_eth_rx_queue_setup(id, q, rx_desc, static_cast<unsigned>(socket), &rxconf, pool),
+            label + ": RX queue " + std::to_string(q) + " (the mbuf pool on socket " +
+                std::to_string(socket) + " holds " + std::to_string(pool->size) +
+                " mbufs; if the driver's message above asks for more, set eal.mbufs)");
       check(rte_eth_tx_queue_setup(id, q, tx_desc, static_cast<unsigned>(socket), &txconf),
             label + ": TX queue " + std::to_string(q));
     }

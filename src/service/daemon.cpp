@@ -257,15 +257,19 @@ int serve(const Options& options, config::LoadedConfig& loaded, control::SocketS
   for (int socket : sockets) {
     const auto on_socket =
         static_cast<unsigned>(std::count(worker_sockets.begin(), worker_sockets.end(), socket));
-    unsigned rx_desc = 0;
-    unsigned tx_desc = 0;
-    for (const config::PortConfig& port : config.ports) {
-      rx_desc += port.rx_descriptors;
-      tx_desc += port.tx_descriptors;
+    const unsigned computed = config::computed_pool_mbufs(config, on_socket);
+    if (config.eal.mbufs == 0) {
+      spdlog::info(
+          "mbuf pool on socket {}: {} mbufs, computed from {} worker(s), the ports' "
+          "descriptors and caches (eal.mbufs sets another size)",
+          socket, computed, on_socket);
+    } else if (config.eal.mbufs < computed) {
+      spdlog::warn(
+          "eal.mbufs {} is below the {} that socket {}'s {} worker(s) can hold in their "
+          "queues and caches: receiving may stall for lack of mbufs",
+          config.eal.mbufs, computed, socket, on_socket);
     }
-    pools.create(
-        socket, dataplane::mbufs_needed(on_socket, rx_desc, tx_desc,
-                                        static_cast<unsigned>(config.ports.size()), on_socket + 1));
+    pools.create(socket, config::pool_mbufs(config, on_socket));
   }
 
   // The first table (rules, defaults, routes, counters, meters) before any port is touched:

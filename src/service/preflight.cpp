@@ -51,6 +51,45 @@ void check_hugepages(const config::DaemonConfig& config, const HostFacts& facts,
   }
 }
 
+/// The mbuf pools (one per NUMA node with workers) against the memory EAL will have.
+void check_mbufs(const config::DaemonConfig& config, const HostFacts& facts,
+                 PreflightReport& report) {
+  config::EalPlan plan;
+  try {
+    plan = config::plan_eal(config, facts.hugepages);
+  } catch (const std::runtime_error&) {
+    return;  // the hugepages check says why
+  }
+  uint64_t mbufs = 0;
+  const std::set<int> nodes(facts.worker_nodes.begin(), facts.worker_nodes.end());
+  for (int node : nodes) {
+    const auto workers = static_cast<unsigned>(
+        std::count(facts.worker_nodes.begin(), facts.worker_nodes.end(), node));
+    mbufs += config::pool_mbufs(config, workers);
+  }
+  if (nodes.empty()) mbufs = config::pool_mbufs(config, 1);
+  const uint64_t need_mb = (mbufs * config::kMbufFootprint + (1U << 20) - 1) >> 20;
+  const uint64_t have_mb =
+      plan.hugepages ? facts.hugepages.free_bytes >> 20 : uint64_t{config.eal.memory_mb};
+  // Besides the pools EAL needs room for the classifiers, rings and queues.
+  constexpr uint64_t kOtherMb = 64;
+  const std::string what = std::to_string(mbufs) + " mbufs (" +
+                           (config.eal.mbufs != 0 ? "eal.mbufs" : "computed") + ") need about " +
+                           std::to_string(need_mb) + " MB";
+  const std::string memory =
+      plan.hugepages ? std::to_string(have_mb) + " MB of hugepages are free"
+                     : "eal.memory_mb is " + std::to_string(have_mb) + " (no hugepages)";
+  if (need_mb + kOtherMb > have_mb) {
+    report.add(CheckStatus::fail, "mbufs",
+               what + " and the rest of udpsieved about " + std::to_string(kOtherMb) + " MB, but " +
+                   memory + ": " +
+                   (plan.hugepages ? "reserve more hugepages" : "raise eal.memory_mb") +
+                   (config.eal.mbufs != 0 ? " or lower eal.mbufs" : ""));
+    return;
+  }
+  report.add(CheckStatus::ok, "mbufs", what + "; " + memory);
+}
+
 void check_lcores(const config::DaemonConfig& config, const HostFacts& facts,
                   PreflightReport& report) {
   const std::vector<config::LcoreSpec>& lcores = config.eal.lcores;
@@ -166,6 +205,7 @@ void check_host_without_devices(const config::DaemonConfig& config, const HostFa
 void check_host(const config::DaemonConfig& config, const HostFacts& facts,
                 PreflightReport& report) {
   check_hugepages(config, facts, report);
+  check_mbufs(config, facts, report);
   check_lcores(config, facts, report);
   check_memlock(facts, report);
   check_numa(facts, report);

@@ -111,7 +111,7 @@ TEST(DaemonStart, BadConfigExitsTwoWithOneLocatedLineBeforeTouchingAnything) {
   EXPECT_EQ(result.exit_code, 2);
   EXPECT_EQ(result.output, config +
                                ":3:3: eal.bogus: unknown key (expected one of: lcores, "
-                               "hugepages, memory_mb, file_prefix, extra_args)\n");
+                               "hugepages, memory_mb, mbufs, file_prefix, extra_args)\n");
 }
 
 TEST(DaemonStart, BadRuleFileExitsTwo) {

@@ -2,7 +2,13 @@
 // the same checks stopping a normal start before any port is started.
 #include <gtest/gtest.h>
 
+#include <thread>
+
+#include <chrono>
+
 #include "support/daemon_process.hpp"
+#include "support/fifo_traffic.hpp"
+#include "support/packet_builder.hpp"
 
 namespace {
 
@@ -114,6 +120,58 @@ TEST(Preflight, JumboMtuNeedsScatterAndIsApplied) {
   ASSERT_TRUE(daemon.wait_ready(socket)) << daemon.log();
   const auto reply = daemon.request(socket, "ports");
   EXPECT_EQ(reply["ports"][0]["mtu"], 9000) << reply.dump();
+  EXPECT_EQ(daemon.stop(), 0) << daemon.log();
+}
+
+// A replay of many distinct frames (net_pcap infinite_rx keeps the whole capture in mbufs)
+// does not fit the computed pool; eal.mbufs makes room, and the daemon then runs on it.
+TEST(Preflight, ReplayOfManyDistinctFramesNeedsEalMbufs) {
+  REQUIRE_DPDK();
+  TempDir dir;
+  std::string pcap = udpsieve::test::pcap_header();
+  for (uint32_t i = 0; i < 20'000; ++i) {
+    const udpsieve::test::Bytes frame =
+        udpsieve::test::PacketBuilder()
+            .ipv4({.src = {100, 64, static_cast<uint8_t>(i >> 8), static_cast<uint8_t>(i)},
+                   .dst = {10, 9, 9, 9}})
+            .udp({.src_port = 40000, .dst_port = 53, .checksum = 0})
+            .payload(udpsieve::test::Bytes(18, 0x5a))
+            .build();
+    udpsieve::test::append_record(pcap, frame.data(), frame.size());
+  }
+  const std::string capture = dir.write("flows.pcap", pcap);
+  const auto config = [&](const std::string& mbufs) {
+    return dir.write("config.yaml",
+                     "eal:\n  lcores: [0, 1]\n  hugepages: auto\n  memory_mb: 512\n" + mbufs +
+                         "ports:\n  - {name: wan, device: \"net_pcap0,rx_pcap=" + capture +
+                         ",infinite_rx=1\", forward_to: lan}\n"
+                         "  - {name: lan, device: \"net_null0,no-rx=1\", forward_to: wan}\n");
+  };
+  // The computed pool (16,383 mbufs here) cannot hold the capture: start-up stops, saying so.
+  const auto refused =
+      run_program({daemon_binary(), "--config", config(""), "--file-prefix",
+                   udpsieve::test::unique_prefix("pf-mbufs1"), "--socket", dir.file("a.sock")});
+  EXPECT_NE(refused.exit_code, 0) << refused.output;
+  EXPECT_NE(refused.output.find("holds 16383 mbufs; if the driver's message above asks for more, "
+                                "set eal.mbufs"),
+            std::string::npos)
+      << refused.output;
+  // With eal.mbufs it starts and replays all of it.
+  const std::string socket = dir.file("ctl.sock");
+  udpsieve::test::DaemonProcess daemon(
+      {"--config", config("  mbufs: 65535\n"), "--file-prefix",
+       udpsieve::test::unique_prefix("pf-mbufs2"), "--socket", socket},
+      dir.file("d.log"));
+  ASSERT_TRUE(daemon.wait_ready(socket)) << daemon.log();
+  EXPECT_NE(daemon.log().find("mbuf pool mbufs_s0: 65535 mbufs"), std::string::npos)
+      << daemon.log();
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  uint64_t rx = 0;
+  while (rx < 40'000 && std::chrono::steady_clock::now() < deadline) {
+    rx = daemon.request(socket, "stats")["totals"]["rx_packets"].get<uint64_t>();
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_GE(rx, 40'000U) << "the capture replayed at least twice";
   EXPECT_EQ(daemon.stop(), 0) << daemon.log();
 }
 

@@ -317,7 +317,9 @@ const ErrorCase kErrorCases[] = {
      "udpsieve.yaml:1:6: eal: expected a mapping, got a list"},
     {"unknown eal key", "eal:\n  lcore: [0, 1]\n" + kPorts,
      "udpsieve.yaml:2:3: eal.lcore: unknown key (expected one of: lcores, hugepages, memory_mb, "
-     "file_prefix, extra_args)"},
+     "mbufs, file_prefix, extra_args)"},
+    {"mbufs too few", "eal:\n  lcores: [0, 1]\n  mbufs: 512\n" + kPorts,
+     "udpsieve.yaml:3:10: eal.mbufs: 512 is out of range 1023-16777215"},
     {"lcores missing", "eal:\n  hugepages: auto\n" + kPorts,
      "udpsieve.yaml:2:3: eal.lcores: required key is missing"},
     {"one lcore", "eal:\n  lcores: [0]\n" + kPorts,

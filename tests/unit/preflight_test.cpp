@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <tuple>
+
 #include <string>
 #include <vector>
 
@@ -176,6 +178,45 @@ TEST(Preflight, HostChecks) {
               std::string::npos)
         << c.what;
   }
+}
+
+// The mbuf pools (eal.mbufs, or computed) must fit the memory EAL will have.
+TEST(Preflight, MbufPoolsMustFitTheMemory) {
+  const auto check = [](unsigned mbufs, HugepageMode mode, uint64_t free_mb) {
+    DaemonConfig config;
+    config.eal.hugepages = mode;
+    config.eal.memory_mb = 256;
+    config.eal.mbufs = mbufs;
+    config.eal.lcores = {{0, 0}, {1, 1}};
+    HostFacts facts;
+    facts.hugepages = {free_mb << 20, true};
+    facts.allowed_cpus = {0, 1};
+    facts.worker_nodes = {0};
+    facts.numa_nodes = 1;
+    PreflightReport report;
+    udpsieve::service::check_host(config, facts, report);
+    for (const auto& result : report.results()) {
+      if (result.subject == "mbufs") return std::make_pair(result.status, result.text);
+    }
+    return std::make_pair(CheckStatus::fail, std::string("no mbufs check"));
+  };
+  // Computed for one worker and no ports: 16,383 mbufs, about 38 MB.
+  auto [status, text] = check(0, HugepageMode::off, 0);
+  EXPECT_EQ(status, CheckStatus::ok) << text;
+  EXPECT_EQ(text, "16383 mbufs (computed) need about 38 MB; eal.memory_mb is 256 (no hugepages)");
+  std::tie(status, text) = check(1'000'000, HugepageMode::automatic, 1024);
+  EXPECT_EQ(status, CheckStatus::fail) << text;
+  EXPECT_EQ(text,
+            "1000000 mbufs (eal.mbufs) need about 2320 MB and the rest of udpsieved about 64 MB, "
+            "but 1024 MB of hugepages are free: reserve more hugepages or lower eal.mbufs");
+  std::tie(status, text) = check(200'000, HugepageMode::off, 0);
+  EXPECT_EQ(status, CheckStatus::fail) << text;
+  EXPECT_NE(text.find("eal.memory_mb is 256 (no hugepages): raise eal.memory_mb or lower "
+                      "eal.mbufs"),
+            std::string::npos)
+      << text;
+  std::tie(status, text) = check(65'535, HugepageMode::automatic, 1024);
+  EXPECT_EQ(status, CheckStatus::ok) << text;
 }
 
 TEST(Preflight, FailuresListsOnlyFailures) {

@@ -33,6 +33,8 @@ struct EalConfig {
   std::vector<LcoreSpec> lcores;  ///< first = main/control lcore, the rest = workers
   HugepageMode hugepages = HugepageMode::automatic;
   unsigned memory_mb = 512;  ///< memory when running without hugepages
+  /// Mbufs in each NUMA socket's pool (eal.mbufs); 0: computed (config::pool_mbufs).
+  unsigned mbufs = 0;
   std::string file_prefix = "udpsieve";
   std::vector<std::string> extra_args;  ///< passed to rte_eal_init verbatim (eal.extra_args)
 };

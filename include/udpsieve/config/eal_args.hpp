@@ -15,6 +15,22 @@ struct HugepageStatus {
   bool hugetlbfs_mounted = false;
 };
 
+/// Bounds of eal.mbufs.
+inline constexpr uint64_t kMinPoolMbufs = 1023;
+inline constexpr uint64_t kMaxPoolMbufs = 16'777'215;
+/// Mbufs each lcore keeps in its cache of a pool.
+inline constexpr unsigned kPoolCacheSize = 256;
+/// Memory one mbuf takes in a pool: 2,176 bytes of data room (RTE_MBUF_DEFAULT_BUF_SIZE), the
+/// 128-byte rte_mbuf and the mempool's object header, rounded up.
+inline constexpr uint64_t kMbufFootprint = 2432;
+
+/// Mbufs of one NUMA socket's pool when eal.mbufs does not say: every RX and TX descriptor of
+/// its workers' queues, their TX buffers, the per-lcore caches, and slack for PMDs that keep
+/// buffers of their own (net_pcap infinite_rx), as 2^n - 1.
+[[nodiscard]] unsigned computed_pool_mbufs(const DaemonConfig& config, unsigned workers_on_socket);
+/// The pool size to use: eal.mbufs, or computed_pool_mbufs.
+[[nodiscard]] unsigned pool_mbufs(const DaemonConfig& config, unsigned workers_on_socket);
+
 /// Least free hugepage memory `hugepages: auto` wants before it uses hugepages.
 inline constexpr uint64_t kMinHugepageBytes = uint64_t{64} << 20;
 

@@ -35,10 +35,4 @@ class MempoolSet {
   std::map<int, rte_mempool*> pools_;
 };
 
-/// Mbufs a socket's pool needs: every descriptor of its workers' queues, TX buffers, per-lcore
-/// caches, plus slack for PMDs that keep buffers of their own (net_pcap infinite_rx).
-[[nodiscard]] unsigned mbufs_needed(unsigned workers_on_socket, unsigned rx_descriptors_per_worker,
-                                    unsigned tx_descriptors_per_worker, unsigned ports,
-                                    unsigned lcores_using_pool);
-
 }  // namespace udpsieve::dataplane
