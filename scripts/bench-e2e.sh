@@ -6,7 +6,15 @@
 # its per-second samples, then the median over runs and the ratios.
 #
 #   scripts/bench-e2e.sh [--seconds N] [--rounds N] [--rules N] [--runtime-rules N]
+#                        [--flows N] [--v6 PERCENT] [--sequential] [--per-source]
 #
+# The capture holds --flows distinct flows (default 65,536), --v6 percent of them IPv6
+# (default 10), with random spoofed source addresses and ports (--sequential: sources counting
+# up from 100.64.0.0, as the first versions of this benchmark had). Every contender's pool is
+# sized for the whole capture (net_pcap infinite_rx copies it into mbufs at start and refuses
+# to start when the pool cannot hold it, so a run that starts replays all of it).
+# --per-source adds a per-source rate limit that every frame reaches (after the unmatched
+# rules): the cost of one bucket per source.
 # --rules N gives udpsieved N rules that never match (so every packet walks all of them) plus
 # the default action: the cost of the rule stage at that size. --runtime-rules N adds N runtime
 # rules that never match either (restored from a state file at start): the cost of the second
@@ -19,15 +27,25 @@ seconds=8
 rounds=3
 rules=10
 runtime_rules=0
+flows=65536
+v6=10
+sources=random
+per_source=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --seconds) seconds=$2; shift 2 ;;
     --rounds) rounds=$2; shift 2 ;;
     --rules) rules=$2; shift 2 ;;
     --runtime-rules) runtime_rules=$2; shift 2 ;;
-    *) echo "usage: scripts/bench-e2e.sh [--seconds N] [--rounds N] [--rules N] [--runtime-rules N]" >&2; exit 2 ;;
+    --flows) flows=$2; shift 2 ;;
+    --v6) v6=$2; shift 2 ;;
+    --sequential) sources=sequential; shift ;;
+    --per-source) per_source=1; shift ;;
+    *) sed -n '8,9p' "$0" >&2; exit 2 ;;
   esac
 done
+# Room for the whole capture plus the queues: 2^n - 1 mbufs.
+mbufs=$(awk -v n=$((flows + 16384)) 'BEGIN {m = 1; while (m <= n) m *= 2; print m - 1}')
 
 scripts/setup.sh >/dev/null
 command -v dpdk-testpmd >/dev/null || { echo "dpdk-testpmd missing (apt-get install dpdk-dev)" >&2; exit 1; }
@@ -37,15 +55,20 @@ cmake --build build -j"$(nproc)" --target udpsieved udpsievectl bench_make_pcap 
 work=$(mktemp -d /tmp/udpsieve-bench.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 pcap=$work/udp64.pcap
-build/bench_make_pcap "$pcap" 1024
+build/bench_make_pcap "$pcap" "$flows" "$v6" "$sources"
 
 # Rules that never match the capture.
 write_unmatched_rules "$rules" "$work/rules.yaml"
+if ((per_source)); then
+  printf '  - id: per-source\n    match: {dst: [198.51.100.53, "2001:db8::53"]}\n    action: {rate_limit: {pps: 100, burst: 100, per_source: 32}}\n' \
+    >>"$work/rules.yaml"
+fi
 write_unmatched_runtime_state "$runtime_rules" "$work/dynamic.json"
 cat >"$work/udpsieved.yaml" <<EOF
 eal:
   lcores: [0, 1]
   hugepages: auto
+  mbufs: $mbufs
   file_prefix: bench-udpsieve
 ports:
   - name: wan
@@ -98,6 +121,7 @@ run_testpmd() {
   timeout -s INT $((seconds + 2)) dpdk-testpmd -l 0,1 --file-prefix bench-testpmd --no-pci --huge-unlink \
     --vdev "net_pcap0,rx_pcap=$pcap,infinite_rx=1" --vdev "net_null0,no-rx=1" -- \
     --forward-mode="$mode" --nb-cores=1 --no-lsc-interrupt --stats-period 1 -a \
+    --total-num-mbufs="$mbufs" \
     >"$work/testpmd.log" 2>&1 || true
   # Port 0's Rx-pps lines; drop the first two (start-up).
   awk '/statistics for port 0/ {p=1} /statistics for port 1/ {p=0} p && /Rx-pps/ {print $2}' \
@@ -118,7 +142,8 @@ u=$(echo "${results[udpsieve]}" | tr ' ' '\n' | grep . | median)
 io=$(echo "${results[io]}" | tr ' ' '\n' | grep . | median)
 sw=$(echo "${results[5tswap]}" | tr ' ' '\n' | grep . | median)
 echo
-echo "net_pcap(64-byte UDP, infinite_rx) -> net_null, one worker lcore, $rules rule(s)" \
+echo "net_pcap(64-byte UDP, infinite_rx, $flows $sources flows, $v6% IPv6) -> net_null," \
+  "one worker lcore, $rules rule(s)$( ((per_source)) && echo " + a per-source limit")" \
   "+ $runtime_rules runtime rule(s), median of $rounds x ${seconds}s"
 printf '%-28s %8s\n' "contender" "Mpps"
 printf '%-28s %8.2f\n' "udpsieved" "$u" "dpdk-testpmd io" "$io" "dpdk-testpmd 5tswap" "$sw"

@@ -207,6 +207,17 @@ void Worker::handle_burst(rte_mbuf** mbufs, uint16_t count, uint16_t in_port,
   const uint64_t now = meters[0] != nullptr || meters[1] != nullptr ? rte_rdtsc() : 0;
   // Non-zero only while a verdict capture runs: one load per burst otherwise.
   const uint64_t capture = tap_ != nullptr ? tap_->word() : 0;
+  // Per-source limits: hash the burst's keys and prefetch their buckets before any is needed.
+  std::array<uint64_t, kBurstSize> source_hash;
+  for (uint16_t i = 0; i < count; ++i) {
+    const uint32_t hit = matched[i];
+    if (hit == 0 || info[i].status != ParseStatus::udp) continue;
+    const std::size_t part = hit >> 31;
+    const RuleVerdict& verdict = verdicts[part][(hit & ~kRuntimeHit) - 1];
+    if (!verdict.per_source) continue;
+    source_hash[i] = sources_->hash(info[i].key, source_limits[part][verdict.meter]);
+    sources_->prefetch(source_hash[i]);
+  }
   for (uint16_t i = 0; i < count; ++i) {
     rte_mbuf* m = mbufs[i];
     const uint32_t length = rte_pktmbuf_pkt_len(m);
@@ -238,8 +249,8 @@ void Worker::handle_burst(rte_mbuf** mbufs, uint16_t count, uint16_t in_port,
             case rules::ActionKind::rate_limit: {
               bool within = false;
               if (verdict.per_source) {
-                within = sources_->admit(info[i].key, source_limits[part][verdict.meter], now,
-                                         verdict.count_bytes ? length : 1.0);
+                within = sources_->admit_hashed(source_hash[i], source_limits[part][verdict.meter],
+                                                now, verdict.count_bytes ? length : 1.0);
               } else {
                 MeterSlot& slot = meters[part][verdict.meter];
                 within = rte_meter_srtcm_color_blind_check(&slot.meter, &slot.profile, now,

@@ -32,7 +32,8 @@ class SourceBuckets {
   static constexpr std::size_t kWays = 8;
 
   /// Room for about `entries` sources (rounded up to a power-of-two number of sets); `seed`
-  /// keys the hash. The memory is zero pages until the worker touches it (its NUMA node).
+  /// keys the hash. The memory is zero pages until the worker touches it (its NUMA node),
+  /// transparent huge pages where the kernel gives them.
   SourceBuckets(std::size_t entries, std::array<uint64_t, 2> seed);
   ~SourceBuckets();
   SourceBuckets(const SourceBuckets&) = delete;
@@ -40,7 +41,18 @@ class SourceBuckets {
 
   /// Whether a packet of `cost` tokens from `key`'s source passes `limit` at TSC time `now`
   /// (and takes its tokens when it does).
-  bool admit(const rules::PacketKey& key, const SourceLimit& limit, uint64_t now, double cost);
+  bool admit(const rules::PacketKey& key, const SourceLimit& limit, uint64_t now, double cost) {
+    return admit_hashed(hash(key, limit), limit, now, cost);
+  }
+  /// admit() for a key whose hash() is known; a worker hashes a burst's keys first and
+  /// prefetches their sets, so the table's cache and TLB misses overlap.
+  bool admit_hashed(uint64_t hash, const SourceLimit& limit, uint64_t now, double cost);
+  /// Starts loading the set of a key's hash into the cache.
+  void prefetch(uint64_t hash) const noexcept {
+    const Entry* set = entries_ + (((hash >> 1) & mask_) * kWays);
+    for (std::size_t line = 0; line < sizeof(Entry) * kWays; line += 64)
+      __builtin_prefetch(reinterpret_cast<const char*>(set) + line, 1);
+  }
 
   [[nodiscard]] std::size_t capacity() const noexcept { return sets_ * kWays; }
   /// Entries holding a source (they are reused, never freed).
@@ -57,10 +69,12 @@ class SourceBuckets {
     uint64_t stamp = 0;  ///< TSC of the last refill
     double tokens = 0;
   };
+  static constexpr std::size_t kHugePage = std::size_t{2} << 20;
   std::size_t sets_;
   std::size_t mask_;
   std::array<uint64_t, 2> seed_;
-  Entry* entries_;
+  std::size_t bytes_;  ///< mapped, a whole number of huge pages
+  Entry* entries_ = nullptr;
   uint64_t in_use_ = 0;
   uint64_t evictions_ = 0;
 };
