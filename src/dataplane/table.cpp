@@ -76,6 +76,7 @@ RulePart::RulePart(std::shared_ptr<const rules::RuleSet> rules, const PartParams
     if (rule.action.kind == rules::ActionKind::rate_limit) {
       verdict.count_bytes = rule.action.rate_limit.unit == rules::RateLimit::Unit::bytes;
       verdict.per_source = rule.action.rate_limit.per_source != 0;
+      per_source_ = per_source_ || verdict.per_source;
       verdict.meter = static_cast<uint16_t>(metered_rules_.size());
       metered_rules_.push_back(i);
     }

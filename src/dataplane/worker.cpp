@@ -209,7 +209,8 @@ void Worker::handle_burst(rte_mbuf** mbufs, uint16_t count, uint16_t in_port,
   const uint64_t capture = tap_ != nullptr ? tap_->word() : 0;
   // Per-source limits: hash the burst's keys and prefetch their buckets before any is needed.
   std::array<uint64_t, kBurstSize> source_hash;
-  for (uint16_t i = 0; i < count; ++i) {
+  const bool per_source = file.per_source() || runtime.per_source();
+  for (uint16_t i = 0; per_source && i < count; ++i) {
     const uint32_t hit = matched[i];
     if (hit == 0 || info[i].status != ParseStatus::udp) continue;
     const std::size_t part = hit >> 31;

@@ -322,6 +322,7 @@ TEST(RateLimit, PerSourceLimitsAreSharedOrWholeByRss) {
   const double hz = static_cast<double>(rte_get_tsc_hz());
   const RulePart split(rule_set({rule("shared", pps(10, 10)), rule("each", limit)}), params(3));
   ASSERT_TRUE(split.verdicts()[1].per_source);
+  EXPECT_TRUE(split.per_source());
   EXPECT_FALSE(split.verdicts()[0].per_source);
   double rate = 0;
   double burst = 0;
@@ -338,6 +339,7 @@ TEST(RateLimit, PerSourceLimitsAreSharedOrWholeByRss) {
   PartParams whole_params = params(3);
   whole_params.per_source_whole = true;
   const RulePart whole(rule_set({rule("each", limit)}), whole_params);
+  EXPECT_FALSE(RulePart(rule_set({rule("shared", pps(10, 10))}), params(3)).per_source());
   for (uint32_t w = 0; w < 3; ++w) {
     EXPECT_NEAR(whole.source_limits(w)[0].per_tick * hz, 1000.0, 1e-6);
     EXPECT_EQ(whole.source_limits(w)[0].burst, 301.0);

@@ -91,6 +91,8 @@ class RulePart {
   [[nodiscard]] RuleCounter* rule_counters(uint32_t worker) const noexcept { return rows_[worker]; }
   /// The rate-limit meters owned by one worker (written only by that worker).
   [[nodiscard]] MeterSlot* meters(uint32_t worker) const noexcept { return meters_[worker]; }
+  /// Whether some rule has a per-source limit.
+  [[nodiscard]] bool per_source() const noexcept { return per_source_; }
   /// One worker's per-source limits by meter slot (meaningful for per-source rules).
   [[nodiscard]] const SourceLimit* source_limits(uint32_t worker) const noexcept {
     return source_limits_[worker].data();
@@ -114,6 +116,7 @@ class RulePart {
   std::vector<MeterSlot*> meters_;          // one allocation per worker (null without rate limits)
   std::vector<std::size_t> metered_rules_;  // rule index of each meter slot
   std::vector<std::vector<SourceLimit>> source_limits_;  // per worker, by meter slot
+  bool per_source_ = false;
   uint64_t generation_;
 };
 
