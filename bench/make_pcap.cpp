@@ -55,23 +55,24 @@ int main(int argc, char** argv) {
     const auto low = static_cast<uint8_t>(i & 0xff);
     const auto high = static_cast<uint8_t>((i >> 8) & 0xff);
     const auto dst_port = static_cast<uint16_t>(i % 4 == 0 ? 123 : 53);
-    const auto src_port =
-        static_cast<uint16_t>(random ? 1024 + rng() % 64512 : 1024 + i % 60000);
+    const auto src_port = static_cast<uint16_t>(random ? 1024 + rng() % 64512 : 1024 + i % 60000);
     // Spread the IPv6 frames evenly: frame i is IPv6 when the running share falls behind.
     const bool v6 = (i + 1) * v6_percent / 100 > i * v6_percent / 100;
     udpsieve::test::PacketBuilder builder;
     if (v6) {
-      udpsieve::test::Ipv6Address src{0x20, 0x01, 0x0d, 0xb8, 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0, high,
-                                      low};
+      udpsieve::test::Ipv6Address src{0x20, 0x01, 0x0d, 0xb8, 0xff, 0, 0,    0,
+                                      0,    0,    0,    0,    0,    0, high, low};
       if (random) {
         for (std::size_t b = 4; b < 16; ++b)
           src[b] = static_cast<uint8_t>(rng());
       }
-      udpsieve::test::Ipv6Address dst{0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x53};
+      udpsieve::test::Ipv6Address dst{0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0,
+                                      0,    0,    0,    0,    0, 0, 0, 0x53};
       builder.ipv6({.src = src, .dst = dst});
     } else {
-      builder.ipv4({.src = random ? random_v4(rng) : udpsieve::test::Ipv4Address{100, 64, high, low},
-                    .dst = {198, 51, 100, 53}});
+      builder.ipv4(
+          {.src = random ? random_v4(rng) : udpsieve::test::Ipv4Address{100, 64, high, low},
+           .dst = {198, 51, 100, 53}});
     }
     const auto frame = builder.udp({.src_port = src_port, .dst_port = dst_port})
                            .payload_size(v6 ? 4 : 18)  // 14 + 20 + 8 + 18 = 60 bytes
