@@ -216,12 +216,6 @@ std::unordered_map<std::string, FlowSteering::NicCount> FlowSteering::nic_counts
   return counts;
 }
 
-std::optional<uint64_t> FlowSteering::hw_packets(const std::string& id) const {
-  const auto counts = nic_counts();
-  const auto it = counts.find(id);
-  return it == counts.end() ? std::nullopt : it->second.hw_packets;
-}
-
 bool FlowSteering::offloaded(const std::string& id) const {
   const auto counts = nic_counts();
   return counts.find(id) != counts.end();

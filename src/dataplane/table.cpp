@@ -14,6 +14,7 @@
 #include <utility>
 
 #include "udpsieve/common/config_error.hpp"
+#include "udpsieve/common/fnv1a.hpp"
 #include "udpsieve/dataplane/rule_limits.hpp"
 
 namespace udpsieve::dataplane {
@@ -31,17 +32,6 @@ T* aligned_array(std::size_t count) {
 template <class T>
 void free_aligned(T* items) {
   ::operator delete[](items, std::align_val_t{kCacheLine});
-}
-
-/// A rule's identity in per-source bucket keys: FNV-1a of its id, so a rebuilt part (a reload,
-/// a runtime change) finds the same rule's buckets where they were.
-uint64_t rule_key(const std::string& id) {
-  uint64_t hash = 0xcbf29ce484222325ULL;
-  for (const char c : id) {
-    hash ^= static_cast<unsigned char>(c);
-    hash *= 0x100000001b3ULL;
-  }
-  return hash;
 }
 
 /// One worker's rate-limit profile: its share of the rate and of the burst.
@@ -110,7 +100,9 @@ RulePart::RulePart(std::shared_ptr<const rules::RuleSet> rules, const PartParams
           static_cast<double>(std::max<uint64_t>(share_of(limit.rate, split, share), 1)) / tsc_hz;
       source.burst =
           static_cast<double>(std::max<uint64_t>(share_of(limit.burst, split, share), 1));
-      source.rule = rule_key(rule.id);
+      // Keyed by the rule's id, so a rebuilt part (a reload, a runtime change) finds the same
+      // rule's buckets where they were.
+      source.rule = fnv1a64(rule.id);
       source.v4_length = limit.per_source;
       source.v6_length = limit.per_source_v6;
     }

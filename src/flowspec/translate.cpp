@@ -24,6 +24,7 @@
 #include <string_view>
 
 #include "udpsieve/common/decimal.hpp"
+#include "udpsieve/common/fnv1a.hpp"
 #include "udpsieve/rules/rule.hpp"
 
 namespace udpsieve::flowspec {
@@ -141,7 +142,6 @@ std::string hex64(uint64_t value) {
   return text;
 }
 
-/// FNV-1a, 64 bits: ids stable across boxes, runs and compilers.
 /// The rules' note: the route as ExaBGP wrote it ("flow destination-ipv4 192.0.2.0/24 ..."),
 /// or its canonical key, fit for a rule's note (no control characters, at most its length).
 std::string note_of(const Route& route) {
@@ -158,15 +158,6 @@ std::string note_of(const Route& route) {
     note += "...";
   }
   return note;
-}
-
-uint64_t fnv1a(std::string_view text) {
-  uint64_t hash = 0xcbf29ce484222325ULL;
-  for (const char c : text) {
-    hash ^= static_cast<uint8_t>(c);
-    hash *= 0x100000001b3ULL;
-  }
-  return hash;
 }
 
 json action_json(const Action& action) {
@@ -362,7 +353,7 @@ Translation translate(const Route& route, const Action& action) {
   }
   // Non-first fragments carry no ports: a port or fragment combination that can never match.
   Translation t;
-  const std::string id = "bgp-" + hex64(fnv1a(canonical_key(route)));
+  const std::string id = "bgp-" + hex64(fnv1a64(canonical_key(route)));
   const json rule_action = action_json(action);
   const std::string note = note_of(route);
   for (std::size_t i = 0; i < matches.size(); ++i) {

@@ -88,8 +88,7 @@ class FlowSteering {
   /// Every offloaded drop rule by id, in one pass over the ports' flows (a reply takes this
   /// once rather than scanning every flow for each of its rules).
   [[nodiscard]] std::unordered_map<std::string, NicCount> nic_counts() const;
-  /// nic_counts() of one rule.
-  [[nodiscard]] std::optional<uint64_t> hw_packets(const std::string& id) const;
+  /// Whether nic_counts() has the rule.
   [[nodiscard]] bool offloaded(const std::string& id) const;
   /// The NIC drops counted so far (rules whose NIC counts are known).
   [[nodiscard]] uint64_t hw_dropped() const;
