@@ -7,6 +7,7 @@
 #
 #   scripts/bench-e2e.sh [--seconds N] [--rounds N] [--rules N] [--runtime-rules N]
 #                        [--flows N] [--v6 PERCENT] [--sequential] [--per-source]
+#                        [--set V4,V6]
 #
 # The capture holds --flows distinct flows (default 65,536), --v6 percent of them IPv6
 # (default 10), with random spoofed source addresses and ports (--sequential: sources counting
@@ -15,6 +16,10 @@
 # to start when the pool cannot hold it, so a run that starts replays all of it).
 # --per-source adds a per-source rate limit that every frame reaches (after the unmatched
 # rules): the cost of one bucket per source.
+# --set V4,V6 adds a fourth contender: udpsieved with a prefix set of V4 IPv4 and V6 IPv6 prefixes
+# (scripts/make-set-file.py: a threat feed's shape) and a rule matching on it that every
+# packet reaches and none matches (its destination port is never sent), beside the same
+# daemon without them: the cost of the set lookup, run for run.
 # --rules N gives udpsieved N rules that never match (so every packet walks all of them) plus
 # the default action: the cost of the rule stage at that size. --runtime-rules N adds N runtime
 # rules that never match either (restored from a state file at start): the cost of the second
@@ -31,6 +36,7 @@ flows=65536
 v6=10
 sources=random
 per_source=0
+set_sizes=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --seconds) seconds=$2; shift 2 ;;
@@ -41,7 +47,8 @@ while [ $# -gt 0 ]; do
     --v6) v6=$2; shift 2 ;;
     --sequential) sources=sequential; shift ;;
     --per-source) per_source=1; shift ;;
-    *) sed -n '8,9p' "$0" >&2; exit 2 ;;
+    --set) set_sizes=$2; shift 2 ;;
+    *) sed -n '8,10p' "$0" >&2; exit 2 ;;
   esac
 done
 # Room for the whole capture plus the queues: 2^n - 1 mbufs.
@@ -64,7 +71,8 @@ if ((per_source)); then
     >>"$work/rules.yaml"
 fi
 write_unmatched_runtime_state "$runtime_rules" "$work/dynamic.json"
-cat >"$work/udpsieved.yaml" <<EOF
+write_config() {  # write_config FILE RULES [SETS]
+cat >"$1" <<EOF
 eal:
   lcores: [0, 1]
   hugepages: auto
@@ -77,9 +85,10 @@ ports:
   - name: lan
     device: "net_null0,no-rx=1"
     forward_to: wan
+${3:-}
 pipeline:
   default_action: forward
-  rules: [rules.yaml]
+  rules: [$2]
   dynamic_state: dynamic.json
 control:
   socket: $work/ctl.sock
@@ -87,14 +96,23 @@ control:
 logging:
   level: warn
 EOF
+}
+write_config "$work/udpsieved.yaml" rules.yaml
+if [ -n "$set_sizes" ]; then
+  scripts/make-set-file.py "$work/set.txt" "${set_sizes%,*}" "${set_sizes#*,}" 1
+  cp "$work/rules.yaml" "$work/rules-set.yaml"
+  printf '  - id: feed\n    match: {src_set: feed, dst_port: 9}\n    action: drop\n' \
+    >>"$work/rules-set.yaml"
+  write_config "$work/udpsieved-set.yaml" rules-set.yaml "sets: {feed: {file: set.txt}}"
+fi
 
 median() { sort -g | awk '{a[NR]=$1} END {if (NR==0) {print 0} else if (NR%2) {print a[(NR+1)/2]} else {print (a[NR/2]+a[NR/2+1])/2}}'; }
 
 # One udpsieved run: per-second deltas of rx_packets from the control socket.
 run_udpsieve() {
-  build/udpsieved --config "$work/udpsieved.yaml" >"$work/daemon.log" 2>&1 &
+  build/udpsieved --config "$work/${1:-udpsieved.yaml}" >"$work/daemon.log" 2>&1 &
   local pid=$! prev="" samples=()
-  for _ in $(seq 1 100); do
+  for _ in $(seq 1 600); do
     build/udpsievectl --socket "$work/ctl.sock" version >/dev/null 2>&1 && break
     sleep 0.1
   done
@@ -133,9 +151,11 @@ for round in $(seq 1 "$rounds"); do
   results[udpsieve]+="$(run_udpsieve) "
   results[io]+="$(run_testpmd io) "
   results[5tswap]+="$(run_testpmd 5tswap) "
+  [ -z "$set_sizes" ] || results[set]+="$(run_udpsieve udpsieved-set.yaml) "
   echo "round $round: udpsieved $(echo "${results[udpsieve]}" | awk '{print $NF}') Mpps," \
     "testpmd io $(echo "${results[io]}" | awk '{print $NF}') Mpps," \
-    "testpmd 5tswap $(echo "${results[5tswap]}" | awk '{print $NF}') Mpps" >&2
+    "testpmd 5tswap $(echo "${results[5tswap]}" | awk '{print $NF}') Mpps" \
+    "$([ -z "$set_sizes" ] || echo ", udpsieved + set $(echo "${results[set]}" | awk '{print $NF}') Mpps")" >&2
 done
 
 u=$(echo "${results[udpsieve]}" | tr ' ' '\n' | grep . | median)
@@ -149,3 +169,8 @@ printf '%-28s %8s\n' "contender" "Mpps"
 printf '%-28s %8.2f\n' "udpsieved" "$u" "dpdk-testpmd io" "$io" "dpdk-testpmd 5tswap" "$sw"
 awk -v u="$u" -v io="$io" -v sw="$sw" \
   'BEGIN {printf "ratio udpsieved/io     %.2f\nratio udpsieved/5tswap %.2f\n", u / io, u / sw}'
+if [ -n "$set_sizes" ]; then
+  st=$(echo "${results[set]}" | tr ' ' '\n' | grep . | median)
+  printf '%-28s %8.2f\n' "udpsieved + set ${set_sizes}" "$st"
+  awk -v u="$u" -v st="$st" 'BEGIN {printf "ratio with set/without   %.2f\n", st / u}'
+fi

@@ -233,7 +233,9 @@ std::chrono::milliseconds default_timeout(const std::string& command,
   // up, a reload or check when a large rule set is compiled, a rule change when it is in effect.
   if (command == "capture") return std::chrono::seconds(capture.timeout_s + 30);
   if (command == "reload" || command == "check") return std::chrono::minutes(5);
-  if (command.rfind("rule-", 0) == 0) return std::chrono::seconds(60);
+  if (command.rfind("rule-", 0) == 0 || command.rfind("set-", 0) == 0) {
+    return std::chrono::seconds(60);
+  }
   return std::chrono::seconds(5);
 }
 
@@ -255,6 +257,8 @@ Request build_request(const Invocation& invocation,
     request.body = rule_del_request(parse_rule_del(args));
   } else if (request.command == "rules") {
     request.body = rules_request(args, request.words);
+  } else if (request.command.starts_with("set-")) {
+    request.body = set_request(request.command, request.words, args);
   } else if (request.command == "check") {
     ArgReader reader(request.words, args);
     std::vector<std::string> files;

@@ -238,6 +238,38 @@ std::string render_steering(const json& reply) {
   return out;
 }
 
+/// set-add, set-del, set-flush: one line saying what changed and what the set holds now.
+std::string render_set_change(const std::string& command, const json& reply) {
+  std::string out = "set " + value_or(reply, "set") + ": ";
+  if (command == "set-add") {
+    out += value_or(reply, "added") + " added, " + value_or(reply, "already_present") +
+           " already present";
+  } else if (command == "set-del") {
+    out += value_or(reply, "removed") + " removed, " + value_or(reply, "missing") + " not present";
+  } else {
+    return out + value_or(reply, "removed") + " prefix(es) removed\n";
+  }
+  return out + "; holds " + value_or(reply, "prefixes_v4") + " IPv4 and " +
+         value_or(reply, "prefixes_v6") + " IPv6 prefix(es), " +
+         value_or(reply, "runtime_entries") + " added at runtime\n";
+}
+
+std::string render_set_list(const json& reply) {
+  TextTable table;
+  table.add_row({"prefix", "from", "expires"});
+  for (const json& row : reply.at("prefixes")) {
+    std::string from;
+    if (row.value("file", false)) from = "file";
+    if (row.value("runtime", false)) from += from.empty() ? "runtime" : "+runtime";
+    table.add_row({value_or(row, "prefix"), from, value_or(row, "expires_at")});
+  }
+  std::string out = "set " + value_or(reply, "set") + ": " + value_or(reply, "prefixes_v4") +
+                    " IPv4 and " + value_or(reply, "prefixes_v6") + " IPv6 prefix(es), " +
+                    value_or(reply, "runtime_entries") + " added at runtime\n" + table.str("");
+  if (reply.value("truncated", false)) out += "(more not shown: --limit N lists up to N)\n";
+  return out;
+}
+
 }  // namespace
 
 void TextTable::add_row(std::vector<std::string> cells) {
@@ -276,6 +308,8 @@ std::string render(const std::string& command, const nlohmann::json& reply) {
     if (command == "rule-add") return render_rule_add(reply);
     if (command == "rule-del") return render_rule_del(reply);
     if (command == "steering") return render_steering(reply);
+    if (command == "set-list") return render_set_list(reply);
+    if (command.starts_with("set-")) return render_set_change(command, reply);
     if (command == "reload") {
       std::string out;
       for (const json& w : reply.value("warnings", json::array()))

@@ -234,6 +234,43 @@ json rule_del_request(const RuleDelOptions& options) {
   return request;
 }
 
+json set_request(const std::string& command, const std::string& words,
+                 std::span<const std::string> args) {
+  ArgReader reader(words, args);
+  json request = request_for(command);
+  const bool takes_prefixes = command == "set-add" || command == "set-del";
+  json prefixes = json::array();
+  while (reader.next()) {
+    std::string value;
+    if (command == "set-add" && reader.option("--ttl", value)) {
+      request["ttl_s"] = parse_ttl(reader, value);
+    } else if (command == "set-del" && reader.flag("--missing-ok")) {
+      request["missing_ok"] = true;
+    } else if (command == "set-list" && reader.option("--limit", value)) {
+      uint64_t n = 0;
+      if (parse_decimal(value, protocol::kMaxSetListPage, n) != DecimalResult::ok || n == 0) {
+        reader.fail("--limit: a number from 1 to " + std::to_string(protocol::kMaxSetListPage) +
+                    ", got '" + value + "'");
+      }
+      request["limit"] = n;
+    } else if (reader.operand() && !reader.current().empty() && !request.contains("set")) {
+      request["set"] = reader.current();
+    } else if (takes_prefixes && reader.operand() && !reader.current().empty()) {
+      prefixes.push_back(reader.current());
+    } else {
+      reader.reject();
+    }
+  }
+  if (!request.contains("set")) reader.fail("the set's name is required (NAME)");
+  if (takes_prefixes) {
+    if (prefixes.empty()) {
+      reader.fail("at least one prefix is required (PREFIX..., like 192.0.2.0/24 or 2001:db8::1)");
+    }
+    request["prefixes"] = std::move(prefixes);
+  }
+  return request;
+}
+
 json rules_request(std::span<const std::string> args, const std::string& words) {
   ArgReader reader(words, args);
   json request = request_for("rules");

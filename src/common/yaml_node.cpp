@@ -371,6 +371,26 @@ YamlNode YamlNode::require(std::string_view key) const {
   return *value;
 }
 
+std::vector<std::pair<std::string, YamlNode>> YamlNode::members() const {
+  if (!is_map()) fail("expected a mapping, got " + describe());
+  std::vector<std::pair<std::string, YamlNode>> out;
+  for (const yaml_node_pair_t* pair = node_->data.mapping.pairs.start;
+       pair < node_->data.mapping.pairs.top; ++pair) {
+    const yaml_node_t* k = document_->node(pair->key);
+    if (k == nullptr || k->type != YAML_SCALAR_NODE) fail("a key must be a plain value");
+    std::string key(scalar_text(k));
+    for (const auto& [seen, node] : out) {
+      if (seen == key) {
+        child(k, join_path(path_, key)).fail("'" + key + "' is given twice");
+      }
+    }
+    const yaml_node_t* value = document_->node(pair->value);
+    YamlNode node = child(value, join_path(path_, key));
+    out.emplace_back(std::move(key), std::move(node));
+  }
+  return out;
+}
+
 std::vector<YamlNode> YamlNode::items() const {
   if (!is_sequence()) fail("expected a list, got " + describe());
   std::vector<YamlNode> out;

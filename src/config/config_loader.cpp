@@ -359,11 +359,40 @@ LoggingConfig parse_logging(const YamlNode& node) {
   return logging;
 }
 
+/// Set names appear in rules and metrics labels: a short, safe alphabet.
+constexpr std::size_t kMaxSetNameLength = 32;
+
+/// `sets: {NAME: {file: PATH}, ...}`.
+std::vector<SetConfig> parse_sets(const YamlNode& node, const std::string& base_dir) {
+  std::vector<SetConfig> sets;
+  for (const auto& [name, value] : node.members()) {
+    const bool valid = !name.empty() && name.size() <= kMaxSetNameLength &&
+                       std::all_of(name.begin(), name.end(), [](char c) {
+                         return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                                (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.';
+                       });
+    if (!valid) {
+      value.fail("a set name is 1-" + std::to_string(kMaxSetNameLength) +
+                 " letters, digits, '_', '-' or '.'");
+    }
+    if (sets.size() == rules::kMaxSets) {
+      value.fail("at most " + std::to_string(rules::kMaxSets) +
+                 " sets may be declared (a set lookup returns one bit per set)");
+    }
+    value.expect_map({"file"});
+    const YamlNode file = value.require("file");
+    sets.push_back(SetConfig{name, resolve_path(base_dir, file.as_nonempty_string()),
+                             file.location(), value.path()});
+  }
+  return sets;
+}
+
 void parse_root(const YamlNode& root, DaemonConfig& config) {
   if (root.is_null()) root.fail("the configuration is empty; eal and ports are required");
-  root.expect_map({"eal", "ports", "pipeline", "control", "logging"});
+  root.expect_map({"eal", "ports", "sets", "pipeline", "control", "logging"});
   config.eal = parse_eal(root.require("eal"));
   config.ports = parse_ports(root.require("ports"), config.base_dir);
+  if (auto sets = root.get("sets")) config.sets = parse_sets(*sets, config.base_dir);
   if (auto pipeline = root.get("pipeline")) {
     config.pipeline = parse_pipeline(*pipeline, config.base_dir);
   }
@@ -532,11 +561,55 @@ RuleFiles resolve_rule_files(const DaemonConfig& config) {
   return out;
 }
 
-LoadedConfig load_config_and_rules(const std::string& path) {
+std::vector<std::string> assign_set_slots(const std::vector<SetConfig>& sets,
+                                          const std::vector<std::string>& previous) {
+  std::vector<std::string> slots(rules::kMaxSets);
+  std::vector<const SetConfig*> newcomers;
+  for (const SetConfig& set : sets) {
+    const auto it = std::find(previous.begin(), previous.end(), set.name);
+    if (it != previous.end() && static_cast<std::size_t>(it - previous.begin()) < slots.size()) {
+      slots[static_cast<std::size_t>(it - previous.begin())] = set.name;
+    } else {
+      newcomers.push_back(&set);
+    }
+  }
+  std::size_t free = 0;
+  for (const SetConfig* set : newcomers) {
+    while (!slots[free].empty())
+      ++free;
+    slots[free] = set->name;
+  }
+  while (!slots.empty() && slots.back().empty())
+    slots.pop_back();
+  return slots;
+}
+
+LoadedConfig load_config_and_rules(const std::string& path,
+                                   const std::vector<std::string>& previous_slots) {
   LoadedConfig loaded;
   loaded.config = load_daemon_config(path);
   RuleFiles files = resolve_rule_files(loaded.config);
-  rules::RuleCollector collector(loaded.config.port_names());
+  loaded.set_slots = assign_set_slots(loaded.config.sets, previous_slots);
+  if (!loaded.config.sets.empty()) {
+    const auto start = std::chrono::steady_clock::now();
+    auto model = std::make_shared<rules::SetModel>();
+    for (const SetConfig& set : loaded.config.sets) {
+      std::error_code ec;
+      if (!fs::is_regular_file(set.file, ec)) {
+        throw ConfigError(
+            set.where, set.key_path + ".file",
+            (fs::exists(set.file, ec) ? "not a regular file: " : "no such file: ") + set.file);
+      }
+      const auto slot = static_cast<unsigned>(
+          std::find(loaded.set_slots.begin(), loaded.set_slots.end(), set.name) -
+          loaded.set_slots.begin());
+      model->add_all(rules::load_set_file(set.file, set.key_path), slot);
+    }
+    loaded.sets = std::move(model);
+    loaded.sets_load_time = std::chrono::duration_cast<std::chrono::microseconds>(
+        std::chrono::steady_clock::now() - start);
+  }
+  rules::RuleCollector collector(loaded.config.port_names(), loaded.set_slots);
   for (std::size_t i = 0; i < files.files.size(); ++i) {
     if (i == files.files_before_dynamic) loaded.dynamic_at = collector.rules().size();
     collector.add_file(files.files[i]);

@@ -1,5 +1,7 @@
 #include "udpsieve/control/commands.hpp"
 
+#include "udpsieve/control/set_updates.hpp"
+
 #include <rte_version.h>
 
 #include <algorithm>
@@ -16,6 +18,7 @@
 #include "udpsieve/control/prometheus.hpp"
 #include "udpsieve/control/rule_counters.hpp"
 #include "udpsieve/control/runtime_updates.hpp"
+#include "udpsieve/control/set_updates.hpp"
 #include "udpsieve/control/stats_aggregator.hpp"
 #include "udpsieve/dataplane/mempools.hpp"
 #include "udpsieve/dataplane/ports.hpp"
@@ -301,6 +304,35 @@ json stats_without_rules(const ControlContext& context) {
                      {"available", pool.available}});
   }
   out["mempools"] = std::move(pools);
+
+  // Prefix sets: what each holds and how often it matched an address.
+  if (const auto& model = context.config.sets; model != nullptr) {
+    const dataplane::WorkerCounters totals = context.stats.totals();
+    const SetUpdates::Env& env = context.sets.env();
+    json sets = json::array();
+    for (std::size_t slot = 0; slot < context.config.set_slots.size(); ++slot) {
+      const std::string& name = context.config.set_slots[slot];
+      if (name.empty()) continue;
+      const auto set =
+          std::find_if(context.config.config.sets.begin(), context.config.config.sets.end(),
+                       [&](const config::SetConfig& s) { return s.name == name; });
+      const auto index = static_cast<unsigned>(slot);
+      sets.push_back(
+          {{"name", name},
+           {"file", set != context.config.config.sets.end() ? set->file : ""},
+           {"prefixes_v4", model->count(index, rules::Family::ipv4)},
+           {"prefixes_v6", model->count(index, rules::Family::ipv6)},
+           {"runtime_entries", context.sets.runtime_entries(name)},
+           {"hits", totals.set_hits[slot] - std::min(totals.set_hits[slot], env.hit_base[slot])}});
+    }
+    out["sets"] = std::move(sets);
+    const dataplane::Table* table = context.tables.current();
+    const dataplane::SetTables* tables = table != nullptr ? table->sets_ptr().get() : nullptr;
+    out["set_tables"] = {{"routes_v4", model->route_count(rules::Family::ipv4)},
+                         {"routes_v6", model->route_count(rules::Family::ipv6)},
+                         {"memory_bytes", tables != nullptr ? tables->info().memory_bytes : 0},
+                         {"changes", context.sets.changes()}};
+  }
   return out;
 }
 

@@ -65,9 +65,9 @@ ControlLoop::ControlLoop(ControlParts parts, std::shared_ptr<const config::Loade
       .server = parts_.server,
       .publish =
           [this](std::shared_ptr<const dataplane::RulePart> part) {
-            const uint64_t token =
-                publish(parts_.tables.current()->part_ptr(dataplane::PartKind::file),
-                        std::move(part), *config_, "a runtime change");
+            const uint64_t token = publish(
+                parts_.tables.current()->part_ptr(dataplane::PartKind::file), std::move(part),
+                *config_, "a runtime change", parts_.tables.current()->sets_ptr());
             return RuntimeUpdates::Publication{token, parts_.tables.current()->generation()};
           },
       .file_rules = [this]() -> const rules::RuleSet& {
@@ -82,15 +82,28 @@ ControlLoop::ControlLoop(ControlParts parts, std::shared_ptr<const config::Loade
           },
       .next_generation = [this] { return next_part_generation_++; },
   });
+  attach_sets();
 }
 
-ControlLoop::~ControlLoop() = default;
+ControlLoop::~ControlLoop() {
+  if (reaper_.joinable()) reaper_.join();
+}
+
+void ControlLoop::reap() {
+  if (graveyard_.empty() || !reaper_done_.load(std::memory_order_acquire)) return;
+  if (reaper_.joinable()) reaper_.join();
+  reaper_done_.store(false, std::memory_order_relaxed);
+  reaper_ = std::thread([this, dead = std::move(graveyard_)]() mutable {
+    dead.clear();
+    reaper_done_.store(true, std::memory_order_release);
+  });
+  graveyard_.clear();
+}
 
 ControlContext ControlLoop::context() const {
-  return ControlContext{*config_,        parts_.ports, parts_.pools,   parts_.tables,
-                        parts_.stats,    books_[0],    books_[1],      parts_.runtime,
-                        parts_.steering, reloads_,     parts_.workers, started_,
-                        heartbeat_moved_};
+  return ControlContext{*config_,  parts_.ports,   parts_.pools,   parts_.tables,   parts_.stats,
+                        books_[0], books_[1],      parts_.runtime, parts_.sets,     parts_.steering,
+                        reloads_,  parts_.workers, started_,       heartbeat_moved_};
 }
 
 void ControlLoop::watch_heartbeats() {
@@ -159,6 +172,9 @@ std::optional<std::string> ControlLoop::handle(std::string_view line,
   if (request.command == "rule-add" || request.command == "rule-del" ||
       request.command == "rule-sync") {
     return parts_.runtime.handle(request, client);
+  }
+  if (request.command.starts_with("set-")) {
+    return parts_.sets.handle(request, client, WallClock::now());
   }
   if (request.command == "reload") {
     request_reload(client, "udpsievectl");
@@ -232,10 +248,12 @@ void ControlLoop::start_next_job() {
     spdlog::info("reload ({}): reading {}", reload_source_, config_->config.path);
     reload_source_.clear();
     request.kind = JobKind::reload;
+    request.set_slots = config_->set_slots;
     if (parts_.on_reload_started) parts_.on_reload_started();
   } else if (!checks_.empty()) {
     running_check_ = checks_.front().client;
     request.kind = JobKind::check;
+    request.set_slots = config_->set_slots;
     request.files = std::move(checks_.front().files);
     checks_.pop_front();
   } else {
@@ -247,8 +265,10 @@ void ControlLoop::start_next_job() {
 
 uint64_t ControlLoop::publish(std::shared_ptr<const dataplane::RulePart> file,
                               std::shared_ptr<const dataplane::RulePart> runtime,
-                              const config::LoadedConfig& config, std::string_view cause) {
+                              const config::LoadedConfig& config, std::string_view cause,
+                              std::shared_ptr<dataplane::SetTables> sets) {
   dataplane::TableParams params;
+  params.sets = std::move(sets);
   for (const config::PortConfig& port : config.config.ports) {
     params.forward_to.push_back(static_cast<uint16_t>(port.forward_to_index));
   }
@@ -285,7 +305,40 @@ uint64_t ControlLoop::publish(std::shared_ptr<const dataplane::RulePart> file,
   return token;
 }
 
+void ControlLoop::attach_sets() {
+  // A slot that changes hands starts its set's hit count afresh.
+  std::array<uint64_t, rules::kMaxSets> base = parts_.sets.env().hit_base;
+  const std::vector<std::string>& before = parts_.sets.env().slots;
+  const dataplane::WorkerCounters totals = parts_.stats.totals();
+  for (std::size_t slot = 0; slot < base.size(); ++slot) {
+    const std::string old_name = slot < before.size() ? before[slot] : std::string();
+    const std::string new_name =
+        slot < config_->set_slots.size() ? config_->set_slots[slot] : std::string();
+    if (old_name != new_name) base[slot] = totals.set_hits[slot];
+  }
+  parts_.sets.attach(SetUpdates::Env{
+      .model = config_->sets,
+      .slots = config_->set_slots,
+      .tables = [this] { return parts_.tables.current()->sets_ptr().get(); },
+      .qsbr = parts_.tables.qsbr(),
+      .rebuild =
+          [this] {
+            const dataplane::Table& current = *parts_.tables.current();
+            auto fresh = std::make_shared<dataplane::SetTables>(
+                *config_->sets, current.sets_ptr() != nullptr ? current.sets_ptr()->socket() : 0,
+                next_part_generation_++);
+            (void)publish(current.part_ptr(dataplane::PartKind::file),
+                          current.part_ptr(dataplane::PartKind::runtime), *config_,
+                          "new prefix set tables", std::move(fresh));
+          },
+      .hit_base = base,
+  });
+}
+
 void ControlLoop::retire(const dataplane::Table& retired, const dataplane::Table& successor) {
+  if (retired.sets_ptr() != nullptr && retired.sets_ptr() != successor.sets_ptr()) {
+    graveyard_.push_back(retired.sets_ptr());
+  }
   if (&retired.file() != &successor.file()) {
     books_[0].on_retire(retired.file());
     retired_rules_ += retired.file().rule_count();
@@ -309,17 +362,50 @@ std::optional<std::string> ControlLoop::apply_reload(CompileOutcome& outcome) {
            "); delete the runtime rule (udpsievectl rule del " + clash->rule.id +
            ") or rename the file rule";
   }
+  // Runtime rules keep the set bits they were read with: every set they name must stay, in
+  // its slot (assign_set_slots keeps the slots of the sets that stay).
+  for (const RuntimeRule* runtime : parts_.runtime.desired().entries()) {
+    const rules::Match& m = runtime->rule.match;
+    for (const std::vector<std::string>* names : {&m.src_set, &m.dst_set}) {
+      for (const std::string& name : *names) {
+        const auto& slots = outcome.config->set_slots;
+        if (std::find(slots.begin(), slots.end(), name) == slots.end()) {
+          return "reload refused: the set \"" + name +
+                 "\" is gone from sets but the runtime rule \"" + runtime->rule.id + "\" (source " +
+                 runtime->source +
+                 ") matches on it; delete that rule first (udpsievectl rule del " +
+                 runtime->rule.id + ")";
+        }
+      }
+    }
+  }
+  // Runtime set entries go into the new sets too, before anyone reads them.
+  if (outcome.config->sets != nullptr) {
+    const std::vector<rules::SetRoute> changes =
+        parts_.sets.reapply(*outcome.config->sets, outcome.config->set_slots);
+    if (!changes.empty() && !outcome.sets->apply(changes, *outcome.config->sets, nullptr)) {
+      try {
+        outcome.sets = std::make_shared<dataplane::SetTables>(
+            *outcome.config->sets, outcome.sets->socket(), next_part_generation_++);
+      } catch (const std::exception& e) {
+        return std::string("reload refused: the prefix set tables: ") + e.what();
+      }
+    }
+  }
   const uint64_t generation = next_generation_;
   const auto swap_start = std::chrono::steady_clock::now();
   try {
     (void)publish(outcome.part, parts_.tables.current()->part_ptr(dataplane::PartKind::runtime),
-                  *outcome.config, "a reload");
+                  *outcome.config, "a reload", outcome.sets);
   } catch (const ConfigError& e) {
     return std::string("reload refused: ") + e.what();
   }
   const auto swapped = std::chrono::steady_clock::now();
+  if (config_->sets != nullptr) graveyard_.push_back(config_);
   config_ = outcome.config;
   parts_.runtime.set_max_rules(config_->config.pipeline.dynamic_max_rules);
+  parts_.runtime.set_set_slots(config_->set_slots);
+  attach_sets();
   if (parts_.on_applied) parts_.on_applied(*config_);
 
   reloads_.applied++;
@@ -405,6 +491,7 @@ void ControlLoop::abandon_waiters() {
   checks_.clear();
   running_check_.reset();
   parts_.runtime.abandon(parts_.server, line);
+  parts_.sets.abandon(parts_.server, "udpsieved is stopping; nothing was applied");
   if (capture_) finish_capture("udpsieved is stopping");
 }
 
@@ -425,9 +512,11 @@ bool ControlLoop::run() {
     watch_heartbeats();
     parts_.stats.update_rates(std::chrono::steady_clock::now());
     (void)parts_.tables.reclaim(retire);
+    reap();
     give_back_memory();
     if (auto done = parts_.jobs.take()) finish_job(std::move(done->first), std::move(done->second));
     parts_.runtime.poll(parts_.server);
+    parts_.sets.tick(WallClock::now(), parts_.server);
     if (parts_.steering != nullptr && std::chrono::steady_clock::now() >= next_flow_query_) {
       parts_.steering->query();  // the NICs' counts, for rules replies
       next_flow_query_ = std::chrono::steady_clock::now() + std::chrono::seconds(1);

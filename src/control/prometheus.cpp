@@ -38,7 +38,7 @@ struct MetricGroup {
 /// A rule's source (file, api, bgp, ...) and note (a FlowSpec rule's route) beside its id.
 constexpr std::array<std::string_view, 2> kRuleLabels = {"source", "note"};
 
-const std::array<MetricGroup, 13> kMetricGroups = {{
+const std::array<MetricGroup, 15> kMetricGroups = {{
     {{&kBuildInfo, 1}, Reply::version, "", Shape::build_info},
     {kProcessStats, Reply::stats, "", Shape::object},
     {kPortStats, Reply::stats, "/ports", Shape::per_item, "port", "name"},
@@ -55,6 +55,8 @@ const std::array<MetricGroup, 13> kMetricGroups = {{
     {kRuleStats, Reply::stats, "/rules", Shape::per_item, "rule", "id", {}, kRuleLabels},
     {kRuntimeStats, Reply::stats, "/dynamic", Shape::object},
     {kMempoolStats, Reply::stats, "/mempools", Shape::per_item, "socket", "socket"},
+    {kSetStats, Reply::stats, "/sets", Shape::per_item, "set", "name"},
+    {kSetTableStats, Reply::stats, "/set_tables", Shape::object},
     {kRuleTableStats, Reply::rules, "", Shape::object},
     {kClassifierStats, Reply::rules, "/classifier", Shape::object},
     {kReloadStats, Reply::rules, "/reload", Shape::object},

@@ -40,9 +40,13 @@ std::string one_line(const std::string& message) {
   return out;
 }
 
+}  // namespace
+
 [[noreturn]] void refuse(const std::string& message) {
   throw ChangeError(one_line(message));
 }
+
+namespace {
 
 std::string in_quotes(std::string_view text) {
   return "\"" + std::string(text) + "\"";
@@ -53,6 +57,8 @@ std::string describe(const json& value) {
   if (text.size() > 40) text = text.substr(0, 37) + "...";
   return text;
 }
+
+}  // namespace
 
 bool optional_bool(const json& body, const char* key) {
   const auto it = body.find(key);
@@ -79,6 +85,8 @@ std::optional<std::chrono::seconds> parse_ttl(const json& body) {
                                                        : it->get<int64_t>());
 }
 
+namespace {
+
 std::string parse_source(const json& body, bool required) {
   const auto it = body.find("source");
   if (it == body.end() || it->is_null()) {
@@ -96,7 +104,7 @@ std::string parse_source(const json& body, bool required) {
 
 /// The request's rules, parsed exactly as a rule file's (same checks, same messages, key paths
 /// instead of file positions).
-std::vector<rules::Rule> parse_rules(const json& body, const std::vector<std::string>& port_names,
+std::vector<rules::Rule> parse_rules(const json& body, const rules::RuleCollector& collector,
                                      std::size_t max_rules, bool allow_empty) {
   const auto it = body.find("rules");
   if (it == body.end() || !it->is_array()) {
@@ -113,7 +121,6 @@ std::vector<rules::Rule> parse_rules(const json& body, const std::vector<std::st
   }
   try {
     const YamlNode root = YamlNode::from_json(json{{"rules", *it}}, "");
-    const rules::RuleCollector collector(port_names);
     return collector.parse_list(root.require("rules"));
   } catch (const ConfigError& e) {
     refuse(e.what());
@@ -190,7 +197,8 @@ int64_t unix_seconds(WallClock::time_point when) {
 }
 
 RuntimeChange parse_change(std::string_view command, const json& body,
-                           const std::vector<std::string>& port_names, std::size_t max_rules) {
+                           const std::vector<std::string>& port_names, std::size_t max_rules,
+                           const std::vector<std::string>& set_slots) {
   if (!body.is_object()) refuse("a request is a JSON object");
   RuntimeChange change;
   if (command == "rule-del") {
@@ -204,14 +212,14 @@ RuntimeChange parse_change(std::string_view command, const json& body,
     change.source = parse_source(body, false);
     change.ttl = parse_ttl(body);
     change.replace = optional_bool(body, "replace");
-    change.rules = parse_rules(body, port_names, max_rules, false);
+    change.rules = parse_rules(body, rules::RuleCollector(port_names, set_slots), max_rules, false);
     return change;
   }
   if (command == "rule-sync") {
     change.kind = RuntimeChange::Kind::sync;
     change.source = parse_source(body, true);
     change.ttl = parse_ttl(body);
-    change.rules = parse_rules(body, port_names, max_rules, true);
+    change.rules = parse_rules(body, rules::RuleCollector(port_names, set_slots), max_rules, true);
     return change;
   }
   refuse(in_quotes(command) + " is not a runtime rule command");

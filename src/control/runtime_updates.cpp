@@ -89,7 +89,7 @@ std::vector<rules::Rule> RuntimeUpdates::restore(const rules::RuleSet& file_rule
   limits.max_rules = settings_.max_rules;
   limits.workers = settings_.workers;
   limits.file_windows = file_windows;
-  const rules::RuleCollector collector(settings_.port_names);
+  const rules::RuleCollector collector(settings_.port_names, settings_.set_slots);
   std::size_t expired = 0;
   std::vector<std::string> rejected;
   for (std::size_t i = 0; i < load.rules.size(); ++i) {
@@ -158,8 +158,8 @@ std::optional<std::string> RuntimeUpdates::handle(const Request& request,
   pending.received = SteadyClock::now();
   pending.at = WallClock::now();
   try {
-    pending.change =
-        parse_change(request.command, request.body, settings_.port_names, settings_.max_rules);
+    pending.change = parse_change(request.command, request.body, settings_.port_names,
+                                  settings_.max_rules, settings_.set_slots);
     pending.result = desired_.apply(pending.change, pending.at, limits());
   } catch (const ChangeError& e) {
     ++counters_.refusals;

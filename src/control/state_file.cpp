@@ -126,6 +126,27 @@ void reject_unknown_keys(const json& object, std::initializer_list<std::string_v
   }
 }
 
+/// "expires_at" (required, null when permanent) and "added_at" of an entry.
+void decode_times(const json& entry, const std::string& where, std::optional<int64_t>& expires_at,
+                  int64_t& added_at) {
+  // Required even when permanent: an explicit null tells a truncated hand edit from intent.
+  const auto expires = entry.find("expires_at");
+  if (expires == entry.end()) {
+    throw std::runtime_error(where + ".expires_at: missing (null if permanent)");
+  }
+  if (!expires->is_null()) {
+    expires_at = seconds_of(*expires, where + ".expires_at", "expected a number or null");
+  }
+  const auto added = entry.find("added_at");
+  if (added == entry.end()) throw std::runtime_error(where + ".added_at: missing");
+  added_at = seconds_of(*added, where + ".added_at", "expected a number");
+}
+
+std::string times_json(const std::optional<int64_t>& expires_at, int64_t added_at) {
+  return "\"expires_at\": " + (expires_at ? std::to_string(*expires_at) : std::string("null")) +
+         ", \"added_at\": " + std::to_string(added_at);
+}
+
 PersistedRule decode_entry(const json& entry, const std::string& where) {
   if (!entry.is_object()) {
     throw std::runtime_error(where + ": expected an object, not " + entry.type_name());
@@ -139,18 +160,7 @@ PersistedRule decode_entry(const json& entry, const std::string& where) {
   }
   rule.rule = *found_rule;
 
-  // Required even when permanent: an explicit null tells a truncated hand edit from intent.
-  const auto expires = entry.find("expires_at");
-  if (expires == entry.end()) {
-    throw std::runtime_error(where + ".expires_at: missing (null if permanent)");
-  }
-  if (!expires->is_null()) {
-    rule.expires_at = seconds_of(*expires, where + ".expires_at", "expected a number or null");
-  }
-
-  const auto added = entry.find("added_at");
-  if (added == entry.end()) throw std::runtime_error(where + ".added_at: missing");
-  rule.added_at = seconds_of(*added, where + ".added_at", "expected a number");
+  decode_times(entry, where, rule.expires_at, rule.added_at);
   return rule;
 }
 
@@ -274,32 +284,12 @@ void write_file_atomically(const std::string& path, std::string_view contents) {
   }
 }
 
-std::string encode_state(const std::vector<PersistedRule>& rules, int64_t now) {
-  std::string text = "{\n  \"format\": " + json(kStateFormat).dump() +
-                     ",\n  \"version\": " + std::to_string(kStateVersion) +
-                     ",\n  \"written_at\": " + std::to_string(now) + ",\n  \"rules\": [";
-  try {
-    for (std::size_t i = 0; i < rules.size(); ++i) {
-      const PersistedRule& entry = rules[i];
-      // decode_state would refuse it: never write a file this build cannot read back.
-      if (!entry.rule.is_object()) {
-        throw std::runtime_error("cannot encode the runtime rules: rule " + std::to_string(i) +
-                                 " is not an object but " + entry.rule.type_name());
-      }
-      // Keys in this order (json objects sort theirs) so each line reads rule first.
-      text += i == 0 ? "\n    " : ",\n    ";
-      text += "{\"rule\": " + entry.rule.dump() + ", \"expires_at\": " +
-              (entry.expires_at ? std::to_string(*entry.expires_at) : std::string("null")) +
-              ", \"added_at\": " + std::to_string(entry.added_at) + "}";
-    }
-  } catch (const json::exception& e) {
-    throw std::runtime_error(std::string("cannot encode the runtime rules: ") + e.what());
-  }
-  text += rules.empty() ? "]\n}\n" : "\n  ]\n}\n";
-  return text;
-}
+namespace {
 
-std::vector<PersistedRule> decode_state(std::string_view text) {
+/// The list under `list_key` of a state document of `format` (any version up to kStateVersion),
+/// after checking its envelope; throws std::runtime_error saying what is wrong.
+json decode_envelope(std::string_view text, std::string_view state_format,
+                     std::string_view list_key) {
   // What a writer without fsync leaves after a power cut; worth saying plainly.
   if (text.empty()) throw std::runtime_error("not JSON: the file is empty");
   json document;
@@ -319,13 +309,13 @@ std::vector<PersistedRule> decode_state(std::string_view text) {
     throw std::runtime_error(std::string("unknown format: expected an object, not ") +
                              document.type_name());
   }
-  const std::string expected_format = json(kStateFormat).dump();
+  const std::string expected_format = json(state_format).dump();
   const auto format = document.find("format");
   if (format == document.end()) {
     throw std::runtime_error("unknown format: no \"format\" key (expected " + expected_format +
                              ")");
   }
-  if (!format->is_string() || format->get_ref<const std::string&>() != kStateFormat) {
+  if (!format->is_string() || format->get_ref<const std::string&>() != state_format) {
     throw std::runtime_error("unknown format " + format->dump() + " (expected " + expected_format +
                              ")");
   }
@@ -344,40 +334,145 @@ std::vector<PersistedRule> decode_state(std::string_view text) {
   if (*version < kStateVersion) {
     throw std::runtime_error("version " + version->dump() + " is not a valid version");
   }
-  reject_unknown_keys(document, {"format", "version", "written_at", "rules"}, "");
+  reject_unknown_keys(document, {"format", "version", "written_at", list_key}, "");
   const auto written = document.find("written_at");
   if (written == document.end()) throw std::runtime_error("written_at: missing");
   (void)seconds_of(*written, "written_at", "expected a number");
 
-  const auto list = document.find("rules");
-  if (list == document.end()) throw std::runtime_error("rules: missing");
+  const auto list = document.find(list_key);
+  const std::string key(list_key);
+  if (list == document.end()) throw std::runtime_error(key + ": missing");
   if (!list->is_array()) {
-    throw std::runtime_error(std::string("rules: expected a list, not ") + list->type_name());
+    throw std::runtime_error(key + ": expected a list, not " + list->type_name());
   }
-  std::vector<PersistedRule> rules;
-  rules.reserve(list->size());
-  for (std::size_t i = 0; i < list->size(); ++i) {
-    rules.push_back(decode_entry((*list)[i], "rules[" + std::to_string(i) + "]"));
-  }
-  return rules;
+  return std::move(*list);
 }
 
-StateLoad load_state(const std::string& path, int64_t now) {
-  StateLoad load;
+/// A state document's text: the envelope and one entry per line.
+std::string encode_envelope(std::string_view state_format, int64_t now, std::string_view list_key,
+                            const std::vector<std::string>& entries) {
+  std::string text = "{\n  \"format\": " + json(state_format).dump() +
+                     ",\n  \"version\": " + std::to_string(kStateVersion) +
+                     ",\n  \"written_at\": " + std::to_string(now) + ",\n  \"" +
+                     std::string(list_key) + "\": [";
+  for (std::size_t i = 0; i < entries.size(); ++i) {
+    text += i == 0 ? "\n    " : ",\n    ";
+    text += entries[i];
+  }
+  text += entries.empty() ? "]\n}\n" : "\n  ]\n}\n";
+  return text;
+}
+
+/// Reads the state file at `path` with `decode` into `load` (see load_state).
+template <class Load, class Decode>
+void load_document(const std::string& path, int64_t now, Load& load, Decode decode) {
   // Only write_file_atomically creates it, and a write that never reached its rename was never
   // acknowledged, so its contents are not owed to anyone.
   load.removed_leftover_tmp = ::unlink((path + ".tmp").c_str()) == 0;
-
   std::optional<std::string> text = read_whole_file(path);
-  if (!text) return load;
+  if (!text) return;
   try {
-    load.rules = decode_state(*text);
+    decode(*text);
     load.status = StateLoad::Status::loaded;
   } catch (const std::runtime_error& e) {
     load.status = StateLoad::Status::corrupt;
     load.error = e.what();
     load.moved_to = move_aside(path, now, load.error);
   }
+}
+
+}  // namespace
+
+std::string encode_state(const std::vector<PersistedRule>& rules, int64_t now) {
+  std::vector<std::string> lines;
+  lines.reserve(rules.size());
+  try {
+    for (std::size_t i = 0; i < rules.size(); ++i) {
+      const PersistedRule& entry = rules[i];
+      // decode_state would refuse it: never write a file this build cannot read back.
+      if (!entry.rule.is_object()) {
+        throw std::runtime_error("cannot encode the runtime rules: rule " + std::to_string(i) +
+                                 " is not an object but " + entry.rule.type_name());
+      }
+      // Keys in this order (json objects sort theirs) so each line reads rule first.
+      lines.push_back("{\"rule\": " + entry.rule.dump() + ", " +
+                      times_json(entry.expires_at, entry.added_at) + "}");
+    }
+  } catch (const json::exception& e) {
+    throw std::runtime_error(std::string("cannot encode the runtime rules: ") + e.what());
+  }
+  return encode_envelope(kStateFormat, now, "rules", lines);
+}
+
+std::vector<PersistedRule> decode_state(std::string_view text) {
+  const json list = decode_envelope(text, kStateFormat, "rules");
+  std::vector<PersistedRule> rules;
+  rules.reserve(list.size());
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    rules.push_back(decode_entry(list[i], "rules[" + std::to_string(i) + "]"));
+  }
+  return rules;
+}
+
+std::string encode_set_state(const std::vector<PersistedSetEntry>& entries, int64_t now) {
+  std::vector<std::string> lines;
+  lines.reserve(entries.size());
+  try {
+    for (const PersistedSetEntry& entry : entries) {
+      lines.push_back("{\"set\": " + json(entry.set).dump() +
+                      ", \"prefix\": " + json(entry.prefix).dump() + ", " +
+                      times_json(entry.expires_at, entry.added_at) + "}");
+    }
+  } catch (const json::exception& e) {
+    throw std::runtime_error(std::string("cannot encode the runtime set entries: ") + e.what());
+  }
+  return encode_envelope(kSetStateFormat, now, "entries", lines);
+}
+
+std::vector<PersistedSetEntry> decode_set_state(std::string_view text) {
+  const json list = decode_envelope(text, kSetStateFormat, "entries");
+  std::vector<PersistedSetEntry> entries;
+  entries.reserve(list.size());
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    const json& entry = list[i];
+    const std::string where = "entries[" + std::to_string(i) + "]";
+    if (!entry.is_object()) {
+      throw std::runtime_error(where + ": expected an object, not " + entry.type_name());
+    }
+    reject_unknown_keys(entry, {"set", "prefix", "expires_at", "added_at"}, where);
+    PersistedSetEntry out;
+    for (const auto& [key, field] :
+         {std::pair{"set", &out.set}, std::pair{"prefix", &out.prefix}}) {
+      const auto it = entry.find(key);
+      if (it == entry.end() || !it->is_string()) {
+        throw std::runtime_error(where + "." + key + ": expected a string");
+      }
+      *field = it->get<std::string>();
+    }
+    decode_times(entry, where, out.expires_at, out.added_at);
+    entries.push_back(std::move(out));
+  }
+  return entries;
+}
+
+std::string set_state_path(const std::string& rules_path) {
+  constexpr std::string_view kJson = ".json";
+  if (rules_path.size() > kJson.size() && rules_path.ends_with(kJson)) {
+    return rules_path.substr(0, rules_path.size() - kJson.size()) + ".sets.json";
+  }
+  return rules_path + ".sets";
+}
+
+SetStateLoad load_set_state(const std::string& path, int64_t now) {
+  SetStateLoad load;
+  load_document(path, now, load,
+                [&](const std::string& text) { load.entries = decode_set_state(text); });
+  return load;
+}
+
+StateLoad load_state(const std::string& path, int64_t now) {
+  StateLoad load;
+  load_document(path, now, load, [&](const std::string& text) { load.rules = decode_state(text); });
   return load;
 }
 

@@ -37,6 +37,8 @@ dataplane::WorkerCounters StatsAggregator::totals() const noexcept {
     for (std::size_t i = 0; i < sum.burst_histogram.size(); ++i) {
       sum.burst_histogram[i] += w.counters.burst_histogram[i];
     }
+    for (std::size_t i = 0; i < sum.set_hits.size(); ++i)
+      sum.set_hits[i] += w.counters.set_hits[i];
   }
   return sum;
 }

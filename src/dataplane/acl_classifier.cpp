@@ -5,6 +5,7 @@
 #include <rte_malloc.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstddef>
 #include <cstring>
 #include <stdexcept>
@@ -30,6 +31,7 @@ struct Layout {
   bool ports = false;        // src_port, dst_port
   bool length_vlan = false;  // l3 length, vlan
   bool payload = false;      // payload length + one payload window
+  bool sets = false;         // src_sets, dst_sets
   bool src = false;
   bool dst = false;
   unsigned address_words = 1;  // 1 for IPv4, 4 for IPv6
@@ -43,6 +45,7 @@ Layout layout_of(const Signature& s, Family family, const std::vector<uint16_t>&
   layout.ports = (s.fields & (kPinsSrcPort | kPinsDstPort)) != 0;
   layout.length_vlan = (s.fields & (kPinsLength | kPinsVlan)) != 0;
   layout.payload = (s.fields & kPinsPayload) != 0;
+  layout.sets = (s.fields & (kPinsSrcSet | kPinsDstSet)) != 0;
   layout.src = (s.fields & kPinsSrc) != 0;
   layout.dst = (s.fields & kPinsDst) != 0;
   if (layout.payload) {
@@ -93,6 +96,13 @@ std::vector<rte_acl_field_def> field_defs(const Layout& layout) {
       add(RTE_ACL_FIELD_TYPE_BITMASK, 4, offsetof(AclKey, payload) + 16 * layout.window + 4 * w,
           true);
     }
+  }
+  // The set bits last: by then the other fields have narrowed the rules down, and each rule
+  // tests one bit. First, they would make the trie branch on every combination of the bits
+  // any rule tests before it looked at anything else.
+  if (layout.sets) {
+    add(RTE_ACL_FIELD_TYPE_BITMASK, 2, offsetof(AclKey, src_sets), true);
+    add(RTE_ACL_FIELD_TYPE_BITMASK, 2, offsetof(AclKey, dst_sets), false);
   }
   return defs;
 }
@@ -150,6 +160,24 @@ void add_address(Entry& entry, const std::optional<Prefix>& prefix, unsigned wor
     }
     entry.push_back(f);
   }
+}
+
+/// One bit per named set (any of them matches), or {0} (any address) when not pinned.
+std::vector<uint16_t> set_bits(uint16_t sets, bool pinned) {
+  if (!pinned) return {0};
+  std::vector<uint16_t> out;
+  for (unsigned bit = 0; bit < 16; ++bit) {
+    if ((sets & (1U << bit)) != 0) out.push_back(static_cast<uint16_t>(1U << bit));
+  }
+  return out;
+}
+
+/// A BITMASK field requiring `bit` (0: wild).
+rte_acl_field bit_field(uint16_t bit) {
+  rte_acl_field f{};
+  f.value.u16 = bit;
+  f.mask_range.u16 = bit;
+  return f;
 }
 
 /// The flags byte: fragment kind, and whether the rule needs a UDP header or a VLAN tag (even
@@ -214,51 +242,60 @@ class EntryBuilder {
     const auto vlans = or_all(m.vlan, (pins_ & kPinsVlan) != 0, 65535);
     const std::size_t port_count = std::max<std::size_t>(in_ports.size(), 1);
     const rte_acl_field flags = flags_of(m);
+    std::vector<std::pair<uint16_t, uint16_t>> set_pairs;
+    for (const uint16_t src_bit : set_bits(m.src_sets, (pins_ & kPinsSrcSet) != 0))
+      for (const uint16_t dst_bit : set_bits(m.dst_sets, (pins_ & kPinsDstSet) != 0))
+        set_pairs.emplace_back(src_bit, dst_bit);
 
-    for (const auto& src : srcs)
-      for (const auto& dst : dsts)
-        for (const Range& sport : sports)
-          for (const Range& dport : dports)
-            for (const Range& length : lengths)
-              for (const Range& ttl : ttls)
-                for (const Range& dscp : dscps)
-                  for (const Range& vlan : vlans)
-                    for (std::size_t p = 0; p < port_count; ++p) {
-                      Entry entry;
-                      entry.reserve(32);
-                      entry.push_back(flags);
-                      if (layout_.meta) {
-                        entry.push_back(range8(ttl));
-                        entry.push_back(range8(dscp));
-                        rte_acl_field port{};
-                        if (!in_ports.empty()) {
-                          port.value.u16 = in_ports[p];
-                          port.mask_range.u16 = 0xffff;
+    for (const auto& [src_bit, dst_bit] : set_pairs)
+      for (const auto& src : srcs)
+        for (const auto& dst : dsts)
+          for (const Range& sport : sports)
+            for (const Range& dport : dports)
+              for (const Range& length : lengths)
+                for (const Range& ttl : ttls)
+                  for (const Range& dscp : dscps)
+                    for (const Range& vlan : vlans)
+                      for (std::size_t p = 0; p < port_count; ++p) {
+                        Entry entry;
+                        entry.reserve(32);
+                        entry.push_back(flags);
+                        if (layout_.meta) {
+                          entry.push_back(range8(ttl));
+                          entry.push_back(range8(dscp));
+                          rte_acl_field port{};
+                          if (!in_ports.empty()) {
+                            port.value.u16 = in_ports[p];
+                            port.mask_range.u16 = 0xffff;
+                          }
+                          entry.push_back(port);
                         }
-                        entry.push_back(port);
-                      }
-                      if (layout_.ports) {
-                        entry.push_back(range16(sport));
-                        entry.push_back(range16(dport));
-                      }
-                      if (layout_.length_vlan) {
-                        entry.push_back(range16(length));
-                        entry.push_back(range16(vlan));
-                      }
-                      if (layout_.payload) {
-                        rte_acl_field needed{};  // any length without a payload match
-                        if (m.payload) {
-                          needed.value.u32 =
-                              static_cast<uint32_t>(m.payload->offset + m.payload->value.size());
+                        if (layout_.ports) {
+                          entry.push_back(range16(sport));
+                          entry.push_back(range16(dport));
                         }
-                        needed.mask_range.u32 = UINT32_MAX;
-                        entry.push_back(needed);
+                        if (layout_.length_vlan) {
+                          entry.push_back(range16(length));
+                          entry.push_back(range16(vlan));
+                        }
+                        if (layout_.payload) {
+                          rte_acl_field needed{};  // any length without a payload match
+                          if (m.payload) {
+                            needed.value.u32 =
+                                static_cast<uint32_t>(m.payload->offset + m.payload->value.size());
+                          }
+                          needed.mask_range.u32 = UINT32_MAX;
+                          entry.push_back(needed);
+                        }
+                        if (layout_.src) add_address(entry, src, layout_.address_words);
+                        if (layout_.dst) add_address(entry, dst, layout_.address_words);
+                        if (layout_.payload) add_window(entry, m.payload);
+                        if (layout_.sets) {
+                          entry.push_back(bit_field(src_bit));
+                          entry.push_back(bit_field(dst_bit));
+                        }
+                        entries_.push_back(Built{std::move(entry), userdata, priority});
                       }
-                      if (layout_.src) add_address(entry, src, layout_.address_words);
-                      if (layout_.dst) add_address(entry, dst, layout_.address_words);
-                      if (layout_.payload) add_window(entry, m.payload);
-                      entries_.push_back(Built{std::move(entry), userdata, priority});
-                    }
   }
 
   struct Built {
@@ -311,9 +348,16 @@ rte_acl_ctx* build_context(const std::vector<EntryBuilder::Built>& entries,
   }
   if (rc != 0) {
     rte_acl_free(ctx);
+    std::string why = rte_strerror(-rc);
+    if (rc == -ENOMEM) {
+      why +=
+          " (the trie outgrew its bound: rules that each test a different combination of values "
+          "in the same fields multiply its branches; the usual cause is many rules each naming "
+          "a different prefix set or pair of sets, which fit when they list the sets in fewer "
+          "rules)";
+    }
     throw std::runtime_error("building classifier context " + name + " (" +
-                             std::to_string(entries.size()) +
-                             " entries) failed: " + rte_strerror(-rc));
+                             std::to_string(entries.size()) + " entries) failed: " + why);
   }
   return ctx;
 }

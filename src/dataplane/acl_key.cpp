@@ -22,6 +22,8 @@ void fill_acl_key(const rules::PacketKey& packet, AclKey& key) noexcept {
   key.l3_length = be16(packet.l3_length);
   key.vlan = be16(packet.outer_vlan);
   key.payload_length = __builtin_bswap32(packet.payload_length);
+  key.src_sets = be16(packet.src_sets);
+  key.dst_sets = be16(packet.dst_sets);
   // IPv4 contexts read only the first four address bytes.
   if (packet.family == rules::Family::ipv4) {
     std::memcpy(key.src, packet.src.data(), 4);

@@ -38,7 +38,7 @@ std::size_t list_size_if(bool pinned, std::size_t size) {
   return pinned ? size : 1;
 }
 
-constexpr std::size_t kFieldCount = 10;  // the SignatureField bits
+constexpr std::size_t kFieldCount = 12;  // the SignatureField bits
 
 /// Distinct values a group of rules pins, per field: what a rule that leaves the field wild is
 /// copied under when merged with them.
@@ -90,6 +90,12 @@ struct Distinct {
           break;
         case kPinsDst:
           prefixes(f, m.dst);
+          break;
+        case kPinsSrcSet:
+          values[f].insert(m.src_set.begin(), m.src_set.end());
+          break;
+        case kPinsDstSet:
+          values[f].insert(m.dst_set.begin(), m.dst_set.end());
           break;
         default:
           break;
@@ -160,6 +166,8 @@ std::optional<Signature> signature_of(const rules::Rule& rule, Family family) {
   set(m.payload.has_value(), kPinsPayload);
   set(src > 0, kPinsSrc);
   set(dst > 0, kPinsDst);
+  set(!m.src_set.empty(), kPinsSrcSet);
+  set(!m.dst_set.empty(), kPinsDstSet);
   if (m.payload) s.payload_offset = m.payload->offset;
   return s;
 }
@@ -169,7 +177,7 @@ std::string signature_name(const Signature& s) {
       {kPinsSrc, "src"},          {kPinsDst, "dst"},        {kPinsSrcPort, "src_port"},
       {kPinsDstPort, "dst_port"}, {kPinsInPort, "in_port"}, {kPinsLength, "length"},
       {kPinsTtl, "ttl"},          {kPinsDscp, "dscp"},      {kPinsVlan, "vlan"},
-      {kPinsPayload, "payload"}};
+      {kPinsPayload, "payload"},  {kPinsSrcSet, "src_set"}, {kPinsDstSet, "dst_set"}};
   std::string out;
   for (const auto& [bit, name] : kNames) {
     if ((s.fields & bit) == 0) continue;
@@ -238,7 +246,8 @@ std::size_t classifier_entries(const rules::Rule& rule, Family family) {
     return static_cast<std::size_t>(std::max(prefixes_of(list, family), 1));
   };
   std::size_t total = 1;
-  for (std::size_t n : {count(m.src), count(m.dst),
+  for (std::size_t n : {count(m.src), count(m.dst), std::max<std::size_t>(m.src_set.size(), 1),
+                        std::max<std::size_t>(m.dst_set.size(), 1),
                         list_size_if((s->fields & kPinsSrcPort) != 0, m.src_port.size()),
                         list_size_if((s->fields & kPinsDstPort) != 0, m.dst_port.size()),
                         list_size_if((s->fields & kPinsInPort) != 0, m.in_port.size()),

@@ -60,6 +60,8 @@ RulePart::RulePart(std::shared_ptr<const rules::RuleSet> rules, const PartParams
     const rules::Rule& rule = list[i];
     RuleVerdict verdict;
     verdict.kind = rule.action.kind;
+    uses_src_sets_ = uses_src_sets_ || !rule.match.src_set.empty();
+    uses_dst_sets_ = uses_dst_sets_ || !rule.match.dst_set.empty();
     if (rule.action.kind == rules::ActionKind::forward && rule.action.port >= 0) {
       verdict.out_port = static_cast<uint16_t>(rule.action.port);
     }
@@ -190,7 +192,11 @@ Table::Table(std::shared_ptr<const RulePart> file, std::shared_ptr<const RulePar
     : parts_{std::move(file), std::move(runtime)},
       forward_to_(std::move(params.forward_to)),
       runtime_at_(std::min(params.runtime_at, parts_[0]->rule_count())),
-      generation_(params.generation) {
+      generation_(params.generation),
+      sets_(std::move(params.sets)) {
+  src_sets_ = parts_[0]->uses_src_sets() || parts_[1]->uses_src_sets();
+  dst_sets_ = parts_[0]->uses_dst_sets() || parts_[1]->uses_dst_sets();
+  lookup_sets_ = sets_ != nullptr && (src_sets_ || dst_sets_);
   const std::vector<uint16_t>& file_windows = parts_[0]->classifier().window_offsets();
   const std::vector<uint16_t>& runtime_windows = parts_[1]->classifier().window_offsets();
   const auto used = [](const std::vector<uint16_t>& slots) {

@@ -23,6 +23,13 @@ namespace {
 /// How many packets ahead of the one being parsed to prefetch (l3fwd uses 3 to 8).
 constexpr uint16_t kPrefetchOffset = 4;
 
+/// A big-endian 32-bit value (an IPv4 address) in host order.
+uint32_t load_be32(const uint8_t* bytes) noexcept {
+  uint32_t value = 0;
+  std::memcpy(&value, bytes, sizeof value);
+  return __builtin_bswap32(value);
+}
+
 constexpr std::size_t stat(WorkerStat s) {
   return index_of(s);
 }
@@ -132,6 +139,12 @@ void Worker::handle_burst(rte_mbuf** mbufs, uint16_t count, uint16_t in_port,
   uint64_t rx_bytes = 0;
   const bool classify = table.rule_count() != 0;  // without rules every UDP packet is unmatched
   const std::vector<uint16_t>& windows = table.windows();
+  // Set lookups come after the parse: start fetching their first-level entries now.
+  const SetTables* sets = table.sets();
+  const uint8_t* level4 = sets != nullptr ? sets->first_level(rules::Family::ipv4) : nullptr;
+  const uint8_t* level6 = sets != nullptr ? sets->first_level(rules::Family::ipv6) : nullptr;
+  const bool prefetch_src = sets != nullptr && table.src_sets();
+  const bool prefetch_dst = sets != nullptr && table.dst_sets();
   for (uint16_t i = 0; i < count; ++i) {
     if (i + kPrefetchOffset < count) {
       rte_prefetch0(rte_pktmbuf_mtod(mbufs[i + kPrefetchOffset], void*));
@@ -163,6 +176,9 @@ void Worker::handle_burst(rte_mbuf** mbufs, uint16_t count, uint16_t in_port,
         fill_windows_segmented(m, info[i], windows, key);
       }
     }
+    const uint8_t* level = packet.family == rules::Family::ipv4 ? level4 : level6;
+    if (prefetch_src) SetTables::prefetch(level, load_be32(packet.src.data()) >> 8);
+    if (prefetch_dst) SetTables::prefetch(level, load_be32(packet.dst.data()) >> 8);
     if (packet.family == rules::Family::ipv4) {
       v4_index[v4_count] = i;
       v4_keys[v4_count++] = reinterpret_cast<const uint8_t*>(&key);
@@ -173,6 +189,9 @@ void Worker::handle_burst(rte_mbuf** mbufs, uint16_t count, uint16_t in_port,
   }
   counters_.stats[stat(WorkerStat::rx_packets)] += count;
   counters_.stats[stat(WorkerStat::rx_bytes)] += rx_bytes;
+  if (table.sets() != nullptr) {
+    lookup_sets(table, v4_index.data(), v4_count, v6_index.data(), v6_count);
+  }
 
   // Stage 2: per address family, one classification of the whole burst by each part; the
   // table picks each packet's first match across the two.
@@ -287,6 +306,42 @@ void Worker::handle_burst(rte_mbuf** mbufs, uint16_t count, uint16_t in_port,
     }
   }
   if (dropped_count != 0) rte_pktmbuf_free_bulk(dropped.data(), dropped_count);
+}
+
+void Worker::lookup_sets(const Table& table, const uint16_t* v4_index, uint16_t v4_count,
+                         const uint16_t* v6_index, uint16_t v6_count) noexcept {
+  const SetTables& sets = *table.sets();
+  std::array<uint16_t, kBurstSize> bits;
+  static_assert(kSetSlots == rules::kMaxSets);
+  const auto store = [&](const uint16_t* index, uint16_t n, bool src) {
+    for (uint16_t k = 0; k < n; ++k) {
+      AclKey& key = acl_keys_[index[k]];
+      (src ? key.src_sets : key.dst_sets) = __builtin_bswap16(bits[k]);
+      for (unsigned hit = bits[k]; hit != 0; hit &= hit - 1)
+        ++counters_.set_hits[static_cast<unsigned>(__builtin_ctz(hit))];
+    }
+  };
+  for (const bool src : {true, false}) {
+    if (!(src ? table.src_sets() : table.dst_sets())) continue;
+    if (v4_count != 0) {
+      std::array<uint32_t, kBurstSize> ips;
+      for (uint16_t k = 0; k < v4_count; ++k) {
+        const AclKey& key = acl_keys_[v4_index[k]];
+        ips[k] = load_be32(src ? key.src : key.dst);
+      }
+      sets.lookup_v4(ips.data(), bits.data(), v4_count);
+      store(v4_index, v4_count, src);
+    }
+    if (v6_count != 0) {
+      alignas(16) uint8_t ips[kBurstSize][16];
+      for (uint16_t k = 0; k < v6_count; ++k) {
+        const AclKey& key = acl_keys_[v6_index[k]];
+        std::memcpy(ips[k], src ? key.src : key.dst, 16);
+      }
+      sets.lookup_v6(ips, bits.data(), v6_count);
+      store(v6_index, v6_count, src);
+    }
+  }
 }
 
 void Worker::fill_windows_segmented(const rte_mbuf* mbuf, const PacketInfo& info,

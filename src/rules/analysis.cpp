@@ -65,6 +65,10 @@ constexpr uint32_t kTtl = 1u << 10;
 constexpr uint32_t kDscp = 1u << 11;
 constexpr uint32_t kVlan = 1u << 12;
 constexpr uint32_t kFragment = 1u << 13;
+// Sets: their contents are not known here, so a set condition covers another only when the
+// other names a subset of its sets.
+constexpr uint32_t kSrcSet = 1u << 14;
+constexpr uint32_t kDstSet = 1u << 15;
 
 constexpr std::array<Family, 2> kFamilies = {Family::ipv4, Family::ipv6};
 constexpr std::array<uint32_t, 2> kSrcBit = {kSrc4, kSrc6};
@@ -126,6 +130,8 @@ struct Shape {
   std::array<uint64_t, 4> in_port{};  ///< bit set of 0-255
   std::optional<FragmentKind> fragment;
   const PayloadMatch* payload = nullptr;
+  uint16_t src_sets = 0;  ///< set bits (0: any address)
+  uint16_t dst_sets = 0;
 };
 
 Shape make_shape(const Match& m) {
@@ -185,6 +191,14 @@ Shape make_shape(const Match& m) {
     s.fragment = m.fragment;
     b.restricts |= kFragment;
   }
+  if (!m.src_set.empty()) {
+    s.src_sets = m.src_sets;
+    b.restricts |= kSrcSet;
+  }
+  if (!m.dst_set.empty()) {
+    s.dst_sets = m.dst_sets;
+    b.restricts |= kDstSet;
+  }
   if (m.payload) {
     const PayloadMatch& p = *m.payload;
     s.payload = &p;
@@ -206,6 +220,13 @@ bool covers(const Shape& outer, const Shape& inner) {
   if (!may_cover(outer.bits, inner.bits)) return false;
   const uint32_t r = outer.bits.restricts;
   if ((r & kFragment) != 0 && outer.fragment != inner.fragment) return false;
+  const auto sets_ok = [&](uint32_t bit, uint16_t in, uint16_t out) {
+    return (r & bit) == 0 || (in != 0 && (in & ~out) == 0);
+  };
+  if (!sets_ok(kSrcSet, inner.src_sets, outer.src_sets) ||
+      !sets_ok(kDstSet, inner.dst_sets, outer.dst_sets)) {
+    return false;
+  }
   if ((r & kInPort) != 0) {
     for (std::size_t w = 0; w < outer.in_port.size(); ++w) {
       if ((inner.in_port[w] & ~outer.in_port[w]) != 0) return false;

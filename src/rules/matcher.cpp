@@ -38,6 +38,8 @@ bool rule_matches(const Rule& rule, const PacketKey& key) noexcept {
   const Match& m = rule.match;
   if (!m.src.empty() && !any_prefix_contains(m.src, key.family, key.src)) return false;
   if (!m.dst.empty() && !any_prefix_contains(m.dst, key.family, key.dst)) return false;
+  if (!m.src_set.empty() && (key.src_sets & m.src_sets) == 0) return false;
+  if (!m.dst_set.empty() && (key.dst_sets & m.dst_sets) == 0) return false;
   if (!m.src_port.empty() && !(key.has_ports && any_range_contains(m.src_port, key.src_port))) {
     return false;
   }

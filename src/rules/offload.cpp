@@ -287,6 +287,8 @@ std::string inexpressible(const Match& m) {
   if (m.payload) fields.push_back("payload");
   if (!m.length.empty()) fields.push_back("length");
   if (m.fragment) fields.push_back("fragment");
+  if (!m.src_set.empty()) fields.push_back("src_set");
+  if (!m.dst_set.empty()) fields.push_back("dst_set");
   if (fields.empty()) return "";
   return "it matches on " + join_fields(fields) + ", which NIC flow rules cannot express";
 }

@@ -30,6 +30,8 @@ json match_to_json(const Match& match, const std::vector<std::string>& port_name
   json out = json::object();
   if (!match.src.empty()) out["src"] = prefixes_json(match.src);
   if (!match.dst.empty()) out["dst"] = prefixes_json(match.dst);
+  if (!match.src_set.empty()) out["src_set"] = match.src_set;
+  if (!match.dst_set.empty()) out["dst_set"] = match.dst_set;
   if (!match.src_port.empty()) out["src_port"] = ranges_json(match.src_port);
   if (!match.dst_port.empty()) out["dst_port"] = ranges_json(match.dst_port);
   if (!match.in_port.empty()) {

@@ -274,8 +274,9 @@ std::vector<Prefix> parse_prefix_list(const YamlNode& node) {
   return out;
 }
 
-RuleCollector::RuleCollector(std::vector<std::string> port_names)
-    : port_names_(std::move(port_names)) {}
+RuleCollector::RuleCollector(std::vector<std::string> port_names,
+                             std::vector<std::string> set_slots)
+    : port_names_(std::move(port_names)), set_slots_(std::move(set_slots)) {}
 
 void RuleCollector::add_file(const std::string& path) {
   add_document(YamlNode::load_file(path));
@@ -373,18 +374,40 @@ int RuleCollector::resolve_port(const YamlNode& node) const {
   return static_cast<int>(it - port_names_.begin());
 }
 
+uint16_t RuleCollector::resolve_sets(const YamlNode& node, std::vector<std::string>& names) const {
+  uint16_t bits = 0;
+  for (const YamlNode& element : nonempty_one_or_list(node)) {
+    const std::string name = element.as_nonempty_string();
+    const auto it = std::find(set_slots_.begin(), set_slots_.end(), name);
+    if (it == set_slots_.end()) {
+      std::string known;
+      for (const std::string& set : set_slots_) {
+        if (!set.empty()) known += (known.empty() ? "" : ", ") + set;
+      }
+      element.fail("unknown set \"" + name + "\" (" +
+                   (known.empty() ? std::string("no sets are configured") : "sets are: " + known) +
+                   ")");
+    }
+    if (std::find(names.begin(), names.end(), name) == names.end()) names.push_back(name);
+    bits = static_cast<uint16_t>(bits | (1U << (it - set_slots_.begin())));
+  }
+  return bits;
+}
+
 Match RuleCollector::parse_match(const YamlNode& node) const {
-  node.expect_map({"src", "dst", "src_port", "dst_port", "in_port", "length", "ttl", "dscp", "vlan",
-                   "fragment", "payload"});
+  node.expect_map({"src", "dst", "src_set", "dst_set", "src_port", "dst_port", "in_port", "length",
+                   "ttl", "dscp", "vlan", "fragment", "payload"});
   // `dst_port:` with nothing after it (or JSON null) reads like a condition but would match
   // every packet: refuse it rather than guess.
-  for (const char* key : {"src", "dst", "src_port", "dst_port", "in_port", "length", "ttl", "dscp",
-                          "vlan", "fragment", "payload"}) {
+  for (const char* key : {"src", "dst", "src_set", "dst_set", "src_port", "dst_port", "in_port",
+                          "length", "ttl", "dscp", "vlan", "fragment", "payload"}) {
     node.refuse_null(key, "no value given; remove the key to match any packet");
   }
   Match m;
   if (auto src = node.get("src")) m.src = parse_prefix_list(*src);
   if (auto dst = node.get("dst")) m.dst = parse_prefix_list(*dst);
+  if (auto set = node.get("src_set")) m.src_sets = resolve_sets(*set, m.src_set);
+  if (auto set = node.get("dst_set")) m.dst_sets = resolve_sets(*set, m.dst_set);
   if (auto port = node.get("src_port")) m.src_port = parse_port_list(*port);
   if (auto port = node.get("dst_port")) m.dst_port = parse_port_list(*port);
   if (auto in_port = node.get("in_port")) {

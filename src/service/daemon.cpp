@@ -27,7 +27,9 @@
 #include "udpsieve/control/flow_steering.hpp"
 #include "udpsieve/control/metrics_http.hpp"
 #include "udpsieve/control/runtime_updates.hpp"
+#include "udpsieve/control/set_updates.hpp"
 #include "udpsieve/control/socket_server.hpp"
+#include "udpsieve/control/state_file.hpp"
 #include "udpsieve/control/stats_aggregator.hpp"
 #include "udpsieve/dataplane/capture_tap.hpp"
 #include "udpsieve/dataplane/eal.hpp"
@@ -233,7 +235,8 @@ void keep_build_memory() {
 /// The running daemon, from EAL up to the control loop's end. `runtime` holds the runtime
 /// rules restored from the state file, `restored` those rules in first-match order.
 int serve(const Options& options, config::LoadedConfig& loaded, control::SocketServer& server,
-          SignalFd& signals, control::RuntimeUpdates& runtime, std::vector<rules::Rule> restored) {
+          SignalFd& signals, control::RuntimeUpdates& runtime, std::vector<rules::Rule> restored,
+          control::SetUpdates& set_updates) {
   const config::DaemonConfig& config = loaded.config;
   keep_build_memory();
   // Bound before EAL, like the control socket: a port in use fails before any port is touched.
@@ -303,6 +306,7 @@ int serve(const Options& options, config::LoadedConfig& loaded, control::SocketS
     }
     params.runtime_at = loaded.dynamic_at;
     params.generation = 1;
+    params.sets = make_set_tables(loaded, env, 1);
     tables.publish(std::make_unique<dataplane::Table>(std::move(file), std::move(runtime_part),
                                                       std::move(params)));
   } catch (const ConfigError&) {
@@ -391,6 +395,7 @@ int serve(const Options& options, config::LoadedConfig& loaded, control::SocketS
                               .jobs = jobs,
                               .runtime_jobs = runtime_jobs,
                               .runtime = runtime,
+                              .sets = set_updates,
                               .ports = ports,
                               .pools = pools,
                               .workers = workers,
@@ -549,7 +554,7 @@ int run_daemon(const std::vector<std::string>& args) {
   const config::DaemonConfig& config = loaded.config;
   control::RuntimeUpdates runtime(control::RuntimeUpdates::Settings{
       config.port_names(), static_cast<uint32_t>(config.eal.lcores.size() - 1),
-      config.pipeline.dynamic_max_rules, config.pipeline.dynamic_state});
+      config.pipeline.dynamic_max_rules, config.pipeline.dynamic_state, loaded.set_slots});
   std::vector<rules::Rule> restored;
   try {
     const rules::RuleSet file_rules(loaded.rules, config.pipeline.default_action,
@@ -561,11 +566,27 @@ int run_daemon(const std::vector<std::string>& args) {
                                                "pipeline.dynamic_state", e.what()));
     return kExitUsage;
   }
+  // Prefixes added to the sets at runtime, saved beside the runtime rules.
+  control::SetUpdates set_updates(config.pipeline.dynamic_state.empty()
+                                      ? std::string()
+                                      : control::set_state_path(config.pipeline.dynamic_state));
+  if (loaded.sets != nullptr) {
+    try {
+      for (const std::string& warning :
+           set_updates.restore(*loaded.sets, loaded.set_slots, control::WallClock::now())) {
+        spdlog::warn("{}", warning);
+      }
+    } catch (const std::exception& e) {
+      spdlog::critical("{}", format_config_error(SourceLocation{config.path, 0, 0},
+                                                 "pipeline.dynamic_state", e.what()));
+      return kExitUsage;
+    }
+  }
   try {
     // Bound before EAL so a busy socket path fails before any port is touched.
     control::SocketServer server(loaded.config.control.socket, socket_access(loaded.config),
                                  control::SocketLimits::from_environment());
-    return serve(options, loaded, server, *signals, runtime, std::move(restored));
+    return serve(options, loaded, server, *signals, runtime, std::move(restored), set_updates);
   } catch (const ConfigError& e) {
     // A rule the classifier cannot take (found while compiling at start-up).
     spdlog::critical("{}", e.what());

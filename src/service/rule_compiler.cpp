@@ -1,5 +1,7 @@
 #include "udpsieve/service/rule_compiler.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <array>
 #include <cctype>
@@ -47,7 +49,8 @@ void slow_stage(const control::JobRequest& job, const CompileEnv& env) {
 
 control::CompileOutcome reload(const control::JobRequest& request, const CompileEnv& env) {
   const auto start = Clock::now();
-  config::LoadedConfig loaded = config::load_config_and_rules(env.options.config_path);
+  config::LoadedConfig loaded =
+      config::load_config_and_rules(env.options.config_path, request.set_slots);
   apply_overrides(env.options, loaded.config);
   const std::vector<std::string> changed =
       config::restart_required_changes(env.running, loaded.config);
@@ -64,6 +67,8 @@ control::CompileOutcome reload(const control::JobRequest& request, const Compile
   outcome.load_time = since(start);
   const auto compile_start = Clock::now();
   outcome.part = make_file_part(loaded, env, request.serial, &request);
+  request.stop_if_cancelled();
+  outcome.sets = make_set_tables(loaded, env, request.serial);
   outcome.compile_time = since(compile_start);
   outcome.ok = true;
   outcome.rules = loaded.rules.size();
@@ -78,7 +83,7 @@ control::CompileOutcome reload(const control::JobRequest& request, const Compile
 
 control::CompileOutcome check(const control::JobRequest& request, const CompileEnv& env) {
   const auto start = Clock::now();
-  rules::RuleCollector collector(env.running.port_names());
+  rules::RuleCollector collector(env.running.port_names(), request.set_slots);
   for (const control::CheckFile& file : request.files) {
     if (file.text) {
       collector.add_document(YamlNode::load_string(*file.text, file.name));
@@ -154,6 +159,29 @@ std::shared_ptr<const dataplane::RulePart> make_file_part(const config::LoadedCo
       loaded.rules, loaded.config.pipeline.default_action, loaded.config.pipeline.non_udp);
   if (job != nullptr) job->stop_if_cancelled();
   return make_part(std::move(rule_set), dataplane::PartKind::file, env, generation, job);
+}
+
+std::shared_ptr<dataplane::SetTables> make_set_tables(const config::LoadedConfig& loaded,
+                                                      const CompileEnv& env, uint64_t generation) {
+  if (loaded.sets == nullptr) return nullptr;
+  const auto start = Clock::now();
+  auto tables = std::make_shared<dataplane::SetTables>(*loaded.sets, env.socket, generation);
+  const rules::SetModel& model = *loaded.sets;
+  std::size_t v4 = 0;
+  std::size_t v6 = 0;
+  for (unsigned slot = 0; slot < loaded.set_slots.size(); ++slot) {
+    v4 += model.count(slot, rules::Family::ipv4);
+    v6 += model.count(slot, rules::Family::ipv6);
+  }
+  spdlog::info(
+      "prefix sets: {} set(s), {} IPv4 + {} IPv6 prefixes ({} + {} distinct); files read in "
+      "{:.1f} ms, lookup tables built in {:.1f} ms, {:.1f} MiB",
+      loaded.config.sets.size(), v4, v6, model.route_count(rules::Family::ipv4),
+      model.route_count(rules::Family::ipv6),
+      static_cast<double>(loaded.sets_load_time.count()) / 1e3,
+      std::chrono::duration<double, std::milli>(Clock::now() - start).count(),
+      static_cast<double>(tables->info().memory_bytes) / (1024.0 * 1024.0));
+  return tables;
 }
 
 std::shared_ptr<const dataplane::RulePart> make_part(std::shared_ptr<const rules::RuleSet> rules,

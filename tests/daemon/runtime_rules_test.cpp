@@ -929,8 +929,8 @@ TEST_F(RuntimeRules, RefusalsNameTheFieldAndChangeNothing) {
       {"unknown in_port", rule_add(with_match({{"in_port", "nope"}})),
        add + "rules[0].match.in_port: unknown port \"nope\" (ports are: wan, lan)"},
       {"unknown match key", rule_add(with_match({{"dst_port", 53}, {"foo", 1}})),
-       add + "rules[0].match.foo: unknown key (expected one of: src, dst, src_port, dst_port, "
-             "in_port, length, ttl, dscp, vlan, fragment, payload)"},
+       add + "rules[0].match.foo: unknown key (expected one of: src, dst, src_set, dst_set, "
+             "src_port, dst_port, in_port, length, ttl, dscp, vlan, fragment, payload)"},
       {"unknown rule key",
        rule_add(json::array({json::object({{"id", "x1"}, {"action", "drop"}, {"extra", 1}})})),
        add + "rules[0].extra: unknown key (expected one of: id, match, action, note)"},

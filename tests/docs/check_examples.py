@@ -1,11 +1,12 @@
 #!/usr/bin/python3
 """Every YAML example in README.md and docs/*.md is checked by udpsieved --check.
 
-A block's top-level keys say what it is: configuration keys (eal, ports, pipeline, control,
-logging) go into a configuration, rule-file keys (rules, steering) into a rule file; a block
-may hold both (an example of a port and the steering rules that go with it). What a block
+A block's top-level keys say what it is: configuration keys (eal, ports, sets, pipeline,
+control, logging) go into a configuration, rule-file keys (rules, steering) into a rule file; a
+block may hold both (an example of a port and the steering rules that go with it). What a block
 leaves out comes from a base configuration with ports `wan` and `lan` and workers on lcores
-1-3. Paths an example names for rule files are replaced by the block's own rules, and group
+1-3. Paths an example names for rule files are replaced by the block's own rules, set files by
+empty ones (and a set the rules name without declaring it is declared so), and group
 names by the test user's group (the docs' `udpsieve` group exists only where the package is
 installed). The check must pass without a warning: an example with a rule that can never
 match is a bad example.
@@ -25,7 +26,7 @@ import tempfile
 
 import yaml
 
-CONFIG_KEYS = {"eal", "ports", "pipeline", "control", "logging"}
+CONFIG_KEYS = {"eal", "ports", "sets", "pipeline", "control", "logging"}
 RULE_KEYS = {"rules", "steering"}
 
 BASE = {
@@ -59,6 +60,17 @@ def yaml_blocks(path):
         blocks.append((start + 1, "\n".join(body) + "\n"))
         i += 1
     return blocks
+
+
+def set_names(rules):
+    """The set names the rules' src_set / dst_set fields mention."""
+    names = set()
+    for rule in (rules or {}).get("rules") or []:
+        match = rule.get("match") or {} if isinstance(rule, dict) else {}
+        for key in ("src_set", "dst_set"):
+            value = match.get(key) if isinstance(match, dict) else None
+            names.update([value] if isinstance(value, str) else value or [])
+    return names
 
 
 def main():
@@ -103,6 +115,15 @@ def main():
                         control[key] = group
                 control["socket"] = os.path.join(work, "ctl.sock")
                 config["control"] = control
+                sets = dict(config.get("sets") or {})
+                for name in set_names(rules):
+                    sets.setdefault(name, {})
+                for index, name in enumerate(sorted(sets)):
+                    path = os.path.join(work, "set%d.txt" % index)
+                    open(path, "w").close()
+                    sets[name] = {"file": path}
+                if sets:
+                    config["sets"] = sets
                 with open(os.path.join(work, "rules.yaml"), "w") as f:
                     f.write(yaml.safe_dump(rules) if rules else "")
                 config_path = os.path.join(work, "config.yaml")

@@ -281,7 +281,7 @@ struct ErrorCase {
 };
 
 const std::string kUnknownTop =
-    "unknown key (expected one of: eal, ports, pipeline, control, logging)";
+    "unknown key (expected one of: eal, ports, sets, pipeline, control, logging)";
 const std::string kLcoreSyntax = "; write N, or \"L@C\" for lcore L on CPU C";
 
 std::string many_ports(std::size_t count) {

@@ -52,6 +52,8 @@ std::vector<const StatDesc*> schema_metrics() {
   add(udpsieve::kProcessStats);
   add(udpsieve::kRuntimeStats);
   add(udpsieve::kOffloadStats);
+  add(udpsieve::kSetStats);
+  add(udpsieve::kSetTableStats);
   out.push_back(&udpsieve::kBuildInfo);
   out.push_back(&udpsieve::kWorkerDropped);
   out.push_back(&udpsieve::kDroppedByReason);
@@ -75,6 +77,9 @@ const json kStats = json::parse(R"({
              "note": "flow destination-ipv4 192.0.2.0/24 destination-port =53", "packets": 5,
              "bytes": 300, "passed": 4, "limited": 1, "offloaded": false, "hw_packets": null}],
   "mempools": [{"socket": 0, "size": 8191, "in_use": 1536, "available": 6655}],
+  "sets": [{"name": "blocked", "file": "/etc/udpsieve/sets/blocked.txt", "prefixes_v4": 1000,
+            "prefixes_v6": 20, "runtime_entries": 3, "hits": 77}],
+  "set_tables": {"routes_v4": 1000, "routes_v6": 20, "memory_bytes": 272629760, "changes": 4},
   "dynamic": {"rules": 4, "by_source": {"api": 3, "bgp": 1}, "pending": 0, "max_rules": 100000,
               "adds": 6, "replaces": 1, "deletes": 1, "expiries": 1, "syncs": 2, "refusals": 3,
               "builds": 7, "last_apply_ms": 2.5, "last_build_ms": 1.25,
@@ -221,6 +226,30 @@ udpsieve_mempool_in_use_mbufs{socket="0"} 1536
 # HELP udpsieve_mempool_available_mbufs Mbufs free in the pool
 # TYPE udpsieve_mempool_available_mbufs gauge
 udpsieve_mempool_available_mbufs{socket="0"} 6655
+# HELP udpsieve_set_prefixes_v4 IPv4 prefixes the set holds
+# TYPE udpsieve_set_prefixes_v4 gauge
+udpsieve_set_prefixes_v4{set="blocked"} 1000
+# HELP udpsieve_set_prefixes_v6 IPv6 prefixes the set holds
+# TYPE udpsieve_set_prefixes_v6 gauge
+udpsieve_set_prefixes_v6{set="blocked"} 20
+# HELP udpsieve_set_runtime_entries Prefixes added to the set at runtime (set add)
+# TYPE udpsieve_set_runtime_entries gauge
+udpsieve_set_runtime_entries{set="blocked"} 3
+# HELP udpsieve_set_hits_total Source and destination address lookups that found the address in the set
+# TYPE udpsieve_set_hits_total counter
+udpsieve_set_hits_total{set="blocked"} 77
+# HELP udpsieve_set_table_routes_v4 Distinct IPv4 prefixes in the set lookup table
+# TYPE udpsieve_set_table_routes_v4 gauge
+udpsieve_set_table_routes_v4 1000
+# HELP udpsieve_set_table_routes_v6 Distinct IPv6 prefixes in the set lookup table
+# TYPE udpsieve_set_table_routes_v6 gauge
+udpsieve_set_table_routes_v6 20
+# HELP udpsieve_set_table_memory_bytes DPDK memory of the set lookup tables (both copies)
+# TYPE udpsieve_set_table_memory_bytes gauge
+udpsieve_set_table_memory_bytes 272629760
+# HELP udpsieve_set_changes_total Runtime set changes since start (adds, deletes, flushes, expiries)
+# TYPE udpsieve_set_changes_total counter
+udpsieve_set_changes_total 4
 # HELP udpsieve_rules_generation Generation of the rule table in effect (1 at start)
 # TYPE udpsieve_rules_generation gauge
 udpsieve_rules_generation 3

@@ -30,7 +30,8 @@ TEST(Protocol, EveryCommandIsDeclaredOnceWithHelp) {
 TEST(Protocol, ChangingCommandsNeedAdminRights) {
   // Everything that changes the daemon or copies packets is admin-only; the rest reads.
   const std::set<std::string_view> admin = {"reload",   "check",    "capture",
-                                            "rule-add", "rule-del", "rule-sync"};
+                                            "rule-add", "rule-del", "rule-sync",
+                                            "set-add",  "set-del",  "set-flush"};
   for (const Command& command : kCommands) {
     EXPECT_EQ(command.rights == udpsieve::protocol::Rights::admin, admin.count(command.name) == 1)
         << command.name;

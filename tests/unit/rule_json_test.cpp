@@ -145,8 +145,8 @@ TEST(RuleJsonTest, RuntimeErrorMessages) {
     std::string error;
   };
   const std::string match_keys =
-      "unknown key (expected one of: src, dst, src_port, dst_port, in_port, length, ttl, dscp, "
-      "vlan, fragment, payload)";
+      "unknown key (expected one of: src, dst, src_set, dst_set, src_port, dst_port, in_port, "
+      "length, ttl, dscp, vlan, fragment, payload)";
   const Case cases[] = {
       {"bad prefix in src[0] of the third rule",
        R"({"rules": [{"id": "a", "action": "drop"}, {"id": "b", "action": "drop"},

@@ -214,8 +214,8 @@ const ErrorCase kErrorCases[] = {
      "  - id: a\n"
      "    match: {proto: udp}\n"
      "    action: drop\n",
-     "rules.yaml:3:13: rules[0].match.proto: unknown key (expected one of: src, dst, src_port, "
-     "dst_port, in_port, length, ttl, dscp, vlan, fragment, payload)"},
+     "rules.yaml:3:13: rules[0].match.proto: unknown key (expected one of: src, dst, src_set, "
+     "dst_set, src_port, dst_port, in_port, length, ttl, dscp, vlan, fragment, payload)"},
     {"empty src list",
      "rules:\n"
      "  - id: a\n"

@@ -69,6 +69,10 @@ struct BlockOptions {
 [[nodiscard]] nlohmann::json rule_del_request(const RuleDelOptions& options);
 /// `rules [--source S]` and `rule list [--source S]` (`words` names the form in errors):
 /// {"cmd":"rules","source":S?}. Throws UsageError.
+/// The request of `set add|del|list|flush` (command `command`, words as typed) from its
+/// arguments: NAME, then PREFIX... for add and del, and the options the form offers.
+[[nodiscard]] nlohmann::json set_request(const std::string& command, const std::string& words,
+                                         std::span<const std::string> args);
 [[nodiscard]] nlohmann::json rules_request(std::span<const std::string> args,
                                            const std::string& words);
 

@@ -137,8 +137,44 @@ inline constexpr std::array<Field, 3> kRuleSyncFields = {{
     {"ttl_s", "integer", false, "seconds until the rules expire (default: never)"},
 }};
 
+/// Prefixes one set-list reply holds at most.
+inline constexpr std::size_t kMaxSetListPage = 100'000;
+
+inline constexpr std::array<Field, 3> kSetAddFields = {{
+    {"set", "string", true, "the set's name (config `sets`)"},
+    {"prefixes", "list of string", true,
+     "1-100000 IPv4/IPv6 prefixes or addresses; all are added or none"},
+    {"ttl_s", "integer", false,
+     "seconds until these entries expire, 1-31536000 (default: never); adding an entry again "
+     "sets its expiry anew"},
+}};
+inline constexpr std::array<CliForm, 1> kSetAddCli = {
+    {{"set add NAME PREFIX... [--ttl DURATION]",
+      "add prefixes to a prefix set now (no rebuild; in effect when the command returns);\n"
+      "kept across restarts and reloads"}}};
+inline constexpr std::array<Field, 3> kSetDelFields = {{
+    {"set", "string", true, "the set's name"},
+    {"prefixes", "list of string", true, "prefixes to take out; all are removed or none"},
+    {"missing_ok", "boolean", false, "a prefix the set does not hold is not an error"},
+}};
+inline constexpr std::array<CliForm, 1> kSetDelCli = {
+    {{"set del [--missing-ok] NAME PREFIX...",
+      "take prefixes out of a set (one its file lists comes back at the next reload)"}}};
+inline constexpr std::array<Field, 2> kSetListFields = {{
+    {"set", "string", true, "the set's name"},
+    {"limit", "integer", false, "prefixes to list, 1-100000 (default 1000)"},
+}};
+inline constexpr std::array<CliForm, 1> kSetListCli = {
+    {{"set list NAME [--limit N]",
+      "a set's prefixes in address order, each with where it came from and its expiry"}}};
+inline constexpr std::array<Field, 1> kSetFlushFields = {{
+    {"set", "string", true, "the set's name"},
+}};
+inline constexpr std::array<CliForm, 1> kSetFlushCli = {
+    {{"set flush NAME", "empty a set (its file fills it again at the next reload)"}}};
+
 /// Every command the daemon answers, in the order docs and usage list them.
-inline constexpr std::array<Command, 13> kCommands = {{
+inline constexpr std::array<Command, 17> kCommands = {{
     {"stats", Rights::read, {}, kStatsCli, "counters of the whole daemon"},
     {"ports", Rights::read, {}, kPortsCli, "the ports and their counters"},
     {"workers", Rights::read, {}, kWorkersCli, "the workers and their counters"},
@@ -168,6 +204,12 @@ inline constexpr std::array<Command, 13> kCommands = {{
      kRuleSyncFields,
      {},
      "replace every runtime rule of one source in one step (what a feeder does on connect)"},
+    {"set-add", Rights::admin, kSetAddFields, kSetAddCli,
+     "add prefixes to a prefix set; the reply comes once they are in effect"},
+    {"set-del", Rights::admin, kSetDelFields, kSetDelCli,
+     "take prefixes out of a prefix set; the reply comes once they are out"},
+    {"set-list", Rights::read, kSetListFields, kSetListCli, "the prefixes of a prefix set"},
+    {"set-flush", Rights::admin, kSetFlushFields, kSetFlushCli, "empty a prefix set"},
 }};
 
 /// The command named `name`, or null.

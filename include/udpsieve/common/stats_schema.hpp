@@ -153,6 +153,30 @@ inline constexpr std::array<StatDesc, 3> kMempoolStats = {{
     {"available", StatKind::gauge, "Mbufs free in the pool", "udpsieve_mempool_available_mbufs"},
 }};
 
+/// Prefix sets (the `sets` list of `stats`, one element per set).
+inline constexpr std::array<StatDesc, 4> kSetStats = {{
+    {"prefixes_v4", StatKind::gauge, "IPv4 prefixes the set holds", "udpsieve_set_prefixes_v4"},
+    {"prefixes_v6", StatKind::gauge, "IPv6 prefixes the set holds", "udpsieve_set_prefixes_v6"},
+    {"runtime_entries", StatKind::gauge, "Prefixes added to the set at runtime (set add)",
+     "udpsieve_set_runtime_entries"},
+    {"hits", StatKind::counter,
+     "Source and destination address lookups that found the address in the set",
+     "udpsieve_set_hits_total"},
+}};
+
+/// The prefix sets' lookup tables (the `set_tables` object of `stats`).
+inline constexpr std::array<StatDesc, 4> kSetTableStats = {{
+    {"routes_v4", StatKind::gauge, "Distinct IPv4 prefixes in the set lookup table",
+     "udpsieve_set_table_routes_v4"},
+    {"routes_v6", StatKind::gauge, "Distinct IPv6 prefixes in the set lookup table",
+     "udpsieve_set_table_routes_v6"},
+    {"memory_bytes", StatKind::gauge, "DPDK memory of the set lookup tables (both copies)",
+     "udpsieve_set_table_memory_bytes"},
+    {"changes", StatKind::counter,
+     "Runtime set changes since start (adds, deletes, flushes, expiries)",
+     "udpsieve_set_changes_total"},
+}};
+
 /// Rule reloads (the `reload` object of `rules`).
 inline constexpr std::array<StatDesc, 4> kReloadStats = {{
     {"applied", StatKind::counter, "Reloads applied since start", "udpsieve_reloads_applied_total"},

@@ -73,6 +73,9 @@ class YamlNode {
   void refuse_null(std::string_view key, const std::string& message) const;
   /// The value under `key`; fails at this mapping when it is absent.
   [[nodiscard]] YamlNode require(std::string_view key) const;
+  /// A mapping's keys and values in document order (fails unless this is a mapping, or when a
+  /// key is not a plain scalar or repeats). A key given without a value maps to a null node.
+  [[nodiscard]] std::vector<std::pair<std::string, YamlNode>> members() const;
   /// The elements of a list (fails unless this is a list).
   [[nodiscard]] std::vector<YamlNode> items() const;
   /// A list's elements, or this node alone when it is not a list (`src: 10.0.0.0/8`).

@@ -3,13 +3,16 @@
 ///
 /// Key names are a contract with operators and tests; docs/configuration.md lists every key.
 
+#include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "udpsieve/common/config_error.hpp"
+#include "udpsieve/rules/prefix_set.hpp"
 #include "udpsieve/rules/rule.hpp"
 #include "udpsieve/rules/rule_set.hpp"
 
@@ -128,11 +131,24 @@ struct LoggingConfig {
   std::string level = "info";  ///< trace | debug | info | warn | error | critical | off
 };
 
+/// A prefix set (`sets: {NAME: {file: PATH}}`).
+struct SetConfig {
+  std::string name;
+  std::string file;      ///< absolute, or relative to the config's directory when written so
+  SourceLocation where;  ///< of the `file` value
+  std::string key_path;  ///< "sets.NAME"
+  friend bool operator==(const SetConfig& a, const SetConfig& b) {
+    return a.name == b.name && a.file == b.file;
+  }
+};
+
 struct DaemonConfig {
   std::string path;      ///< the config file as given
   std::string base_dir;  ///< its directory: relative paths resolve against it
   EalConfig eal;
   std::vector<PortConfig> ports;
+  /// Prefix sets in config order (at most rules::kMaxSets).
+  std::vector<SetConfig> sets;
   PipelineConfig pipeline;
   ControlConfig control;
   LoggingConfig logging;
@@ -172,9 +188,24 @@ struct LoadedConfig {
   /// on every port).
   std::vector<rules::SteeringRule> steering;
   std::vector<uint16_t> steering_queues;
+  /// The set in each slot (bit) of a set lookup, "" for a free slot: config.sets placed so that
+  /// a set keeps its slot across reloads (see assign_set_slots).
+  std::vector<std::string> set_slots;
+  /// The sets' prefixes from their files (null without sets).
+  std::shared_ptr<rules::SetModel> sets;
+  /// How long reading the set files into `sets` took.
+  std::chrono::microseconds sets_load_time{0};
 };
-/// Loads the config, then every rule file it names, validating all of it. Throws ConfigError.
-[[nodiscard]] LoadedConfig load_config_and_rules(const std::string& path);
+
+/// Slots for `sets`: each set named in `previous` (a running configuration's slots) keeps its
+/// slot, new sets take the free ones in config order. The result has one entry per slot up to
+/// the last one used.
+[[nodiscard]] std::vector<std::string> assign_set_slots(const std::vector<SetConfig>& sets,
+                                                        const std::vector<std::string>& previous);
+/// Loads the config, then every rule file and set file it names, validating all of it. Sets
+/// keep their slots in `previous_slots` (the running daemon's). Throws ConfigError.
+[[nodiscard]] LoadedConfig load_config_and_rules(
+    const std::string& path, const std::vector<std::string>& previous_slots = {});
 
 /// The keys whose values differ between `running` and `next` and that only a restart can
 /// change: everything except pipeline.* (but pipeline.dynamic_state), ports[].forward_to,

@@ -31,6 +31,7 @@ namespace udpsieve::control {
 class StatsAggregator;
 class RuleCounterBook;
 class RuntimeUpdates;
+class SetUpdates;
 class FlowSteering;
 
 /// How reloads went, for `rules` and logs.
@@ -55,6 +56,7 @@ struct ControlContext {
   const RuleCounterBook& file_counters;     ///< the file rules' counters
   const RuleCounterBook& runtime_counters;  ///< the runtime rules' counters
   const RuntimeUpdates& runtime;
+  const SetUpdates& sets;
   const FlowSteering* steering;  ///< null when the daemon holds no NIC flow rules
   const ReloadStatus& reloads;
   const std::vector<std::unique_ptr<dataplane::Worker>>& workers;

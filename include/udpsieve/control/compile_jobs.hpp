@@ -17,7 +17,8 @@
 
 namespace udpsieve::dataplane {
 class RulePart;
-}
+class SetTables;
+}  // namespace udpsieve::dataplane
 namespace udpsieve::control {
 class RuntimeRuleSet;
 }
@@ -39,6 +40,9 @@ struct JobRequest {
   std::vector<CheckFile> files;  ///< check: the rule files to check
   uint64_t serial = 0;  ///< unique per job: the new part's generation (names its classifier)
   std::shared_ptr<const RuntimeRuleSet> runtime_rules;  ///< runtime: the rules to build
+  /// reload, check: the prefix set in each slot now (sets keep their slots; rules resolve
+  /// set names against them).
+  std::vector<std::string> set_slots;
   /// runtime: run on the helper thread once the part is built (saving the state file), so
   /// the control thread never waits for a disk; what it throws fails the job.
   std::function<void()> after_build;
@@ -63,6 +67,7 @@ struct CompileOutcome {
   std::vector<std::string> warnings;
   std::shared_ptr<const config::LoadedConfig> config;  ///< reload: the configuration read
   std::shared_ptr<const dataplane::RulePart> part;     ///< reload, runtime: ready to publish
+  std::shared_ptr<dataplane::SetTables> sets;          ///< reload: the sets' tables, or null
   std::size_t rules = 0;
   std::vector<std::string> files;
   std::chrono::microseconds load_time{0};     ///< reading and validating YAML

@@ -11,12 +11,14 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "udpsieve/control/commands.hpp"
 #include "udpsieve/control/compile_jobs.hpp"
 #include "udpsieve/control/rule_counters.hpp"
 #include "udpsieve/control/runtime_updates.hpp"
+#include "udpsieve/control/set_updates.hpp"
 #include "udpsieve/control/socket_server.hpp"
 #include "udpsieve/dataplane/table.hpp"
 
@@ -43,6 +45,7 @@ struct ControlParts {
   CompileJobs& jobs;          ///< reloads and checks
   CompileJobs& runtime_jobs;  ///< runtime rule builds
   RuntimeUpdates& runtime;
+  SetUpdates& sets;  ///< runtime changes to the prefix sets
   const dataplane::PortSet& ports;
   const dataplane::MempoolSet& pools;
   const std::vector<std::unique_ptr<dataplane::Worker>>& workers;
@@ -106,7 +109,12 @@ class ControlLoop {
   /// together (nothing is published then).
   uint64_t publish(std::shared_ptr<const dataplane::RulePart> file,
                    std::shared_ptr<const dataplane::RulePart> runtime,
-                   const config::LoadedConfig& config, std::string_view cause);
+                   const config::LoadedConfig& config, std::string_view cause,
+                   std::shared_ptr<dataplane::SetTables> sets);
+  /// Points the set updates at the configuration in effect and its tables.
+  void attach_sets();
+  /// Frees the graveyard on the reaper thread once the previous batch is gone.
+  void reap();
   /// Folds the parts a retired table does not share with its successor.
   void retire(const dataplane::Table& retired, const dataplane::Table& successor);
   /// After large rule parts were freed: returns the heap's free memory to the kernel.
@@ -126,6 +134,11 @@ class ControlLoop {
 
   ControlParts parts_;
   std::shared_ptr<const config::LoadedConfig> config_;
+  /// Large things no longer used (replaced prefix set tables, a replaced configuration with its
+  /// set model): freed on a thread of their own, since freeing gigabytes would stall the loop.
+  std::vector<std::shared_ptr<const void>> graveyard_;
+  std::thread reaper_;
+  std::atomic<bool> reaper_done_{true};
   std::array<RuleCounterBook, dataplane::kPartKinds> books_{RuleCounterBook(0), RuleCounterBook(1)};
   ReloadStatus reloads_;
   std::chrono::steady_clock::time_point started_;

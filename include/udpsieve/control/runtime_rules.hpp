@@ -77,11 +77,13 @@ struct ChangeResult {
 };
 
 /// "rule-add", "rule-del" or "rule-sync" with its JSON body into a change. `port_names` are
-/// the daemon's ports (in_port and forward resolve against them); `max_rules` bounds the
-/// rules one request may carry. Throws ChangeError naming the field.
+/// the daemon's ports (in_port and forward resolve against them), `set_slots` its prefix sets
+/// (src_set and dst_set resolve against them); `max_rules` bounds the rules one request may
+/// carry. Throws ChangeError naming the field.
 [[nodiscard]] RuntimeChange parse_change(std::string_view command, const nlohmann::json& body,
                                          const std::vector<std::string>& port_names,
-                                         std::size_t max_rules);
+                                         std::size_t max_rules,
+                                         const std::vector<std::string>& set_slots = {});
 
 /// What a change is checked against besides the runtime rules themselves.
 struct ChangeLimits {
@@ -138,5 +140,13 @@ class RuntimeRuleSet {
 [[nodiscard]] std::string compact_utc_text(WallClock::time_point when);
 /// Whole seconds since the epoch.
 [[nodiscard]] int64_t unix_seconds(WallClock::time_point when);
+
+// Readers of request fields shared by the change commands; they throw ChangeError.
+/// Throws ChangeError(message) on one line.
+[[noreturn]] void refuse(const std::string& message);
+/// body[key] as true/false; absent or null is false.
+[[nodiscard]] bool optional_bool(const nlohmann::json& body, const char* key);
+/// body["ttl_s"]: whole seconds 1..kMaxTtl, or nullopt when absent.
+[[nodiscard]] std::optional<std::chrono::seconds> parse_ttl(const nlohmann::json& body);
 
 }  // namespace udpsieve::control

@@ -67,7 +67,8 @@ class RuntimeUpdates {
     std::vector<std::string> port_names;
     uint32_t workers = 1;
     std::size_t max_rules = 100'000;
-    std::string state_path;  ///< empty: nothing is persisted
+    std::string state_path;                ///< empty: nothing is persisted
+    std::vector<std::string> set_slots{};  ///< the prefix set in each slot (config.sets)
   };
 
   explicit RuntimeUpdates(Settings settings);
@@ -110,6 +111,8 @@ class RuntimeUpdates {
   [[nodiscard]] std::size_t max_rules() const noexcept { return settings_.max_rules; }
   /// A reload may change pipeline.dynamic_max_rules.
   void set_max_rules(std::size_t max) noexcept { settings_.max_rules = max; }
+  /// After a reload: the sets rules may name now.
+  void set_set_slots(std::vector<std::string> slots) { settings_.set_slots = std::move(slots); }
 
  private:
   struct Pending {

@@ -80,4 +80,41 @@ struct StateLoad {
 /// persisted rules, or later overwriting the evidence, must not happen silently.
 [[nodiscard]] StateLoad load_state(const std::string& path, int64_t now);
 
+// --- runtime set entries ------------------------------------------------------------------------
+// Prefixes added to sets over the socket (`set-add`) live in a file of their own beside the
+// runtime rules' (set_state_path), same envelope and guarantees:
+//
+//     {"format": "udpsieve-set-state", "version": 1, "written_at": 1700000000, "entries": [
+//         {"set": "blocked", "prefix": "192.0.2.0/24", "expires_at": null, "added_at": 1}]}
+
+inline constexpr std::string_view kSetStateFormat = "udpsieve-set-state";
+
+/// One persisted runtime set entry.
+struct PersistedSetEntry {
+  std::string set;
+  std::string prefix;                 ///< as Prefix::to_string writes it
+  std::optional<int64_t> expires_at;  ///< unix seconds; nullopt = permanent
+  int64_t added_at = 0;
+  friend bool operator==(const PersistedSetEntry&, const PersistedSetEntry&) = default;
+};
+
+[[nodiscard]] std::string encode_set_state(const std::vector<PersistedSetEntry>& entries,
+                                           int64_t now);
+/// Parses a set state document (the entries' strings are not checked further).
+[[nodiscard]] std::vector<PersistedSetEntry> decode_set_state(std::string_view text);
+
+/// load_state for the set entries.
+struct SetStateLoad {
+  StateLoad::Status status = StateLoad::Status::absent;
+  std::vector<PersistedSetEntry> entries;
+  std::string error;
+  std::string moved_to;
+  bool removed_leftover_tmp = false;
+};
+[[nodiscard]] SetStateLoad load_set_state(const std::string& path, int64_t now);
+
+/// Where the set entries of a daemon whose runtime rules are kept at `rules_path` are kept:
+/// "dynamic.json" -> "dynamic.sets.json", any other name gets ".sets" appended.
+[[nodiscard]] std::string set_state_path(const std::string& rules_path);
+
 }  // namespace udpsieve::control

@@ -22,6 +22,8 @@ struct alignas(8) AclKey {
   uint16_t l3_length;
   uint16_t vlan;
   uint32_t payload_length;
+  uint16_t src_sets;  ///< bits of the prefix sets holding src / dst (rules::PacketKey)
+  uint16_t dst_sets;
   uint8_t src[16];  ///< IPv4 uses the first four bytes
   uint8_t dst[16];
   uint8_t payload[kMaxPayloadWindows][16];  ///< the payload at each window's offset

@@ -20,10 +20,15 @@ struct RuleCounter {
 };
 
 /// One worker's scalar counters. Written only by that worker; cumulative since start.
+/// Prefix set slots (rules::kMaxSets): one hit counter each.
+inline constexpr std::size_t kSetSlots = 16;
+
 struct alignas(kCacheLine) WorkerCounters {
   std::array<uint64_t, kWorkerStatCount> stats{};
   std::array<uint64_t, kDropReasonCount> drops{};
   std::array<uint64_t, kBurstHistogramBuckets> burst_histogram{};
+  /// Address lookups (source and destination) that found the address in the set of each slot.
+  std::array<uint64_t, kSetSlots> set_hits{};
 
   [[nodiscard]] uint64_t stat(WorkerStat s) const noexcept { return stats[index_of(s)]; }
   [[nodiscard]] uint64_t drop(DropReason r) const noexcept { return drops[index_of(r)]; }

@@ -46,6 +46,8 @@ enum SignatureField : uint16_t {
   kPinsPayload = 1U << 7,
   kPinsSrc = 1U << 8,
   kPinsDst = 1U << 9,
+  kPinsSrcSet = 1U << 10,
+  kPinsDstSet = 1U << 11,
 };
 
 /// Which fields a rule pins for one family, and at which payload offset.

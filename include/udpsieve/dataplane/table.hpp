@@ -20,6 +20,7 @@
 
 #include "udpsieve/dataplane/acl_classifier.hpp"
 #include "udpsieve/dataplane/counters.hpp"
+#include "udpsieve/dataplane/set_tables.hpp"
 #include "udpsieve/dataplane/source_buckets.hpp"
 #include "udpsieve/rules/rule_set.hpp"
 
@@ -93,6 +94,9 @@ class RulePart {
   [[nodiscard]] MeterSlot* meters(uint32_t worker) const noexcept { return meters_[worker]; }
   /// Whether some rule has a per-source limit.
   [[nodiscard]] bool per_source() const noexcept { return per_source_; }
+  /// Whether some rule matches on src_set / dst_set (so packets need a set lookup).
+  [[nodiscard]] bool uses_src_sets() const noexcept { return uses_src_sets_; }
+  [[nodiscard]] bool uses_dst_sets() const noexcept { return uses_dst_sets_; }
   /// One worker's per-source limits by meter slot (meaningful for per-source rules).
   [[nodiscard]] const SourceLimit* source_limits(uint32_t worker) const noexcept {
     return source_limits_[worker].data();
@@ -117,6 +121,8 @@ class RulePart {
   std::vector<std::size_t> metered_rules_;  // rule index of each meter slot
   std::vector<std::vector<SourceLimit>> source_limits_;  // per worker, by meter slot
   bool per_source_ = false;
+  bool uses_src_sets_ = false;
+  bool uses_dst_sets_ = false;
   uint64_t generation_;
 };
 
@@ -125,6 +131,9 @@ struct TableParams {
   std::vector<uint16_t> forward_to;  ///< output port index per input port index
   std::size_t runtime_at = 0;        ///< file rules before the runtime rules (pipeline `dynamic`)
   uint64_t generation = 1;
+  /// The prefix sets' lookup tables (null without sets); shared by the tables that follow
+  /// until a reload builds new ones.
+  std::shared_ptr<SetTables> sets;
 };
 
 /// A rule match as the worker carries it: 0 for none, else the rule's index in its part + 1,
@@ -160,6 +169,13 @@ class Table {
   /// The payload offset of each key window slot (kNoWindow for unused slots); empty when no
   /// rule reads the payload.
   [[nodiscard]] const std::vector<uint16_t>& windows() const noexcept { return windows_; }
+  /// The set tables, when some rule matches on a set (null otherwise: no lookup).
+  [[nodiscard]] const SetTables* sets() const noexcept {
+    return lookup_sets_ ? sets_.get() : nullptr;
+  }
+  [[nodiscard]] const std::shared_ptr<SetTables>& sets_ptr() const noexcept { return sets_; }
+  [[nodiscard]] bool src_sets() const noexcept { return src_sets_; }
+  [[nodiscard]] bool dst_sets() const noexcept { return dst_sets_; }
 
   /// The first-match winner of a packet's two lookups (each 0 or index + 1): the runtime
   /// match when it exists and no file rule before the runtime rules matched.
@@ -178,6 +194,10 @@ class Table {
   std::size_t runtime_at_;
   std::vector<uint16_t> windows_;
   uint64_t generation_;
+  std::shared_ptr<SetTables> sets_;
+  bool src_sets_ = false;  // some rule matches on src_set
+  bool dst_sets_ = false;
+  bool lookup_sets_ = false;
 };
 
 /// Splits `total` over `parts` as evenly as possible; part i gets the remainder's share first,

@@ -76,6 +76,9 @@ class alignas(kCacheLine) Worker {
   void handle_burst(rte_mbuf** mbufs, uint16_t count, uint16_t in_port,
                     const Table& table) noexcept;
   /// Fills the payload windows of a multi-segment packet's key straight from its segments.
+  /// Fills the keys' src_sets / dst_sets from the set tables, per family in bulk.
+  void lookup_sets(const Table& table, const uint16_t* v4_index, uint16_t v4_count,
+                   const uint16_t* v6_index, uint16_t v6_count) noexcept;
   static void fill_windows_segmented(const rte_mbuf* mbuf, const PacketInfo& info,
                                      const std::vector<uint16_t>& offsets, AclKey& key) noexcept;
   void enqueue_tx(uint16_t out_port, rte_mbuf* mbuf, uint32_t length) noexcept;

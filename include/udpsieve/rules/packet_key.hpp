@@ -33,6 +33,10 @@ struct PacketKey {
   uint8_t ttl = 0;         ///< IPv4 TTL or IPv6 hop limit
   uint8_t dscp = 0;        ///< upper six bits of the TOS / traffic class byte
   uint8_t in_port = 0;     ///< index of the input port (config order); set by the worker
+  /// Bits of the prefix sets holding the source / destination address (bit i: set slot i);
+  /// the worker's set lookup fills them, the parser leaves them 0.
+  uint16_t src_sets = 0;
+  uint16_t dst_sets = 0;
   /// UDP payload bytes present in the frame (0 without a UDP header); `payload` points at the
   /// first of them when non-null. The parser sets both; the pointer is only valid while the
   /// frame's buffer is.

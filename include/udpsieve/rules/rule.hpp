@@ -28,6 +28,9 @@ struct Prefix {
   friend bool operator==(const Prefix&, const Prefix&) = default;
 };
 
+/// Most prefix sets a configuration may declare: a set lookup returns one bit per set.
+inline constexpr std::size_t kMaxSets = 16;
+
 /// An inclusive range of 16-bit values: UDP ports, L3 lengths, TTLs, DSCPs, VLAN ids.
 struct Range {
   uint16_t first = 0;
@@ -55,6 +58,13 @@ struct PayloadMatch {
 /// fields must match.
 struct Match {
   std::vector<Prefix> src;
+  /// Names of prefix sets (config `sets`) the source / destination address must be in (any of
+  /// them), and the same sets as bits of a set lookup (bit i: the set in slot i), resolved when
+  /// the rule is read.
+  std::vector<std::string> src_set;
+  std::vector<std::string> dst_set;
+  uint16_t src_sets = 0;
+  uint16_t dst_sets = 0;
   std::vector<Prefix> dst;
   std::vector<Range> src_port;  ///< never matches a packet without ports (non-first fragment)
   std::vector<Range> dst_port;

@@ -5,6 +5,8 @@
 ///   rules:
 ///     - id: drop-ntp-reflection
 ///       match: {src: [203.0.113.0/24], dst: 198.51.100.0/24, src_port: 123, dst_port: 1024-65535}
+///     - id: resolvers-first
+///       match: {src_set: [resolvers, partners], dst_port: 53}   # prefix sets (config `sets`)
 ///       action: drop            # drop | forward | {forward: PORTNAME}
 ///     - id: limit-dns-from-wan
 ///       match: {in_port: wan, dst_port: 53, ttl: 1-5, dscp: [46, 40-47], vlan: 100,
@@ -26,8 +28,10 @@ namespace udpsieve::rules {
 class RuleCollector {
  public:
   /// `port_names` are the daemon's ports in config order; `{forward: NAME}` and `in_port: NAME`
-  /// resolve to an index.
-  explicit RuleCollector(std::vector<std::string> port_names);
+  /// resolve to an index. `set_slots` names the prefix set in each slot (empty: a free slot);
+  /// `src_set: NAME` / `dst_set: NAME` resolve to the slot's bit.
+  explicit RuleCollector(std::vector<std::string> port_names,
+                         std::vector<std::string> set_slots = {});
 
   /// Parses the rule file whose document is `root` and appends its rules.
   void add_document(const YamlNode& root);
@@ -66,8 +70,11 @@ class RuleCollector {
   Action parse_action(const YamlNode& node) const;
   /// Index of the port named by `node`; fails listing the configured ports.
   int resolve_port(const YamlNode& node) const;
+  /// Names and bits of the sets a `src_set` / `dst_set` value names; fails listing the sets.
+  uint16_t resolve_sets(const YamlNode& node, std::vector<std::string>& names) const;
 
   std::vector<std::string> port_names_;
+  std::vector<std::string> set_slots_;
   std::vector<Rule> rules_;
   std::vector<SteeringRule> steering_;
   IdMap ids_;

@@ -1,0 +1,106 @@
+#pragma once
+/// Prefix sets: named lists of IPv4 and IPv6 prefixes that rules match with `src_set` and
+/// `dst_set`, and the model the lookup tables are built from.
+///
+/// A packet's address is looked up once per family in a longest-prefix-match table whose
+/// routes carry bits: bit i set means "the set in slot i holds this address". Because the
+/// longest match wins, a route's bits must include the sets of every shorter prefix covering
+/// it (10.0.0.0/8 in set A and 10.1.0.0/16 in set B give 10.1.2.3 the bits A|B). SetModel keeps
+/// each prefix's own sets and these covering ("effective") bits, and says which routes change
+/// when a prefix is added to or removed from a set. It is the authority the tables follow and
+/// the reference the tests compare them against.
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "udpsieve/rules/rule.hpp"
+
+namespace udpsieve::rules {
+
+/// Reads a set file's text: one IPv4 or IPv6 prefix or address per line; `#` or `;` starts a
+/// comment (threat feeds write "192.0.2.0/24 ; SBL123"); blank lines are skipped; a prefix may
+/// repeat. Throws ConfigError as `FILE:LINE:COL: KEY_PATH: message`. A /0 is refused: a rule
+/// without src_set / dst_set matches every address already.
+[[nodiscard]] std::vector<Prefix> parse_set_text(std::string_view text, const std::string& file,
+                                                 const std::string& key_path);
+/// Reads and parses the set file at `path` (missing or unreadable: ConfigError).
+[[nodiscard]] std::vector<Prefix> load_set_file(const std::string& path,
+                                                const std::string& key_path);
+
+/// A route of a lookup table: a prefix and the bits of every set holding its addresses. Bits 0
+/// means "remove the route" (in SetModel's change lists).
+struct SetRoute {
+  Prefix prefix;
+  uint16_t bits = 0;
+};
+
+/// Which sets hold which prefixes, with the covering bits of each (see the top of the file).
+class SetModel {
+ public:
+  /// Adds `prefix` to the set in `slot`; appends the routes whose bits change to `changes`.
+  /// Returns false when the set already held the prefix (nothing changes).
+  bool add(const Prefix& prefix, unsigned slot, std::vector<SetRoute>& changes);
+  /// Removes `prefix` from the set in `slot`; appends the routes that change (bits 0: gone).
+  /// Returns false when the set did not hold it.
+  bool remove(const Prefix& prefix, unsigned slot, std::vector<SetRoute>& changes);
+  /// Removes every prefix of the set in `slot`; returns how many there were.
+  std::size_t flush(unsigned slot, std::vector<SetRoute>& changes);
+  /// Adds many prefixes at once, as read from the set's file (see in_file): faster than add()
+  /// one by one.
+  void add_all(const std::vector<Prefix>& prefixes, unsigned slot);
+  /// Whether the set in `slot` holds `prefix` because its file lists it (add_all) and no
+  /// remove() or flush() took it out since.
+  [[nodiscard]] bool in_file(const Prefix& prefix, unsigned slot) const;
+
+  /// Every route of `family` with its bits, in address order.
+  [[nodiscard]] std::vector<SetRoute> routes(Family family) const;
+  /// Bits of the sets holding `address`: the plain definition (every covering prefix's own
+  /// sets), for tests and `set test`.
+  [[nodiscard]] uint16_t lookup(Family family, const std::array<uint8_t, 16>& address) const;
+  /// Whether the set in `slot` holds exactly `prefix`.
+  [[nodiscard]] bool holds(const Prefix& prefix, unsigned slot) const;
+  /// Prefixes of the set in `slot` of `family`.
+  [[nodiscard]] std::size_t count(unsigned slot, Family family) const noexcept;
+  /// The set's prefixes in address order (IPv4 first), at most `limit`.
+  [[nodiscard]] std::vector<Prefix> list(unsigned slot, std::size_t limit) const;
+  /// Distinct prefixes (routes) of `family`.
+  [[nodiscard]] std::size_t route_count(Family family) const noexcept;
+
+ private:
+  /// A prefix as an integer (IPv4 in the low 32 bits) and its length; ordered by address, then
+  /// length, so a prefix's covering prefixes come before it and its sub-prefixes right after.
+  __extension__ typedef unsigned __int128 Address;
+  struct Key {
+    Address addr = 0;
+    uint8_t length = 0;
+    friend auto operator<=>(const Key&, const Key&) = default;
+  };
+  struct Value {
+    uint16_t own = 0;        ///< the sets listing exactly this prefix
+    uint16_t effective = 0;  ///< own | the own bits of every covering prefix
+    uint16_t file = 0;       ///< the part of own that came from the sets' files
+  };
+  using Map = std::map<Key, Value>;
+
+  [[nodiscard]] Map& map(Family family) noexcept { return family == Family::ipv4 ? v4_ : v6_; }
+  [[nodiscard]] const Map& map(Family family) const noexcept {
+    return family == Family::ipv4 ? v4_ : v6_;
+  }
+  /// Own bits of the prefixes strictly covering `key`.
+  [[nodiscard]] uint16_t covering_bits(const Map& m, unsigned width, const Key& key) const;
+  /// Recomputes the effective bits of `key` (which must be in the map) and of every prefix
+  /// under it, appending those that change.
+  void refresh_under(Family family, const Key& key, uint16_t covering,
+                     std::vector<SetRoute>& changes);
+
+  Map v4_;
+  Map v6_;
+  std::array<std::array<std::size_t, 2>, kMaxSets> counts_{};
+};
+
+}  // namespace udpsieve::rules

@@ -1,0 +1,281 @@
+// Prefix set files and the set model (see prefix_set.hpp).
+#include "udpsieve/rules/prefix_set.hpp"
+
+#include <algorithm>
+#include <optional>
+#include <utility>
+
+#include "udpsieve/common/config_error.hpp"
+#include "udpsieve/common/yaml_node.hpp"
+
+namespace udpsieve::rules {
+namespace {
+
+__extension__ typedef unsigned __int128 U128;
+
+unsigned width_of(Family family) noexcept {
+  return family == Family::ipv4 ? 32 : 128;
+}
+
+std::size_t family_index(Family family) noexcept {
+  return family == Family::ipv4 ? 0 : 1;
+}
+
+U128 full_mask(unsigned width) noexcept {
+  return width == 128 ? ~U128{0} : (U128{1} << width) - 1;
+}
+
+/// The network mask of a `length`-bit prefix in a `width`-bit address.
+U128 prefix_mask(unsigned width, unsigned length) noexcept {
+  if (length == 0) return 0;
+  return (~U128{0} << (width - length)) & full_mask(width);
+}
+
+U128 address_value(Family family, const std::array<uint8_t, 16>& bytes) noexcept {
+  U128 value = 0;
+  for (unsigned i = 0; i < width_of(family) / 8; ++i)
+    value = value << 8 | bytes[i];
+  return value;
+}
+
+std::array<uint8_t, 16> address_bytes(Family family, U128 value) noexcept {
+  std::array<uint8_t, 16> bytes{};
+  const unsigned count = width_of(family) / 8;
+  for (unsigned i = 0; i < count; ++i)
+    bytes[count - 1 - i] = static_cast<uint8_t>(value >> (8 * i));
+  return bytes;
+}
+
+bool is_blank(char c) noexcept {
+  return c == ' ' || c == '\t' || c == '\r';
+}
+
+}  // namespace
+
+std::vector<Prefix> parse_set_text(std::string_view text, const std::string& file,
+                                   const std::string& key_path) {
+  std::vector<Prefix> out;
+  std::string error;
+  int line = 0;
+  std::size_t start = 0;
+  while (start < text.size()) {
+    ++line;
+    std::size_t end = text.find('\n', start);
+    if (end == std::string_view::npos) end = text.size();
+    std::string_view content = text.substr(start, end - start);
+    start = end + 1;
+    const std::size_t comment = content.find_first_of("#;");
+    if (comment != std::string_view::npos) content = content.substr(0, comment);
+    std::size_t first = 0;
+    while (first < content.size() && is_blank(content[first]))
+      ++first;
+    std::size_t last = content.size();
+    while (last > first && is_blank(content[last - 1]))
+      --last;
+    if (first == last) continue;
+    const std::string_view token = content.substr(first, last - first);
+    const SourceLocation where{file, line, static_cast<int>(first + 1)};
+    const std::size_t space = token.find_first_of(" \t");
+    if (space != std::string_view::npos) {
+      const std::size_t next = token.find_first_not_of(" \t", space);
+      throw ConfigError(SourceLocation{file, line, static_cast<int>(first + next + 1)}, key_path,
+                        "one prefix per line: '" + std::string(token.substr(next)) + "' follows '" +
+                            std::string(token.substr(0, space)) + "' (comments start with # or ;)");
+    }
+    std::optional<Prefix> prefix = Prefix::parse(token, error);
+    if (!prefix) throw ConfigError(where, key_path, error);
+    if (prefix->length == 0) {
+      throw ConfigError(where, key_path,
+                        prefix->to_string() +
+                            " holds every address; a rule without src_set / dst_set already "
+                            "matches them all");
+    }
+    out.push_back(*prefix);
+  }
+  return out;
+}
+
+std::vector<Prefix> load_set_file(const std::string& path, const std::string& key_path) {
+  std::string text;
+  try {
+    text = YamlNode::read_file(path);
+  } catch (const ConfigError& e) {
+    throw ConfigError(e.where(), key_path, e.message());
+  }
+  return parse_set_text(text, path, key_path);
+}
+
+uint16_t SetModel::covering_bits(const Map& m, unsigned width, const Key& key) const {
+  uint16_t bits = 0;
+  for (unsigned length = 0; length < key.length; ++length) {
+    const auto it =
+        m.find(Key{key.addr & prefix_mask(width, length), static_cast<uint8_t>(length)});
+    if (it != m.end()) bits = static_cast<uint16_t>(bits | it->second.own);
+  }
+  return bits;
+}
+
+void SetModel::refresh_under(Family family, const Key& key, uint16_t covering,
+                             std::vector<SetRoute>& changes) {
+  Map& m = map(family);
+  const unsigned width = width_of(family);
+  const U128 last = key.addr | (~prefix_mask(width, key.length) & full_mask(width));
+  const auto end = m.upper_bound(Key{last, 255});
+  // A stack of the enclosing prefixes seen so far (address order visits a prefix's
+  // sub-prefixes right after it), each with its effective bits.
+  std::vector<std::pair<Key, uint16_t>> stack;
+  for (auto it = m.lower_bound(key); it != end;) {
+    while (!stack.empty()) {
+      const Key& top = stack.back().first;
+      if (it->first.length >= top.length &&
+          (it->first.addr & prefix_mask(width, top.length)) == top.addr) {
+        break;
+      }
+      stack.pop_back();
+    }
+    const uint16_t parent = stack.empty() ? covering : stack.back().second;
+    Value& value = it->second;
+    if (value.own == 0) {  // in no set any more: the route goes, its sub-prefixes re-derive
+      changes.push_back(
+          {Prefix{family, it->first.length, address_bytes(family, it->first.addr)}, 0});
+      it = m.erase(it);
+      continue;
+    }
+    const auto effective = static_cast<uint16_t>(value.own | parent);
+    if (effective != value.effective) {
+      value.effective = effective;
+      changes.push_back(
+          {Prefix{family, it->first.length, address_bytes(family, it->first.addr)}, effective});
+    }
+    stack.emplace_back(it->first, effective);
+    ++it;
+  }
+}
+
+bool SetModel::add(const Prefix& prefix, unsigned slot, std::vector<SetRoute>& changes) {
+  Map& m = map(prefix.family);
+  const Key key{address_value(prefix.family, prefix.addr), prefix.length};
+  const auto bit = static_cast<uint16_t>(1U << slot);
+  auto [it, inserted] = m.try_emplace(key);
+  if ((it->second.own & bit) != 0) return false;
+  it->second.own = static_cast<uint16_t>(it->second.own | bit);
+  ++counts_[slot][family_index(prefix.family)];
+  refresh_under(prefix.family, key, covering_bits(m, width_of(prefix.family), key), changes);
+  return true;
+}
+
+bool SetModel::remove(const Prefix& prefix, unsigned slot, std::vector<SetRoute>& changes) {
+  Map& m = map(prefix.family);
+  const Key key{address_value(prefix.family, prefix.addr), prefix.length};
+  const auto bit = static_cast<uint16_t>(1U << slot);
+  const auto it = m.find(key);
+  if (it == m.end() || (it->second.own & bit) == 0) return false;
+  it->second.own = static_cast<uint16_t>(it->second.own & ~bit);
+  it->second.file = static_cast<uint16_t>(it->second.file & ~bit);
+  --counts_[slot][family_index(prefix.family)];
+  refresh_under(prefix.family, key, covering_bits(m, width_of(prefix.family), key), changes);
+  return true;
+}
+
+std::size_t SetModel::flush(unsigned slot, std::vector<SetRoute>& changes) {
+  const auto bit = static_cast<uint16_t>(1U << slot);
+  const std::size_t removed = counts_[slot][0] + counts_[slot][1];
+  for (const Family family : {Family::ipv4, Family::ipv6}) {
+    Map& m = map(family);
+    bool touched = false;
+    for (auto& [key, value] : m) {
+      if ((value.own & bit) == 0) continue;
+      value.own = static_cast<uint16_t>(value.own & ~bit);
+      value.file = static_cast<uint16_t>(value.file & ~bit);
+      touched = true;
+    }
+    counts_[slot][family_index(family)] = 0;
+    if (touched && !m.empty()) refresh_under(family, Key{0, 0}, 0, changes);
+  }
+  return removed;
+}
+
+void SetModel::add_all(const std::vector<Prefix>& prefixes, unsigned slot) {
+  const auto bit = static_cast<uint16_t>(1U << slot);
+  for (const Family family : {Family::ipv4, Family::ipv6}) {
+    std::vector<Key> keys;
+    for (const Prefix& p : prefixes) {
+      if (p.family == family) keys.push_back(Key{address_value(family, p.addr), p.length});
+    }
+    if (keys.empty()) continue;
+    std::sort(keys.begin(), keys.end());
+    keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+    Map& m = map(family);
+    auto hint = m.lower_bound(keys.front());
+    for (const Key& key : keys) {
+      while (hint != m.end() && hint->first < key)
+        ++hint;
+      auto it = m.emplace_hint(hint, key, Value{});
+      if ((it->second.own & bit) == 0) {
+        it->second.own = static_cast<uint16_t>(it->second.own | bit);
+        ++counts_[slot][family_index(family)];
+      }
+      it->second.file = static_cast<uint16_t>(it->second.file | bit);
+      hint = std::next(it);
+    }
+    std::vector<SetRoute> ignored;
+    refresh_under(family, Key{0, 0}, 0, ignored);
+  }
+}
+
+std::vector<SetRoute> SetModel::routes(Family family) const {
+  std::vector<SetRoute> out;
+  const Map& m = map(family);
+  out.reserve(m.size());
+  for (const auto& [key, value] : m) {
+    out.push_back({Prefix{family, key.length, address_bytes(family, key.addr)}, value.effective});
+  }
+  return out;
+}
+
+uint16_t SetModel::lookup(Family family, const std::array<uint8_t, 16>& address) const {
+  const Map& m = map(family);
+  const unsigned width = width_of(family);
+  const U128 value = address_value(family, address);
+  uint16_t bits = 0;
+  for (unsigned length = 0; length <= width; ++length) {
+    const auto it = m.find(Key{value & prefix_mask(width, length), static_cast<uint8_t>(length)});
+    if (it != m.end()) bits = static_cast<uint16_t>(bits | it->second.own);
+  }
+  return bits;
+}
+
+bool SetModel::holds(const Prefix& prefix, unsigned slot) const {
+  const Map& m = map(prefix.family);
+  const auto it = m.find(Key{address_value(prefix.family, prefix.addr), prefix.length});
+  return it != m.end() && (it->second.own & (1U << slot)) != 0;
+}
+
+bool SetModel::in_file(const Prefix& prefix, unsigned slot) const {
+  const Map& m = map(prefix.family);
+  const auto it = m.find(Key{address_value(prefix.family, prefix.addr), prefix.length});
+  return it != m.end() && (it->second.file & (1U << slot)) != 0;
+}
+
+std::size_t SetModel::count(unsigned slot, Family family) const noexcept {
+  return counts_[slot][family_index(family)];
+}
+
+std::vector<Prefix> SetModel::list(unsigned slot, std::size_t limit) const {
+  std::vector<Prefix> out;
+  for (const Family family : {Family::ipv4, Family::ipv6}) {
+    for (const auto& [key, value] : map(family)) {
+      if (out.size() >= limit) return out;
+      if ((value.own & (1U << slot)) != 0) {
+        out.push_back(Prefix{family, key.length, address_bytes(family, key.addr)});
+      }
+    }
+  }
+  return out;
+}
+
+std::size_t SetModel::route_count(Family family) const noexcept {
+  return map(family).size();
+}
+
+}  // namespace udpsieve::rules
