@@ -575,7 +575,7 @@ void random_operation(SetModel& model, Oracle& oracle, LpmTable& table, PrefixPo
 }
 
 TEST(SetModelTest, RandomOperationsMatchTheOracle) {
-  for (const uint64_t seed : {1u, 2u, 0x5e75u, 20240601u}) {
+  for (const uint64_t seed : {1u, 2u, 20240601u}) {
     SCOPED_TRACE("seed " + std::to_string(seed));
     std::mt19937_64 rng(seed);
     PrefixPool pool(rng, seed % 2 == 0 ? 12u : 24u);
