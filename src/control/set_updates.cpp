@@ -13,14 +13,6 @@ namespace {
 
 using nlohmann::json;
 
-std::string known_sets(const std::vector<std::string>& slots) {
-  std::string known;
-  for (const std::string& name : slots) {
-    if (!name.empty()) known += (known.empty() ? "" : ", ") + name;
-  }
-  return known;
-}
-
 /// body["prefixes"]: 1..kMaxSetRequestPrefixes prefixes, each parsed as in a set file.
 std::vector<rules::Prefix> parse_prefixes(const json& body) {
   const auto it = body.find("prefixes");
@@ -39,12 +31,8 @@ std::vector<rules::Prefix> parse_prefixes(const json& body) {
     const json& item = (*it)[i];
     const std::string where = "prefixes[" + std::to_string(i) + "]: ";
     if (!item.is_string()) refuse(where + "expected a prefix as a string");
-    std::optional<rules::Prefix> prefix = rules::Prefix::parse(item.get<std::string>(), error);
+    std::optional<rules::Prefix> prefix = rules::parse_set_prefix(item.get<std::string>(), error);
     if (!prefix) refuse(where + error);
-    if (prefix->length == 0) {
-      refuse(where + prefix->to_string() +
-             " holds every address; a rule without src_set / dst_set already matches them all");
-    }
     out.push_back(*prefix);
   }
   return out;
@@ -81,13 +69,13 @@ std::vector<std::string> SetUpdates::restore(rules::SetModel& model,
   std::string error;
   for (const PersistedSetEntry& saved : load.entries) {
     const auto slot = std::find(slots.begin(), slots.end(), saved.set);
-    std::optional<rules::Prefix> prefix = rules::Prefix::parse(saved.prefix, error);
+    std::optional<rules::Prefix> prefix = rules::parse_set_prefix(saved.prefix, error);
     if (slot == slots.end() || saved.set.empty()) {
       warnings.push_back("runtime set entry " + saved.set + " " + saved.prefix +
                          " dropped: the set is no longer configured");
       continue;
     }
-    if (!prefix || prefix->length == 0) {
+    if (!prefix) {
       warnings.push_back("runtime set entry " + saved.set + " " + saved.prefix +
                          " dropped: not a prefix a set may hold");
       continue;
@@ -195,7 +183,8 @@ unsigned SetUpdates::slot_of(const json& body) const {
   const std::string& name = it->get_ref<const std::string&>();
   const auto slot = std::find(env_.slots.begin(), env_.slots.end(), name);
   if (name.empty() || slot == env_.slots.end()) {
-    refuse("set: unknown set \"" + name + "\" (sets are: " + known_sets(env_.slots) + ")");
+    refuse("set: unknown set \"" + name + "\" (sets are: " + rules::set_names_text(env_.slots) +
+           ")");
   }
   return static_cast<unsigned>(slot - env_.slots.begin());
 }

@@ -52,6 +52,24 @@ bool is_blank(char c) noexcept {
 
 }  // namespace
 
+std::optional<Prefix> parse_set_prefix(std::string_view text, std::string& error) {
+  std::optional<Prefix> prefix = Prefix::parse(text, error);
+  if (prefix && prefix->length == 0) {
+    error = prefix->to_string() +
+            " holds every address; a rule without src_set / dst_set already matches them all";
+    return std::nullopt;
+  }
+  return prefix;
+}
+
+std::string set_names_text(const std::vector<std::string>& slots) {
+  std::string names;
+  for (const std::string& name : slots) {
+    if (!name.empty()) names += (names.empty() ? "" : ", ") + name;
+  }
+  return names;
+}
+
 std::vector<Prefix> parse_set_text(std::string_view text, const std::string& file,
                                    const std::string& key_path) {
   std::vector<Prefix> out;
@@ -82,14 +100,8 @@ std::vector<Prefix> parse_set_text(std::string_view text, const std::string& fil
                         "one prefix per line: '" + std::string(token.substr(next)) + "' follows '" +
                             std::string(token.substr(0, space)) + "' (comments start with # or ;)");
     }
-    std::optional<Prefix> prefix = Prefix::parse(token, error);
+    std::optional<Prefix> prefix = parse_set_prefix(token, error);
     if (!prefix) throw ConfigError(where, key_path, error);
-    if (prefix->length == 0) {
-      throw ConfigError(where, key_path,
-                        prefix->to_string() +
-                            " holds every address; a rule without src_set / dst_set already "
-                            "matches them all");
-    }
     out.push_back(*prefix);
   }
   return out;

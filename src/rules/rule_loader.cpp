@@ -2,6 +2,7 @@
 #include "udpsieve/rules/rule_loader.hpp"
 
 #include "udpsieve/common/decimal.hpp"
+#include "udpsieve/rules/prefix_set.hpp"
 
 #include <algorithm>
 #include <cstddef>
@@ -380,10 +381,7 @@ uint16_t RuleCollector::resolve_sets(const YamlNode& node, std::vector<std::stri
     const std::string name = element.as_nonempty_string();
     const auto it = std::find(set_slots_.begin(), set_slots_.end(), name);
     if (it == set_slots_.end()) {
-      std::string known;
-      for (const std::string& set : set_slots_) {
-        if (!set.empty()) known += (known.empty() ? "" : ", ") + set;
-      }
+      const std::string known = set_names_text(set_slots_);
       element.fail("unknown set \"" + name + "\" (" +
                    (known.empty() ? std::string("no sets are configured") : "sets are: " + known) +
                    ")");

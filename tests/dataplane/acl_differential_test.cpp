@@ -35,6 +35,7 @@ namespace {
 using rules::Family;
 using rules::Rule;
 // The random rule sets and packets (tests/support/random_rules.hpp).
+using test::seeds;
 using test::rulegen::describe;
 using test::rulegen::make_profile;
 using test::rulegen::Packet;
@@ -116,18 +117,6 @@ Outcome compare(uint64_t seed, const std::vector<Rule>& rules, const std::vector
   EXPECT_EQ(outcome.mismatches, 0U) << "seed " << seed << ": packets classified differently";
   EXPECT_EQ(classifier_counts, reference_counts) << "seed " << seed << ": per-rule match counts";
   return outcome;
-}
-
-/// Seeds of one plan: `count` consecutive seeds from `first`, or only UDPSIEVE_DIFF_SEED.
-std::vector<uint64_t> seeds(uint64_t first, std::size_t count) {
-  if (const char* forced = std::getenv("UDPSIEVE_DIFF_SEED");
-      forced != nullptr && *forced != '\0') {
-    return {std::strtoull(forced, nullptr, 0)};
-  }
-  std::vector<uint64_t> out;
-  for (std::size_t i = 0; i < count; ++i)
-    out.push_back(first + i);
-  return out;
 }
 
 /// Runs `plan.seeds` rule sets of `plan.rules` rules against `plan.packets` packets each.

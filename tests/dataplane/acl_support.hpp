@@ -4,6 +4,7 @@
 
 #include <array>
 #include <cstdint>
+#include <cstdlib>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -55,6 +56,19 @@ inline rules::PacketKey udp_key(const std::string& src, const std::string& dst,
 inline std::string unique_name(const char* stem) {
   static uint64_t next = 0;
   return std::string(stem) + std::to_string(next++);
+}
+
+/// Seeds of one differential plan: `count` consecutive seeds from `first`, or only
+/// UDPSIEVE_DIFF_SEED when it is set (to rerun a failing seed).
+inline std::vector<uint64_t> seeds(uint64_t first, std::size_t count) {
+  if (const char* forced = std::getenv("UDPSIEVE_DIFF_SEED");
+      forced != nullptr && *forced != '\0') {
+    return {std::strtoull(forced, nullptr, 0)};
+  }
+  std::vector<uint64_t> out;
+  for (std::size_t i = 0; i < count; ++i)
+    out.push_back(first + i);
+  return out;
 }
 
 /// Builds the key the worker would build for `packet` and classifies it alone: the matching

@@ -39,6 +39,7 @@ using rules::Prefix;
 using rules::Rule;
 using rules::SetModel;
 using rules::SetRoute;
+using test::seeds;
 using test::rulegen::address_in;
 using test::rulegen::describe;
 using test::rulegen::make_profile;
@@ -418,18 +419,6 @@ Outcome compare(uint64_t seed, const char* stage, const std::vector<Rule>& rules
   }
   EXPECT_EQ(outcome.mismatches, 0U) << "seed " << seed << " (" << stage << ")";
   return outcome;
-}
-
-/// Seeds of one plan: `count` consecutive seeds from `first`, or only UDPSIEVE_DIFF_SEED.
-std::vector<uint64_t> seeds(uint64_t first, std::size_t count) {
-  if (const char* forced = std::getenv("UDPSIEVE_DIFF_SEED");
-      forced != nullptr && *forced != '\0') {
-    return {std::strtoull(forced, nullptr, 0)};
-  }
-  std::vector<uint64_t> out;
-  for (std::size_t i = 0; i < count; ++i)
-    out.push_back(first + i);
-  return out;
 }
 
 /// Runs `plan.seeds` rule sets with sets on `set_percent` of their field combinations, each

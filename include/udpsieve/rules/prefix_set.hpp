@@ -14,6 +14,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -28,6 +29,11 @@ namespace udpsieve::rules {
 /// without src_set / dst_set matches every address already.
 [[nodiscard]] std::vector<Prefix> parse_set_text(std::string_view text, const std::string& file,
                                                  const std::string& key_path);
+/// Parses one prefix a set may hold (what a set file line or a set-add request gives): as
+/// Prefix::parse, and refusing a /0. On failure returns nullopt and sets `error`.
+[[nodiscard]] std::optional<Prefix> parse_set_prefix(std::string_view text, std::string& error);
+/// "a, b" of the sets in `slots` (free slots left out), for messages naming the sets there are.
+[[nodiscard]] std::string set_names_text(const std::vector<std::string>& slots);
 /// Reads and parses the set file at `path` (missing or unreadable: ConfigError).
 [[nodiscard]] std::vector<Prefix> load_set_file(const std::string& path,
                                                 const std::string& key_path);
