@@ -325,8 +325,7 @@ void ControlLoop::attach_sets() {
           [this] {
             const dataplane::Table& current = *parts_.tables.current();
             auto fresh = std::make_shared<dataplane::SetTables>(
-                *config_->sets, current.sets_ptr() != nullptr ? current.sets_ptr()->socket() : 0,
-                next_part_generation_++);
+                *config_->sets, current.sets_ptr() != nullptr ? current.sets_ptr()->socket() : 0);
             (void)publish(current.part_ptr(dataplane::PartKind::file),
                           current.part_ptr(dataplane::PartKind::runtime), *config_,
                           "new prefix set tables", std::move(fresh));
@@ -385,8 +384,8 @@ std::optional<std::string> ControlLoop::apply_reload(CompileOutcome& outcome) {
         parts_.sets.reapply(*outcome.config->sets, outcome.config->set_slots);
     if (!changes.empty() && !outcome.sets->apply(changes, *outcome.config->sets, nullptr)) {
       try {
-        outcome.sets = std::make_shared<dataplane::SetTables>(
-            *outcome.config->sets, outcome.sets->socket(), next_part_generation_++);
+        outcome.sets =
+            std::make_shared<dataplane::SetTables>(*outcome.config->sets, outcome.sets->socket());
       } catch (const std::exception& e) {
         return std::string("reload refused: the prefix set tables: ") + e.what();
       }

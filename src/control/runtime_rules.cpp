@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "udpsieve/common/config_error.hpp"
+#include "udpsieve/common/text.hpp"
 #include "udpsieve/common/yaml_node.hpp"
 #include "udpsieve/dataplane/rule_limits.hpp"
 #include "udpsieve/rules/rule_loader.hpp"
@@ -23,7 +24,7 @@ std::string one_line(const std::string& message) {
   std::string out;
   for (const char c : message) {
     const auto byte = static_cast<unsigned char>(c);
-    if (byte >= 0x20 && byte != 0x7f) {
+    if (!common::is_control(c)) {
       out += c;
     } else if (c == '\n') {
       out += "\\n";

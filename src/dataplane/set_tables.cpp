@@ -1,90 +1,206 @@
 #include "udpsieve/dataplane/set_tables.hpp"
 
-#include <rte_errno.h>
-#include <rte_fib.h>
-#include <rte_fib6.h>
 #include <rte_malloc.h>
 #include <rte_rcu_qsbr.h>
 
 #include <algorithm>
 #include <cstring>
+#include <exception>
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <tuple>
 
 namespace udpsieve::dataplane {
 namespace {
 
+using rules::Prefix;
 using rules::SetRoute;
+using Address = std::array<uint8_t, 16>;
 
-constexpr std::size_t kLookupChunk = 64;
-/// A next hop no route keeps (set bits fit 16 bits; four-byte entries hold 31).
-constexpr uint64_t kGuardNextHop = uint64_t{1} << 30;
+constexpr std::size_t kLevelEntries = std::size_t{1} << 24;
+constexpr std::size_t kGroupEntries = 256;
+constexpr std::size_t kLevelBytes = kLevelEntries * sizeof(uint32_t);
+constexpr std::size_t kGroupBytes = kGroupEntries * sizeof(uint32_t);
+/// Change lists longer than this repaint the whole copy from the model (one pass in address
+/// order) instead of prefix by prefix.
+constexpr std::size_t kRepaintAllAbove = 16384;
 
-/// Whether `prefix` reaches the last address of its family (all its network bits are ones).
-/// DPDK 22.11's rte_fib and rte_fib6 compute a range's end by adding its size, which wraps to
-/// zero there: changing such a route while more specific routes sit at its end can overwrite
-/// the whole table. Changes to such routes rebuild the copy instead (address order, each route
-/// before the ones under it, never hits that path).
-bool ends_at_top(const rules::Prefix& prefix) noexcept {
-  for (unsigned bit = 0; bit < prefix.length; ++bit) {
-    if ((prefix.addr[bit / 8] & (0x80U >> (bit % 8))) == 0) return false;
-  }
-  return true;
+constexpr uint32_t answer(uint16_t bits) noexcept {
+  return uint32_t{bits} << 1;
+}
+constexpr bool extended(uint32_t entry) noexcept {
+  return (entry & 1U) != 0;
 }
 
-uint32_t host_v4(const rules::Prefix& prefix) noexcept {
-  return static_cast<uint32_t>(prefix.addr[0]) << 24 | static_cast<uint32_t>(prefix.addr[1]) << 16 |
-         static_cast<uint32_t>(prefix.addr[2]) << 8 | prefix.addr[3];
+uint32_t top24(const Address& address) noexcept {
+  return uint32_t{address[0]} << 16 | uint32_t{address[1]} << 8 | address[2];
 }
 
-/// tbl8 groups the routes need: IPv4 one per /24 holding a longer route; IPv6 one per
-/// distinct byte-aligned node below the first 24 bits on the way to each longer route.
-std::size_t tbl8_needed(rules::Family family, const std::vector<SetRoute>& routes) {
-  // Each node as its first bytes with the depth in the last byte (depths are 24-120, so the
-  // byte after the node's prefix is free).
-  std::vector<std::array<uint8_t, 16>> nodes;
+/// The last address of `prefix` (its host bits all ones).
+Address last_address(const Prefix& prefix) noexcept {
+  Address last = prefix.addr;
+  const unsigned width = prefix.family == rules::Family::ipv4 ? 32 : 128;
+  for (unsigned bit = prefix.length; bit < width; ++bit)
+    last[bit / 8] = static_cast<uint8_t>(last[bit / 8] | (0x80U >> (bit % 8)));
+  return last;
+}
+
+/// Groups `routes` (address order) need at most: one per distinct 24-, 32-, ... bit node on
+/// the way to each route longer than it (IPv4: one per /24 holding a longer route). The routes
+/// under one node are neighbours in address order (a shorter route starting at the node's first
+/// address comes before them all), so counting changes from route to route counts the nodes.
+std::size_t groups_needed(const std::vector<SetRoute>& routes) {
+  std::array<Address, 13> last{};  // per depth 24, 32, ... 120: the node seen last
+  std::array<bool, 13> seen{};
+  std::size_t count = 0;
   for (const SetRoute& route : routes) {
-    const unsigned length = route.prefix.length;
-    for (unsigned depth = 24; depth < length; depth += 8) {
-      std::array<uint8_t, 16> key{};
-      std::copy_n(route.prefix.addr.begin(), depth / 8, key.begin());
-      key[15] = static_cast<uint8_t>(depth);
-      nodes.push_back(key);
-      if (family == rules::Family::ipv4) break;  // one level of groups below the first
+    for (unsigned depth = 24, k = 0; depth < route.prefix.length; depth += 8, ++k) {
+      if (seen[k] &&
+          std::equal(last[k].begin(), last[k].begin() + depth / 8, route.prefix.addr.begin())) {
+        continue;
+      }
+      std::copy_n(route.prefix.addr.begin(), depth / 8, last[k].begin());
+      seen[k] = true;
+      ++count;
     }
   }
-  std::sort(nodes.begin(), nodes.end());
-  return static_cast<std::size_t>(std::unique(nodes.begin(), nodes.end()) - nodes.begin());
+  return count;
 }
 
-uint64_t heap_bytes(int socket) {
-  rte_malloc_socket_stats stats{};
-  if (rte_malloc_get_socket_stats(socket < 0 ? 0 : socket, &stats) != 0) return 0;
-  return stats.heap_allocsz_bytes;
-}
+/// Writes one copy (the control thread's, never one a worker reads).
+class Painter {
+ public:
+  Painter(uint32_t* level, uint32_t* groups, uint32_t group_count, uint32_t& fresh,
+          std::vector<uint32_t>& free)
+      : level_(level), groups_(groups), group_count_(group_count), fresh_(fresh), free_(free) {}
+
+  /// Gives every address of `prefix` the answer `bits`, releasing the groups under it; false
+  /// when a group is needed and none is left.
+  bool paint(const Prefix& prefix, uint16_t bits) {
+    const Address& a = prefix.addr;
+    uint32_t* table = level_;
+    uint32_t index = top24(a);
+    unsigned depth = 24;  // address bits the entries of `table` resolve
+    unsigned byte = 3;
+    while (prefix.length > depth) {
+      uint32_t& entry = table[index];
+      if (!extended(entry)) {
+        uint32_t group = 0;
+        if (!take(group)) return false;
+        std::fill_n(groups_ + std::size_t{group} * kGroupEntries, kGroupEntries, entry);
+        entry = group << 1 | 1U;
+      }
+      table = group_of(entry);
+      index = a[byte++];
+      depth += 8;
+    }
+    const uint32_t count = uint32_t{1} << (depth - prefix.length);
+    const uint32_t first = index & ~(count - 1);
+    for (uint32_t i = first; i < first + count; ++i) {
+      if (extended(table[i])) release(table[i]);
+      table[i] = answer(bits);
+    }
+    return true;
+  }
+
+  /// Paints `routes` (address order: a route before the ones under it) over addresses whose
+  /// answer is `covering`, skipping routes that repeat the answer of the route around them.
+  bool paint_all(const std::vector<SetRoute>& routes, uint16_t covering) {
+    std::vector<std::pair<Address, uint16_t>> around;  // enclosing routes: last address, bits
+    for (const SetRoute& route : routes) {
+      while (!around.empty() && around.back().first < route.prefix.addr)
+        around.pop_back();
+      const uint16_t outer = around.empty() ? covering : around.back().second;
+      if (route.bits != outer && !paint(route.prefix, route.bits)) return false;
+      around.emplace_back(last_address(route.prefix), route.bits);
+    }
+    return true;
+  }
+
+  /// Folds the groups on the way to `prefix` whose entries all became one answer back into
+  /// their parent entries, deepest first.
+  void fold(const Prefix& prefix) {
+    std::array<uint32_t*, 16> path{};
+    std::size_t n = 0;
+    uint32_t* table = level_;
+    uint32_t index = top24(prefix.addr);
+    unsigned depth = 24;
+    unsigned byte = 3;
+    while (prefix.length > depth && extended(table[index])) {
+      path[n++] = &table[index];
+      table = group_of(table[index]);
+      index = prefix.addr[byte++];
+      depth += 8;
+    }
+    while (n > 0) {
+      uint32_t* parent = path[--n];
+      const uint32_t* group = group_of(*parent);
+      const uint32_t first = group[0];
+      if (extended(first) ||
+          !std::all_of(group, group + kGroupEntries, [&](uint32_t e) { return e == first; })) {
+        return;
+      }
+      free_.push_back(*parent >> 1);
+      *parent = first;
+    }
+  }
+
+ private:
+  uint32_t* group_of(uint32_t entry) const noexcept {
+    return groups_ + std::size_t{entry >> 1} * kGroupEntries;
+  }
+  bool take(uint32_t& group) {
+    if (!free_.empty()) {
+      group = free_.back();
+      free_.pop_back();
+      return true;
+    }
+    if (fresh_ == group_count_) return false;
+    group = fresh_++;
+    return true;
+  }
+  void release(uint32_t entry) {
+    uint32_t* group = group_of(entry);
+    for (std::size_t i = 0; i < kGroupEntries; ++i) {
+      if (extended(group[i])) release(group[i]);
+    }
+    free_.push_back(entry >> 1);
+  }
+
+  uint32_t* level_;
+  uint32_t* groups_;
+  uint32_t group_count_;
+  uint32_t& fresh_;
+  std::vector<uint32_t>& free_;
+};
 
 }  // namespace
 
-SetTables::SetTables(const rules::SetModel& model, int socket, uint64_t generation)
-    : socket_(socket), generation_(generation) {
+SetTables::SetTables(const rules::SetModel& model, int socket) : socket_(socket) {
   families_[0].family = rules::Family::ipv4;
   families_[1].family = rules::Family::ipv6;
   try {
-    for (Family& family : families_) {
-      const std::vector<SetRoute> routes = model.routes(family.family);
-      if (routes.empty()) continue;
-      create(family, routes);
-      // The two copies are independent DPDK objects: fill them on two threads.
-      bool second = false;
-      std::thread helper([&] { second = write(family, family.copies[1], routes); });
-      const bool first = write(family, family.copies[0], routes);
-      helper.join();
-      if (!first || !second) {
-        throw std::runtime_error("the prefix set tables are too small for their routes");
+    // The families are independent: IPv6 on a second thread while IPv4 builds here.
+    std::exception_ptr v6_error;
+    std::thread v6([&] {
+      try {
+        const std::vector<SetRoute> routes = model.routes(rules::Family::ipv6);
+        if (!routes.empty()) create(families_[1], routes);
+      } catch (...) {
+        v6_error = std::current_exception();
       }
-      check_first_levels(family, routes);
+    });
+    std::exception_ptr v4_error;
+    try {
+      const std::vector<SetRoute> routes = model.routes(rules::Family::ipv4);
+      if (!routes.empty()) create(families_[0], routes);
+    } catch (...) {
+      v4_error = std::current_exception();
     }
+    v6.join();
+    if (v4_error) std::rethrow_exception(v4_error);
+    if (v6_error) std::rethrow_exception(v6_error);
   } catch (...) {
     for (Family& family : families_)
       free_family(family);
@@ -97,232 +213,136 @@ SetTables::~SetTables() {
     free_family(family);
 }
 
-void SetTables::free_copy(rules::Family family, void* copy) noexcept {
-  if (copy == nullptr) return;
-  if (family == rules::Family::ipv4) {
-    rte_fib_free(static_cast<rte_fib*>(copy));
-  } else {
-    rte_fib6_free(static_cast<rte_fib6*>(copy));
-  }
-}
-
 void SetTables::free_family(Family& family) noexcept {
-  for (void*& copy : family.copies) {
-    free_copy(family.family, copy);
-    copy = nullptr;
-  }
   family.active.store(nullptr, std::memory_order_release);
+  for (Copy& copy : family.copies) {
+    rte_free(copy.level);
+    rte_free(copy.groups);
+    copy = Copy{};
+  }
 }
 
 void SetTables::create(Family& family, const std::vector<SetRoute>& routes) {
-  const std::size_t needed = tbl8_needed(family.family, routes);
-  family.tbl8 = needed + std::max<std::size_t>(4096, needed / 4);
-  family.max_routes = routes.size() + std::max<std::size_t>(65536, routes.size() / 4);
-  const uint64_t before = heap_bytes(socket_);
-  for (unsigned c = 0; c < 2; ++c)
-    family.copies[c] = make_copy(family);
-  memory_bytes_ += heap_bytes(socket_) - std::min(before, heap_bytes(socket_));
-  family.active_index = 0;
-  family.active.store(family.copies[0], std::memory_order_release);
-}
-
-void* SetTables::make_copy(const Family& family) {
-  const std::string name = std::string("udpsieve_s") +
-                           (family.family == rules::Family::ipv4 ? "4_" : "6_") +
-                           std::to_string(generation_) + "_" + std::to_string(copies_made_++);
-  void* copy = nullptr;
-  if (family.family == rules::Family::ipv4) {
-    rte_fib_conf conf{};
-    conf.type = RTE_FIB_DIR24_8;
-    conf.default_nh = 0;
-    conf.max_routes = static_cast<int>(family.max_routes);
-    conf.dir24_8.nh_sz = RTE_FIB_DIR24_8_4B;
-    conf.dir24_8.num_tbl8 = static_cast<uint32_t>(family.tbl8);
-    copy = rte_fib_create(name.c_str(), socket_, &conf);
-  } else {
-    rte_fib6_conf conf{};
-    conf.type = RTE_FIB6_TRIE;
-    conf.default_nh = 0;
-    conf.max_routes = static_cast<int>(family.max_routes);
-    conf.trie.nh_sz = RTE_FIB6_TRIE_4B;
-    conf.trie.num_tbl8 = static_cast<uint32_t>(family.tbl8);
-    copy = rte_fib6_create(name.c_str(), socket_, &conf);
+  const std::size_t needed = groups_needed(routes);
+  const std::size_t count = needed + std::max<std::size_t>(4096, needed / 4);
+  if (count >= (std::size_t{1} << 31)) {
+    throw std::runtime_error("prefix sets: " + std::to_string(routes.size()) +
+                             " routes need more lookup table groups than entries can address");
   }
-  if (copy == nullptr) {
-    throw std::runtime_error(
-        "cannot create prefix set table " + name + " (" + std::to_string(family.max_routes) +
-        " routes, " + std::to_string(family.tbl8) + " tbl8 groups): " + rte_strerror(rte_errno));
-  }
-  return copy;
-}
-
-void SetTables::check_first_levels(const Family& family, const std::vector<SetRoute>& routes) {
-  const std::size_t f = family.family == rules::Family::ipv4 ? 0 : 1;
-  for (unsigned c = 0; c < 2; ++c)
-    level_[f][c] = checked_first_level(family.family, family.copies[c], routes);
-  active_level_[f].store(level_[f][family.active_index], std::memory_order_relaxed);
-}
-
-bool SetTables::rebuild_copy(Family& family, unsigned index, const rules::SetModel& model) {
-  const std::vector<SetRoute> routes = model.routes(family.family);
-  void* fresh = nullptr;
-  try {
-    fresh = make_copy(family);
-  } catch (const std::exception&) {
-    return false;
-  }
-  if (!write(family, fresh, routes)) {
-    free_copy(family.family, fresh);
-    return false;
-  }
-  free_copy(family.family, family.copies[index]);
-  family.copies[index] = fresh;
-  level_[family.family == rules::Family::ipv4 ? 0 : 1][index] =
-      checked_first_level(family.family, fresh, routes);
-  return true;
-}
-
-const uint8_t* SetTables::checked_first_level(rules::Family family, void* copy,
-                                              const std::vector<SetRoute>& routes) {
-  // DPDK 22.11's struct dir24_8_tbl and rte_trie_tbl: a header of under 64 bytes, then the
-  // cache-aligned first level, indexed by the first 24 address bits, each entry
-  // (next hop << 1) | "extended to a tbl8 group".
-  const bool v4 = family == rules::Family::ipv4;
-  const void* dp = v4 ? rte_fib_get_dp(static_cast<rte_fib*>(copy))
-                      : rte_fib6_get_dp(static_cast<rte_fib6*>(copy));
-  const auto* level = static_cast<const uint8_t*>(dp) + 64;
-  std::vector<std::array<uint8_t, 16>> addresses = {{}, {}, {0x0a, 0, 0, 1}, {0x20, 0x01, 0x0d}};
-  addresses[1].fill(0xff);
-  for (std::size_t i = 0; i < routes.size() && addresses.size() < 256; i += 1 + routes.size() / 200)
-    addresses.push_back(routes[i].prefix.addr);
-  std::vector<uint64_t> hops(addresses.size());
-  if (v4) {
-    std::vector<uint32_t> ips;
-    for (const auto& address : addresses)
-      ips.push_back(host_v4(rules::Prefix{family, 32, address}));
-    (void)rte_fib_lookup_bulk(static_cast<rte_fib*>(copy), ips.data(), hops.data(),
-                              static_cast<int>(ips.size()));
-  } else {
-    std::vector<std::array<uint8_t, 16>> ips = addresses;
-    (void)rte_fib6_lookup_bulk(static_cast<rte_fib6*>(copy),
-                               reinterpret_cast<uint8_t(*)[16]>(ips.data()), hops.data(),
-                               static_cast<int>(ips.size()));
-  }
-  for (std::size_t i = 0; i < addresses.size(); ++i) {
-    const auto& a = addresses[i];
-    const uint32_t top24 = uint32_t{a[0]} << 16 | uint32_t{a[1]} << 8 | a[2];
-    uint32_t entry = 0;
-    std::memcpy(&entry, level + std::size_t{top24} * 4, sizeof entry);
-    if ((entry & 1U) == 0 && (entry >> 1) != hops[i]) return nullptr;
-  }
-  return level;
-}
-
-bool SetTables::write(const Family& family, void* copy, const std::vector<SetRoute>& routes) {
-  for (const SetRoute& route : routes) {
-    const uint8_t depth = route.prefix.length;
-    int rc = 0;
-    if (family.family == rules::Family::ipv4) {
-      auto* fib = static_cast<rte_fib*>(copy);
-      const uint32_t ip = host_v4(route.prefix);
-      if (route.bits == 0) {
-        rc = rte_fib_delete(fib, ip, depth);
-      } else {
-        // DPDK 22.11's DIR-24-8 reserves a tbl8 group for a route longer than /24 only when
-        // its next hop differs from the covering route's, but releases one whenever such a
-        // route is deleted: adding with the same next hop, then deleting, leaks the count
-        // until every later long route fails with ENOSPC. A new long route therefore first
-        // goes in with a next hop no covering route has, then gets its own (a plain update).
-        if (depth > 24) rc = rte_fib_add(fib, ip, depth, kGuardNextHop);
-        if (rc == 0) rc = rte_fib_add(fib, ip, depth, route.bits);
-      }
-    } else {
-      auto* fib = static_cast<rte_fib6*>(copy);
-      rc = route.bits == 0 ? rte_fib6_delete(fib, route.prefix.addr.data(), depth)
-                           : rte_fib6_add(fib, route.prefix.addr.data(), depth, route.bits);
+  family.group_count = static_cast<uint32_t>(count);
+  const std::size_t group_bytes = count * kGroupBytes;
+  for (unsigned c = 0; c < 2; ++c) {
+    Copy& copy = family.copies[c];
+    // The first copy starts from zeros (no set holds any address); the second is copied.
+    copy.level = static_cast<uint32_t*>(
+        c == 0 ? rte_zmalloc_socket("udpsieve_sets", kLevelBytes, RTE_CACHE_LINE_SIZE, socket_)
+               : rte_malloc_socket("udpsieve_sets", kLevelBytes, RTE_CACHE_LINE_SIZE, socket_));
+    copy.groups = static_cast<uint32_t*>(
+        rte_malloc_socket("udpsieve_sets", group_bytes, RTE_CACHE_LINE_SIZE, socket_));
+    if (copy.level == nullptr || copy.groups == nullptr) {
+      free_family(family);
+      throw std::runtime_error(
+          std::string("cannot allocate the ") +
+          (family.family == rules::Family::ipv4 ? "IPv4" : "IPv6") + " prefix set tables (" +
+          std::to_string((2 * (kLevelBytes + group_bytes)) >> 20) + " MiB for " +
+          std::to_string(routes.size()) + " routes) in DPDK's memory: give it more hugepages");
     }
-    if (rc != 0 && !(route.bits == 0 && rc == -ENOENT)) return false;
+  }
+  Copy& first = family.copies[0];
+  Painter painter(first.level, first.groups, family.group_count, first.fresh, first.free);
+  if (!painter.paint_all(routes, 0)) {
+    free_family(family);
+    throw std::runtime_error("prefix sets: the lookup tables ran out of groups while loading");
+  }
+  Copy& second = family.copies[1];
+  std::memcpy(second.level, first.level, kLevelBytes);
+  std::memcpy(second.groups, first.groups, std::size_t{first.fresh} * kGroupBytes);
+  second.fresh = first.fresh;
+  second.free = first.free;
+  memory_bytes_ += 2 * (kLevelBytes + group_bytes);
+  family.active_index = 0;
+  family.active.store(&family.copies[0], std::memory_order_release);
+}
+
+bool SetTables::repaint(const Family& family, Copy& copy, const std::vector<Prefix>& prefixes,
+                        const rules::SetModel& model) {
+  Painter painter(copy.level, copy.groups, family.group_count, copy.fresh, copy.free);
+  if (prefixes.size() > kRepaintAllAbove) {
+    std::memset(copy.level, 0, kLevelBytes);
+    copy.fresh = 0;
+    copy.free.clear();
+    return painter.paint_all(model.routes(family.family), 0);
+  }
+  std::vector<Prefix> sorted = prefixes;
+  std::sort(sorted.begin(), sorted.end(), [](const Prefix& a, const Prefix& b) {
+    return std::tie(a.addr, a.length) < std::tie(b.addr, b.length);
+  });
+  bool done_any = false;
+  Address done_last{};  // last address of the range repainted last
+  for (const Prefix& prefix : sorted) {
+    // A prefix inside one repainted already (address order puts it right after) is done.
+    if (done_any && !(done_last < prefix.addr)) continue;
+    uint16_t covering = 0;
+    const std::vector<SetRoute> routes = model.routes_under(prefix, covering);
+    if (!painter.paint(prefix, covering) || !painter.paint_all(routes, covering)) return false;
+    painter.fold(prefix);
+    done_any = true;
+    done_last = last_address(prefix);
   }
   return true;
 }
 
 bool SetTables::catch_up(Family& family, const rules::SetModel& model) {
-  const unsigned standby = 1 - family.active_index;
-  const bool ok = family.pending_rebuild ? rebuild_copy(family, standby, model)
-                                         : write(family, family.copies[standby], family.pending);
+  const bool ok = repaint(family, family.copies[1 - family.active_index], family.pending, model);
   family.pending.clear();
-  family.pending_rebuild = false;
   return ok;
 }
 
 bool SetTables::apply(const std::vector<SetRoute>& changes, const rules::SetModel& model,
                       rte_rcu_qsbr* qsbr) {
   if (broken_) return false;
-  std::array<std::vector<SetRoute>, 2> mine;
-  std::array<bool, 2> rebuild{};
-  for (const SetRoute& route : changes) {
-    const std::size_t f = route.prefix.family == rules::Family::ipv4 ? 0 : 1;
-    mine[f].push_back(route);
-    rebuild[f] = rebuild[f] || ends_at_top(route.prefix);
-  }
+  std::array<std::vector<Prefix>, 2> mine;
+  for (const SetRoute& route : changes)
+    mine[route.prefix.family == rules::Family::ipv4 ? 0 : 1].push_back(route.prefix);
   // First every family's standby copy (or both copies before publication); only when all of
   // them took the change do the workers see it.
   for (std::size_t f = 0; f < families_.size(); ++f) {
     Family& family = families_[f];
     if (mine[f].empty()) continue;
-    if (family.copies[0] == nullptr) {
-      create(family, {});
-      check_first_levels(family, {});
-    }
-    const auto change = [&](unsigned index) {
-      return rebuild[f] ? rebuild_copy(family, index, model)
-                        : write(family, family.copies[index], mine[f]);
-    };
+    if (family.active.load(std::memory_order_relaxed) == nullptr) create(family, {});
     bool ok = true;
     if (qsbr == nullptr) {
-      ok = change(0) && change(1);
+      ok = repaint(family, family.copies[0], mine[f], model) &&
+           repaint(family, family.copies[1], mine[f], model);
     } else {
-      if (family.pending_rebuild || !family.pending.empty()) {
+      if (!family.pending.empty()) {
         (void)rte_rcu_qsbr_check(qsbr, family.token, true);
         ok = catch_up(family, model);
       }
-      ok = ok && change(1 - family.active_index);
+      ok = ok && repaint(family, family.copies[1 - family.active_index], mine[f], model);
     }
     if (!ok) {
       broken_ = true;
       return false;
     }
   }
-  if (qsbr == nullptr) {
-    for (Family& family : families_)
-      refresh_active(family);  // a rebuilt copy may have replaced the active one
-    return true;
-  }
+  if (qsbr == nullptr) return true;
   for (std::size_t f = 0; f < families_.size(); ++f) {
     Family& family = families_[f];
     if (mine[f].empty()) continue;
     const unsigned standby = 1 - family.active_index;
-    family.active.store(family.copies[standby], std::memory_order_release);
+    family.active.store(&family.copies[standby], std::memory_order_release);
     family.active_index = standby;
-    active_level_[f].store(level_[f][standby], std::memory_order_relaxed);
     family.token = rte_rcu_qsbr_start(qsbr);
-    family.pending_rebuild = rebuild[f];
-    if (!rebuild[f]) family.pending = std::move(mine[f]);
+    family.pending = std::move(mine[f]);
   }
   return true;
-}
-
-void SetTables::refresh_active(Family& family) noexcept {
-  if (family.copies[0] == nullptr) return;
-  family.active.store(family.copies[family.active_index], std::memory_order_release);
-  const std::size_t f = family.family == rules::Family::ipv4 ? 0 : 1;
-  active_level_[f].store(level_[f][family.active_index], std::memory_order_relaxed);
 }
 
 bool SetTables::ready(rte_rcu_qsbr* qsbr, const rules::SetModel& model) {
   bool ready = true;
   for (Family& family : families_) {
-    if ((family.pending.empty() && !family.pending_rebuild) || broken_) continue;
+    if (family.pending.empty() || broken_) continue;
     if (rte_rcu_qsbr_check(qsbr, family.token, false) != 1) {
       ready = false;
       continue;
@@ -340,33 +360,40 @@ SetTablesInfo SetTables::info() const {
 
 namespace {
 
-/// Looks `n` addresses up in chunks with `lookup(fib, addresses, hops, count)`, keeping each
-/// next hop's set bits; bits 0 for all when the family has no table.
-template <class Fib, class Address, class Lookup>
-void lookup_bits(Fib* fib, Address* ips, uint16_t* bits, unsigned n, Lookup lookup) noexcept {
-  if (fib == nullptr) {
+/// The answers of `n` addresses, each from `walk(level, groups, i)` (its final entry) in the
+/// active copy; 0 for all when the family has no tables.
+template <class Copy, class Walk>
+void answer_all(const Copy* copy, uint16_t* bits, unsigned n, Walk walk) noexcept {
+  if (copy == nullptr) {
     std::fill_n(bits, n, uint16_t{0});
     return;
   }
-  uint64_t hops[kLookupChunk];
-  for (unsigned done = 0; done < n; done += kLookupChunk) {
-    const unsigned count = std::min<unsigned>(kLookupChunk, n - done);
-    (void)lookup(fib, ips + done, hops, static_cast<int>(count));
-    for (unsigned i = 0; i < count; ++i)
-      bits[done + i] = static_cast<uint16_t>(hops[i]);
-  }
+  for (unsigned i = 0; i < n; ++i)
+    bits[i] = static_cast<uint16_t>(walk(copy->level, copy->groups, i) >> 1);
 }
 
 }  // namespace
 
 void SetTables::lookup_v4(uint32_t* ips, uint16_t* bits, unsigned n) const noexcept {
-  lookup_bits(static_cast<rte_fib*>(families_[0].active.load(std::memory_order_acquire)), ips, bits,
-              n, rte_fib_lookup_bulk);
+  answer_all(families_[0].active.load(std::memory_order_acquire), bits, n,
+             [ips](const uint32_t* level, const uint32_t* groups, unsigned i) {
+               const uint32_t entry = level[ips[i] >> 8];
+               return extended(entry)
+                          ? groups[std::size_t{entry >> 1} * kGroupEntries + (ips[i] & 0xffU)]
+                          : entry;
+             });
 }
 
 void SetTables::lookup_v6(uint8_t (*ips)[16], uint16_t* bits, unsigned n) const noexcept {
-  lookup_bits(static_cast<rte_fib6*>(families_[1].active.load(std::memory_order_acquire)), ips,
-              bits, n, rte_fib6_lookup_bulk);
+  answer_all(families_[1].active.load(std::memory_order_acquire), bits, n,
+             [ips](const uint32_t* level, const uint32_t* groups, unsigned i) {
+               const uint8_t* a = ips[i];
+               uint32_t entry = level[uint32_t{a[0]} << 16 | uint32_t{a[1]} << 8 | a[2]];
+               // A group exists only on the way to a route, and routes end by the 16th byte.
+               for (unsigned byte = 3; extended(entry); ++byte)
+                 entry = groups[std::size_t{entry >> 1} * kGroupEntries + a[byte]];
+               return entry;
+             });
 }
 
 }  // namespace udpsieve::dataplane

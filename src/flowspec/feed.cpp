@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <stdexcept>
 
+#include "udpsieve/common/text.hpp"
+
 namespace udpsieve::flowspec {
 namespace {
 
@@ -51,11 +53,8 @@ std::vector<std::string> communities_of(const json& update) {
 LineOutcome Feed::apply(std::string_view line, Clock::time_point now) {
   // Log lines quote what peers sent: no control character may start a line of its own.
   const auto printable = [](LineOutcome outcome) {
-    for (std::string& text : outcome.log) {
-      for (char& c : text) {
-        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
-      }
-    }
+    for (std::string& text : outcome.log)
+      common::replace_controls(text);
     return outcome;
   };
   try {

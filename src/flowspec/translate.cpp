@@ -25,6 +25,7 @@
 
 #include "udpsieve/common/decimal.hpp"
 #include "udpsieve/common/fnv1a.hpp"
+#include "udpsieve/common/text.hpp"
 #include "udpsieve/rules/rule.hpp"
 
 namespace udpsieve::flowspec {
@@ -146,9 +147,7 @@ std::string hex64(uint64_t value) {
 /// or its canonical key, fit for a rule's note (no control characters, at most its length).
 std::string note_of(const Route& route) {
   std::string note = route.text.empty() ? canonical_key(route) : route.text;
-  for (char& c : note) {
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
-  }
+  common::replace_controls(note);
   if (note.size() > rules::kMaxRuleNoteLength) {
     note.resize(rules::kMaxRuleNoteLength - 3);
     // Not in the middle of a UTF-8 sequence.

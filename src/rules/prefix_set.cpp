@@ -245,6 +245,23 @@ std::vector<SetRoute> SetModel::routes(Family family) const {
   return out;
 }
 
+std::vector<SetRoute> SetModel::routes_under(const Prefix& prefix, uint16_t& covering) const {
+  const Family family = prefix.family;
+  const Map& m = map(family);
+  const unsigned width = width_of(family);
+  const Key key{address_value(family, prefix.addr) & prefix_mask(width, prefix.length),
+                prefix.length};
+  covering = covering_bits(m, width, key);
+  const U128 last = key.addr | (~prefix_mask(width, key.length) & full_mask(width));
+  std::vector<SetRoute> out;
+  // A shorter prefix cannot start inside this one's range, so the range holds only its own.
+  for (auto it = m.lower_bound(key), end = m.upper_bound(Key{last, 255}); it != end; ++it) {
+    out.push_back({Prefix{family, it->first.length, address_bytes(family, it->first.addr)},
+                   it->second.effective});
+  }
+  return out;
+}
+
 uint16_t SetModel::lookup(Family family, const std::array<uint8_t, 16>& address) const {
   const Map& m = map(family);
   const unsigned width = width_of(family);

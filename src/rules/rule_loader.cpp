@@ -2,6 +2,7 @@
 #include "udpsieve/rules/rule_loader.hpp"
 
 #include "udpsieve/common/decimal.hpp"
+#include "udpsieve/common/text.hpp"
 #include "udpsieve/rules/prefix_set.hpp"
 
 #include <algorithm>
@@ -124,10 +125,8 @@ std::string validate_rule_id(const YamlNode& node) {
 
 std::string validate_note(const YamlNode& node) {
   std::string note = node.as_string();
-  for (const char c : note) {
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
-      node.fail("a note holds no control characters (tabs and line breaks included)");
-    }
+  if (std::any_of(note.begin(), note.end(), common::is_control)) {
+    node.fail("a note holds no control characters (tabs and line breaks included)");
   }
   if (note.size() > kMaxRuleNoteLength) {
     node.fail("a note is at most " + std::to_string(kMaxRuleNoteLength) + " bytes, this one " +

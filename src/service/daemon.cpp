@@ -306,7 +306,7 @@ int serve(const Options& options, config::LoadedConfig& loaded, control::SocketS
     }
     params.runtime_at = loaded.dynamic_at;
     params.generation = 1;
-    params.sets = make_set_tables(loaded, env, 1);
+    params.sets = make_set_tables(loaded, env);
     tables.publish(std::make_unique<dataplane::Table>(std::move(file), std::move(runtime_part),
                                                       std::move(params)));
   } catch (const ConfigError&) {

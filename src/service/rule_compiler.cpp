@@ -68,7 +68,7 @@ control::CompileOutcome reload(const control::JobRequest& request, const Compile
   const auto compile_start = Clock::now();
   outcome.part = make_file_part(loaded, env, request.serial, &request);
   request.stop_if_cancelled();
-  outcome.sets = make_set_tables(loaded, env, request.serial);
+  outcome.sets = make_set_tables(loaded, env);
   outcome.compile_time = since(compile_start);
   outcome.ok = true;
   outcome.rules = loaded.rules.size();
@@ -162,10 +162,10 @@ std::shared_ptr<const dataplane::RulePart> make_file_part(const config::LoadedCo
 }
 
 std::shared_ptr<dataplane::SetTables> make_set_tables(const config::LoadedConfig& loaded,
-                                                      const CompileEnv& env, uint64_t generation) {
+                                                      const CompileEnv& env) {
   if (loaded.sets == nullptr) return nullptr;
   const auto start = Clock::now();
-  auto tables = std::make_shared<dataplane::SetTables>(*loaded.sets, env.socket, generation);
+  auto tables = std::make_shared<dataplane::SetTables>(*loaded.sets, env.socket);
   const rules::SetModel& model = *loaded.sets;
   std::size_t v4 = 0;
   std::size_t v6 = 0;

@@ -482,7 +482,7 @@ void run_plan(const Plan& plan, uint64_t set_percent, uint64_t max_sets) {
                     << "\n  reproduce: UDPSIEVE_DIFF_SEED=" << seed;
       return;
     }
-    params.sets = std::make_shared<SetTables>(sets.model, 0, generation);
+    params.sets = std::make_shared<SetTables>(sets.model, 0);
     auto table = std::make_unique<const Table>(file_part, runtime_part, params);
 
     std::vector<Packet> packets = set_packets(rng, profile, rules, sets, plan.packets);
@@ -504,7 +504,7 @@ void run_plan(const Plan& plan, uint64_t set_percent, uint64_t max_sets) {
                     << changes.size() << " routes) of tables holding "
                     << sets.model.route_count(Family::ipv4) << " IPv4 and "
                     << sets.model.route_count(Family::ipv6) << " IPv6 routes";
-      params.sets = std::make_shared<SetTables>(sets.model, 0, next_generation());
+      params.sets = std::make_shared<SetTables>(sets.model, 0);
       table = std::make_unique<const Table>(file_part, runtime_part, params);
     }
     packets = set_packets(rng, profile, rules, sets, plan.packets);
@@ -614,7 +614,7 @@ Rule port_rule(const std::string& id, uint16_t port) {
 TEST(SetTable, SetsAreLookedUpOnlyWhenARuleNamesOne) {
   SetModel model;
   model.add_all({test::prefix("10.0.0.0/8")}, 0);
-  const auto sets = std::make_shared<SetTables>(model, 0, next_generation());
+  const auto sets = std::make_shared<SetTables>(model, 0);
   struct Case {
     const char* description;
     std::vector<Rule> file;
@@ -702,7 +702,7 @@ TEST(SetTable, PacketsHitTheFirstRuleWhoseSetsHoldTheirAddresses) {
   TableParams params;
   params.forward_to = {0};
   params.generation = next_generation();
-  params.sets = std::make_shared<SetTables>(model, 0, params.generation);
+  params.sets = std::make_shared<SetTables>(model, 0);
   const Table table(make_part(rules, PartKind::file, next_generation()),
                     make_part({}, PartKind::runtime, next_generation()), std::move(params));
   std::vector<Packet> packets;

@@ -1,4 +1,4 @@
-// The prefix sets' lookup tables (rte_fib / rte_fib6 copies) against SetModel::lookup, the plain
+// The prefix sets' lookup tables (both copies of each family) against SetModel::lookup, the plain
 // definition: tables built from random models of nested prefixes, runtime changes applied before
 // and after publication (with a real rte_rcu_qsbr), a family's first routes arriving at run
 // time, every combination of the 16 set bits, routes at the top of the address space, refused
@@ -41,12 +41,6 @@ using Address = std::array<uint8_t, 16>;
 __extension__ typedef unsigned __int128 U128;
 
 constexpr unsigned kSlots = 16;
-
-/// DPDK object names derive from the generation, so every table of this file gets its own.
-uint64_t next_generation() {
-  static uint64_t next = 7'000'000;
-  return next++;
-}
 
 unsigned width_of(Family family) {
   return family == Family::ipv4 ? 32 : 128;
@@ -142,7 +136,7 @@ Space make_space(Rng& rng, std::size_t bases) {
   return space;
 }
 
-/// Any length 1..width, often one that needs tbl8 groups (> /24), sometimes a short one.
+/// Any length 1..width, often one that needs groups (> /24), sometimes a short one.
 unsigned random_length(Rng& rng, Family family) {
   const unsigned width = width_of(family);
   const uint64_t mode = rng.below(10);
@@ -413,10 +407,10 @@ TEST(SetTables, BuiltTablesAgreeWithTheModel) {
       deep_v4 += route.prefix.length > 24 ? 1 : 0;
     for (const SetRoute& route : model.routes(Family::ipv6))
       deep_v6 += route.prefix.length > 48 ? 1 : 0;
-    ASSERT_GT(deep_v4, 100U) << "too few IPv4 routes beyond /24 to exercise tbl8 groups";
+    ASSERT_GT(deep_v4, 100U) << "too few IPv4 routes beyond /24 to exercise groups";
     ASSERT_GT(deep_v6, 100U) << "too few IPv6 routes beyond /48";
 
-    const SetTables tables(model, 0, next_generation());
+    const SetTables tables(model, 0);
     EXPECT_EQ(compare_all(tables, model, rng, 50'000, seed_text(c.seed)), 0U);
   }
 }
@@ -460,7 +454,7 @@ TEST(SetTables, RuntimeChangesFollowTheModel) {
     const Space space = make_space(rng, seed == 2003 ? 2 : 6);
     Membership membership;
     SetModel model = random_model(rng, space, 1500, 1500, membership);
-    SetTables tables(model, 0, next_generation());
+    SetTables tables(model, 0);
     const Rcu rcu;
     std::size_t mismatches = 0;
     std::size_t routes_changed = 0;
@@ -544,7 +538,7 @@ TEST(SetTables, LastEntryOfARouteInOneChangeListWins) {
   SetModel model;
   std::vector<SetRoute> build;
   (void)model.add(Prefix{Family::ipv4, 8, {10}}, 0, build);
-  SetTables tables(model, 0, next_generation());
+  SetTables tables(model, 0);
   const Rcu rcu;
   const Prefix inner{Family::ipv4, 28, {10, 1, 2, 16}};
   const Prefix inner6{Family::ipv6, 64, {0x20, 0x01, 0x0d, 0xb8, 0, 1}};
@@ -565,8 +559,9 @@ TEST(SetTables, LastEntryOfARouteInOneChangeListWins) {
 }
 
 // A route whose bits equal its parent's (10.0.0.5/32 and 10.0.0.0/16 both only in one set) is
-// a route rte_fib keeps in its RIB alone. Removing and re-adding such routes must not use up the
-// room for routes longer than /24 (/48) that need tbl8 groups.
+// a route that needs no group of its own (DPDK 22.11's rte_fib, which these tables once were,
+// leaked a group reservation for each). Removing and re-adding such routes must not use up the
+// room for routes longer than /24 (/48) that need groups.
 TEST(SetTables, RoutesRepeatingTheirParentsBitsLeaveRoomForNewRoutes) {
   Rng rng(2200);
   SetModel model;
@@ -580,7 +575,7 @@ TEST(SetTables, RoutesRepeatingTheirParentsBitsLeaveRoomForNewRoutes) {
       Family::ipv6, 128, {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 5}};
   (void)model.add(child4, 0, ignored);  // built as a route with its parent's next hop
   (void)model.add(child6, 0, ignored);
-  SetTables tables(model, 0, next_generation());
+  SetTables tables(model, 0);
   const Rcu rcu;
   const auto apply = [&](const std::vector<SetRoute>& changes) {
     rcu.quiescent();
@@ -598,7 +593,7 @@ TEST(SetTables, RoutesRepeatingTheirParentsBitsLeaveRoomForNewRoutes) {
     ASSERT_TRUE(apply(changes)) << "adding " << child4.to_string() << " and " << child6.to_string()
                                 << " again, cycle " << cycle;
   }
-  // Now routes that need tbl8 groups of their own, in /24s (/48s) nothing else uses.
+  // Now routes that need groups of their own, in /24s (/48s) nothing else uses.
   for (int i = 0; i < 64; ++i) {
     std::vector<SetRoute> changes;
     const Prefix host4{Family::ipv4, 32, {10, 0, static_cast<uint8_t>(1 + i), 7}};
@@ -647,7 +642,7 @@ TEST(SetTables, RoutesAtTheTopOfTheAddressSpaceChangeOnlyTheirOwnAddresses) {
       std::vector<SetRoute> changes;
       for (const auto& [text, slot] : c.built)
         (void)model.add(prefix_of(text), slot, changes);
-      SetTables tables(model, 0, next_generation());
+      SetTables tables(model, 0);
       ASSERT_EQ(compare_all(tables, model, rng, 1000, "as built"), 0U);
       changes.clear();
       for (const auto& [text, slot] : c.added)
@@ -662,13 +657,13 @@ TEST(SetTables, RoutesAtTheTopOfTheAddressSpaceChangeOnlyTheirOwnAddresses) {
 
 // apply() refusing a change list changes nothing the workers see, also when only the second
 // family's table is full (here IPv6, whose first routes arrive with a few hundred /128s in
-// distinct /24s, each needing 13 tbl8 groups of a table created with room for 4096).
+// distinct /24s, each needing 13 groups of a table created with room for 4096).
 TEST(SetTables, ARefusedChangeListChangesNothingTheWorkersSee) {
   Rng rng(2400);
   SetModel model;
   std::vector<SetRoute> changes;
   (void)model.add(prefix_of("192.0.2.0/24"), 0, changes);
-  SetTables tables(model, 0, next_generation());
+  SetTables tables(model, 0);
   const SetModel before = model;
   changes.clear();
   ASSERT_TRUE(model.add(prefix_of("10.0.0.0/16"), 1, changes));
@@ -689,9 +684,67 @@ TEST(SetTables, ARefusedChangeListChangesNothingTheWorkersSee) {
   EXPECT_EQ(compare(tables, before, Family::ipv4, probes, rng, "IPv4 after the refused list"), 0U);
 }
 
+// Groups that routes no longer need go back to the table: a table created with room for 4,096
+// groups takes 6,000 single addresses, each in a /24 (/48) of its own, added and removed one
+// after the other; then a change list longer than the repaint-by-prefix limit (the flush of a
+// 20,000-prefix set) repaints the copies whole.
+TEST(SetTables, GroupsOfRemovedRoutesAreReusedAndLongChangeListsRepaintWhole) {
+  Rng rng(2450);
+  SetModel model;
+  std::vector<SetRoute> changes;
+  (void)model.add(prefix_of("10.0.0.0/8"), 0, changes);
+  (void)model.add(prefix_of("2001:db8::/32"), 0, changes);
+  SetTables tables(model, 0);
+  const Rcu rcu;
+  const auto apply = [&](const std::vector<SetRoute>& list) {
+    rcu.quiescent();
+    return tables.apply(list, model, rcu.get());
+  };
+  for (uint32_t i = 0; i < 6000; ++i) {
+    const Prefix host4{
+        Family::ipv4, 32, {10, static_cast<uint8_t>(i >> 8), static_cast<uint8_t>(i), 9}};
+    Prefix host6 = prefix_of("2001:db8::9/128");
+    host6.addr[4] = static_cast<uint8_t>(i >> 8);
+    host6.addr[5] = static_cast<uint8_t>(i);
+    changes.clear();
+    ASSERT_TRUE(model.add(host4, 1, changes));
+    ASSERT_TRUE(model.add(host6, 1, changes));
+    ASSERT_TRUE(apply(changes)) << "adding " << host4.to_string() << ", step " << i;
+    changes.clear();
+    ASSERT_TRUE(model.remove(host4, 1, changes));
+    ASSERT_TRUE(model.remove(host6, 1, changes));
+    ASSERT_TRUE(apply(changes)) << "removing " << host4.to_string() << ", step " << i;
+  }
+  EXPECT_EQ(compare_all(tables, model, rng, 2000, "after 6,000 additions and removals"), 0U);
+
+  std::vector<Prefix> feed;
+  for (uint32_t i = 0; i < 20'000; ++i) {
+    feed.push_back(Prefix{Family::ipv4,
+                          static_cast<uint8_t>(i % 3 == 0 ? 24 : 32),
+                          {10, static_cast<uint8_t>(i >> 8), static_cast<uint8_t>(i), 0}});
+    if (feed.back().length == 32) feed.back().addr[3] = rng.byte();
+  }
+  model.add_all(feed, 2);
+  SetTables loaded(model, 0);
+  EXPECT_EQ(compare_all(loaded, model, rng, 2000, "20,000 prefixes loaded"), 0U);
+  changes.clear();
+  ASSERT_EQ(model.flush(2, changes), feed.size());
+  ASSERT_GT(changes.size(), 16384U) << "the flush must exceed the repaint-by-prefix limit";
+  rcu.quiescent();
+  ASSERT_TRUE(loaded.apply(changes, model, rcu.get()));
+  EXPECT_EQ(compare_all(loaded, model, rng, 2000, "flushed, active copy"), 0U);
+  rcu.quiescent();
+  ASSERT_TRUE(loaded.ready(rcu.get(), model));
+  changes.clear();
+  ASSERT_TRUE(model.add(prefix_of("10.1.2.3/32"), 3, changes));
+  rcu.quiescent();
+  ASSERT_TRUE(loaded.apply(changes, model, rcu.get()));
+  EXPECT_EQ(compare_all(loaded, model, rng, 2000, "flushed, the other copy"), 0U);
+}
+
 // Block lists of single addresses spread over the whole address space (each IPv4 host in a /24
-// of its own, each IPv6 host in a /24 of its own: one tbl8 group per IPv4 route, thirteen per
-// IPv6 route).
+// of its own, each IPv6 host in a /24 of its own: one group per IPv4 route, thirteen per IPv6
+// route).
 TEST(SetTables, ScatteredHostBlockListsBuild) {
   Rng rng(2500);
   for (const auto& [v4, v6] :
@@ -713,7 +766,7 @@ TEST(SetTables, ScatteredHostBlockListsBuild) {
     }
     model.add_all(hosts, 4);
     std::unique_ptr<SetTables> tables;
-    ASSERT_NO_THROW(tables = std::make_unique<SetTables>(model, 0, next_generation()));
+    ASSERT_NO_THROW(tables = std::make_unique<SetTables>(model, 0));
     EXPECT_EQ(compare_all(*tables, model, rng, 2000, "scattered hosts"), 0U);
   }
 }
@@ -729,7 +782,7 @@ TEST(SetTables, FamilyWithoutRoutesGetsTablesOnItsFirstApply) {
   {
     Membership membership;
     SetModel model = random_model(rng, space, 800, 0, membership);
-    SetTables tables(model, 0, next_generation());
+    SetTables tables(model, 0);
     const uint64_t v4_only = tables.info().memory_bytes;
     // (e) two copies of a 2^24-entry first level of four-byte entries.
     EXPECT_GE(v4_only, uint64_t{2} * (uint64_t{1} << 24) * 4);
@@ -743,8 +796,7 @@ TEST(SetTables, FamilyWithoutRoutesGetsTablesOnItsFirstApply) {
       membership.v6.push_back(prefix);
       (void)model.add(prefix, static_cast<unsigned>(rng.below(kSlots)), changes);
     }
-    // The first levels the worker prefetches from are found (DPDK 22.11's layout): a
-    // family without tables has none.
+    // The worker prefetches first-level entries: a family without tables has no first level.
     EXPECT_NE(tables.first_level(Family::ipv4), nullptr);
     EXPECT_EQ(tables.first_level(Family::ipv6), nullptr);
     ASSERT_TRUE(tables.apply(changes, model, nullptr));
@@ -755,7 +807,7 @@ TEST(SetTables, FamilyWithoutRoutesGetsTablesOnItsFirstApply) {
   // No route at all at build; both families arrive after publication.
   {
     SetModel model;
-    SetTables tables(model, 0, next_generation());
+    SetTables tables(model, 0);
     EXPECT_EQ(tables.info().memory_bytes, 0U) << "no family has tables yet";
     std::vector<Address> v4;
     std::vector<Address> v6;
@@ -780,6 +832,37 @@ TEST(SetTables, FamilyWithoutRoutesGetsTablesOnItsFirstApply) {
     // (e) once both families have tables: two copies each.
     EXPECT_GE(tables.info().memory_bytes, uint64_t{4} * (uint64_t{1} << 24) * 4);
   }
+}
+
+// The worker prefetches an address's first-level entry from first_level() (four bytes per
+// entry, indexed by the first 24 bits) before looking it up: that must be the active copy's
+// entry, which holds the answer of a route of /24 or shorter, also after a change switched
+// copies.
+TEST(SetTables, TheFirstLevelPrefetchedIsTheActiveCopys) {
+  SetModel model;
+  std::vector<SetRoute> changes;
+  (void)model.add(prefix_of("192.0.2.0/24"), 3, changes);
+  (void)model.add(prefix_of("2001:db00::/24"), 5, changes);
+  SetTables tables(model, 0);
+  const auto entry = [&](Family family, const Address& address) {
+    const uint32_t top24 = uint32_t{address[0]} << 16 | uint32_t{address[1]} << 8 | address[2];
+    uint32_t value = 0;
+    std::memcpy(&value, tables.first_level(family) + std::size_t{top24} * 4, sizeof value);
+    return value;
+  };
+  const Address v4 = prefix_of("192.0.2.0/24").addr;
+  const Address v6 = prefix_of("2001:db00::/24").addr;
+  EXPECT_EQ(entry(Family::ipv4, v4), (1U << 3) << 1);
+  EXPECT_EQ(entry(Family::ipv6, v6), (1U << 5) << 1);
+  const uint8_t* before = tables.first_level(Family::ipv4);
+  changes.clear();
+  ASSERT_TRUE(model.add(prefix_of("192.0.2.0/24"), 4, changes));
+  const Rcu rcu;
+  rcu.quiescent();
+  ASSERT_TRUE(tables.apply(changes, model, rcu.get()));
+  EXPECT_NE(tables.first_level(Family::ipv4), before) << "the change switched copies";
+  EXPECT_EQ(entry(Family::ipv4, v4), ((1U << 3) | (1U << 4)) << 1);
+  EXPECT_EQ(entry(Family::ipv6, v6), (1U << 5) << 1);
 }
 
 // --- (d) every combination of the sixteen sets ----------------------------------------------
@@ -807,7 +890,7 @@ TEST(SetTables, EveryCombinationOfTheSixteenSetsIsAnAnswer) {
     model.add_all(list, slot);
   }
   ASSERT_EQ(combinations_of(model), 65535U);
-  SetTables tables(model, 0, next_generation());
+  SetTables tables(model, 0);
   std::vector<Address> addresses;
   for (uint32_t bits = 1; bits <= 0xffff; ++bits)
     addresses.push_back(test::rulegen::address_in(rng, combination_prefix(bits)));

@@ -65,6 +65,10 @@ class SetModel {
 
   /// Every route of `family` with its bits, in address order.
   [[nodiscard]] std::vector<SetRoute> routes(Family family) const;
+  /// The routes at or under `prefix` (the prefix itself first when it is one), in address
+  /// order; `covering` gets the bits of the addresses of `prefix` no such route holds: the own
+  /// bits of every prefix strictly covering it.
+  [[nodiscard]] std::vector<SetRoute> routes_under(const Prefix& prefix, uint16_t& covering) const;
   /// Bits of the sets holding `address`: the plain definition (every covering prefix's own
   /// sets), for tests and `set test`.
   [[nodiscard]] uint16_t lookup(Family family, const std::array<uint8_t, 16>& address) const;

@@ -43,7 +43,7 @@ void apply_compile_test_hook(const char* value, CompileEnv& env);
 /// The lookup tables of `loaded`'s prefix sets (null when it declares none). Throws
 /// std::runtime_error when DPDK cannot allocate them.
 [[nodiscard]] std::shared_ptr<dataplane::SetTables> make_set_tables(
-    const config::LoadedConfig& loaded, const CompileEnv& env, uint64_t generation);
+    const config::LoadedConfig& loaded, const CompileEnv& env);
 /// Builds a part of `kind` from `rules`; throws like make_file_part.
 [[nodiscard]] std::shared_ptr<const dataplane::RulePart> make_part(
     std::shared_ptr<const rules::RuleSet> rules, dataplane::PartKind kind, const CompileEnv& env,
