@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <string_view>
 
 #include "udpsieve/cli/duration.hpp"
 #include "udpsieve/cli/rule_commands.hpp"
@@ -14,8 +15,14 @@ namespace {
 
 using nlohmann::json;
 
+/// A number, or a rate such as "2.50 M" (human_rate): right-aligned in tables.
 bool is_number(const std::string& cell) {
-  return !cell.empty() && std::all_of(cell.begin(), cell.end(), [](char c) {
+  std::string_view digits = cell;
+  if (digits.size() > 2 && digits[digits.size() - 2] == ' ' &&
+      (digits.back() == 'k' || digits.back() == 'M' || digits.back() == 'G')) {
+    digits.remove_suffix(2);
+  }
+  return !digits.empty() && std::all_of(digits.begin(), digits.end(), [](char c) {
     return std::isdigit(static_cast<unsigned char>(c)) != 0 || c == '.' || c == '-';
   });
 }
@@ -42,6 +49,24 @@ std::string value_or(const json& object, const char* key) {
   return object.contains(key) ? cell(object[key]) : "-";
 }
 
+/// `object[key]` (a rate per second) as "2.50 M"; "-" when absent.
+std::string rate_cell(const json& object, const char* key) {
+  if (!object.is_object() || !object.contains(key) || !object[key].is_number()) return "-";
+  std::string text = human_rate(object[key].get<double>());
+  if (!text.empty() && text.back() == ' ') text.pop_back();
+  return text;
+}
+
+/// The rates object at `path` under `object` (e.g. {"rx"}, {"drops", "rule"}); null if absent.
+json rates_at(const json& object, std::initializer_list<const char*> path) {
+  const json* at = &object;
+  for (const char* key : path) {
+    if (!at->is_object() || !at->contains(key)) return nullptr;
+    at = &(*at)[key];
+  }
+  return *at;
+}
+
 /// A runtime rule's expires_in_s as "9m58s"; "-" for a permanent or file rule.
 std::string expires_cell(const json& expires_in_s) {
   if (!expires_in_s.is_number()) return "-";
@@ -64,25 +89,36 @@ std::string render_stats(const json& reply) {
   }
   out += "\n\n";
 
+  const json rates = reply.value("rates", json::object());
   TextTable summary;
-  summary.add_row({"totals", "packets", "bytes"});
-  summary.add_row({"rx", value_or(totals, "rx_packets"), value_or(totals, "rx_bytes")});
-  summary.add_row(
-      {"forwarded", value_or(totals, "forwarded_packets"), value_or(totals, "forwarded_bytes")});
-  summary.add_row({"dropped", value_or(totals, "dropped_packets"), ""});
+  summary.add_row({"totals", "packets", "bytes", "pps", "pps 10s", "bit/s"});
+  const auto total_row = [&](const char* name, const std::string& packets, const std::string& bytes,
+                             const json& rate) {
+    summary.add_row(
+        {name, packets, bytes, rate_cell(rate, "rate_pps"), rate_cell(rate, "rate_pps_10s"),
+         rate.is_object() && rate.contains("rate_bps") ? rate_cell(rate, "rate_bps") : ""});
+  };
+  total_row("rx", value_or(totals, "rx_packets"), value_or(totals, "rx_bytes"),
+            rates_at(rates, {"rx"}));
+  total_row("forwarded", value_or(totals, "forwarded_packets"), value_or(totals, "forwarded_bytes"),
+            rates_at(rates, {"forwarded"}));
+  total_row("dropped", value_or(totals, "dropped_packets"), "", rates_at(rates, {"dropped"}));
   for (const StatDesc& reason : kDropReasons) {
     const std::string name(reason.name);
-    summary.add_row({"  " + name,
-                     totals.contains("drops") ? value_or(totals["drops"], name.c_str()) : "-", ""});
+    total_row(("  " + name).c_str(),
+              totals.contains("drops") ? value_or(totals["drops"], name.c_str()) : "-", "",
+              rates_at(rates, {"drops", name.c_str()}));
   }
   out += summary.str() + "\n";
 
   TextTable ports;
-  ports.add_row({"port", "rx_packets", "tx_packets", "rx_missed", "rx_errors"});
+  ports.add_row({"port", "rx_packets", "tx_packets", "rx pps", "tx pps", "rx_missed", "rx_errors"});
   for (const json& port : reply.value("ports", json::array())) {
     ports.add_row({value_or(port, "name"), value_or(port, "rx_packets"),
-                   value_or(port, "tx_packets"), value_or(port, "rx_missed"),
-                   value_or(port, "rx_errors")});
+                   value_or(port, "tx_packets"),
+                   rate_cell(rates_at(port, {"rates", "rx"}), "rate_pps"),
+                   rate_cell(rates_at(port, {"rates", "tx"}), "rate_pps"),
+                   value_or(port, "rx_missed"), value_or(port, "rx_errors")});
   }
   out += ports.str() + "\n";
 
@@ -97,9 +133,10 @@ std::string render_stats(const json& reply) {
   const json rules = reply.value("rules", json::array());
   if (!rules.empty()) {
     TextTable table;
-    table.add_row({"rule", "packets", "bytes", "limited"});
+    table.add_row({"rule", "packets", "bytes", "pps", "limited"});
     for (const json& rule : rules) {
       table.add_row({value_or(rule, "id"), value_or(rule, "packets"), value_or(rule, "bytes"),
+                     rate_cell(rule, "rate_pps"),
                      rule.contains("limited") ? value_or(rule, "limited") : ""});
     }
     out += "\n" + table.str();
@@ -197,7 +234,8 @@ std::string render_rules(const json& reply) {
   }
   out += "\n";
   TextTable table;
-  table.add_row({"#", "id", "source", "expires", "match", "action", "packets", "bytes", "limited"});
+  table.add_row({"#", "id", "source", "expires", "match", "action", "packets", "pps", "pps 10s",
+                 "bytes", "limited"});
   for (const json& rule : reply.at("rules")) {
     std::string match;
     const json fields = rule.value("match", json::object());
@@ -210,7 +248,8 @@ std::string render_rules(const json& reply) {
     }
     table.add_row({value_or(rule, "index"), value_or(rule, "id"), value_or(rule, "source"),
                    expires_cell(rule.value("expires_in_s", json())), match.empty() ? "any" : match,
-                   value_or(rule, "action"), value_or(rule, "packets"), value_or(rule, "bytes"),
+                   value_or(rule, "action"), value_or(rule, "packets"), rate_cell(rule, "rate_pps"),
+                   rate_cell(rule, "rate_pps_10s"), value_or(rule, "bytes"),
                    value_or(rule, "limited")});
   }
   return out + table.str();

@@ -16,6 +16,7 @@
 #include "udpsieve/common/version.hpp"
 #include "udpsieve/control/flow_steering.hpp"
 #include "udpsieve/control/prometheus.hpp"
+#include "udpsieve/control/rates.hpp"
 #include "udpsieve/control/rule_counters.hpp"
 #include "udpsieve/control/runtime_updates.hpp"
 #include "udpsieve/control/set_updates.hpp"
@@ -157,6 +158,20 @@ void keep_busiest(std::vector<RuleRow>& rows, std::size_t n) {
   rows = std::move(kept);
 }
 
+/// A rate as replies carry it: rate_pps, rate_bps (where the counter has bytes), rate_pps_10s.
+json rate_json(const Rate& rate, bool bits = true) {
+  json out = {{"rate_pps", rate.pps}};
+  if (bits) out["rate_bps"] = rate.bps;
+  out["rate_pps_10s"] = rate.pps_10s;
+  return out;
+}
+
+/// A port's rx and tx rates.
+json port_rates_json(const ControlContext& context, std::size_t port) {
+  return {{"rx", rate_json(context.rates.port_rx(port))},
+          {"tx", rate_json(context.rates.port_tx(port))}};
+}
+
 /// A row as JSON; `detailed` adds match, action, place and expiry details.
 json row_json(const ControlContext& context, const RuleRow& row, bool detailed,
               const std::vector<std::string>& port_names, WallClock::time_point now) {
@@ -167,6 +182,7 @@ json row_json(const ControlContext& context, const RuleRow& row, bool detailed,
                 {"bytes", row.count.bytes},
                 {"offloaded", row.nic.offloaded},
                 {"hw_packets", row.nic.hw_packets ? json(*row.nic.hw_packets) : json(nullptr)}};
+  entry.update(rate_json(context.rates.rule(row.kind == dataplane::PartKind::runtime, rule.id)));
   if (!rule.note.empty()) entry["note"] = rule.note;
   if (rule.action.kind == rules::ActionKind::rate_limit) {
     entry["passed"] = row.count.packets - row.count.limited;
@@ -264,17 +280,29 @@ json stats_without_rules(const ControlContext& context) {
   // Dropped in the NICs, before any worker saw them (where the NICs count; not in rx_packets).
   out["totals"]["offload_dropped_packets"] =
       context.steering != nullptr ? context.steering->hw_dropped() : 0;
-  const Rates& rates = context.stats.rates();
-  out["rates"] = {{"rx_pps", rates.rx_pps},
-                  {"forwarded_pps", rates.forwarded_pps},
-                  {"dropped_pps", rates.dropped_pps},
-                  {"rx_bps", rates.rx_bps}};
+  const Rate rx = context.rates.total(RateBook::Total::rx);
+  const Rate forwarded = context.rates.total(RateBook::Total::forwarded);
+  const Rate dropped = context.rates.total(RateBook::Total::dropped);
+  json drop_rates = json::object();
+  for (std::size_t r = 0; r < kDropReasonCount; ++r) {
+    drop_rates[std::string(kDropReasons[r].name)] =
+        rate_json(context.rates.drop(static_cast<DropReason>(r)), false);
+  }
+  out["rates"] = {{"rx_pps", rx.pps},
+                  {"forwarded_pps", forwarded.pps},
+                  {"dropped_pps", dropped.pps},
+                  {"rx_bps", rx.bps},
+                  {"rx", rate_json(rx)},
+                  {"forwarded", rate_json(forwarded)},
+                  {"dropped", rate_json(dropped, false)},
+                  {"drops", std::move(drop_rates)}};
 
   json ports = json::array();
   const auto& infos = context.ports.ports();
   for (std::size_t i = 0; i < infos.size(); ++i) {
     json port = port_counters_json(context.ports.counters(i));
     port["name"] = infos[i].name;
+    port["rates"] = port_rates_json(context, i);
     ports.push_back(std::move(port));
   }
   out["ports"] = std::move(ports);
@@ -338,6 +366,29 @@ json stats_without_rules(const ControlContext& context) {
 
 }  // namespace
 
+void sample_rates(const ControlContext& context, RateBook& book,
+                  std::chrono::steady_clock::time_point now) {
+  book.begin(now);
+  const dataplane::WorkerCounters totals = context.stats.totals();
+  book.total(RateBook::Total::rx, totals.stat(WorkerStat::rx_packets),
+             totals.stat(WorkerStat::rx_bytes));
+  book.total(RateBook::Total::forwarded, totals.stat(WorkerStat::forwarded_packets),
+             totals.stat(WorkerStat::forwarded_bytes));
+  book.total(RateBook::Total::dropped, totals.dropped(), 0);
+  for (std::size_t r = 0; r < kDropReasonCount; ++r)
+    book.drop(static_cast<DropReason>(r), totals.drops[r]);
+  for (std::size_t p = 0; p < context.ports.ports().size(); ++p) {
+    const dataplane::PortCounters port = context.ports.counters(p);
+    book.port(p, port[index_of(PortStat::rx_packets)], port[index_of(PortStat::rx_bytes)],
+              port[index_of(PortStat::tx_packets)], port[index_of(PortStat::tx_bytes)]);
+  }
+  for (const RuleRow& row : rule_rows(context, RuleFilter{})) {
+    book.rule(row.kind == dataplane::PartKind::runtime, row.rule->id, row.packets(),
+              row.count.bytes);
+  }
+  book.end();
+}
+
 json stats_reply(const ControlContext& context) {
   json out = stats_without_rules(context);
   std::vector<RuleRow> rows = rule_rows(context, {});
@@ -371,7 +422,8 @@ json ports_reply(const ControlContext& context) {
          {"rss_hash", dataplane::rss_text(info.rss_hash)},
          {"rss_symmetric", info.rss_symmetric},
          {"mtu", info.mtu},
-         {"counters", port_counters_json(context.ports.counters(i))}});
+         {"counters", port_counters_json(context.ports.counters(i))},
+         {"rates", port_rates_json(context, i)}});
   }
   return {{"ports", std::move(ports)}};
 }

@@ -101,9 +101,10 @@ void ControlLoop::reap() {
 }
 
 ControlContext ControlLoop::context() const {
-  return ControlContext{*config_,  parts_.ports,   parts_.pools,   parts_.tables,   parts_.stats,
-                        books_[0], books_[1],      parts_.runtime, parts_.sets,     parts_.steering,
-                        reloads_,  parts_.workers, started_,       heartbeat_moved_};
+  return ControlContext{*config_,       parts_.ports, parts_.pools,    parts_.tables,
+                        parts_.stats,   rates_,       books_[0],       books_[1],
+                        parts_.runtime, parts_.sets,  parts_.steering, reloads_,
+                        parts_.workers, started_,     heartbeat_moved_};
 }
 
 void ControlLoop::watch_heartbeats() {
@@ -509,7 +510,9 @@ bool ControlLoop::run() {
     const bool signalled = parts_.server.poll_once(hurry ? 1 : poll_ms, parts_.signal_fd, handler);
     drain();
     watch_heartbeats();
-    parts_.stats.update_rates(std::chrono::steady_clock::now());
+    if (const auto now = std::chrono::steady_clock::now(); rates_.due(now)) {
+      sample_rates(context(), rates_, now);
+    }
     (void)parts_.tables.reclaim(retire);
     reap();
     give_back_memory();

@@ -43,29 +43,4 @@ dataplane::WorkerCounters StatsAggregator::totals() const noexcept {
   return sum;
 }
 
-void StatsAggregator::update_rates(std::chrono::steady_clock::time_point now,
-                                   std::chrono::milliseconds window) {
-  const dataplane::WorkerCounters current = totals();
-  if (window_start_ == std::chrono::steady_clock::time_point{}) {
-    window_start_ = now;
-    window_totals_ = current;
-    return;
-  }
-  const std::chrono::duration<double> elapsed = now - window_start_;
-  if (elapsed < window) return;
-  const double seconds = elapsed.count();
-  auto per_second = [&](uint64_t now_value, uint64_t then_value) {
-    return static_cast<double>(now_value - then_value) / seconds;
-  };
-  rates_.rx_pps =
-      per_second(current.stat(WorkerStat::rx_packets), window_totals_.stat(WorkerStat::rx_packets));
-  rates_.forwarded_pps = per_second(current.stat(WorkerStat::forwarded_packets),
-                                    window_totals_.stat(WorkerStat::forwarded_packets));
-  rates_.dropped_pps = per_second(current.dropped(), window_totals_.dropped());
-  rates_.rx_bps =
-      8 * per_second(current.stat(WorkerStat::rx_bytes), window_totals_.stat(WorkerStat::rx_bytes));
-  window_start_ = now;
-  window_totals_ = current;
-}
-
 }  // namespace udpsieve::control

@@ -10,7 +10,7 @@
 
 #include "udpsieve/common/human_rate.hpp"
 #include "udpsieve/control/commands.hpp"
-#include "udpsieve/control/stats_aggregator.hpp"
+#include "udpsieve/control/rates.hpp"
 #include "udpsieve/dataplane/table.hpp"
 #include "udpsieve/dataplane/worker.hpp"
 
@@ -52,12 +52,15 @@ void Notifier::send(const std::string& message) const {
 
 std::string Notifier::status_line(const control::ControlContext& context) {
   const dataplane::Table* table = context.tables.current();
-  const control::Rates& rates = context.stats.rates();
+  const auto pps = [&](control::RateBook::Total which) {
+    return human_rate(context.rates.total(which).pps) + "pps";
+  };
   return std::to_string(table != nullptr ? table->rule_count() : 0) + " rules (generation " +
          std::to_string(table != nullptr ? table->generation() : 0) + "), " +
-         std::to_string(context.workers.size()) + " worker(s); rx " + human_rate(rates.rx_pps) +
-         "pps, forwarded " + human_rate(rates.forwarded_pps) + "pps, dropped " +
-         human_rate(rates.dropped_pps) + "pps";
+         std::to_string(context.workers.size()) + " worker(s); rx " +
+         pps(control::RateBook::Total::rx) + ", forwarded " +
+         pps(control::RateBook::Total::forwarded) + ", dropped " +
+         pps(control::RateBook::Total::dropped);
 }
 
 void Notifier::reload_started() {

@@ -471,6 +471,71 @@ TEST_F(RuntimeRules, RuleWithTtlExpiresAndStopsMatching) {
   stop_and_check(final_stats);
 }
 
+// Current rates (sampled by the control thread about once a second): stats carries them for the
+// totals, every drop reason and every port, rules for every rule, file and runtime; they add up
+// as the counters do (rx = forwarded + dropped, dropped = the sum of the reasons), and a rule
+// that saw traffic in the last ten seconds shows it.
+TEST_F(RuntimeRules, RatesAreReportedForTotalsReasonsPortsAndRulesAndAddUp) {
+  dir_.write("rules.yaml", "rules:\n  - {id: dns, match: {dst_port: 53}, action: drop}\n");
+  configure(Ports::fifo);
+  start("rates");
+  const json added = change(rule_add(json::array({rule("ntp", {{"dst_port", 123}}, "drop")})));
+  ASSERT_EQ(added["added"].size(), 1U) << added;
+  const std::vector<Flow> flows = {
+      {"dns", {10, 1, 0, 1}, 53}, {"ntp", {10, 1, 0, 2}, 123}, {"web", {10, 1, 0, 3}, 80}};
+  // With FIFO input the worker publishes its counters only between bursts, so the traffic is
+  // spread over three seconds (a round every 100 ms) for the samplings to see it move.
+  for (int round = 0; round < 30; ++round) {
+    traffic_->send(round, flows, 32);  // 96 frames, 3 bursts
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_TRUE(wait_received());
+  const auto rate_of = [&](const std::string& id) {
+    return entry_of(rules(), id).value("rate_pps_10s", 0.0);
+  };
+  EXPECT_TRUE(wait_until([&] { return rate_of("dns") > 0 && rate_of("ntp") > 0; }))
+      << rules().dump();
+
+  const json reply = stats();
+  const json& rates = reply["rates"];
+  for (const char* total : {"rx", "forwarded", "dropped"}) {
+    ASSERT_TRUE(rates.contains(total)) << rates;
+    EXPECT_TRUE(rates[total].contains("rate_pps")) << total;
+    EXPECT_TRUE(rates[total].contains("rate_pps_10s")) << total;
+  }
+  EXPECT_TRUE(rates["rx"].contains("rate_bps"));
+  EXPECT_FALSE(rates["dropped"].contains("rate_bps")) << "drops are counted without bytes";
+  const auto near = [](double a, double b) { return std::abs(a - b) <= 1e-6 * (1 + std::abs(a)); };
+  for (const char* window : {"rate_pps", "rate_pps_10s"}) {
+    const double rx = rates["rx"][window].get<double>();
+    const double forwarded = rates["forwarded"][window].get<double>();
+    const double dropped = rates["dropped"][window].get<double>();
+    EXPECT_TRUE(near(rx, forwarded + dropped)) << window << ": " << rates;
+    double reasons = 0;
+    for (const auto& [reason, rate] : rates["drops"].items())
+      reasons += rate[window].get<double>();
+    EXPECT_EQ(rates["drops"].size(), 6U) << rates["drops"];
+    EXPECT_TRUE(near(dropped, reasons)) << window << ": " << rates;
+  }
+  EXPECT_GT(rates["rx"]["rate_pps_10s"].get<double>(), 0) << rates;
+  EXPECT_GT(rates["drops"]["rule"]["rate_pps_10s"].get<double>(), 0) << rates;
+  for (const json& port : reply["ports"]) {
+    for (const char* side : {"rx", "tx"}) {
+      EXPECT_TRUE(port["rates"][side].contains("rate_pps")) << port;
+      EXPECT_TRUE(port["rates"][side].contains("rate_bps")) << port;
+      EXPECT_TRUE(port["rates"][side].contains("rate_pps_10s")) << port;
+    }
+  }
+  EXPECT_GT(reply["ports"][0]["rates"]["rx"]["rate_pps_10s"].get<double>(), 0) << reply["ports"];
+  // The busiest rules of stats carry them too, and udpsievectl shows them.
+  for (const json& entry : reply["rules"])
+    EXPECT_TRUE(entry.contains("rate_pps") && entry.contains("rate_bps")) << entry;
+  const std::string table = run_program({ctl_binary(), "--socket", socket_, "rules"}).output;
+  EXPECT_NE(table.find("pps 10s"), std::string::npos) << table;
+  const json final_stats = end_traffic();
+  stop_and_check(final_stats);
+}
+
 // Per-source rate limits: each source (or each source prefix) gets its own bucket, where one
 // shared limit would let a flood starve everyone. Frames arrive as fast as the fifo carries
 // them, so within the test's second or two each bucket passes its burst (plus at most a token

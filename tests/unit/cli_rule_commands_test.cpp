@@ -395,27 +395,34 @@ TEST(CliRuleReplies, Block) {
             "blocked b2: 198.51.100.0/24 (permanent)\n");
 }
 
-TEST(CliRuleReplies, RulesTableShowsSourceAndExpiry) {
+TEST(CliRuleReplies, RulesTableShowsSourceAndExpiryAndRates) {
   const json reply = json::parse(R"({
     "default_action": "forward", "non_udp": "drop", "generation": 8,
     "files": ["/etc/udpsieve/rules.yaml"],
     "dynamic": {"at": 1, "count": 2},
     "rules": [
       {"index": 0, "id": "drop-ntp", "source": "file", "location": "/etc/udpsieve/rules.yaml:3:5",
-       "match": {"dst_port": [123]}, "action": "drop", "packets": 5, "bytes": 300},
+       "match": {"dst_port": [123]}, "action": "drop", "packets": 5, "bytes": 300,
+       "rate_pps": 2500000.0, "rate_bps": 1.2e9, "rate_pps_10s": 1500.0},
       {"index": 1, "id": "block-x", "source": "api", "expires_in_s": 598.7,
-       "match": {"src": ["203.0.113.0/24"]}, "action": "drop", "packets": 0, "bytes": 0},
+       "match": {"src": ["203.0.113.0/24"]}, "action": "drop", "packets": 0, "bytes": 0,
+       "rate_pps": 0.0, "rate_bps": 0.0, "rate_pps_10s": 0.0},
       {"index": 2, "id": "peer", "source": "bgp", "expires_in_s": null, "match": {},
        "action": "forward", "packets": 1, "bytes": 60}]})");
-  EXPECT_EQ(cli::render("rules", reply),
-            "default_action forward, non_udp drop, generation 8\n"
-            "file /etc/udpsieve/rules.yaml\n"
-            "runtime rules: 2, from #1 in first-match order\n"
-            "\n"
-            "#  id        source  expires  match               action   packets  bytes  limited\n"
-            "0  drop-ntp  file          -  dst_port=123        drop           5    300        -\n"
-            "1  block-x   api     9m58s    src=203.0.113.0/24  drop           0      0        -\n"
-            "2  peer      bgp           -  any                 forward        1     60        -\n");
+  EXPECT_EQ(
+      cli::render("rules", reply),
+      "default_action forward, non_udp drop, generation 8\n"
+      "file /etc/udpsieve/rules.yaml\n"
+      "runtime rules: 2, from #1 in first-match order\n"
+      "\n"
+      "#  id        source  expires  match               action   packets  pps     pps 10s  "
+      "bytes  limited\n"
+      "0  drop-ntp  file          -  dst_port=123        drop           5  2.50 M    1.5 k    "
+      "300        -\n"
+      "1  block-x   api     9m58s    src=203.0.113.0/24  drop           0       0        0      "
+      "0        -\n"
+      "2  peer      bgp           -  any                 forward        1       -        -     "
+      "60        -\n");
   json none = reply;
   none["dynamic"] = {{"at", 1}, {"count", 0}};
   EXPECT_NE(cli::render("rules", none).find("runtime rules: none\n"), std::string::npos);

@@ -29,6 +29,7 @@ class Worker;
 namespace udpsieve::control {
 
 class StatsAggregator;
+class RateBook;
 class RuleCounterBook;
 class RuntimeUpdates;
 class SetUpdates;
@@ -53,6 +54,7 @@ struct ControlContext {
   const dataplane::MempoolSet& pools;
   const dataplane::TablePublisher& tables;
   const StatsAggregator& stats;
+  const RateBook& rates;                    ///< current rates, sampled about once a second
   const RuleCounterBook& file_counters;     ///< the file rules' counters
   const RuleCounterBook& runtime_counters;  ///< the runtime rules' counters
   const RuntimeUpdates& runtime;
@@ -70,6 +72,10 @@ struct ControlContext {
 [[nodiscard]] std::string answer(const Request& request, const ControlContext& context);
 
 [[nodiscard]] nlohmann::json stats_reply(const ControlContext& context);
+/// Samples every counter with a rate into `book` at `now`: the totals, drop reasons, ports and
+/// the rules of the table in effect (see rates.hpp).
+void sample_rates(const ControlContext& context, RateBook& book,
+                  std::chrono::steady_clock::time_point now);
 [[nodiscard]] nlohmann::json ports_reply(const ControlContext& context);
 [[nodiscard]] nlohmann::json workers_reply(const ControlContext& context);
 using protocol::kDefaultRulesPage;

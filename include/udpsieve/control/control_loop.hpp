@@ -16,6 +16,7 @@
 
 #include "udpsieve/control/commands.hpp"
 #include "udpsieve/control/compile_jobs.hpp"
+#include "udpsieve/control/rates.hpp"
 #include "udpsieve/control/rule_counters.hpp"
 #include "udpsieve/control/runtime_updates.hpp"
 #include "udpsieve/control/set_updates.hpp"
@@ -140,6 +141,7 @@ class ControlLoop {
   std::thread reaper_;
   std::atomic<bool> reaper_done_{true};
   std::array<RuleCounterBook, dataplane::kPartKinds> books_{RuleCounterBook(0), RuleCounterBook(1)};
+  RateBook rates_;
   ReloadStatus reloads_;
   std::chrono::steady_clock::time_point started_;
   std::chrono::steady_clock::time_point next_flow_query_{};

@@ -2,21 +2,12 @@
 /// The control thread's view of the workers' counters, built from their snapshots.
 
 #include <array>
-#include <chrono>
 #include <cstdint>
 #include <vector>
 
 #include "udpsieve/dataplane/counters.hpp"
 
 namespace udpsieve::control {
-
-/// Packet and byte rates over the last measured window.
-struct Rates {
-  double rx_pps = 0;
-  double forwarded_pps = 0;
-  double dropped_pps = 0;
-  double rx_bps = 0;  ///< bits per second
-};
 
 class StatsAggregator {
  public:
@@ -49,11 +40,6 @@ class StatsAggregator {
     return workers_.at(worker).parts.at(part).rules;
   }
 
-  /// Advances the rate window when at least `window` has passed since it last moved.
-  void update_rates(std::chrono::steady_clock::time_point now,
-                    std::chrono::milliseconds window = std::chrono::milliseconds(1000));
-  [[nodiscard]] const Rates& rates() const noexcept { return rates_; }
-
  private:
   struct PartCounts {
     uint64_t generation = 0;
@@ -67,10 +53,6 @@ class StatsAggregator {
   };
   std::vector<PerWorker> workers_;
   uint64_t snapshots_ = 0;
-
-  Rates rates_;
-  std::chrono::steady_clock::time_point window_start_{};
-  dataplane::WorkerCounters window_totals_{};
 };
 
 }  // namespace udpsieve::control
