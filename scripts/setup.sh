@@ -18,6 +18,7 @@ PACKAGES=(
   python3 python3-yaml            # the docs' YAML examples test (tests/docs)
   groff-base man-db               # the manual pages' test renders them; systemd-analyze runs man
   exabgp gobgpd                   # the FlowSpec feeder's configuration test and BGP peers
+  prometheus                      # promtool checks and unit-tests the shipped alerting rules
 )
 HUGEPAGES_2M=${UDPSIEVE_HUGEPAGES:-512}
 
