@@ -241,11 +241,13 @@ void SetTables::create(Family& family, const std::vector<SetRoute>& routes) {
         rte_malloc_socket("udpsieve_sets", group_bytes, RTE_CACHE_LINE_SIZE, socket_));
     if (copy.level == nullptr || copy.groups == nullptr) {
       free_family(family);
-      throw std::runtime_error(
-          std::string("cannot allocate the ") +
-          (family.family == rules::Family::ipv4 ? "IPv4" : "IPv6") + " prefix set tables (" +
-          std::to_string((2 * (kLevelBytes + group_bytes)) >> 20) + " MiB for " +
-          std::to_string(routes.size()) + " routes) in DPDK's memory: give it more hugepages");
+      throw std::runtime_error(std::string("cannot allocate the ") +
+                               (family.family == rules::Family::ipv4 ? "IPv4" : "IPv6") +
+                               " prefix set tables (" +
+                               std::to_string((2 * (kLevelBytes + group_bytes)) >> 20) +
+                               " MiB for " + std::to_string(routes.size()) +
+                               " routes) in DPDK's memory: give it more (hugepages, or "
+                               "eal.memory_mb without them)");
     }
   }
   Copy& first = family.copies[0];
