@@ -8,6 +8,7 @@
 #include "udpsieve/cli/args.hpp"
 #include "udpsieve/cli/client.hpp"
 #include "udpsieve/cli/render.hpp"
+#include "udpsieve/cli/top.hpp"
 #include "udpsieve/common/decimal.hpp"
 
 namespace udpsieve::cli {
@@ -255,6 +256,9 @@ Request build_request(const Invocation& invocation,
     request.body = rule_add_request(options, request.rule_file->rules);
   } else if (request.command == "rule-del") {
     request.body = rule_del_request(parse_rule_del(args));
+  } else if (request.words == "top") {
+    (void)parse_top(args);  // checked here; main runs the view
+    request.body = json::parse(command_request(request.command));
   } else if (request.command == "rules") {
     request.body = rules_request(args, request.words);
   } else if (request.command.starts_with("set-")) {

@@ -10,6 +10,7 @@
 #include "udpsieve/cli/capture.hpp"
 #include "udpsieve/cli/client.hpp"
 #include "udpsieve/cli/command_line.hpp"
+#include "udpsieve/cli/top_screen.hpp"
 #include "udpsieve/common/config_error.hpp"
 #include "udpsieve/common/protocol.hpp"
 
@@ -66,6 +67,14 @@ int main(int argc, char** argv) {
   } catch (const udpsieve::ConfigError& e) {
     std::fprintf(stderr, "udpsievectl: %s\n", e.what());
     return kExitError;
+  }
+
+  if (invocation.words == "top") {
+    if (invocation.json_output || !invocation.field.empty()) {
+      std::fprintf(stderr, "udpsievectl: top is a view; --json and --field are for stats\n");
+      return kExitUsage;
+    }
+    return cli::run_top(invocation.socket_path, cli::parse_top(invocation.args), request.timeout);
   }
 
   std::string reply;

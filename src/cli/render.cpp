@@ -49,14 +49,6 @@ std::string value_or(const json& object, const char* key) {
   return object.contains(key) ? cell(object[key]) : "-";
 }
 
-/// `object[key]` (a rate per second) as "2.50 M"; "-" when absent.
-std::string rate_cell(const json& object, const char* key) {
-  if (!object.is_object() || !object.contains(key) || !object[key].is_number()) return "-";
-  std::string text = human_rate(object[key].get<double>());
-  if (!text.empty() && text.back() == ' ') text.pop_back();
-  return text;
-}
-
 /// The rates object at `path` under `object` (e.g. {"rx"}, {"drops", "rule"}); null if absent.
 json rates_at(const json& object, std::initializer_list<const char*> path) {
   const json* at = &object;
@@ -310,6 +302,13 @@ std::string render_set_list(const json& reply) {
 }
 
 }  // namespace
+
+std::string rate_cell(const json& object, const char* key) {
+  if (!object.is_object() || !object.contains(key) || !object[key].is_number()) return "-";
+  std::string text = human_rate(object[key].get<double>());
+  if (!text.empty() && text.back() == ' ') text.pop_back();
+  return text;
+}
 
 void TextTable::add_row(std::vector<std::string> cells) {
   rows_.push_back(std::move(cells));

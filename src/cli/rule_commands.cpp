@@ -292,6 +292,11 @@ json rules_request(std::span<const std::string> args, const std::string& words) 
       request["id"] = value;
     } else if (reader.option("--top", value)) {
       request["top"] = number("--top", 1, protocol::kMaxRulesPage);
+    } else if (reader.option("--by", value)) {
+      if (value != "packets" && value != "rate" && value != "rate_10s") {
+        reader.fail("--by: packets, rate or rate_10s, got '" + value + "'");
+      }
+      request["by"] = value;
     } else if (reader.option("--limit", value)) {
       request["limit"] = number("--limit", 1, protocol::kMaxRulesPage);
     } else if (reader.option("--offset", value)) {
@@ -300,6 +305,7 @@ json rules_request(std::span<const std::string> args, const std::string& words) 
       reader.reject();
     }
   }
+  if (request.contains("by") && !request.contains("top")) reader.fail("--by ranks --top N");
   // The N busiest in one reply.
   if (request.contains("top") && !request.contains("limit")) request["limit"] = request["top"];
   return request;

@@ -139,12 +139,20 @@ std::vector<RuleRow> rule_rows(const ControlContext& context, const RuleFilter& 
   return rows;
 }
 
-/// The `n` rows with the most packets, busiest first (ties in first-match order).
-void keep_busiest(std::vector<RuleRow>& rows, std::size_t n) {
-  std::vector<std::pair<uint64_t, std::size_t>> keys;  // (packets, first-match order)
+/// The `n` busiest rows by `by`, busiest first (ties in first-match order).
+void keep_busiest(const ControlContext& context, std::vector<RuleRow>& rows, std::size_t n,
+                  RuleFilter::By by = RuleFilter::By::packets) {
+  std::vector<std::pair<double, std::size_t>> keys;  // (packets or rate, first-match order)
   keys.reserve(rows.size());
-  for (std::size_t i = 0; i < rows.size(); ++i)
-    keys.emplace_back(rows[i].packets(), i);
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    const auto rate = [&] {
+      return context.rates.rule(rows[i].kind == dataplane::PartKind::runtime, rows[i].rule->id);
+    };
+    keys.emplace_back(by == RuleFilter::By::packets ? static_cast<double>(rows[i].packets())
+                      : by == RuleFilter::By::rate  ? rate().pps
+                                                    : rate().pps_10s,
+                      i);
+  }
   const auto busier = [](const auto& a, const auto& b) {
     return a.first != b.first ? a.first > b.first : a.second < b.second;
   };
@@ -255,6 +263,18 @@ std::optional<std::string> read_rule_filter(const json& body, RuleFilter& filter
   };
   if (!string_field("source", filter.source)) return "rules: source is a non-empty string";
   if (!string_field("id", filter.id)) return "rules: id is a non-empty string";
+  if (const auto by = body.find("by"); by != body.end()) {
+    const std::string text = by->is_string() ? by->get<std::string>() : "";
+    if (text == "packets") {
+      filter.by = RuleFilter::By::packets;
+    } else if (text == "rate") {
+      filter.by = RuleFilter::By::rate;
+    } else if (text == "rate_10s") {
+      filter.by = RuleFilter::By::rate_10s;
+    } else {
+      return "rules: by is one of packets, rate, rate_10s";
+    }
+  }
   if (!number_field("top", 1, kMaxRulesPage, filter.top)) {
     return "rules: top is an integer from 1 to " + std::to_string(kMaxRulesPage);
   }
@@ -393,7 +413,7 @@ json stats_reply(const ControlContext& context) {
   json out = stats_without_rules(context);
   std::vector<RuleRow> rows = rule_rows(context, {});
   out["rules_total"] = rows.size();
-  keep_busiest(rows, kStatsRules);
+  keep_busiest(context, rows, kStatsRules);
   out["rules"] = rows_json(context, rows, false);
   return out;
 }
@@ -463,7 +483,7 @@ json workers_reply(const ControlContext& context) {
 json rules_reply(const ControlContext& context, const RuleFilter& filter) {
   json out = rules_summary(context);
   std::vector<RuleRow> rows = rule_rows(context, filter);
-  if (filter.top) keep_busiest(rows, *filter.top);
+  if (filter.top) keep_busiest(context, rows, *filter.top, filter.by);
   const std::size_t total = rows.size();
   const std::size_t first = std::min(filter.offset, total);
   const std::size_t count = std::min(filter.limit, total - first);

@@ -294,8 +294,8 @@ TEST(CliCommandLine, UsageComesFromTheCommandTable) {
   EXPECT_NE(usage.find("--timeout SECONDS"), std::string::npos);
   EXPECT_NE(usage.find("exit status:"), std::string::npos);
   EXPECT_EQ(cli::usage_text("rule"),
-            "usage: udpsievectl rule list [--source S] [--id ID] [--top N] [--limit N] [--offset "
-            "N]\n"
+            "usage: udpsievectl rule list [--source S] [--id ID] [--top N [--by "
+            "packets|rate|rate_10s]] [--limit N] [--offset N]\n"
             "       udpsievectl rule add [--ttl DURATION] [--replace] (FILE | -)\n"
             "       udpsievectl rule del [--missing-ok] ID...\n"
             "(udpsievectl --help lists every command and option)\n");

@@ -17,6 +17,9 @@ class TextTable {
   std::vector<std::vector<std::string>> rows_;
 };
 
+/// `object[key]` (a rate per second) as a table cell: "2.50 M", "120"; "-" when absent.
+[[nodiscard]] std::string rate_cell(const nlohmann::json& object, const char* key);
+
 /// Renders the reply to `command` (stats, ports, workers, rules, rule-add, rule-del, reload,
 /// check, version, metrics) as text;
 /// `metrics` is the exposition text itself.

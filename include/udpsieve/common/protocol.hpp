@@ -56,27 +56,38 @@ inline constexpr std::size_t kMetricsRules = 1000;
 
 // --- fields and udpsievectl forms, one array per command ----------------------------------------
 
-inline constexpr std::array<CliForm, 1> kStatsCli = {
-    {{"stats", "counters: totals, drop reasons, ports, workers, rules, runtime rules"}}};
+inline constexpr std::array<CliForm, 2> kStatsCli = {
+    {{"stats", "counters: totals, drop reasons, ports, workers, rules, runtime rules"},
+     {"top [--once] [--interval SECONDS] [--rules N]",
+      "a live view, refreshed every second (--interval): rates, drop reasons, ports, the\n"
+      "busiest rules by current rate; keys s (sort), d, f, a (drop, forward, all rules), q;\n"
+      "--once prints one frame (also what it prints when stdout is not a terminal)"}}};
 inline constexpr std::array<CliForm, 1> kPortsCli = {
     {{"ports", "ports: device, driver, link, queues, counters"}}};
 inline constexpr std::array<CliForm, 1> kWorkersCli = {
     {{"workers", "workers: lcore, queues, counters, polls"}}};
-inline constexpr std::array<Field, 5> kRulesFields = {{
+inline constexpr std::array<Field, 6> kRulesFields = {{
     {"source", "string", false,
      "only the rules of this source: file, or a runtime source such as api or bgp"},
     {"id", "string", false, "only the rule with this id"},
     {"top", "integer", false,
-     "the N rules with the most packets (1-10000), busiest first, instead of first-match order"},
+     "the N busiest rules (1-10000), busiest first, instead of first-match order"},
+    {"by", "packets | rate | rate_10s", false,
+     "what top ranks by: packets since start (default), packets per second over the last "
+     "second, or over the last ten"},
     {"limit", "integer", false,
      "rules in this reply, 1-10000 (default 1000); `next_offset` says where the next page starts"},
     {"offset", "integer", false, "skip this many of the selected rules (default 0)"},
 }};
 inline constexpr std::array<CliForm, 2> kRulesCli = {
-    {{"rules [--source S] [--id ID] [--top N] [--limit N] [--offset N]",
-      "the rules in first-match order, with source and counters (all of them, fetched a page\n"
-      "at a time, unless --limit, --offset or --top ask for one page; --top N: the N busiest)"},
-     {"rule list [--source S] [--id ID] [--top N] [--limit N] [--offset N]", "the same as rules"}}};
+    {{"rules [--source S] [--id ID] [--top N [--by packets|rate|rate_10s]] [--limit N] "
+      "[--offset N]",
+      "the rules in first-match order, with source, counters and rates (all of them, fetched\n"
+      "a page at a time, unless --limit, --offset or --top ask for one page; --top N: the N\n"
+      "busiest, by packets or by current rate)"},
+     {"rule list [--source S] [--id ID] [--top N [--by packets|rate|rate_10s]] [--limit N] "
+      "[--offset N]",
+      "the same as rules"}}};
 inline constexpr std::array<CliForm, 1> kVersionCli = {{{"version", "daemon and DPDK versions"}}};
 inline constexpr std::array<CliForm, 1> kSteeringCli = {
     {{"steering",

@@ -1,0 +1,207 @@
+#include "udpsieve/cli/top.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <sstream>
+
+#include "udpsieve/cli/args.hpp"
+#include "udpsieve/cli/render.hpp"
+#include "udpsieve/common/decimal.hpp"
+#include "udpsieve/common/protocol.hpp"
+#include "udpsieve/common/stats_schema.hpp"
+
+namespace udpsieve::cli {
+namespace {
+
+using nlohmann::json;
+
+const char* sort_name(TopView::Sort sort) {
+  switch (sort) {
+    case TopView::Sort::rate:
+      return "pps";
+    case TopView::Sort::rate_10s:
+      return "pps 10s";
+    case TopView::Sort::packets:
+      return "packets";
+  }
+  return "";
+}
+
+const char* rules_name(TopView::Rules rules) {
+  switch (rules) {
+    case TopView::Rules::all:
+      return "all rules";
+    case TopView::Rules::drop:
+      return "rules that drop";
+    case TopView::Rules::forward:
+      return "rules that forward";
+  }
+  return "";
+}
+
+/// Whether a rule (its `action` text: drop, forward, rate_limit:...) belongs in the view. A
+/// rate limit both forwards and drops, so it is in both views.
+bool in_view(const json& rule, TopView::Rules rules) {
+  if (rules == TopView::Rules::all) return true;
+  const std::string action = rule.value("action", std::string());
+  if (action.rfind("rate_limit", 0) == 0) return true;
+  return rules == TopView::Rules::drop ? action == "drop" : action == "forward";
+}
+
+std::string uptime_text(double seconds) {
+  const auto s = static_cast<uint64_t>(seconds);
+  char text[48];
+  if (s >= 86400) {
+    std::snprintf(text, sizeof text, "%llud%02lluh", static_cast<unsigned long long>(s / 86400),
+                  static_cast<unsigned long long>(s % 86400 / 3600));
+  } else {
+    std::snprintf(
+        text, sizeof text, "%02llu:%02llu:%02llu", static_cast<unsigned long long>(s / 3600),
+        static_cast<unsigned long long>(s % 3600 / 60), static_cast<unsigned long long>(s % 60));
+  }
+  return text;
+}
+
+/// The rates object under stats.rates at `key` (rx, forwarded, dropped), or {}.
+json rate_of(const json& stats, const char* key) {
+  const json rates = stats.value("rates", json::object());
+  return rates.value(key, json::object());
+}
+
+/// A rate with its unit: "29.72 Mpps", "0 pps".
+std::string with_unit(const json& rate, const char* key, const char* unit) {
+  const std::string cell = rate_cell(rate, key);
+  const bool scaled =
+      !cell.empty() && (cell.back() == 'k' || cell.back() == 'M' || cell.back() == 'G');
+  return cell + (scaled ? "" : " ") + unit;
+}
+
+void add_lines(std::vector<std::string>& lines, const std::string& text) {
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);)
+    lines.push_back(line);
+}
+
+}  // namespace
+
+TopOptions parse_top(std::span<const std::string> args) {
+  TopOptions options;
+  ArgReader reader("top", args);
+  while (reader.next()) {
+    std::string value;
+    uint64_t n = 0;
+    if (reader.flag("--once")) {
+      options.once = true;
+    } else if (reader.option("--interval", value)) {
+      if (parse_decimal(value, 3600, n) != DecimalResult::ok || n == 0) {
+        reader.fail("--interval: whole seconds from 1 to 3600, got '" + value + "'");
+      }
+      options.interval = std::chrono::seconds(n);
+    } else if (reader.option("--rules", value)) {
+      if (parse_decimal(value, 1000, n) != DecimalResult::ok || n == 0) {
+        reader.fail("--rules: a number from 1 to 1000, got '" + value + "'");
+      }
+      options.rules = n;
+    } else {
+      reader.reject();
+    }
+  }
+  return options;
+}
+
+json top_rules_request(const TopView& view, std::size_t count) {
+  // A view of some rules filters the busiest few times as many as it shows.
+  const std::size_t wanted = std::min<std::size_t>(
+      protocol::kMaxRulesPage, view.rules == TopView::Rules::all ? count : count * 5 + 50);
+  const char* by = view.sort == TopView::Sort::rate       ? "rate"
+                   : view.sort == TopView::Sort::rate_10s ? "rate_10s"
+                                                          : "packets";
+  return {{"cmd", "rules"}, {"top", wanted}, {"limit", wanted}, {"by", by}};
+}
+
+std::vector<std::string> top_frame(const json& stats, const json& rules, const TopView& view,
+                                   std::size_t count) {
+  std::vector<std::string> lines;
+  lines.push_back("udpsieved up " + uptime_text(stats.value("uptime_s", 0.0)) + "   rules by " +
+                  sort_name(view.sort) + ", " + rules_name(view.rules) +
+                  "   keys: s sort, d drop, f forward, a all, q quit");
+  const json rx = rate_of(stats, "rx");
+  const json forwarded = rate_of(stats, "forwarded");
+  const json dropped = rate_of(stats, "dropped");
+  lines.push_back("rx " + with_unit(rx, "rate_pps", "pps") + " " +
+                  with_unit(rx, "rate_bps", "bit/s") + "   forwarded " +
+                  with_unit(forwarded, "rate_pps", "pps") + " " +
+                  with_unit(forwarded, "rate_bps", "bit/s") + "   dropped " +
+                  with_unit(dropped, "rate_pps", "pps") + "   (10 s: rx " +
+                  with_unit(rx, "rate_pps_10s", "pps") + ", dropped " +
+                  with_unit(dropped, "rate_pps_10s", "pps") + ")");
+  std::string reasons = "drops/s:";
+  const json drops = stats.value("rates", json::object()).value("drops", json::object());
+  for (const StatDesc& reason : kDropReasons) {
+    const std::string name(reason.name);
+    reasons += "  " + name + " " + rate_cell(drops.value(name, json::object()), "rate_pps");
+  }
+  lines.push_back(reasons);
+  lines.emplace_back();
+
+  TextTable ports;
+  ports.add_row({"port", "rx pps", "rx bit/s", "tx pps", "tx bit/s", "rx_missed", "rx_errors"});
+  for (const json& port : stats.value("ports", json::array())) {
+    const json port_rates = port.value("rates", json::object());
+    const json port_rx = port_rates.value("rx", json::object());
+    const json port_tx = port_rates.value("tx", json::object());
+    ports.add_row({port.value("name", std::string("-")), rate_cell(port_rx, "rate_pps"),
+                   rate_cell(port_rx, "rate_bps"), rate_cell(port_tx, "rate_pps"),
+                   rate_cell(port_tx, "rate_bps"),
+                   std::to_string(port.value("rx_missed", uint64_t{0})),
+                   std::to_string(port.value("rx_errors", uint64_t{0}))});
+  }
+  add_lines(lines, ports.str());
+  lines.emplace_back();
+
+  TextTable table;
+  table.add_row({"rule", "source", "action", "pps", "pps 10s", "bit/s", "packets", "limited"});
+  std::size_t shown = 0;
+  for (const json& rule : rules.value("rules", json::array())) {
+    if (shown == count) break;
+    if (!in_view(rule, view.rules)) continue;
+    table.add_row(
+        {rule.value("id", std::string("-")), rule.value("source", std::string("-")),
+         rule.value("action", std::string("-")), rate_cell(rule, "rate_pps"),
+         rate_cell(rule, "rate_pps_10s"), rate_cell(rule, "rate_bps"),
+         std::to_string(rule.value("packets", uint64_t{0})),
+         rule.contains("limited") ? std::to_string(rule.value("limited", uint64_t{0})) : ""});
+    ++shown;
+  }
+  add_lines(lines, table.str());
+  if (shown == 0) lines.push_back("(no " + std::string(rules_name(view.rules)) + ")");
+  return lines;
+}
+
+bool top_key(int key, TopView& view) {
+  switch (key) {
+    case 'q':
+    case 'Q':
+      return false;
+    case 's':
+      view.sort = view.sort == TopView::Sort::rate       ? TopView::Sort::rate_10s
+                  : view.sort == TopView::Sort::rate_10s ? TopView::Sort::packets
+                                                         : TopView::Sort::rate;
+      break;
+    case 'd':
+      view.rules = TopView::Rules::drop;
+      break;
+    case 'f':
+      view.rules = TopView::Rules::forward;
+      break;
+    case 'a':
+      view.rules = TopView::Rules::all;
+      break;
+    default:
+      break;
+  }
+  return true;
+}
+
+}  // namespace udpsieve::cli
