@@ -21,6 +21,7 @@ for file in usr/sbin/udpsieved usr/bin/udpsievectl usr/bin/udpsieve-flowspec \
   usr/share/doc/udpsieve/examples/fastnetmon/notify-flowspec.sh \
   usr/share/doc/udpsieve/examples/prometheus/udpsieve-alerts.yml \
   usr/share/doc/udpsieve/examples/grafana/udpsieve.json \
+  usr/share/doc/udpsieve/docs/img/flood-drops.png \
   usr/lib/sysctl.d/60-udpsieve-hugepages.conf usr/lib/tmpfiles.d/udpsieve.conf \
   etc/udpsieve/udpsieved.yaml etc/udpsieve/rules.d/10-examples.yaml \
   usr/share/doc/udpsieve/README.md usr/share/doc/udpsieve/docs/operations.md \
