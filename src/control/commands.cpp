@@ -139,15 +139,21 @@ std::vector<RuleRow> rule_rows(const ControlContext& context, const RuleFilter& 
   return rows;
 }
 
+/// A rule's current rate.
+Rate rule_rate(const ControlContext& context, const RuleRow& row) {
+  const dataplane::Table* table = context.tables.current();
+  return context.rates.rule(row.kind == dataplane::PartKind::runtime,
+                            table != nullptr ? table->part(row.kind).generation() : 0, row.index,
+                            row.rule->id);
+}
+
 /// The `n` busiest rows by `by`, busiest first (ties in first-match order).
 void keep_busiest(const ControlContext& context, std::vector<RuleRow>& rows, std::size_t n,
                   RuleFilter::By by = RuleFilter::By::packets) {
   std::vector<std::pair<double, std::size_t>> keys;  // (packets or rate, first-match order)
   keys.reserve(rows.size());
   for (std::size_t i = 0; i < rows.size(); ++i) {
-    const auto rate = [&] {
-      return context.rates.rule(rows[i].kind == dataplane::PartKind::runtime, rows[i].rule->id);
-    };
+    const auto rate = [&] { return rule_rate(context, rows[i]); };
     keys.emplace_back(by == RuleFilter::By::packets ? static_cast<double>(rows[i].packets())
                       : by == RuleFilter::By::rate  ? rate().pps
                                                     : rate().pps_10s,
@@ -190,7 +196,7 @@ json row_json(const ControlContext& context, const RuleRow& row, bool detailed,
                 {"bytes", row.count.bytes},
                 {"offloaded", row.nic.offloaded},
                 {"hw_packets", row.nic.hw_packets ? json(*row.nic.hw_packets) : json(nullptr)}};
-  entry.update(rate_json(context.rates.rule(row.kind == dataplane::PartKind::runtime, rule.id)));
+  entry.update(rate_json(rule_rate(context, row)));
   if (!rule.note.empty()) entry["note"] = rule.note;
   if (rule.action.kind == rules::ActionKind::rate_limit) {
     entry["passed"] = row.count.packets - row.count.limited;
@@ -402,9 +408,18 @@ void sample_rates(const ControlContext& context, RateBook& book,
     book.port(p, port[index_of(PortStat::rx_packets)], port[index_of(PortStat::rx_bytes)],
               port[index_of(PortStat::tx_packets)], port[index_of(PortStat::tx_bytes)]);
   }
-  for (const RuleRow& row : rule_rows(context, RuleFilter{})) {
-    book.rule(row.kind == dataplane::PartKind::runtime, row.rule->id, row.packets(),
-              row.count.bytes);
+  if (const dataplane::Table* table = context.tables.current()) {
+    for (const dataplane::PartKind kind :
+         {dataplane::PartKind::file, dataplane::PartKind::runtime}) {
+      const dataplane::RulePart& part = table->part(kind);
+      const auto& list = part.rules().rules();
+      book.rules(kind == dataplane::PartKind::runtime, part.generation(), list.size(),
+                 [&list](std::size_t i) -> const std::string& { return list[i].id; });
+    }
+    for (const RuleRow& row : rule_rows(context, RuleFilter{})) {
+      book.rule(row.kind == dataplane::PartKind::runtime, row.index, row.packets(),
+                row.count.bytes);
+    }
   }
   book.end();
 }

@@ -67,13 +67,38 @@ void RateBook::port(std::size_t port, uint64_t rx_packets, uint64_t rx_bytes, ui
   add(ports_tx_[port], tx_packets, tx_bytes);
 }
 
-void RateBook::rule(bool runtime, const std::string& id, uint64_t packets, uint64_t bytes) {
-  add(rules_[runtime ? 1 : 0][id], packets, bytes);
+void RateBook::rules(bool runtime, uint64_t generation, std::size_t count,
+                     const std::function<const std::string&(std::size_t)>& id_of) {
+  Part& part = parts_[runtime ? 1 : 0];
+  const bool same = part.round != 0 && part.generation == generation && part.series.size() == count;
+  part.round = round_;
+  if (same) return;
+  // A new list: each series follows its id (once per change, not per sampling).
+  std::vector<Series> series(count);
+  std::unordered_map<std::string, std::size_t> index;
+  index.reserve(count);
+  for (std::size_t i = 0; i < count; ++i) {
+    const std::string& id = id_of(i);
+    if (const auto old = part.index.find(id); old != part.index.end()) {
+      series[i] = part.series[old->second];
+    }
+    index.emplace(id, i);
+  }
+  part.generation = generation;
+  part.series = std::move(series);
+  part.index = std::move(index);
+}
+
+void RateBook::rule(bool runtime, std::size_t index, uint64_t packets, uint64_t bytes) {
+  Part& part = parts_[runtime ? 1 : 0];
+  if (index < part.series.size()) add(part.series[index], packets, bytes);
 }
 
 void RateBook::end() {
-  for (auto& part : rules_)
-    std::erase_if(part, [&](const auto& entry) { return entry.second.round != round_; });
+  for (Part& part : parts_) {
+    if (part.round == round_) continue;
+    part = Part{};
+  }
 }
 
 Rate RateBook::total(Total which) const noexcept {
@@ -92,10 +117,14 @@ Rate RateBook::port_tx(std::size_t port) const noexcept {
   return port < ports_tx_.size() ? rate(ports_tx_[port]) : Rate{};
 }
 
-Rate RateBook::rule(bool runtime, const std::string& id) const {
-  const auto& part = rules_[runtime ? 1 : 0];
-  const auto it = part.find(id);
-  return it != part.end() ? rate(it->second) : Rate{};
+Rate RateBook::rule(bool runtime, uint64_t generation, std::size_t index,
+                    const std::string& id) const {
+  const Part& part = parts_[runtime ? 1 : 0];
+  if (part.generation == generation && index < part.series.size()) {
+    return rate(part.series[index]);
+  }
+  const auto it = part.index.find(id);
+  return it != part.index.end() ? rate(part.series[it->second]) : Rate{};
 }
 
 }  // namespace udpsieve::control

@@ -215,6 +215,7 @@ SetTables::~SetTables() {
 
 void SetTables::free_family(Family& family) noexcept {
   family.active.store(nullptr, std::memory_order_release);
+  family.memory_bytes = 0;
   for (Copy& copy : family.copies) {
     rte_free(copy.level);
     rte_free(copy.groups);
@@ -261,7 +262,7 @@ void SetTables::create(Family& family, const std::vector<SetRoute>& routes) {
   std::memcpy(second.groups, first.groups, std::size_t{first.fresh} * kGroupBytes);
   second.fresh = first.fresh;
   second.free = first.free;
-  memory_bytes_ += 2 * (kLevelBytes + group_bytes);
+  family.memory_bytes = 2 * (kLevelBytes + group_bytes);
   family.active_index = 0;
   family.active.store(&family.copies[0], std::memory_order_release);
 }
@@ -356,7 +357,8 @@ bool SetTables::ready(rte_rcu_qsbr* qsbr, const rules::SetModel& model) {
 
 SetTablesInfo SetTables::info() const {
   SetTablesInfo out;
-  out.memory_bytes = memory_bytes_;
+  for (const Family& family : families_)
+    out.memory_bytes += family.memory_bytes;
   return out;
 }
 

@@ -14,6 +14,11 @@ namespace {
 using Clock = RateBook::Clock;
 using std::chrono::milliseconds;
 
+/// The file part's list: rule "a" alone (generation 1); the runtime part: "b" when present
+/// (generation 2), else no list at all.
+const std::vector<std::string> kFile = {"a"};
+const std::vector<std::string> kRuntime = {"b"};
+
 /// One sampling of everything at `at` with the given cumulative counts.
 void sample(RateBook& book, Clock::time_point at, uint64_t rx, uint64_t rule_a, bool with_b,
             uint64_t rule_b = 0) {
@@ -24,9 +29,21 @@ void sample(RateBook& book, Clock::time_point at, uint64_t rx, uint64_t rule_a, 
   book.total(RateBook::Total::dropped, rx - rx / 2, 0);
   book.drop(DropReason::rule, rx - rx / 2);
   book.port(1, rx, rx * 64, rx / 2, rx * 32);
-  book.rule(false, "a", rule_a, rule_a * 100);
-  if (with_b) book.rule(true, "b", rule_b, rule_b * 100);
+  book.rules(false, 1, kFile.size(), [](std::size_t i) -> const std::string& { return kFile[i]; });
+  book.rule(false, 0, rule_a, rule_a * 100);
+  if (with_b) {
+    book.rules(true, 2, kRuntime.size(),
+               [](std::size_t i) -> const std::string& { return kRuntime[i]; });
+    book.rule(true, 0, rule_b, rule_b * 100);
+  }
   book.end();
+}
+
+Rate rule_a(const RateBook& book) {
+  return book.rule(false, 1, 0, "a");
+}
+Rate rule_b(const RateBook& book) {
+  return book.rule(true, 2, 0, "b");
 }
 
 TEST(RateBook, NoRateBeforeTwoSamples) {
@@ -36,7 +53,7 @@ TEST(RateBook, NoRateBeforeTwoSamples) {
   sample(book, t0 + milliseconds(1), 1000, 10, false);
   EXPECT_FALSE(book.due(t0 + milliseconds(999)));
   EXPECT_EQ(book.total(RateBook::Total::rx).pps, 0);
-  EXPECT_EQ(book.rule(false, "a").pps_10s, 0);
+  EXPECT_EQ(rule_a(book).pps_10s, 0);
   EXPECT_EQ(book.port_rx(7).pps, 0) << "a port never sampled";
 }
 
@@ -56,8 +73,8 @@ TEST(RateBook, SteadyTrafficGivesItsRateOverBothWindows) {
   EXPECT_DOUBLE_EQ(book.port_rx(1).pps, 1000);
   EXPECT_DOUBLE_EQ(book.port_tx(1).bps, 1000 * 32 * 8);
   EXPECT_EQ(book.port_rx(0).pps, 0) << "port 0 was never sampled";
-  EXPECT_DOUBLE_EQ(book.rule(false, "a").pps, 10);
-  EXPECT_DOUBLE_EQ(book.rule(false, "a").bps, 10 * 100 * 8);
+  EXPECT_DOUBLE_EQ(rule_a(book).pps, 10);
+  EXPECT_DOUBLE_EQ(rule_a(book).bps, 10 * 100 * 8);
 }
 
 // Five seconds at 1,000 pps, then silence: the last second says 0 at once, the ten-second
@@ -89,28 +106,63 @@ TEST(RateBook, UnevenIntervalsDivideByTheirLength) {
   EXPECT_DOUBLE_EQ(book.total(RateBook::Total::rx).pps_10s, 1600);
 }
 
-// A rule that leaves is forgotten; when an id comes back, or its count goes backwards (a rule
-// re-added after its counts were dropped), its series starts afresh instead of giving a
+// A part whose list is gone is forgotten; when it comes back, or a count goes backwards (a
+// rule re-added after its counts were dropped), the series starts afresh instead of giving a
 // negative or a huge rate.
 TEST(RateBook, RulesThatLeaveOrRestartStartAfresh) {
   RateBook book;
   const Clock::time_point t0{};
   sample(book, t0, 0, 0, true, 0);
   sample(book, t0 + std::chrono::seconds(1), 0, 100, true, 50);
-  EXPECT_DOUBLE_EQ(book.rule(true, "b").pps, 50);
-  EXPECT_EQ(book.rule(false, "b").pps, 0) << "file and runtime rules are apart";
+  EXPECT_DOUBLE_EQ(rule_b(book).pps, 50);
+  EXPECT_EQ(book.rule(false, 1, 5, "b").pps, 0) << "file and runtime rules are apart";
   EXPECT_EQ(book.rules(), 2U);
   sample(book, t0 + std::chrono::seconds(2), 0, 200, false);
   EXPECT_EQ(book.rules(), 1U) << "b left";
-  EXPECT_EQ(book.rule(true, "b").pps, 0);
+  EXPECT_EQ(rule_b(book).pps, 0);
   sample(book, t0 + std::chrono::seconds(3), 0, 300, true, 1000);
-  EXPECT_EQ(book.rule(true, "b").pps, 0) << "back: one sample, no rate yet";
+  EXPECT_EQ(rule_b(book).pps, 0) << "back: one sample, no rate yet";
   sample(book, t0 + std::chrono::seconds(4), 0, 5, true, 1010);
-  EXPECT_EQ(book.rule(false, "a").pps, 0) << "a went backwards: one sample, no rate yet";
-  EXPECT_DOUBLE_EQ(book.rule(true, "b").pps, 10);
+  EXPECT_EQ(rule_a(book).pps, 0) << "a went backwards: one sample, no rate yet";
+  EXPECT_DOUBLE_EQ(rule_b(book).pps, 10);
   sample(book, t0 + std::chrono::seconds(5), 0, 25, true, 1010);
-  EXPECT_DOUBLE_EQ(book.rule(false, "a").pps, 20);
-  EXPECT_DOUBLE_EQ(book.rule(false, "a").pps_10s, 20);
+  EXPECT_DOUBLE_EQ(rule_a(book).pps, 20);
+  EXPECT_DOUBLE_EQ(rule_a(book).pps_10s, 20);
+}
+
+// A new list (a reload, a runtime change) moves each series with its id to the rule's new
+// position, and until the next sampling a rule is found by id in the list the book has.
+TEST(RateBook, SeriesFollowTheirIdsWhenTheListChanges) {
+  RateBook book;
+  const Clock::time_point t0{};
+  const std::vector<std::string> before = {"x", "y", "z"};
+  const std::vector<std::string> after = {"new", "z", "x"};  // y left, new came, z moved up
+  const auto id_in = [](const std::vector<std::string>& list) {
+    return [&list](std::size_t i) -> const std::string& { return list[i]; };
+  };
+  for (uint64_t s = 0; s < 3; ++s) {
+    book.begin(t0 + std::chrono::seconds(s));
+    book.rules(false, 7, before.size(), id_in(before));
+    for (std::size_t i = 0; i < before.size(); ++i)
+      book.rule(false, i, s * (i + 1) * 100, 0);  // x 100/s, y 200/s, z 300/s
+    book.end();
+  }
+  EXPECT_DOUBLE_EQ(book.rule(false, 7, 2, "z").pps, 300);
+  // Before the next sampling, a reply built on the new list (generation 8) finds z by id.
+  EXPECT_DOUBLE_EQ(book.rule(false, 8, 1, "z").pps, 300);
+  EXPECT_EQ(book.rule(false, 8, 0, "new").pps, 0);
+  book.begin(t0 + std::chrono::seconds(3));
+  book.rules(false, 8, after.size(), id_in(after));
+  book.rule(false, 0, 0, 0);
+  book.rule(false, 1, 3 * 300 + 30, 0);
+  book.rule(false, 2, 3 * 100 + 10, 0);
+  book.end();
+  EXPECT_DOUBLE_EQ(book.rule(false, 8, 1, "z").pps, 330);
+  EXPECT_DOUBLE_EQ(book.rule(false, 8, 2, "x").pps, 110);
+  EXPECT_DOUBLE_EQ(book.rule(false, 8, 2, "x").pps_10s, 310.0 / 3);
+  EXPECT_EQ(book.rule(false, 8, 0, "new").pps, 0) << "one sample so far";
+  EXPECT_EQ(book.rule(false, 8, 9, "y").pps, 0) << "y left";
+  EXPECT_EQ(book.rules(), 3U);
 }
 
 }  // namespace

@@ -101,6 +101,7 @@ class SetTables {
     std::vector<rules::Prefix> pending;  // repainted in the active copy, not in the other yet
     uint64_t token = 0;                  // RCU token of the switch that made it pending
     uint32_t group_count = 0;            // the copies' size
+    uint64_t memory_bytes = 0;           // both copies' (families are built on two threads)
   };
 
   /// Creates both copies of `family` sized for `routes` with room to grow, fills the first
@@ -120,7 +121,6 @@ class SetTables {
 
   int socket_;
   std::array<Family, 2> families_;
-  uint64_t memory_bytes_ = 0;
   bool broken_ = false;  // a change ran out of groups half-way: only a rebuild helps
 };
 
