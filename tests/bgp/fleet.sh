@@ -15,19 +15,15 @@
 #
 #   tests/bgp/fleet.sh BUILD_DIR [ANNOUNCEMENTS]     (default 20)
 set -uo pipefail
-say() { printf 'bgp-fleet: %s\n' "$*"; }
-skip() { say "SKIP: $*"; exit 77; }
-fail() { say "FAIL: $*"; FAILED=1; }
-FAILED=0
-in_ci() { [[ -n ${UDPSIEVE_CI:-} && ${UDPSIEVE_CI} != 0 ]]; }
+TEST_NAME=bgp-fleet
+# shellcheck source=tests/lib.sh
+source "$(dirname "$0")/../lib.sh"
 
 build=$(cd "${1:?usage: tests/bgp/fleet.sh BUILD_DIR [ANNOUNCEMENTS]}" && pwd) || exit 2
 rounds=${2:-20}
 [[ $rounds =~ ^[1-9][0-9]{0,3}$ ]] || { say "ANNOUNCEMENTS must be 1-9999, not '$rounds'"; exit 2; }
-if [[ $(id -u) -ne 0 ]]; then in_ci && { say "FAIL: CI must run as root"; exit 1; }; skip "needs root"; fi
-for tool in gobgpd gobgp exabgp ip python3; do
-  command -v "$tool" >/dev/null || { in_ci && { say "FAIL: $tool missing"; exit 1; }; skip "$tool missing"; }
-done
+need_root
+need_tools gobgpd gobgp exabgp ip python3
 
 work=$(mktemp -d /tmp/udpsieve-fleet.XXXXXX)
 ns=usfleet$$

@@ -21,16 +21,11 @@
 #   tests/bgp/flowspec.sh BUILD_DIR
 set -uo pipefail
 build=$(cd "$1" && pwd)
-say() { printf 'bgp-flowspec: %s\n' "$*"; }
-skip() { say "SKIP: $*"; exit 77; }
-fail() { say "FAIL: $*"; FAILED=1; }
-FAILED=0
-in_ci() { [[ -n ${UDPSIEVE_CI:-} && ${UDPSIEVE_CI} != 0 ]]; }
-
-if [[ $(id -u) -ne 0 ]]; then in_ci && { say "FAIL: CI must run as root"; exit 1; }; skip "needs root"; fi
-for tool in gobgpd gobgp exabgp ip ethtool python3; do
-  command -v "$tool" >/dev/null || { in_ci && { say "FAIL: $tool missing"; exit 1; }; skip "$tool missing"; }
-done
+TEST_NAME=bgp-flowspec
+# shellcheck source=tests/lib.sh
+source "$(dirname "$0")/../lib.sh"
+need_root
+need_tools gobgpd gobgp exabgp ip ethtool python3
 
 here=$(cd "$(dirname "$0")" && pwd)
 work=$(mktemp -d /tmp/udpsieve-bgp.XXXXXX)

@@ -9,23 +9,19 @@
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-say() { printf 'prometheus-alerts: %s\n' "$*"; }
-in_ci() { [[ -n ${UDPSIEVE_CI:-} && ${UDPSIEVE_CI} != 0 ]]; }
-if ! command -v promtool >/dev/null; then
-  in_ci && { say "FAIL: promtool missing (apt-get install prometheus)"; exit 1; }
-  say "SKIP: promtool missing (apt-get install prometheus)"
-  exit 77
-fi
+TEST_NAME=prometheus-alerts
+# shellcheck source=tests/lib.sh
+source "$here/../lib.sh"
+need_tools promtool
 
-failed=0
 rules=$root/config/prometheus/udpsieve-alerts.yml
-promtool check rules "$rules" || failed=1
-(cd "$here" && promtool test rules udpsieve-alerts-test.yml) || failed=1
+promtool check rules "$rules" || FAILED=1
+(cd "$here" && promtool test rules udpsieve-alerts-test.yml) || FAILED=1
 for metric in $(grep -o 'udpsieve_[a-z0-9_]*' "$rules" | sort -u); do
   if ! grep -q "^| \`$metric\` |" "$root/docs/metrics.md"; then
     say "FAIL: $rules names $metric, which udpsieved does not export"
-    failed=1
+    FAILED=1
   fi
 done
-((failed)) && exit 1
+((FAILED)) && exit 1
 say "ok"

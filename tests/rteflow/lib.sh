@@ -5,7 +5,8 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 readonly HERE
 readonly VM=$HERE/../../scripts/vm-rteflow.sh
 
-say() { printf '%s: %s\n' "$TEST_NAME" "$*"; }
+# shellcheck source=tests/lib.sh
+source "$HERE/../lib.sh"
 
 # In the VM: a failed check is counted and the test goes on; a fatal one stops it, showing the
 # end of the log the test names in GUEST_LOG (a file under $WORK) and GUEST_LOG_LINES.
@@ -16,15 +17,6 @@ fatal() {
   say "${GUEST_LOG%.log} log (last $GUEST_LOG_LINES lines):" >&2
   tail -n "$GUEST_LOG_LINES" "$WORK/$GUEST_LOG" 2>/dev/null | sed 's/^/  /' >&2
   exit 1
-}
-in_ci() { [[ -n ${UDPSIEVE_CI:-} && ${UDPSIEVE_CI} != 0 ]]; }
-cannot_run() {
-  if in_ci; then
-    say "FAIL: $* (CI must not skip this test)" >&2
-    exit 1
-  fi
-  say "skipped: $*"
-  exit 77
 }
 
 # Host side: prepares the VM if needed (root only: it installs packages), then runs SCRIPT

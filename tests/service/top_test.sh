@@ -8,18 +8,13 @@
 #   tests/service/top_test.sh BUILD_DIR
 set -uo pipefail
 build=$(cd "$1" && pwd)
-say() { printf 'top: %s\n' "$*"; }
-in_ci() { [[ -n ${UDPSIEVE_CI:-} && ${UDPSIEVE_CI} != 0 ]]; }
-if ! command -v tmux >/dev/null; then
-  in_ci && { say "FAIL: tmux missing"; exit 1; }
-  say "SKIP: tmux missing"
-  exit 77
-fi
+TEST_NAME=top
+# shellcheck source=tests/lib.sh
+source "$(dirname "$0")/../lib.sh"
+need_tools tmux
 work=$(mktemp -d /tmp/udpsieve-top.XXXXXX)
 session=udpsieve-top-$$
 daemon=
-failed=0
-fail() { say "FAIL: $*"; failed=1; }
 cleanup() {
   tmux kill-session -t "$session" 2>/dev/null
   [[ -n $daemon ]] && kill "$daemon" 2>/dev/null && wait "$daemon" 2>/dev/null
@@ -99,5 +94,5 @@ wait "$daemon"
 rc=$?
 daemon=
 [[ $rc -eq 0 ]] || fail "udpsieved exited with $rc"
-((failed)) && exit 1
+((FAILED)) && exit 1
 say "ok"
