@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "support/daemon_process.hpp"
+#include "support/mixed_oracle.hpp"
 #include "support/packet_builder.hpp"
 
 namespace fs = std::filesystem;
@@ -461,6 +462,81 @@ TEST(DaemonWorkers, TwoWorkersEachPollTheirQueueAndTotalsAddUp) {
   EXPECT_EQ(udpsieve::test::final_total(daemon.log(), "rx_packets"), a + b);
   EXPECT_EQ(udpsieve::test::read_pcap((dir.path() / "out0.pcap").string()).size(), 11U);
   EXPECT_EQ(udpsieve::test::read_pcap((dir.path() / "out1.pcap").string()).size(), 16U);
+}
+
+// Three workers on one CPU (lcores 1, 2@1 and 3@1), each reading the whole oracle-labelled
+// capture tests/e2e/mixed.pcap (every rule kind of mixed-rules.yaml: prefixes, ports, lengths,
+// payload matches, IPv4 and IPv6, fragments) from its own RX queue: each decides every frame as
+// the oracle says and sends exactly the forwarded frames, byte for byte and in order, on its own
+// TX queue; each worker's counters, the rules' and the totals are exact.
+TEST(DaemonWorkers, ThreeWorkersOnOneCpuDecideEveryFrameAsTheOracleSays) {
+  REQUIRE_DPDK();
+  TempDir dir;
+  const std::string e2e = udpsieve::test::source_dir() + "/tests/e2e";
+  const std::vector<std::vector<uint8_t>> frames = udpsieve::test::read_pcap(e2e + "/mixed.pcap");
+  const std::vector<std::string> labels = udpsieve::test::read_mixed_expect(e2e + "/mixed.expect");
+  const std::map<std::string, bool> forwards =
+      udpsieve::test::read_mixed_actions(e2e + "/mixed-rules.yaml");
+  ASSERT_EQ(frames.size(), labels.size());
+  std::map<std::string, uint64_t> want_rule;
+  std::vector<std::vector<uint8_t>> forwarded;
+  uint64_t default_drops = 0;
+  for (std::size_t i = 0; i < frames.size(); ++i) {
+    if (labels[i] == "-") {
+      ++default_drops;
+      continue;
+    }
+    ++want_rule[labels[i]];
+    if (forwards.at(labels[i])) forwarded.push_back(frames[i]);
+  }
+  constexpr std::size_t kWorkers = 3;
+  std::string device = "net_pcap0";
+  for (std::size_t w = 0; w < kWorkers; ++w)
+    device += ",rx_pcap=" + e2e + "/mixed.pcap";
+  for (std::size_t w = 0; w < kWorkers; ++w)
+    device += ",tx_pcap=out" + std::to_string(w) + ".pcap";
+  const std::string config = dir.write(
+      "config.yaml",
+      "eal:\n  lcores: [0, 1, \"2@1\", \"3@1\"]\n  hugepages: off\n  memory_mb: 256\nports:\n"
+      "  - {name: wan, device: \"" +
+          device +
+          "\", forward_to: wan}\n"
+          "pipeline:\n  default_action: drop\n  non_udp: drop\n  rules: [" +
+          e2e + "/mixed-rules.yaml]\ncontrol:\n  stats_interval_ms: 20\n");
+  const std::string socket = (dir.path() / "ctl.sock").string();
+  DaemonProcess daemon(daemon_args(dir, config, "three_workers"), (dir.path() / "d.log").string());
+  ASSERT_TRUE(daemon.wait_ready(socket)) << daemon.log();
+  const uint64_t total = kWorkers * frames.size();
+  ASSERT_TRUE(daemon.wait_rx(socket, total).has_value()) << daemon.log();
+  const nlohmann::json workers = daemon.request(socket, "workers")["workers"];
+  ASSERT_EQ(workers.size(), kWorkers);
+  for (const auto& worker : workers) {
+    EXPECT_EQ(worker["rx_packets"].get<uint64_t>(), frames.size()) << worker;
+    EXPECT_EQ(worker["forwarded_packets"].get<uint64_t>(), forwarded.size()) << worker;
+    EXPECT_EQ(worker["dropped_packets"].get<uint64_t>(), frames.size() - forwarded.size())
+        << worker;
+  }
+  const nlohmann::json stats = daemon.request(socket, "stats");
+  const nlohmann::json rules = daemon.request(socket, "rules");
+  for (const auto& rule : rules["rules"]) {
+    const std::string id = rule["id"].get<std::string>();
+    EXPECT_EQ(rule["packets"].get<uint64_t>(), kWorkers * want_rule[id]) << id;
+  }
+  const auto& totals = stats["totals"];
+  EXPECT_EQ(totals["rx_packets"].get<uint64_t>(), total);
+  EXPECT_EQ(totals["forwarded_packets"].get<uint64_t>(), kWorkers * forwarded.size());
+  EXPECT_EQ(totals["drops"]["default"].get<uint64_t>(), kWorkers * default_drops);
+  EXPECT_EQ(totals["rx_packets"].get<uint64_t>(), totals["forwarded_packets"].get<uint64_t>() +
+                                                      totals["dropped_packets"].get<uint64_t>());
+  EXPECT_EQ(daemon.stop(), 0) << daemon.log();
+  EXPECT_EQ(udpsieve::test::final_total(daemon.log(), "rx_packets"), total);
+  for (std::size_t w = 0; w < kWorkers; ++w) {
+    const auto out =
+        udpsieve::test::read_pcap((dir.path() / ("out" + std::to_string(w) + ".pcap")).string());
+    ASSERT_EQ(out.size(), forwarded.size()) << "TX queue " << w;
+    for (std::size_t i = 0; i < out.size(); ++i)
+      ASSERT_EQ(out[i], forwarded[i]) << "TX queue " << w << ", forwarded frame " << i;
+  }
 }
 
 TEST(DaemonWorkers, RefusedTransmitsAreCountedAsTxFull) {

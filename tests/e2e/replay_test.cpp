@@ -6,14 +6,12 @@
 // The capture is replayed in chunks, each waiting until the daemon has classified it, so no
 // ring on the way ever holds more than a chunk and no frame can be lost to scheduling.
 #include <gtest/gtest.h>
-#include <yaml-cpp/yaml.h>
 
-#include <fstream>
 #include <map>
 #include <regex>
-#include <sstream>
 
 #include "e2e/fixture.hpp"
+#include "support/mixed_oracle.hpp"
 
 namespace {
 
@@ -26,40 +24,6 @@ constexpr std::size_t kChunkFrames = 64;
 
 std::string e2e_dir() {
   return udpsieve::test::source_dir() + "/tests/e2e";
-}
-
-/// mixed.expect: per frame, the rule that decides it ("-": default_action).
-std::vector<std::string> read_expect(const std::string& path) {
-  std::ifstream in(path);
-  std::vector<std::string> rules;
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.empty() || line[0] == '#') continue;
-    std::istringstream fields(line);
-    std::size_t index = 0;
-    std::string service;
-    std::string rule;
-    fields >> index >> service >> rule;
-    if (index != rules.size() || rule.empty()) {
-      throw std::runtime_error(path + ": bad line '" + line + "'");
-    }
-    rules.push_back(rule);
-  }
-  return rules;
-}
-
-/// Rule id → whether its action forwards, from mixed-rules.yaml.
-std::map<std::string, bool> read_actions(const std::string& path) {
-  std::map<std::string, bool> out;
-  for (const auto& rule : YAML::LoadFile(path)["rules"]) {
-    const auto action = rule["action"];
-    const bool forwards = !action.IsScalar() || action.as<std::string>() == "forward";
-    if (!action.IsScalar() && !action["forward"]) {
-      throw std::runtime_error("mixed-rules.yaml: only drop and forward actions are expected");
-    }
-    out[rule["id"].as<std::string>()] = forwards;
-  }
-  return out;
 }
 
 /// An untagged IPv4 frame with more-fragments set or a fragment offset.
@@ -84,8 +48,10 @@ class Replay : public e2e::LabTest {
 
 TEST_P(Replay, MixedCaptureMatchesTheOracle) {
   const std::vector<Bytes> all_frames = udpsieve::test::read_pcap(e2e_dir() + "/mixed.pcap");
-  const std::vector<std::string> all_labels = read_expect(e2e_dir() + "/mixed.expect");
-  const std::map<std::string, bool> forwards = read_actions(e2e_dir() + "/mixed-rules.yaml");
+  const std::vector<std::string> all_labels =
+      udpsieve::test::read_mixed_expect(e2e_dir() + "/mixed.expect");
+  const std::map<std::string, bool> forwards =
+      udpsieve::test::read_mixed_actions(e2e_dir() + "/mixed-rules.yaml");
   ASSERT_EQ(all_frames.size(), all_labels.size()) << "mixed.pcap and mixed.expect disagree: "
                                                      "rerun tests/e2e/make_mixed.py";
   // net_af_packet never sees IPv4 fragments as sent: DPDK 22.11's af_packet PMD joins a
