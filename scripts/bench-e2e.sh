@@ -7,7 +7,7 @@
 #
 #   scripts/bench-e2e.sh [--seconds N] [--rounds N] [--rules N] [--runtime-rules N]
 #                        [--flows N] [--v6 PERCENT] [--sequential] [--per-source]
-#                        [--set V4,V6]
+#                        [--set V4,V6] [--workers N]
 #
 # The capture holds --flows distinct flows (default 65,536), --v6 percent of them IPv6
 # (default 10), with random spoofed source addresses and ports (--sequential: sources counting
@@ -20,6 +20,11 @@
 # (scripts/make-set-file.py: a threat feed's shape) and a rule matching on it that every
 # packet reaches and none matches (its destination port is never sent), beside the same
 # daemon without them: the cost of the set lookup, run for run.
+# --workers N (default 1) runs every contender with N workers (testpmd: N forwarding cores), on
+# lcores 1..N (CPUs 1..N where the machine has them; otherwise they share the last CPU, which
+# measures nothing but checks the set-up): net_pcap gets N RX queues, each replaying the whole
+# capture (every worker sees all the flows, as RSS over many flows gives each a share of the
+# same kinds), net_null N TX queues, and the pools room for N captures.
 # --rules N gives udpsieved N rules that never match (so every packet walks all of them) plus
 # the default action: the cost of the rule stage at that size. --runtime-rules N adds N runtime
 # rules that never match either (restored from a state file at start): the cost of the second
@@ -37,6 +42,7 @@ v6=10
 sources=random
 per_source=0
 set_sizes=""
+workers=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --seconds) seconds=$2; shift 2 ;;
@@ -48,11 +54,26 @@ while [ $# -gt 0 ]; do
     --sequential) sources=sequential; shift ;;
     --per-source) per_source=1; shift ;;
     --set) set_sizes=$2; shift 2 ;;
+    --workers) workers=$2; shift 2 ;;
     *) sed -n '8,10p' "$0" >&2; exit 2 ;;
   esac
 done
-# Room for the whole capture plus the queues: 2^n - 1 mbufs.
-mbufs=$(awk -v n=$((flows + 16384)) 'BEGIN {m = 1; while (m <= n) m *= 2; print m - 1}')
+[[ $workers =~ ^[1-9][0-9]?$ ]] || { echo "--workers: 1-99, not '$workers'" >&2; exit 2; }
+# Room for every queue's copy of the capture plus the queues: 2^n - 1 mbufs.
+mbufs=$(awk -v n=$((workers * flows + workers * 16384)) 'BEGIN {m = 1; while (m <= n) m *= 2; print m - 1}')
+# Lcore w on CPU w where the machine has it, else on the last CPU.
+cpus=$(nproc)
+lcores_yaml="0"
+lcores_eal="0"
+for w in $(seq 1 "$workers"); do
+  if ((w < cpus)); then
+    lcores_yaml+=", $w"
+    lcores_eal+=",$w"
+  else
+    lcores_yaml+=", \"$w@$((cpus - 1))\""
+    lcores_eal+=",$w@$((cpus - 1))"
+  fi
+done
 
 scripts/setup.sh >/dev/null
 command -v dpdk-testpmd >/dev/null || { echo "dpdk-testpmd missing (apt-get install dpdk-dev)" >&2; exit 1; }
@@ -62,6 +83,8 @@ cmake --build build -j"$(nproc)" --target udpsieved udpsievectl bench_make_pcap 
 work=$(mktemp -d /tmp/udpsieve-bench.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 pcap=$work/udp64.pcap
+rx_queues=""  # one RX queue per worker, each replaying the whole capture
+for _ in $(seq 1 "$workers"); do rx_queues+=",rx_pcap=$pcap"; done
 build/bench_make_pcap "$pcap" "$flows" "$v6" "$sources"
 
 # Rules that never match the capture.
@@ -74,13 +97,13 @@ write_unmatched_runtime_state "$runtime_rules" "$work/dynamic.json"
 write_config() {  # write_config FILE RULES [SETS]
 cat >"$1" <<EOF
 eal:
-  lcores: [0, 1]
+  lcores: [$lcores_yaml]
   hugepages: auto
   mbufs: $mbufs
   file_prefix: bench-udpsieve
 ports:
   - name: wan
-    device: "net_pcap0,rx_pcap=$pcap,infinite_rx=1"
+    device: "net_pcap0${rx_queues},infinite_rx=1"
     forward_to: lan
   - name: lan
     device: "net_null0,no-rx=1"
@@ -136,9 +159,10 @@ run_udpsieve() {
 # One testpmd run in `mode`: its own per-second Rx-pps for port 0.
 run_testpmd() {
   local mode=$1
-  timeout -s INT $((seconds + 2)) dpdk-testpmd -l 0,1 --file-prefix bench-testpmd --no-pci --huge-unlink \
-    --vdev "net_pcap0,rx_pcap=$pcap,infinite_rx=1" --vdev "net_null0,no-rx=1" -- \
-    --forward-mode="$mode" --nb-cores=1 --no-lsc-interrupt --stats-period 1 -a \
+  timeout -s INT $((seconds + 2)) dpdk-testpmd --lcores "$lcores_eal" --file-prefix bench-testpmd \
+    --no-pci --huge-unlink --vdev "net_pcap0${rx_queues},infinite_rx=1" --vdev "net_null0,no-rx=1" -- \
+    --forward-mode="$mode" --nb-cores="$workers" --rxq="$workers" --txq="$workers" \
+    --no-lsc-interrupt --stats-period 1 -a \
     --total-num-mbufs="$mbufs" \
     >"$work/testpmd.log" 2>&1 || true
   # Port 0's Rx-pps lines; drop the first two (start-up).
@@ -163,7 +187,7 @@ io=$(echo "${results[io]}" | tr ' ' '\n' | grep . | median)
 sw=$(echo "${results[5tswap]}" | tr ' ' '\n' | grep . | median)
 echo
 echo "net_pcap(64-byte UDP, infinite_rx, $flows $sources flows, $v6% IPv6) -> net_null," \
-  "one worker lcore, $rules rule(s)$( ((per_source)) && echo " + a per-source limit")" \
+  "$workers worker lcore(s), $rules rule(s)$( ((per_source)) && echo " + a per-source limit")" \
   "+ $runtime_rules runtime rule(s), median of $rounds x ${seconds}s"
 printf '%-28s %8s\n' "contender" "Mpps"
 printf '%-28s %8.2f\n' "udpsieved" "$u" "dpdk-testpmd io" "$io" "dpdk-testpmd 5tswap" "$sw"
