@@ -265,12 +265,7 @@ TEST_F(FlowSpecFeeder, ARuleTheDaemonRefusesIsLeftOutAndTheRestApply) {
   feeder.send(update("announce", {kDns}));
   feeder.send(update("announce", {kTiny}, {"rate-limit:1"}));
   ASSERT_EQ(bgp_rules(1).size(), 1U) << feeder.log();
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while (feeder.log().find("the daemon refused rule bgp-") == std::string::npos &&
-         std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  EXPECT_NE(feeder.log().find("the daemon refused rule bgp-"), std::string::npos) << feeder.log();
+  EXPECT_TRUE(feeder.wait_log("the daemon refused rule bgp-")) << feeder.log();
   EXPECT_NE(feeder.log().find("rules[1]: rate_limit.bps 8 is split over 2 worker(s)"),
             std::string::npos)
       << feeder.log();
@@ -286,17 +281,12 @@ TEST_F(FlowSpecFeeder, TheDaemonRestartingIsSurvivedWithAResync) {
   ASSERT_EQ(daemon_->stop(), 0) << daemon_->log();
   // While the daemon is away ExaBGP keeps talking, and the feeder keeps listening.
   feeder.send(update("announce", {kNtp}));
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while (feeder.log().find("daemon unreachable") == std::string::npos &&
-         std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  EXPECT_NE(feeder.log().find("daemon unreachable"), std::string::npos) << feeder.log();
+  EXPECT_TRUE(feeder.wait_log("daemon unreachable")) << feeder.log();
   start_daemon();
-  // bgp rules are not saved by the daemon: both come back from the feeder.
+  // bgp rules are not saved by the daemon: both come back from the feeder (which logs the sync
+  // once the daemon's reply is in, a moment after the rules are).
   EXPECT_EQ(bgp_rules(2).size(), 2U) << feeder.log();
-  EXPECT_NE(feeder.log().find("daemon back: synced 2 rule(s) from 2 route(s)"), std::string::npos)
-      << feeder.log();
+  EXPECT_TRUE(feeder.wait_log("daemon back: synced 2 rule(s) from 2 route(s)")) << feeder.log();
 
   // A restart with nothing announced meanwhile: the feeder notices (the daemon's run id
   // changed, or it was unreachable) and puts the rules back.
