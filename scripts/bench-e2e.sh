@@ -7,7 +7,7 @@
 #
 #   scripts/bench-e2e.sh [--seconds N] [--rounds N] [--rules N] [--runtime-rules N]
 #                        [--flows N] [--v6 PERCENT] [--sequential] [--per-source]
-#                        [--set V4,V6] [--workers N]
+#                        [--set V4,V6] [--workers N] [--shape 5tuple|mixed]
 #
 # The capture holds --flows distinct flows (default 65,536), --v6 percent of them IPv6
 # (default 10), with random spoofed source addresses and ports (--sequential: sources counting
@@ -26,7 +26,9 @@
 # capture (every worker sees all the flows, as RSS over many flows gives each a share of the
 # same kinds), net_null N TX queues, and the pools room for N captures.
 # --rules N gives udpsieved N rules that never match (so every packet walks all of them) plus
-# the default action: the cost of the rule stage at that size. --runtime-rules N adds N runtime
+# the default action: the cost of the rule stage at that size. --shape picks their fields:
+# 5tuple (the default: source prefix + destination port) or mixed (the combinations operators
+# write, several contexts; write_unmatched_mixed_rules in bench-lib.sh). --runtime-rules N adds N runtime
 # rules that never match either (restored from a state file at start): the cost of the second
 # lookup, in the runtime rules' own classifier.
 set -euo pipefail
@@ -43,6 +45,7 @@ sources=random
 per_source=0
 set_sizes=""
 workers=1
+shape=5tuple
 while [ $# -gt 0 ]; do
   case "$1" in
     --seconds) seconds=$2; shift 2 ;;
@@ -55,10 +58,12 @@ while [ $# -gt 0 ]; do
     --per-source) per_source=1; shift ;;
     --set) set_sizes=$2; shift 2 ;;
     --workers) workers=$2; shift 2 ;;
+    --shape) shape=$2; shift 2 ;;
     *) sed -n '8,10p' "$0" >&2; exit 2 ;;
   esac
 done
 [[ $workers =~ ^[1-9][0-9]?$ ]] || { echo "--workers: 1-99, not '$workers'" >&2; exit 2; }
+[[ $shape == 5tuple || $shape == mixed ]] || { echo "--shape: 5tuple or mixed, not '$shape'" >&2; exit 2; }
 # Room for every queue's copy of the capture plus the queues: 2^n - 1 mbufs.
 mbufs=$(awk -v n=$((workers * flows + workers * 16384)) 'BEGIN {m = 1; while (m <= n) m *= 2; print m - 1}')
 # Lcore w on CPU w where the machine has it, else on the last CPU.
@@ -88,7 +93,11 @@ for _ in $(seq 1 "$workers"); do rx_queues+=",rx_pcap=$pcap"; done
 build/bench_make_pcap "$pcap" "$flows" "$v6" "$sources"
 
 # Rules that never match the capture.
-write_unmatched_rules "$rules" "$work/rules.yaml"
+if [[ $shape == mixed ]]; then
+  write_unmatched_mixed_rules "$rules" "$work/rules.yaml"
+else
+  write_unmatched_rules "$rules" "$work/rules.yaml"
+fi
 if ((per_source)); then
   printf '  - id: per-source\n    match: {dst: [198.51.100.53, "2001:db8::53"]}\n    action: {rate_limit: {pps: 100, burst: 100, per_source: 32}}\n' \
     >>"$work/rules.yaml"
@@ -187,7 +196,7 @@ io=$(echo "${results[io]}" | tr ' ' '\n' | grep . | median)
 sw=$(echo "${results[5tswap]}" | tr ' ' '\n' | grep . | median)
 echo
 echo "net_pcap(64-byte UDP, infinite_rx, $flows $sources flows, $v6% IPv6) -> net_null," \
-  "$workers worker lcore(s), $rules rule(s)$( ((per_source)) && echo " + a per-source limit")" \
+  "$workers worker lcore(s), $rules $shape rule(s)$( ((per_source)) && echo " + a per-source limit")" \
   "+ $runtime_rules runtime rule(s), median of $rounds x ${seconds}s"
 printf '%-28s %8s\n' "contender" "Mpps"
 printf '%-28s %8.2f\n' "udpsieved" "$u" "dpdk-testpmd io" "$io" "dpdk-testpmd 5tswap" "$sw"

@@ -34,6 +34,32 @@ write_unmatched_rules() {
   } >"$file"
 }
 
+# write_unmatched_mixed_rules N FILE: N drop rules cycling through the field combinations
+# operators write (source prefix + destination port, destination port + length, destination +
+# source port range, destination port + payload bytes, IPv6 source prefix + destination port,
+# source prefix + destination port + length), distinct (none shadows another up to about
+# 16,000 rules), each missing the replayed capture (64-byte frames
+# from ports 1024 and up to 198.51.100.53 / 2001:db8::53 port 53 or 123, zero payload) by one
+# field, so every packet is classified against all of them, in several contexts, and none
+# matches.
+write_unmatched_mixed_rules() {
+  local count=$1 file=$2 i match
+  {
+    echo "rules:"
+    for i in $(seq 0 $((count - 1))); do
+      case $((i % 6)) in
+        0) match=$(printf '{src: 10.%d.%d.0/24, dst_port: %d}' $((i / 256 % 256)) $((i % 256)) $((1000 + i % 50000))) ;;
+        1) match=$(printf '{dst_port: %d, length: %d}' $((i / 6 % 2 ? 123 : 53)) $((100 + i / 12 % 1400))) ;;
+        2) match=$(printf '{dst: 198.51.100.53, dst_port: %d, src_port: %d}' $((i / 6 % 2 ? 123 : 53)) $((1 + i / 12 % 1023))) ;;
+        3) match=$(printf '{dst_port: 123, payload: {offset: 0, value: "ff%06x"}}' "$i") ;;
+        4) match=$(printf '{src: "2001:db8:%x::/48", dst_port: %d}' $((i % 65536)) $((2000 + i % 1000))) ;;
+        5) match=$(printf '{src: 10.%d.%d.0/24, dst_port: 53, length: 900-999}' $((i / 6 / 256 % 256)) $((i / 6 % 256))) ;;
+      esac
+      printf '  - id: m%d\n    match: %s\n    action: drop\n' "$i" "$match"
+    done
+  } >"$file"
+}
+
 # write_unmatched_runtime_state N FILE: a runtime-rule state file (pipeline.dynamic_state) of N
 # source api drop rules for /32 sources in 10.128.0.0/9, which the capture never uses.
 write_unmatched_runtime_state() {
