@@ -49,16 +49,6 @@ std::string value_or(const json& object, const char* key) {
   return object.contains(key) ? cell(object[key]) : "-";
 }
 
-/// The rates object at `path` under `object` (e.g. {"rx"}, {"drops", "rule"}); null if absent.
-json rates_at(const json& object, std::initializer_list<const char*> path) {
-  const json* at = &object;
-  for (const char* key : path) {
-    if (!at->is_object() || !at->contains(key)) return nullptr;
-    at = &(*at)[key];
-  }
-  return *at;
-}
-
 /// A runtime rule's expires_in_s as "9m58s"; "-" for a permanent or file rule.
 std::string expires_cell(const json& expires_in_s) {
   if (!expires_in_s.is_number()) return "-";
@@ -91,15 +81,15 @@ std::string render_stats(const json& reply) {
          rate.is_object() && rate.contains("rate_bps") ? rate_cell(rate, "rate_bps") : ""});
   };
   total_row("rx", value_or(totals, "rx_packets"), value_or(totals, "rx_bytes"),
-            rates_at(rates, {"rx"}));
+            json_at(rates, {"rx"}));
   total_row("forwarded", value_or(totals, "forwarded_packets"), value_or(totals, "forwarded_bytes"),
-            rates_at(rates, {"forwarded"}));
-  total_row("dropped", value_or(totals, "dropped_packets"), "", rates_at(rates, {"dropped"}));
+            json_at(rates, {"forwarded"}));
+  total_row("dropped", value_or(totals, "dropped_packets"), "", json_at(rates, {"dropped"}));
   for (const StatDesc& reason : kDropReasons) {
     const std::string name(reason.name);
     total_row(("  " + name).c_str(),
               totals.contains("drops") ? value_or(totals["drops"], name.c_str()) : "-", "",
-              rates_at(rates, {"drops", name.c_str()}));
+              json_at(rates, {"drops", name.c_str()}));
   }
   out += summary.str() + "\n";
 
@@ -108,8 +98,8 @@ std::string render_stats(const json& reply) {
   for (const json& port : reply.value("ports", json::array())) {
     ports.add_row({value_or(port, "name"), value_or(port, "rx_packets"),
                    value_or(port, "tx_packets"),
-                   rate_cell(rates_at(port, {"rates", "rx"}), "rate_pps"),
-                   rate_cell(rates_at(port, {"rates", "tx"}), "rate_pps"),
+                   rate_cell(json_at(port, {"rates", "rx"}), "rate_pps"),
+                   rate_cell(json_at(port, {"rates", "tx"}), "rate_pps"),
                    value_or(port, "rx_missed"), value_or(port, "rx_errors")});
   }
   out += ports.str() + "\n";
@@ -302,6 +292,15 @@ std::string render_set_list(const json& reply) {
 }
 
 }  // namespace
+
+json json_at(const json& object, std::initializer_list<const char*> path) {
+  const json* at = &object;
+  for (const char* key : path) {
+    if (!at->is_object() || !at->contains(key)) return nullptr;
+    at = &(*at)[key];
+  }
+  return *at;
+}
 
 std::string rate_cell(const json& object, const char* key) {
   if (!object.is_object() || !object.contains(key) || !object[key].is_number()) return "-";

@@ -1,5 +1,6 @@
 #include "udpsieve/cli/rule_commands.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <ctime>
 #include <utility>
@@ -293,7 +294,8 @@ json rules_request(std::span<const std::string> args, const std::string& words) 
     } else if (reader.option("--top", value)) {
       request["top"] = number("--top", 1, protocol::kMaxRulesPage);
     } else if (reader.option("--by", value)) {
-      if (value != "packets" && value != "rate" && value != "rate_10s") {
+      if (std::find(protocol::kRuleRankings.begin(), protocol::kRuleRankings.end(), value) ==
+          protocol::kRuleRankings.end()) {
         reader.fail("--by: packets, rate or rate_10s, got '" + value + "'");
       }
       request["by"] = value;

@@ -63,12 +63,6 @@ std::string uptime_text(double seconds) {
   return text;
 }
 
-/// The rates object under stats.rates at `key` (rx, forwarded, dropped), or {}.
-json rate_of(const json& stats, const char* key) {
-  const json rates = stats.value("rates", json::object());
-  return rates.value(key, json::object());
-}
-
 /// A rate with its unit: "29.72 Mpps", "0 pps".
 std::string with_unit(const json& rate, const char* key, const char* unit) {
   const std::string cell = rate_cell(rate, key);
@@ -114,10 +108,10 @@ json top_rules_request(const TopView& view, std::size_t count) {
   // A view of some rules filters the busiest few times as many as it shows.
   const std::size_t wanted = std::min<std::size_t>(
       protocol::kMaxRulesPage, view.rules == TopView::Rules::all ? count : count * 5 + 50);
-  const char* by = view.sort == TopView::Sort::rate       ? "rate"
-                   : view.sort == TopView::Sort::rate_10s ? "rate_10s"
-                                                          : "packets";
-  return {{"cmd", "rules"}, {"top", wanted}, {"limit", wanted}, {"by", by}};
+  return {{"cmd", "rules"},
+          {"top", wanted},
+          {"limit", wanted},
+          {"by", std::string(protocol::kRuleRankings[static_cast<std::size_t>(view.sort)])}};
 }
 
 std::vector<std::string> top_frame(const json& stats, const json& rules, const TopView& view,
@@ -126,9 +120,9 @@ std::vector<std::string> top_frame(const json& stats, const json& rules, const T
   lines.push_back("udpsieved up " + uptime_text(stats.value("uptime_s", 0.0)) + "   rules by " +
                   sort_name(view.sort) + ", " + rules_name(view.rules) +
                   "   keys: s sort, d drop, f forward, a all, q quit");
-  const json rx = rate_of(stats, "rx");
-  const json forwarded = rate_of(stats, "forwarded");
-  const json dropped = rate_of(stats, "dropped");
+  const json rx = json_at(stats, {"rates", "rx"});
+  const json forwarded = json_at(stats, {"rates", "forwarded"});
+  const json dropped = json_at(stats, {"rates", "dropped"});
   lines.push_back("rx " + with_unit(rx, "rate_pps", "pps") + " " +
                   with_unit(rx, "rate_bps", "bit/s") + "   forwarded " +
                   with_unit(forwarded, "rate_pps", "pps") + " " +
@@ -137,10 +131,10 @@ std::vector<std::string> top_frame(const json& stats, const json& rules, const T
                   with_unit(rx, "rate_pps_10s", "pps") + ", dropped " +
                   with_unit(dropped, "rate_pps_10s", "pps") + ")");
   std::string reasons = "drops/s:";
-  const json drops = stats.value("rates", json::object()).value("drops", json::object());
   for (const StatDesc& reason : kDropReasons) {
     const std::string name(reason.name);
-    reasons += "  " + name + " " + rate_cell(drops.value(name, json::object()), "rate_pps");
+    reasons +=
+        "  " + name + " " + rate_cell(json_at(stats, {"rates", "drops", name.c_str()}), "rate_pps");
   }
   lines.push_back(reasons);
   lines.emplace_back();
@@ -148,9 +142,8 @@ std::vector<std::string> top_frame(const json& stats, const json& rules, const T
   TextTable ports;
   ports.add_row({"port", "rx pps", "rx bit/s", "tx pps", "tx bit/s", "rx_missed", "rx_errors"});
   for (const json& port : stats.value("ports", json::array())) {
-    const json port_rates = port.value("rates", json::object());
-    const json port_rx = port_rates.value("rx", json::object());
-    const json port_tx = port_rates.value("tx", json::object());
+    const json port_rx = json_at(port, {"rates", "rx"});
+    const json port_tx = json_at(port, {"rates", "tx"});
     ports.add_row({port.value("name", std::string("-")), rate_cell(port_rx, "rate_pps"),
                    rate_cell(port_rx, "rate_bps"), rate_cell(port_tx, "rate_pps"),
                    rate_cell(port_tx, "rate_bps"),
@@ -185,9 +178,8 @@ bool top_key(int key, TopView& view) {
     case 'Q':
       return false;
     case 's':
-      view.sort = view.sort == TopView::Sort::rate       ? TopView::Sort::rate_10s
-                  : view.sort == TopView::Sort::rate_10s ? TopView::Sort::packets
-                                                         : TopView::Sort::rate;
+      view.sort = static_cast<TopView::Sort>((static_cast<std::size_t>(view.sort) + 1) %
+                                             protocol::kRuleRankings.size());
       break;
     case 'd':
       view.rules = TopView::Rules::drop;

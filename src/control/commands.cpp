@@ -271,15 +271,12 @@ std::optional<std::string> read_rule_filter(const json& body, RuleFilter& filter
   if (!string_field("id", filter.id)) return "rules: id is a non-empty string";
   if (const auto by = body.find("by"); by != body.end()) {
     const std::string text = by->is_string() ? by->get<std::string>() : "";
-    if (text == "packets") {
-      filter.by = RuleFilter::By::packets;
-    } else if (text == "rate") {
-      filter.by = RuleFilter::By::rate;
-    } else if (text == "rate_10s") {
-      filter.by = RuleFilter::By::rate_10s;
-    } else {
+    const auto* ranking =
+        std::find(protocol::kRuleRankings.begin(), protocol::kRuleRankings.end(), text);
+    if (ranking == protocol::kRuleRankings.end()) {
       return "rules: by is one of packets, rate, rate_10s";
     }
+    filter.by = static_cast<RuleFilter::By>(ranking - protocol::kRuleRankings.begin());
   }
   if (!number_field("top", 1, kMaxRulesPage, filter.top)) {
     return "rules: top is an integer from 1 to " + std::to_string(kMaxRulesPage);

@@ -37,6 +37,7 @@ using nlohmann::json;
 using udpsieve::test::append_record;
 using udpsieve::test::Bytes;
 using udpsieve::test::DaemonProcess;
+using udpsieve::test::entry_of;
 using udpsieve::test::FifoPcapReader;
 using udpsieve::test::FifoPcapWriter;
 using udpsieve::test::final_total;
@@ -180,14 +181,6 @@ struct Received {
     return forwarded[(heavy ? 0 : kSources) + i];
   }
 };
-
-/// The entry of rule `id` in a rules reply, or null.
-json entry_of(const json& reply, const std::string& id) {
-  for (const json& entry : reply["rules"]) {
-    if (entry["id"] == id) return entry;
-  }
-  return nullptr;
-}
 
 TEST(PerSource, ThousandHeavyAndThousandLightSourcesThroughOneRule) {
   REQUIRE_DPDK();

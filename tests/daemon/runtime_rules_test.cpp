@@ -36,6 +36,7 @@ namespace {
 using nlohmann::json;
 using udpsieve::test::ctl_binary;
 using udpsieve::test::DaemonProcess;
+using udpsieve::test::entry_of;
 using udpsieve::test::error_text;
 using udpsieve::test::final_total;
 using udpsieve::test::Flow;
@@ -74,14 +75,6 @@ std::string read_text(const std::string& path) {
   std::ostringstream text;
   text << in.rdbuf();
   return text.str();
-}
-
-/// The entry of rule `id` in a rules reply, or null.
-json entry_of(const json& reply, const std::string& id) {
-  for (const json& entry : reply["rules"]) {
-    if (entry["id"] == id) return entry;
-  }
-  return nullptr;
 }
 
 /// The ports of a test's daemon: FIFO traffic (wan reads in.fifo and forwards to out, which

@@ -280,6 +280,14 @@ inline std::map<std::string, uint64_t> rule_packets(const nlohmann::json& reply)
   return out;
 }
 
+/// The entry of rule `id` in a rules/stats reply, or null.
+inline nlohmann::json entry_of(const nlohmann::json& reply, const std::string& id) {
+  for (const nlohmann::json& entry : reply["rules"]) {
+    if (entry["id"] == id) return entry;
+  }
+  return nullptr;
+}
+
 /// Rule ids in reply order, from a rules/stats reply.
 inline std::vector<std::string> rule_ids(const nlohmann::json& reply) {
   std::vector<std::string> out;

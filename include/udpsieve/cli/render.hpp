@@ -1,6 +1,7 @@
 #pragma once
 /// Readable tables for udpsievectl, generated from the daemon's JSON replies.
 
+#include <initializer_list>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -17,6 +18,9 @@ class TextTable {
   std::vector<std::vector<std::string>> rows_;
 };
 
+/// The value at `path` under `object` (e.g. {"rates", "drops", "rule"}); null if absent.
+[[nodiscard]] nlohmann::json json_at(const nlohmann::json& object,
+                                     std::initializer_list<const char*> path);
 /// `object[key]` (a rate per second) as a table cell: "2.50 M", "120"; "-" when absent.
 [[nodiscard]] std::string rate_cell(const nlohmann::json& object, const char* key);
 

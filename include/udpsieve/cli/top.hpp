@@ -21,7 +21,8 @@ struct TopOptions {
 
 /// What the view shows: how the rules are ranked and which of them.
 struct TopView {
-  enum class Sort : uint8_t { rate, rate_10s, packets } sort = Sort::rate;
+  /// In protocol::kRuleRankings' order; s moves to the next (rate, rate_10s, packets, rate...).
+  enum class Sort : uint8_t { packets, rate, rate_10s } sort = Sort::rate;
   enum class Rules : uint8_t { all, drop, forward } rules = Rules::all;
 };
 

@@ -66,6 +66,10 @@ inline constexpr std::array<CliForm, 1> kPortsCli = {
     {{"ports", "ports: device, driver, link, queues, counters"}}};
 inline constexpr std::array<CliForm, 1> kWorkersCli = {
     {{"workers", "workers: lcore, queues, counters, polls"}}};
+/// What a `rules` request's `top` ranks by (its `by` field), in RuleFilter::By's order: packets
+/// since start, packets per second over the last second, over the last ten.
+inline constexpr std::array<std::string_view, 3> kRuleRankings = {"packets", "rate", "rate_10s"};
+
 inline constexpr std::array<Field, 6> kRulesFields = {{
     {"source", "string", false,
      "only the rules of this source: file, or a runtime source such as api or bgp"},

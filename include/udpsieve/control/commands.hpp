@@ -88,7 +88,8 @@ struct RuleFilter {
   std::optional<std::string> source;  ///< "file", or a runtime source such as api or bgp
   std::optional<std::string> id;      ///< one rule
   std::optional<std::size_t> top;     ///< the N busiest (by `by`), busiest first
-  /// What `top` ranks by: packets since start, or the current rate (last second, ten seconds).
+  /// What `top` ranks by (protocol::kRuleRankings, in this order): packets since start, or the
+  /// current rate (last second, ten seconds).
   enum class By : uint8_t { packets, rate, rate_10s } by = By::packets;
   std::size_t limit = kDefaultRulesPage;
   std::size_t offset = 0;
