@@ -42,6 +42,8 @@ std::vector<std::string> restart_required_changes(const DaemonConfig& running,
   differ(running.pipeline.dynamic_state != next.pipeline.dynamic_state, "pipeline.dynamic_state");
   differ(running.pipeline.per_source_entries != next.pipeline.per_source_entries,
          "pipeline.per_source_entries");
+  differ(running.pipeline.talker_sampling != next.pipeline.talker_sampling,
+         "pipeline.talker_sampling");
   differ(running.control.stats_interval_ms != next.control.stats_interval_ms,
          "control.stats_interval_ms");
   // The metrics listener is bound before EAL, like the control socket; moving it is a restart.

@@ -247,7 +247,7 @@ rules::Verdict parse_verdict(const YamlNode& node) {
 
 PipelineConfig parse_pipeline(const YamlNode& node, const std::string& base_dir) {
   node.expect_map({"default_action", "non_udp", "rules", "dynamic_max_rules", "dynamic_state",
-                   "per_source_entries"});
+                   "per_source_entries", "talker_sampling"});
   PipelineConfig pipeline;
   if (auto action = node.get("default_action")) pipeline.default_action = parse_verdict(*action);
   if (auto non_udp = node.get("non_udp")) pipeline.non_udp = parse_verdict(*non_udp);
@@ -277,6 +277,9 @@ PipelineConfig parse_pipeline(const YamlNode& node, const std::string& base_dir)
   }
   if (auto entries = node.get("per_source_entries")) {
     pipeline.per_source_entries = static_cast<std::size_t>(entries->as_uint(64, 1U << 28));
+  }
+  if (auto sampling = node.get("talker_sampling")) {
+    pipeline.talker_sampling = static_cast<uint32_t>(sampling->as_uint(0, 1U << 20));
   }
   return pipeline;
 }

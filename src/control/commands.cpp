@@ -21,6 +21,7 @@
 #include "udpsieve/control/runtime_updates.hpp"
 #include "udpsieve/control/set_updates.hpp"
 #include "udpsieve/control/stats_aggregator.hpp"
+#include "udpsieve/control/talkers.hpp"
 #include "udpsieve/dataplane/mempools.hpp"
 #include "udpsieve/dataplane/ports.hpp"
 #include "udpsieve/dataplane/table.hpp"
@@ -554,6 +555,43 @@ const std::string& run_id() {
 
 }  // namespace
 
+json talkers_reply(const ControlContext& context, const TalkerQuery& query) {
+  const uint32_t sampling = context.config.config.pipeline.talker_sampling;
+  if (sampling == 0) return error_reply("talkers are off (pipeline.talker_sampling is 0)");
+  const TalkerAnswer answer = context.talkers.top(query, rte_rdtsc());
+  // Rules are keyed by their ids' hashes: name those of the answer from the table in effect.
+  std::unordered_map<uint64_t, std::pair<std::string, std::string>> names;
+  const dataplane::Table* table = context.tables.current();
+  if (query.kind == dataplane::TalkerKind::rule && table != nullptr) {
+    for (const TalkerRow& row : answer.rows) {
+      if (row.key.family <= dataplane::TalkerKey::kRuntimePart) names.try_emplace(row.key.high);
+    }
+    for (const dataplane::PartKind kind :
+         {dataplane::PartKind::file, dataplane::PartKind::runtime}) {
+      const dataplane::RulePart& part = table->part(kind);
+      const uint64_t* keys = part.talker_keys();
+      for (std::size_t i = 0; !names.empty() && i < part.rule_count(); ++i) {
+        const auto found = names.find(keys[i]);
+        if (found == names.end() || !found->second.first.empty()) continue;
+        const std::string& id = part.rules().rules()[i].id;
+        const RuntimeRule* meta =
+            kind == dataplane::PartKind::runtime ? context.runtime.published().find(id) : nullptr;
+        found->second = {id, kind == dataplane::PartKind::file ? "file"
+                             : meta != nullptr                 ? meta->source
+                                                               : "api"};
+      }
+    }
+  }
+  return talkers_json(query, answer, sampling,
+                      [&names](const dataplane::TalkerKey& key)
+                          -> std::optional<std::pair<std::string, std::string>> {
+                        const auto found = names.find(key.high);
+                        if (found == names.end() || found->second.first.empty())
+                          return std::nullopt;
+                        return found->second;
+                      });
+}
+
 json version_reply() {
   return {
       {"name", "udpsieved"}, {"version", kVersion}, {"dpdk", rte_version()}, {"run_id", run_id()}};
@@ -587,6 +625,12 @@ std::string answer(const Request& request, const ControlContext& context) {
         return error_reply(*refused).dump(-1, ' ', false, json::error_handler_t::replace);
       }
       reply = rules_reply(context, filter);
+    } else if (command == "talkers") {
+      TalkerQuery query;
+      if (std::optional<std::string> refused = read_talker_query(request.body, query)) {
+        return error_reply(*refused).dump(-1, ' ', false, json::error_handler_t::replace);
+      }
+      reply = talkers_reply(context, query);
     } else if (command == "version") {
       reply = version_reply();
     } else if (command == "steering") {

@@ -1,6 +1,7 @@
 #include "udpsieve/control/control_loop.hpp"
 
 #include <malloc.h>
+#include <rte_cycles.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -53,6 +54,8 @@ std::string classifier_summary(const dataplane::AclBuildInfo& acl) {
 ControlLoop::ControlLoop(ControlParts parts, std::shared_ptr<const config::LoadedConfig> config)
     : parts_(std::move(parts)),
       config_(std::move(config)),
+      talkers_(parts_.workers.size(), static_cast<double>(rte_get_tsc_hz()),
+               protocol::kTalkerWindowSeconds),
       started_(std::chrono::steady_clock::now()) {
   const dataplane::Table* table = parts_.tables.current();
   books_[0].on_publish(table->file());
@@ -101,10 +104,10 @@ void ControlLoop::reap() {
 }
 
 ControlContext ControlLoop::context() const {
-  return ControlContext{*config_,       parts_.ports, parts_.pools,    parts_.tables,
-                        parts_.stats,   rates_,       books_[0],       books_[1],
-                        parts_.runtime, parts_.sets,  parts_.steering, reloads_,
-                        parts_.workers, started_,     heartbeat_moved_};
+  return ControlContext{*config_,     parts_.ports,   parts_.pools, parts_.tables,
+                        parts_.stats, rates_,         talkers_,     books_[0],
+                        books_[1],    parts_.runtime, parts_.sets,  parts_.steering,
+                        reloads_,     parts_.workers, started_,     heartbeat_moved_};
 }
 
 void ControlLoop::watch_heartbeats() {
@@ -129,6 +132,7 @@ void ControlLoop::drain() {
     dataplane::SnapshotChannel& channel = *parts_.channels[i];
     while (dataplane::WorkerSnapshot* snapshot = channel.receive()) {
       parts_.stats.absorb(i, *snapshot);
+      if (snapshot->talkers.valid) talkers_.absorb(i, snapshot->talkers);
       // The buffer is ours until released: make room for the current table's rules.
       if (snapshot->rules.size() < rules) snapshot->rules.resize(rules);
       channel.release(snapshot);

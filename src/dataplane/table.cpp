@@ -56,6 +56,7 @@ RulePart::RulePart(std::shared_ptr<const rules::RuleSet> rules, const PartParams
   const uint32_t workers = std::max<uint32_t>(params.workers, 1);
   check_rule_limits(list, workers);
   verdicts_.reserve(list.size());
+  talker_keys_.reserve(list.size());
   for (std::size_t i = 0; i < list.size(); ++i) {
     const rules::Rule& rule = list[i];
     RuleVerdict verdict;
@@ -73,6 +74,7 @@ RulePart::RulePart(std::shared_ptr<const rules::RuleSet> rules, const PartParams
       metered_rules_.push_back(i);
     }
     verdicts_.push_back(verdict);
+    talker_keys_.push_back(fnv1a64(rule.id));
   }
   if (metered_rules_.size() >= RuleVerdict::kNoMeter) {
     throw std::runtime_error("more than 65534 rate_limit rules");

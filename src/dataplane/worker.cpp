@@ -22,6 +22,8 @@ namespace {
 
 /// How many packets ahead of the one being parsed to prefetch (l3fwd uses 3 to 8).
 constexpr uint16_t kPrefetchOffset = 4;
+/// Keys each top-talker summary holds (32 bytes each; 16 summaries per worker).
+constexpr std::size_t kTalkerEntries = 1024;
 
 /// A big-endian 32-bit value (an IPv4 address) in host order.
 uint32_t load_be32(const uint8_t* bytes) noexcept {
@@ -54,6 +56,12 @@ Worker::Worker(WorkerSetup setup, const TablePublisher& tables, SnapshotChannel&
   sources_ = std::make_unique<SourceBuckets>(
       setup_.per_source_entries, std::array<uint64_t, 2>{(uint64_t{random()} << 32) | random(),
                                                          (uint64_t{random()} << 32) | random()});
+  if (setup_.talker_sampling != 0) {
+    talkers_ =
+        std::make_unique<Talkers>(setup_.talker_sampling, kTalkerEntries,
+                                  std::array<uint64_t, 2>{(uint64_t{random()} << 32) | random(),
+                                                          (uint64_t{random()} << 32) | random()});
+  }
 }
 
 int Worker::launch(void* arg) noexcept {
@@ -69,6 +77,10 @@ int Worker::run() noexcept {
   const auto queue_count = static_cast<uint16_t>(setup_.rx_queues.size());
   std::array<rte_mbuf*, kBurstSize> burst{};
   next_publish_tsc_ = rte_rdtsc() + setup_.publish_interval_tsc;
+  if (talkers_ != nullptr) {
+    talkers_->start(rte_rdtsc());
+    next_talkers_tsc_ = rte_rdtsc() + rte_get_tsc_hz();
+  }
 
   const Table* table = tables_.current();
   while (!stop_.load(std::memory_order_relaxed)) {
@@ -90,6 +102,7 @@ int Worker::run() noexcept {
     flush_all();
     rte_rcu_qsbr_quiescent(qsbr_, thread_id);
     heartbeat_.fetch_add(1, std::memory_order_relaxed);
+    if (talkers_ != nullptr) tend_talkers();
 
     if (rte_rdtsc() >= next_publish_tsc_) {
       // If the control thread holds every buffer, skip: counters are cumulative.
@@ -226,6 +239,9 @@ void Worker::handle_burst(rte_mbuf** mbufs, uint16_t count, uint16_t in_port,
   const uint64_t now = meters[0] != nullptr || meters[1] != nullptr ? rte_rdtsc() : 0;
   // Non-zero only while a verdict capture runs: one load per burst otherwise.
   const uint64_t capture = tap_ != nullptr ? tap_->word() : 0;
+  Talkers* const talkers = talkers_.get();
+  const std::array<const uint64_t*, kPartKinds> talker_keys = {file.talker_keys(),
+                                                               runtime.talker_keys()};
   // Per-source limits: hash the burst's keys and prefetch their buckets before any is needed.
   std::array<uint64_t, kBurstSize> source_hash;
   const bool per_source = file.per_source() || runtime.per_source();
@@ -289,6 +305,11 @@ void Worker::handle_burst(rte_mbuf** mbufs, uint16_t count, uint16_t in_port,
         }
         break;
     }
+    if (talkers != nullptr && info[i].status == ParseStatus::udp && talkers->sample()) {
+      talkers->record(info[i].key, reason != DropReason::count,
+                      hit == 0 ? 0 : talker_keys[part][index],
+                      hit == 0 ? TalkerKey::kNoRule : static_cast<uint8_t>(part));
+    }
     if (unlikely(capture != 0)) {
       const uint32_t rule = hit == 0 ? 0 : index + 1;
       const uint64_t generation = part == 0 ? file.generation() : runtime.generation();
@@ -306,6 +327,18 @@ void Worker::handle_burst(rte_mbuf** mbufs, uint16_t count, uint16_t in_port,
     }
   }
   if (dropped_count != 0) rte_pktmbuf_free_bulk(dropped.data(), dropped_count);
+}
+
+void Worker::tend_talkers() noexcept {
+  if (talkers_->reporting()) {
+    // One table per loop pass: preparing all sixteen at once would hold up the queues.
+    if (!talkers_ready_) talkers_ready_ = talkers_->prepare_step();
+    return;
+  }
+  const uint64_t now = rte_rdtsc();
+  if (now < next_talkers_tsc_) return;
+  (void)talkers_->end_period(now);
+  next_talkers_tsc_ = now + rte_get_tsc_hz();
 }
 
 void Worker::lookup_sets(const Table& table, const uint16_t* v4_index, uint16_t v4_count,
@@ -401,6 +434,11 @@ bool Worker::publish(const Table& table, bool final) noexcept {
   counters_.stats[stat(WorkerStat::per_source_sources)] = sources_->in_use();
   counters_.stats[stat(WorkerStat::per_source_evictions)] = sources_->evictions();
   snapshot->counters = counters_;
+  snapshot->talkers.valid = false;
+  if (talkers_ready_) {
+    talkers_->take_report(snapshot->talkers);
+    talkers_ready_ = false;
+  }
   // A buffer too small for this table carries no rule counters; the control thread keeps the
   // previous ones and enlarges the buffer before handing it back.
   snapshot->rules_truncated = table.rule_count() > snapshot->rules.size();

@@ -58,7 +58,8 @@ control::CompileOutcome reload(const control::JobRequest& request, const Compile
     return control::make_failure(
         "reload refused: " + join(changed) +
         " changed, which needs a restart of udpsieved (a reload applies pipeline.* but "
-        "pipeline.dynamic_state and per_source_entries, ports[].forward_to, the control "
+        "pipeline.dynamic_state, per_source_entries and talker_sampling, ports[].forward_to, the "
+        "control "
         "socket's mode and groups and "
         "logging.level)");
   }

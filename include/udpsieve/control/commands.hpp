@@ -30,6 +30,8 @@ namespace udpsieve::control {
 
 class StatsAggregator;
 class RateBook;
+class TalkerBook;
+struct TalkerQuery;
 class RuleCounterBook;
 class RuntimeUpdates;
 class SetUpdates;
@@ -55,6 +57,7 @@ struct ControlContext {
   const dataplane::TablePublisher& tables;
   const StatsAggregator& stats;
   const RateBook& rates;                    ///< current rates, sampled about once a second
+  const TalkerBook& talkers;                ///< the workers' top-talker summaries
   const RuleCounterBook& file_counters;     ///< the file rules' counters
   const RuleCounterBook& runtime_counters;  ///< the runtime rules' counters
   const RuntimeUpdates& runtime;
@@ -100,6 +103,8 @@ struct RuleFilter {
 [[nodiscard]] nlohmann::json rules_reply(const ControlContext& context,
                                          const RuleFilter& filter = {});
 [[nodiscard]] nlohmann::json version_reply();
+/// The `talkers` reply: the heaviest talkers of the last ten seconds (see talkers.hpp).
+[[nodiscard]] nlohmann::json talkers_reply(const ControlContext& context, const TalkerQuery& query);
 /// The NICs' flow rules per port (`steering`).
 [[nodiscard]] nlohmann::json steering_reply(const ControlContext& context);
 /// `rules` without the rule list and files: table generation, classifier, reloads.

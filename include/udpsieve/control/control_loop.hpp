@@ -21,6 +21,7 @@
 #include "udpsieve/control/runtime_updates.hpp"
 #include "udpsieve/control/set_updates.hpp"
 #include "udpsieve/control/socket_server.hpp"
+#include "udpsieve/control/talkers.hpp"
 #include "udpsieve/dataplane/table.hpp"
 
 namespace udpsieve::dataplane {
@@ -142,6 +143,7 @@ class ControlLoop {
   std::atomic<bool> reaper_done_{true};
   std::array<RuleCounterBook, dataplane::kPartKinds> books_{RuleCounterBook(0), RuleCounterBook(1)};
   RateBook rates_;
+  TalkerBook talkers_;
   ReloadStatus reloads_;
   std::chrono::steady_clock::time_point started_;
   std::chrono::steady_clock::time_point next_flow_query_{};

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "udpsieve/common/stats_schema.hpp"
+#include "udpsieve/dataplane/talkers.hpp"
 
 namespace udpsieve::dataplane {
 
@@ -61,6 +62,8 @@ struct WorkerSnapshot {
   /// keeps the worker's previous rule counts and enlarges the buffer.
   bool rules_truncated = false;
   std::vector<RuleCounter> rules;  ///< sized by the control thread; the worker only copies
+  /// The top-talker summaries of a period that ended since the last snapshot (if `valid`).
+  TalkerReport talkers;
 };
 
 }  // namespace udpsieve::dataplane

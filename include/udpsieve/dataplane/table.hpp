@@ -87,6 +87,8 @@ class RulePart {
   [[nodiscard]] uint64_t generation() const noexcept { return generation_; }
   [[nodiscard]] const RuleVerdict* verdicts() const noexcept { return verdicts_.data(); }
   [[nodiscard]] std::size_t rule_count() const noexcept { return verdicts_.size(); }
+  /// Each rule's key in the top-talker summaries: the FNV-1a hash of its id.
+  [[nodiscard]] const uint64_t* talker_keys() const noexcept { return talker_keys_.data(); }
   [[nodiscard]] uint32_t workers() const noexcept { return static_cast<uint32_t>(rows_.size()); }
   /// The per-rule counter row owned by one worker (written only by that worker).
   [[nodiscard]] RuleCounter* rule_counters(uint32_t worker) const noexcept { return rows_[worker]; }
@@ -116,6 +118,7 @@ class RulePart {
   std::shared_ptr<const rules::RuleSet> rules_;
   std::unique_ptr<AclClassifier> classifier_;
   std::vector<RuleVerdict> verdicts_;
+  std::vector<uint64_t> talker_keys_;       // parallel to verdicts_; read only for sampled packets
   std::vector<RuleCounter*> rows_;          // one cache-line-aligned allocation per worker
   std::vector<MeterSlot*> meters_;          // one allocation per worker (null without rate limits)
   std::vector<std::size_t> metered_rules_;  // rule index of each meter slot

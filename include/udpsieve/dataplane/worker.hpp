@@ -12,6 +12,7 @@
 #include "udpsieve/dataplane/counters.hpp"
 #include "udpsieve/dataplane/packet_parser.hpp"
 #include "udpsieve/dataplane/source_buckets.hpp"
+#include "udpsieve/dataplane/talkers.hpp"
 
 struct rte_mbuf;
 struct rte_rcu_qsbr;
@@ -42,6 +43,7 @@ struct WorkerSetup {
   uint64_t publish_interval_tsc = 0;
   CaptureTap* tap = nullptr;  ///< verdict capture (shared by all workers); none when null
   std::size_t per_source_entries = 1024;  ///< pipeline.per_source_entries
+  uint32_t talker_sampling = 0;           ///< pipeline.talker_sampling (0: no talker summaries)
 };
 
 class alignas(kCacheLine) Worker {
@@ -85,6 +87,8 @@ class alignas(kCacheLine) Worker {
   void flush(uint16_t out_port) noexcept;
   void flush_all() noexcept;
   [[nodiscard]] bool publish(const Table& table, bool final) noexcept;
+  /// Ends the talker summaries' period when due and prepares its report a table per call.
+  void tend_talkers() noexcept;
 
   // --- hot: touched for every burst ---
   WorkerCounters counters_;
@@ -94,6 +98,7 @@ class alignas(kCacheLine) Worker {
   uint16_t tx_queue_ = 0;
   CaptureTap* tap_ = nullptr;
   std::unique_ptr<SourceBuckets> sources_;  ///< per-source rate-limit buckets
+  std::unique_ptr<Talkers> talkers_;        ///< top-talker summaries (null when off)
   const TablePublisher& tables_;
   rte_rcu_qsbr* qsbr_;
   const std::atomic<bool>& stop_;
@@ -105,6 +110,8 @@ class alignas(kCacheLine) Worker {
   WorkerSetup setup_;
   SnapshotChannel& channel_;
   uint64_t next_publish_tsc_ = 0;
+  uint64_t next_talkers_tsc_ = 0;  ///< when the talker summaries' period ends
+  bool talkers_ready_ = false;     ///< a finished period's report is ready to ship
   uint64_t sequence_ = 0;
   alignas(kCacheLine) std::atomic<uint64_t> heartbeat_{0};
   std::atomic<bool> finished_{false};

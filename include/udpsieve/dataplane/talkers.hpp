@@ -1,0 +1,149 @@
+#pragma once
+/// Top talkers: one worker's heavy-hitter summaries of a sample of the packets it decides.
+///
+/// One packet in `pipeline.talker_sampling` (at random gaps averaging that, so a replayed
+/// capture whose length divides the rate is not sampled at the same frames each time) is
+/// counted in a summary per key kind — source address, source prefix (/24, /48), destination
+/// port, rule — and verdict (forwarded, dropped). Each summary is a set-associative Space-Saving
+/// table (Metwally et al., 2005): a key's keyed hash picks a set of kWays counters; a key not
+/// there takes an empty counter of its set, or the smallest, whose count it inherits as its
+/// error (so a listed key was seen at most `count` and at least `count - error` times, and a
+/// key not listed at most as often as the smallest count of its set).
+///
+/// The worker keeps two sets of summaries: the one it counts into, and the one it reports. At
+/// the end of a period (about a second) it swaps them, then moves the finished summaries' top
+/// kShipped per table into a TalkerReport a table per loop pass (so no pass stalls for long),
+/// which it ships with its next counter snapshot. Pure code: the worker gives it TSC times.
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+#include "udpsieve/rules/packet_key.hpp"
+
+namespace udpsieve::dataplane {
+
+/// What a summary is keyed by (protocol::kTalkerKinds' order).
+enum class TalkerKind : uint8_t { src, src_prefix, dst_port, rule, count };
+inline constexpr std::size_t kTalkerKinds = static_cast<std::size_t>(TalkerKind::count);
+/// Summaries per kind: packets forwarded, packets dropped.
+inline constexpr std::size_t kTalkerVerdicts = 2;
+/// Source prefix lengths of TalkerKind::src_prefix.
+inline constexpr unsigned kTalkerPrefixV4 = 24;
+inline constexpr unsigned kTalkerPrefixV6 = 48;
+
+/// A talker: an address or prefix (family 4 or 6; IPv4 in the low word), a destination port
+/// (`low`), or a rule (`high` its rules::Rule id's FNV-1a hash, family kFilePart or
+/// kRuntimePart; kNoRule for packets no rule matched).
+struct TalkerKey {
+  static constexpr uint8_t kFilePart = 0;
+  static constexpr uint8_t kRuntimePart = 1;
+  static constexpr uint8_t kNoRule = 2;
+  uint64_t high = 0;
+  uint64_t low = 0;
+  uint8_t family = 0;
+  friend bool operator==(const TalkerKey&, const TalkerKey&) = default;
+};
+
+/// A listed talker: its key, how often it was counted, and how much of that may belong to
+/// other keys (count - error <= true count <= count).
+struct TalkerCount {
+  TalkerKey key;
+  uint32_t count = 0;
+  uint32_t error = 0;
+};
+
+/// One summary's heaviest keys, heaviest first.
+struct TalkerList {
+  static constexpr std::size_t kShipped = 64;
+  uint32_t size = 0;
+  /// A key not listed was counted at most this often (the smallest count a full set held, or
+  /// the smallest listed count when more were held than listed; 0 when nothing was left out).
+  uint32_t floor = 0;
+  std::array<TalkerCount, kShipped> top{};
+};
+
+/// One worker's summaries over one period.
+struct TalkerReport {
+  bool valid = false;  ///< false: the snapshot carries no report
+  uint64_t start_tsc = 0;
+  uint64_t end_tsc = 0;
+  uint64_t seen = 0;  ///< packets offered to the sampler in the period
+  std::array<uint64_t, kTalkerVerdicts> sampled{};  ///< packets sampled, per verdict
+  std::array<std::array<TalkerList, kTalkerKinds>, kTalkerVerdicts> lists{};
+};
+
+/// One set-associative Space-Saving summary.
+class TalkerTable {
+ public:
+  static constexpr std::size_t kWays = 8;
+  /// Room for `entries` keys (rounded up to whole sets, a power of two of them).
+  explicit TalkerTable(std::size_t entries);
+
+  /// Counts one packet of `key`, whose keyed hash is `hash`.
+  void add(const TalkerKey& key, uint64_t hash) noexcept;
+  /// The heaviest keys, heaviest first, into `out`.
+  void top(TalkerList& out) const noexcept;
+  void clear() noexcept;
+  [[nodiscard]] std::size_t capacity() const noexcept { return (mask_ + 1) * kWays; }
+
+ private:
+  std::unique_ptr<TalkerCount[]> entries_;  // count 0: empty
+  std::size_t mask_;
+};
+
+class Talkers {
+ public:
+  /// `sampling`: one packet in that many (at least 1); `entries`: room per summary; `seed`
+  /// keys the hash and the sampler.
+  Talkers(uint32_t sampling, std::size_t entries, std::array<uint64_t, 2> seed);
+
+  /// Whether to sample the next packet (call once per packet).
+  [[nodiscard]] bool sample() noexcept {
+    ++seen_;
+    if (--gap_ != 0) return false;
+    gap_ = next_gap();
+    return true;
+  }
+  /// Counts a sampled UDP packet: its key, whether it was dropped, and its rule (`rule_hash`
+  /// and `part` as in TalkerKey; part kNoRule when none matched).
+  void record(const rules::PacketKey& packet, bool dropped, uint64_t rule_hash,
+              uint8_t part) noexcept;
+
+  /// Starts the first period at `now`.
+  void start(uint64_t now) noexcept { period_start_ = now; }
+  /// Ends the period at `now`: the summaries counted so far become the ones reported, and
+  /// counting goes on into the others. Returns false (and does nothing) while the last
+  /// period's report is not out yet.
+  bool end_period(uint64_t now) noexcept;
+  /// Whether a finished period's report is being prepared.
+  [[nodiscard]] bool reporting() const noexcept { return pending_ != kNone; }
+  /// Prepares one more table of the finished period's report; true once all are ready.
+  bool prepare_step() noexcept;
+  /// Once prepare_step() returned true: moves the report into `out` and frees the summaries.
+  void take_report(TalkerReport& out) noexcept;
+
+  /// The keyed hash of a key (exposed for tests).
+  [[nodiscard]] uint64_t hash(const TalkerKey& key) const noexcept;
+
+ private:
+  static constexpr std::size_t kTables = kTalkerVerdicts * kTalkerKinds;
+  static constexpr std::size_t kNone = ~std::size_t{0};
+  uint32_t next_gap() noexcept;
+
+  uint32_t sampling_;
+  uint32_t gap_ = 1;
+  uint64_t rng_;
+  uint64_t seen_ = 0;
+  std::array<uint64_t, 2> seed_;
+  uint64_t period_start_ = 0;
+  std::array<uint64_t, kTalkerVerdicts> sampled_{};
+  /// Two sets of tables: `active_` counts, the other is reported.
+  std::array<std::array<std::unique_ptr<TalkerTable>, kTables>, 2> tables_;
+  std::size_t active_ = 0;
+  std::size_t pending_ = kNone;  ///< the next table of the finished set to prepare
+  std::unique_ptr<TalkerReport> report_;
+};
+
+}  // namespace udpsieve::dataplane
