@@ -92,6 +92,30 @@ inline constexpr std::array<CliForm, 2> kRulesCli = {
      {"rule list [--source S] [--id ID] [--top N [--by packets|rate|rate_10s]] [--limit N] "
       "[--offset N]",
       "the same as rules"}}};
+/// What a `talkers` request ranks (its `by` field), in dataplane::TalkerKind's order.
+inline constexpr std::array<std::string_view, 4> kTalkerKinds = {"src", "src_prefix", "dst_port",
+                                                                 "rule"};
+/// Which packets' talkers (its `verdict` field): dropped, forwarded, or both.
+inline constexpr std::array<std::string_view, 3> kTalkerVerdicts = {"drop", "forward", "all"};
+/// Talkers a `talkers` reply lists at most (each worker ships this many per summary a second).
+inline constexpr std::size_t kMaxTalkers = 64;
+inline constexpr std::size_t kDefaultTalkers = 10;
+/// The window a `talkers` reply covers.
+inline constexpr unsigned kTalkerWindowSeconds = 10;
+
+inline constexpr std::array<Field, 3> kTalkersFields = {{
+    {"by", "src | src_prefix | dst_port | rule", false,
+     "what to rank: source addresses (default), source prefixes (/24, /48), destination ports, "
+     "or the rules that decided the packets"},
+    {"verdict", "drop | forward | all", false,
+     "the dropped packets, the forwarded ones, or both (default)"},
+    {"top", "integer", false, "talkers to list, 1-64 (default 10)"},
+}};
+inline constexpr std::array<CliForm, 1> kTalkersCli = {
+    {{"talkers [--by src|src_prefix|dst_port|rule] [--verdict drop|forward|all] [--top N]",
+      "the heaviest talkers over the last 10 s, estimated from sampled packets
+"
+      "(pipeline.talker_sampling): packets per second, the estimate's error bound, share"}}};
 inline constexpr std::array<CliForm, 1> kVersionCli = {{{"version", "daemon and DPDK versions"}}};
 inline constexpr std::array<CliForm, 1> kSteeringCli = {
     {{"steering",
@@ -189,11 +213,13 @@ inline constexpr std::array<CliForm, 1> kSetFlushCli = {
     {{"set flush NAME", "empty a set (its file fills it again at the next reload)"}}};
 
 /// Every command the daemon answers, in the order docs and usage list them.
-inline constexpr std::array<Command, 17> kCommands = {{
+inline constexpr std::array<Command, 18> kCommands = {{
     {"stats", Rights::read, {}, kStatsCli, "counters of the whole daemon"},
     {"ports", Rights::read, {}, kPortsCli, "the ports and their counters"},
     {"workers", Rights::read, {}, kWorkersCli, "the workers and their counters"},
     {"rules", Rights::read, kRulesFields, kRulesCli, "the rules in effect and their counters"},
+    {"talkers", Rights::read, kTalkersFields, kTalkersCli,
+     "the heaviest sources, source prefixes, destination ports or rules over the last 10 s"},
     {"version",
      Rights::read,
      {},
