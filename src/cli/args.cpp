@@ -1,6 +1,9 @@
 #include "udpsieve/cli/args.hpp"
 
+#include <algorithm>
 #include <utility>
+
+#include "udpsieve/common/decimal.hpp"
 
 namespace udpsieve::cli {
 
@@ -56,6 +59,26 @@ bool ArgReader::option(std::string_view name, std::string& value) {
   } catch (const UsageError& e) {
     fail(e.what());
   }
+}
+
+uint64_t ArgReader::number(std::string_view name, const std::string& value, uint64_t low,
+                           uint64_t high) const {
+  uint64_t n = 0;
+  if (parse_decimal(value, high, n) != DecimalResult::ok || n < low) {
+    fail(std::string(name) + ": a number from " + std::to_string(low) + " to " +
+         std::to_string(high) + ", got '" + value + "'");
+  }
+  return n;
+}
+
+const std::string& ArgReader::one_of(std::string_view name, const std::string& value,
+                                     std::span<const std::string_view> choices) const {
+  if (std::find(choices.begin(), choices.end(), value) != choices.end()) return value;
+  std::string list;
+  for (std::size_t i = 0; i < choices.size(); ++i) {
+    list += (i == 0 ? "" : i + 1 == choices.size() ? " or " : ", ") + std::string(choices[i]);
+  }
+  fail(std::string(name) + ": " + list + ", got '" + value + "'");
 }
 
 void ArgReader::reject() const {

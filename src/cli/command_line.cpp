@@ -228,6 +228,24 @@ std::optional<nlohmann::json> reply_field(const nlohmann::json& reply, std::stri
   return *at;
 }
 
+json talkers_request(std::span<const std::string> args, const std::string& words) {
+  ArgReader reader(words, args);
+  json request = json::parse(command_request("talkers"));
+  while (reader.next()) {
+    std::string value;
+    if (reader.option("--by", value)) {
+      request["by"] = reader.one_of("--by", value, protocol::kTalkerKinds);
+    } else if (reader.option("--verdict", value)) {
+      request["verdict"] = reader.one_of("--verdict", value, protocol::kTalkerVerdicts);
+    } else if (reader.option("--top", value)) {
+      request["top"] = reader.number("--top", value, 1, protocol::kMaxTalkers);
+    } else {
+      reader.reject();
+    }
+  }
+  return request;
+}
+
 std::chrono::milliseconds default_timeout(const std::string& command,
                                           const CaptureOptions& capture) {
   // The daemon answers when the work is done: a capture when it has its packets or its time is
@@ -261,6 +279,8 @@ Request build_request(const Invocation& invocation,
     request.body = json::parse(command_request(request.command));
   } else if (request.command == "rules") {
     request.body = rules_request(args, request.words);
+  } else if (request.command == "talkers") {
+    request.body = talkers_request(args, request.words);
   } else if (request.command.starts_with("set-")) {
     request.body = set_request(request.command, request.words, args);
   } else if (request.command == "check") {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <string_view>
 
@@ -259,6 +260,21 @@ std::string render_steering(const json& reply) {
   return out;
 }
 
+/// 623411 as "623,411".
+std::string grouped(uint64_t n) {
+  std::string digits = std::to_string(n);
+  for (std::size_t at = digits.size(); at > 3; at -= 3)
+    digits.insert(at - 3, ",");
+  return digits;
+}
+
+/// A talkers verdict as words: "dropped packets".
+std::string verdict_words(const std::string& verdict) {
+  if (verdict == "drop") return "dropped packets";
+  if (verdict == "forward") return "forwarded packets";
+  return verdict + " packets";
+}
+
 /// set-add, set-del, set-flush: one line saying what changed and what the set holds now.
 std::string render_set_change(const std::string& command, const json& reply) {
   std::string out = "set " + value_or(reply, "set") + ": ";
@@ -302,6 +318,46 @@ json json_at(const json& object, std::initializer_list<const char*> path) {
   return *at;
 }
 
+std::string talkers_heading(const json& talkers) {
+  std::string out = "talkers by " + value_or(talkers, "by") + ", " +
+                    verdict_words(talkers.value("verdict", std::string("all")));
+  if (!talkers.contains("window_s")) return out;
+  const std::string sampling = value_or(talkers, "sampling");
+  const std::string which = sampling == "1" ? "every packet" : "1 in " + sampling;
+  char window[160];
+  std::snprintf(window, sizeof window,
+                ", last %.3g s (%s sampled, %s samples): ", talkers.value("window_s", 0.0),
+                which.c_str(), grouped(talkers.value("sampled", uint64_t{0})).c_str());
+  return out + window + human_rate(talkers.value("pps", 0.0)) + "pps";
+}
+
+std::string talkers_text(const json& reply, std::size_t rows) {
+  std::string out = talkers_heading(reply) + "\n";
+  const auto& talkers = reply.at("talkers").get_ref<const json::array_t&>();
+  if (talkers.empty()) return out + "(no packets were sampled in the window)\n";
+  const bool rules = reply.value("by", std::string()) == "rule";
+  TextTable table;
+  std::vector<std::string> header = {"#", value_or(reply, "by")};
+  if (rules) header.emplace_back("source");
+  header.insert(header.end(), {"pps", "+/-", "share %"});
+  table.add_row(std::move(header));
+  table.keep_left(1);  // keys and sources are text, even "53" or "-"
+  if (rules) table.keep_left(2);
+  std::size_t rank = 0;
+  for (const json& talker : talkers) {
+    if (rank == rows) break;
+    std::vector<std::string> row = {std::to_string(++rank), value_or(talker, "key")};
+    if (rules) row.push_back(value_or(talker, "source"));
+    char share[32] = "-";
+    if (talker.contains("share") && talker["share"].is_number()) {
+      std::snprintf(share, sizeof share, "%.1f", talker["share"].get<double>() * 100);
+    }
+    row.insert(row.end(), {rate_cell(talker, "pps"), rate_cell(talker, "error_pps"), share});
+    table.add_row(std::move(row));
+  }
+  return out + table.str();
+}
+
 std::string rate_cell(const json& object, const char* key) {
   if (!object.is_object() || !object.contains(key) || !object[key].is_number()) return "-";
   std::string text = human_rate(object[key].get<double>());
@@ -311,6 +367,11 @@ std::string rate_cell(const json& object, const char* key) {
 
 void TextTable::add_row(std::vector<std::string> cells) {
   rows_.push_back(std::move(cells));
+}
+
+void TextTable::keep_left(std::size_t column) {
+  if (left_.size() <= column) left_.resize(column + 1, false);
+  left_[column] = true;
 }
 
 std::string TextTable::str(const std::string& indent) const {
@@ -327,7 +388,8 @@ std::string TextTable::str(const std::string& indent) const {
       const std::string& text = rows_[r][i];
       const std::string pad(widths[i] - text.size(), ' ');
       if (i != 0) line += "  ";
-      line += (r != 0 && is_number(text)) ? pad + text : text + pad;
+      const bool left = i < left_.size() && left_[i];
+      line += (r != 0 && !left && is_number(text)) ? pad + text : text + pad;
     }
     while (!line.empty() && line.back() == ' ')
       line.pop_back();
@@ -342,6 +404,7 @@ std::string render(const std::string& command, const nlohmann::json& reply) {
     if (command == "ports") return render_ports(reply);
     if (command == "workers") return render_workers(reply);
     if (command == "rules") return render_rules(reply);
+    if (command == "talkers") return talkers_text(reply, SIZE_MAX);
     if (command == "rule-add") return render_rule_add(reply);
     if (command == "rule-del") return render_rule_del(reply);
     if (command == "steering") return render_steering(reply);

@@ -1,6 +1,5 @@
 #include "udpsieve/cli/rule_commands.hpp"
 
-#include <algorithm>
 #include <cstdio>
 #include <ctime>
 #include <utility>
@@ -248,12 +247,7 @@ json set_request(const std::string& command, const std::string& words,
     } else if (command == "set-del" && reader.flag("--missing-ok")) {
       request["missing_ok"] = true;
     } else if (command == "set-list" && reader.option("--limit", value)) {
-      uint64_t n = 0;
-      if (parse_decimal(value, protocol::kMaxSetListPage, n) != DecimalResult::ok || n == 0) {
-        reader.fail("--limit: a number from 1 to " + std::to_string(protocol::kMaxSetListPage) +
-                    ", got '" + value + "'");
-      }
-      request["limit"] = n;
+      request["limit"] = reader.number("--limit", value, 1, protocol::kMaxSetListPage);
     } else if (reader.operand() && !reader.current().empty() && !request.contains("set")) {
       request["set"] = reader.current();
     } else if (takes_prefixes && reader.operand() && !reader.current().empty()) {
@@ -277,14 +271,6 @@ json rules_request(std::span<const std::string> args, const std::string& words) 
   json request = request_for("rules");
   while (reader.next()) {
     std::string value;
-    const auto number = [&](const char* option, uint64_t low, uint64_t high) {
-      uint64_t n = 0;
-      if (parse_decimal(value, high, n) != DecimalResult::ok || n < low) {
-        reader.fail(std::string(option) + ": a number from " + std::to_string(low) + " to " +
-                    std::to_string(high) + ", got '" + value + "'");
-      }
-      return n;
-    };
     if (reader.option("--source", value)) {
       if (value.empty()) reader.fail("--source: a source is required (file, api, bgp, ...)");
       request["source"] = value;
@@ -292,17 +278,13 @@ json rules_request(std::span<const std::string> args, const std::string& words) 
       if (value.empty()) reader.fail("--id: a rule id is required");
       request["id"] = value;
     } else if (reader.option("--top", value)) {
-      request["top"] = number("--top", 1, protocol::kMaxRulesPage);
+      request["top"] = reader.number("--top", value, 1, protocol::kMaxRulesPage);
     } else if (reader.option("--by", value)) {
-      if (std::find(protocol::kRuleRankings.begin(), protocol::kRuleRankings.end(), value) ==
-          protocol::kRuleRankings.end()) {
-        reader.fail("--by: packets, rate or rate_10s, got '" + value + "'");
-      }
-      request["by"] = value;
+      request["by"] = reader.one_of("--by", value, protocol::kRuleRankings);
     } else if (reader.option("--limit", value)) {
-      request["limit"] = number("--limit", 1, protocol::kMaxRulesPage);
+      request["limit"] = reader.number("--limit", value, 1, protocol::kMaxRulesPage);
     } else if (reader.option("--offset", value)) {
-      request["offset"] = number("--offset", 0, UINT32_MAX);
+      request["offset"] = reader.number("--offset", value, 0, UINT32_MAX);
     } else {
       reader.reject();
     }

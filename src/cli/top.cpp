@@ -77,6 +77,40 @@ void add_lines(std::vector<std::string>& lines, const std::string& text) {
     lines.push_back(line);
 }
 
+/// The talkers of the packets a rules view is about: the rules that drop, the dropped packets.
+const char* talkers_verdict(TopView::Rules rules) {
+  switch (rules) {
+    case TopView::Rules::drop:
+      return "drop";
+    case TopView::Rules::forward:
+      return "forward";
+    case TopView::Rules::all:
+      break;
+  }
+  return "all";
+}
+
+/// The talkers section with at most `rows` talkers; one line when the daemon answered with an
+/// error (sampling off, a daemon older than the command) or a reply top cannot read.
+std::vector<std::string> talkers_lines(const json& talkers, const TopView& view, std::size_t rows) {
+  const std::string title = talkers_heading(top_talkers_request(view)) + ": ";
+  if (talkers.contains("error")) {
+    const json& error = talkers["error"];
+    const std::string text = error.is_string() ? error.get<std::string>() : error.dump();
+    if (text.rfind("unknown command", 0) == 0) {
+      return {title + "this udpsieved does not offer them (it is older than udpsievectl)"};
+    }
+    return {title + text};
+  }
+  std::vector<std::string> lines;
+  try {
+    add_lines(lines, talkers_text(talkers, rows));
+  } catch (const json::exception&) {
+    return {title + "the daemon's reply has an unexpected shape (udpsievectl talkers --json)"};
+  }
+  return lines;
+}
+
 }  // namespace
 
 TopOptions parse_top(std::span<const std::string> args) {
@@ -93,10 +127,7 @@ TopOptions parse_top(std::span<const std::string> args) {
       }
       options.interval = std::chrono::seconds(n);
     } else if (reader.option("--rules", value)) {
-      if (parse_decimal(value, 1000, n) != DecimalResult::ok || n == 0) {
-        reader.fail("--rules: a number from 1 to 1000, got '" + value + "'");
-      }
-      options.rules = n;
+      options.rules = reader.number("--rules", value, 1, 1000);
     } else {
       reader.reject();
     }
@@ -114,12 +145,19 @@ json top_rules_request(const TopView& view, std::size_t count) {
           {"by", std::string(protocol::kRuleRankings[static_cast<std::size_t>(view.sort)])}};
 }
 
-std::vector<std::string> top_frame(const json& stats, const json& rules, const TopView& view,
-                                   std::size_t count) {
+json top_talkers_request(const TopView& view) {
+  return {{"cmd", "talkers"},
+          {"by", std::string(protocol::kTalkerKinds[static_cast<std::size_t>(view.talkers)])},
+          {"verdict", talkers_verdict(view.rules)},
+          {"top", kTopTalkers}};
+}
+
+std::vector<std::string> top_frame(const json& stats, const json& rules, const json& talkers,
+                                   const TopView& view, std::size_t count, std::size_t height) {
   std::vector<std::string> lines;
   lines.push_back("udpsieved up " + uptime_text(stats.value("uptime_s", 0.0)) + "   rules by " +
                   sort_name(view.sort) + ", " + rules_name(view.rules) +
-                  "   keys: s sort, d drop, f forward, a all, q quit");
+                  "   keys: s sort, d drop, f forward, a all, t talkers, q quit");
   const json rx = json_at(stats, {"rates", "rx"});
   const json forwarded = json_at(stats, {"rates", "forwarded"});
   const json dropped = json_at(stats, {"rates", "dropped"});
@@ -153,22 +191,41 @@ std::vector<std::string> top_frame(const json& stats, const json& rules, const T
   add_lines(lines, ports.str());
   lines.emplace_back();
 
+  std::vector<json> shown;  // the view's rules
+  for (const json& rule : rules.value("rules", json::array())) {
+    if (shown.size() == count) break;
+    if (in_view(rule, view.rules)) shown.push_back(rule);
+  }
+  const json list = json_at(talkers, {"talkers"});
+  std::size_t rule_rows = shown.size();
+  std::size_t talker_rows = list.is_array() ? std::min(list.size(), kTopTalkers) : 0;
+  if (height > 0) {
+    // Drawn whatever fits: the lines so far, the rules table's header (and its "(no ...)"
+    // line), the blank line, the talkers' heading and table header (or their one-line note).
+    const std::size_t taken =
+        lines.size() + 1 + (shown.empty() ? 1 : 0) + 1 + talkers_lines(talkers, view, 0).size();
+    const std::size_t spare = height > taken ? height - taken : 0;
+    const std::size_t kept = std::min({rule_rows, kTopRulesKept, spare});
+    talker_rows = std::min(talker_rows, spare - kept);
+    rule_rows = std::min(rule_rows, spare - talker_rows);
+  }
+
   TextTable table;
   table.add_row({"rule", "source", "action", "pps", "pps 10s", "bit/s", "packets", "limited"});
-  std::size_t shown = 0;
-  for (const json& rule : rules.value("rules", json::array())) {
-    if (shown == count) break;
-    if (!in_view(rule, view.rules)) continue;
+  for (std::size_t i = 0; i < rule_rows; ++i) {
+    const json& rule = shown[i];
     table.add_row(
         {rule.value("id", std::string("-")), rule.value("source", std::string("-")),
          rule.value("action", std::string("-")), rate_cell(rule, "rate_pps"),
          rate_cell(rule, "rate_pps_10s"), rate_cell(rule, "rate_bps"),
          std::to_string(rule.value("packets", uint64_t{0})),
          rule.contains("limited") ? std::to_string(rule.value("limited", uint64_t{0})) : ""});
-    ++shown;
   }
   add_lines(lines, table.str());
-  if (shown == 0) lines.push_back("(no " + std::string(rules_name(view.rules)) + ")");
+  if (shown.empty()) lines.push_back("(no " + std::string(rules_name(view.rules)) + ")");
+  lines.emplace_back();
+  for (std::string& line : talkers_lines(talkers, view, talker_rows))
+    lines.push_back(std::move(line));
   return lines;
 }
 
@@ -189,6 +246,10 @@ bool top_key(int key, TopView& view) {
       break;
     case 'a':
       view.rules = TopView::Rules::all;
+      break;
+    case 't':
+      view.talkers = static_cast<TopView::Talkers>((static_cast<std::size_t>(view.talkers) + 1) %
+                                                   protocol::kTalkerKinds.size());
       break;
     default:
       break;

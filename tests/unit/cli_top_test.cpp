@@ -1,8 +1,11 @@
-// udpsievectl top's pure half: the frame drawn from stats and rules replies (rates, drop
-// reasons, ports, rules of the view), the keys, the rules request per view, and top's options.
+// udpsievectl top's pure half: the frame drawn from stats, rules and talkers replies (rates,
+// drop reasons, ports, rules of the view, talkers), fitted to a screen's height, the keys, the
+// rules and talkers requests per view, and top's options.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
+#include <regex>
 #include <string>
 #include <vector>
 
@@ -39,6 +42,11 @@ const json kRules = json::parse(R"({"rules": [
   {"id": "web", "source": "file", "action": "forward", "packets": 4000,
    "rate_pps": 400.0, "rate_bps": 2e5, "rate_pps_10s": 390.0}]})");
 
+const json kTalkers = json::parse(R"({"by": "src", "verdict": "all", "window_s": 9.97,
+  "sampling": 16, "sampled": 623411, "pps": 2500000.0, "talkers": [
+  {"key": "198.51.100.7", "pps": 1500000.0, "error_pps": 9000.0, "share": 0.6},
+  {"key": "2001:db8::1", "pps": 400000.0, "error_pps": 9000.0, "share": 0.16}]})");
+
 std::string joined(const std::vector<std::string>& lines) {
   std::string out;
   for (const std::string& line : lines)
@@ -54,7 +62,7 @@ bool has_line_starting(const std::vector<std::string>& lines, const std::string&
 }
 
 TEST(CliTop, FrameShowsRatesReasonsPortsAndRules) {
-  const std::vector<std::string> lines = top_frame(kStats, kRules, TopView{}, 20);
+  const std::vector<std::string> lines = top_frame(kStats, kRules, kTalkers, TopView{}, 20);
   const std::string text = joined(lines);
   EXPECT_EQ(lines.at(0).rfind("udpsieved up 01:02:05   rules by pps, all rules", 0), 0U) << text;
   EXPECT_EQ(lines.at(1),
@@ -73,21 +81,136 @@ TEST(CliTop, FrameShowsRatesReasonsPortsAndRules) {
 TEST(CliTop, ViewsShowTheRulesThatDropOrForwardAndTheCountLimitsRows) {
   TopView view;
   ASSERT_TRUE(top_key('d', view));
-  std::vector<std::string> lines = top_frame(kStats, kRules, view, 20);
+  std::vector<std::string> lines = top_frame(kStats, kRules, kTalkers, view, 20);
   EXPECT_TRUE(has_line_starting(lines, "ntp-flood ")) << joined(lines);
   EXPECT_TRUE(has_line_starting(lines, "dns ")) << "a rate limit drops too";
   EXPECT_FALSE(has_line_starting(lines, "web ")) << joined(lines);
   ASSERT_TRUE(top_key('f', view));
-  lines = top_frame(kStats, kRules, view, 20);
+  lines = top_frame(kStats, kRules, kTalkers, view, 20);
   EXPECT_FALSE(has_line_starting(lines, "ntp-flood ")) << joined(lines);
   EXPECT_TRUE(has_line_starting(lines, "dns ")) << "a rate limit forwards too";
   EXPECT_TRUE(has_line_starting(lines, "web ")) << joined(lines);
   ASSERT_TRUE(top_key('a', view));
-  lines = top_frame(kStats, kRules, view, 1);
+  lines = top_frame(kStats, kRules, kTalkers, view, 1);
   EXPECT_TRUE(has_line_starting(lines, "ntp-flood ")) << joined(lines);
   EXPECT_FALSE(has_line_starting(lines, "dns ")) << "one row asked for";
-  lines = top_frame(kStats, json::parse(R"({"rules": []})"), view, 20);
-  EXPECT_EQ(lines.back(), "(no all rules)");
+  lines = top_frame(kStats, json::parse(R"({"rules": []})"), kTalkers, view, 20);
+  EXPECT_TRUE(has_line_starting(lines, "(no all rules)")) << joined(lines);
+}
+
+TEST(CliTop, FrameEndsWithTheTalkersSection) {
+  const std::vector<std::string> lines = top_frame(kStats, kRules, kTalkers, TopView{}, 20);
+  EXPECT_NE(lines.at(0).find("keys: s sort, d drop, f forward, a all, t talkers, q quit"),
+            std::string::npos)
+      << lines.at(0);
+  ASSERT_GE(lines.size(), 5U);
+  const std::vector<std::string> tail(lines.end() - 5, lines.end());
+  EXPECT_EQ(tail, (std::vector<std::string>{
+                      "",
+                      "talkers by src, all packets, last 9.97 s (1 in 16 sampled, 623,411 "
+                      "samples): 2.50 Mpps",
+                      "#  src           pps      +/-    share %",
+                      "1  198.51.100.7   1.50 M  9.0 k     60.0",
+                      "2  2001:db8::1   400.0 k  9.0 k     16.0",
+                  }))
+      << joined(lines);
+  EXPECT_TRUE(has_line_starting(lines, "ntp-flood  bgp")) << "the rules stay";
+  // No traffic: the section says so.
+  json none = kTalkers;
+  none["talkers"] = json::array();
+  EXPECT_EQ(top_frame(kStats, kRules, none, TopView{}, 20).back(),
+            "(no packets were sampled in the window)");
+}
+
+TEST(CliTop, ATalkersErrorIsOneLineAndTheRestStays) {
+  struct Case {
+    json reply;
+    const char* line;
+  };
+  const Case cases[] = {
+      {{{"error", "talkers are off (pipeline.talker_sampling is 0)"}},
+       "talkers by src, all packets: talkers are off (pipeline.talker_sampling is 0)"},
+      {{{"error", "unknown command 'talkers' (commands: stats, ports, workers, rules)"}},
+       "talkers by src, all packets: this udpsieved does not offer them (it is older than "
+       "udpsievectl)"},
+      {json::parse(R"({"by": "src", "talkers": "soon"})"),
+       "talkers by src, all packets: the daemon's reply has an unexpected shape (udpsievectl "
+       "talkers --json)"},
+      {json::object(),
+       "talkers by src, all packets: the daemon's reply has an unexpected shape (udpsievectl "
+       "talkers --json)"},
+  };
+  const std::vector<std::string> whole = top_frame(kStats, kRules, kTalkers, TopView{}, 20);
+  for (const Case& c : cases) {
+    const std::vector<std::string> lines = top_frame(kStats, kRules, c.reply, TopView{}, 20);
+    EXPECT_EQ(lines.back(), c.line) << joined(lines);
+    EXPECT_EQ(lines.at(lines.size() - 2), "");
+    // Everything before the talkers section is as with talkers.
+    const std::size_t before = whole.size() - 5;
+    ASSERT_EQ(lines.size(), before + 2) << joined(lines);
+    EXPECT_TRUE(std::equal(lines.begin(), lines.begin() + static_cast<long>(before), whole.begin()))
+        << joined(lines);
+  }
+  TopView drops;
+  ASSERT_TRUE(top_key('d', drops));
+  ASSERT_TRUE(top_key('t', drops));
+  EXPECT_EQ(top_frame(kStats, kRules, cases[0].reply, drops, 20).back(),
+            "talkers by src_prefix, dropped packets: talkers are off "
+            "(pipeline.talker_sampling is 0)");
+}
+
+TEST(CliTop, RulesAndTalkersShrinkToFitTheScreen) {
+  json rules = {{"rules", json::array()}};
+  json talkers = kTalkers;
+  talkers["talkers"] = json::array();
+  for (int i = 0; i < 10; ++i) {
+    rules["rules"].push_back(
+        {{"id", "r" + std::to_string(i)}, {"action", "drop"}, {"rate_pps", 1000.0 - i}});
+    talkers["talkers"].push_back({{"key", "10.0.0." + std::to_string(i)},
+                                  {"pps", 100.0 - i},
+                                  {"error_pps", 1.0},
+                                  {"share", 0.01}});
+  }
+  // Rows of each section in a frame.
+  const auto count = [](const std::vector<std::string>& lines, const char* pattern) {
+    const std::regex row(pattern);
+    return static_cast<std::size_t>(
+        std::count_if(lines.begin(), lines.end(),
+                      [&](const std::string& l) { return std::regex_match(l, row); }));
+  };
+  // The frame's fixed part: 3 header lines, a blank one, 3 port lines, a blank one; then the
+  // rules table's header, a blank line, the talkers' heading and table header: 12 lines.
+  struct Case {
+    std::size_t height;
+    std::size_t count;  // --rules
+    std::size_t rules;
+    std::size_t talkers;
+  };
+  const Case cases[] = {
+      {0, 20, 10, kTopTalkers},    // no limit: every rule asked for, kTopTalkers talkers
+      {0, 3, 3, kTopTalkers},      // --rules 3
+      {100, 20, 10, kTopTalkers},  // room for all
+      {30, 20, 10, kTopTalkers},   // exactly
+      {29, 20, 9, kTopTalkers},    // the rules give up a row first
+      {25, 20, kTopRulesKept, kTopTalkers},
+      {24, 20, kTopRulesKept, kTopTalkers - 1},  // then the talkers
+      {18, 20, kTopRulesKept, 1},
+      {17, 20, kTopRulesKept, 0},
+      {14, 20, 2, 0},  // then the rules again
+      {12, 20, 0, 0},
+      {5, 20, 0, 0},  // shorter than the headings: the screen cuts the rest
+      {20, 3, 3, 5},  // fewer rules than kept: the talkers get the rest
+  };
+  for (const Case& c : cases) {
+    const std::vector<std::string> lines =
+        top_frame(kStats, rules, talkers, TopView{}, c.count, c.height);
+    EXPECT_EQ(count(lines, "r[0-9] .*"), c.rules) << c.height << "\n" << joined(lines);
+    EXPECT_EQ(count(lines, "[0-9]+ +10\\.0\\.0\\..*"), c.talkers) << c.height << "\n"
+                                                                  << joined(lines);
+    if (c.height >= 12) {
+      EXPECT_LE(lines.size(), c.height) << joined(lines);
+    }
+  }
 }
 
 TEST(CliTop, KeysCycleTheSortAndQQuits) {
@@ -105,6 +228,29 @@ TEST(CliTop, KeysCycleTheSortAndQQuits) {
   EXPECT_EQ(top_rules_request(view, 20)["top"], 150) << "a filtered view asks for more";
   EXPECT_TRUE(top_key('x', view)) << "other keys are ignored";
   EXPECT_FALSE(top_key('q', view));
+}
+
+TEST(CliTop, TalkersFollowTheViewAndTCyclesTheirKind) {
+  TopView view;
+  EXPECT_EQ(top_talkers_request(view),
+            json::parse(R"({"cmd": "talkers", "by": "src", "verdict": "all", "top": 8})"));
+  struct Step {
+    int key;
+    const char* by;
+    const char* verdict;
+  };
+  const Step steps[] = {
+      {'d', "src", "drop"},         {'t', "src_prefix", "drop"},  {'f', "src_prefix", "forward"},
+      {'t', "dst_port", "forward"}, {'s', "dst_port", "forward"}, {'t', "rule", "forward"},
+      {'a', "rule", "all"},         {'t', "src", "all"},          {'t', "src_prefix", "all"},
+  };
+  for (const Step& step : steps) {
+    ASSERT_TRUE(top_key(step.key, view));
+    const json request = top_talkers_request(view);
+    EXPECT_EQ(request["by"], step.by) << static_cast<char>(step.key);
+    EXPECT_EQ(request["verdict"], step.verdict) << static_cast<char>(step.key);
+    EXPECT_EQ(request["top"], kTopTalkers);
+  }
 }
 
 TEST(CliTop, OptionsAreCheckedWithClearErrors) {

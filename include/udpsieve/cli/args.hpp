@@ -1,6 +1,7 @@
 #pragma once
 /// Reading one udpsievectl command's arguments: options, flags and operands.
 
+#include <cstdint>
 #include <span>
 #include <stdexcept>
 #include <string>
@@ -47,6 +48,14 @@ class ArgReader {
   /// True when the current argument is the option `name`; its value (`name=VALUE`, or the next
   /// argument, which is consumed) goes to `value`. A missing value is a usage error.
   [[nodiscard]] bool option(std::string_view name, std::string& value);
+  /// `value`, given to option `name`, as a whole number from `low` to `high`; anything else is
+  /// the usage error "NAME: a number from LOW to HIGH, got 'VALUE'".
+  [[nodiscard]] uint64_t number(std::string_view name, const std::string& value, uint64_t low,
+                                uint64_t high) const;
+  /// `value`, given to option `name`, when it is one of `choices`; anything else is the usage
+  /// error "NAME: a, b or c, got 'VALUE'".
+  [[nodiscard]] const std::string& one_of(std::string_view name, const std::string& value,
+                                          std::span<const std::string_view> choices) const;
   /// Throws UsageError for the current argument: an unknown option or an unexpected operand.
   [[noreturn]] void reject() const;
   /// Throws UsageError with "CONTEXT: message".

@@ -52,6 +52,11 @@ struct Request {
 [[nodiscard]] Request build_request(const Invocation& invocation,
                                     const std::function<std::string()>& read_stdin);
 
+/// `talkers [--by KIND] [--verdict V] [--top N]`: {"cmd":"talkers"} with the fields given, each
+/// checked against the protocol's lists (`words` names the form in errors). Throws UsageError.
+[[nodiscard]] nlohmann::json talkers_request(std::span<const std::string> args,
+                                             const std::string& words);
+
 /// How long `command` waits for its reply unless --timeout says otherwise.
 [[nodiscard]] std::chrono::milliseconds default_timeout(const std::string& command,
                                                         const CaptureOptions& capture = {});

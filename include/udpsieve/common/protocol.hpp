@@ -60,7 +60,8 @@ inline constexpr std::array<CliForm, 2> kStatsCli = {
     {{"stats", "counters: totals, drop reasons, ports, workers, rules, runtime rules"},
      {"top [--once] [--interval SECONDS] [--rules N]",
       "a live view, refreshed every second (--interval): rates, drop reasons, ports, the\n"
-      "busiest rules by current rate; keys s (sort), d, f, a (drop, forward, all rules), q;\n"
+      "busiest rules by current rate, the heaviest talkers; keys s (sort), d, f, a (drop,\n"
+      "forward, all rules and talkers), t (talkers by src, src_prefix, dst_port, rule), q;\n"
       "--once prints one frame (also what it prints when stdout is not a terminal)"}}};
 inline constexpr std::array<CliForm, 1> kPortsCli = {
     {{"ports", "ports: device, driver, link, queues, counters"}}};
