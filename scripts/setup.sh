@@ -11,6 +11,7 @@ PACKAGES=(
   libsystemd-dev systemd procps  # sd_notify; systemd-analyze verify and /bin/kill for the unit
   libncurses-dev tmux             # udpsievectl top, and its test driving it in tmux
   libyaml-cpp-dev                 # tests read their expectation files with it
+  libmicrohttpd-dev               # the Prometheus endpoint (control.metrics_listen)
   libgtest-dev libgmock-dev libbenchmark-dev
   libpcap-dev                     # scenario tests read and compare pcap files
   clang libclang-rt-14-dev llvm   # libFuzzer targets and their symbolizer

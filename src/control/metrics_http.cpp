@@ -1,7 +1,7 @@
 #include "udpsieve/control/metrics_http.hpp"
 
 #include <arpa/inet.h>
-#include <fcntl.h>
+#include <microhttpd.h>
 #include <netinet/in.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
@@ -10,150 +10,36 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <cstdarg>
+#include <cstdio>
 #include <cstring>
 #include <stdexcept>
+#include <string_view>
 
 #include "udpsieve/control/prometheus.hpp"
 
 namespace udpsieve::control {
 namespace {
 
-/// How long a finished connection is kept to read what the client still sends, so closing it
-/// does not reset the connection before the client has read the reply.
-constexpr auto kDrainTime = std::chrono::milliseconds(1000);
 /// Most connections accepted per poll().
 constexpr int kMaxAcceptsPerPass = 64;
-/// Most bytes a draining client is read per poll().
-constexpr std::size_t kMaxDrainPerPass = 64 * 1024;
+constexpr std::string_view kPlainText = "text/plain; charset=utf-8";
 
-std::string_view reason_phrase(int status) {
-  switch (status) {
-    case 200:
-      return "OK";
-    case 400:
-      return "Bad Request";
-    case 404:
-      return "Not Found";
-    case 405:
-      return "Method Not Allowed";
-    case 408:
-      return "Request Timeout";
-    case 431:
-      return "Request Header Fields Too Large";
-    case 500:
-      return "Internal Server Error";
-    case 503:
-      return "Service Unavailable";
-    default:
-      return "Error";
-  }
-}
-
-std::string_view error_body(int status) {
-  switch (status) {
-    case 404:
-      return "not found: this server answers GET /metrics only\n";
-    case 405:
-      return "method not allowed: use GET or HEAD\n";
-    case 408:
-      return "request timeout: the request head did not arrive in time\n";
-    case 431:
-      return "request head too large\n";
-    case 503:
-      return "too many connections\n";
-    case 500:
-      return "internal error: see the daemon's log\n";
-    default:
-      return "bad request\n";
-  }
-}
-
-std::string response(int status, bool head_only, std::string_view content_type,
-                     std::string_view payload) {
-  std::string out = "HTTP/1.1 " + std::to_string(status) + " " +
-                    std::string(reason_phrase(status)) +
-                    "\r\nContent-Type: " + std::string(content_type) +
-                    "\r\nContent-Length: " + std::to_string(payload.size()) + "\r\n";
-  if (status == 405) out += "Allow: GET, HEAD\r\n";
-  out += "Connection: close\r\n\r\n";
-  if (!head_only) out += payload;
-  return out;
-}
-
-/// RFC 9110 token characters (a method).
-bool is_token(std::string_view text) {
-  return !text.empty() && std::all_of(text.begin(), text.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-  });
-}
-
-/// Where the request head ends (the blank line), or npos.
-std::size_t head_end(const std::string& in, std::size_t& terminator) {
-  const std::size_t crlf = in.find("\r\n\r\n");
-  const std::size_t lf = in.find("\n\n");
-  if (crlf != std::string::npos && (lf == std::string::npos || crlf < lf)) {
-    terminator = 4;
-    return crlf;
-  }
-  terminator = 2;
-  return lf;
-}
-
-}  // namespace
-
-HttpVerdict classify_http_request(std::string_view head) {
-  const HttpVerdict bad{400, false};
-  std::vector<std::string_view> lines;
-  while (!head.empty()) {
-    const std::size_t newline = head.find('\n');
-    std::string_view line = head.substr(0, newline);
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    lines.push_back(line);
-    head = newline == std::string_view::npos ? std::string_view() : head.substr(newline + 1);
-  }
-  if (lines.empty()) return bad;
-  // The request line: METHOD SP TARGET SP HTTP/1.x
-  const std::string_view request_line = lines.front();
-  const std::size_t first = request_line.find(' ');
-  const std::size_t last = request_line.rfind(' ');
-  if (first == std::string_view::npos || first == last) return bad;
-  const std::string_view method = request_line.substr(0, first);
-  const std::string_view target = request_line.substr(first + 1, last - first - 1);
-  const std::string_view version = request_line.substr(last + 1);
-  if (!is_token(method) || target.empty() || target.find(' ') != std::string_view::npos ||
-      (version != "HTTP/1.1" && version != "HTTP/1.0")) {
-    return bad;
-  }
-  if (target.front() != '/' && target != "*") return bad;
-  for (std::size_t i = 1; i < lines.size(); ++i) {
-    const std::string_view line = lines[i];
-    const std::size_t colon = line.find(':');
-    if (colon == std::string_view::npos || colon == 0 || !is_token(line.substr(0, colon))) {
-      return bad;
-    }
-  }
-  const std::string_view path = target.substr(0, target.find('?'));
-  if (path != "/metrics") return {404, false};
-  if (method != "GET" && method != "HEAD") return {405, false};
-  return {200, method == "HEAD"};
-}
-
-MetricsHttpServer::MetricsHttpServer(const config::ListenAddress& address, HttpLimits limits)
-    : address_(address), limits_(limits) {
+/// A listening, non-blocking TCP socket on `address`; `port` gets the port actually bound.
+int listen_on(const config::ListenAddress& address, uint16_t& port) {
   const std::string what = "control.metrics_listen: cannot listen on " + address.to_string();
-  listen_fd_ =
+  const int fd =
       socket(address.ipv6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (listen_fd_ < 0) throw std::runtime_error(what + ": " + std::strerror(errno));
+  if (fd < 0) throw std::runtime_error(what + ": " + std::strerror(errno));
   const int one = 1;
   // A restart must not wait for the previous run's connections in TIME_WAIT; a port another
   // socket listens on still fails to bind.
-  (void)setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   sockaddr_storage storage{};
   socklen_t length = 0;
   bool parsed = false;
   if (address.ipv6) {
-    (void)setsockopt(listen_fd_, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    (void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
     sockaddr_in6 in6{};
     in6.sin6_family = AF_INET6;
     in6.sin6_port = htons(address.port);
@@ -169,13 +55,12 @@ MetricsHttpServer::MetricsHttpServer(const config::ListenAddress& address, HttpL
     length = sizeof in4;
   }
   if (!parsed) {
-    close(listen_fd_);
+    close(fd);
     throw std::runtime_error(what + ": not an IP address");
   }
-  if (bind(listen_fd_, reinterpret_cast<const sockaddr*>(&storage), length) != 0 ||
-      listen(listen_fd_, 64) != 0) {
+  if (bind(fd, reinterpret_cast<const sockaddr*>(&storage), length) != 0 || listen(fd, 64) != 0) {
     const int error = errno;
-    close(listen_fd_);
+    close(fd);
     throw std::runtime_error(what + ": " + std::strerror(error) +
                              (error == EADDRINUSE ? " (another program holds the port; stop it "
                                                     "or choose another port)"
@@ -183,23 +68,139 @@ MetricsHttpServer::MetricsHttpServer(const config::ListenAddress& address, HttpL
   }
   sockaddr_storage bound{};
   socklen_t bound_length = sizeof bound;
-  if (getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&bound), &bound_length) == 0) {
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &bound_length) == 0) {
     if (bound.ss_family == AF_INET6) {
       sockaddr_in6 in6{};
       std::memcpy(&in6, &bound, sizeof in6);
-      port_ = ntohs(in6.sin6_port);
+      port = ntohs(in6.sin6_port);
     } else {
       sockaddr_in in4{};
       std::memcpy(&in4, &bound, sizeof in4);
-      port_ = ntohs(in4.sin_port);
+      port = ntohs(in4.sin_port);
     }
+  }
+  return fd;
+}
+
+/// Writes a whole plain-text reply straight to a socket MHD is not answering on: one try, so a
+/// client that cannot take it at once gets only the close.
+void send_plain_reply(int fd, std::string_view status, std::string_view body) {
+  const std::string reply = "HTTP/1.1 " + std::string(status) +
+                            "\r\nContent-Type: " + std::string(kPlainText) +
+                            "\r\nContent-Length: " + std::to_string(body.size()) +
+                            "\r\nConnection: close\r\n\r\n" + std::string(body);
+  (void)send(fd, reply.data(), reply.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
+/// Queues the one reply of a connection; MHD closes it once sent (and leaves out the body for
+/// HEAD, keeping its Content-Length).
+MHD_Result queue_reply(MHD_Connection* connection, unsigned int status,
+                       std::string_view content_type, std::string_view body) {
+  MHD_Response* response = MHD_create_response_from_buffer(
+      body.size(), const_cast<char*>(body.data()), MHD_RESPMEM_MUST_COPY);
+  if (response == nullptr) return MHD_NO;
+  (void)MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE,
+                                std::string(content_type).c_str());
+  (void)MHD_add_response_header(response, MHD_HTTP_HEADER_CONNECTION, "close");
+  if (status == MHD_HTTP_METHOD_NOT_ALLOWED) {
+    (void)MHD_add_response_header(response, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
+  }
+  const MHD_Result queued = MHD_queue_response(connection, status, response);
+  MHD_destroy_response(response);
+  return queued;
+}
+
+/// MHD's own messages (a malformed request, a connection it could not take), for debugging.
+[[gnu::format(printf, 2, 0)]] void log_mhd(void* /*cls*/, const char* format, va_list args) {
+  std::array<char, 512> line{};
+  (void)std::vsnprintf(line.data(), line.size(), format, args);
+  std::string_view text(line.data());
+  while (!text.empty() && text.back() == '\n')
+    text.remove_suffix(1);
+  spdlog::debug("metrics endpoint: {}", text);
+}
+
+}  // namespace
+
+struct MetricsHttpServer::Callbacks {
+  /// A connection was added (its request deadline starts) or closed.
+  static void on_connection(void* cls, MHD_Connection* connection, void** /*socket_context*/,
+                            MHD_ConnectionNotificationCode code) {
+    auto& server = *static_cast<MetricsHttpServer*>(cls);
+    if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+      std::erase_if(server.pending_,
+                    [connection](const Pending& p) { return p.connection == connection; });
+      return;
+    }
+    const MHD_ConnectionInfo* info =
+        MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
+    server.pending_.push_back({connection, info == nullptr ? -1 : info->connect_fd,
+                               Clock::now() + server.limits_.request_timeout, false});
+  }
+
+  /// A complete request head: the one reply of the connection.
+  static MHD_Result on_request(void* cls, MHD_Connection* connection, const char* url,
+                               const char* method, const char* /*version*/,
+                               const char* /*upload_data*/, size_t* /*upload_data_size*/,
+                               void** /*request_context*/) {
+    auto& server = *static_cast<MetricsHttpServer*>(cls);
+    const auto pending =
+        std::find_if(server.pending_.begin(), server.pending_.end(),
+                     [connection](const Pending& p) { return p.connection == connection; });
+    if (pending != server.pending_.end()) {
+      if (pending->timed_out) return MHD_NO;  // answered 408 already: close
+      server.pending_.erase(pending);
+    }
+    if (std::string_view(url) != "/metrics") {  // MHD has split off the query string
+      return queue_reply(connection, MHD_HTTP_NOT_FOUND, kPlainText,
+                         "not found: this server answers GET /metrics only\n");
+    }
+    const std::string_view verb(method);
+    if (verb != MHD_HTTP_METHOD_GET && verb != MHD_HTTP_METHOD_HEAD) {
+      return queue_reply(connection, MHD_HTTP_METHOD_NOT_ALLOWED, kPlainText,
+                         "method not allowed: use GET or HEAD\n");
+    }
+    std::string text;
+    try {
+      text = (*server.body_)();  // also for HEAD, whose Content-Length is the body's
+    } catch (const std::exception& e) {
+      spdlog::warn("metrics endpoint: cannot render the metrics: {}", e.what());
+      return queue_reply(connection, MHD_HTTP_INTERNAL_SERVER_ERROR, kPlainText,
+                         "internal error: see the daemon's log\n");
+    }
+    return queue_reply(connection, MHD_HTTP_OK, kPrometheusContentType, text);
+  }
+};
+
+MetricsHttpServer::MetricsHttpServer(const config::ListenAddress& address, HttpLimits limits)
+    : address_(address), limits_(limits) {
+  listen_fd_ = listen_on(address, port_);
+  // MHD's timeout is whole seconds, and 0 would mean none.
+  const auto idle = std::max<std::chrono::seconds::rep>(
+      1, std::chrono::ceil<std::chrono::seconds>(limits_.write_timeout).count());
+  // External polling (MHD_run from poll()), epoll so descriptors past FD_SETSIZE work, no
+  // listening socket of MHD's: connections come from accept_clients(). One option a line.
+  // clang-format off
+  daemon_ = MHD_start_daemon(
+      MHD_USE_EPOLL | MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ERROR_LOG, 0, nullptr, nullptr,
+      &Callbacks::on_request, this,
+      MHD_OPTION_CONNECTION_MEMORY_LIMIT, limits_.max_request_bytes,
+      MHD_OPTION_CONNECTION_LIMIT, static_cast<unsigned int>(limits_.max_clients),
+      MHD_OPTION_CONNECTION_TIMEOUT, static_cast<unsigned int>(idle),
+      MHD_OPTION_NOTIFY_CONNECTION, &Callbacks::on_connection, this,
+      MHD_OPTION_EXTERNAL_LOGGER, &log_mhd, nullptr,
+      MHD_OPTION_END);
+  // clang-format on
+  if (daemon_ == nullptr) {
+    close(listen_fd_);
+    throw std::runtime_error("control.metrics_listen: cannot start the HTTP server on " +
+                             address.to_string());
   }
 }
 
 MetricsHttpServer::~MetricsHttpServer() {
-  for (Client& client : clients_)
-    close(client.fd);
-  if (listen_fd_ >= 0) close(listen_fd_);
+  MHD_stop_daemon(daemon_);  // closes every connection
+  close(listen_fd_);
 }
 
 std::string MetricsHttpServer::address() const {
@@ -208,29 +209,25 @@ std::string MetricsHttpServer::address() const {
   return bound.to_string();
 }
 
-void MetricsHttpServer::poll(const Body& body) {
-  const Clock::time_point now = Clock::now();
-  accept_clients(now);
-  for (Client& client : clients_) {
-    if (client.phase == Phase::reading) read_request(client, body, now);
-    if (client.fd >= 0 && client.phase == Phase::writing) write_reply(client, now);
-    if (client.fd >= 0 && client.phase == Phase::draining) drain(client);
-    if (client.fd >= 0 && now >= client.deadline) {
-      if (client.phase == Phase::reading) {
-        respond(client, 408, false, {}, now);
-        write_reply(client, now);
-      } else {
-        close(client.fd);
-        client.fd = -1;
-      }
-    }
-  }
-  std::erase_if(clients_, [](const Client& client) { return client.fd < 0; });
+std::size_t MetricsHttpServer::client_count() const {
+  const MHD_DaemonInfo* info = MHD_get_daemon_info(daemon_, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+  return info == nullptr ? 0 : info->num_connections;
 }
 
-void MetricsHttpServer::accept_clients(Clock::time_point now) {
+void MetricsHttpServer::poll(const Body& body) {
+  accept_clients();
+  expire_requests(Clock::now());
+  body_ = &body;
+  (void)MHD_run(daemon_);  // without waiting: external polling, no thread
+  body_ = nullptr;
+}
+
+void MetricsHttpServer::accept_clients() {
   for (int i = 0; i < kMaxAcceptsPerPass; ++i) {
-    const int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    sockaddr_storage peer{};
+    socklen_t peer_length = sizeof peer;
+    const int fd = accept4(listen_fd_, reinterpret_cast<sockaddr*>(&peer), &peer_length,
+                           SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ECONNABORTED) {
         spdlog::warn("metrics endpoint: accept failed: {}", std::strerror(errno));
@@ -238,121 +235,33 @@ void MetricsHttpServer::accept_clients(Clock::time_point now) {
       if (errno == EINTR || errno == ECONNABORTED) continue;
       return;
     }
-    Client client;
-    client.fd = fd;
-    client.deadline = now + limits_.request_timeout;
-    if (clients_.size() >= limits_.max_clients) {
-      // Told why in one try; a client that cannot take it at once gets a plain close.
-      const std::string reply = response(503, false, "text/plain; charset=utf-8", error_body(503));
-      (void)send(fd, reply.data(), reply.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (client_count() >= limits_.max_clients) {
+      send_plain_reply(fd, "503 Service Unavailable", "too many connections\n");
       close(fd);
       continue;
     }
-    clients_.push_back(std::move(client));
-  }
-}
-
-void MetricsHttpServer::read_request(Client& client, const Body& body, Clock::time_point now) {
-  // Room for the largest head plus its blank line; a head that does not end by then is too big.
-  const std::size_t capacity = limits_.max_request_bytes + 4;
-  std::array<char, 4096> chunk{};
-  bool eof = false;
-  while (client.in.size() < capacity) {
-    const std::size_t want = std::min(chunk.size(), capacity - client.in.size());
-    const ssize_t n = recv(client.fd, chunk.data(), want, 0);
-    if (n > 0) {
-      client.in.append(chunk.data(), static_cast<std::size_t>(n));
-      continue;
-    }
-    if (n == 0) {
-      eof = true;
-    } else if (errno == EINTR) {
-      continue;
-    } else if (errno != EAGAIN && errno != EWOULDBLOCK) {
-      close(client.fd);
-      client.fd = -1;
-      return;
-    }
-    break;
-  }
-  std::size_t terminator = 0;
-  const std::size_t end = head_end(client.in, terminator);
-  if (end != std::string::npos && end <= limits_.max_request_bytes) {
-    const HttpVerdict verdict = classify_http_request(std::string_view(client.in).substr(0, end));
-    if (verdict.status != 200) {
-      respond(client, verdict.status, false, {}, now);
-      return;
-    }
-    try {
-      respond(client, 200, verdict.head_only, body(), now);
-    } catch (const std::exception& e) {
-      spdlog::warn("metrics endpoint: cannot render the metrics: {}", e.what());
-      respond(client, 500, false, {}, now);
-    }
-    return;
-  }
-  if (client.in.size() >= capacity) {
-    respond(client, 431, false, {}, now);
-  } else if (eof) {
-    if (client.in.empty()) {
-      close(client.fd);  // connected and left without a word
-      client.fd = -1;
-    } else {
-      respond(client, 400, false, {}, now);  // the head ended without its blank line
+    // MHD owns the socket from here on, also when it refuses it (it closes it then).
+    if (MHD_add_connection(daemon_, fd, reinterpret_cast<const sockaddr*>(&peer), peer_length) !=
+        MHD_YES) {
+      spdlog::warn("metrics endpoint: cannot take a connection: {}", std::strerror(errno));
     }
   }
 }
 
-void MetricsHttpServer::respond(Client& client, int status, bool head_only,
-                                const std::string& payload, Clock::time_point now) {
-  client.out = status == 200
-                   ? response(status, head_only, kPrometheusContentType, payload)
-                   : response(status, head_only, "text/plain; charset=utf-8", error_body(status));
-  client.in.clear();
-  client.in.shrink_to_fit();
-  client.sent = 0;
-  client.phase = Phase::writing;
-  client.deadline = now + limits_.write_timeout;
-}
-
-void MetricsHttpServer::write_reply(Client& client, Clock::time_point now) {
-  while (client.sent < client.out.size()) {
-    const ssize_t n = send(client.fd, client.out.data() + client.sent,
-                           client.out.size() - client.sent, MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (n > 0) {
-      client.sent += static_cast<std::size_t>(n);
-      client.deadline = now + limits_.write_timeout;
+void MetricsHttpServer::expire_requests(Clock::time_point now) {
+  for (Pending& pending : pending_) {
+    if (pending.timed_out || now < pending.deadline) continue;
+    pending.timed_out = true;
+    // A connection MHD queued a reply on is getting MHD's error reply (a malformed or too large
+    // head) and is closed after it. Otherwise MHD has sent nothing and is waiting for the rest
+    // of the head: answer 408 on its socket and shut the socket, so that MHD reads the end and
+    // closes the connection on this pass.
+    if (MHD_get_connection_info(pending.connection, MHD_CONNECTION_INFO_HTTP_STATUS) != nullptr) {
       continue;
     }
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;  // the next poll goes on
-    close(client.fd);                                                // the client went away
-    client.fd = -1;
-    return;
-  }
-  client.out.clear();
-  client.out.shrink_to_fit();
-  (void)shutdown(client.fd, SHUT_WR);
-  client.phase = Phase::draining;
-  client.deadline = now + kDrainTime;
-}
-
-void MetricsHttpServer::drain(Client& client) {
-  std::array<char, 4096> chunk{};
-  std::size_t drained = 0;
-  while (drained < kMaxDrainPerPass) {
-    const ssize_t n = recv(client.fd, chunk.data(), chunk.size(), 0);
-    if (n > 0) {
-      drained += static_cast<std::size_t>(n);
-      continue;
-    }
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
-    break;  // EOF or an error: the client is done
-  }
-  if (drained < kMaxDrainPerPass) {
-    close(client.fd);
-    client.fd = -1;
+    send_plain_reply(pending.fd, "408 Request Timeout",
+                     "request timeout: the request head did not arrive in time\n");
+    (void)shutdown(pending.fd, SHUT_RDWR);
   }
 }
 

@@ -1,7 +1,7 @@
 #pragma once
 /// Test clients for the daemon's sockets (header-only, so unit and daemon tests share it):
-/// connecting to a Unix or loopback TCP socket, and a raw line client for the control socket
-/// that sends bytes exactly as given.
+/// connecting to a Unix or loopback TCP socket, a raw line client for the control socket
+/// that sends bytes exactly as given, and HTTP replies split into their parts.
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -117,6 +117,23 @@ class RawClient {
   int fd_ = -1;
   std::string buffer_;
 };
+
+/// An HTTP reply split at its blank line.
+struct HttpReply {
+  std::string status;   ///< "HTTP/1.1 200 OK", or "(no reply: RAW)" when RAW has no head
+  std::string headers;  ///< the header lines, each ending in CRLF
+  std::string body;
+};
+
+inline HttpReply split_http_reply(const std::string& raw) {
+  const std::size_t status_end = raw.find("\r\n");
+  const std::size_t head_end = raw.find("\r\n\r\n");
+  if (status_end == std::string::npos || head_end == std::string::npos) {
+    return {"(no reply: " + raw + ")", {}, {}};
+  }
+  return {raw.substr(0, status_end), raw.substr(status_end + 2, head_end - status_end),
+          raw.substr(head_end + 4)};
+}
 
 /// The "error" text of a reply line, or a marker saying there was none.
 inline std::string error_text(const std::string& line) {

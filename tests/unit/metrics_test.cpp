@@ -29,11 +29,11 @@ namespace {
 using nlohmann::json;
 using udpsieve::StatDesc;
 using udpsieve::StatKind;
-using udpsieve::control::classify_http_request;
 using udpsieve::control::escape_label_value;
 using udpsieve::control::metric_catalog;
 using udpsieve::control::MetricsHttpServer;
 using udpsieve::control::render_prometheus;
+using udpsieve::test::HttpReply;
 
 /// Every schema table that declares metrics, and the single declarations.
 std::vector<const StatDesc*> schema_metrics() {
@@ -400,46 +400,27 @@ TEST(Metrics, DocsListExactlyTheDeclaredMetrics) {
 
 // --- the HTTP endpoint -------------------------------------------------------------------------
 
-TEST(MetricsHttp, ClassifiesRequests) {
-  const struct {
-    const char* head;
-    int status;
-    bool head_only;
-  } cases[] = {
-      {"GET /metrics HTTP/1.1\r\nHost: localhost\r\nAccept: */*", 200, false},
-      {"GET /metrics HTTP/1.0", 200, false},
-      {"GET /metrics?name[]=x HTTP/1.1", 200, false},
-      {"HEAD /metrics HTTP/1.1\nHost: x", 200, true},
-      {"GET / HTTP/1.1", 404, false},
-      {"GET /metrics/ HTTP/1.1", 404, false},
-      {"GET /metricsx HTTP/1.1", 404, false},
-      {"POST /metrics HTTP/1.1\r\nContent-Length: 0", 405, false},
-      {"DELETE /metrics HTTP/1.1", 405, false},
-      {"get /metrics HTTP/1.1", 405, false},
-      {"", 400, false},
-      {"GET /metrics", 400, false},
-      {"GET  /metrics HTTP/1.1", 400, false},
-      {"GET /metrics HTTP/2.0", 400, false},
-      {"GET /metrics http/1.1", 400, false},
-      {"GET metrics HTTP/1.1", 400, false},
-      {"G(T /metrics HTTP/1.1", 400, false},
-      {"GET /metrics HTTP/1.1\r\nno colon here", 400, false},
-      {"GET /metrics HTTP/1.1\r\n: empty name", 400, false},
-      {"GET /metrics HTTP/1.1\r\n folded: header", 400, false},
-      {"\x16\x03\x01\x02\x00", 400, false},  // a TLS ClientHello
-  };
-  for (const auto& c : cases) {
-    const auto verdict = classify_http_request(c.head);
-    EXPECT_EQ(verdict.status, c.status) << c.head;
-    EXPECT_EQ(verdict.head_only, c.head_only) << c.head;
+/// A TCP socket connected to [::1]:`port`, or -1.
+int connect_ipv6_loopback(uint16_t port) {
+  const int fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in6 address{};
+  address.sin6_family = AF_INET6;
+  address.sin6_port = htons(port);
+  address.sin6_addr = in6addr_loopback;
+  if (fd >= 0 && connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
+    close(fd);
+    return -1;
   }
+  return fd;
 }
 
 /// A client of a server polled on this thread: sends, then polls the server until the reply
 /// is complete (the server closes).
 class HttpClient {
  public:
-  explicit HttpClient(uint16_t port) : fd_(udpsieve::test::connect_loopback(port)) {
+  /// Connected to 127.0.0.1:`port`, or to [::1]:`port`.
+  explicit HttpClient(uint16_t port, bool ipv6 = false)
+      : fd_(ipv6 ? connect_ipv6_loopback(port) : udpsieve::test::connect_loopback(port)) {
     (void)fcntl(fd_, F_SETFL, fcntl(fd_, F_GETFL) | O_NONBLOCK);
   }
   ~HttpClient() { close(fd_); }
@@ -481,6 +462,12 @@ udpsieve::config::ListenAddress any_port() {
   return address;
 }
 
+/// The reply `client` gets from `server`, split.
+HttpReply reply_of(const HttpClient& client, MetricsHttpServer& server,
+                   const MetricsHttpServer::Body& body) {
+  return udpsieve::test::split_http_reply(client.reply(server, body).value_or("(timeout)"));
+}
+
 TEST(MetricsHttp, ServesGetHeadAndErrors) {
   MetricsHttpServer server(any_port());
   ASSERT_NE(server.port(), 0);
@@ -489,31 +476,58 @@ TEST(MetricsHttp, ServesGetHeadAndErrors) {
     ++renders;
     return std::string("udpsieve_uptime_seconds 1\n");
   };
-  const std::string type = "Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n";
-  {
-    HttpClient client(server.port());
-    client.send_all("GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n");
-    EXPECT_EQ(client.reply(server, body),
-              "HTTP/1.1 200 OK\r\n" + type +
-                  "Content-Length: 26\r\nConnection: close\r\n\r\nudpsieve_uptime_seconds 1\n");
-  }
-  {
-    HttpClient client(server.port());
-    client.send_all("HEAD /metrics HTTP/1.0\r\n\r\n");
-    EXPECT_EQ(client.reply(server, body),
-              "HTTP/1.1 200 OK\r\n" + type + "Content-Length: 26\r\nConnection: close\r\n\r\n");
-  }
-  const auto status_of = [&](const std::string& request) {
+  const auto ask = [&](const std::string& request) {
     HttpClient client(server.port());
     client.send_all(request);
-    const std::string reply = client.reply(server, body).value_or("(timeout)");
-    return reply.substr(0, reply.find("\r\n"));
+    return reply_of(client, server, body);
   };
-  EXPECT_EQ(status_of("GET /other HTTP/1.1\r\n\r\n"), "HTTP/1.1 404 Not Found");
-  EXPECT_EQ(status_of("POST /metrics HTTP/1.1\r\n\r\n"), "HTTP/1.1 405 Method Not Allowed");
-  EXPECT_EQ(status_of("hello\r\n\r\n"), "HTTP/1.1 400 Bad Request");
-  EXPECT_EQ(status_of(std::string(9000, 'a')), "HTTP/1.1 431 Request Header Fields Too Large");
-  EXPECT_EQ(renders, 2);
+  const std::string type = "Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n";
+  for (const std::string request :
+       {"GET /metrics HTTP/1.1\r\nHost: localhost\r\nAccept: */*\r\n\r\n",
+        "GET /metrics HTTP/1.0\r\n\r\n", "GET /metrics?name[]=x HTTP/1.1\r\n\r\n"}) {
+    const HttpReply reply = ask(request);
+    EXPECT_EQ(reply.status, "HTTP/1.1 200 OK") << request;
+    EXPECT_NE(reply.headers.find(type), std::string::npos) << reply.headers;
+    EXPECT_NE(reply.headers.find("Content-Length: 26\r\n"), std::string::npos) << reply.headers;
+    EXPECT_NE(reply.headers.find("Connection: close\r\n"), std::string::npos) << reply.headers;
+    EXPECT_EQ(reply.body, "udpsieve_uptime_seconds 1\n");
+  }
+  const HttpReply head = ask("HEAD /metrics HTTP/1.0\r\n\r\n");
+  EXPECT_EQ(head.status, "HTTP/1.1 200 OK");
+  EXPECT_NE(head.headers.find(type), std::string::npos) << head.headers;
+  EXPECT_NE(head.headers.find("Content-Length: 26\r\n"), std::string::npos) << head.headers;
+  EXPECT_EQ(head.body, "");
+  EXPECT_EQ(renders, 4);
+
+  const struct {
+    std::string request;
+    std::string status;
+  } errors[] = {
+      {"GET / HTTP/1.1\r\n\r\n", "HTTP/1.1 404 Not Found"},
+      {"GET /metrics/ HTTP/1.1\r\n\r\n", "HTTP/1.1 404 Not Found"},
+      {"GET /metricsx HTTP/1.1\r\n\r\n", "HTTP/1.1 404 Not Found"},
+      {"POST /metrics HTTP/1.1\r\n\r\n", "HTTP/1.1 405 Method Not Allowed"},
+      {"POST /metrics HTTP/1.1\r\nContent-Length: 5\r\n\r\nx=1&y",
+       "HTTP/1.1 405 Method Not Allowed"},
+      {"DELETE /metrics HTTP/1.1\r\n\r\n", "HTTP/1.1 405 Method Not Allowed"},
+      {"get /metrics HTTP/1.1\r\n\r\n", "HTTP/1.1 405 Method Not Allowed"},
+      {"GET /metrics http/1.1\r\n\r\n", "HTTP/1.1 400 Bad Request"},
+      {"hello\r\n\r\n", "(no reply: )"},  // MHD cannot even split the request line
+      {"GET /metrics HTTP/2.0\r\n\r\n", "HTTP/1.1 505 HTTP Version Not Supported"},
+      {"GET /metrics HTTP/1.1\r\nno colon here\r\n\r\n", "HTTP/1.1 400 Bad Request"},
+      // The head does not fit in the connection's 8 KiB: a request line, a header line.
+      {"GET /" + std::string(9000, 'a') + " HTTP/1.1\r\n\r\n", "HTTP/1.1 414 URI Too Long"},
+      {"GET /metrics HTTP/1.1\r\nX-Big: " + std::string(9000, 'a') + "\r\n\r\n",
+       "HTTP/1.1 431 Request Header Fields Too Large"},
+  };
+  for (const auto& e : errors) {
+    const HttpReply reply = ask(e.request);
+    EXPECT_EQ(reply.status, e.status) << e.request.substr(0, 60);
+    if (e.status.find(" 405 ") != std::string::npos) {
+      EXPECT_NE(reply.headers.find("Allow: GET, HEAD\r\n"), std::string::npos) << reply.headers;
+    }
+  }
+  EXPECT_EQ(renders, 4);
   server.poll(body);  // every client has closed its end: nothing is left over
   EXPECT_EQ(server.client_count(), 0U);
 }
@@ -535,10 +549,22 @@ TEST(MetricsHttp, SlowClientsAreTimedOutAndDoNotHoldUpOthers) {
   }
   server.poll(body);
   EXPECT_EQ(server.client_count(), 2U);  // the slow and the silent one, still in time
-  const auto timed_out = slow.reply(server, body);
-  ASSERT_TRUE(timed_out.has_value());
-  EXPECT_EQ(timed_out->substr(0, timed_out->find("\r\n")), "HTTP/1.1 408 Request Timeout");
-  EXPECT_EQ(silent.reply(server, body)->substr(0, 12), "HTTP/1.1 408");
+  EXPECT_EQ(reply_of(slow, server, body).status, "HTTP/1.1 408 Request Timeout");
+  EXPECT_EQ(reply_of(silent, server, body).status, "HTTP/1.1 408 Request Timeout");
+  server.poll(body);
+  EXPECT_EQ(server.client_count(), 0U);
+}
+
+TEST(MetricsHttp, IdleConnectionsAreClosedAfterTheWriteTimeoutInWholeSeconds) {
+  udpsieve::control::HttpLimits limits;
+  limits.request_timeout = std::chrono::minutes(1);
+  limits.write_timeout = std::chrono::milliseconds(1);  // MHD's idle timeout: 1 s
+  MetricsHttpServer server(any_port(), limits);
+  const MetricsHttpServer::Body body = [] { return std::string("x 1\n"); };
+  const auto start = std::chrono::steady_clock::now();
+  HttpClient silent(server.port());
+  EXPECT_EQ(silent.reply(server, body), "");  // closed without a reply
+  EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::seconds(1));
 }
 
 TEST(MetricsHttp, RefusesClientsBeyondTheLimit) {
@@ -550,9 +576,16 @@ TEST(MetricsHttp, RefusesClientsBeyondTheLimit) {
   HttpClient b(server.port());
   server.poll(body);
   HttpClient c(server.port());
-  const auto refused = c.reply(server, body);
-  ASSERT_TRUE(refused.has_value());
-  EXPECT_EQ(refused->substr(0, refused->find("\r\n")), "HTTP/1.1 503 Service Unavailable");
+  const HttpReply refused = reply_of(c, server, body);
+  EXPECT_EQ(refused.status, "HTTP/1.1 503 Service Unavailable");
+  EXPECT_EQ(refused.body, "too many connections\n");
+  EXPECT_EQ(server.client_count(), 2U);
+  // A place frees up once one of them is served.
+  a.send_all("GET /metrics HTTP/1.1\r\n\r\n");
+  EXPECT_EQ(reply_of(a, server, body).status, "HTTP/1.1 200 OK");
+  HttpClient d(server.port());
+  d.send_all("GET /metrics HTTP/1.1\r\n\r\n");
+  EXPECT_EQ(reply_of(d, server, body).status, "HTTP/1.1 200 OK");
 }
 
 TEST(MetricsHttp, PortInUseIsAOneLineError) {
@@ -580,6 +613,11 @@ TEST(MetricsHttp, ListensOnIpv6Loopback) {
     GTEST_SKIP() << "no IPv6 loopback here: " << e.what();
   }
   EXPECT_EQ(server->address(), "[::1]:" + std::to_string(server->port()));
+  HttpClient client(server->port(), true);
+  client.send_all("GET /metrics HTTP/1.1\r\nHost: [::1]\r\n\r\n");
+  const HttpReply reply = reply_of(client, *server, [] { return std::string("x 1\n"); });
+  EXPECT_EQ(reply.status, "HTTP/1.1 200 OK");
+  EXPECT_EQ(reply.body, "x 1\n");
 }
 
 TEST(Metrics, ChangingMetricsListenNeedsARestart) {

@@ -1,43 +1,43 @@
 #pragma once
 /// The optional HTTP endpoint for Prometheus (control.metrics_listen): GET /metrics on a
-/// loopback address.
+/// loopback address, served by libmicrohttpd (MHD).
 ///
-/// A deliberately small HTTP/1.x server: one request per connection, answered and closed
-/// (Connection: close). Non-blocking and driven from the control loop's tick, so it never
-/// makes the control thread wait: every poll() accepts, reads, answers and writes what it can
-/// without blocking and returns. Each client is bounded in memory (an 8 KiB request head) and
-/// time (the head must arrive within 5 s; a reply the client does not read is dropped after
-/// 10 s without progress); at most 16 clients at once. DPDK-free.
+/// MHD runs in external polling mode with no thread of its own: the control loop's tick calls
+/// poll(), which accepts, reads, answers and writes what it can without blocking and returns.
+/// One request per connection, answered and closed (Connection: close). The listening socket is
+/// ours: poll() accepts and hands each connection to MHD, or answers 503 itself beyond the
+/// client limit. Each client is bounded in memory (MHD's per-connection pool, which holds the
+/// request head), in time (the head must reach the handler within request_timeout, else 408;
+/// MHD closes a connection idle for write_timeout, rounded up to whole seconds) and in number.
+/// DPDK-free.
 
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <string>
-#include <string_view>
 #include <vector>
 
 #include "udpsieve/config/config.hpp"
 
+struct MHD_Daemon;
+struct MHD_Connection;
+
 namespace udpsieve::control {
-
-/// What to answer to one request head.
-struct HttpVerdict {
-  int status = 400;        ///< 200, 400, 404 or 405
-  bool head_only = false;  ///< HEAD: headers without the body
-};
-
-/// Classifies a complete request head (request line and header lines, without the blank line):
-/// a malformed head is 400; a path other than /metrics (a query string is ignored) is 404; a
-/// method other than GET and HEAD is 405.
-[[nodiscard]] HttpVerdict classify_http_request(std::string_view head);
 
 /// The bounds on each client.
 struct HttpLimits {
+  /// MHD's memory pool per connection (MHD_OPTION_CONNECTION_MEMORY_LIMIT). The request head
+  /// must fit in it beside MHD's bookkeeping: a longer request line is answered 414, longer
+  /// header lines 431.
   std::size_t max_request_bytes = 8 * 1024;
-  std::chrono::milliseconds request_timeout{5000};  ///< from accept to a complete head
-  std::chrono::milliseconds write_timeout{10000};   ///< without a byte of the reply accepted
-  std::size_t max_clients = 16;
+  /// From accept to a complete request head; then 408 and the connection is closed. Checked on
+  /// every poll(), so kept to within one control loop pass.
+  std::chrono::milliseconds request_timeout{5000};
+  /// MHD closes a connection that made no progress for this long (MHD_OPTION_CONNECTION_TIMEOUT,
+  /// whole seconds: rounded up), e.g. a client that does not read its reply. No reply is sent.
+  std::chrono::milliseconds write_timeout{10000};
+  std::size_t max_clients = 16;  ///< connections at once; one more is answered 503 and closed
 };
 
 class MetricsHttpServer {
@@ -57,32 +57,30 @@ class MetricsHttpServer {
   /// "127.0.0.1:9917", with the port actually bound.
   [[nodiscard]] std::string address() const;
   [[nodiscard]] uint16_t port() const noexcept { return port_; }
-  [[nodiscard]] std::size_t client_count() const noexcept { return clients_.size(); }
+  /// Connections MHD holds (accepted and not yet closed); MHD first releases the closed ones.
+  [[nodiscard]] std::size_t client_count() const;
 
  private:
   using Clock = std::chrono::steady_clock;
-  enum class Phase : uint8_t { reading, writing, draining };
-  struct Client {
+  /// A connection whose request head has not reached the handler yet.
+  struct Pending {
+    MHD_Connection* connection = nullptr;
     int fd = -1;
-    Phase phase = Phase::reading;
-    std::string in;
-    std::string out;
-    std::size_t sent = 0;
     Clock::time_point deadline{};
+    bool timed_out = false;  ///< answered 408 (or left to MHD's own error reply)
   };
+  struct Callbacks;  // MHD's C callbacks, in the .cpp
 
-  void accept_clients(Clock::time_point now);
-  void read_request(Client& client, const Body& body, Clock::time_point now);
-  void respond(Client& client, int status, bool head_only, const std::string& payload,
-               Clock::time_point now);
-  void write_reply(Client& client, Clock::time_point now);
-  static void drain(Client& client);
+  void accept_clients();
+  void expire_requests(Clock::time_point now);
 
   config::ListenAddress address_;
   HttpLimits limits_;
   int listen_fd_ = -1;
   uint16_t port_ = 0;
-  std::vector<Client> clients_;
+  MHD_Daemon* daemon_ = nullptr;
+  std::vector<Pending> pending_;
+  const Body* body_ = nullptr;  ///< set while poll() runs MHD
 };
 
 }  // namespace udpsieve::control
