@@ -8,6 +8,7 @@
 #   scripts/bench-e2e.sh [--seconds N] [--rounds N] [--rules N] [--runtime-rules N]
 #                        [--flows N] [--v6 PERCENT] [--sequential] [--per-source]
 #                        [--set V4,V6] [--workers N] [--shape 5tuple|mixed]
+#                        [--talkers] [--talker-sampling N]
 #
 # The capture holds --flows distinct flows (default 65,536), --v6 percent of them IPv6
 # (default 10), with random spoofed source addresses and ports (--sequential: sources counting
@@ -20,6 +21,9 @@
 # (scripts/make-set-file.py: a threat feed's shape) and a rule matching on it that every
 # packet reaches and none matches (its destination port is never sent), beside the same
 # daemon without them: the cost of the set lookup, run for run.
+# --talkers adds a contender: udpsieved with pipeline.talker_sampling: 0 (no top-talker
+# summaries) beside the default one (1 packet in 16 sampled, or --talker-sampling N): the
+# summaries' cost, run for run.
 # --workers N (default 1) runs every contender with N workers (testpmd: N forwarding cores), on
 # lcores 1..N (CPUs 1..N where the machine has them; otherwise they share the last CPU, which
 # measures nothing but checks the set-up): net_pcap gets N RX queues, each replaying the whole
@@ -46,6 +50,8 @@ per_source=0
 set_sizes=""
 workers=1
 shape=5tuple
+talkers=0
+talker_sampling=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --seconds) seconds=$2; shift 2 ;;
@@ -59,7 +65,9 @@ while [ $# -gt 0 ]; do
     --set) set_sizes=$2; shift 2 ;;
     --workers) workers=$2; shift 2 ;;
     --shape) shape=$2; shift 2 ;;
-    *) sed -n '8,10p' "$0" >&2; exit 2 ;;
+    --talkers) talkers=1; shift ;;
+    --talker-sampling) talker_sampling=$2; shift 2 ;;
+    *) sed -n '8,11p' "$0" >&2; exit 2 ;;
   esac
 done
 [[ $workers =~ ^[1-9][0-9]?$ ]] || { echo "--workers: 1-99, not '$workers'" >&2; exit 2; }
@@ -103,7 +111,7 @@ if ((per_source)); then
     >>"$work/rules.yaml"
 fi
 write_unmatched_runtime_state "$runtime_rules" "$work/dynamic.json"
-write_config() {  # write_config FILE RULES [SETS]
+write_config() {  # write_config FILE RULES [SETS] [PIPELINE KEY LINE]
 cat >"$1" <<EOF
 eal:
   lcores: [$lcores_yaml]
@@ -122,6 +130,7 @@ pipeline:
   default_action: forward
   rules: [$2]
   dynamic_state: dynamic.json
+${4:-}
 control:
   socket: $work/ctl.sock
   stats_interval_ms: 100
@@ -129,7 +138,8 @@ logging:
   level: warn
 EOF
 }
-write_config "$work/udpsieved.yaml" rules.yaml
+write_config "$work/udpsieved.yaml" rules.yaml "" \
+  "$([ -z "$talker_sampling" ] || echo "  talker_sampling: $talker_sampling")"
 if [ -n "$set_sizes" ]; then
   scripts/make-set-file.py "$work/set.txt" "${set_sizes%,*}" "${set_sizes#*,}" 1
   cp "$work/rules.yaml" "$work/rules-set.yaml"
@@ -137,6 +147,7 @@ if [ -n "$set_sizes" ]; then
     >>"$work/rules-set.yaml"
   write_config "$work/udpsieved-set.yaml" rules-set.yaml "sets: {feed: {file: set.txt}}"
 fi
+((talkers == 0)) || write_config "$work/udpsieved-quiet.yaml" rules.yaml "" "  talker_sampling: 0"
 
 median() { sort -g | awk '{a[NR]=$1} END {if (NR==0) {print 0} else if (NR%2) {print a[(NR+1)/2]} else {print (a[NR/2]+a[NR/2+1])/2}}'; }
 
@@ -185,10 +196,12 @@ for round in $(seq 1 "$rounds"); do
   results[io]+="$(run_testpmd io) "
   results[5tswap]+="$(run_testpmd 5tswap) "
   [ -z "$set_sizes" ] || results[set]+="$(run_udpsieve udpsieved-set.yaml) "
+  ((talkers == 0)) || results[quiet]+="$(run_udpsieve udpsieved-quiet.yaml) "
   echo "round $round: udpsieved $(echo "${results[udpsieve]}" | awk '{print $NF}') Mpps," \
     "testpmd io $(echo "${results[io]}" | awk '{print $NF}') Mpps," \
     "testpmd 5tswap $(echo "${results[5tswap]}" | awk '{print $NF}') Mpps" \
-    "$([ -z "$set_sizes" ] || echo ", udpsieved + set $(echo "${results[set]}" | awk '{print $NF}') Mpps")" >&2
+    "$([ -z "$set_sizes" ] || echo ", udpsieved + set $(echo "${results[set]}" | awk '{print $NF}') Mpps")" \
+    "$( ((talkers == 0)) || echo ", udpsieved without talkers $(echo "${results[quiet]}" | awk '{print $NF}') Mpps")" >&2
 done
 
 u=$(echo "${results[udpsieve]}" | tr ' ' '\n' | grep . | median)
@@ -206,4 +219,13 @@ if [ -n "$set_sizes" ]; then
   st=$(echo "${results[set]}" | tr ' ' '\n' | grep . | median)
   printf '%-28s %8.2f\n' "udpsieved + set ${set_sizes}" "$st"
   awk -v u="$u" -v st="$st" 'BEGIN {printf "ratio with set/without   %.2f\n", st / u}'
+fi
+if ((talkers)); then
+  q=$(echo "${results[quiet]}" | tr ' ' '\n' | grep . | median)
+  printf '%-28s %8.2f\n' "udpsieved without talkers" "$q"
+  awk -v u="$u" -v q="$q" 'BEGIN {printf "ratio talkers on/off     %.2f\n", u / q}'
+  # Run for run, too: the rounds' ratios.
+  paste -d' ' <(echo "${results[udpsieve]}" | tr ' ' '\n' | grep .) \
+    <(echo "${results[quiet]}" | tr ' ' '\n' | grep .) |
+    awk '{printf "%s%.3f", (NR > 1 ? " " : "round ratios on/off     "), $1 / $2} END {print ""}'
 fi

@@ -101,11 +101,10 @@ TalkerAnswer TalkerBook::top(const TalkerQuery& query, uint64_t now_tsc) const {
     if (seconds <= 0) continue;
     answer.window_s = std::max(answer.window_s, seconds);
     for (auto period = first; period != periods.end(); ++period) {
-      const uint64_t sampled = period->sampled[0] + period->sampled[1];
-      if (sampled == 0) continue;
+      if (period->picked == 0) continue;
       // Each sample stands for this many packets per second of the worker's window.
       const double weight =
-          static_cast<double>(period->seen) / static_cast<double>(sampled) / seconds;
+          static_cast<double>(period->seen) / static_cast<double>(period->picked) / seconds;
       for (std::size_t verdict = 0; verdict < dataplane::kTalkerVerdicts; ++verdict) {
         if (verdict == 1 ? !drop : !forward) continue;
         answer.sampled += period->sampled[verdict];

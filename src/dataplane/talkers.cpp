@@ -5,6 +5,10 @@
 #include <bit>
 #include <cstring>
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 namespace udpsieve::dataplane {
 namespace {
 
@@ -48,30 +52,75 @@ TalkerKey source_key(const rules::PacketKey& packet, unsigned v4_bits, unsigned 
 }  // namespace
 
 TalkerTable::TalkerTable(std::size_t entries)
-    : entries_(nullptr),
-      mask_(std::bit_ceil(std::max<std::size_t>(1, (entries + kWays - 1) / kWays)) - 1) {
-  entries_ = std::make_unique<TalkerCount[]>((mask_ + 1) * kWays);
+    : mask_(std::bit_ceil(std::max<std::size_t>(1, (entries + kWays - 1) / kWays)) - 1) {
+  sets_ = std::make_unique<Set[]>(mask_ + 1);
+  slots_ = std::make_unique<Slot[]>(capacity());
+  clear();
 }
 
+namespace {
+
+/// Bit w set where lane w of the eight `values` equals `value`.
+unsigned equal_mask(const std::array<uint32_t, TalkerTable::kWays>& values,
+                    uint32_t value) noexcept {
+#ifdef __SSE2__
+  const __m128i wanted = _mm_set1_epi32(static_cast<int>(value));
+  const auto half = [&](std::size_t at) {
+    const __m128i lanes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(values.data() + at));
+    return static_cast<unsigned>(_mm_movemask_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(lanes, wanted))));
+  };
+  return half(0) | half(4) << 4;
+#else
+  unsigned mask = 0;
+  for (std::size_t w = 0; w < TalkerTable::kWays; ++w)
+    mask |= static_cast<unsigned>(values[w] == value) << w;
+  return mask;
+#endif
+}
+
+/// The smallest of eight counts, as a tree (three steps deep, not seven).
+uint32_t smallest(const std::array<uint32_t, TalkerTable::kWays>& c) noexcept {
+  return std::min(std::min(std::min(c[0], c[1]), std::min(c[2], c[3])),
+                  std::min(std::min(c[4], c[5]), std::min(c[6], c[7])));
+}
+
+}  // namespace
+
 void TalkerTable::add(const TalkerKey& key, uint64_t hash) noexcept {
-  TalkerCount* set = entries_.get() + ((hash >> 7) & mask_) * kWays;
-  TalkerCount* smallest = set;
-  for (std::size_t w = 0; w < kWays; ++w) {
-    TalkerCount& entry = set[w];
-    if (entry.count == 0) {  // the set fills from the front: the key is not in it
-      entry = TalkerCount{key, 1, 0};
+  static_assert(kWays == 8);
+  const std::size_t index = (hash >> 7) & mask_;
+  Set& set = sets_[index];
+  Slot* slots = slots_.get() + index * kWays;
+  const auto tag = static_cast<uint32_t>(hash >> 32);
+  // Vector compares over the set's line, then a branch per outcome, not per way.
+  const unsigned empty = equal_mask(set.counts, 0);
+  for (unsigned matches = equal_mask(set.tags, tag) & ~empty; matches != 0;
+       matches &= matches - 1) {
+    const auto w = static_cast<std::size_t>(__builtin_ctz(matches));
+    if (slots[w].key == key) {
+      ++set.counts[w];
       return;
     }
-    if (entry.key == key) {
-      ++entry.count;
-      return;
-    }
-    if (entry.count < smallest->count) smallest = &entry;
   }
-  // Space-Saving: the newcomer takes the smallest counter, inheriting its count as its error.
-  smallest->key = key;
-  smallest->error = smallest->count;
-  ++smallest->count;
+  // A new key takes the first empty way (a set fills from the front), else - Space-Saving -
+  // the smallest counter, inheriting its count as its error.
+  const uint32_t error = empty != 0 ? 0 : smallest(set.counts);
+  const auto way =
+      static_cast<std::size_t>(__builtin_ctz(empty != 0 ? empty : equal_mask(set.counts, error)));
+  set.tags[way] = tag;
+  set.counts[way] = error + 1;
+  slots[way].key = key;
+  slots[way].error = error;
+}
+
+void TalkerTable::prefetch_slot(uint64_t hash) const noexcept {
+  const std::size_t index = (hash >> 7) & mask_;
+  const Set& set = sets_[index];
+  // The way add() will most likely touch: the tag's, else the first empty or smallest (an
+  // empty way counts 0).
+  const unsigned matches = equal_mask(set.tags, static_cast<uint32_t>(hash >> 32));
+  const unsigned way = matches != 0 ? matches : equal_mask(set.counts, smallest(set.counts));
+  __builtin_prefetch(slots_.get() + index * kWays + __builtin_ctz(way), 1);
 }
 
 void TalkerTable::top(TalkerList& out) const noexcept {
@@ -80,22 +129,23 @@ void TalkerTable::top(TalkerList& out) const noexcept {
   std::size_t size = 0;
   uint32_t floor = 0;
   bool left_out = false;
-  for (std::size_t set = 0; set <= mask_; ++set) {
-    const TalkerCount* ways = entries_.get() + set * kWays;
-    uint32_t set_min = ways[0].count;
+  for (std::size_t index = 0; index <= mask_; ++index) {
+    const Set& set = sets_[index];
+    const Slot* slots = slots_.get() + index * kWays;
+    uint32_t set_min = set.counts[0];
     for (std::size_t w = 0; w < kWays; ++w) {
-      const TalkerCount& entry = ways[w];
-      set_min = std::min(set_min, entry.count);
-      if (entry.count == 0) continue;
+      const uint32_t count = set.counts[w];
+      set_min = std::min(set_min, count);
+      if (count == 0) continue;
       if (size < TalkerList::kShipped) {
-        out.top[size++] = entry;
+        out.top[size++] = TalkerCount{slots[w].key, count, slots[w].error};
         std::push_heap(out.top.begin(), out.top.begin() + static_cast<std::ptrdiff_t>(size),
                        lighter);
       } else {
         left_out = true;
-        if (entry.count > out.top[0].count) {
+        if (count > out.top[0].count) {
           std::pop_heap(out.top.begin(), out.top.end(), lighter);
-          out.top.back() = entry;
+          out.top.back() = TalkerCount{slots[w].key, count, slots[w].error};
           std::push_heap(out.top.begin(), out.top.end(), lighter);
         }
       }
@@ -111,7 +161,9 @@ void TalkerTable::top(TalkerList& out) const noexcept {
 }
 
 void TalkerTable::clear() noexcept {
-  std::fill_n(entries_.get(), capacity(), TalkerCount{});
+  // Counts say which ways hold a key; the tags and slots of empty ways are never read.
+  for (std::size_t index = 0; index <= mask_; ++index)
+    sets_[index].counts.fill(0);
 }
 
 Talkers::Talkers(uint32_t sampling, std::size_t entries, std::array<uint64_t, 2> seed)
@@ -133,7 +185,8 @@ uint32_t Talkers::next_gap() noexcept {
   rng_ ^= rng_ << 13;
   rng_ ^= rng_ >> 7;
   rng_ ^= rng_ << 17;
-  return 1 + static_cast<uint32_t>(rng_ % (2 * uint64_t{sampling_} - 1));
+  // Lemire's multiply-shift instead of a division: uniform enough for a sampler.
+  return 1 + static_cast<uint32_t>(((rng_ >> 32) * (2 * uint64_t{sampling_} - 1)) >> 32);
 }
 
 uint64_t Talkers::hash(const TalkerKey& key) const noexcept {
@@ -148,23 +201,39 @@ void Talkers::record(const rules::PacketKey& packet, bool dropped, uint64_t rule
   const std::size_t verdict = dropped ? 1 : 0;
   ++sampled_[verdict];
   std::unique_ptr<TalkerTable>* tables = tables_[active_].data() + verdict * kTalkerKinds;
-  const auto count = [&](TalkerKind kind, const TalkerKey& key) {
-    tables[static_cast<std::size_t>(kind)]->add(key, hash(key));
+  const auto queue = [&](TalkerKind kind, const TalkerKey& key) {
+    TalkerTable* table = tables[static_cast<std::size_t>(kind)].get();
+    const uint64_t h = hash(key);
+    table->prefetch(h);
+    updates_[queued_++] = Update{table, key, h};
   };
-  count(TalkerKind::src, source_key(packet, 32, 128));
-  count(TalkerKind::src_prefix, source_key(packet, kTalkerPrefixV4, kTalkerPrefixV6));
-  if (packet.has_ports) count(TalkerKind::dst_port, TalkerKey{0, packet.dst_port, 0});
-  count(TalkerKind::rule, TalkerKey{part == TalkerKey::kNoRule ? 0 : rule_hash, 0, part});
+  queue(TalkerKind::src, source_key(packet, 32, 128));
+  queue(TalkerKind::src_prefix, source_key(packet, kTalkerPrefixV4, kTalkerPrefixV6));
+  if (packet.has_ports) queue(TalkerKind::dst_port, TalkerKey{0, packet.dst_port, 0});
+  queue(TalkerKind::rule, TalkerKey{part == TalkerKey::kNoRule ? 0 : rule_hash, 0, part});
+  if (queued_ + kTalkerKinds > updates_.size()) flush();
+}
+
+void Talkers::flush() noexcept {
+  // The sets were prefetched when the packets were recorded; now the slots, then the counts.
+  for (std::size_t i = 0; i < queued_; ++i)
+    updates_[i].table->prefetch_slot(updates_[i].hash);
+  for (std::size_t i = 0; i < queued_; ++i)
+    updates_[i].table->add(updates_[i].key, updates_[i].hash);
+  queued_ = 0;
 }
 
 bool Talkers::end_period(uint64_t now) noexcept {
   if (pending_ != kNone) return false;
+  flush();
   TalkerReport& report = *report_;
   report.start_tsc = period_start_;
   report.end_tsc = now;
   report.seen = seen_;
+  report.picked = picked_;
   report.sampled = sampled_;
   seen_ = 0;
+  picked_ = 0;
   sampled_ = {};
   period_start_ = now;
   active_ ^= 1;

@@ -102,9 +102,13 @@ int Worker::run() noexcept {
     flush_all();
     rte_rcu_qsbr_quiescent(qsbr_, thread_id);
     heartbeat_.fetch_add(1, std::memory_order_relaxed);
-    if (talkers_ != nullptr) tend_talkers();
+    // A finished period's report is prepared a table per pass (eight passes once a second).
+    if (talkers_ != nullptr && talkers_->reporting() && !talkers_ready_) {
+      talkers_ready_ = talkers_->prepare_step();
+    }
 
     if (rte_rdtsc() >= next_publish_tsc_) {
+      if (talkers_ != nullptr) end_talker_period();
       // If the control thread holds every buffer, skip: counters are cumulative.
       (void)publish(*table, false);
       next_publish_tsc_ += setup_.publish_interval_tsc;
@@ -240,6 +244,8 @@ void Worker::handle_burst(rte_mbuf** mbufs, uint16_t count, uint16_t in_port,
   // Non-zero only while a verdict capture runs: one load per burst otherwise.
   const uint64_t capture = tap_ != nullptr ? tap_->word() : 0;
   Talkers* const talkers = talkers_.get();
+  uint32_t dropped_bits = 0;  // bit i: packet i was dropped
+  static_assert(kBurstSize <= 32);
   const std::array<const uint64_t*, kPartKinds> talker_keys = {file.talker_keys(),
                                                                runtime.talker_keys()};
   // Per-source limits: hash the burst's keys and prefetch their buckets before any is needed.
@@ -305,11 +311,6 @@ void Worker::handle_burst(rte_mbuf** mbufs, uint16_t count, uint16_t in_port,
         }
         break;
     }
-    if (talkers != nullptr && info[i].status == ParseStatus::udp && talkers->sample()) {
-      talkers->record(info[i].key, reason != DropReason::count,
-                      hit == 0 ? 0 : talker_keys[part][index],
-                      hit == 0 ? TalkerKey::kNoRule : static_cast<uint8_t>(part));
-    }
     if (unlikely(capture != 0)) {
       const uint32_t rule = hit == 0 ? 0 : index + 1;
       const uint64_t generation = part == 0 ? file.generation() : runtime.generation();
@@ -324,20 +325,26 @@ void Worker::handle_burst(rte_mbuf** mbufs, uint16_t count, uint16_t in_port,
     } else {
       ++counters_.drops[drop(reason)];
       dropped[dropped_count++] = m;
+      dropped_bits |= 1U << i;
     }
   }
   if (dropped_count != 0) rte_pktmbuf_free_bulk(dropped.data(), dropped_count);
+  if (talkers != nullptr) {
+    // The sampled packets' keys and verdicts (the frames themselves may be gone by now).
+    talkers->offer(count, [&](uint32_t i) {
+      if (info[i].status != ParseStatus::udp) return;
+      const uint32_t hit = matched[i];
+      const std::size_t part = hit >> 31;
+      talkers->record(info[i].key, ((dropped_bits >> i) & 1U) != 0,
+                      hit == 0 ? 0 : talker_keys[part][(hit & ~kRuntimeHit) - 1],
+                      hit == 0 ? TalkerKey::kNoRule : static_cast<uint8_t>(part));
+    });
+  }
 }
 
-void Worker::tend_talkers() noexcept {
-  if (talkers_->reporting()) {
-    // One table per loop pass: preparing all sixteen at once would hold up the queues.
-    if (!talkers_ready_) talkers_ready_ = talkers_->prepare_step();
-    return;
-  }
+void Worker::end_talker_period() noexcept {
   const uint64_t now = rte_rdtsc();
-  if (now < next_talkers_tsc_) return;
-  (void)talkers_->end_period(now);
+  if (now < next_talkers_tsc_ || !talkers_->end_period(now)) return;
   next_talkers_tsc_ = now + rte_get_tsc_hz();
 }
 

@@ -529,7 +529,11 @@ const ErrorCase kErrorCases[] = {
      "udpsieve.yaml:10:11: pipeline: expected a mapping, got a list"},
     {"unknown pipeline key", kValid + "pipeline:\n  default: drop\n",
      "udpsieve.yaml:11:3: pipeline.default: unknown key (expected one of: default_action, "
-     "non_udp, rules, dynamic_max_rules, dynamic_state, per_source_entries)"},
+     "non_udp, rules, dynamic_max_rules, dynamic_state, per_source_entries, talker_sampling)"},
+    {"talker_sampling too large", kValid + "pipeline:\n  talker_sampling: 1048577\n",
+     "udpsieve.yaml:11:20: pipeline.talker_sampling: 1048577 is out of range 0-1048576"},
+    {"talker_sampling negative", kValid + "pipeline:\n  talker_sampling: -1\n",
+     "udpsieve.yaml:11:20: pipeline.talker_sampling: expected a whole number, got '-1'"},
     {"dynamic twice", kValid + "pipeline:\n  rules: [dynamic, a.yaml, dynamic]\n",
      "udpsieve.yaml:11:28: pipeline.rules[2]: dynamic is listed twice (first at "
      "pipeline.rules[0]); runtime rules have one place in first-match order"},

@@ -149,34 +149,50 @@ TEST(TalkerTable, ClearEmptiesIt) {
   EXPECT_EQ(list.floor, 0U);
 }
 
-TEST(Talkers, SamplesOneInNAtRandomGaps) {
+TEST(Talkers, SamplesOneInNAtRandomGapsAcrossBursts) {
   for (const uint32_t sampling : {1U, 16U, 100U}) {
     Talkers talkers(sampling, 64, kSeed);
     uint64_t sampled = 0;
-    constexpr uint64_t kPackets = 1'600'000;
+    uint64_t offered = 0;
     std::map<uint32_t, uint64_t> by_phase;  // a fixed period would always hit the same phase
-    for (uint64_t i = 0; i < kPackets; ++i) {
-      if (talkers.sample()) {
+    std::mt19937 random(3);
+    while (offered < 1'600'000) {
+      const uint32_t burst = 1 + random() % 32;
+      int64_t last = -1;
+      talkers.offer(burst, [&](uint32_t i) {
+        EXPECT_LT(i, burst);
+        EXPECT_GT(static_cast<int64_t>(i), last) << "in order, each once";
+        last = i;
         ++sampled;
-        ++by_phase[static_cast<uint32_t>(i % 64)];
-      }
+        ++by_phase[static_cast<uint32_t>((offered + i) % 64)];
+      });
+      offered += burst;
     }
-    const double expected = static_cast<double>(kPackets) / sampling;
+    const double expected = static_cast<double>(offered) / sampling;
     EXPECT_NEAR(static_cast<double>(sampled), expected, expected * 0.02) << sampling;
     if (sampling > 1) {
       EXPECT_EQ(by_phase.size(), 64U) << "every phase of a 64-frame loop is seen";
     }
+    ASSERT_TRUE(talkers.end_period(1));
+    while (!talkers.prepare_step()) {
+    }
+    TalkerReport report;
+    talkers.take_report(report);
+    EXPECT_EQ(report.seen, offered);
+    EXPECT_EQ(report.picked, sampled);
   }
 }
 
 TEST(Talkers, APeriodIsReportedATableAtATimeWhileTheNextCounts) {
   Talkers talkers(1, 256, kSeed);
   talkers.start(1000);
-  const auto send = [&](uint32_t source, uint16_t port, bool dropped, int packets) {
-    for (int i = 0; i < packets; ++i) {
-      ASSERT_TRUE(talkers.sample());
+  const auto send = [&](uint32_t source, uint16_t port, bool dropped, uint32_t packets) {
+    uint32_t picked = 0;
+    talkers.offer(packets, [&](uint32_t) {
+      ++picked;
       talkers.record(packet_from(source, port), dropped, 0xabcdef, TalkerKey::kFilePart);
-    }
+    });
+    ASSERT_EQ(picked, packets) << "sampling 1 picks every packet";
   };
   send(0x0a000001, 53, true, 30);
   send(0x0a000102, 123, false, 20);
@@ -193,6 +209,7 @@ TEST(Talkers, APeriodIsReportedATableAtATimeWhileTheNextCounts) {
   EXPECT_EQ(report.start_tsc, 1000U);
   EXPECT_EQ(report.end_tsc, 2000U);
   EXPECT_EQ(report.seen, 50U);
+  EXPECT_EQ(report.picked, 50U);
   EXPECT_EQ(report.sampled[1], 30U);
   EXPECT_EQ(report.sampled[0], 20U);
   const auto& dropped = report.lists[1];
@@ -227,8 +244,7 @@ TEST(Talkers, Ipv6SourcesAndTheirPrefixes) {
   const uint8_t address[16] = {0x20, 0x01, 0x0d, 0xb8, 0x12, 0x34, 0x56, 0x78,
                                0,    0,    0,    0,    0,    0,    0,    0x09};
   std::memcpy(packet.src.data(), address, 16);
-  ASSERT_TRUE(talkers.sample());
-  talkers.record(packet, false, 0, TalkerKey::kNoRule);
+  talkers.offer(1, [&](uint32_t) { talkers.record(packet, false, 0, TalkerKey::kNoRule); });
   ASSERT_TRUE(talkers.end_period(1));
   while (!talkers.prepare_step()) {
   }
@@ -257,6 +273,7 @@ TalkerReport period(uint64_t start, uint64_t seen, uint64_t sampled,
   report.start_tsc = start;
   report.end_tsc = start + 1000;
   report.seen = seen;
+  report.picked = sampled;
   report.sampled[dropped ? 1 : 0] = sampled;
   TalkerList& list = report.lists[dropped ? 1 : 0][0];
   for (const auto& [key, count] : counts)

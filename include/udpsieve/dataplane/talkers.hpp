@@ -69,12 +69,14 @@ struct TalkerReport {
   bool valid = false;  ///< false: the snapshot carries no report
   uint64_t start_tsc = 0;
   uint64_t end_tsc = 0;
-  uint64_t seen = 0;  ///< packets offered to the sampler in the period
-  std::array<uint64_t, kTalkerVerdicts> sampled{};  ///< packets sampled, per verdict
+  uint64_t seen = 0;    ///< packets offered to the sampler in the period
+  uint64_t picked = 0;  ///< packets the sampler picked (UDP or not)
+  std::array<uint64_t, kTalkerVerdicts> sampled{};  ///< UDP packets counted, per verdict
   std::array<std::array<TalkerList, kTalkerKinds>, kTalkerVerdicts> lists{};
 };
 
-/// One set-associative Space-Saving summary.
+/// One set-associative Space-Saving summary. A set's tags and counts share one cache line, so
+/// looking a key up reads one line (and its key's, on a tag match).
 class TalkerTable {
  public:
   static constexpr std::size_t kWays = 8;
@@ -83,13 +85,29 @@ class TalkerTable {
 
   /// Counts one packet of `key`, whose keyed hash is `hash`.
   void add(const TalkerKey& key, uint64_t hash) noexcept;
+  /// Starts loading the set `hash` picks (for an add() a little later).
+  void prefetch(uint64_t hash) const noexcept {
+    __builtin_prefetch(&sets_[(hash >> 7) & mask_], 1);
+  }
+  /// Once the set is in the cache: starts loading the key slot an add() of `hash` would read or
+  /// write (the tag's, else an empty one, else the smallest).
+  void prefetch_slot(uint64_t hash) const noexcept;
   /// The heaviest keys, heaviest first, into `out`.
   void top(TalkerList& out) const noexcept;
   void clear() noexcept;
   [[nodiscard]] std::size_t capacity() const noexcept { return (mask_ + 1) * kWays; }
 
  private:
-  std::unique_ptr<TalkerCount[]> entries_;  // count 0: empty
+  struct alignas(64) Set {
+    std::array<uint32_t, kWays> tags;    ///< high bits of the keys' hashes
+    std::array<uint32_t, kWays> counts;  ///< 0: empty (a set fills from its first way)
+  };
+  struct Slot {
+    TalkerKey key;
+    uint32_t error = 0;
+  };
+  std::unique_ptr<Set[]> sets_;
+  std::unique_ptr<Slot[]> slots_;  // kWays per set
   std::size_t mask_;
 };
 
@@ -99,17 +117,27 @@ class Talkers {
   /// keys the hash and the sampler.
   Talkers(uint32_t sampling, std::size_t entries, std::array<uint64_t, 2> seed);
 
-  /// Whether to sample the next packet (call once per packet).
-  [[nodiscard]] bool sample() noexcept {
-    ++seen_;
-    if (--gap_ != 0) return false;
-    gap_ = next_gap();
-    return true;
+  /// Offers a burst of `count` packets to the sampler: calls `sampled(i)` for each packet
+  /// picked (in order). A picked packet that is not UDP is simply not recorded: the scale
+  /// (packets offered / picked) stays unbiased.
+  template <typename Sampled>
+  void offer(uint32_t count, Sampled&& sampled) {
+    seen_ += count;
+    uint32_t at = gap_ - 1;
+    while (at < count) {
+      ++picked_;
+      sampled(at);
+      at += next_gap();
+    }
+    gap_ = at - count + 1;
   }
   /// Counts a sampled UDP packet: its key, whether it was dropped, and its rule (`rule_hash`
-  /// and `part` as in TalkerKey; part kNoRule when none matched).
+  /// and `part` as in TalkerKey; part kNoRule when none matched). The summaries' sets are
+  /// prefetched now and counted in batches of kBatch packets, so their cache misses overlap.
   void record(const rules::PacketKey& packet, bool dropped, uint64_t rule_hash,
               uint8_t part) noexcept;
+  /// Counts the packets recorded but not counted yet (end_period() does it too).
+  void flush() noexcept;
 
   /// Starts the first period at `now`.
   void start(uint64_t now) noexcept { period_start_ = now; }
@@ -130,12 +158,22 @@ class Talkers {
  private:
   static constexpr std::size_t kTables = kTalkerVerdicts * kTalkerKinds;
   static constexpr std::size_t kNone = ~std::size_t{0};
+  static constexpr std::size_t kBatch = 16;
   uint32_t next_gap() noexcept;
+
+  struct Update {
+    TalkerTable* table;
+    TalkerKey key;
+    uint64_t hash;
+  };
+  std::array<Update, kBatch * kTalkerKinds> updates_{};
+  std::size_t queued_ = 0;
 
   uint32_t sampling_;
   uint32_t gap_ = 1;
   uint64_t rng_;
   uint64_t seen_ = 0;
+  uint64_t picked_ = 0;
   std::array<uint64_t, 2> seed_;
   uint64_t period_start_ = 0;
   std::array<uint64_t, kTalkerVerdicts> sampled_{};

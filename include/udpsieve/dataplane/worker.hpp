@@ -87,8 +87,8 @@ class alignas(kCacheLine) Worker {
   void flush(uint16_t out_port) noexcept;
   void flush_all() noexcept;
   [[nodiscard]] bool publish(const Table& table, bool final) noexcept;
-  /// Ends the talker summaries' period when due and prepares its report a table per call.
-  void tend_talkers() noexcept;
+  /// Ends the talker summaries' period when a second has passed (checked at publish points).
+  void end_talker_period() noexcept;
 
   // --- hot: touched for every burst ---
   WorkerCounters counters_;
