@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# End-to-end throughput: udpsieved against dpdk-testpmd (--forward-mode=io and 5tswap) on the
-# same worker lcore with the same virtual devices: net_pcap replaying a capture of 64-byte
-# UDP frames at full speed (infinite_rx=1) into net_null. Runs alternate (A B C A B C ...)
+# End-to-end throughput: udpsieved against dpdk-testpmd (--forward-mode=io and 5tswap) and
+# DPDK's l3fwd --lookup acl (built from Debian's dpdk-doc examples by build_l3fwd_acl in
+# bench-lib.sh, with the same rules in its format) on the same worker lcore with the same
+# virtual devices: net_pcap replaying a capture of 64-byte UDP frames at full speed
+# (infinite_rx=1) into net_null. Runs alternate (A B C A B C ...)
 # so drift on a noisy machine hits every contender alike; prints each run's median Mpps over
 # its per-second samples, then the median over runs and the ratios.
 #
 #   scripts/bench-e2e.sh [--seconds N] [--rounds N] [--rules N] [--runtime-rules N]
 #                        [--flows N] [--v6 PERCENT] [--sequential] [--per-source]
 #                        [--set V4,V6] [--workers N] [--shape 5tuple|mixed]
-#                        [--talkers] [--talker-sampling N]
+#                        [--talkers] [--talker-sampling N] [--csv FILE]
 #
 # The capture holds --flows distinct flows (default 65,536), --v6 percent of them IPv6
 # (default 10), with random spoofed source addresses and ports (--sequential: sources counting
@@ -21,6 +23,8 @@
 # (scripts/make-set-file.py: a threat feed's shape) and a rule matching on it that every
 # packet reaches and none matches (its destination port is never sent), beside the same
 # daemon without them: the cost of the set lookup, run for run.
+# --csv FILE appends one line per contender to FILE (a header first when FILE is new):
+# contender,rules,shape,flows,v6,workers,mpps (the median), for scripts/plot-bench.py.
 # --talkers adds a contender: udpsieved with pipeline.talker_sampling: 0 (no top-talker
 # summaries) beside the default one (1 packet in 16 sampled, or --talker-sampling N): the
 # summaries' cost, run for run.
@@ -29,6 +33,8 @@
 # measures nothing but checks the set-up): net_pcap gets N RX queues, each replaying the whole
 # capture (every worker sees all the flows, as RSS over many flows gives each a share of the
 # same kinds), net_null N TX queues, and the pools room for N captures.
+# l3fwd runs with --shape 5tuple only, and not with --per-source or --runtime-rules (its rule
+# format has no equivalent): it drops what its ACL rules match and routes the rest to port 1.
 # --rules N gives udpsieved N rules that never match (so every packet walks all of them) plus
 # the default action: the cost of the rule stage at that size. --shape picks their fields:
 # 5tuple (the default: source prefix + destination port) or mixed (the combinations operators
@@ -52,6 +58,7 @@ workers=1
 shape=5tuple
 talkers=0
 talker_sampling=""
+csv=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --seconds) seconds=$2; shift 2 ;;
@@ -67,7 +74,8 @@ while [ $# -gt 0 ]; do
     --shape) shape=$2; shift 2 ;;
     --talkers) talkers=1; shift ;;
     --talker-sampling) talker_sampling=$2; shift 2 ;;
-    *) sed -n '8,11p' "$0" >&2; exit 2 ;;
+    --csv) csv=$2; shift 2 ;;
+    *) sed -n '10,13p' "$0" >&2; exit 2 ;;
   esac
 done
 [[ $workers =~ ^[1-9][0-9]?$ ]] || { echo "--workers: 1-99, not '$workers'" >&2; exit 2; }
@@ -111,6 +119,20 @@ if ((per_source)); then
     >>"$work/rules.yaml"
 fi
 write_unmatched_runtime_state "$runtime_rules" "$work/dynamic.json"
+l3fwd=""
+l3fwd_failure=""
+if [[ $shape == 5tuple ]] && ((per_source == 0 && runtime_rules == 0)); then
+  l3fwd=$(build_l3fwd_acl)
+  write_unmatched_l3fwd_rules "$rules" "$work"
+  # Port 0's queues on the worker lcores, port 1 (no RX) polled by the first.
+  l3fwd_config=""
+  for q in $(seq 0 $((workers - 1))); do l3fwd_config+="(0,$q,$((q + 1))),"; done
+  l3fwd_config+="(1,0,1)"
+  # l3fwd opens a TX queue per lcore on every port; net_pcap has one per tx_pcap (port 0 sends
+  # nothing here: every packet is routed to port 1).
+  l3fwd_tx=""
+  for _ in $(seq 0 "$workers"); do l3fwd_tx+=",tx_pcap=/dev/null"; done
+fi
 write_config() {  # write_config FILE RULES [SETS] [PIPELINE KEY LINE]
 cat >"$1" <<EOF
 eal:
@@ -190,16 +212,44 @@ run_testpmd() {
     "$work/testpmd.log" | tail -n +3 | awk '{printf "%.3f\n", $1 / 1e6}' | median
 }
 
+# One l3fwd run: port 0's received packets, printed once a second by the main lcore.
+run_l3fwd() {
+  L3FWD_MBUFS=$mbufs timeout -s INT $((seconds + 3)) "$l3fwd" --lcores "$lcores_eal" \
+    --file-prefix bench-l3fwd --no-pci --huge-unlink \
+    --vdev "net_pcap0${rx_queues}${l3fwd_tx},infinite_rx=1" --vdev "net_null0,no-rx=1" -- \
+    -p 0x3 --config "$l3fwd_config" --lookup acl --parse-ptype \
+    --rule_ipv4 "$work/acl4.rules" --rule_ipv6 "$work/acl6.rules" >"$work/l3fwd.log" 2>&1 || true
+  if ! grep -q '^bench-rx' "$work/l3fwd.log"; then
+    # It cannot take every rule set (its ACL holds at most 100,000 rules, its route included):
+    # say why and leave it out of the remaining rounds.
+    l3fwd_failure=$(grep -m1 'Cause:' "$work/l3fwd.log" || tail -1 "$work/l3fwd.log")
+    echo "l3fwd failed: $l3fwd_failure" >&2
+    l3fwd=""
+    return
+  fi
+  # It must really forward what it receives (no rule matches), not drop it.
+  awk '/^bench-rx/ {rx = $2; tx = $3} END {exit !(rx > 0 && tx >= 0.99 * rx)}' "$work/l3fwd.log" ||
+    { echo "l3fwd did not forward what it received:" >&2; tail -3 "$work/l3fwd.log" >&2; exit 1; }
+  # Per-second deltas; drop the first two (start-up).
+  awk '/^bench-rx/ {if (n++) printf "%.3f\n", ($2 - prev) / 1e6; prev = $2}' "$work/l3fwd.log" |
+    tail -n +3 | median
+}
+
 declare -A results
 for round in $(seq 1 "$rounds"); do
   results[udpsieve]+="$(run_udpsieve) "
   results[io]+="$(run_testpmd io) "
   results[5tswap]+="$(run_testpmd 5tswap) "
+  if [ -n "$l3fwd" ]; then
+    run_l3fwd >"$work/l3fwd.result"
+    [ -z "$l3fwd" ] || results[l3fwd]+="$(cat "$work/l3fwd.result") "
+  fi
   [ -z "$set_sizes" ] || results[set]+="$(run_udpsieve udpsieved-set.yaml) "
   ((talkers == 0)) || results[quiet]+="$(run_udpsieve udpsieved-quiet.yaml) "
   echo "round $round: udpsieved $(echo "${results[udpsieve]}" | awk '{print $NF}') Mpps," \
     "testpmd io $(echo "${results[io]}" | awk '{print $NF}') Mpps," \
     "testpmd 5tswap $(echo "${results[5tswap]}" | awk '{print $NF}') Mpps" \
+    "$([ -z "$l3fwd" ] || echo ", l3fwd acl $(echo "${results[l3fwd]}" | awk '{print $NF}') Mpps")" \
     "$([ -z "$set_sizes" ] || echo ", udpsieved + set $(echo "${results[set]}" | awk '{print $NF}') Mpps")" \
     "$( ((talkers == 0)) || echo ", udpsieved without talkers $(echo "${results[quiet]}" | awk '{print $NF}') Mpps")" >&2
 done
@@ -215,6 +265,15 @@ printf '%-28s %8s\n' "contender" "Mpps"
 printf '%-28s %8.2f\n' "udpsieved" "$u" "dpdk-testpmd io" "$io" "dpdk-testpmd 5tswap" "$sw"
 awk -v u="$u" -v io="$io" -v sw="$sw" \
   'BEGIN {printf "ratio udpsieved/io     %.2f\nratio udpsieved/5tswap %.2f\n", u / io, u / sw}'
+if [ -n "$l3fwd" ]; then
+  l3=$(echo "${results[l3fwd]}" | tr ' ' '\n' | grep . | median)
+  printf '%-28s %8.2f\n' "l3fwd --lookup acl" "$l3"
+  awk -v u="$u" -v l3="$l3" 'BEGIN {printf "ratio udpsieved/l3fwd-acl %.2f\n", u / l3}'
+elif [ -n "$l3fwd_failure" ]; then
+  echo "(l3fwd --lookup acl failed: $l3fwd_failure)"
+else
+  echo "(l3fwd --lookup acl: only with --shape 5tuple, without --per-source and --runtime-rules)"
+fi
 if [ -n "$set_sizes" ]; then
   st=$(echo "${results[set]}" | tr ' ' '\n' | grep . | median)
   printf '%-28s %8.2f\n' "udpsieved + set ${set_sizes}" "$st"
@@ -228,4 +287,12 @@ if ((talkers)); then
   paste -d' ' <(echo "${results[udpsieve]}" | tr ' ' '\n' | grep .) \
     <(echo "${results[quiet]}" | tr ' ' '\n' | grep .) |
     awk '{printf "%s%.3f", (NR > 1 ? " " : "round ratios on/off     "), $1 / $2} END {print ""}'
+fi
+if [ -n "$csv" ]; then
+  [ -s "$csv" ] || echo "contender,rules,shape,flows,v6,workers,mpps" >"$csv"
+  row() { echo "$1,$rules,$shape,$flows,$v6,$workers,$2" >>"$csv"; }
+  row udpsieved "$u"
+  row testpmd-io "$io"
+  row testpmd-5tswap "$sw"
+  [ -z "$l3fwd" ] || row l3fwd-acl "$l3"
 fi

@@ -34,6 +34,50 @@ write_unmatched_rules() {
   } >"$file"
 }
 
+# write_unmatched_l3fwd_rules N DIR: the rules of write_unmatched_rules N in the rule format of
+# DPDK's l3fwd --lookup acl (ClassBench-like: '@' lines are ACL rules, whose matches are dropped;
+# 'R' lines route), with a default route of every UDP packet to port 1: DIR/acl4.rules and
+# DIR/acl6.rules.
+write_unmatched_l3fwd_rules() {
+  local count=$1 dir=$2 i
+  {
+    for i in $(seq 0 $((count - 1))); do
+      printf '@10.%d.%d.0/24 0.0.0.0/0 0 : 65535 %d : %d 0x11/0xff\n' \
+        $((i / 256 % 256)) $((i % 256)) $((1000 + i % 50000)) $((1000 + i % 50000))
+    done
+    echo 'R0.0.0.0/0 0.0.0.0/0 0 : 65535 0 : 65535 0x11/0xff 1'
+  } >"$dir/acl4.rules"
+  echo 'R0:0:0:0:0:0:0:0/0 0:0:0:0:0:0:0:0/0 0 : 65535 0 : 65535 0x11/0xff 1' >"$dir/acl6.rules"
+}
+
+# build_l3fwd_acl: DPDK's l3fwd example (Debian's dpdk-doc, /usr/share/dpdk/examples) built once
+# into build/bench-l3fwd, changed in three places for virtual devices: no RX checksum offload
+# (net_pcap has none, and l3fwd asks for it unconditionally), the pool size from $L3FWD_MBUFS
+# (net_pcap infinite_rx holds the whole capture), and the main lcore printing port 0's received
+# and port 1's sent packets once a second ("bench-rx RX TX") while the worker lcores forward.
+# Prints the binary's path.
+build_l3fwd_acl() {
+  local src=/usr/share/dpdk/examples out=build/bench-l3fwd
+  if [ ! -x "$out/l3fwd/build/l3fwd" ]; then
+    [ -d "$src/l3fwd" ] || { echo "DPDK's examples missing (apt-get install dpdk-doc)" >&2; return 1; }
+    rm -rf "$out"
+    mkdir -p "$out"
+    cp -r "$src/l3fwd" "$src/common" "$out/"
+    sed -i 's/\.offloads = RTE_ETH_RX_OFFLOAD_CHECKSUM,//' "$out/l3fwd/main.c"
+    sed -i '1i #include <unistd.h>' "$out/l3fwd/main.c"
+    sed -i 's/(unsigned)8192)/(unsigned)(getenv("L3FWD_MBUFS") ? atoi(getenv("L3FWD_MBUFS")) : 8192))/' \
+      "$out/l3fwd/main.c"
+    sed -i 's/^\trte_eal_mp_remote_launch(l3fwd_lkp.main_loop, NULL, CALL_MAIN);$/&\n\twhile (!force_quit) { struct rte_eth_stats bench_in, bench_out; sleep(1); if (rte_eth_stats_get(0, \&bench_in) == 0 \&\& rte_eth_stats_get(1, \&bench_out) == 0) { printf("bench-rx %" PRIu64 " %" PRIu64 "\\n", bench_in.ipackets, bench_out.opackets); fflush(stdout); } }/' \
+      "$out/l3fwd/main.c"
+    grep -q 'bench-rx' "$out/l3fwd/main.c" && grep -q 'L3FWD_MBUFS' "$out/l3fwd/main.c" &&
+      ! grep -q 'offloads = RTE_ETH_RX_OFFLOAD_CHECKSUM' "$out/l3fwd/main.c" ||
+      { echo "l3fwd's source changed: the bench's edits no longer apply" >&2; return 1; }
+    make -C "$out/l3fwd" -j"$(nproc)" >"$out/build.log" 2>&1 ||
+      { echo "building l3fwd failed: $out/build.log" >&2; return 1; }
+  fi
+  echo "$out/l3fwd/build/l3fwd"
+}
+
 # write_unmatched_mixed_rules N FILE: N drop rules cycling through the field combinations
 # operators write (source prefix + destination port, destination port + length, destination +
 # source port range, destination port + payload bytes, IPv6 source prefix + destination port,

@@ -7,6 +7,7 @@ set -euo pipefail
 PACKAGES=(
   build-essential cmake pkg-config
   libdpdk-dev dpdk-dev            # DPDK 22.11 headers/libs/PMDs; dpdk-testpmd for benchmarks
+  dpdk-doc                        # DPDK's examples: the benchmark builds l3fwd --lookup acl
   libnuma-dev libspdlog-dev libyaml-dev nlohmann-json3-dev
   libsystemd-dev systemd procps  # sd_notify; systemd-analyze verify and /bin/kill for the unit
   libncurses-dev tmux             # udpsievectl top, and its test driving it in tmux

@@ -68,9 +68,9 @@ TEST_F(ControlSocket, BadRequestsGetErrorsAndTheConnectionStaysUsable) {
   EXPECT_EQ(error_text(lines[2]), R"(a request is a JSON object like {"cmd": "stats"})");
   EXPECT_EQ(error_text(lines[3]), R"(a request is a JSON object like {"cmd": "stats"})");
   EXPECT_EQ(error_text(lines[4]),
-            "unknown command 'reboot' (commands: stats, ports, workers, rules, version, steering, "
-            "metrics, reload, check, capture, rule-add, rule-del, rule-sync, set-add, set-del, "
-            "set-list, set-flush)");
+            "unknown command 'reboot' (commands: stats, ports, workers, rules, talkers, version, "
+            "steering, metrics, reload, check, capture, rule-add, rule-del, rule-sync, set-add, "
+            "set-del, set-list, set-flush)");
   EXPECT_EQ(nlohmann::json::parse(lines[5])["name"], "udpsieved");
   EXPECT_NE(error_text(lines[6]).find("request is not valid JSON"), std::string::npos);
 }

@@ -11,9 +11,10 @@
 /// key not listed at most as often as the smallest count of its set).
 ///
 /// The worker keeps two sets of summaries: the one it counts into, and the one it reports. At
-/// the end of a period (about a second) it swaps them, then moves the finished summaries' top
-/// kShipped per table into a TalkerReport a table per loop pass (so no pass stalls for long),
-/// which it ships with its next counter snapshot. Pure code: the worker gives it TSC times.
+/// the end of a period (the first publish point, every control.stats_interval_ms, a second or
+/// more after the period began) it swaps them, then moves the finished summaries' top kShipped
+/// per table into a TalkerReport a table per loop pass (so no pass stalls for long), which it
+/// ships with its next counter snapshot. Pure code: the worker gives it TSC times.
 
 #include <array>
 #include <cstddef>
