@@ -259,33 +259,19 @@ std::optional<std::string> read_rule_filter(const json& body, RuleFilter& filter
     into = it->get<std::string>();
     return true;
   };
-  const auto number_field = [&](const char* name, uint64_t low, uint64_t high, auto& into) {
-    const auto it = body.find(name);
-    if (it == body.end()) return true;
-    if (!it->is_number_unsigned() || it->get<uint64_t>() < low || it->get<uint64_t>() > high) {
-      return false;
-    }
-    into = static_cast<std::size_t>(it->get<uint64_t>());
-    return true;
-  };
   if (!string_field("source", filter.source)) return "rules: source is a non-empty string";
   if (!string_field("id", filter.id)) return "rules: id is a non-empty string";
-  if (const auto by = body.find("by"); by != body.end()) {
-    const std::string text = by->is_string() ? by->get<std::string>() : "";
-    const auto* ranking =
-        std::find(protocol::kRuleRankings.begin(), protocol::kRuleRankings.end(), text);
-    if (ranking == protocol::kRuleRankings.end()) {
-      return "rules: by is one of packets, rate, rate_10s";
-    }
-    filter.by = static_cast<RuleFilter::By>(ranking - protocol::kRuleRankings.begin());
+  if (const auto by = name_field(body, "by", protocol::kRuleRankings)) {
+    if (*by == protocol::kRuleRankings.size()) return "rules: by is one of packets, rate, rate_10s";
+    filter.by = static_cast<RuleFilter::By>(*by);
   }
-  if (!number_field("top", 1, kMaxRulesPage, filter.top)) {
+  if (!number_field(body, "top", 1, kMaxRulesPage, filter.top)) {
     return "rules: top is an integer from 1 to " + std::to_string(kMaxRulesPage);
   }
-  if (!number_field("limit", 1, kMaxRulesPage, filter.limit)) {
+  if (!number_field(body, "limit", 1, kMaxRulesPage, filter.limit)) {
     return "rules: limit is an integer from 1 to " + std::to_string(kMaxRulesPage);
   }
-  if (!number_field("offset", 0, std::numeric_limits<uint32_t>::max(), filter.offset)) {
+  if (!number_field(body, "offset", 0, std::numeric_limits<uint32_t>::max(), filter.offset)) {
     return "rules: offset is an integer from 0";
   }
   return std::nullopt;

@@ -1,5 +1,7 @@
 #include "udpsieve/control/request.hpp"
 
+#include <algorithm>
+
 #include "udpsieve/common/protocol.hpp"
 
 namespace udpsieve::control {
@@ -51,6 +53,15 @@ std::optional<std::string> check_fields(const protocol::Command& command, const 
 std::string error_line(const std::string& message) {
   return json{{std::string(protocol::kErrorKey), message}}.dump(-1, ' ', false,
                                                                 json::error_handler_t::replace);
+}
+
+std::optional<std::size_t> name_field(const json& body, const char* field,
+                                      std::span<const std::string_view> names) {
+  const auto it = body.find(field);
+  if (it == body.end()) return std::nullopt;
+  if (!it->is_string()) return names.size();
+  const std::string_view text = it->get_ref<const std::string&>();
+  return static_cast<std::size_t>(std::find(names.begin(), names.end(), text) - names.begin());
 }
 
 std::variant<Request, std::string> parse_request(std::string_view line,

@@ -6,9 +6,11 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
+#include <span>
 #include <unordered_map>
 
 #include "udpsieve/common/protocol.hpp"
+#include "udpsieve/control/request.hpp"
 
 namespace udpsieve::control {
 namespace {
@@ -27,43 +29,31 @@ struct KeyHash {
   }
 };
 
-/// A name among `names`, by index, with the list for an error message.
-template <std::size_t N>
-std::optional<std::size_t> pick(const json& body, const char* field,
-                                const std::array<std::string_view, N>& names, std::string& error) {
-  if (!body.contains(field)) return std::nullopt;
+/// "a, b, c": the names a field may take, for an error message.
+std::string name_list(std::span<const std::string_view> names) {
   std::string list;
   for (std::string_view name : names)
     list += (list.empty() ? "" : ", ") + std::string(name);
-  const json& value = body[field];
-  if (value.is_string()) {
-    const std::string text = value.get<std::string>();
-    for (std::size_t i = 0; i < N; ++i) {
-      if (names[i] == text) return i;
-    }
-  }
-  error = std::string("talkers: ") + field + " must be one of " + list;
-  return std::nullopt;
+  return list;
 }
 
 }  // namespace
 
 std::optional<std::string> read_talker_query(const json& body, TalkerQuery& query) {
-  std::string error;
-  if (const auto kind = pick(body, "by", protocol::kTalkerKinds, error)) {
+  if (const auto kind = name_field(body, "by", protocol::kTalkerKinds)) {
+    if (*kind == protocol::kTalkerKinds.size()) {
+      return "talkers: by must be one of " + name_list(protocol::kTalkerKinds);
+    }
     query.kind = static_cast<TalkerKind>(*kind);
   }
-  if (const auto verdict = pick(body, "verdict", protocol::kTalkerVerdicts, error)) {
+  if (const auto verdict = name_field(body, "verdict", protocol::kTalkerVerdicts)) {
+    if (*verdict == protocol::kTalkerVerdicts.size()) {
+      return "talkers: verdict must be one of " + name_list(protocol::kTalkerVerdicts);
+    }
     query.verdict = static_cast<TalkerQuery::Verdict>(*verdict);
   }
-  if (!error.empty()) return error;
-  if (body.contains("top")) {
-    const json& top = body["top"];
-    if (!top.is_number_integer() || top.get<int64_t>() < 1 ||
-        top.get<int64_t>() > static_cast<int64_t>(protocol::kMaxTalkers)) {
-      return "talkers: top must be an integer from 1 to " + std::to_string(protocol::kMaxTalkers);
-    }
-    query.top = top.get<std::size_t>();
+  if (!number_field(body, "top", 1, protocol::kMaxTalkers, query.top)) {
+    return "talkers: top must be an integer from 1 to " + std::to_string(protocol::kMaxTalkers);
   }
   return std::nullopt;
 }
