@@ -235,17 +235,34 @@ run_l3fwd() {
     tail -n +3 | median
 }
 
+# One run of a contender, its Mpps appended to results[name].
+run_contender() {
+  case $1 in
+    udpsieve) results[udpsieve]+="$(run_udpsieve) " ;;
+    io | 5tswap) results[$1]+="$(run_testpmd "$1") " ;;
+    l3fwd)
+      if [ -n "$l3fwd" ]; then
+        run_l3fwd >"$work/l3fwd.result"
+        [ -z "$l3fwd" ] || results[l3fwd]+="$(cat "$work/l3fwd.result") "
+      fi
+      ;;
+    set) results[set]+="$(run_udpsieve udpsieved-set.yaml) " ;;
+    quiet) results[quiet]+="$(run_udpsieve udpsieved-quiet.yaml) " ;;
+  esac
+}
+
 declare -A results
+contenders=(udpsieve io 5tswap)
+[ -z "$l3fwd" ] || contenders+=(l3fwd)
+[ -z "$set_sizes" ] || contenders+=(set)
+((talkers == 0)) || contenders+=(quiet)
 for round in $(seq 1 "$rounds"); do
-  results[udpsieve]+="$(run_udpsieve) "
-  results[io]+="$(run_testpmd io) "
-  results[5tswap]+="$(run_testpmd 5tswap) "
-  if [ -n "$l3fwd" ]; then
-    run_l3fwd >"$work/l3fwd.result"
-    [ -z "$l3fwd" ] || results[l3fwd]+="$(cat "$work/l3fwd.result") "
-  fi
-  [ -z "$set_sizes" ] || results[set]+="$(run_udpsieve udpsieved-set.yaml) "
-  ((talkers == 0)) || results[quiet]+="$(run_udpsieve udpsieved-quiet.yaml) "
+  # Each round starts one contender further on, so none is always first or last: a run's
+  # place in the round biases it by a few percent on a shared machine (an A/A comparison of
+  # two identical daemons, first against last, read 0.97).
+  for ((k = 0; k < ${#contenders[@]}; k++)); do
+    run_contender "${contenders[(k + round - 1) % ${#contenders[@]}]}"
+  done
   echo "round $round: udpsieved $(echo "${results[udpsieve]}" | awk '{print $NF}') Mpps," \
     "testpmd io $(echo "${results[io]}" | awk '{print $NF}') Mpps," \
     "testpmd 5tswap $(echo "${results[5tswap]}" | awk '{print $NF}') Mpps" \

@@ -1,12 +1,9 @@
 // Per-source token buckets (see source_buckets.hpp).
 #include "udpsieve/dataplane/source_buckets.hpp"
 
-#include <sys/mman.h>
-
 #include <algorithm>
 #include <bit>
 #include <cstring>
-#include <new>
 
 namespace udpsieve::dataplane {
 namespace {
@@ -75,19 +72,10 @@ SourceBuckets::SourceBuckets(std::size_t entries, std::array<uint64_t, 2> seed)
     : sets_(std::bit_ceil(std::max<std::size_t>(1, (entries + kWays - 1) / kWays))),
       mask_(sets_ - 1),
       seed_(seed),
-      bytes_((sets_ * kWays * sizeof(Entry) + kHugePage - 1) / kHugePage * kHugePage) {
-  // Zero pages until the worker touches them (so they land on its NUMA node), in transparent
-  // huge pages where the kernel allows: a random set per packet would miss the TLB on 4 KiB
-  // pages.
-  void* memory = mmap(nullptr, bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (memory == MAP_FAILED) throw std::bad_alloc();
-  (void)madvise(memory, bytes_, MADV_HUGEPAGE);
-  entries_ = static_cast<Entry*>(memory);
-}
+      memory_(sets_ * kWays * sizeof(Entry)),
+      entries_(static_cast<Entry*>(memory_.data())) {}
 
-SourceBuckets::~SourceBuckets() {
-  munmap(entries_, bytes_);
-}
+SourceBuckets::~SourceBuckets() = default;
 
 uint64_t SourceBuckets::hash(const rules::PacketKey& key, const SourceLimit& limit) const noexcept {
   const bool v4 = key.family == rules::Family::ipv4;

@@ -51,25 +51,39 @@ TalkerKey source_key(const rules::PacketKey& packet, unsigned v4_bits, unsigned 
 
 }  // namespace
 
-TalkerTable::TalkerTable(std::size_t entries)
-    : mask_(std::bit_ceil(std::max<std::size_t>(1, (entries + kWays - 1) / kWays)) - 1) {
-  sets_ = std::make_unique<Set[]>(mask_ + 1);
-  slots_ = std::make_unique<Slot[]>(capacity());
+std::size_t TalkerTable::sets_for(std::size_t entries) noexcept {
+  return std::bit_ceil(std::max<std::size_t>(1, (entries + kWays - 1) / kWays));
+}
+
+std::size_t TalkerTable::bytes(std::size_t entries) noexcept {
+  return sets_for(entries) * (sizeof(Set) + kWays * sizeof(TalkerKey));
+}
+
+TalkerTable::TalkerTable(std::size_t entries, void* memory) : mask_(sets_for(entries) - 1) {
+  if (memory == nullptr) {
+    own_ = std::make_unique<HugeRegion>(bytes(entries));
+    memory = own_->data();
+  }
+  sets_ = static_cast<Set*>(memory);
+  wide_ = reinterpret_cast<TalkerKey*>(sets_ + mask_ + 1);
   clear();
 }
 
 namespace {
 
-/// Bit w set where lane w of the eight `values` equals `value`.
+/// Whether a key is its own tag.
+bool compact(const TalkerKey& key) noexcept {
+  return key.high == 0 && key.low <= UINT32_MAX;
+}
+
+/// Bit w set where lane w of the four `values` equals `value`.
 unsigned equal_mask(const std::array<uint32_t, TalkerTable::kWays>& values,
                     uint32_t value) noexcept {
+  static_assert(TalkerTable::kWays == 4);
 #ifdef __SSE2__
-  const __m128i wanted = _mm_set1_epi32(static_cast<int>(value));
-  const auto half = [&](std::size_t at) {
-    const __m128i lanes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(values.data() + at));
-    return static_cast<unsigned>(_mm_movemask_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(lanes, wanted))));
-  };
-  return half(0) | half(4) << 4;
+  const __m128i lanes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(values.data()));
+  return static_cast<unsigned>(_mm_movemask_ps(
+      _mm_castsi128_ps(_mm_cmpeq_epi32(lanes, _mm_set1_epi32(static_cast<int>(value))))));
 #else
   unsigned mask = 0;
   for (std::size_t w = 0; w < TalkerTable::kWays; ++w)
@@ -78,49 +92,42 @@ unsigned equal_mask(const std::array<uint32_t, TalkerTable::kWays>& values,
 #endif
 }
 
-/// The smallest of eight counts, as a tree (three steps deep, not seven).
-uint32_t smallest(const std::array<uint32_t, TalkerTable::kWays>& c) noexcept {
-  return std::min(std::min(std::min(c[0], c[1]), std::min(c[2], c[3])),
-                  std::min(std::min(c[4], c[5]), std::min(c[6], c[7])));
-}
-
 }  // namespace
 
+TalkerKey TalkerTable::key_of(std::size_t index, std::size_t way) const noexcept {
+  const Set& set = sets_[index];
+  if ((set.kinds[way] & kWide) != 0) return wide_[index * kWays + way];
+  return TalkerKey{0, set.tags[way], static_cast<uint8_t>(set.kinds[way])};
+}
+
 void TalkerTable::add(const TalkerKey& key, uint64_t hash) noexcept {
-  static_assert(kWays == 8);
   const std::size_t index = (hash >> 7) & mask_;
   Set& set = sets_[index];
-  Slot* slots = slots_.get() + index * kWays;
-  const auto tag = static_cast<uint32_t>(hash >> 32);
+  const bool is_compact = compact(key);
+  const auto tag = is_compact ? static_cast<uint32_t>(key.low) : static_cast<uint32_t>(hash >> 32);
+  const uint32_t kind = key.family | (is_compact ? 0 : kWide);
   // Vector compares over the set's line, then a branch per outcome, not per way.
   const unsigned empty = equal_mask(set.counts, 0);
-  for (unsigned matches = equal_mask(set.tags, tag) & ~empty; matches != 0;
-       matches &= matches - 1) {
+  unsigned matches = equal_mask(set.tags, tag) & equal_mask(set.kinds, kind) & ~empty;
+  // A compact key matches at most one way, exactly; a wide one may share its tag.
+  for (; matches != 0; matches &= matches - 1) {
     const auto w = static_cast<std::size_t>(__builtin_ctz(matches));
-    if (slots[w].key == key) {
+    if (is_compact || wide_[index * kWays + w] == key) {
       ++set.counts[w];
       return;
     }
   }
   // A new key takes the first empty way (a set fills from the front), else - Space-Saving -
   // the smallest counter, inheriting its count as its error.
-  const uint32_t error = empty != 0 ? 0 : smallest(set.counts);
+  const auto& c = set.counts;
+  const uint32_t error = empty != 0 ? 0 : std::min(std::min(c[0], c[1]), std::min(c[2], c[3]));
   const auto way =
       static_cast<std::size_t>(__builtin_ctz(empty != 0 ? empty : equal_mask(set.counts, error)));
   set.tags[way] = tag;
+  set.kinds[way] = kind;
   set.counts[way] = error + 1;
-  slots[way].key = key;
-  slots[way].error = error;
-}
-
-void TalkerTable::prefetch_slot(uint64_t hash) const noexcept {
-  const std::size_t index = (hash >> 7) & mask_;
-  const Set& set = sets_[index];
-  // The way add() will most likely touch: the tag's, else the first empty or smallest (an
-  // empty way counts 0).
-  const unsigned matches = equal_mask(set.tags, static_cast<uint32_t>(hash >> 32));
-  const unsigned way = matches != 0 ? matches : equal_mask(set.counts, smallest(set.counts));
-  __builtin_prefetch(slots_.get() + index * kWays + __builtin_ctz(way), 1);
+  set.errors[way] = error;
+  if (!is_compact) wide_[index * kWays + way] = key;
 }
 
 void TalkerTable::top(TalkerList& out) const noexcept {
@@ -131,21 +138,20 @@ void TalkerTable::top(TalkerList& out) const noexcept {
   bool left_out = false;
   for (std::size_t index = 0; index <= mask_; ++index) {
     const Set& set = sets_[index];
-    const Slot* slots = slots_.get() + index * kWays;
     uint32_t set_min = set.counts[0];
     for (std::size_t w = 0; w < kWays; ++w) {
       const uint32_t count = set.counts[w];
       set_min = std::min(set_min, count);
       if (count == 0) continue;
       if (size < TalkerList::kShipped) {
-        out.top[size++] = TalkerCount{slots[w].key, count, slots[w].error};
+        out.top[size++] = TalkerCount{key_of(index, w), count, set.errors[w]};
         std::push_heap(out.top.begin(), out.top.begin() + static_cast<std::ptrdiff_t>(size),
                        lighter);
       } else {
         left_out = true;
         if (count > out.top[0].count) {
           std::pop_heap(out.top.begin(), out.top.end(), lighter);
-          out.top.back() = TalkerCount{slots[w].key, count, slots[w].error};
+          out.top.back() = TalkerCount{key_of(index, w), count, set.errors[w]};
           std::push_heap(out.top.begin(), out.top.end(), lighter);
         }
       }
@@ -170,11 +176,15 @@ Talkers::Talkers(uint32_t sampling, std::size_t entries, std::array<uint64_t, 2>
     : sampling_(std::max<uint32_t>(1, sampling)),
       rng_(seed[0] ^ std::rotl(seed[1], 17) ^ 0x9e3779b97f4a7c15ULL),
       seed_(seed),
+      memory_(2 * kTables * TalkerTable::bytes(entries)),
       report_(std::make_unique<TalkerReport>()) {
   if (rng_ == 0) rng_ = 1;
+  auto* next = static_cast<std::byte*>(memory_.data());
   for (auto& set : tables_) {
-    for (auto& table : set)
-      table = std::make_unique<TalkerTable>(entries);
+    for (auto& table : set) {
+      table = std::make_unique<TalkerTable>(entries, next);
+      next += TalkerTable::bytes(entries);
+    }
   }
   gap_ = next_gap();
 }
@@ -191,7 +201,10 @@ uint32_t Talkers::next_gap() noexcept {
 
 uint64_t Talkers::hash(const TalkerKey& key) const noexcept {
   // wyhash's shape: the key under the seed, then a fixed odd multiplier (one derived from the
-  // seed could be degenerate: all ones folds every product to all ones).
+  // seed could be degenerate: all ones folds every product to all ones). A compact key (see
+  // TalkerTable) needs only its set from the hash: one multiplication.
+  if (compact(key))
+    return fold((key.low | uint64_t{key.family} << 32) ^ seed_[0], 0xe7037ed1a0b428dbULL);
   const uint64_t h = fold(key.high ^ seed_[0], key.low ^ seed_[1]);
   return fold(h ^ (uint64_t{key.family} << 56) ^ 0xa0761d6478bd642fULL, 0xe7037ed1a0b428dbULL);
 }
@@ -201,23 +214,20 @@ void Talkers::record(const rules::PacketKey& packet, bool dropped, uint64_t rule
   const std::size_t verdict = dropped ? 1 : 0;
   ++sampled_[verdict];
   std::unique_ptr<TalkerTable>* tables = tables_[active_].data() + verdict * kTalkerKinds;
-  const auto queue = [&](TalkerKind kind, const TalkerKey& key) {
+  const auto count = [&](TalkerKind kind, const TalkerKey& key) {
     TalkerTable* table = tables[static_cast<std::size_t>(kind)].get();
     const uint64_t h = hash(key);
     table->prefetch(h);
     updates_[queued_++] = Update{table, key, h};
   };
-  queue(TalkerKind::src, source_key(packet, 32, 128));
-  queue(TalkerKind::src_prefix, source_key(packet, kTalkerPrefixV4, kTalkerPrefixV6));
-  if (packet.has_ports) queue(TalkerKind::dst_port, TalkerKey{0, packet.dst_port, 0});
-  queue(TalkerKind::rule, TalkerKey{part == TalkerKey::kNoRule ? 0 : rule_hash, 0, part});
+  count(TalkerKind::src, source_key(packet, 32, 128));
+  count(TalkerKind::src_prefix, source_key(packet, kTalkerPrefixV4, kTalkerPrefixV6));
+  if (packet.has_ports) count(TalkerKind::dst_port, TalkerKey{0, packet.dst_port, 0});
+  count(TalkerKind::rule, TalkerKey{part == TalkerKey::kNoRule ? 0 : rule_hash, 0, part});
   if (queued_ + kTalkerKinds > updates_.size()) flush();
 }
 
 void Talkers::flush() noexcept {
-  // The sets were prefetched when the packets were recorded; now the slots, then the counts.
-  for (std::size_t i = 0; i < queued_; ++i)
-    updates_[i].table->prefetch_slot(updates_[i].hash);
   for (std::size_t i = 0; i < queued_; ++i)
     updates_[i].table->add(updates_[i].key, updates_[i].hash);
   queued_ = 0;

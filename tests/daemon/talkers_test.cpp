@@ -158,7 +158,7 @@ TEST_F(Talkers, PlantedHeavySourcesAreFoundAtTheirRates) {
   for (std::size_t i = 0; i < kHeavy.size() && i < all["talkers"].size(); ++i)
     std::printf(" %.3f", 100 * all["talkers"][i]["share"].get<double>());
   std::printf("\n");
-  EXPECT_EQ(all["sampling"], 16);
+  EXPECT_EQ(all["sampling"], 64);
   EXPECT_GT(all["sampled"].get<uint64_t>(), 100'000U) << "enough samples for the shares";
 
   // All packets: every heavy source at 2%, listed heaviest first, the error bound small.

@@ -29,7 +29,7 @@ class TextTable {
 [[nodiscard]] std::string rate_cell(const nlohmann::json& object, const char* key);
 
 /// What a talkers reply ranks and which packets: "talkers by src, all packets", then, when the
-/// object says (a reply does, a request does not), ", last 9.97 s (1 in 16 sampled, 623,411
+/// object says (a reply does, a request does not), ", last 9.97 s (1 in 64 sampled, 623,411
 /// samples): 1.23 Mpps".
 [[nodiscard]] std::string talkers_heading(const nlohmann::json& talkers);
 /// A talkers reply as text: its heading, then at most `rows` talkers (rank, key and for rules

@@ -100,7 +100,7 @@ struct PipelineConfig {
   std::size_t per_source_entries = 1'048'576;
   /// One packet in this many is counted in the top-talker summaries (pipeline.talker_sampling,
   /// 0 to 2^20; 0: no summaries).
-  uint32_t talker_sampling = 16;
+  uint32_t talker_sampling = 64;
 };
 
 /// A loopback TCP address and port (control.metrics_listen): "127.0.0.1:9917" or "[::1]:9917".

@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <memory>
 
+#include "udpsieve/dataplane/huge_region.hpp"
 #include "udpsieve/rules/packet_key.hpp"
 
 namespace udpsieve::dataplane {
@@ -69,11 +70,10 @@ class SourceBuckets {
     uint64_t stamp = 0;  ///< TSC of the last refill
     double tokens = 0;
   };
-  static constexpr std::size_t kHugePage = std::size_t{2} << 20;
   std::size_t sets_;
   std::size_t mask_;
   std::array<uint64_t, 2> seed_;
-  std::size_t bytes_;  ///< mapped, a whole number of huge pages
+  HugeRegion memory_;
   Entry* entries_ = nullptr;
   uint64_t in_use_ = 0;
   uint64_t evictions_ = 0;

@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <memory>
 
+#include "udpsieve/dataplane/huge_region.hpp"
 #include "udpsieve/rules/packet_key.hpp"
 
 namespace udpsieve::dataplane {
@@ -76,40 +77,46 @@ struct TalkerReport {
   std::array<std::array<TalkerList, kTalkerKinds>, kTalkerVerdicts> lists{};
 };
 
-/// One set-associative Space-Saving summary. A set's tags and counts share one cache line, so
-/// looking a key up reads one line (and its key's, on a tag match).
+/// One set-associative Space-Saving summary. A set of kWays counters is one cache line: each
+/// way's tag, kind, count and error. A key that fits in 32 bits (an IPv4 address or prefix, a
+/// port: `high` 0 and `low` < 2^32) is its own tag, so counting it reads and writes that line
+/// only; a wider key (IPv6, a rule) is tagged by 32 bits of its hash and kept whole beside the
+/// sets, read only when its tag matches and written only when it takes a way.
 class TalkerTable {
  public:
-  static constexpr std::size_t kWays = 8;
-  /// Room for `entries` keys (rounded up to whole sets, a power of two of them).
-  explicit TalkerTable(std::size_t entries);
+  static constexpr std::size_t kWays = 4;
+  /// Room for `entries` keys (rounded up to whole sets, a power of two of them), in
+  /// bytes(entries) of `memory` (64-byte aligned), or without it in memory of its own.
+  explicit TalkerTable(std::size_t entries, void* memory = nullptr);
+  [[nodiscard]] static std::size_t bytes(std::size_t entries) noexcept;
 
-  /// Counts one packet of `key`, whose keyed hash is `hash`.
+  /// Counts one packet of `key`, whose keyed hash (Talkers::hash) is `hash`.
   void add(const TalkerKey& key, uint64_t hash) noexcept;
-  /// Starts loading the set `hash` picks (for an add() a little later).
+  /// Starts loading the set `hash` picks, for an add() a little later: a worker's frames sweep
+  /// its caches, so the set is rarely there when it is needed.
   void prefetch(uint64_t hash) const noexcept {
     __builtin_prefetch(&sets_[(hash >> 7) & mask_], 1);
   }
-  /// Once the set is in the cache: starts loading the key slot an add() of `hash` would read or
-  /// write (the tag's, else an empty one, else the smallest).
-  void prefetch_slot(uint64_t hash) const noexcept;
   /// The heaviest keys, heaviest first, into `out`.
   void top(TalkerList& out) const noexcept;
   void clear() noexcept;
   [[nodiscard]] std::size_t capacity() const noexcept { return (mask_ + 1) * kWays; }
 
  private:
+  /// A way's kind: the key's family, and kWide when the tag is a hash.
+  static constexpr uint32_t kWide = 0x100;
   struct alignas(64) Set {
-    std::array<uint32_t, kWays> tags;    ///< high bits of the keys' hashes
+    std::array<uint32_t, kWays> tags;
+    std::array<uint32_t, kWays> kinds;
     std::array<uint32_t, kWays> counts;  ///< 0: empty (a set fills from its first way)
+    std::array<uint32_t, kWays> errors;
   };
-  struct Slot {
-    TalkerKey key;
-    uint32_t error = 0;
-  };
-  std::unique_ptr<Set[]> sets_;
-  std::unique_ptr<Slot[]> slots_;  // kWays per set
+  [[nodiscard]] TalkerKey key_of(std::size_t index, std::size_t way) const noexcept;
+  [[nodiscard]] static std::size_t sets_for(std::size_t entries) noexcept;
   std::size_t mask_;
+  std::unique_ptr<HugeRegion> own_;  // without memory given
+  Set* sets_;
+  TalkerKey* wide_;  // kWays per set: the wide keys
 };
 
 class Talkers {
@@ -123,6 +130,9 @@ class Talkers {
   /// (packets offered / picked) stays unbiased.
   template <typename Sampled>
   void offer(uint32_t count, Sampled&& sampled) {
+    // The last burst's samples first: their sets have had a burst's time to load, and are
+    // still in the cache (a batch held longer would see them swept out by the frames).
+    if (queued_ != 0) flush();
     seen_ += count;
     uint32_t at = gap_ - 1;
     while (at < count) {
@@ -134,7 +144,8 @@ class Talkers {
   }
   /// Counts a sampled UDP packet: its key, whether it was dropped, and its rule (`rule_hash`
   /// and `part` as in TalkerKey; part kNoRule when none matched). The summaries' sets are
-  /// prefetched now and counted in batches of kBatch packets, so their cache misses overlap.
+  /// prefetched now and counted when the next burst is offered (or kBatch packets on), so
+  /// their cache misses overlap with the packets' work.
   void record(const rules::PacketKey& packet, bool dropped, uint64_t rule_hash,
               uint8_t part) noexcept;
   /// Counts the packets recorded but not counted yet (end_period() does it too).
@@ -153,7 +164,8 @@ class Talkers {
   /// Once prepare_step() returned true: moves the report into `out` and frees the summaries.
   void take_report(TalkerReport& out) noexcept;
 
-  /// The keyed hash of a key (exposed for tests).
+  /// The keyed hash of a key (exposed for tests): one multiplication for a key that fits in 32
+  /// bits, two for a wider one.
   [[nodiscard]] uint64_t hash(const TalkerKey& key) const noexcept;
 
  private:
@@ -179,6 +191,7 @@ class Talkers {
   uint64_t period_start_ = 0;
   std::array<uint64_t, kTalkerVerdicts> sampled_{};
   /// Two sets of tables: `active_` counts, the other is reported.
+  HugeRegion memory_;  // every table's sets and keys: one huge page, not 160 small ones
   std::array<std::array<std::unique_ptr<TalkerTable>, kTables>, 2> tables_;
   std::size_t active_ = 0;
   std::size_t pending_ = kNone;  ///< the next table of the finished set to prepare

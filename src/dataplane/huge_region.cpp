@@ -1,0 +1,23 @@
+// Memory in transparent huge pages (see huge_region.hpp).
+#include "udpsieve/dataplane/huge_region.hpp"
+
+#include <sys/mman.h>
+
+#include <new>
+
+namespace udpsieve::dataplane {
+
+HugeRegion::HugeRegion(std::size_t bytes)
+    : size_((bytes + kHugePage - 1) / kHugePage * kHugePage),
+      data_(mmap(nullptr, size_ == 0 ? kHugePage : size_, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)) {
+  if (size_ == 0) size_ = kHugePage;
+  if (data_ == MAP_FAILED) throw std::bad_alloc();
+  (void)madvise(data_, size_, MADV_HUGEPAGE);
+}
+
+HugeRegion::~HugeRegion() {
+  munmap(data_, size_);
+}
+
+}  // namespace udpsieve::dataplane
