@@ -192,11 +192,17 @@ std::string render_rules(const json& reply) {
                     "\n";
   if (reply.contains("classifier")) {
     const json& c = reply["classifier"];
+    // "(1 hashed)" where some lookups are hashed (exact_lookup.hpp); older daemons say nothing.
+    const auto hashed = [&](const char* key) {
+      return c.contains(key) && c[key].is_number_unsigned() && c[key].get<uint64_t>() != 0
+                 ? " (" + value_or(c, key) + " hashed)"
+                 : std::string();
+    };
     out += "classifier " + value_or(c, "algorithm") + ": " + value_or(c, "entries_v4") +
-           " IPv4 entries in " + value_or(c, "contexts_v4") + " lookup(s), " +
-           value_or(c, "entries_v6") + " IPv6 entries in " + value_or(c, "contexts_v6") +
-           " lookup(s), " + value_or(c, "memory_bytes") + " bytes, built in " +
-           value_or(c, "build_ms") + " ms\n";
+           " IPv4 entries in " + value_or(c, "contexts_v4") + " lookup(s)" + hashed("exact_v4") +
+           ", " + value_or(c, "entries_v6") + " IPv6 entries in " + value_or(c, "contexts_v6") +
+           " lookup(s)" + hashed("exact_v6") + ", " + value_or(c, "memory_bytes") +
+           " bytes, built in " + value_or(c, "build_ms") + " ms\n";
   }
   if (reply.contains("reload")) {
     const json& r = reply["reload"];

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstddef>
 #include <cstring>
+#include <random>
 #include <stdexcept>
 
 namespace udpsieve::dataplane {
@@ -22,6 +23,9 @@ using rules::Rule;
 /// starts from its smallest trie-node limit and rebuilds each trie it outgrows, which at
 /// 10,000 rules costs a quarter of the build.
 constexpr std::size_t kMaxClassifierBytes = std::size_t{1} << 30;
+/// Fewest rules taken out of the rte_acl contexts into a hashed lookup of their own while other
+/// rules of the family stay in rte_acl.
+constexpr std::size_t kMinExactSplit = 64;
 
 // --- the key layout of one context ------------------------------------------------------------
 
@@ -137,17 +141,6 @@ std::vector<Range> or_all(const std::vector<Range>& list, bool pinned, uint16_t 
   return list;
 }
 
-/// The family's prefixes of a pinned address list, or {nullopt} (any) when not pinned.
-std::vector<std::optional<Prefix>> addresses(const std::vector<Prefix>& list, bool pinned,
-                                             Family family) {
-  if (!pinned) return {std::nullopt};
-  std::vector<std::optional<Prefix>> out;
-  for (const Prefix& p : list) {
-    if (p.family == family) out.emplace_back(p);
-  }
-  return out;
-}
-
 /// MASK fields for an address: one per 32-bit word.
 void add_address(Entry& entry, const std::optional<Prefix>& prefix, unsigned words) {
   for (unsigned w = 0; w < words; ++w) {
@@ -227,8 +220,8 @@ class EntryBuilder {
   void add(const Rule& rule, const Signature& signature, uint32_t userdata, int32_t priority) {
     const uint16_t pins_ = signature.fields;
     const rules::Match& m = rule.match;
-    const auto srcs = addresses(m.src, (pins_ & kPinsSrc) != 0, family_);
-    const auto dsts = addresses(m.dst, (pins_ & kPinsDst) != 0, family_);
+    const auto srcs = pinned_prefixes(m.src, (pins_ & kPinsSrc) != 0, family_);
+    const auto dsts = pinned_prefixes(m.dst, (pins_ & kPinsDst) != 0, family_);
     std::vector<uint16_t> in_ports;
     if ((pins_ & kPinsInPort) != 0) {
       for (int port : m.in_port)
@@ -411,13 +404,47 @@ AclClassifier::AclClassifier(const std::vector<rules::Rule>& rules, int socket,
   }
   const uint64_t heap_before = heap_bytes(socket);
   int algorithm = RTE_ACL_CLASSIFY_DEFAULT;
+  std::size_t exact_bytes = 0;
+  std::random_device random;
   try {
     for (const Family family : {Family::ipv4, Family::ipv6}) {
       std::vector<rte_acl_ctx*>& contexts = family == Family::ipv4 ? v4_ : v6_;
       std::size_t& entries = family == Family::ipv4 ? info_.entries_v4 : info_.entries_v6;
       const auto count = static_cast<int32_t>(rules.size());
-      const std::vector<ContextPlan> plans = plan_contexts(rules, family);
+      const auto add_exact = [&](const std::vector<std::size_t>& members, const ExactPlan& plan) {
+        if (checkpoint) checkpoint();
+        const std::array<uint64_t, 2> seed = {(uint64_t{random()} << 32) | random(),
+                                              (uint64_t{random()} << 32) | random()};
+        if (family == Family::ipv4) {
+          exact_v4_.push_back(std::make_unique<ExactLookup<1>>(rules, members, plan, seed));
+          entries += exact_v4_.back()->entries();
+          exact_bytes += exact_v4_.back()->memory_bytes();
+        } else {
+          exact_v6_.push_back(std::make_unique<ExactLookup<4>>(rules, members, plan, seed));
+          entries += exact_v6_.back()->entries();
+          exact_bytes += exact_v6_.back()->memory_bytes();
+        }
+      };
+      // The address and port rules of the heaviest shapes into one hashed lookup, the rest
+      // planned into rte_acl contexts - when that takes many rules and costs no more lookups
+      // per packet than planning them all into rte_acl (a trie walk serves any number of
+      // prefix lengths; a hashed lookup probes once per shape).
+      const ExactSplit split = split_exact(rules, family);
+      std::vector<ContextPlan> plans = plan_contexts(rules, family);
+      if (!split.members.empty() &&
+          (split.rest.empty() || split.members.size() >= kMinExactSplit)) {
+        std::vector<ContextPlan> rest = plan_contexts(rules, family, split.rest);
+        if (rest.size() + 1 <= plans.size()) {
+          add_exact(split.members, split.plan);
+          plans = std::move(rest);
+        }
+      }
       for (std::size_t c = 0; c < plans.size(); ++c) {
+        // A context of address and port rules alone is hashed too.
+        if (const std::optional<ExactPlan> exact = plan_exact(rules, plans[c].rules, family)) {
+          add_exact(plans[c].rules, *exact);
+          continue;
+        }
         const Layout layout = layout_of(plans[c].signature, family, windows_);
         EntryBuilder builder(family, layout);
         for (const std::size_t i : plans[c].rules) {
@@ -439,10 +466,14 @@ AclClassifier::AclClassifier(const std::vector<rules::Rule>& rules, int socket,
     throw;
   }
   const uint64_t heap_after = heap_bytes(socket);
-  info_.memory_bytes = heap_after > heap_before ? heap_after - heap_before : 0;
-  info_.contexts_v4 = v4_.size();
-  info_.contexts_v6 = v6_.size();
-  info_.algorithm = v4_.empty() && v6_.empty() ? "none (no rules)" : acl_algorithm_name(algorithm);
+  info_.memory_bytes = (heap_after > heap_before ? heap_after - heap_before : 0) + exact_bytes;
+  info_.exact_v4 = exact_v4_.size();
+  info_.exact_v6 = exact_v6_.size();
+  info_.contexts_v4 = v4_.size() + info_.exact_v4;
+  info_.contexts_v6 = v6_.size() + info_.exact_v6;
+  info_.algorithm = !v4_.empty() || !v6_.empty()           ? acl_algorithm_name(algorithm)
+                    : info_.exact_v4 + info_.exact_v6 != 0 ? "exact"
+                                                           : "none (no rules)";
   info_.build_time = std::chrono::duration_cast<std::chrono::microseconds>(
       std::chrono::steady_clock::now() - start);
 }
@@ -463,8 +494,19 @@ AclClassifier::~AclClassifier() {
 void AclClassifier::classify(rules::Family family, const uint8_t** keys, uint32_t* results,
                              uint32_t count) const noexcept {
   const std::vector<rte_acl_ctx*>& contexts = family == Family::ipv4 ? v4_ : v6_;
+  // Exact lookups lower what the rte_acl contexts found (their results start at 0 without one).
+  const auto exact = [&] {
+    if (family == Family::ipv4) {
+      for (const auto& lookup : exact_v4_)
+        lookup->classify(keys, results, count);
+    } else {
+      for (const auto& lookup : exact_v6_)
+        lookup->classify(keys, results, count);
+    }
+  };
   if (contexts.empty()) {
     std::fill_n(results, count, 0U);
+    exact();
     return;
   }
   (void)rte_acl_classify(contexts.front(), keys, results, count, 1);
@@ -481,6 +523,7 @@ void AclClassifier::classify(rules::Family family, const uint8_t** keys, uint32_
       }
     }
   }
+  exact();
 }
 
 }  // namespace udpsieve::dataplane

@@ -172,6 +172,16 @@ std::optional<Signature> signature_of(const rules::Rule& rule, Family family) {
   return s;
 }
 
+std::vector<std::optional<rules::Prefix>> pinned_prefixes(const std::vector<rules::Prefix>& list,
+                                                          bool pinned, Family family) {
+  if (!pinned) return {std::nullopt};
+  std::vector<std::optional<rules::Prefix>> out;
+  for (const rules::Prefix& p : list) {
+    if (p.family == family) out.emplace_back(p);
+  }
+  return out;
+}
+
 std::string signature_name(const Signature& s) {
   static constexpr std::pair<uint16_t, const char*> kNames[] = {
       {kPinsSrc, "src"},          {kPinsDst, "dst"},        {kPinsSrcPort, "src_port"},
@@ -189,9 +199,17 @@ std::string signature_name(const Signature& s) {
 }
 
 std::vector<ContextPlan> plan_contexts(const std::vector<rules::Rule>& rules, Family family) {
+  std::vector<std::size_t> all(rules.size());
+  for (std::size_t i = 0; i < all.size(); ++i)
+    all[i] = i;
+  return plan_contexts(rules, family, all);
+}
+
+std::vector<ContextPlan> plan_contexts(const std::vector<rules::Rule>& rules, Family family,
+                                       const std::vector<std::size_t>& members) {
   // Group by signature, in first-use order.
   std::vector<Group> groups;
-  for (std::size_t i = 0; i < rules.size(); ++i) {
+  for (const std::size_t i : members) {
     const std::optional<Signature> s = signature_of(rules[i], family);
     if (!s) continue;
     auto group = std::find_if(groups.begin(), groups.end(),

@@ -158,7 +158,8 @@ TEST(DaemonStart, CheckValidatesWithoutStarting) {
   EXPECT_EQ(
       result.output.rfind(config + ": OK: 1 port(s), 1 rule(s) from 1 file(s); classifier ", 0), 0U)
       << result.output;
-  EXPECT_NE(result.output.find(" 1 IPv4 entries in 1 lookup(s), 1 IPv6 entries in 1 lookup(s)"),
+  EXPECT_NE(result.output.find(" 1 IPv4 entries in 1 lookup(s) (1 hashed), 1 IPv6 entries in 1 "
+                               "lookup(s) (1 hashed)"),
             std::string::npos)
       << result.output;
   EXPECT_EQ(result.output.find("not compiled"), std::string::npos) << result.output;

@@ -592,13 +592,109 @@ TEST(AclClassifier, PayloadWindowsFollowFirstUse) {
 }
 
 TEST(AclClassifier, ReportsItsAlgorithm) {
-  const AclClassifier classifier({rule_with("r", [](Match&) {})}, 0, test::unique_name("alg"));
+  const AclClassifier classifier({rule_with("r", [](Match& m) { m.ttl = {range(1, 9)}; })}, 0,
+                                 test::unique_name("alg"));
   const std::string algorithm = classifier.info().algorithm;
   EXPECT_TRUE(algorithm == "scalar" || algorithm == "sse" || algorithm == "avx2" ||
               algorithm == "avx512x16" || algorithm == "avx512x32")
       << algorithm;
   EXPECT_EQ(classifier.info().contexts_v4, 1U);
   EXPECT_EQ(classifier.info().contexts_v6, 1U);
+  EXPECT_EQ(classifier.info().exact_v4, 0U);
+  // Address and port rules alone are hashed: no rte_acl context at all.
+  const AclClassifier hashed({rule_with("r", [](Match& m) { m.dst_port = {one(53)}; })}, 0,
+                             test::unique_name("alg"));
+  EXPECT_EQ(hashed.info().algorithm, "exact");
+  EXPECT_EQ(hashed.info().contexts_v4, 1U);
+  EXPECT_EQ(hashed.info().exact_v4, 1U);
+  EXPECT_EQ(hashed.info().exact_v6, 1U);
+}
+
+// Hashed and rte_acl contexts side by side: the lowest rule index of either wins, whichever
+// kind of context holds it.
+TEST(AclClassifier, ExactAndAclContextsTakeTurnsAtTheFirstMatch) {
+  std::vector<Rule> rules = {
+      rule_with("acl-ttl",
+                [](Match& m) {
+                  m.src = {prefix("10.0.0.0/8")};
+                  m.ttl = {range(1, 5)};
+                }),
+      rule_with("exact-dns",
+                [](Match& m) {
+                  m.src = {prefix("10.1.0.0/16"), prefix("2001:db8::/32")};
+                  m.dst_port = {one(53), range(5353, 5354)};
+                }),
+      rule_with("acl-length",
+                [](Match& m) {
+                  m.dst = {prefix("192.0.2.0/24")};
+                  m.length = {range(100, 200)};
+                }),
+      rule_with("exact-dst", [](Match& m) { m.dst = {prefix("192.0.2.0/25")}; }),
+      rule_with("acl-frag", [](Match& m) { m.fragment = rules::FragmentKind::non_first; }),
+      rule_with("exact-ports", [](Match& m) { m.dst_port = {range(0, 65535)}; }),
+  };
+  // In front, groups rte_acl could not merge (each would be copied under every value of the
+  // other): 300 source hosts, 300 destination ports, 300 exact lengths. Hashing the first two
+  // together leaves fewer lookups, so they get a lookup of their own.
+  std::vector<Rule> front;
+  for (int i = 0; i < 300; ++i) {
+    Rule host;
+    host.id = "host" + std::to_string(i);
+    host.match.src = {prefix("172.16." + std::to_string(i / 256) + "." + std::to_string(i % 256))};
+    host.match.dst_port = {one(53)};
+    front.push_back(host);
+    Rule port;
+    port.id = "port" + std::to_string(i);
+    port.match.dst_port = {one(static_cast<uint16_t>(10000 + i))};
+    front.push_back(port);
+    Rule length;
+    length.id = "length" + std::to_string(i);
+    length.match.length = {one(static_cast<uint16_t>(1000 + i))};
+    front.push_back(length);
+  }
+  rules.insert(rules.begin(), front.begin(), front.end());
+  const AclClassifier classifier(rules, 0, test::unique_name("mixed"));
+  EXPECT_GE(classifier.info().exact_v4, 1U);
+  EXPECT_GT(classifier.info().contexts_v4, classifier.info().exact_v4) << "and rte_acl ones";
+  std::vector<PacketKey> v4;
+  std::vector<PacketKey> v6;
+  for (const char* src :
+       {"10.1.2.3", "10.2.0.1", "11.0.0.1", "172.16.0.5", "2001:db8::1", "2001:db9::1"}) {
+    for (const char* dst : {"192.0.2.1", "192.0.2.200", "198.51.100.1", "2001:db8::2"}) {
+      for (const int port : {53, 54, 5353, 5354, 5355, 10005}) {
+        for (const int ttl : {3, 64}) {
+          for (const int length : {60, 150, 1005}) {
+            for (const bool fragment : {false, true}) {
+              if ((std::string(src).find(':') == std::string::npos) !=
+                  (std::string(dst).find(':') == std::string::npos))
+                continue;  // one family per packet
+              PacketKey p = test::udp_key(src, dst, 1000, static_cast<uint16_t>(port));
+              p.ttl = static_cast<uint8_t>(ttl);
+              p.l3_length = static_cast<uint16_t>(length);
+              if (fragment) {
+                p.fragment = rules::FragmentKind::non_first;
+                p.has_ports = false;
+                p.src_port = 0;
+                p.dst_port = 0;
+              }
+              (p.family == Family::ipv4 ? v4 : v6).push_back(p);
+            }
+          }
+        }
+      }
+    }
+  }
+  std::size_t hits = 0;
+  for (const auto& [family, packets] : {std::pair{Family::ipv4, v4}, std::pair{Family::ipv6, v6}}) {
+    const std::vector<uint32_t> results = classify_all(classifier, packets, family);
+    for (std::size_t i = 0; i < packets.size(); ++i) {
+      const int32_t reference = rules::reference_match(rules, packets[i]);
+      EXPECT_EQ(results[i], static_cast<uint32_t>(reference + 1))
+          << "packet " << i << " of family " << static_cast<int>(family);
+      if (reference >= 0 && reference + 1 != static_cast<int32_t>(rules.size())) ++hits;
+    }
+  }
+  EXPECT_GT(hits, 100U) << "the rules before the catch-all match often";
 }
 
 // A random 27-rule file pinning nearly every combination of fields. Merged into one rte_acl

@@ -61,6 +61,11 @@ struct Signature {
 /// lists hold no prefix of the family).
 [[nodiscard]] std::optional<Signature> signature_of(const rules::Rule& rule, rules::Family family);
 
+/// The prefixes of `family` in an address list the signature pins, or {nullopt} (any address)
+/// when it does not: what a rule's entries range over in that field.
+[[nodiscard]] std::vector<std::optional<rules::Prefix>> pinned_prefixes(
+    const std::vector<rules::Prefix>& list, bool pinned, rules::Family family);
+
 /// "src, dst_port" for messages; "no field" for the empty signature.
 [[nodiscard]] std::string signature_name(const Signature& signature);
 
@@ -73,6 +78,10 @@ struct ContextPlan {
 /// The contexts `rules` compile into for `family` (see above), in planning order.
 [[nodiscard]] std::vector<ContextPlan> plan_contexts(const std::vector<rules::Rule>& rules,
                                                      rules::Family family);
+/// The same for the rules at `members` only (indices into `rules`, ascending).
+[[nodiscard]] std::vector<ContextPlan> plan_contexts(const std::vector<rules::Rule>& rules,
+                                                     rules::Family family,
+                                                     const std::vector<std::size_t>& members);
 
 /// Classifier entries `rule` expands into for `family` (0 when it cannot match the family),
 /// saturating at kMaxEntriesPerRule + 1. Only pinned fields expand.

@@ -1,0 +1,129 @@
+#pragma once
+/// Rules that pin only addresses and ports, looked up by hashing instead of by rte_acl.
+///
+/// Most large rule sets are block and allow lists: a source or destination prefix, perhaps a
+/// destination port or a few. A classifier context (rule_limits.hpp) whose rules all have that
+/// shape is searched as a *tuple space* (Srinivasan, Suri and Varghese, 1999): each of its
+/// entries (one per combination of a rule's prefixes and ports, as in rte_acl) has a *shape*:
+/// the source and destination prefix lengths, and which ports it pins. One hash table per shape
+/// is keyed by the packet's fields masked to that shape and holds, for each key, the lowest
+/// rule index + 1 of the entries with that key. A lookup probes each shape's table once and
+/// keeps the lowest index: the first match in file order, as rte_acl's priorities give it.
+///
+/// A context qualifies when its rules pin nothing else (no sets, lengths, TTLs, payload...),
+/// each expands into at most kMaxEntriesPerRule entries (port ranges count one entry per
+/// port), and its entries have at most kMaxShapes shapes (each shape is one probe per packet;
+/// rte_acl's one trie walk is cheaper beyond that). Building it costs a hash insert per entry,
+/// where rte_acl merges a trie per rule. In front of each table, bitmaps of the entries'
+/// address prefixes and hashes turn most packets that match nothing away before they touch a
+/// slot.
+/// DPDK-free: keys are AclKey bytes.
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "udpsieve/dataplane/acl_key.hpp"
+#include "udpsieve/dataplane/huge_region.hpp"
+#include "udpsieve/rules/rule.hpp"
+
+namespace udpsieve::dataplane {
+
+/// The shapes and entries of a context's rules for one family, if it qualifies.
+struct ExactPlan {
+  struct Shape {
+    uint8_t src_length = 0;  ///< 0: the source is not pinned
+    uint8_t dst_length = 0;
+    bool src_port = false;     ///< pins the source port
+    bool dst_port = false;     ///< pins the destination port
+    bool needs_ports = false;  ///< only packets with a UDP header match (any port rule)
+    friend bool operator==(const Shape&, const Shape&) = default;
+  };
+  std::vector<Shape> shapes;
+  std::size_t entries = 0;
+};
+
+inline constexpr std::size_t kMaxExactShapes = 4;
+inline constexpr std::size_t kMaxExactEntriesPerRule = 256;
+
+/// The plan of the rules at `members` for `family`, or nullopt when they do not qualify.
+[[nodiscard]] std::optional<ExactPlan> plan_exact(const std::vector<rules::Rule>& rules,
+                                                  const std::vector<std::size_t>& members,
+                                                  rules::Family family);
+
+/// A family's rules split for planning: those one hashed lookup takes (the rules whose
+/// entries all have one of the kMaxExactShapes shapes with the most entries) and the rest (the
+/// rules of the family rte_acl needs), each in file order.
+struct ExactSplit {
+  std::vector<std::size_t> members;
+  ExactPlan plan;  ///< of the members
+  std::vector<std::size_t> rest;
+};
+[[nodiscard]] ExactSplit split_exact(const std::vector<rules::Rule>& rules, rules::Family family);
+
+/// One qualifying context: a hash table per shape. `Words` is 1 for IPv4, 4 for IPv6.
+template <unsigned Words>
+class ExactLookup {
+ public:
+  /// Builds the tables of the rules at `members` (which plan_exact() accepted as `plan`);
+  /// `seed` keys the hash, so senders cannot aim at long probe runs.
+  ExactLookup(const std::vector<rules::Rule>& rules, const std::vector<std::size_t>& members,
+              const ExactPlan& plan, std::array<uint64_t, 2> seed);
+
+  /// Lowers results[i] to this context's match for keys[i] where that is a lower rule index
+  /// + 1 (results of 0 mean no match yet).
+  void classify(const uint8_t* const* keys, uint32_t* results, uint32_t count) const noexcept;
+
+  [[nodiscard]] std::size_t entries() const noexcept { return entries_; }
+  [[nodiscard]] std::size_t memory_bytes() const noexcept;
+
+ private:
+  struct alignas(16) Slot {
+    std::array<uint32_t, Words> src;  ///< network byte order, masked to the shape
+    std::array<uint32_t, Words> dst;
+    uint32_t ports;  ///< source port << 16 | destination port, masked; host order
+    uint32_t rule;   ///< lowest rule index + 1 with this key; 0: empty
+  };
+  struct Table {
+    ExactPlan::Shape shape;
+    std::array<uint32_t, Words> src_mask;  ///< network byte order
+    std::array<uint32_t, Words> dst_mask;
+    uint32_t ports_mask = 0;
+    std::size_t mask = 0;  ///< slots - 1
+    /// Large tables in huge pages (a probe per packet at random), small ones on the heap.
+    std::unique_ptr<HugeRegion> huge;
+    std::unique_ptr<Slot[]> heap;
+    Slot* slots = nullptr;
+    /// A filter in front of the slots: bit (hash >> filter_shift) is set for every entry's
+    /// key. About eight bits per entry (at least 2^16), so about one packet in eight that
+    /// matches nothing gets past it: a flood of keys no rule has mostly stops in these few
+    /// KiB, which stay in the cache, instead of missing it on a slot.
+    std::vector<uint64_t> filter;
+    unsigned filter_shift = 0;
+    /// Before that, where the shape pins an address: a bit per first 16 bits of the source
+    /// (else destination) address, as masked, of the entries (8 KiB). A flood from random
+    /// sources stops here, before any hashing; one to a few destinations passes on.
+    bool by_src = false;
+    std::vector<uint64_t> prefixes;  ///< empty when the shape pins no address
+  };
+  /// Whether `key` (masked to `table`'s shape) may be in `table` by its address prefix.
+  [[nodiscard]] static bool prefix_may_hold(const Table& table, const Slot& key) noexcept;
+  static void add_prefix(Table& table, const Slot& key) noexcept;
+  [[nodiscard]] static bool same(const Slot& a, const Slot& b) noexcept;
+  /// The packet's fields masked to `table`'s shape.
+  void masked(const Table& table, const uint8_t* key, Slot& out) const noexcept;
+  [[nodiscard]] uint64_t hash(const Slot& key) const noexcept;
+  void insert(Table& table, const Slot& key, uint32_t rule);
+
+  std::vector<Table> tables_;
+  std::array<uint64_t, 2> seed_;
+  std::size_t entries_ = 0;
+};
+
+extern template class ExactLookup<1>;
+extern template class ExactLookup<4>;
+
+}  // namespace udpsieve::dataplane

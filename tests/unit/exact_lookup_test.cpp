@@ -1,0 +1,269 @@
+// The hashed lookup of address and port rules (dataplane/exact_lookup.hpp): which contexts it
+// takes, and a differential test against the reference matcher on random rule sets of the
+// shapes it takes, with random packets of many flows (tests/dataplane/acl_differential_test.cpp
+// checks it inside the whole classifier).
+
+#include "udpsieve/dataplane/exact_lookup.hpp"
+
+#include <gtest/gtest.h>
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <numeric>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "udpsieve/dataplane/acl_key.hpp"
+#include "udpsieve/rules/matcher.hpp"
+
+namespace udpsieve::dataplane {
+namespace {
+
+using rules::Family;
+using rules::Prefix;
+using rules::Range;
+using rules::Rule;
+
+Prefix prefix(const std::string& text) {
+  std::string error;
+  const std::optional<Prefix> p = Prefix::parse(text, error);
+  EXPECT_TRUE(p) << text << ": " << error;
+  return p.value_or(Prefix{});
+}
+
+/// A rule whose match `set` fills in.
+Rule rule_where(const std::function<void(rules::Match&)>& set) {
+  Rule rule;
+  rule.id = "r";
+  set(rule.match);
+  return rule;
+}
+
+std::vector<std::size_t> all_of(const std::vector<Rule>& rules) {
+  std::vector<std::size_t> members(rules.size());
+  std::iota(members.begin(), members.end(), 0);
+  return members;
+}
+
+TEST(ExactLookup, TakesAddressAndPortRulesOfFewShapes) {
+  const std::vector<Rule> rules = {
+      rule_where([](rules::Match& m) {
+        m.src = {prefix("10.0.0.0/24")};
+        m.dst_port = {Range{53, 53}};
+      }),
+      rule_where([](rules::Match& m) {
+        m.src = {prefix("10.0.1.0/24"), prefix("10.0.2.0/24")};
+      }),
+      rule_where([](rules::Match& m) {
+        m.dst = {prefix("198.51.100.0/24")};
+        m.src_port = {Range{123, 124}};
+      }),
+      rule_where([](rules::Match& m) {
+        m.dst_port = {Range{0, 65535}};
+      }),  // any packet with a UDP header
+  };
+  const std::optional<ExactPlan> plan = plan_exact(rules, all_of(rules), Family::ipv4);
+  ASSERT_TRUE(plan);
+  EXPECT_EQ(plan->entries, 1U + 2 + 2 + 1);
+  EXPECT_EQ(plan->shapes.size(), 4U) << "/24 + port, /24, dst /24 + source port, any port";
+}
+
+TEST(ExactLookup, LeavesOtherRulesToTheAcl) {
+  const auto refused = [](const std::function<void(rules::Match&)>& set) {
+    const std::vector<Rule> rules = {rule_where(set)};
+    return !plan_exact(rules, all_of(rules), Family::ipv4).has_value();
+  };
+  EXPECT_TRUE(refused([](rules::Match& m) {
+    m.src = {prefix("10.0.0.0/8")};
+    m.ttl = {Range{1, 5}};
+  }));
+  EXPECT_TRUE(refused([](rules::Match& m) {
+    m.src = {prefix("10.0.0.0/8")};
+    m.fragment = rules::FragmentKind::first;
+  }));
+  EXPECT_TRUE(refused([](rules::Match& m) {
+    m.src = {prefix("10.0.0.0/8")};
+    m.vlan = {Range{0, 4095}};
+  }));
+  EXPECT_TRUE(refused([](rules::Match& m) { m.dst_port = {Range{1000, 2000}}; })) << "1,001 ports";
+  EXPECT_FALSE(refused([](rules::Match& m) { m.dst_port = {Range{1000, 1255}}; })) << "256 ports";
+  EXPECT_FALSE(refused([](rules::Match&) {}));
+  // Five prefix lengths: five probes per packet, more than a trie walk costs.
+  std::vector<Rule> rules;
+  for (const char* p : {"10.0.0.0/8", "10.0.0.0/16", "10.0.0.0/24", "10.0.0.0/28", "10.0.0.1"})
+    rules.push_back(rule_where([p](rules::Match& m) { m.src = {prefix(p)}; }));
+  EXPECT_FALSE(plan_exact(rules, all_of(rules), Family::ipv4));
+  rules.pop_back();
+  EXPECT_TRUE(plan_exact(rules, all_of(rules), Family::ipv4));
+}
+
+// --- differential ------------------------------------------------------------------------------
+
+/// Random rules of the shapes the lookup takes: prefixes of a few lengths around a few bases,
+/// destination (and sometimes source) ports as values or short ranges, for one family.
+struct Generator {
+  std::mt19937_64 rng;
+  Family family;
+  std::vector<unsigned> src_lengths, dst_lengths;
+  std::vector<std::array<uint8_t, 16>> bases;
+
+  Generator(uint64_t seed, Family f) : rng(seed), family(f) {
+    const unsigned max = family == Family::ipv4 ? 32 : 128;
+    src_lengths = {pick_length(max)};
+    if (coin(50)) src_lengths.push_back(pick_length(max));
+    dst_lengths = {pick_length(max)};
+    for (int i = 0; i < 4; ++i) {
+      std::array<uint8_t, 16> base{};
+      for (auto& b : base)
+        b = static_cast<uint8_t>(rng());
+      bases.push_back(base);
+    }
+  }
+  bool coin(unsigned percent) { return rng() % 100 < percent; }
+  unsigned between(unsigned lo, unsigned hi) {
+    return lo + static_cast<unsigned>(rng() % (hi - lo + 1));
+  }
+  unsigned pick_length(unsigned max) {
+    static constexpr unsigned kV4[] = {8, 16, 20, 24, 28, 32};
+    static constexpr unsigned kV6[] = {32, 48, 56, 64, 96, 128};
+    return max == 32 ? kV4[rng() % 6] : kV6[rng() % 6];
+  }
+  /// An address near a base: its first bytes, the rest random with few values, so prefixes
+  /// overlap and packets find them.
+  std::array<uint8_t, 16> address() {
+    std::array<uint8_t, 16> a = bases[rng() % bases.size()];
+    const unsigned bytes = family == Family::ipv4 ? 4 : 16;
+    for (unsigned i = bytes / 2; i < bytes; ++i)
+      a[i] = static_cast<uint8_t>(rng() % 4);
+    for (unsigned i = bytes; i < 16; ++i)
+      a[i] = 0;
+    return a;
+  }
+  Prefix prefix_of(unsigned length) {
+    Prefix p;
+    p.family = family;
+    p.length = static_cast<uint8_t>(length);
+    p.addr = address();
+    for (unsigned bit = length; bit < 128; ++bit)
+      p.addr[bit / 8] = static_cast<uint8_t>(p.addr[bit / 8] & ~(0x80U >> (bit % 8)));
+    return p;
+  }
+  std::vector<Range> ports() {
+    std::vector<Range> list;
+    for (unsigned n = between(1, 3); n > 0; --n) {
+      const auto first = static_cast<uint16_t>(between(50, 60));
+      list.push_back(Range{first, static_cast<uint16_t>(first + (coin(30) ? between(1, 5) : 0))});
+    }
+    return list;
+  }
+  /// A rule of one of up to four kinds this seed draws: which fields it names and the prefix
+  /// lengths (each kind one shape, or two when its source list mixes lengths).
+  struct Kind {
+    bool src, dst, src_port, dst_port, any_port;
+  };
+  std::vector<Kind> kinds;
+  Rule rule(std::size_t index) {
+    while (kinds.size() < 1 + index % 4 && kinds.size() < 3) {
+      kinds.push_back(Kind{coin(85), coin(25), coin(15), coin(70), coin(10)});
+    }
+    const Kind& kind = kinds[rng() % kinds.size()];
+    Rule rule;
+    rule.id = "r" + std::to_string(index);
+    rules::Match& m = rule.match;
+    if (kind.src) {
+      for (unsigned n = coin(80) ? 1 : 2; n > 0; --n)
+        m.src.push_back(prefix_of(src_lengths[n == 2 ? src_lengths.size() - 1 : 0]));
+    }
+    if (kind.dst) m.dst.push_back(prefix_of(dst_lengths[0]));
+    if (kind.dst_port) m.dst_port = ports();
+    if (kind.src_port) m.src_port = ports();
+    if (kind.any_port) m.dst_port = {Range{0, 65535}};  // unpinned, yet needs a UDP header
+    return rule;
+  }
+  rules::PacketKey packet(const std::vector<Rule>& rules) {
+    rules::PacketKey key;
+    key.family = family;
+    key.src = address();
+    key.dst = address();
+    key.has_ports = !coin(5);
+    key.fragment = key.has_ports ? rules::FragmentKind::none : rules::FragmentKind::non_first;
+    key.src_port = key.has_ports ? static_cast<uint16_t>(between(48, 66)) : 0;
+    key.dst_port = key.has_ports ? static_cast<uint16_t>(between(48, 66)) : 0;
+    if (coin(50) && !rules.empty()) {  // inside a rule's first prefix
+      const Rule& near = rules[rng() % rules.size()];
+      if (!near.match.src.empty()) {
+        const Prefix& p = near.match.src[0];
+        for (unsigned bit = p.length; bit < 128; ++bit) {
+          if (coin(50))
+            key.src[bit / 8] = static_cast<uint8_t>(key.src[bit / 8] ^ (0x80U >> (bit % 8)));
+        }
+        for (unsigned bit = 0; bit < p.length; ++bit) {
+          const uint8_t mask = static_cast<uint8_t>(0x80U >> (bit % 8));
+          key.src[bit / 8] =
+              static_cast<uint8_t>((key.src[bit / 8] & ~mask) | (p.addr[bit / 8] & mask));
+        }
+        if (family == Family::ipv4) std::fill(key.src.begin() + 4, key.src.end(), 0);
+      }
+    }
+    return key;
+  }
+};
+
+TEST(ExactLookup, AgreesWithTheReferenceMatcher) {
+  std::size_t planned = 0;
+  std::size_t matched = 0;
+  std::size_t packets = 0;
+  for (uint64_t seed = 1; seed <= 60; ++seed) {
+    const Family family = seed % 3 == 0 ? Family::ipv6 : Family::ipv4;
+    Generator gen(seed, family);
+    std::vector<Rule> rules;
+    const std::size_t count = seed % 4 == 0 ? 5000 : gen.between(1, 300);
+    for (std::size_t i = 0; i < count; ++i)
+      rules.push_back(gen.rule(i));
+    const std::optional<ExactPlan> plan = plan_exact(rules, all_of(rules), family);
+    if (!plan) continue;  // more shapes than it takes: the ACL's
+    ++planned;
+    const std::array<uint64_t, 2> key_seed = {seed * 0x9e3779b97f4a7c15ULL, ~seed};
+    std::vector<rules::PacketKey> keys;
+    for (int i = 0; i < 3000; ++i)
+      keys.push_back(gen.packet(rules));
+    std::vector<AclKey> acl_keys(keys.size());
+    std::vector<const uint8_t*> pointers(keys.size());
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+      fill_acl_key(keys[i], acl_keys[i]);
+      pointers[i] = reinterpret_cast<const uint8_t*>(&acl_keys[i]);
+    }
+    std::vector<uint32_t> results(keys.size(), 0);
+    const auto run = [&](auto& lookup) {
+      // Bursts of every size up to 40 (two chunks).
+      for (std::size_t done = 0, n = 1; done < keys.size(); done += n, n = n % 40 + 1) {
+        n = std::min(n, keys.size() - done);
+        lookup.classify(pointers.data() + done, results.data() + done, static_cast<uint32_t>(n));
+      }
+    };
+    if (family == Family::ipv4) {
+      ExactLookup<1> lookup(rules, all_of(rules), *plan, key_seed);
+      EXPECT_EQ(lookup.entries(), plan->entries);
+      run(lookup);
+    } else {
+      ExactLookup<4> lookup(rules, all_of(rules), *plan, key_seed);
+      run(lookup);
+    }
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+      const int32_t expected = rules::reference_match(rules, keys[i]);
+      ASSERT_EQ(results[i], static_cast<uint32_t>(expected + 1))
+          << "seed " << seed << ", packet " << i << ", " << rules.size() << " rules";
+      matched += expected >= 0 ? 1 : 0;
+    }
+    packets += keys.size();
+  }
+  EXPECT_GT(planned, 30U) << "most seeds' rules fit";
+  // Packets are built to hit rules about half of the time.
+  EXPECT_GT(matched, packets / 5);
+  EXPECT_LT(matched, packets * 9 / 10);
+}
+
+}  // namespace
+}  // namespace udpsieve::dataplane
