@@ -7,6 +7,7 @@
 #include <cstring>
 #include <optional>
 
+#include "udpsieve/dataplane/fold_mix.hpp"
 #include "udpsieve/dataplane/rule_limits.hpp"
 
 namespace udpsieve::dataplane {
@@ -79,13 +80,6 @@ std::array<uint32_t, Words> mask_words(unsigned length) {
     words[w] = __builtin_bswap32(host);
   }
   return words;
-}
-
-__extension__ using Wide = unsigned __int128;
-
-constexpr uint64_t fold(uint64_t a, uint64_t b) noexcept {
-  const Wide product = static_cast<Wide>(a) * b;
-  return static_cast<uint64_t>(product) ^ static_cast<uint64_t>(product >> 64);
 }
 
 }  // namespace

@@ -9,16 +9,10 @@
 #include <emmintrin.h>
 #endif
 
+#include "udpsieve/dataplane/fold_mix.hpp"
+
 namespace udpsieve::dataplane {
 namespace {
-
-__extension__ using Wide = unsigned __int128;
-
-/// The high and low 64 bits of a 64 x 64 multiplication, folded (wyhash's mix).
-constexpr uint64_t fold(uint64_t a, uint64_t b) noexcept {
-  const Wide product = static_cast<Wide>(a) * b;
-  return static_cast<uint64_t>(product) ^ static_cast<uint64_t>(product >> 64);
-}
 
 uint64_t load_be64(const uint8_t* bytes) noexcept {
   uint64_t value = 0;

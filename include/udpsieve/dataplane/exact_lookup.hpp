@@ -11,8 +11,8 @@
 /// keeps the lowest index: the first match in file order, as rte_acl's priorities give it.
 ///
 /// A context qualifies when its rules pin nothing else (no sets, lengths, TTLs, payload...),
-/// each expands into at most kMaxEntriesPerRule entries (port ranges count one entry per
-/// port), and its entries have at most kMaxShapes shapes (each shape is one probe per packet;
+/// each expands into at most kMaxExactEntriesPerRule entries (port ranges count one entry per
+/// port), and its entries have at most kMaxExactShapes shapes (each shape is one probe per packet;
 /// rte_acl's one trie walk is cheaper beyond that). Building it costs a hash insert per entry,
 /// where rte_acl merges a trie per rule. In front of each table, bitmaps of the entries'
 /// address prefixes and hashes turn most packets that match nothing away before they touch a
