@@ -10,7 +10,8 @@
 #   scripts/bench-e2e.sh [--seconds N] [--rounds N] [--rules N] [--runtime-rules N]
 #                        [--flows N] [--v6 PERCENT] [--sequential] [--per-source]
 #                        [--set V4,V6] [--workers N] [--shape 5tuple|mixed]
-#                        [--talkers] [--talker-sampling N] [--csv FILE]
+#                        [--talkers] [--talker-sampling N] [--talker-max-rate N]
+#                        [--csv FILE]
 #
 # The capture holds --flows distinct flows (default 65,536), --v6 percent of them IPv6
 # (default 10), with random spoofed source addresses and ports (--sequential: sources counting
@@ -26,8 +27,9 @@
 # --csv FILE appends one line per contender to FILE (a header first when FILE is new):
 # contender,rules,shape,flows,v6,workers,mpps (the median), for scripts/plot-bench.py.
 # --talkers adds a contender: udpsieved with pipeline.talker_sampling: 0 (no top-talker
-# summaries) beside the default one (1 packet in 16 sampled, or --talker-sampling N): the
-# summaries' cost, run for run.
+# summaries) beside the default one (1 packet in 16 sampled but at most 100,000 samples a
+# second, or --talker-sampling N and --talker-max-rate N, 0 for no bound): the summaries'
+# cost, run for run.
 # --workers N (default 1) runs every contender with N workers (testpmd: N forwarding cores), on
 # lcores 1..N (CPUs 1..N where the machine has them; otherwise they share the last CPU, which
 # measures nothing but checks the set-up): net_pcap gets N RX queues, each replaying the whole
@@ -58,6 +60,7 @@ workers=1
 shape=5tuple
 talkers=0
 talker_sampling=""
+talker_max_rate=""
 csv=""
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -74,8 +77,9 @@ while [ $# -gt 0 ]; do
     --shape) shape=$2; shift 2 ;;
     --talkers) talkers=1; shift ;;
     --talker-sampling) talker_sampling=$2; shift 2 ;;
+    --talker-max-rate) talker_max_rate=$2; shift 2 ;;
     --csv) csv=$2; shift 2 ;;
-    *) sed -n '10,13p' "$0" >&2; exit 2 ;;
+    *) sed -n '10,14p' "$0" >&2; exit 2 ;;
   esac
 done
 [[ $workers =~ ^[1-9][0-9]?$ ]] || { echo "--workers: 1-99, not '$workers'" >&2; exit 2; }
@@ -161,7 +165,8 @@ logging:
 EOF
 }
 write_config "$work/udpsieved.yaml" rules.yaml "" \
-  "$([ -z "$talker_sampling" ] || echo "  talker_sampling: $talker_sampling")"
+  "$([ -z "$talker_sampling" ] || echo "  talker_sampling: $talker_sampling")
+$([ -z "$talker_max_rate" ] || echo "  talker_max_sample_rate: $talker_max_rate")"
 if [ -n "$set_sizes" ]; then
   scripts/make-set-file.py "$work/set.txt" "${set_sizes%,*}" "${set_sizes#*,}" 1
   cp "$work/rules.yaml" "$work/rules-set.yaml"

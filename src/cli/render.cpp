@@ -268,10 +268,13 @@ std::string render_steering(const json& reply) {
 
 /// 623411 as "623,411".
 std::string grouped(uint64_t n) {
-  std::string digits = std::to_string(n);
-  for (std::size_t at = digits.size(); at > 3; at -= 3)
-    digits.insert(at - 3, ",");
-  return digits;
+  const std::string digits = std::to_string(n);
+  std::string out;
+  for (std::size_t i = 0; i < digits.size(); ++i) {
+    if (i != 0 && (digits.size() - i) % 3 == 0) out += ',';
+    out += digits[i];
+  }
+  return out;
 }
 
 /// A talkers verdict as words: "dropped packets".
@@ -329,11 +332,17 @@ std::string talkers_heading(const json& talkers) {
                     verdict_words(talkers.value("verdict", std::string("all")));
   if (!talkers.contains("window_s")) return out;
   const std::string sampling = value_or(talkers, "sampling");
-  const std::string which = sampling == "1" ? "every packet" : "1 in " + sampling;
+  std::string which = (sampling == "1" ? "every packet" : "1 in " + sampling) + " sampled";
+  // Where a worker's packet rate met the bound, its samples stood for more packets each.
+  const double effective = talkers.value("effective_sampling", 0.0);
+  if (effective > 1.05 * talkers.value("sampling", 0.0) && effective < 1e9) {
+    which = "1 in ~" + grouped(static_cast<uint64_t>(effective + 0.5)) + " sampled, capped at " +
+            grouped(talkers.value("max_sample_rate", uint64_t{0})) + "/s per worker";
+  }
   char window[160];
   std::snprintf(window, sizeof window,
-                ", last %.3g s (%s sampled, %s samples): ", talkers.value("window_s", 0.0),
-                which.c_str(), grouped(talkers.value("sampled", uint64_t{0})).c_str());
+                ", last %.3g s (%s, %s samples): ", talkers.value("window_s", 0.0), which.c_str(),
+                grouped(talkers.value("sampled", uint64_t{0})).c_str());
   return out + window + human_rate(talkers.value("pps", 0.0)) + "pps";
 }
 

@@ -44,6 +44,8 @@ std::vector<std::string> restart_required_changes(const DaemonConfig& running,
          "pipeline.per_source_entries");
   differ(running.pipeline.talker_sampling != next.pipeline.talker_sampling,
          "pipeline.talker_sampling");
+  differ(running.pipeline.talker_max_sample_rate != next.pipeline.talker_max_sample_rate,
+         "pipeline.talker_max_sample_rate");
   differ(running.control.stats_interval_ms != next.control.stats_interval_ms,
          "control.stats_interval_ms");
   // The metrics listener is bound before EAL, like the control socket; moving it is a restart.

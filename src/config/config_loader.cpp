@@ -31,6 +31,9 @@ namespace fs = std::filesystem;
 constexpr unsigned kMaxCpu = 1023;
 constexpr std::size_t kMaxPortNameLength = 32;
 constexpr std::size_t kMaxFilePrefixLength = 64;
+/// pipeline.talker_max_sample_rate: 0 (no bound), or samples a second within these.
+constexpr uint64_t kMinTalkerSampleRate = 1000;
+constexpr uint64_t kMaxTalkerSampleRate = 100000000;
 
 /// Letters, digits, '_' and '-': safe in file names, log lines and Prometheus labels.
 bool is_word_char(char c) {
@@ -247,7 +250,7 @@ rules::Verdict parse_verdict(const YamlNode& node) {
 
 PipelineConfig parse_pipeline(const YamlNode& node, const std::string& base_dir) {
   node.expect_map({"default_action", "non_udp", "rules", "dynamic_max_rules", "dynamic_state",
-                   "per_source_entries", "talker_sampling"});
+                   "per_source_entries", "talker_sampling", "talker_max_sample_rate"});
   PipelineConfig pipeline;
   if (auto action = node.get("default_action")) pipeline.default_action = parse_verdict(*action);
   if (auto non_udp = node.get("non_udp")) pipeline.non_udp = parse_verdict(*non_udp);
@@ -280,6 +283,15 @@ PipelineConfig parse_pipeline(const YamlNode& node, const std::string& base_dir)
   }
   if (auto sampling = node.get("talker_sampling")) {
     pipeline.talker_sampling = static_cast<uint32_t>(sampling->as_uint(0, 1U << 20));
+  }
+  if (auto rate = node.get("talker_max_sample_rate")) {
+    const uint64_t value = rate->as_uint(0, kMaxTalkerSampleRate);
+    if (value != 0 && value < kMinTalkerSampleRate) {
+      rate->fail(std::to_string(value) + " is too low: 0 (no bound) or " +
+                 std::to_string(kMinTalkerSampleRate) + " to " +
+                 std::to_string(kMaxTalkerSampleRate) + " samples a second");
+    }
+    pipeline.talker_max_sample_rate = static_cast<uint32_t>(value);
   }
   return pipeline;
 }

@@ -570,14 +570,15 @@ json talkers_reply(const ControlContext& context, const TalkerQuery& query) {
       }
     }
   }
-  return talkers_json(query, answer, sampling,
-                      [&names](const dataplane::TalkerKey& key)
-                          -> std::optional<std::pair<std::string, std::string>> {
-                        const auto found = names.find(key.high);
-                        if (found == names.end() || found->second.first.empty())
-                          return std::nullopt;
-                        return found->second;
-                      });
+  return talkers_json(
+      query, answer,
+      TalkerSampling{sampling, context.config.config.pipeline.talker_max_sample_rate},
+      [&names](
+          const dataplane::TalkerKey& key) -> std::optional<std::pair<std::string, std::string>> {
+        const auto found = names.find(key.high);
+        if (found == names.end() || found->second.first.empty()) return std::nullopt;
+        return found->second;
+      });
 }
 
 json version_reply() {

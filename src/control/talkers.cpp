@@ -91,6 +91,8 @@ TalkerAnswer TalkerBook::top(const TalkerQuery& query, uint64_t now_tsc) const {
     if (seconds <= 0) continue;
     answer.window_s = std::max(answer.window_s, seconds);
     for (auto period = first; period != periods.end(); ++period) {
+      answer.seen += period->seen;
+      answer.picked += period->picked;
       if (period->picked == 0) continue;
       // Each sample stands for this many packets per second of the worker's window.
       const double weight =
@@ -150,7 +152,7 @@ std::string talker_key_text(TalkerKind kind, const TalkerKey& key) {
   return out;
 }
 
-json talkers_json(const TalkerQuery& query, const TalkerAnswer& answer, uint32_t sampling,
+json talkers_json(const TalkerQuery& query, const TalkerAnswer& answer, TalkerSampling sampling,
                   const RuleNamer& name_rule) {
   json rows = json::array();
   for (const TalkerRow& row : answer.rows) {
@@ -177,7 +179,13 @@ json talkers_json(const TalkerQuery& query, const TalkerAnswer& answer, uint32_t
   return {{"by", protocol::kTalkerKinds[static_cast<std::size_t>(query.kind)]},
           {"verdict", protocol::kTalkerVerdicts[static_cast<std::size_t>(query.verdict)]},
           {"window_s", answer.window_s},
-          {"sampling", sampling},
+          {"sampling", sampling.one_in},
+          {"max_sample_rate", sampling.max_rate},
+          // What the window's samples stand for: one in this many packets, on average (more
+          // than `sampling` where a worker's packet rate met max_sample_rate).
+          {"effective_sampling", answer.picked == 0 ? 0.0
+                                                    : static_cast<double>(answer.seen) /
+                                                          static_cast<double>(answer.picked)},
           {"sampled", answer.sampled},
           {"pps", answer.pps},
           {"talkers", std::move(rows)}};

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <cmath>
 #include <cstring>
 
 #ifdef __SSE2__
@@ -166,8 +167,9 @@ void TalkerTable::clear() noexcept {
     sets_[index].counts.fill(0);
 }
 
-Talkers::Talkers(uint32_t sampling, std::size_t entries, std::array<uint64_t, 2> seed)
-    : sampling_(std::max<uint32_t>(1, sampling)),
+Talkers::Talkers(Sampling sampling, std::size_t entries, std::array<uint64_t, 2> seed)
+    : bounds_(sampling),
+      sampling_(std::clamp<uint32_t>(sampling.one_in, 1, kMaxOneIn)),
       rng_(seed[0] ^ std::rotl(seed[1], 17) ^ 0x9e3779b97f4a7c15ULL),
       seed_(seed),
       memory_(2 * kTables * TalkerTable::bytes(entries)),
@@ -235,7 +237,20 @@ bool Talkers::end_period(uint64_t now) noexcept {
   report.end_tsc = now;
   report.seen = seen_;
   report.picked = picked_;
+  report.sampling = sampling_;
   report.sampled = sampled_;
+  // The next period samples at this one's packet rate over the bound (never less than one in
+  // bounds_.one_in): a flood costs a bounded number of samples a second, not a share of it.
+  uint32_t next = std::clamp<uint32_t>(bounds_.one_in, 1, kMaxOneIn);
+  if (bounds_.max_rate != 0 && now > period_start_) {
+    const double seconds = static_cast<double>(now - period_start_) / bounds_.tsc_hz;
+    const double wanted = std::ceil(static_cast<double>(seen_) / seconds / bounds_.max_rate);
+    if (wanted > next) next = wanted >= kMaxOneIn ? kMaxOneIn : static_cast<uint32_t>(wanted);
+  }
+  if (next != sampling_) {
+    sampling_ = next;
+    gap_ = next_gap();  // the next pick at the new rate, not the rest of an old gap
+  }
   seen_ = 0;
   picked_ = 0;
   sampled_ = {};

@@ -57,10 +57,12 @@ Worker::Worker(WorkerSetup setup, const TablePublisher& tables, SnapshotChannel&
       setup_.per_source_entries, std::array<uint64_t, 2>{(uint64_t{random()} << 32) | random(),
                                                          (uint64_t{random()} << 32) | random()});
   if (setup_.talker_sampling != 0) {
-    talkers_ =
-        std::make_unique<Talkers>(setup_.talker_sampling, kTalkerEntries,
-                                  std::array<uint64_t, 2>{(uint64_t{random()} << 32) | random(),
-                                                          (uint64_t{random()} << 32) | random()});
+    talkers_ = std::make_unique<Talkers>(
+        Talkers::Sampling{setup_.talker_sampling, setup_.talker_max_sample_rate,
+                          static_cast<double>(rte_get_tsc_hz())},
+        kTalkerEntries,
+        std::array<uint64_t, 2>{(uint64_t{random()} << 32) | random(),
+                                (uint64_t{random()} << 32) | random()});
   }
 }
 

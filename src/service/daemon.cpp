@@ -376,6 +376,7 @@ int serve(const Options& options, config::LoadedConfig& loaded, control::SocketS
     setup.publish_interval_tsc = interval_tsc;
     setup.per_source_entries = config.pipeline.per_source_entries;
     setup.talker_sampling = config.pipeline.talker_sampling;
+    setup.talker_max_sample_rate = config.pipeline.talker_max_sample_rate;
     setup.tap = &tap;
     for (std::size_t p = 0; p < port_ids.size(); ++p) {
       setup.rx_queues.push_back({port_ids[p], static_cast<uint16_t>(w), static_cast<uint16_t>(p)});

@@ -58,9 +58,8 @@ control::CompileOutcome reload(const control::JobRequest& request, const Compile
     return control::make_failure(
         "reload refused: " + join(changed) +
         " changed, which needs a restart of udpsieved (a reload applies pipeline.* but "
-        "pipeline.dynamic_state, per_source_entries and talker_sampling, ports[].forward_to, the "
-        "control "
-        "socket's mode and groups and "
+        "pipeline.dynamic_state, per_source_entries, talker_sampling and "
+        "talker_max_sample_rate, ports[].forward_to, the control socket's mode and groups and "
         "logging.level)");
   }
   request.stop_if_cancelled();

@@ -475,9 +475,9 @@ TEST(Reload, RestartOnlyKeyIsRefusedWhileForwardToAndDefaultActionApply) {
   EXPECT_EQ(
       refused.output,
       "udpsievectl: reload refused: eal.memory_mb changed, which needs a restart of "
-      "udpsieved (a reload applies pipeline.* but pipeline.dynamic_state, per_source_entries and "
-      "talker_sampling, ports[].forward_to, the "
-      "control socket's mode and groups and logging.level)\n");
+      "udpsieved (a reload applies pipeline.* but pipeline.dynamic_state, per_source_entries, "
+      "talker_sampling and talker_max_sample_rate, ports[].forward_to, the control socket's mode "
+      "and groups and logging.level)\n");
   EXPECT_EQ(daemon.request(socket, "rules")["generation"], generation);
   EXPECT_EQ(forward_to(), "a");
 

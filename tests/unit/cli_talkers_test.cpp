@@ -123,7 +123,8 @@ TEST(CliTalkers, RepliesBecomeAHeadingAndATableForEachKind) {
   };
   const Case cases[] = {
       {"addresses, IPv4 and IPv6, keys left-aligned", R"({"by": "src", "verdict": "all",
-        "window_s": 9.97, "sampling": 16, "sampled": 623411, "pps": 1234567.8, "talkers": [
+        "window_s": 9.97, "sampling": 16, "max_sample_rate": 100000,
+        "effective_sampling": 16.2, "sampled": 623411, "pps": 1234567.8, "talkers": [
         {"key": "198.51.100.7", "pps": 24000.5, "error_pps": 120.0, "share": 0.0194},
         {"key": "2001:db8::1", "pps": 950.0, "error_pps": 12.4, "share": 0.00077}]})",
        "talkers by src, all packets, last 9.97 s (1 in 16 sampled, 623,411 samples): 1.23 Mpps\n"
@@ -140,11 +141,12 @@ TEST(CliTalkers, RepliesBecomeAHeadingAndATableForEachKind) {
        "1  198.51.100.0/24   80    0     80.1\n"
        "2  2001:db8:1::/48   20    0     19.9\n"},
       {"destination ports of forwarded packets", R"({"by": "dst_port", "verdict": "forward",
-        "window_s": 9.5, "sampling": 64, "sampled": 1234, "pps": 2.5e9, "talkers": [
+        "window_s": 9.5, "sampling": 16, "max_sample_rate": 100000,
+        "effective_sampling": 1999.6, "sampled": 1234, "pps": 2.5e9, "talkers": [
         {"key": "53", "pps": 2.0e9, "error_pps": 1.5e6, "share": 0.8},
         {"key": "123", "pps": 4.0e8, "error_pps": 1.5e6, "share": 0.16}]})",
-       "talkers by dst_port, forwarded packets, last 9.5 s (1 in 64 sampled, 1,234 samples): "
-       "2.50 Gpps\n"
+       "talkers by dst_port, forwarded packets, last 9.5 s (1 in ~2,000 sampled, capped at "
+       "100,000/s per worker, 1,234 samples): 2.50 Gpps\n"
        "#  dst_port  pps       +/-     share %\n"
        "1  53          2.00 G  1.50 M     80.0\n"
        "2  123       400.00 M  1.50 M     16.0\n"},

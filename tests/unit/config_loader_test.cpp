@@ -117,6 +117,8 @@ TEST(ConfigLoaderTest, DefaultsForEverythingOptional) {
   EXPECT_FALSE(config.ports[0].rss_symmetric);
   EXPECT_EQ(config.pipeline.dynamic_max_rules, 100000u);
   EXPECT_EQ(config.pipeline.dynamic_state, "/var/lib/udpsieve/dynamic.json");
+  EXPECT_EQ(config.pipeline.talker_sampling, 16u);
+  EXPECT_EQ(config.pipeline.talker_max_sample_rate, 100000u);
   EXPECT_TRUE(config.control.admin_group.empty());
   EXPECT_EQ(config.pipeline.default_action, rules::Verdict::forward);
   EXPECT_EQ(config.pipeline.non_udp, rules::Verdict::forward);
@@ -529,11 +531,18 @@ const ErrorCase kErrorCases[] = {
      "udpsieve.yaml:10:11: pipeline: expected a mapping, got a list"},
     {"unknown pipeline key", kValid + "pipeline:\n  default: drop\n",
      "udpsieve.yaml:11:3: pipeline.default: unknown key (expected one of: default_action, "
-     "non_udp, rules, dynamic_max_rules, dynamic_state, per_source_entries, talker_sampling)"},
+     "non_udp, rules, dynamic_max_rules, dynamic_state, per_source_entries, talker_sampling, "
+     "talker_max_sample_rate)"},
     {"talker_sampling too large", kValid + "pipeline:\n  talker_sampling: 1048577\n",
      "udpsieve.yaml:11:20: pipeline.talker_sampling: 1048577 is out of range 0-1048576"},
     {"talker_sampling negative", kValid + "pipeline:\n  talker_sampling: -1\n",
      "udpsieve.yaml:11:20: pipeline.talker_sampling: expected a whole number, got '-1'"},
+    {"talker_max_sample_rate too low", kValid + "pipeline:\n  talker_max_sample_rate: 999\n",
+     "udpsieve.yaml:11:27: pipeline.talker_max_sample_rate: 999 is too low: 0 (no bound) or 1000 "
+     "to 100000000 samples a second"},
+    {"talker_max_sample_rate too high", kValid + "pipeline:\n  talker_max_sample_rate: 100000001\n",
+     "udpsieve.yaml:11:27: pipeline.talker_max_sample_rate: 100000001 is out of range "
+     "0-100000000"},
     {"dynamic twice", kValid + "pipeline:\n  rules: [dynamic, a.yaml, dynamic]\n",
      "udpsieve.yaml:11:28: pipeline.rules[2]: dynamic is listed twice (first at "
      "pipeline.rules[0]); runtime rules have one place in first-match order"},

@@ -59,6 +59,9 @@ TEST(ReloadPolicy, EverythingElseNeedsARestartAndIsNamed) {
       {{"stats_interval_ms: 100", "stats_interval_ms: 200"}, "control.stats_interval_ms"},
       {{"rules: [a.yaml]", "rules: [a.yaml], dynamic_state: /var/lib/x.json"},
        "pipeline.dynamic_state"},
+      {{"rules: [a.yaml]", "rules: [a.yaml], talker_sampling: 4"}, "pipeline.talker_sampling"},
+      {{"rules: [a.yaml]", "rules: [a.yaml], talker_max_sample_rate: 5000"},
+       "pipeline.talker_max_sample_rate"},
   };
   for (const auto& [edit, key] : cases) {
     std::string text = with(kBase, edit.first, edit.second);

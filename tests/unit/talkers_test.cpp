@@ -53,7 +53,7 @@ struct KeyLess {
 /// Feeds `stream` to a table and checks the summary against the exact counts.
 void check_against_exact(const std::vector<TalkerKey>& stream, std::size_t entries,
                          const std::vector<TalkerKey>& heavy) {
-  const Talkers hasher(1, 8, kSeed);
+  const Talkers hasher({1}, 8, kSeed);
   TalkerTable table(entries);
   std::map<TalkerKey, uint32_t, KeyLess> exact;
   for (const TalkerKey& key : stream) {
@@ -90,7 +90,7 @@ TEST(TalkerTable, CountsExactlyWhileEveryKeyHasRoom) {
       stream.push_back(v4(0x0a000000 + k));
   }
   std::shuffle(stream.begin(), stream.end(), std::mt19937(7));
-  const Talkers hasher(1, 8, kSeed);
+  const Talkers hasher({1}, 8, kSeed);
   TalkerTable table(1024);
   for (const TalkerKey& key : stream)
     table.add(key, hasher.hash(key));
@@ -139,7 +139,7 @@ TEST(TalkerTable, BracketsTrueCountsOfASkewedStream) {
 }
 
 TEST(TalkerTable, ClearEmptiesIt) {
-  const Talkers hasher(1, 8, kSeed);
+  const Talkers hasher({1}, 8, kSeed);
   TalkerTable table(64);
   table.add(v4(1), hasher.hash(v4(1)));
   table.clear();
@@ -151,7 +151,7 @@ TEST(TalkerTable, ClearEmptiesIt) {
 
 TEST(Talkers, SamplesOneInNAtRandomGapsAcrossBursts) {
   for (const uint32_t sampling : {1U, 16U, 100U}) {
-    Talkers talkers(sampling, 64, kSeed);
+    Talkers talkers({sampling}, 64, kSeed);
     uint64_t sampled = 0;
     uint64_t offered = 0;
     std::map<uint32_t, uint64_t> by_phase;  // a fixed period would always hit the same phase
@@ -183,8 +183,67 @@ TEST(Talkers, SamplesOneInNAtRandomGapsAcrossBursts) {
   }
 }
 
+TEST(Talkers, AFloodIsSampledWithinTheBoundAndTheSamplingComesBack) {
+  // A TSC of 1 MHz; 1 in 16 at least, 1,000 samples a second at most.
+  constexpr double kTscHz = 1e6;
+  Talkers talkers({16, 1000, kTscHz}, 64, kSeed);
+  Talkers unbounded({16, 0, kTscHz}, 64, kSeed);
+  talkers.start(0);
+  unbounded.start(0);
+  uint64_t now = 0;
+  // One period: `packets` offered in bursts of 32 over `seconds`; its report.
+  const auto period = [&](Talkers& sampler, uint64_t packets, double seconds) {
+    uint64_t picked = 0;
+    for (uint64_t sent = 0; sent < packets; sent += 32)
+      sampler.offer(32, [&](uint32_t) { ++picked; });
+    EXPECT_TRUE(sampler.end_period(now + static_cast<uint64_t>(seconds * kTscHz)));
+    while (!sampler.prepare_step()) {
+    }
+    TalkerReport report;
+    sampler.take_report(report);
+    EXPECT_EQ(report.picked, picked);
+    return report;
+  };
+  // A flood of 2 Mpps for a second: sampled at 1 in 16 (the bound applies from the next
+  // period on), which then samples 1 in 2,000.
+  TalkerReport report = period(talkers, 2'000'000, 1.0);
+  EXPECT_EQ(report.sampling, 16U);
+  EXPECT_NEAR(static_cast<double>(report.picked), 2e6 / 16, 2e6 / 16 * 0.03);
+  EXPECT_EQ(talkers.sampling(), 2000U);
+  now += 1'000'000;
+  report = period(talkers, 2'000'000, 1.0);
+  EXPECT_EQ(report.sampling, 2000U);
+  EXPECT_NEAR(static_cast<double>(report.picked), 1000, 1000 * 0.15) << "about the bound";
+  // Half the rate over two seconds: 1 in 500.
+  now += 1'000'000;
+  report = period(talkers, 1'000'000, 2.0);
+  EXPECT_EQ(talkers.sampling(), 500U);
+  // The flood ends: 10 kpps is below 16 x 1,000, so the sampling is 1 in 16 again.
+  now += 2'000'000;
+  report = period(talkers, 10'000, 1.0);
+  EXPECT_EQ(report.sampling, 500U);
+  EXPECT_EQ(talkers.sampling(), 16U);
+  now += 1'000'000;
+  report = period(talkers, 16'000, 1.0);
+  EXPECT_EQ(report.sampling, 16U);
+  EXPECT_NEAR(static_cast<double>(report.picked), 1000, 1000 * 0.15);
+
+  // Without a bound the sampling never moves.
+  now = 0;
+  period(unbounded, 2'000'000, 1.0);
+  EXPECT_EQ(unbounded.sampling(), 16U);
+  // At most one in Talkers::kMaxOneIn, however fast: a million packets in one tick of a
+  // 1 THz TSC.
+  Talkers fastest({1, 1000, 1e12}, 64, kSeed);
+  fastest.start(0);
+  for (int burst = 0; burst < 31250; ++burst)
+    fastest.offer(32, [](uint32_t) {});
+  ASSERT_TRUE(fastest.end_period(1));
+  EXPECT_EQ(fastest.sampling(), Talkers::kMaxOneIn);
+}
+
 TEST(Talkers, APeriodIsReportedATableAtATimeWhileTheNextCounts) {
-  Talkers talkers(1, 256, kSeed);
+  Talkers talkers({1}, 256, kSeed);
   talkers.start(1000);
   const auto send = [&](uint32_t source, uint16_t port, bool dropped, uint32_t packets) {
     uint32_t picked = 0;
@@ -237,7 +296,7 @@ TEST(Talkers, APeriodIsReportedATableAtATimeWhileTheNextCounts) {
 }
 
 TEST(Talkers, Ipv6SourcesAndTheirPrefixes) {
-  Talkers talkers(1, 64, kSeed);
+  Talkers talkers({1}, 64, kSeed);
   talkers.start(0);
   rules::PacketKey packet;
   packet.family = rules::Family::ipv6;
@@ -305,6 +364,8 @@ TEST(TalkerBook, RatesAddOverPeriodsAndWorkersWithTheirErrorBounds) {
   EXPECT_DOUBLE_EQ(answer.rows[1].error_pps, 35);
   EXPECT_DOUBLE_EQ(answer.pps, 400 * 10 / 2.0 + 400);
   EXPECT_EQ(answer.sampled, 800U);
+  EXPECT_EQ(answer.seen, 4400U);
+  EXPECT_EQ(answer.picked, 800U);
 
   const control::TalkerAnswer one = book.top({TalkerKind::src, TalkerQuery::Verdict::all, 1}, 2000);
   ASSERT_EQ(one.rows.size(), 1U);
@@ -369,6 +430,8 @@ TEST(TalkerReply, NamesKeysAndShares) {
   answer.window_s = 9.5;
   answer.pps = 1000;
   answer.sampled = 77;
+  answer.seen = 4000;
+  answer.picked = 80;
   answer.rows = {{TalkerKey{11, 0, TalkerKey::kFilePart}, 600, 6},
                  {TalkerKey{0, 0, TalkerKey::kNoRule}, 300, 3},
                  {TalkerKey{99, 0, TalkerKey::kRuntimePart}, 100, 1}};
@@ -377,10 +440,10 @@ TEST(TalkerReply, NamesKeysAndShares) {
     if (key.high == 11) return std::pair<std::string, std::string>{"drop-ntp", "file"};
     return std::nullopt;
   };
-  const json reply =
-      control::talkers_json({TalkerKind::rule, TalkerQuery::Verdict::drop, 3}, answer, 16, namer);
+  const json reply = control::talkers_json({TalkerKind::rule, TalkerQuery::Verdict::drop, 3},
+                                           answer, {16, 1000}, namer);
   EXPECT_EQ(reply, json::parse(R"j({"by": "rule", "verdict": "drop", "window_s": 9.5,
-      "sampling": 16, "sampled": 77, "pps": 1000.0, "talkers": [
+      "sampling": 16, "max_sample_rate": 1000, "effective_sampling": 50.0, "sampled": 77, "pps": 1000.0, "talkers": [
         {"key": "drop-ntp", "source": "file", "pps": 600.0, "error_pps": 6.0, "share": 0.6},
         {"key": "(no rule)", "source": "default", "pps": 300.0, "error_pps": 3.0, "share": 0.3},
         {"key": "(removed rule)", "source": "runtime", "pps": 100.0, "error_pps": 1.0,

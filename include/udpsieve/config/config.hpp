@@ -100,7 +100,11 @@ struct PipelineConfig {
   std::size_t per_source_entries = 1'048'576;
   /// One packet in this many is counted in the top-talker summaries (pipeline.talker_sampling,
   /// 0 to 2^20; 0: no summaries).
-  uint32_t talker_sampling = 64;
+  uint32_t talker_sampling = 16;
+  /// Samples a second each worker counts at most (pipeline.talker_max_sample_rate, 0 or 1,000
+  /// to 10^8; 0: no bound): above talker_sampling times this many packets a second a worker
+  /// samples fewer, so a flood costs it a bounded amount of work.
+  uint32_t talker_max_sample_rate = 100'000;
 };
 
 /// A loopback TCP address and port (control.metrics_listen): "127.0.0.1:9917" or "[::1]:9917".

@@ -47,6 +47,8 @@ struct TalkerAnswer {
   double window_s = 0;          ///< the longest span a worker's periods cover
   double pps = 0;               ///< all packets of the verdict(s) asked for
   uint64_t sampled = 0;         ///< packets sampled of the verdict(s), all workers
+  uint64_t seen = 0;            ///< packets offered to the samplers in the window, all workers
+  uint64_t picked = 0;          ///< packets they picked
 };
 
 class TalkerBook {
@@ -70,9 +72,15 @@ class TalkerBook {
 using RuleNamer =
     std::function<std::optional<std::pair<std::string, std::string>>(const dataplane::TalkerKey&)>;
 
-/// The `talkers` reply (docs/protocol.md). `sampling` is pipeline.talker_sampling.
+/// The sampling as configured: pipeline.talker_sampling and talker_max_sample_rate.
+struct TalkerSampling {
+  uint32_t one_in = 0;
+  uint32_t max_rate = 0;
+};
+
+/// The `talkers` reply (docs/protocol.md).
 [[nodiscard]] nlohmann::json talkers_json(const TalkerQuery& query, const TalkerAnswer& answer,
-                                          uint32_t sampling, const RuleNamer& name_rule);
+                                          TalkerSampling sampling, const RuleNamer& name_rule);
 
 /// A key as the reply shows it: an address, a prefix ("198.51.100.0/24"), a port ("53").
 /// Rules are named by the caller.

@@ -2,13 +2,16 @@
 /// Top talkers: one worker's heavy-hitter summaries of a sample of the packets it decides.
 ///
 /// One packet in `pipeline.talker_sampling` (at random gaps averaging that, so a replayed
-/// capture whose length divides the rate is not sampled at the same frames each time) is
-/// counted in a summary per key kind — source address, source prefix (/24, /48), destination
-/// port, rule — and verdict (forwarded, dropped). Each summary is a set-associative Space-Saving
-/// table (Metwally et al., 2005): a key's keyed hash picks a set of kWays counters; a key not
-/// there takes an empty counter of its set, or the smallest, whose count it inherits as its
-/// error (so a listed key was seen at most `count` and at least `count - error` times, and a
-/// key not listed at most as often as the smallest count of its set).
+/// capture whose length divides the rate is not sampled at the same frames each time), or
+/// fewer under a flood (at most `pipeline.talker_max_sample_rate` samples a second: each period
+/// sets the next one's sampling from its own packet rate, so the summaries' cost per second is
+/// bounded however fast packets come), is counted in a summary per key kind — source address,
+/// source prefix (/24, /48), destination port, rule — and verdict (forwarded, dropped). Each
+/// summary is a set-associative Space-Saving table (Metwally et al., 2005): a key's keyed hash
+/// picks a set of kWays counters; a key not there takes an empty counter of its set, or the
+/// smallest, whose count it inherits as its error (so a listed key was seen at most `count` and at
+/// least `count - error` times, and a key not listed at most as often as the smallest count of its
+/// set).
 ///
 /// The worker keeps two sets of summaries: the one it counts into, and the one it reports. At
 /// the end of a period (the first publish point, every control.stats_interval_ms, a second or
@@ -71,8 +74,9 @@ struct TalkerReport {
   bool valid = false;  ///< false: the snapshot carries no report
   uint64_t start_tsc = 0;
   uint64_t end_tsc = 0;
-  uint64_t seen = 0;    ///< packets offered to the sampler in the period
-  uint64_t picked = 0;  ///< packets the sampler picked (UDP or not)
+  uint64_t seen = 0;      ///< packets offered to the sampler in the period
+  uint64_t picked = 0;    ///< packets the sampler picked (UDP or not)
+  uint32_t sampling = 0;  ///< the period's sampling: one packet in this many, on average
   std::array<uint64_t, kTalkerVerdicts> sampled{};  ///< UDP packets counted, per verdict
   std::array<std::array<TalkerList, kTalkerKinds>, kTalkerVerdicts> lists{};
 };
@@ -121,9 +125,18 @@ class TalkerTable {
 
 class Talkers {
  public:
-  /// `sampling`: one packet in that many (at least 1); `entries`: room per summary; `seed`
-  /// keys the hash and the sampler.
-  Talkers(uint32_t sampling, std::size_t entries, std::array<uint64_t, 2> seed);
+  /// The sampling's bounds.
+  struct Sampling {
+    uint32_t one_in = 1;    ///< one packet in this many at least (at least 1)
+    uint32_t max_rate = 0;  ///< samples a second at most (0: no bound)
+    double tsc_hz = 1e9;    ///< the rate of the TSC times given to start() and end_period()
+  };
+  /// The most a bounded sampling may skip: one packet in this many.
+  static constexpr uint32_t kMaxOneIn = 1U << 24;
+  /// `entries`: room per summary; `seed` keys the hash and the sampler.
+  Talkers(Sampling sampling, std::size_t entries, std::array<uint64_t, 2> seed);
+  /// The sampling of the period under way (one packet in this many, on average).
+  [[nodiscard]] uint32_t sampling() const noexcept { return sampling_; }
 
   /// Offers a burst of `count` packets to the sampler: calls `sampled(i)` for each packet
   /// picked (in order). A picked packet that is not UDP is simply not recorded: the scale
@@ -154,7 +167,8 @@ class Talkers {
   /// Starts the first period at `now`.
   void start(uint64_t now) noexcept { period_start_ = now; }
   /// Ends the period at `now`: the summaries counted so far become the ones reported, and
-  /// counting goes on into the others. Returns false (and does nothing) while the last
+  /// counting goes on into the others, at a sampling that would have kept this period's
+  /// samples a second within the bound. Returns false (and does nothing) while the last
   /// period's report is not out yet.
   bool end_period(uint64_t now) noexcept;
   /// Whether a finished period's report is being prepared.
@@ -182,6 +196,7 @@ class Talkers {
   std::array<Update, kBatch * kTalkerKinds> updates_{};
   std::size_t queued_ = 0;
 
+  Sampling bounds_;
   uint32_t sampling_;
   uint32_t gap_ = 1;
   uint64_t rng_;

@@ -44,6 +44,7 @@ struct WorkerSetup {
   CaptureTap* tap = nullptr;  ///< verdict capture (shared by all workers); none when null
   std::size_t per_source_entries = 1024;  ///< pipeline.per_source_entries
   uint32_t talker_sampling = 0;           ///< pipeline.talker_sampling (0: no talker summaries)
+  uint32_t talker_max_sample_rate = 0;    ///< pipeline.talker_max_sample_rate (0: no bound)
 };
 
 class alignas(kCacheLine) Worker {
