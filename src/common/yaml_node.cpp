@@ -11,7 +11,6 @@
 #include <cstring>
 #include <limits>
 #include <new>
-#include <set>
 
 #include <nlohmann/json.hpp>
 
@@ -310,29 +309,29 @@ std::string YamlNode::describe() const {
 
 void YamlNode::expect_map(std::initializer_list<std::string_view> allowed) const {
   if (!is_map()) fail("expected a mapping, got " + describe());
-  std::set<std::string_view> seen;
-  for (const yaml_node_pair_t* pair = node_->data.mapping.pairs.start;
-       pair < node_->data.mapping.pairs.top; ++pair) {
+  const yaml_node_pair_t* const first = node_->data.mapping.pairs.start;
+  for (const yaml_node_pair_t* pair = first; pair < node_->data.mapping.pairs.top; ++pair) {
+    // Positions and paths only for errors: a rule file checks a few maps per rule.
     const yaml_node_t* key = document_->node(pair->key);
-    const SourceLocation where = document_->where(key);
     if (key->type != YAML_SCALAR_NODE) {
-      throw ConfigError(where, path_, "mapping keys must be plain words");
+      throw ConfigError(document_->where(key), path_, "mapping keys must be plain words");
     }
     const std::string_view name = scalar_text(key);
-    bool known = false;
-    for (std::string_view word : allowed)
-      known = known || word == name;
+    const bool known = std::find(allowed.begin(), allowed.end(), name) != allowed.end();
     if (!known) {
       std::string list;
       for (std::string_view word : allowed) {
         if (!list.empty()) list += ", ";
         list += word;
       }
-      throw ConfigError(where, join_path(path_, name),
+      throw ConfigError(document_->where(key), join_path(path_, name),
                         "unknown key (expected one of: " + list + ")");
     }
-    if (!seen.insert(name).second) {
-      throw ConfigError(where, join_path(path_, name), "key given twice");
+    // Every key is one of `allowed`, so a repeat is found among as many keys before it.
+    for (const yaml_node_pair_t* before = first; before < pair; ++before) {
+      if (scalar_text(document_->node(before->key)) == name) {
+        throw ConfigError(document_->where(key), join_path(path_, name), "key given twice");
+      }
     }
   }
 }

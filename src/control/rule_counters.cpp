@@ -21,14 +21,14 @@ void add(dataplane::RuleCounter& into, const dataplane::RuleCounter& from) {
 void RuleCounterBook::on_publish(const dataplane::RulePart& part) {
   std::unordered_map<std::string, Carried> next;
   next.reserve(part.rule_count());
+  in_order_.clear();
+  in_order_.reserve(part.rule_count());
   for (const rules::Rule& rule : part.rules().rules()) {
+    // An id that stays moves its map node across (no copy of the id, no allocation).
     const auto it = ids_.find(rule.id);
-    if (it != ids_.end()) {
-      next.emplace(rule.id, it->second);
-      ids_.erase(it);
-    } else {
-      next.emplace(rule.id, Carried{{}, part.generation()});
-    }
+    const auto at = it != ids_.end() ? next.insert(ids_.extract(it)).position
+                                     : next.emplace(rule.id, Carried{{}, part.generation()}).first;
+    in_order_.push_back(&at->second);  // nodes stay put when the map grows or moves
   }
   // What is left of the old map are the ids that left with this part.
   for (auto& [id, carried] : ids_) {
@@ -36,10 +36,6 @@ void RuleCounterBook::on_publish(const dataplane::RulePart& part) {
   }
   ids_ = std::move(next);
   current_generation_ = part.generation();
-  in_order_.clear();
-  in_order_.reserve(part.rule_count());
-  for (const rules::Rule& rule : part.rules().rules())
-    in_order_.push_back(&ids_.at(rule.id));
 }
 
 void RuleCounterBook::on_retire(const dataplane::RulePart& retired, const GoneFn& on_gone) {

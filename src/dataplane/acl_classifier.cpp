@@ -430,13 +430,17 @@ AclClassifier::AclClassifier(const std::vector<rules::Rule>& rules, int socket,
       // per packet than planning them all into rte_acl (a trie walk serves any number of
       // prefix lengths; a hashed lookup probes once per shape).
       const ExactSplit split = split_exact(rules, family);
-      std::vector<ContextPlan> plans = plan_contexts(rules, family);
-      if (!split.members.empty() &&
-          (split.rest.empty() || split.members.size() >= kMinExactSplit)) {
-        std::vector<ContextPlan> rest = plan_contexts(rules, family, split.rest);
-        if (rest.size() + 1 <= plans.size()) {
-          add_exact(split.members, split.plan);
-          plans = std::move(rest);
+      std::vector<ContextPlan> plans;
+      if (!split.members.empty() && split.rest.empty()) {
+        add_exact(split.members, split.plan);  // one lookup: never more than rte_acl's
+      } else {
+        plans = plan_contexts(rules, family);
+        if (split.members.size() >= kMinExactSplit) {
+          std::vector<ContextPlan> rest = plan_contexts(rules, family, split.rest);
+          if (rest.size() + 1 <= plans.size()) {
+            add_exact(split.members, split.plan);
+            plans = std::move(rest);
+          }
         }
       }
       for (std::size_t c = 0; c < plans.size(); ++c) {

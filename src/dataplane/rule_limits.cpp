@@ -313,6 +313,16 @@ void check_family(const std::vector<rules::Rule>& rules, Family family) {
                             " classifier entries, the most one rule set may compile to");
     }
   }
+  // Planning merges the rules of one signature into one context, never splits them: rules of
+  // at most kMaxSignatures signatures need no plan to pass.
+  std::vector<Signature> signatures;
+  for (const rules::Rule& rule : rules) {
+    const std::optional<Signature> s = signature_of(rule, family);
+    if (!s || std::find(signatures.begin(), signatures.end(), *s) != signatures.end()) continue;
+    signatures.push_back(*s);
+    if (signatures.size() > kMaxSignatures) break;
+  }
+  if (signatures.size() <= kMaxSignatures) return;
   const std::vector<ContextPlan> plans = plan_contexts(rules, family);
   if (plans.size() <= kMaxSignatures) return;
   // Name a rule of the first context beyond the limit, and the combinations in use.

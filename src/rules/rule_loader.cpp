@@ -306,8 +306,13 @@ void RuleCollector::add_document(const YamlNode& root) {
     }
   }
   ids_.merge(ids);
-  for (Rule& rule : parsed)
-    rules_.push_back(std::move(rule));
+  if (rules_.empty()) {
+    rules_ = std::move(parsed);
+  } else {
+    rules_.reserve(rules_.size() + parsed.size());
+    for (Rule& rule : parsed)
+      rules_.push_back(std::move(rule));
+  }
   for (SteeringRule& rule : steering)
     steering_.push_back(std::move(rule));
 }
@@ -349,8 +354,10 @@ void RuleCollector::check_unique(const std::string& id, const YamlNode& id_node,
 
 std::vector<Rule> RuleCollector::parse_rules(const YamlNode& list, const IdMap& earlier,
                                              IdMap& ids) const {
+  const std::vector<YamlNode> entries = list.items();
   std::vector<Rule> parsed;
-  for (const YamlNode& entry : list.items()) {
+  parsed.reserve(entries.size());  // a Rule is large: moving 100,000 of them on growth shows
+  for (const YamlNode& entry : entries) {
     Rule rule = parse_rule(entry);
     const YamlNode id_node = entry.require("id");
     check_unique(rule.id, id_node, earlier, ids);

@@ -124,7 +124,8 @@ int check_config(const Options& options, const config::LoadedConfig& loaded) {
     const CompileEnv env{options, loaded.config,
                          static_cast<uint32_t>(loaded.config.eal.lcores.size() - 1), 0};
     classifier =
-        "classifier " + classifier_line(make_file_part(loaded, env, 1)->classifier().info());
+        "classifier " +
+        classifier_line(make_file_part(loaded.rules, loaded.config, env, 1)->classifier().info());
   } catch (const ConfigError& e) {
     std::fprintf(stderr, "%s\n", e.what());
     return kExitUsage;
@@ -290,7 +291,8 @@ int serve(const Options& options, config::LoadedConfig& loaded, control::SocketS
   }
   dataplane::TablePublisher tables(worker_count);
   try {
-    std::shared_ptr<const dataplane::RulePart> file = make_file_part(loaded, env, 1);
+    std::shared_ptr<const dataplane::RulePart> file =
+        make_file_part(loaded.rules, loaded.config, env, 1);
     const auto runtime_part_of = [&](std::vector<rules::Rule> list) {
       return make_part(std::make_shared<const rules::RuleSet>(
                            std::move(list), rules::Verdict::forward, rules::Verdict::forward),

@@ -8,6 +8,7 @@
 #include <stdexcept>
 #include <string_view>
 #include <thread>
+#include <utility>
 
 #include "udpsieve/common/config_error.hpp"
 #include "udpsieve/common/decimal.hpp"
@@ -66,17 +67,17 @@ control::CompileOutcome reload(const control::JobRequest& request, const Compile
   control::CompileOutcome outcome;
   outcome.load_time = since(start);
   const auto compile_start = Clock::now();
-  outcome.part = make_file_part(loaded, env, request.serial, &request);
+  outcome.rules = loaded.rules.size();
+  // The part holds the rules; the configuration the control loop keeps needs no second copy.
+  outcome.part =
+      make_file_part(std::exchange(loaded.rules, {}), loaded.config, env, request.serial, &request);
   request.stop_if_cancelled();
   outcome.sets = make_set_tables(loaded, env);
   outcome.compile_time = since(compile_start);
   outcome.ok = true;
-  outcome.rules = loaded.rules.size();
   outcome.files = loaded.rule_files;
   outcome.warnings = loaded.warnings;
   outcome.classifier = outcome.part->classifier().info();
-  // The part holds the rules; the configuration the control loop keeps needs no second copy.
-  std::vector<rules::Rule>().swap(loaded.rules);
   outcome.config = std::make_shared<const config::LoadedConfig>(std::move(loaded));
   return outcome;
 }
@@ -101,7 +102,7 @@ control::CompileOutcome check(const control::JobRequest& request, const CompileE
   const auto compile_start = Clock::now();
   request.stop_if_cancelled();
   const std::shared_ptr<const dataplane::RulePart> part =
-      make_file_part(loaded, env, request.serial, &request);
+      make_file_part(loaded.rules, loaded.config, env, request.serial, &request);
   outcome.compile_time = since(compile_start);
   outcome.classifier = part->classifier().info();
   outcome.warnings = unreachable_rule_warnings(loaded.rules, outcome.analysis_complete);
@@ -151,12 +152,13 @@ void apply_overrides(const Options& options, config::DaemonConfig& config) {
   }
 }
 
-std::shared_ptr<const dataplane::RulePart> make_file_part(const config::LoadedConfig& loaded,
+std::shared_ptr<const dataplane::RulePart> make_file_part(std::vector<rules::Rule> rules,
+                                                          const config::DaemonConfig& config,
                                                           const CompileEnv& env,
                                                           uint64_t generation,
                                                           const control::JobRequest* job) {
   auto rule_set = std::make_shared<const rules::RuleSet>(
-      loaded.rules, loaded.config.pipeline.default_action, loaded.config.pipeline.non_udp);
+      std::move(rules), config.pipeline.default_action, config.pipeline.non_udp);
   if (job != nullptr) job->stop_if_cancelled();
   return make_part(std::move(rule_set), dataplane::PartKind::file, env, generation, job);
 }
