@@ -434,9 +434,11 @@ std::string render(const std::string& command, const nlohmann::json& reply) {
                     "load %.1f ms, compile %.1f ms, swap %s us, total %.1f ms",
                     reply.value("load_ms", 0.0), reply.value("compile_ms", 0.0),
                     value_or(reply, "swap_us").c_str(), reply.value("total_ms", 0.0));
+      const std::size_t unchanged = reply.value("files_unchanged", std::size_t{0});
       return out + "reload applied: " + value_or(reply, "rules") + " rule(s) from " +
-             std::to_string(reply.value("files", json::array()).size()) + " file(s), generation " +
-             value_or(reply, "generation") + "; " + timing + "\n";
+             std::to_string(reply.value("files", json::array()).size()) + " file(s)" +
+             (unchanged == 0 ? "" : " (" + std::to_string(unchanged) + " unchanged)") +
+             ", generation " + value_or(reply, "generation") + "; " + timing + "\n";
     }
     if (command == "check") {
       std::string out;

@@ -11,6 +11,7 @@
 #include <map>
 #include <new>
 #include <set>
+#include <span>
 #include <stdexcept>
 #include <string_view>
 #include <system_error>
@@ -599,8 +600,71 @@ std::vector<std::string> assign_set_slots(const std::vector<SetConfig>& sets,
   return slots;
 }
 
+namespace {
+
+/// The rule files into `loaded` (rules, steering, dynamic_at, parsed_files), each from `memo`
+/// where it holds the file's bytes.
+void collect_rules(LoadedConfig& loaded, const RuleFiles& files, const RuleFileMemo* memo) {
+  rules::RuleCollector collector(loaded.config.port_names(), loaded.set_slots);
+  if (memo != nullptr &&
+      (memo->rules == nullptr || memo->port_names != loaded.config.port_names() ||
+       memo->set_slots != loaded.set_slots)) {
+    memo = nullptr;
+  }
+  loaded.parsed_files.clear();
+  loaded.files_reused = 0;
+  for (std::size_t i = 0; i < files.files.size(); ++i) {
+    if (i == files.files_before_dynamic) loaded.dynamic_at = collector.rules().size();
+    ParsedRuleFile file{files.files[i],
+                        YamlNode::read_file(files.files[i]),
+                        collector.rules().size(),
+                        0,
+                        collector.steering().size(),
+                        0};
+    const ParsedRuleFile* same = nullptr;
+    if (memo != nullptr) {
+      for (const ParsedRuleFile& known : memo->files) {
+        if (known.path == file.path && known.text == file.text) same = &known;
+      }
+    }
+    bool reused = false;
+    if (same != nullptr) {
+      const std::vector<rules::Rule>& known = memo->rules->rules();
+      reused = collector.add_parsed(
+          std::span(known).subspan(same->first_rule, same->rules),
+          std::span(memo->steering).subspan(same->first_steering, same->steering));
+    }
+    if (reused) {
+      ++loaded.files_reused;
+    } else {
+      collector.add_document(YamlNode::load_string(file.text, file.path));
+    }
+    file.rules = collector.rules().size() - file.first_rule;
+    file.steering = collector.steering().size() - file.first_steering;
+    loaded.parsed_files.push_back(std::move(file));
+  }
+  if (files.files_before_dynamic == files.files.size())
+    loaded.dynamic_at = collector.rules().size();
+  loaded.rules = collector.take();
+  loaded.steering = collector.take_steering();
+}
+
+}  // namespace
+
+std::shared_ptr<RuleFileMemo> memo_of(LoadedConfig& loaded,
+                                      std::shared_ptr<const rules::RuleSet> rules) {
+  auto memo = std::make_shared<RuleFileMemo>();
+  memo->port_names = loaded.config.port_names();
+  memo->set_slots = loaded.set_slots;
+  memo->rules = std::move(rules);
+  memo->steering = loaded.steering;
+  memo->files = std::move(loaded.parsed_files);
+  return memo;
+}
+
 LoadedConfig load_config_and_rules(const std::string& path,
-                                   const std::vector<std::string>& previous_slots) {
+                                   const std::vector<std::string>& previous_slots,
+                                   const RuleFileMemo* memo) {
   LoadedConfig loaded;
   loaded.config = load_daemon_config(path);
   RuleFiles files = resolve_rule_files(loaded.config);
@@ -624,15 +688,12 @@ LoadedConfig load_config_and_rules(const std::string& path,
     loaded.sets_load_time = std::chrono::duration_cast<std::chrono::microseconds>(
         std::chrono::steady_clock::now() - start);
   }
-  rules::RuleCollector collector(loaded.config.port_names(), loaded.set_slots);
-  for (std::size_t i = 0; i < files.files.size(); ++i) {
-    if (i == files.files_before_dynamic) loaded.dynamic_at = collector.rules().size();
-    collector.add_file(files.files[i]);
+  try {
+    collect_rules(loaded, files, memo);
+  } catch (const rules::RuleCollector::ParsedIdConflict&) {
+    // A file gave an id a memo's file gave too: read them all afresh, for the error's positions.
+    collect_rules(loaded, files, nullptr);
   }
-  if (files.files_before_dynamic == files.files.size())
-    loaded.dynamic_at = collector.rules().size();
-  loaded.rules = collector.take();
-  loaded.steering = collector.take_steering();
   // A steering rule names a worker by lcore; its queue on every port is the worker's index.
   const auto& lcores = loaded.config.eal.lcores;
   std::string workers;

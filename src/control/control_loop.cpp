@@ -420,11 +420,12 @@ std::optional<std::string> ControlLoop::apply_reload(CompileOutcome& outcome) {
   reloads_.total_time =
       std::chrono::duration_cast<std::chrono::microseconds>(swapped - reload_started_);
   spdlog::info(
-      "reload applied: {} rule(s) from {} file(s), generation {}; load {:.1f} ms, "
-      "compile {:.1f} ms ({}), swap {} us, total {:.1f} ms",
-      outcome.rules, outcome.files.size(), generation, milliseconds(outcome.load_time),
-      milliseconds(outcome.compile_time), classifier_summary(outcome.classifier),
-      reloads_.swap_time.count(), milliseconds(reloads_.total_time));
+      "reload applied: {} rule(s) from {} file(s) ({} unchanged), generation {}; load {:.1f} "
+      "ms, compile {:.1f} ms ({}), swap {} us, total {:.1f} ms",
+      outcome.rules, outcome.files.size(), outcome.files_unchanged, generation,
+      milliseconds(outcome.load_time), milliseconds(outcome.compile_time),
+      classifier_summary(outcome.classifier), reloads_.swap_time.count(),
+      milliseconds(reloads_.total_time));
   return std::nullopt;
 }
 
@@ -457,6 +458,7 @@ void ControlLoop::finish_job(JobRequest request, CompileOutcome outcome) {
       }
     }
     if (outcome.ok) {
+      reply["files_unchanged"] = outcome.files_unchanged;
       reply["generation"] = parts_.tables.current()->generation();
       reply["swap_us"] = reloads_.swap_time.count();
       reply["total_ms"] = milliseconds(reloads_.total_time);

@@ -282,6 +282,24 @@ void RuleCollector::add_file(const std::string& path) {
   add_document(YamlNode::load_file(path));
 }
 
+bool RuleCollector::add_parsed(std::span<const Rule> rules,
+                               std::span<const SteeringRule> steering) {
+  // The file's own ids are unique (it parsed before); only the earlier files' may clash.
+  const auto taken = [&](const std::string& id) { return ids_.contains(id); };
+  if (std::any_of(rules.begin(), rules.end(), [&](const Rule& r) { return taken(r.id); }) ||
+      std::any_of(steering.begin(), steering.end(),
+                  [&](const SteeringRule& r) { return taken(r.id); })) {
+    return false;
+  }
+  for (const Rule& rule : rules)
+    ids_.emplace(rule.id, IdOrigin{{}, {}, true});
+  for (const SteeringRule& rule : steering)
+    ids_.emplace(rule.id, IdOrigin{{}, {}, true});
+  rules_.insert(rules_.end(), rules.begin(), rules.end());
+  steering_.insert(steering_.end(), steering.begin(), steering.end());
+  return true;
+}
+
 void RuleCollector::add_document(const YamlNode& root) {
   if (root.is_null()) return;  // an empty file (or only comments) holds no rules
   if (!root.is_map()) {
@@ -346,6 +364,7 @@ void RuleCollector::check_unique(const std::string& id, const YamlNode& id_node,
   if (const auto it = earlier.find(id); it != earlier.end()) first = &it->second;
   if (const auto it = ids.find(id); first == nullptr && it != ids.end()) first = &it->second;
   if (first == nullptr) return;
+  if (first->parsed_earlier) throw ParsedIdConflict{};
   // Runtime rules (JSON) have no positions, so the earlier one is named by its key path.
   const std::string origin = first->where.line > 0 ? "first defined at " + first->where.to_string()
                                                    : "also given at " + first->path;

@@ -50,8 +50,14 @@ void slow_stage(const control::JobRequest& job, const CompileEnv& env) {
 
 control::CompileOutcome reload(const control::JobRequest& request, const CompileEnv& env) {
   const auto start = Clock::now();
+  std::shared_ptr<const config::RuleFileMemo> memo;
+  {
+    const std::lock_guard<std::mutex> hold(env.rule_files->lock);
+    memo = env.rule_files->memo;
+  }
   config::LoadedConfig loaded =
-      config::load_config_and_rules(env.options.config_path, request.set_slots);
+      config::load_config_and_rules(env.options.config_path, request.set_slots, memo.get());
+  memo.reset();
   apply_overrides(env.options, loaded.config);
   const std::vector<std::string> changed =
       config::restart_required_changes(env.running, loaded.config);
@@ -68,9 +74,18 @@ control::CompileOutcome reload(const control::JobRequest& request, const Compile
   outcome.load_time = since(start);
   const auto compile_start = Clock::now();
   outcome.rules = loaded.rules.size();
+  outcome.files_unchanged = loaded.files_reused;
   // The part holds the rules; the configuration the control loop keeps needs no second copy.
   outcome.part =
       make_file_part(std::exchange(loaded.rules, {}), loaded.config, env, request.serial, &request);
+  {
+    // The next reload reads these files from the rules just built (a refused reload's too:
+    // what a file's bytes parse to does not depend on whether they were applied).
+    std::shared_ptr<const config::RuleFileMemo> next =
+        config::memo_of(loaded, outcome.part->rules_ptr());
+    const std::lock_guard<std::mutex> hold(env.rule_files->lock);
+    env.rule_files->memo = std::move(next);
+  }
   request.stop_if_cancelled();
   outcome.sets = make_set_tables(loaded, env);
   outcome.compile_time = since(compile_start);

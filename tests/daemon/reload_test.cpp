@@ -516,12 +516,15 @@ TEST(Reload, RestartOnlyKeyIsRefusedWhileForwardToAndDefaultActionApply) {
 // --- SIGHUP, check ---------------------------------------------------------------------------
 
 /// A daemon on an idle net_null port with the rules file `rules`.
-std::string null_config(const TempDir& dir, const std::string& rules) {
+/// A config on net_null whose rules.yaml holds `rules` and whose pipeline.rules is `files`.
+std::string null_config(const TempDir& dir, const std::string& rules,
+                        const std::string& files = "[rules.yaml]") {
   dir.write("rules.yaml", rules);
   return dir.write("config.yaml",
                    "eal:\n  lcores: [0, 1]\n  memory_mb: 256\nports:\n"
                    "  - {name: wan, device: \"net_null0,no-rx=1\", forward_to: wan}\n"
-                   "pipeline:\n  rules: [rules.yaml]\ncontrol:\n  stats_interval_ms: 10\n");
+                   "pipeline:\n  rules: " +
+                       files + "\ncontrol:\n  stats_interval_ms: 10\n");
 }
 
 const char* const kOneRule = "rules:\n  - id: r1\n    match: {dst_port: 53}\n    action: drop\n";
@@ -625,6 +628,35 @@ TEST(Reload, SighupReloadsAndABadFileKeepsTheRules) {
   EXPECT_FALSE(daemon.exited().has_value());
   EXPECT_EQ(daemon.stop(), 0) << daemon.log();
   EXPECT_NE(daemon.log().find("reload (SIGHUP)"), std::string::npos) << daemon.log();
+}
+
+TEST(Reload, UnchangedFilesAreNotParsedAgainAndTheChangedOneApplies) {
+  REQUIRE_DPDK();
+  TempDir dir;
+  null_config(dir, kOneRule, "[rules.yaml, more.yaml]");
+  dir.write("more.yaml", "rules:\n  - id: m1\n    match: {dst_port: 123}\n    action: drop\n");
+  const std::string socket = dir.file("ctl.sock");
+  DaemonProcess daemon(daemon_args(dir, "memo_reload"), dir.file("d.log"));
+  ASSERT_TRUE(daemon.wait_ready(socket)) << daemon.log();
+  // The files the daemon started from are the first reload's memo.
+  const nlohmann::json same = daemon.request(socket, "reload");
+  EXPECT_EQ(same["files_unchanged"], 2) << same.dump();
+  EXPECT_EQ(rule_ids(daemon.request(socket, "rules")), (std::vector<std::string>{"r1", "m1"}));
+
+  dir.write("more.yaml", "rules:\n  - id: m2\n    match: {dst_port: 124}\n    action: drop\n");
+  const auto result = run_program({ctl_binary(), "--socket", socket, "reload"});
+  EXPECT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_EQ(result.output.rfind("reload applied: 2 rule(s) from 2 file(s) (1 unchanged), ", 0), 0U)
+      << result.output;
+  EXPECT_EQ(rule_ids(daemon.request(socket, "rules")), (std::vector<std::string>{"r1", "m2"}));
+  // A file that now takes the unchanged file's id is refused with both positions.
+  dir.write("more.yaml", "rules:\n  - id: r1\n    action: drop\n");
+  const auto clash = run_program({ctl_binary(), "--socket", socket, "reload"});
+  EXPECT_EQ(clash.exit_code, 1) << clash.output;
+  EXPECT_EQ(clash.output, "udpsievectl: " + dir.file("more.yaml") +
+                              ":2:9: rules[0].id: duplicate rule id \"r1\" (first defined at " +
+                              dir.file("rules.yaml") + ":2:9)\n");
+  EXPECT_EQ(daemon.stop(), 0) << daemon.log();
 }
 
 /// Two files whose rules shadow each other: dns-again has dns's match, dns-from-net matches a

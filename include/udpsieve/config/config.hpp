@@ -182,6 +182,29 @@ struct RuleFiles {
 /// Expands `pipeline.rules`. A plain path that does not exist throws ConfigError at its entry.
 [[nodiscard]] RuleFiles resolve_rule_files(const DaemonConfig& config);
 
+/// One rule file as a load read it: its bytes, and where its rules and steering entries stand
+/// in the load's lists.
+struct ParsedRuleFile {
+  std::string path;
+  std::string text;
+  std::size_t first_rule = 0;
+  std::size_t rules = 0;
+  std::size_t first_steering = 0;
+  std::size_t steering = 0;
+};
+
+/// What the last load that was compiled (a reload's, or the start's) parsed, for the next one:
+/// a rule file whose bytes are the same (and the ports and set slots too, which parsing
+/// resolves) is not parsed again; its rules are copied from the rule set built last time. Holds
+/// the files' bytes. Owned by the reload side of the daemon.
+struct RuleFileMemo {
+  std::vector<std::string> port_names;
+  std::vector<std::string> set_slots;
+  std::shared_ptr<const rules::RuleSet> rules;  ///< the rules of `files`, in their order
+  std::vector<rules::SteeringRule> steering;    ///< their steering entries
+  std::vector<ParsedRuleFile> files;
+};
+
 /// A configuration with its rules: what the daemon starts from and what --check validates.
 struct LoadedConfig {
   DaemonConfig config;
@@ -202,6 +225,10 @@ struct LoadedConfig {
   std::shared_ptr<rules::SetModel> sets;
   /// How long reading the set files into `sets` took.
   std::chrono::microseconds sets_load_time{0};
+  /// Each rule file as read (for the next load's RuleFileMemo), and how many of them a memo
+  /// spared parsing.
+  std::vector<ParsedRuleFile> parsed_files;
+  std::size_t files_reused = 0;
 };
 
 /// Slots for `sets`: each set named in `previous` (a running configuration's slots) keeps its
@@ -210,9 +237,16 @@ struct LoadedConfig {
 [[nodiscard]] std::vector<std::string> assign_set_slots(const std::vector<SetConfig>& sets,
                                                         const std::vector<std::string>& previous);
 /// Loads the config, then every rule file and set file it names, validating all of it. Sets
-/// keep their slots in `previous_slots` (the running daemon's). Throws ConfigError.
+/// keep their slots in `previous_slots` (the running daemon's). A rule file `memo` holds with
+/// the same bytes is taken from it, not parsed (the result is the same either way). Throws
+/// ConfigError.
 [[nodiscard]] LoadedConfig load_config_and_rules(
-    const std::string& path, const std::vector<std::string>& previous_slots = {});
+    const std::string& path, const std::vector<std::string>& previous_slots = {},
+    const RuleFileMemo* memo = nullptr);
+/// The memo of a load whose rules became `rules` (the rule set built from loaded.rules, in
+/// their order); takes loaded.parsed_files.
+[[nodiscard]] std::shared_ptr<RuleFileMemo> memo_of(LoadedConfig& loaded,
+                                                    std::shared_ptr<const rules::RuleSet> rules);
 
 /// The keys whose values differ between `running` and `next` and that only a restart can
 /// change: everything except pipeline.* (but pipeline.dynamic_state), ports[].forward_to,

@@ -37,6 +37,13 @@ class RuleCollector {
   void add_document(const YamlNode& root);
   /// Loads and parses a rule file from disk (missing file, YAML syntax: ConfigError).
   void add_file(const std::string& path);
+  /// Appends rules and steering entries an earlier collector parsed from one file (with the
+  /// same ports and set slots), unless one of their ids is taken already: then it adds nothing
+  /// and returns false, and the caller parses the file afresh to report where.
+  bool add_parsed(std::span<const Rule> rules, std::span<const SteeringRule> steering);
+  /// Thrown when a file names an id that came in through add_parsed, whose position the
+  /// collector does not know: the caller reads every file afresh to report both positions.
+  struct ParsedIdConflict {};
 
   [[nodiscard]] const std::vector<Rule>& rules() const noexcept { return rules_; }
   [[nodiscard]] std::vector<Rule> take() { return std::move(rules_); }
@@ -56,6 +63,7 @@ class RuleCollector {
   struct IdOrigin {
     SourceLocation where;
     std::string path;
+    bool parsed_earlier = false;  ///< came in through add_parsed: `where` is unknown
   };
   using IdMap = std::map<std::string, IdOrigin, std::less<>>;
 

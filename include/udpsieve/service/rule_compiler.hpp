@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "udpsieve/config/config.hpp"
@@ -28,6 +29,14 @@ struct CompileEnv {
   /// does not (`stage_stuck`).
   std::chrono::milliseconds test_stage_delay{0};
   bool test_stage_stuck = false;
+  /// The rule files the last reload (or the start) compiled (config::RuleFileMemo), shared by
+  /// the copies of the environment: a reload takes the files whose bytes did not change from
+  /// it. Only reload jobs read and replace it.
+  struct RuleFiles {
+    std::mutex lock;
+    std::shared_ptr<const config::RuleFileMemo> memo;
+  };
+  std::shared_ptr<RuleFiles> rule_files = std::make_shared<RuleFiles>();
 };
 
 /// Reads UDPSIEVE_TEST_COMPILE_STAGE (`pause:MS` or `stuck:MS`) into `env`; a bad value throws

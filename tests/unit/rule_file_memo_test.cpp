@@ -1,0 +1,143 @@
+// Reloads that take unchanged rule files from the last load (config::RuleFileMemo): the rules,
+// steering entries and errors must be exactly those of reading every file afresh.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "support/temp_dir.hpp"
+#include "udpsieve/config/config.hpp"
+#include "udpsieve/rules/rule_json.hpp"
+
+namespace {
+
+using udpsieve::config::LoadedConfig;
+using udpsieve::config::RuleFileMemo;
+using udpsieve::test::TempDir;
+
+constexpr const char* kConfigHead =
+    "eal:\n  lcores: [0, 1, \"2@1\"]\n"
+    "ports:\n"
+    "  - {name: wan, device: \"0000:3b:00.0\", forward_to: lan}\n"
+    "  - {name: lan, device: \"0000:3b:00.1\", forward_to: wan}\n";
+
+/// Everything a load hands on, as text: each rule with its position, the steering entries,
+/// where runtime rules go, and each file's place in the lists.
+std::string summary(const LoadedConfig& loaded) {
+  nlohmann::json out;
+  for (const udpsieve::rules::Rule& rule : loaded.rules) {
+    out["rules"].push_back(
+        {udpsieve::rules::rule_to_json(rule, loaded.config.port_names()), rule.where.to_string()});
+  }
+  for (const udpsieve::rules::SteeringRule& rule : loaded.steering) {
+    out["steering"].push_back({rule.id, rule.worker, rule.where.to_string(),
+                               rule.worker_where.to_string(), rule.worker_path});
+  }
+  out["steering_queues"] = loaded.steering_queues;
+  out["dynamic_at"] = loaded.dynamic_at;
+  for (const auto& file : loaded.parsed_files) {
+    out["files"].push_back(
+        {file.path, file.first_rule, file.rules, file.first_steering, file.steering});
+  }
+  return out.dump();
+}
+
+class RuleFileMemoTest : public ::testing::Test {
+ protected:
+  /// Loads with the memo of the last load (none at first), checks the result against a load
+  /// without one, and keeps this load's memo for the next. Returns how many files it reused.
+  std::size_t load_and_compare() {
+    LoadedConfig fresh = udpsieve::config::load_config_and_rules(config_);
+    LoadedConfig loaded = udpsieve::config::load_config_and_rules(config_, {}, memo_.get());
+    EXPECT_EQ(summary(loaded), summary(fresh));
+    auto rules = std::make_shared<const udpsieve::rules::RuleSet>(
+        loaded.rules, udpsieve::rules::Verdict::forward, udpsieve::rules::Verdict::forward);
+    memo_ = udpsieve::config::memo_of(loaded, std::move(rules));
+    return loaded.files_reused;
+  }
+
+  void write_config(const std::string& pipeline) {
+    config_ = dir_.write("udpsieve.yaml", std::string(kConfigHead) + "pipeline:\n" + pipeline);
+  }
+
+  TempDir dir_;
+  std::string config_;
+  std::shared_ptr<const RuleFileMemo> memo_;
+};
+
+TEST_F(RuleFileMemoTest, OnlyChangedFilesAreParsedAndTheResultIsTheSame) {
+  (void)dir_.write("a.yaml",
+                   "rules:\n  - id: a1\n    match: {src: 10.0.0.0/8, dst_port: 53}\n"
+                   "    action: {forward: lan}\n  - id: a2\n    action: drop\n");
+  (void)dir_.write("rules.d/10.yaml",
+                   "rules:\n  - id: b1\n    match: {in_port: wan, dst_port: [123, 1000-2000]}\n"
+                   "    action: {rate_limit: {pps: 100, burst: 10}}\n"
+                   "steering:\n  - {id: s1, match: {dst_port: 53}, worker: 2}\n");
+  (void)dir_.write("rules.d/20.yaml", "rules:\n  - id: c1\n    action: forward\n");
+  write_config("  rules: [a.yaml, dynamic, rules.d/*.yaml]\n");
+  EXPECT_EQ(load_and_compare(), 0U) << "no memo yet";
+  EXPECT_EQ(load_and_compare(), 3U) << "nothing changed";
+
+  // One file's bytes change (same length): only it is parsed again.
+  (void)dir_.write("rules.d/20.yaml", "rules:\n  - id: c2\n    action: forward\n");
+  EXPECT_EQ(load_and_compare(), 2U);
+  // A file in the middle grows: the files after it move along the lists.
+  (void)dir_.write("a.yaml",
+                   "rules:\n  - id: a0\n    action: drop\n  - id: a1\n    match: {src: "
+                   "10.0.0.0/8, dst_port: 53}\n    action: {forward: lan}\n"
+                   "  - id: a2\n    action: drop\n");
+  EXPECT_EQ(load_and_compare(), 2U);
+  // A new file, and the order of the list changed.
+  (void)dir_.write("rules.d/15.yaml", "rules:\n  - id: n1\n    action: drop\n");
+  write_config("  rules: [rules.d/*.yaml, dynamic, a.yaml]\n");
+  EXPECT_EQ(load_and_compare(), 3U);
+  // A file gone, an empty one.
+  std::filesystem::remove(dir_.file("rules.d/15.yaml"));
+  (void)dir_.write("rules.d/30.yaml", "# nothing yet\n");
+  EXPECT_EQ(load_and_compare(), 3U);
+  EXPECT_EQ(load_and_compare(), 4U);
+}
+
+TEST_F(RuleFileMemoTest, WhatParsingResolvesChangingMeansParsingAgain) {
+  (void)dir_.write("a.yaml", "rules:\n  - id: a1\n    action: {forward: lan}\n");
+  write_config("  rules: [a.yaml]\n");
+  EXPECT_EQ(load_and_compare(), 0U);
+  EXPECT_EQ(load_and_compare(), 1U);
+  // The ports' order changes what `forward: lan` resolves to: the file is read afresh.
+  config_ =
+      dir_.write("udpsieve.yaml", std::string("eal:\n  lcores: [0, 1]\nports:\n") +
+                                      "  - {name: lan, device: \"0000:3b:00.1\", forward_to: wan}\n"
+                                      "  - {name: wan, device: \"0000:3b:00.0\", forward_to: lan}\n"
+                                      "pipeline:\n  rules: [a.yaml]\n");
+  EXPECT_EQ(load_and_compare(), 0U);
+  EXPECT_EQ(load_and_compare(), 1U);
+}
+
+TEST_F(RuleFileMemoTest, ADuplicateIdIsReportedWhereAFreshLoadReportsIt) {
+  (void)dir_.write("a.yaml", "rules:\n  - id: x\n    action: drop\n");
+  (void)dir_.write("b.yaml", "rules:\n  - id: y\n    action: drop\n");
+  (void)dir_.write("c.yaml", "steering:\n  - {id: s, worker: 2}\n");
+  write_config("  rules: [a.yaml, b.yaml, c.yaml]\n");
+  EXPECT_EQ(load_and_compare(), 0U);
+  const auto error_of = [&](const RuleFileMemo* memo) {
+    return udpsieve::test::config_error_of(
+        [&] { (void)udpsieve::config::load_config_and_rules(config_, {}, memo); });
+  };
+  // The changed file comes after the unchanged one whose id it takes, and before it.
+  for (const auto& [file, text] : std::vector<std::pair<std::string, std::string>>{
+           {"b.yaml", "rules:\n  - id: y\n    action: drop\n  - id: x\n    action: drop\n"},
+           {"a.yaml", "rules:\n  - id: y\n    action: drop\n"},
+           {"a.yaml", "rules:\n  - id: s\n    action: drop\n"},
+           {"b.yaml", "steering:\n  - {id: x, worker: 1}\n"}}) {
+    (void)dir_.write(file, text);
+    const std::string expected = error_of(nullptr);
+    EXPECT_NE(expected.find("duplicate rule id"), std::string::npos) << expected;
+    EXPECT_EQ(error_of(memo_.get()), expected);
+  }
+}
+
+}  // namespace
