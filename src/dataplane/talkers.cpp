@@ -168,8 +168,9 @@ void TalkerTable::clear() noexcept {
 }
 
 Talkers::Talkers(Sampling sampling, std::size_t entries, std::array<uint64_t, 2> seed)
-    : bounds_(sampling),
-      sampling_(std::clamp<uint32_t>(sampling.one_in, 1, kMaxOneIn)),
+    : bounds_{std::clamp<uint32_t>(sampling.one_in, 1, kMaxOneIn), sampling.max_rate,
+              sampling.tsc_hz},
+      sampling_(bounds_.one_in),
       rng_(seed[0] ^ std::rotl(seed[1], 17) ^ 0x9e3779b97f4a7c15ULL),
       seed_(seed),
       memory_(2 * kTables * TalkerTable::bytes(entries)),
@@ -237,11 +238,10 @@ bool Talkers::end_period(uint64_t now) noexcept {
   report.end_tsc = now;
   report.seen = seen_;
   report.picked = picked_;
-  report.sampling = sampling_;
   report.sampled = sampled_;
   // The next period samples at this one's packet rate over the bound (never less than one in
   // bounds_.one_in): a flood costs a bounded number of samples a second, not a share of it.
-  uint32_t next = std::clamp<uint32_t>(bounds_.one_in, 1, kMaxOneIn);
+  uint32_t next = bounds_.one_in;
   if (bounds_.max_rate != 0 && now > period_start_) {
     const double seconds = static_cast<double>(now - period_start_) / bounds_.tsc_hz;
     const double wanted = std::ceil(static_cast<double>(seen_) / seconds / bounds_.max_rate);

@@ -191,42 +191,48 @@ TEST(Talkers, AFloodIsSampledWithinTheBoundAndTheSamplingComesBack) {
   talkers.start(0);
   unbounded.start(0);
   uint64_t now = 0;
-  // One period: `packets` offered in bursts of 32 over `seconds`; its report.
+  // One period: `packets` offered in bursts of 32 over `seconds`; its report, and the sampling
+  // it was sampled at.
+  struct Period {
+    TalkerReport report;
+    uint32_t sampling = 0;
+  };
   const auto period = [&](Talkers& sampler, uint64_t packets, double seconds) {
+    Period out;
+    out.sampling = sampler.sampling();
     uint64_t picked = 0;
     for (uint64_t sent = 0; sent < packets; sent += 32)
       sampler.offer(32, [&](uint32_t) { ++picked; });
     EXPECT_TRUE(sampler.end_period(now + static_cast<uint64_t>(seconds * kTscHz)));
     while (!sampler.prepare_step()) {
     }
-    TalkerReport report;
-    sampler.take_report(report);
-    EXPECT_EQ(report.picked, picked);
-    return report;
+    sampler.take_report(out.report);
+    EXPECT_EQ(out.report.picked, picked);
+    return out;
   };
   // A flood of 2 Mpps for a second: sampled at 1 in 16 (the bound applies from the next
   // period on), which then samples 1 in 2,000.
-  TalkerReport report = period(talkers, 2'000'000, 1.0);
-  EXPECT_EQ(report.sampling, 16U);
-  EXPECT_NEAR(static_cast<double>(report.picked), 2e6 / 16, 2e6 / 16 * 0.03);
+  Period done = period(talkers, 2'000'000, 1.0);
+  EXPECT_EQ(done.sampling, 16U);
+  EXPECT_NEAR(static_cast<double>(done.report.picked), 2e6 / 16, 2e6 / 16 * 0.03);
   EXPECT_EQ(talkers.sampling(), 2000U);
   now += 1'000'000;
-  report = period(talkers, 2'000'000, 1.0);
-  EXPECT_EQ(report.sampling, 2000U);
-  EXPECT_NEAR(static_cast<double>(report.picked), 1000, 1000 * 0.15) << "about the bound";
+  done = period(talkers, 2'000'000, 1.0);
+  EXPECT_EQ(done.sampling, 2000U);
+  EXPECT_NEAR(static_cast<double>(done.report.picked), 1000, 1000 * 0.15) << "about the bound";
   // Half the rate over two seconds: 1 in 500.
   now += 1'000'000;
-  report = period(talkers, 1'000'000, 2.0);
+  done = period(talkers, 1'000'000, 2.0);
   EXPECT_EQ(talkers.sampling(), 500U);
   // The flood ends: 10 kpps is below 16 x 1,000, so the sampling is 1 in 16 again.
   now += 2'000'000;
-  report = period(talkers, 10'000, 1.0);
-  EXPECT_EQ(report.sampling, 500U);
+  done = period(talkers, 10'000, 1.0);
+  EXPECT_EQ(done.sampling, 500U);
   EXPECT_EQ(talkers.sampling(), 16U);
   now += 1'000'000;
-  report = period(talkers, 16'000, 1.0);
-  EXPECT_EQ(report.sampling, 16U);
-  EXPECT_NEAR(static_cast<double>(report.picked), 1000, 1000 * 0.15);
+  done = period(talkers, 16'000, 1.0);
+  EXPECT_EQ(done.sampling, 16U);
+  EXPECT_NEAR(static_cast<double>(done.report.picked), 1000, 1000 * 0.15);
 
   // Without a bound the sampling never moves.
   now = 0;

@@ -74,9 +74,8 @@ struct TalkerReport {
   bool valid = false;  ///< false: the snapshot carries no report
   uint64_t start_tsc = 0;
   uint64_t end_tsc = 0;
-  uint64_t seen = 0;      ///< packets offered to the sampler in the period
-  uint64_t picked = 0;    ///< packets the sampler picked (UDP or not)
-  uint32_t sampling = 0;  ///< the period's sampling: one packet in this many, on average
+  uint64_t seen = 0;    ///< packets offered to the sampler in the period
+  uint64_t picked = 0;  ///< packets the sampler picked (UDP or not)
   std::array<uint64_t, kTalkerVerdicts> sampled{};  ///< UDP packets counted, per verdict
   std::array<std::array<TalkerList, kTalkerKinds>, kTalkerVerdicts> lists{};
 };
@@ -196,7 +195,7 @@ class Talkers {
   std::array<Update, kBatch * kTalkerKinds> updates_{};
   std::size_t queued_ = 0;
 
-  Sampling bounds_;
+  Sampling bounds_;  // one_in within 1 .. kMaxOneIn
   uint32_t sampling_;
   uint32_t gap_ = 1;
   uint64_t rng_;
