@@ -416,11 +416,13 @@ AclClassifier::AclClassifier(const std::vector<rules::Rule>& rules, int socket,
         const std::array<uint64_t, 2> seed = {(uint64_t{random()} << 32) | random(),
                                               (uint64_t{random()} << 32) | random()};
         if (family == Family::ipv4) {
-          exact_v4_.push_back(std::make_unique<ExactLookup<1>>(rules, members, plan, seed));
+          exact_v4_.push_back(
+              std::make_unique<ExactLookup<1>>(rules, members, plan, windows_, seed));
           entries += exact_v4_.back()->entries();
           exact_bytes += exact_v4_.back()->memory_bytes();
         } else {
-          exact_v6_.push_back(std::make_unique<ExactLookup<4>>(rules, members, plan, seed));
+          exact_v6_.push_back(
+              std::make_unique<ExactLookup<4>>(rules, members, plan, windows_, seed));
           entries += exact_v6_.back()->entries();
           exact_bytes += exact_v6_.back()->memory_bytes();
         }

@@ -6,6 +6,8 @@
 #include <cstddef>
 #include <cstring>
 #include <optional>
+#include <stdexcept>
+#include <string>
 
 #include "udpsieve/dataplane/fold_mix.hpp"
 #include "udpsieve/dataplane/rule_limits.hpp"
@@ -21,10 +23,11 @@ using rules::Rule;
 /// Tables from this size up go in huge pages of their own.
 constexpr std::size_t kHugeTableBytes = std::size_t{512} << 10;
 
-constexpr uint16_t kExactFields = kPinsSrc | kPinsDst | kPinsSrcPort | kPinsDstPort;
+constexpr uint16_t kExactFields =
+    kPinsSrc | kPinsDst | kPinsSrcPort | kPinsDstPort | kPinsLength | kPinsPayload;
 
-/// A pinned port list's values (its ranges spelled out), or {nullopt} (any port).
-std::vector<std::optional<uint16_t>> port_values(const std::vector<Range>& list, bool pinned) {
+/// A pinned list's values (port or length ranges spelled out), or {nullopt} (any value).
+std::vector<std::optional<uint16_t>> range_values(const std::vector<Range>& list, bool pinned) {
   if (!pinned) return {std::nullopt};
   std::vector<std::optional<uint16_t>> out;
   for (const Range& r : list) {
@@ -34,8 +37,8 @@ std::vector<std::optional<uint16_t>> port_values(const std::vector<Range>& list,
   return out;
 }
 
-/// Ports a pinned list spells out (saturating above `cap`).
-std::size_t port_count(const std::vector<Range>& list, bool pinned, std::size_t cap) {
+/// Values a pinned port or length list spells out (saturating above `cap`).
+std::size_t value_count(const std::vector<Range>& list, bool pinned, std::size_t cap) {
   if (!pinned) return 1;
   std::size_t n = 0;
   for (const Range& r : list) {
@@ -45,20 +48,31 @@ std::size_t port_count(const std::vector<Range>& list, bool pinned, std::size_t 
   return n;
 }
 
-/// Calls `entry(shape, src, dst, src_port, dst_port)` for each entry `rule` expands into.
+/// Calls `entry(shape, src, dst, src_port, dst_port, length)` for each entry `rule` expands
+/// into.
 template <typename Entry>
 void for_each_entry(const Rule& rule, const Signature& s, Family family, Entry&& entry) {
   const rules::Match& m = rule.match;
-  const bool needs_ports = !m.src_port.empty() || !m.dst_port.empty();
+  ExactPlan::Shape base;
+  base.needs_ports = !m.src_port.empty() || !m.dst_port.empty() || m.payload;
+  if (m.payload) {
+    base.payload_offset = m.payload->offset;
+    base.payload_end = static_cast<uint16_t>(m.payload->offset + m.payload->value.size());
+    std::copy(m.payload->mask.begin(), m.payload->mask.end(), base.payload_mask.begin());
+  }
   for (const auto& src : pinned_prefixes(m.src, (s.fields & kPinsSrc) != 0, family))
     for (const auto& dst : pinned_prefixes(m.dst, (s.fields & kPinsDst) != 0, family))
-      for (const auto sport : port_values(m.src_port, (s.fields & kPinsSrcPort) != 0))
-        for (const auto dport : port_values(m.dst_port, (s.fields & kPinsDstPort) != 0)) {
-          const ExactPlan::Shape shape{static_cast<uint8_t>(src ? src->length : 0),
-                                       static_cast<uint8_t>(dst ? dst->length : 0),
-                                       sport.has_value(), dport.has_value(), needs_ports};
-          entry(shape, src, dst, sport, dport);
-        }
+      for (const auto sport : range_values(m.src_port, (s.fields & kPinsSrcPort) != 0))
+        for (const auto dport : range_values(m.dst_port, (s.fields & kPinsDstPort) != 0))
+          for (const auto length : range_values(m.length, (s.fields & kPinsLength) != 0)) {
+            ExactPlan::Shape shape = base;
+            shape.src_length = static_cast<uint8_t>(src ? src->length : 0);
+            shape.dst_length = static_cast<uint8_t>(dst ? dst->length : 0);
+            shape.src_port = sport.has_value();
+            shape.dst_port = dport.has_value();
+            shape.length = length.has_value();
+            entry(shape, src, dst, sport, dport, length);
+          }
 }
 
 /// The address words of a prefix's first `Words` words, masked to its length (network order).
@@ -91,11 +105,16 @@ namespace {
 std::optional<std::size_t> exact_entries(const Rule& rule, const Signature& s, Family family) {
   const rules::Match& m = rule.match;
   if ((s.fields & ~kExactFields) != 0) return std::nullopt;
+  // A slot holds two 16-bit values besides the addresses: the source port or the length, and
+  // the destination port.
+  if ((s.fields & kPinsSrcPort) != 0 && (s.fields & kPinsLength) != 0) return std::nullopt;
   // What the flags byte tests (rte_acl's flags field) has no place in a hashed key.
-  if (m.fragment || !m.vlan.empty() || m.payload) return std::nullopt;
+  if (m.fragment || !m.vlan.empty()) return std::nullopt;
   std::size_t count =
-      port_count(m.src_port, (s.fields & kPinsSrcPort) != 0, kMaxExactEntriesPerRule);
-  count *= port_count(m.dst_port, (s.fields & kPinsDstPort) != 0, kMaxExactEntriesPerRule);
+      value_count(m.src_port, (s.fields & kPinsSrcPort) != 0, kMaxExactEntriesPerRule);
+  count *= value_count(m.dst_port, (s.fields & kPinsDstPort) != 0, kMaxExactEntriesPerRule);
+  if (count > kMaxExactEntriesPerRule) return std::nullopt;
+  count *= value_count(m.length, (s.fields & kPinsLength) != 0, kMaxExactEntriesPerRule);
   if (count > kMaxExactEntriesPerRule) return std::nullopt;
   const auto in_family = [&](const std::vector<Prefix>& list, bool pinned) -> std::size_t {
     if (!pinned) return 1;
@@ -192,7 +211,7 @@ ExactSplit split_exact(const std::vector<Rule>& rules, Family family) {
 template <unsigned Words>
 ExactLookup<Words>::ExactLookup(const std::vector<Rule>& rules,
                                 const std::vector<std::size_t>& members, const ExactPlan& plan,
-                                std::array<uint64_t, 2> seed)
+                                const std::vector<uint16_t>& windows, std::array<uint64_t, 2> seed)
     : seed_(seed) {
   const Family family = Words == 1 ? Family::ipv4 : Family::ipv6;
   // Entries per shape first, to size each table at most half full.
@@ -211,8 +230,8 @@ ExactLookup<Words>::ExactLookup(const std::vector<Rule>& rules,
     table.shape = plan.shapes[t];
     table.src_mask = mask_words<Words>(table.shape.src_length);
     table.dst_mask = mask_words<Words>(table.shape.dst_length);
-    table.ports_mask =
-        (table.shape.src_port ? 0xffff0000U : 0U) | (table.shape.dst_port ? 0xffffU : 0U);
+    table.ports_mask = (table.shape.src_port || table.shape.length ? 0xffff0000U : 0U) |
+                       (table.shape.dst_port ? 0xffffU : 0U);
     const std::size_t slots = std::bit_ceil(std::max<std::size_t>(16, 2 * sizes[t]));
     table.mask = slots - 1;
     // Either way zeroed: every slot's rule 0.
@@ -228,33 +247,55 @@ ExactLookup<Words>::ExactLookup(const std::vector<Rule>& rules,
     table.filter_shift = static_cast<unsigned>(64 - std::countr_zero(filter_bits));
     table.by_src = table.shape.src_length != 0;
     if (table.by_src || table.shape.dst_length != 0) table.prefixes.assign(1024, 0);
+    table.payload = table.shape.payload_end != 0;
+    if (table.payload) {
+      const auto window = std::find(windows.begin(), windows.end(), table.shape.payload_offset);
+      if (window == windows.end())
+        throw std::logic_error("exact lookup: no payload window at offset " +
+                               std::to_string(table.shape.payload_offset));
+      table.window = static_cast<std::size_t>(window - windows.begin());
+      std::memcpy(table.payload_mask.data(), table.shape.payload_mask.data(),
+                  sizeof table.payload_mask);
+      table.payloads.assign(slots, Payload{});
+    }
   }
   for (const std::size_t i : members) {
-    for_each_entry(rules[i], *signature_of(rules[i], family), family,
-                   [&](const ExactPlan::Shape& shape, const std::optional<Prefix>& src,
-                       const std::optional<Prefix>& dst, std::optional<uint16_t> sport,
-                       std::optional<uint16_t> dport) {
-                     Table& table = tables_[shape_index(shape)];
-                     Slot key{};
-                     key.src = address_words<Words>(src);
-                     key.dst = address_words<Words>(dst);
-                     for (unsigned w = 0; w < Words; ++w) {
-                       key.src[w] &= table.src_mask[w];
-                       key.dst[w] &= table.dst_mask[w];
-                     }
-                     key.ports = uint32_t{sport.value_or(0)} << 16 | dport.value_or(0);
-                     insert(table, key, static_cast<uint32_t>(i + 1));
-                     ++entries_;
-                   });
+    for_each_entry(
+        rules[i], *signature_of(rules[i], family), family,
+        [&](const ExactPlan::Shape& shape, const std::optional<Prefix>& src,
+            const std::optional<Prefix>& dst, std::optional<uint16_t> sport,
+            std::optional<uint16_t> dport, std::optional<uint16_t> length) {
+          Table& table = tables_[shape_index(shape)];
+          Slot key{};
+          key.src = address_words<Words>(src);
+          key.dst = address_words<Words>(dst);
+          for (unsigned w = 0; w < Words; ++w) {
+            key.src[w] &= table.src_mask[w];
+            key.dst[w] &= table.dst_mask[w];
+          }
+          key.ports = uint32_t{sport.value_or(length.value_or(0))} << 16 | dport.value_or(0);
+          Payload payload{};
+          if (table.payload) {  // a value with a bit outside its mask never matches, as it should
+            const std::vector<uint8_t>& value = rules[i].match.payload->value;
+            std::memcpy(payload.data(), value.data(), value.size());
+          }
+          insert(table, key, payload, static_cast<uint32_t>(i + 1));
+          ++entries_;
+        });
   }
 }
 
 template <unsigned Words>
-uint64_t ExactLookup<Words>::hash(const Slot& key) const noexcept {
+[[gnu::always_inline]] inline uint64_t ExactLookup<Words>::hash(
+    const Table& table, const Slot& key, const Payload& payload) const noexcept {
   const uint64_t multiplier = seed_[1] | 1;
   uint64_t h = fold(seed_[0] ^ key.ports, multiplier);
   for (unsigned w = 0; w < Words; ++w) {
     h = fold(h ^ (uint64_t{key.src[w]} << 32 | key.dst[w]), multiplier);
+  }
+  if (table.payload) {
+    h = fold(h ^ payload[0], multiplier);
+    h = fold(h ^ payload[1], multiplier);
   }
   return h;
 }
@@ -269,7 +310,8 @@ uint32_t first16(uint32_t word) noexcept {
 }  // namespace
 
 template <unsigned Words>
-bool ExactLookup<Words>::prefix_may_hold(const Table& table, const Slot& key) noexcept {
+[[gnu::always_inline]] inline bool ExactLookup<Words>::prefix_may_hold(const Table& table,
+                                                                       const Slot& key) noexcept {
   if (table.prefixes.empty()) return true;
   const uint32_t bits = first16(table.by_src ? key.src[0] : key.dst[0]);
   return (table.prefixes[bits >> 6] & uint64_t{1} << (bits & 63)) != 0;
@@ -283,26 +325,32 @@ void ExactLookup<Words>::add_prefix(Table& table, const Slot& key) noexcept {
 }
 
 template <unsigned Words>
-bool ExactLookup<Words>::same(const Slot& a, const Slot& b) noexcept {
-  bool equal = a.ports == b.ports;
+[[gnu::always_inline]] inline bool ExactLookup<Words>::holds(const Table& table, std::size_t at,
+                                                             const Slot& key,
+                                                             const Payload& payload) noexcept {
+  const Slot& slot = table.slots[at];
+  bool equal = slot.ports == key.ports;
   for (unsigned w = 0; w < Words; ++w)
-    equal &= a.src[w] == b.src[w] && a.dst[w] == b.dst[w];
+    equal &= slot.src[w] == key.src[w] && slot.dst[w] == key.dst[w];
+  if (equal && table.payload) equal = table.payloads[at] == payload;
   return equal;
 }
 
 template <unsigned Words>
-void ExactLookup<Words>::insert(Table& table, const Slot& key, uint32_t rule) {
+void ExactLookup<Words>::insert(Table& table, const Slot& key, const Payload& payload,
+                                uint32_t rule) {
   add_prefix(table, key);
-  const uint64_t h = hash(key);
+  const uint64_t h = hash(table, key, payload);
   table.filter[h >> table.filter_shift >> 6] |= uint64_t{1} << (h >> table.filter_shift & 63);
   for (std::size_t at = h & table.mask;; at = (at + 1) & table.mask) {
     Slot& slot = table.slots[at];
     if (slot.rule == 0) {
       slot = key;
       slot.rule = rule;
+      if (table.payload) table.payloads[at] = payload;
       return;
     }
-    if (same(slot, key)) {
+    if (holds(table, at, key, payload)) {
       slot.rule = std::min(slot.rule, rule);
       return;
     }
@@ -310,19 +358,29 @@ void ExactLookup<Words>::insert(Table& table, const Slot& key, uint32_t rule) {
 }
 
 template <unsigned Words>
-void ExactLookup<Words>::masked(const Table& table, const uint8_t* key, Slot& out) const noexcept {
+[[gnu::always_inline]] inline void ExactLookup<Words>::masked(const Table& table,
+                                                              const uint8_t* key, Slot& out,
+                                                              Payload& payload) const noexcept {
   std::memcpy(out.src.data(), key + offsetof(AclKey, src), sizeof out.src);
   std::memcpy(out.dst.data(), key + offsetof(AclKey, dst), sizeof out.dst);
   for (unsigned w = 0; w < Words; ++w) {
     out.src[w] &= table.src_mask[w];
     out.dst[w] &= table.dst_mask[w];
   }
-  uint16_t sport = 0;
+  uint16_t high = 0;  // the source port, or the length where the shape pins that instead
   uint16_t dport = 0;
-  std::memcpy(&sport, key + offsetof(AclKey, src_port), sizeof sport);
+  std::memcpy(&high,
+              key + (table.shape.length ? offsetof(AclKey, l3_length) : offsetof(AclKey, src_port)),
+              sizeof high);
   std::memcpy(&dport, key + offsetof(AclKey, dst_port), sizeof dport);
   out.ports =
-      (uint32_t{__builtin_bswap16(sport)} << 16 | __builtin_bswap16(dport)) & table.ports_mask;
+      (uint32_t{__builtin_bswap16(high)} << 16 | __builtin_bswap16(dport)) & table.ports_mask;
+  if (table.payload) {
+    std::memcpy(payload.data(), key + offsetof(AclKey, payload) + 16 * table.window,
+                sizeof payload);
+    payload[0] &= table.payload_mask[0];
+    payload[1] &= table.payload_mask[1];
+  }
 }
 
 template <unsigned Words>
@@ -330,6 +388,7 @@ void ExactLookup<Words>::classify(const uint8_t* const* keys, uint32_t* results,
                                   uint32_t count) const noexcept {
   constexpr uint32_t kChunk = 32;
   std::array<Slot, kChunk> probe;
+  std::array<Payload, kChunk> payload;
   std::array<std::size_t, kChunk> at;
   for (const Table& table : tables_) {
     for (uint32_t done = 0; done < count; done += kChunk) {
@@ -341,12 +400,20 @@ void ExactLookup<Words>::classify(const uint8_t* const* keys, uint32_t* results,
           at[i] = ~std::size_t{0};
           continue;
         }
-        masked(table, key, probe[i]);
+        if (table.payload) {  // the payload must hold every byte the entries match
+          uint32_t length = 0;
+          std::memcpy(&length, key + offsetof(AclKey, payload_length), sizeof length);
+          if (__builtin_bswap32(length) < table.shape.payload_end) {
+            at[i] = ~std::size_t{0};
+            continue;
+          }
+        }
+        masked(table, key, probe[i], payload[i]);
         if (!prefix_may_hold(table, probe[i])) {
           at[i] = ~std::size_t{0};
           continue;
         }
-        const uint64_t h = hash(probe[i]);
+        const uint64_t h = hash(table, probe[i], payload[i]);
         const uint64_t bit = h >> table.filter_shift;
         if ((table.filter[bit >> 6] & uint64_t{1} << (bit & 63)) == 0) {
           at[i] = ~std::size_t{0};
@@ -360,7 +427,7 @@ void ExactLookup<Words>::classify(const uint8_t* const* keys, uint32_t* results,
         for (std::size_t s = at[i];; s = (s + 1) & table.mask) {
           const Slot& slot = table.slots[s];
           if (slot.rule == 0) break;
-          if (same(slot, probe[i])) {
+          if (holds(table, s, probe[i], payload[i])) {
             uint32_t& result = results[done + i];
             if (result == 0 || slot.rule < result) result = slot.rule;
             break;
@@ -375,7 +442,7 @@ template <unsigned Words>
 std::size_t ExactLookup<Words>::memory_bytes() const noexcept {
   std::size_t bytes = 0;
   for (const Table& table : tables_)
-    bytes += (table.mask + 1) * sizeof(Slot) +
+    bytes += (table.mask + 1) * sizeof(Slot) + table.payloads.size() * sizeof(Payload) +
              (table.filter.size() + table.prefixes.size()) * sizeof(uint64_t);
   return bytes;
 }

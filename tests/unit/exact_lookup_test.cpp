@@ -9,6 +9,7 @@
 
 #include <array>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <numeric>
 #include <random>
@@ -75,6 +76,15 @@ TEST(ExactLookup, LeavesOtherRulesToTheAcl) {
     const std::vector<Rule> rules = {rule_where(set)};
     return !plan_exact(rules, all_of(rules), Family::ipv4).has_value();
   };
+  EXPECT_FALSE(refused([](rules::Match& m) {
+    m.dst_port = {Range{53, 53}};
+    m.length = {Range{900, 999}};
+  })) << "a length range of 100 values";
+  EXPECT_TRUE(refused([](rules::Match& m) {
+    m.src_port = {Range{53, 53}};
+    m.length = {Range{900, 999}};
+  })) << "both the source port and the length";
+  EXPECT_TRUE(refused([](rules::Match& m) { m.length = {Range{100, 1500}}; })) << "1,401 lengths";
   EXPECT_TRUE(refused([](rules::Match& m) {
     m.src = {prefix("10.0.0.0/8")};
     m.ttl = {Range{1, 5}};
@@ -161,12 +171,24 @@ struct Generator {
   /// A rule of one of up to four kinds this seed draws: which fields it names and the prefix
   /// lengths (each kind one shape, or two when its source list mixes lengths).
   struct Kind {
-    bool src, dst, src_port, dst_port, any_port;
+    bool src, dst, src_port, dst_port, any_port, length;
+    std::optional<rules::PayloadMatch> payload;  ///< its offset and mask; values vary
   };
   std::vector<Kind> kinds;
+  std::deque<std::vector<uint8_t>> payloads;  ///< the packets' payload bytes
   Rule rule(std::size_t index) {
     while (kinds.size() < 1 + index % 4 && kinds.size() < 3) {
-      kinds.push_back(Kind{coin(85), coin(25), coin(15), coin(70), coin(10)});
+      Kind kind{coin(85), coin(25), coin(15), coin(70), coin(10), coin(25), std::nullopt};
+      kind.length = kind.length && !kind.src_port;  // a slot holds one of the two
+      if (coin(25)) {
+        rules::PayloadMatch payload;
+        payload.offset = static_cast<uint16_t>(coin(50) ? 0 : between(1, 6));
+        const unsigned bytes = between(1, 4);
+        for (unsigned b = 0; b < bytes; ++b)  // whole bytes, a nibble or a bit
+          payload.mask.push_back(static_cast<uint8_t>(coin(60) ? 0xff : coin(50) ? 0x0f : 0x01));
+        kind.payload = payload;
+      }
+      kinds.push_back(kind);
     }
     const Kind& kind = kinds[rng() % kinds.size()];
     Rule rule;
@@ -180,6 +202,18 @@ struct Generator {
     if (kind.dst_port) m.dst_port = ports();
     if (kind.src_port) m.src_port = ports();
     if (kind.any_port) m.dst_port = {Range{0, 65535}};  // unpinned, yet needs a UDP header
+    if (kind.payload) {                                 // few values, so packets find them
+      m.payload = kind.payload;
+      for (const uint8_t mask : m.payload->mask)
+        m.payload->value.push_back(static_cast<uint8_t>(between(0, 2) & mask));
+    }
+    if (kind.length) {
+      for (unsigned n = between(1, 2); n > 0; --n) {
+        const auto first = static_cast<uint16_t>(between(60, 70));
+        m.length.push_back(
+            Range{first, static_cast<uint16_t>(first + (coin(30) ? between(1, 4) : 0))});
+      }
+    }
     return rule;
   }
   rules::PacketKey packet(const std::vector<Rule>& rules) {
@@ -191,6 +225,20 @@ struct Generator {
     key.fragment = key.has_ports ? rules::FragmentKind::none : rules::FragmentKind::non_first;
     key.src_port = key.has_ports ? static_cast<uint16_t>(between(48, 66)) : 0;
     key.dst_port = key.has_ports ? static_cast<uint16_t>(between(48, 66)) : 0;
+    key.l3_length = static_cast<uint16_t>(between(58, 76));
+    if (key.has_ports) {  // 0-11 bytes of few values; half the time a rule's at its offset
+      std::vector<uint8_t>& payload = payloads.emplace_back(between(0, 11));
+      for (uint8_t& b : payload)
+        b = static_cast<uint8_t>(between(0, 2) | (coin(20) ? 0x10 : 0));
+      const Rule& near = rules.empty() ? Rule{} : rules[rng() % rules.size()];
+      if (coin(50) && near.match.payload) {
+        const rules::PayloadMatch& p = *near.match.payload;
+        for (std::size_t i = 0; i < p.value.size() && p.offset + i < payload.size(); ++i)
+          payload[p.offset + i] = p.value[i];
+      }
+      key.payload = payload.data();
+      key.payload_length = static_cast<uint16_t>(payload.size());
+    }
     if (coin(50) && !rules.empty()) {  // inside a rule's first prefix
       const Rule& near = rules[rng() % rules.size()];
       if (!near.match.src.empty()) {
@@ -213,6 +261,7 @@ struct Generator {
 
 TEST(ExactLookup, AgreesWithTheReferenceMatcher) {
   std::size_t planned = 0;
+  std::size_t with_payload = 0;
   std::size_t matched = 0;
   std::size_t packets = 0;
   for (uint64_t seed = 1; seed <= 60; ++seed) {
@@ -225,14 +274,18 @@ TEST(ExactLookup, AgreesWithTheReferenceMatcher) {
     const std::optional<ExactPlan> plan = plan_exact(rules, all_of(rules), family);
     if (!plan) continue;  // more shapes than it takes: the ACL's
     ++planned;
+    with_payload += std::any_of(plan->shapes.begin(), plan->shapes.end(),
+                                [](const ExactPlan::Shape& s) { return s.payload_end != 0; });
     const std::array<uint64_t, 2> key_seed = {seed * 0x9e3779b97f4a7c15ULL, ~seed};
     std::vector<rules::PacketKey> keys;
     for (int i = 0; i < 3000; ++i)
       keys.push_back(gen.packet(rules));
     std::vector<AclKey> acl_keys(keys.size());
     std::vector<const uint8_t*> pointers(keys.size());
+    const std::vector<uint16_t> windows = payload_offsets(rules);
     for (std::size_t i = 0; i < keys.size(); ++i) {
       fill_acl_key(keys[i], acl_keys[i]);
+      fill_acl_windows(windows, keys[i].payload, keys[i].payload_length, acl_keys[i]);
       pointers[i] = reinterpret_cast<const uint8_t*>(&acl_keys[i]);
     }
     std::vector<uint32_t> results(keys.size(), 0);
@@ -244,11 +297,11 @@ TEST(ExactLookup, AgreesWithTheReferenceMatcher) {
       }
     };
     if (family == Family::ipv4) {
-      ExactLookup<1> lookup(rules, all_of(rules), *plan, key_seed);
+      ExactLookup<1> lookup(rules, all_of(rules), *plan, windows, key_seed);
       EXPECT_EQ(lookup.entries(), plan->entries);
       run(lookup);
     } else {
-      ExactLookup<4> lookup(rules, all_of(rules), *plan, key_seed);
+      ExactLookup<4> lookup(rules, all_of(rules), *plan, windows, key_seed);
       run(lookup);
     }
     for (std::size_t i = 0; i < keys.size(); ++i) {
@@ -260,6 +313,7 @@ TEST(ExactLookup, AgreesWithTheReferenceMatcher) {
     packets += keys.size();
   }
   EXPECT_GT(planned, 30U) << "most seeds' rules fit";
+  EXPECT_GT(with_payload, 5U) << "some hash payload bytes";
   // Packets are built to hit rules about half of the time.
   EXPECT_GT(matched, packets / 5);
   EXPECT_LT(matched, packets * 9 / 10);

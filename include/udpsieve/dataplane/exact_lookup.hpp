@@ -1,22 +1,25 @@
 #pragma once
-/// Rules that pin only addresses and ports, looked up by hashing instead of by rte_acl.
+/// Rules that pin addresses, ports, lengths and payload bytes, looked up by hashing instead of
+/// by rte_acl.
 ///
 /// Most large rule sets are block and allow lists: a source or destination prefix, perhaps a
-/// destination port or a few. A classifier context (rule_limits.hpp) whose rules all have that
-/// shape is searched as a *tuple space* (Srinivasan, Suri and Varghese, 1999): each of its
-/// entries (one per combination of a rule's prefixes and ports, as in rte_acl) has a *shape*:
-/// the source and destination prefix lengths, and which ports it pins. One hash table per shape
-/// is keyed by the packet's fields masked to that shape and holds, for each key, the lowest
-/// rule index + 1 of the entries with that key. A lookup probes each shape's table once and
-/// keeps the lowest index: the first match in file order, as rte_acl's priorities give it.
+/// destination port or a few, perhaps a packet length or a few payload bytes at a fixed offset.
+/// A classifier context (rule_limits.hpp) whose rules all have that form is searched as a
+/// *tuple space* (Srinivasan, Suri and Varghese, 1999): each of its entries (one per
+/// combination of a rule's prefixes, ports and lengths, as in rte_acl) has a *shape*: the
+/// source and destination prefix lengths, which ports and whether the length it pins, and its
+/// payload match's offset, end and mask. One hash table per shape is keyed by the packet's
+/// fields masked to that shape and holds, for each key, the lowest rule index + 1 of the
+/// entries with that key. A lookup probes each shape's table once and keeps the lowest index:
+/// the first match in file order, as rte_acl's priorities give it.
 ///
-/// A context qualifies when its rules pin nothing else (no sets, lengths, TTLs, payload...),
-/// each expands into at most kMaxExactEntriesPerRule entries (port ranges count one entry per
-/// port), and its entries have at most kMaxExactShapes shapes (each shape is one probe per packet;
-/// rte_acl's one trie walk is cheaper beyond that). Building it costs a hash insert per entry,
-/// where rte_acl merges a trie per rule. In front of each table, bitmaps of the entries'
-/// address prefixes and hashes turn most packets that match nothing away before they touch a
-/// slot.
+/// A context qualifies when its rules pin nothing else (no sets, TTLs, DSCP, VLANs, fragment
+/// kinds, input ports) and not both the source port and the length, each expands into at most
+/// kMaxExactEntriesPerRule entries (port and length ranges count one entry per value), and its
+/// entries have at most kMaxExactShapes shapes (each shape is one probe per packet; rte_acl's
+/// one trie walk is cheaper beyond that). Building it costs a hash insert per entry, where
+/// rte_acl merges a trie per rule. In front of each table, bitmaps of the entries' address
+/// prefixes and hashes turn most packets that match nothing away before they touch a slot.
 /// DPDK-free: keys are AclKey bytes.
 
 #include <array>
@@ -39,7 +42,13 @@ struct ExactPlan {
     uint8_t dst_length = 0;
     bool src_port = false;     ///< pins the source port
     bool dst_port = false;     ///< pins the destination port
-    bool needs_ports = false;  ///< only packets with a UDP header match (any port rule)
+    bool length = false;       ///< pins the L3 length (never with the source port)
+    bool needs_ports = false;  ///< only packets with a UDP header match (port or payload rules)
+    /// A payload match: its offset, its end (offset + bytes; 0: no payload match), which the
+    /// payload must reach, and its mask (zero past its bytes).
+    uint16_t payload_offset = 0;
+    uint16_t payload_end = 0;
+    std::array<uint8_t, 16> payload_mask{};
     friend bool operator==(const Shape&, const Shape&) = default;
   };
   std::vector<Shape> shapes;
@@ -69,9 +78,11 @@ template <unsigned Words>
 class ExactLookup {
  public:
   /// Builds the tables of the rules at `members` (which plan_exact() accepted as `plan`);
-  /// `seed` keys the hash, so senders cannot aim at long probe runs.
+  /// `windows` are the key's payload window offsets (AclKey::payload); `seed` keys the hash,
+  /// so senders cannot aim at long probe runs.
   ExactLookup(const std::vector<rules::Rule>& rules, const std::vector<std::size_t>& members,
-              const ExactPlan& plan, std::array<uint64_t, 2> seed);
+              const ExactPlan& plan, const std::vector<uint16_t>& windows,
+              std::array<uint64_t, 2> seed);
 
   /// Lowers results[i] to this context's match for keys[i] where that is a lower rule index
   /// + 1 (results of 0 mean no match yet).
@@ -84,9 +95,13 @@ class ExactLookup {
   struct alignas(16) Slot {
     std::array<uint32_t, Words> src;  ///< network byte order, masked to the shape
     std::array<uint32_t, Words> dst;
-    uint32_t ports;  ///< source port << 16 | destination port, masked; host order
-    uint32_t rule;   ///< lowest rule index + 1 with this key; 0: empty
+    /// Source port (or the L3 length, where the shape pins that) << 16 | destination port,
+    /// masked; host order.
+    uint32_t ports;
+    uint32_t rule;  ///< lowest rule index + 1 with this key; 0: empty
   };
+  /// A payload window's 16 bytes, masked.
+  using Payload = std::array<uint64_t, 2>;
   struct Table {
     ExactPlan::Shape shape;
     std::array<uint32_t, Words> src_mask;  ///< network byte order
@@ -97,6 +112,12 @@ class ExactLookup {
     std::unique_ptr<HugeRegion> huge;
     std::unique_ptr<Slot[]> heap;
     Slot* slots = nullptr;
+    /// Where the shape matches payload bytes: the window they are in (AclKey::payload), its
+    /// mask, and each slot's masked bytes beside the slots (which stay small for the others).
+    bool payload = false;
+    std::size_t window = 0;
+    Payload payload_mask{};
+    std::vector<Payload> payloads;
     /// A filter in front of the slots: bit (hash >> filter_shift) is set for every entry's
     /// key. About eight bits per entry (at least 2^16), so about one packet in eight that
     /// matches nothing gets past it: a flood of keys no rule has mostly stops in these few
@@ -112,11 +133,14 @@ class ExactLookup {
   /// Whether `key` (masked to `table`'s shape) may be in `table` by its address prefix.
   [[nodiscard]] static bool prefix_may_hold(const Table& table, const Slot& key) noexcept;
   static void add_prefix(Table& table, const Slot& key) noexcept;
-  [[nodiscard]] static bool same(const Slot& a, const Slot& b) noexcept;
+  /// Whether slot `at` of `table` holds `key` (with `payload` where the table has payloads).
+  [[nodiscard]] static bool holds(const Table& table, std::size_t at, const Slot& key,
+                                  const Payload& payload) noexcept;
   /// The packet's fields masked to `table`'s shape.
-  void masked(const Table& table, const uint8_t* key, Slot& out) const noexcept;
-  [[nodiscard]] uint64_t hash(const Slot& key) const noexcept;
-  void insert(Table& table, const Slot& key, uint32_t rule);
+  void masked(const Table& table, const uint8_t* key, Slot& out, Payload& payload) const noexcept;
+  [[nodiscard]] uint64_t hash(const Table& table, const Slot& key,
+                              const Payload& payload) const noexcept;
+  void insert(Table& table, const Slot& key, const Payload& payload, uint32_t rule);
 
   std::vector<Table> tables_;
   std::array<uint64_t, 2> seed_;
