@@ -3,6 +3,7 @@
 #include <yaml.h>
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -11,6 +12,8 @@
 #include <cstring>
 #include <limits>
 #include <new>
+#include <optional>
+#include <unordered_map>
 
 #include <nlohmann/json.hpp>
 
@@ -18,31 +21,74 @@
 
 namespace udpsieve {
 
-/// A parsed libyaml document and the name of the file it came from.
+namespace {
+
+/// Allocates large arrays with mmap, small ones from the heap. A large rule file's nodes,
+/// links and text take tens of MiB for the length of a load; under glibc the daemon keeps
+/// blocks up to 32 MiB in the heap (keep_build_memory, heap.hpp), where these would fragment
+/// what the compile after the load allocates.
+template <typename T>
+struct BulkAllocator {
+  using value_type = T;
+  static constexpr std::size_t kMapFrom = std::size_t{1} << 20;
+  BulkAllocator() = default;
+  template <typename U>
+  explicit BulkAllocator(const BulkAllocator<U>& /*other*/) noexcept {}
+  T* allocate(std::size_t n) {
+    const std::size_t bytes = n * sizeof(T);
+    if (bytes < kMapFrom) return static_cast<T*>(::operator new(bytes));
+    void* mapped = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (mapped == MAP_FAILED) throw std::bad_alloc();
+    return static_cast<T*>(mapped);
+  }
+  void deallocate(T* p, std::size_t n) noexcept {
+    const std::size_t bytes = n * sizeof(T);
+    if (bytes < kMapFrom) {
+      ::operator delete(p);
+    } else {
+      (void)munmap(p, bytes);
+    }
+  }
+  friend bool operator==(const BulkAllocator&, const BulkAllocator&) noexcept { return true; }
+};
+
+}  // namespace
+
+/// One node of a document. Children are indices into the document's nodes, listed in its
+/// links: a sequence's items, or a mapping's keys and values alternating.
+struct YamlNode::Node {
+  enum class Kind : uint8_t { scalar, sequence, mapping };
+  Kind kind = Kind::scalar;
+  bool plain = false;  ///< a scalar written without quotes (only plain scalars can be null)
+  uint32_t line = 0;   ///< 0-based, as libyaml counts
+  uint32_t column = 0;
+  uint32_t first = 0;  ///< a scalar's offset in the document's text, else its first link
+  uint32_t count = 0;  ///< a scalar's bytes, a sequence's items, a mapping's pairs
+};
+
+/// A parsed document and the name of the file it came from.
 struct YamlNode::Document {
   std::string file;
-  yaml_document_t doc{};
-  bool loaded = false;
-  /// False for documents built from JSON: libyaml leaves their marks at zero, which would
-  /// otherwise read as line 1, column 1.
+  std::vector<Node, BulkAllocator<Node>> nodes;
+  std::vector<uint32_t, BulkAllocator<uint32_t>> links;
+  /// Every scalar's bytes, one after another.
+  std::basic_string<char, std::char_traits<char>, BulkAllocator<char>> text;
+  /// False for documents built from JSON, which have no positions.
   bool positions_known = true;
 
   explicit Document(std::string name) : file(std::move(name)) {}
-  ~Document() {
-    if (loaded) yaml_document_delete(&doc);
-  }
-  Document(const Document&) = delete;
-  Document& operator=(const Document&) = delete;
 
-  const yaml_node_t* node(int index) const noexcept {
-    return yaml_document_get_node(const_cast<yaml_document_t*>(&doc), index);
+  const Node* node(uint32_t index) const noexcept { return &nodes[index]; }
+  std::string_view scalar(const Node* n) const noexcept {
+    return {text.data() + n->first, n->count};
   }
+  /// A sequence's items, or a mapping's keys and values alternating.
+  const uint32_t* children(const Node* n) const noexcept { return links.data() + n->first; }
 
   /// Where `n` starts, or {file, 0, 0} when positions are unknown.
-  SourceLocation where(const yaml_node_t* n) const {
+  SourceLocation where(const Node* n) const {
     if (n == nullptr || !positions_known) return SourceLocation{file, 0, 0};
-    return SourceLocation{file, static_cast<int>(n->start_mark.line) + 1,
-                          static_cast<int>(n->start_mark.column) + 1};
+    return SourceLocation{file, static_cast<int>(n->line) + 1, static_cast<int>(n->column) + 1};
   }
 };
 
@@ -60,74 +106,95 @@ SourceLocation location_of(const yaml_mark_t& mark, const std::string& file) {
   return SourceLocation{file, static_cast<int>(mark.line) + 1, static_cast<int>(mark.column) + 1};
 }
 
-std::string_view scalar_text(const yaml_node_t* node) {
-  return {reinterpret_cast<const char*>(node->data.scalar.value), node->data.scalar.length};
-}
-
-bool is_null_scalar(const yaml_node_t* node) {
-  if (node->type != YAML_SCALAR_NODE || node->data.scalar.style != YAML_PLAIN_SCALAR_STYLE) {
-    return false;
-  }
-  const std::string_view text = scalar_text(node);
-  return text.empty() || text == "~" || text == "null" || text == "Null" || text == "NULL";
-}
-
 /// Far deeper than any rule or configuration goes; stops a hostile request (or an alias that
 /// contains itself) from exhausting the stack.
 constexpr int kMaxNesting = 64;
 /// to_json's output limit: aliases nested in aliases can expand a small file without bound.
 constexpr std::size_t kMaxJsonValues = 10'000'000;
 
-/// Adds the nodes mirroring a JSON value to a libyaml document, parents before children so the
-/// first value added is the document's root.
-class JsonDocumentBuilder {
- public:
-  JsonDocumentBuilder(yaml_document_t& doc, const std::string& file) : doc_(doc), file_(file) {}
+/// Whether `text` is well-formed UTF-8 (no overlong forms, surrogates or code points past
+/// U+10FFFF), as libyaml requires of every scalar.
+bool valid_utf8(std::string_view text) {
+  std::size_t i = 0;
+  while (i < text.size()) {
+    const auto lead = static_cast<unsigned char>(text[i]);
+    std::size_t width = 0;
+    uint32_t value = 0;
+    if (lead < 0x80) {
+      ++i;
+      continue;
+    }
+    if ((lead & 0xE0) == 0xC0) {
+      width = 2;
+      value = lead & 0x1FU;
+    } else if ((lead & 0xF0) == 0xE0) {
+      width = 3;
+      value = lead & 0x0FU;
+    } else if ((lead & 0xF8) == 0xF0) {
+      width = 4;
+      value = lead & 0x07U;
+    } else {
+      return false;
+    }
+    if (text.size() - i < width) return false;
+    for (std::size_t k = 1; k < width; ++k) {
+      const auto next = static_cast<unsigned char>(text[i + k]);
+      if ((next & 0xC0) != 0x80) return false;
+      value = value << 6 | (next & 0x3FU);
+    }
+    const uint32_t smallest = width == 2 ? 0x80 : width == 3 ? 0x800 : 0x10000;
+    if (value < smallest || value > 0x10FFFF || (value >= 0xD800 && value <= 0xDFFF)) return false;
+    i += width;
+  }
+  return true;
+}
 
-  /// The id of the node made for `value`, whose key path is `path`.
-  int add(const nlohmann::json& value, const std::string& path, int depth) {
+}  // namespace
+
+/// Builds a document's nodes from a JSON value, so JSON is read by the same checks as files.
+class YamlNode::JsonBuilder {
+ public:
+  explicit JsonBuilder(Document& doc) : doc_(doc) {}
+
+  /// The index of the node made for `value`, whose key path is `path`.
+  uint32_t add(const nlohmann::json& value, const std::string& path, int depth) {
     if (depth > kMaxNesting) {
       fail(path, "nested more than " + std::to_string(kMaxNesting) + " levels deep");
     }
     using Type = nlohmann::json::value_t;
     switch (value.type()) {
       case Type::object: {
-        const int mapping =
-            check(yaml_document_add_mapping(&doc_, nullptr, YAML_ANY_MAPPING_STYLE));
+        const uint32_t mapping = add_node(Node::Kind::mapping);
+        std::vector<uint32_t> children;
         for (auto it = value.begin(); it != value.end(); ++it) {
-          const int key = scalar(it.key(), YAML_PLAIN_SCALAR_STYLE, path, "a key");
-          const int item = add(it.value(), join_path(path, it.key()), depth + 1);
-          check(yaml_document_append_mapping_pair(&doc_, mapping, key, item));
+          children.push_back(scalar(it.key(), true, path, "a key"));
+          children.push_back(add(it.value(), join_path(path, it.key()), depth + 1));
         }
+        close(mapping, children, children.size() / 2);
         return mapping;
       }
       case Type::array: {
-        const int sequence =
-            check(yaml_document_add_sequence(&doc_, nullptr, YAML_ANY_SEQUENCE_STYLE));
+        const uint32_t sequence = add_node(Node::Kind::sequence);
+        std::vector<uint32_t> children;
         std::size_t index = 0;
-        for (const nlohmann::json& element : value) {
-          const int item = add(element, path + "[" + std::to_string(index++) + "]", depth + 1);
-          check(yaml_document_append_sequence_item(&doc_, sequence, item));
-        }
+        for (const nlohmann::json& element : value)
+          children.push_back(add(element, path + "[" + std::to_string(index++) + "]", depth + 1));
+        close(sequence, children, children.size());
         return sequence;
       }
       case Type::string:
         // Quoted, as in YAML, so "", "~" and "null" stay strings.
-        return scalar(value.get_ref<const std::string&>(), YAML_DOUBLE_QUOTED_SCALAR_STYLE, path,
-                      "the text");
+        return scalar(value.get_ref<const std::string&>(), false, path, "the text");
       case Type::boolean:
-        return scalar(value.get<bool>() ? "true" : "false", YAML_PLAIN_SCALAR_STYLE, path,
-                      "the value");
+        return scalar(value.get<bool>() ? "true" : "false", true, path, "the value");
       case Type::number_integer:
-        return scalar(std::to_string(value.get<int64_t>()), YAML_PLAIN_SCALAR_STYLE, path,
-                      "the value");
+        return scalar(std::to_string(value.get<int64_t>()), true, path, "the value");
       case Type::number_unsigned:
-        return scalar(std::to_string(value.get<uint64_t>()), YAML_PLAIN_SCALAR_STYLE, path,
-                      "the value");
+        return scalar(std::to_string(value.get<uint64_t>()), true, path, "the value");
       case Type::number_float:
-        return scalar(value.dump(), YAML_PLAIN_SCALAR_STYLE, path, "the value");
+        return scalar(value.dump(), true, path, "the value");
       case Type::null:
-        return scalar("null", YAML_PLAIN_SCALAR_STYLE, path, "the value");
+        return scalar("null", true, path, "the value");
       case Type::binary:
       case Type::discarded:
         break;
@@ -137,38 +204,37 @@ class JsonDocumentBuilder {
 
  private:
   [[noreturn]] void fail(const std::string& path, const std::string& message) const {
-    throw ConfigError(SourceLocation{file_, 0, 0}, path, message);
+    throw ConfigError(SourceLocation{doc_.file, 0, 0}, path, message);
   }
 
-  /// libyaml reports only allocation failures here, once UTF-8 has been checked.
-  static int check(int result) {
-    if (result == 0) throw std::bad_alloc();
-    return result;
+  uint32_t add_node(Node::Kind kind) {
+    Node node;
+    node.kind = kind;
+    doc_.nodes.push_back(node);
+    return static_cast<uint32_t>(doc_.nodes.size() - 1);
   }
 
-  int scalar(std::string_view text, yaml_scalar_style_t style, const std::string& path,
-             const char* what) {
-    if (text.size() > static_cast<std::size_t>(std::numeric_limits<int>::max())) {
+  void close(uint32_t index, const std::vector<uint32_t>& children, std::size_t count) {
+    doc_.nodes[index].first = static_cast<uint32_t>(doc_.links.size());
+    doc_.nodes[index].count = static_cast<uint32_t>(count);
+    doc_.links.insert(doc_.links.end(), children.begin(), children.end());
+  }
+
+  uint32_t scalar(std::string_view text, bool plain, const std::string& path, const char* what) {
+    // A json built in code may hold bytes that are not UTF-8; parsed JSON never does.
+    if (!valid_utf8(text)) fail(path, std::string(what) + " is not valid UTF-8");
+    if (text.size() > std::numeric_limits<uint32_t>::max() - doc_.text.size())
       fail(path, std::string(what) + " is too long");
-    }
-    const int id =
-        yaml_document_add_scalar(&doc_, nullptr, reinterpret_cast<const yaml_char_t*>(text.data()),
-                                 static_cast<int>(text.size()), style);
-    // Besides running out of memory, libyaml refuses only text that is not UTF-8, which JSON
-    // parsed from a socket never holds but a json built in code might.
-    if (id == 0) fail(path, std::string(what) + " is not valid UTF-8");
-    return id;
+    const uint32_t index = add_node(Node::Kind::scalar);
+    doc_.nodes[index].plain = plain;
+    doc_.nodes[index].first = static_cast<uint32_t>(doc_.text.size());
+    doc_.nodes[index].count = static_cast<uint32_t>(text.size());
+    doc_.text.append(text);
+    return index;
   }
 
-  yaml_document_t& doc_;
-  const std::string& file_;
+  Document& doc_;
 };
-
-}  // namespace
-
-YamlNode::YamlNode(std::shared_ptr<const Document> document, const yaml_node_s* node,
-                   std::string path)
-    : document_(std::move(document)), node_(node), path_(std::move(path)) {}
 
 namespace {
 
@@ -192,50 +258,182 @@ SourceLocation location_at_offset(const std::string& text, std::size_t offset,
 
 }  // namespace
 
-YamlNode YamlNode::load_string(const std::string& text, const std::string& display_name) {
-  auto document = std::make_shared<Document>(display_name);
-  yaml_parser_t parser;
-  if (yaml_parser_initialize(&parser) == 0) {
-    throw ConfigError(SourceLocation{display_name, 0, 0}, "", "cannot start the YAML parser");
-  }
-  yaml_parser_set_input_string(&parser, reinterpret_cast<const unsigned char*>(text.data()),
-                               text.size());
-  const bool ok = yaml_parser_load(&parser, &document->doc) != 0;
-  if (!ok) {
-    std::string message = "YAML syntax error: ";
-    message += parser.problem != nullptr ? parser.problem : "malformed document";
-    if (parser.context != nullptr) {
-      message += std::string(" (") + parser.context + " starting at " +
-                 std::to_string(parser.context_mark.line + 1) + ":" +
-                 std::to_string(parser.context_mark.column + 1) + ")";
+/// Reads the first document of a YAML text from libyaml's events into a Document, as libyaml's
+/// own loader would (later documents are not read; an alias is the node its anchor names,
+/// which may contain the alias itself), without a tree of separately allocated nodes.
+class YamlNode::Composer {
+ public:
+  Composer(const std::string& text, Document& doc) : text_(text), doc_(doc) {
+    if (yaml_parser_initialize(&parser_) == 0) {
+      throw ConfigError(SourceLocation{doc.file, 0, 0}, "", "cannot start the YAML parser");
     }
-    SourceLocation where = location_of(parser.problem_mark, display_name);
-    if (parser.error == YAML_READER_ERROR) {
+    yaml_parser_set_input_string(&parser_, reinterpret_cast<const unsigned char*>(text.data()),
+                                 text.size());
+  }
+  ~Composer() {
+    if (holding_) yaml_event_delete(&event_);
+    yaml_parser_delete(&parser_);
+  }
+  Composer(const Composer&) = delete;
+  Composer& operator=(const Composer&) = delete;
+
+  /// The root node's index, or nullopt for an empty stream.
+  std::optional<uint32_t> run() {
+    if (text_.size() >= std::numeric_limits<uint32_t>::max()) {
+      throw ConfigError(SourceLocation{doc_.file, 0, 0}, "", "the file is larger than 4 GiB");
+    }
+    for (;;) {
+      if (yaml_parser_parse(&parser_, &event_) == 0) syntax_error();
+      holding_ = true;
+      const bool done = take(event_);
+      yaml_event_delete(&event_);
+      holding_ = false;
+      if (done) return root_;
+    }
+  }
+
+ private:
+  /// Adds one event's node; true once the first document (or the stream) has ended.
+  bool take(const yaml_event_t& event) {
+    switch (event.type) {
+      case YAML_STREAM_END_EVENT:
+      case YAML_DOCUMENT_END_EVENT:
+        return true;
+      case YAML_ALIAS_EVENT: {
+        const auto anchor = anchors_.find(reinterpret_cast<const char*>(event.data.alias.anchor));
+        if (anchor == anchors_.end()) {
+          throw ConfigError(location_of(event.start_mark, doc_.file), "",
+                            "YAML syntax error: found undefined alias");
+        }
+        attach(anchor->second);
+        return false;
+      }
+      case YAML_SCALAR_EVENT: {
+        const uint32_t index = add(Node::Kind::scalar, event, event.data.scalar.anchor);
+        Node& node = doc_.nodes[index];
+        node.plain = event.data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
+        node.first = static_cast<uint32_t>(doc_.text.size());
+        node.count = static_cast<uint32_t>(event.data.scalar.length);
+        doc_.text.append(reinterpret_cast<const char*>(event.data.scalar.value),
+                         event.data.scalar.length);
+        attach(index);
+        return false;
+      }
+      case YAML_SEQUENCE_START_EVENT:
+      case YAML_MAPPING_START_EVENT: {
+        const bool mapping = event.type == YAML_MAPPING_START_EVENT;
+        const uint32_t index =
+            add(mapping ? Node::Kind::mapping : Node::Kind::sequence, event,
+                mapping ? event.data.mapping_start.anchor : event.data.sequence_start.anchor);
+        attach(index);
+        open_.push_back(Open{index, pending_.size()});
+        return false;
+      }
+      case YAML_SEQUENCE_END_EVENT:
+      case YAML_MAPPING_END_EVENT: {
+        const Open open = open_.back();
+        open_.pop_back();
+        Node& node = doc_.nodes[open.node];
+        const std::size_t children = pending_.size() - open.start;
+        node.first = static_cast<uint32_t>(doc_.links.size());
+        node.count =
+            static_cast<uint32_t>(node.kind == Node::Kind::mapping ? children / 2 : children);
+        doc_.links.insert(doc_.links.end(),
+                          pending_.begin() + static_cast<std::ptrdiff_t>(open.start),
+                          pending_.end());
+        pending_.resize(open.start);
+        return false;
+      }
+      default:  // stream and document starts, nothing to keep
+        return false;
+    }
+  }
+
+  uint32_t add(Node::Kind kind, const yaml_event_t& event, const yaml_char_t* anchor) {
+    Node node;
+    node.kind = kind;
+    node.line = static_cast<uint32_t>(event.start_mark.line);
+    node.column = static_cast<uint32_t>(event.start_mark.column);
+    doc_.nodes.push_back(node);
+    const auto index = static_cast<uint32_t>(doc_.nodes.size() - 1);
+    if (anchor != nullptr) {
+      const auto [at, added] = anchors_.try_emplace(reinterpret_cast<const char*>(anchor), index);
+      if (!added) {
+        const Node& first = doc_.nodes[at->second];
+        throw ConfigError(location_of(event.start_mark, doc_.file), "",
+                          "YAML syntax error: anchor '" + at->first + "' given twice (first at " +
+                              std::to_string(first.line + 1) + ":" +
+                              std::to_string(first.column + 1) + ")");
+      }
+    }
+    return index;
+  }
+
+  /// Makes `index` the next child of the innermost open node, or the root.
+  void attach(uint32_t index) {
+    if (open_.empty()) {
+      root_ = index;
+    } else {
+      pending_.push_back(index);
+    }
+  }
+
+  [[noreturn]] void syntax_error() const {
+    std::string message = "YAML syntax error: ";
+    message += parser_.problem != nullptr ? parser_.problem : "malformed document";
+    if (parser_.context != nullptr) {
+      message += std::string(" (") + parser_.context + " starting at " +
+                 std::to_string(parser_.context_mark.line + 1) + ":" +
+                 std::to_string(parser_.context_mark.column + 1) + ")";
+    }
+    SourceLocation where = location_of(parser_.problem_mark, doc_.file);
+    if (parser_.error == YAML_READER_ERROR) {
       // Decoding errors (a byte that is not UTF-8) carry a byte offset, not a mark.
-      where = location_at_offset(text, parser.problem_offset, display_name);
-      if (parser.problem_value >= 0) {
+      where = location_at_offset(text_, parser_.problem_offset, doc_.file);
+      if (parser_.problem_value >= 0) {
         char byte[16];
-        std::snprintf(byte, sizeof byte, " (byte 0x%02X)", parser.problem_value & 0xff);
+        std::snprintf(byte, sizeof byte, " (byte 0x%02X)", parser_.problem_value & 0xff);
         message += byte;
       }
     }
-    yaml_parser_delete(&parser);
     throw ConfigError(where, "", message);
   }
-  document->loaded = true;
-  yaml_parser_delete(&parser);
-  return YamlNode(document, yaml_document_get_root_node(&document->doc), "");
+
+  struct Open {
+    uint32_t node;
+    std::size_t start;  ///< where its children begin in pending_
+  };
+  const std::string& text_;
+  Document& doc_;
+  yaml_parser_t parser_{};
+  yaml_event_t event_{};
+  bool holding_ = false;  ///< event_ holds an event to delete
+  std::vector<Open> open_;
+  std::vector<uint32_t> pending_;  ///< the open nodes' children so far, innermost last
+  std::unordered_map<std::string, uint32_t> anchors_;
+  std::optional<uint32_t> root_;
+};
+
+YamlNode::YamlNode(std::shared_ptr<const Document> document, const Node* node, std::string path)
+    : document_(std::move(document)), node_(node), path_(std::move(path)) {}
+
+YamlNode YamlNode::load_string(const std::string& text, const std::string& display_name) {
+  auto document = std::make_shared<Document>(display_name);
+  // Sized from the text, so large rule files do not grow the arrays step by step.
+  document->nodes.reserve(text.size() / 4);
+  document->links.reserve(text.size() / 4);
+  document->text.reserve(text.size() / 2);
+  const std::optional<uint32_t> root = Composer(text, *document).run();
+  const Node* node = root ? document->node(*root) : nullptr;
+  return YamlNode(std::move(document), node, "");
 }
 
 YamlNode YamlNode::from_json(const nlohmann::json& value, const std::string& display_name) {
   auto document = std::make_shared<Document>(display_name);
   document->positions_known = false;
-  if (yaml_document_initialize(&document->doc, nullptr, nullptr, nullptr, 1, 1) == 0) {
-    throw std::bad_alloc();
-  }
-  document->loaded = true;
-  JsonDocumentBuilder(document->doc, display_name).add(value, "", 0);
-  return YamlNode(document, yaml_document_get_root_node(&document->doc), "");
+  const uint32_t root = JsonBuilder(*document).add(value, "", 0);
+  const Node* node = document->node(root);
+  return YamlNode(std::move(document), node, "");
 }
 
 YamlNode YamlNode::load_file(const std::string& path) {
@@ -279,25 +477,35 @@ void YamlNode::fail(const std::string& message) const {
   throw ConfigError(location(), path_, message);
 }
 
-YamlNode YamlNode::child(const yaml_node_s* node, std::string path) const {
+YamlNode YamlNode::child(const Node* node, std::string path) const {
   return YamlNode(document_, node, std::move(path));
 }
 
+namespace {
+
+bool is_null_scalar(std::string_view text) {
+  return text.empty() || text == "~" || text == "null" || text == "Null" || text == "NULL";
+}
+
+}  // namespace
+
 bool YamlNode::is_map() const noexcept {
-  return node_ != nullptr && node_->type == YAML_MAPPING_NODE;
+  return node_ != nullptr && node_->kind == Node::Kind::mapping;
 }
 bool YamlNode::is_sequence() const noexcept {
-  return node_ != nullptr && node_->type == YAML_SEQUENCE_NODE;
+  return node_ != nullptr && node_->kind == Node::Kind::sequence;
 }
 bool YamlNode::is_scalar() const noexcept {
-  return node_ != nullptr && node_->type == YAML_SCALAR_NODE && !is_null_scalar(node_);
+  return node_ != nullptr && node_->kind == Node::Kind::scalar && !is_null();
 }
 bool YamlNode::is_null() const noexcept {
-  return node_ == nullptr || is_null_scalar(node_);
+  // Only a plain scalar can be null: '' and "null" are strings.
+  return node_ == nullptr ||
+         (node_->kind == Node::Kind::scalar && node_->plain && is_null_scalar(text()));
 }
 
 std::string_view YamlNode::text() const noexcept {
-  return scalar_text(node_);
+  return document_->scalar(node_);
 }
 
 std::string YamlNode::describe() const {
@@ -309,14 +517,14 @@ std::string YamlNode::describe() const {
 
 void YamlNode::expect_map(std::initializer_list<std::string_view> allowed) const {
   if (!is_map()) fail("expected a mapping, got " + describe());
-  const yaml_node_pair_t* const first = node_->data.mapping.pairs.start;
-  for (const yaml_node_pair_t* pair = first; pair < node_->data.mapping.pairs.top; ++pair) {
+  const uint32_t* const links = document_->children(node_);
+  for (uint32_t pair = 0; pair < node_->count; ++pair) {
     // Positions and paths only for errors: a rule file checks a few maps per rule.
-    const yaml_node_t* key = document_->node(pair->key);
-    if (key->type != YAML_SCALAR_NODE) {
+    const Node* key = document_->node(links[2 * pair]);
+    if (key->kind != Node::Kind::scalar) {
       throw ConfigError(document_->where(key), path_, "mapping keys must be plain words");
     }
-    const std::string_view name = scalar_text(key);
+    const std::string_view name = document_->scalar(key);
     const bool known = std::find(allowed.begin(), allowed.end(), name) != allowed.end();
     if (!known) {
       std::string list;
@@ -328,8 +536,8 @@ void YamlNode::expect_map(std::initializer_list<std::string_view> allowed) const
                         "unknown key (expected one of: " + list + ")");
     }
     // Every key is one of `allowed`, so a repeat is found among as many keys before it.
-    for (const yaml_node_pair_t* before = first; before < pair; ++before) {
-      if (scalar_text(document_->node(before->key)) == name) {
+    for (uint32_t before = 0; before < pair; ++before) {
+      if (document_->scalar(document_->node(links[2 * before])) == name) {
         throw ConfigError(document_->where(key), join_path(path_, name), "key given twice");
       }
     }
@@ -338,27 +546,25 @@ void YamlNode::expect_map(std::initializer_list<std::string_view> allowed) const
 
 std::optional<YamlNode> YamlNode::get(std::string_view key) const {
   if (!is_map()) fail("expected a mapping, got " + describe());
-  for (const yaml_node_pair_t* pair = node_->data.mapping.pairs.start;
-       pair < node_->data.mapping.pairs.top; ++pair) {
-    const yaml_node_t* k = document_->node(pair->key);
-    if (k->type != YAML_SCALAR_NODE || scalar_text(k) != key) continue;
-    const yaml_node_t* value = document_->node(pair->value);
-    if (value == nullptr || is_null_scalar(value)) return std::nullopt;
-    return child(value, join_path(path_, key));
+  const uint32_t* const links = document_->children(node_);
+  for (uint32_t pair = 0; pair < node_->count; ++pair) {
+    const Node* k = document_->node(links[2 * pair]);
+    if (k->kind != Node::Kind::scalar || document_->scalar(k) != key) continue;
+    YamlNode value = child(document_->node(links[2 * pair + 1]), join_path(path_, key));
+    if (value.is_null()) return std::nullopt;
+    return value;
   }
   return std::nullopt;
 }
 
 void YamlNode::refuse_null(std::string_view key, const std::string& message) const {
   if (!is_map()) return;
-  for (const yaml_node_pair_t* pair = node_->data.mapping.pairs.start;
-       pair < node_->data.mapping.pairs.top; ++pair) {
-    const yaml_node_t* k = document_->node(pair->key);
-    if (k->type != YAML_SCALAR_NODE || scalar_text(k) != key) continue;
-    const yaml_node_t* value = document_->node(pair->value);
-    if (value == nullptr || is_null_scalar(value)) {
-      child(value, join_path(path_, key)).fail(message);
-    }
+  const uint32_t* const links = document_->children(node_);
+  for (uint32_t pair = 0; pair < node_->count; ++pair) {
+    const Node* k = document_->node(links[2 * pair]);
+    if (k->kind != Node::Kind::scalar || document_->scalar(k) != key) continue;
+    const YamlNode value = child(document_->node(links[2 * pair + 1]), join_path(path_, key));
+    if (value.is_null()) value.fail(message);
   }
 }
 
@@ -373,18 +579,18 @@ YamlNode YamlNode::require(std::string_view key) const {
 std::vector<std::pair<std::string, YamlNode>> YamlNode::members() const {
   if (!is_map()) fail("expected a mapping, got " + describe());
   std::vector<std::pair<std::string, YamlNode>> out;
-  for (const yaml_node_pair_t* pair = node_->data.mapping.pairs.start;
-       pair < node_->data.mapping.pairs.top; ++pair) {
-    const yaml_node_t* k = document_->node(pair->key);
-    if (k == nullptr || k->type != YAML_SCALAR_NODE) fail("a key must be a plain value");
-    std::string key(scalar_text(k));
+  const uint32_t* const links = document_->children(node_);
+  out.reserve(node_->count);
+  for (uint32_t pair = 0; pair < node_->count; ++pair) {
+    const Node* k = document_->node(links[2 * pair]);
+    if (k->kind != Node::Kind::scalar) fail("a key must be a plain value");
+    std::string key(document_->scalar(k));
     for (const auto& [seen, node] : out) {
       if (seen == key) {
         child(k, join_path(path_, key)).fail("'" + key + "' is given twice");
       }
     }
-    const yaml_node_t* value = document_->node(pair->value);
-    YamlNode node = child(value, join_path(path_, key));
+    YamlNode node = child(document_->node(links[2 * pair + 1]), join_path(path_, key));
     out.emplace_back(std::move(key), std::move(node));
   }
   return out;
@@ -393,12 +599,10 @@ std::vector<std::pair<std::string, YamlNode>> YamlNode::members() const {
 std::vector<YamlNode> YamlNode::items() const {
   if (!is_sequence()) fail("expected a list, got " + describe());
   std::vector<YamlNode> out;
-  const yaml_node_item_t* begin = node_->data.sequence.items.start;
-  const yaml_node_item_t* end = node_->data.sequence.items.top;
-  out.reserve(static_cast<std::size_t>(end - begin));
-  std::size_t index = 0;
-  for (const yaml_node_item_t* item = begin; item < end; ++item, ++index) {
-    out.push_back(child(document_->node(*item), path_ + "[" + std::to_string(index) + "]"));
+  const uint32_t* const links = document_->children(node_);
+  out.reserve(node_->count);
+  for (uint32_t index = 0; index < node_->count; ++index) {
+    out.push_back(child(document_->node(links[index]), path_ + "[" + std::to_string(index) + "]"));
   }
   return out;
 }
@@ -461,23 +665,23 @@ nlohmann::json YamlNode::to_json_at(int depth, std::size_t& budget) const {
   }
   if (is_map()) {
     nlohmann::json out = nlohmann::json::object();
-    for (const yaml_node_pair_t* pair = node_->data.mapping.pairs.start;
-         pair < node_->data.mapping.pairs.top; ++pair) {
-      const yaml_node_t* key = document_->node(pair->key);
-      if (key->type != YAML_SCALAR_NODE) {
+    const uint32_t* const links = document_->children(node_);
+    for (uint32_t pair = 0; pair < node_->count; ++pair) {
+      const Node* key = document_->node(links[2 * pair]);
+      if (key->kind != Node::Kind::scalar) {
         throw ConfigError(document_->where(key), path_, "mapping keys must be plain words");
       }
-      const std::string name(scalar_text(key));
+      const std::string name(document_->scalar(key));
       if (out.contains(name)) {
         throw ConfigError(document_->where(key), join_path(path_, name), "key given twice");
       }
-      out[name] =
-          child(document_->node(pair->value), join_path(path_, name)).to_json_at(depth + 1, budget);
+      out[name] = child(document_->node(links[2 * pair + 1]), join_path(path_, name))
+                      .to_json_at(depth + 1, budget);
     }
     return out;
   }
   const std::string_view value = text();
-  if (node_->data.scalar.style == YAML_PLAIN_SCALAR_STYLE) {
+  if (node_->plain) {
     if (value == "true") return true;
     if (value == "false") return false;
     // Only canonical numbers: "0011" as 11 would change a payload byte or an id.

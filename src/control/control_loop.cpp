@@ -1,6 +1,5 @@
 #include "udpsieve/control/control_loop.hpp"
 
-#include <malloc.h>
 #include <rte_cycles.h>
 #include <unistd.h>
 
@@ -18,6 +17,7 @@
 #include <thread>
 
 #include "capture_session.hpp"
+#include "udpsieve/common/heap.hpp"
 #include "udpsieve/common/protocol.hpp"
 #include "udpsieve/control/flow_steering.hpp"
 #include "udpsieve/control/stats_aggregator.hpp"
@@ -573,15 +573,15 @@ uint64_t resident_bytes() {
 }  // namespace
 
 void ControlLoop::give_back_memory() {
-  // The daemon keeps freed heap memory for the next compile (keep_build_memory in daemon.cpp):
+  // The allocator keeps freed memory for the next compile (keep_build_memory, heap.hpp):
   // right for everyday rule sets, but after a large one is replaced hundreds of MB would stay
   // with the process. Once parts totalling many rules are freed, give the heap's free pages
-  // back to the kernel, keeping a bounded pad for the next reload.
+  // back to the kernel, keeping a bounded pad for the next reload where the allocator can.
   if (retired_rules_ < kTrimAfterRules) return;
   const std::size_t freed_rules = retired_rules_;
   retired_rules_ = 0;
   const uint64_t before = resident_bytes();
-  (void)malloc_trim(kKeptAfterTrim);
+  give_back_free_memory(kKeptAfterTrim);
   spdlog::info("rule parts of {} rule(s) freed; heap trimmed: resident memory {} MiB -> {} MiB",
                freed_rules, before >> 20, resident_bytes() >> 20);
 }

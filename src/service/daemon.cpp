@@ -7,7 +7,6 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include <malloc.h>
 #include <rte_eal.h>
 
 #include <algorithm>
@@ -21,6 +20,7 @@
 #include <string_view>
 #include <thread>
 
+#include "udpsieve/common/heap.hpp"
 #include "udpsieve/common/version.hpp"
 #include "udpsieve/config/eal_args.hpp"
 #include "udpsieve/control/control_loop.hpp"
@@ -227,16 +227,6 @@ bool test_hooks_enabled() {
   return enabled;
 }
 
-/// rte_acl builds in 8 MiB malloc blocks, which glibc would mmap and unmap afresh on every
-/// reload, page-faulting them in each time. Keep such blocks in the heap and let it hold up to
-/// 512 MiB of free memory, so a reload reuses the pages of the previous one. The bound on what
-/// stays: once rule parts of 20,000 rules or more are freed, the control loop trims the heap
-/// to a 64 MiB pad (ControlLoop::give_back_memory).
-void keep_build_memory() {
-  (void)mallopt(M_MMAP_THRESHOLD, 32 << 20);  // glibc's maximum on 64-bit
-  (void)mallopt(M_TRIM_THRESHOLD, 512 << 20);
-}
-
 /// The running daemon, from EAL up to the control loop's end. `runtime` holds the runtime
 /// rules restored from the state file, `restored` those rules in first-match order.
 int serve(const Options& options, config::LoadedConfig& loaded, control::SocketServer& server,
@@ -244,6 +234,7 @@ int serve(const Options& options, config::LoadedConfig& loaded, control::SocketS
           control::SetUpdates& set_updates) {
   const config::DaemonConfig& config = loaded.config;
   keep_build_memory();
+  spdlog::info("memory allocator: {}", heap_allocator());
   // Bound before EAL, like the control socket: a port in use fails before any port is touched.
   std::optional<control::MetricsHttpServer> metrics_http;
   if (config.control.metrics_listen) {

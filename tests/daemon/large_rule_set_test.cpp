@@ -227,6 +227,11 @@ TEST_F(LargeRuleSet, ReplacingTheSetGivesMemoryBack) {
   if (!kAsan) {
     EXPECT_LT(std::stoul(match[3].str()), std::stoul(match[2].str())) << match[0];
   }
+  // The allocator that gave it back: jemalloc where the build links it (common/heap.hpp).
+  EXPECT_NE(log.find(UDPSIEVE_EXPECT_JEMALLOC ? "info memory allocator: jemalloc 5."
+                                              : "info memory allocator: glibc"),
+            std::string::npos)
+      << log;
 }
 
 }  // namespace

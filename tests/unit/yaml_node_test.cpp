@@ -1,13 +1,17 @@
 // YamlNode: key paths, positions, and the exact text of every error it raises.
 #include <gtest/gtest.h>
 #include <unistd.h>
+#include <yaml.h>
 
+#include <algorithm>
+#include <charconv>
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <limits>
+#include <optional>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -440,6 +444,147 @@ TEST(YamlNodeToJsonTest, Errors) {
   EXPECT_TRUE(error.starts_with("t.yaml:1:4: a[0][0]")) << error;
   EXPECT_TRUE(error.ends_with(": nested more than 64 levels deep (an alias that contains itself?)"))
       << error;
+}
+
+TEST(YamlNodeTest, AnchorsAliasesAndDocuments) {
+  const YamlNode root = load("a: &shared {b: 1, c: [x, y]}\nd: *shared\n");
+  EXPECT_EQ(root.require("d").require("b").as_uint(0, 9), 1U);
+  EXPECT_EQ(root.require("d").require("c").items()[1].as_string(), "y");
+  EXPECT_EQ(root.require("d").location().to_string(), "t.yaml:1:4") << "the anchored node's";
+  EXPECT_EQ(error_of([] { (void)load("a: &x 1\nb: &x 2\n"); }),
+            "t.yaml:2:4: YAML syntax error: anchor 'x' given twice (first at 1:4)");
+  // As libyaml's loader: only the first document is read, so what follows is not looked at.
+  EXPECT_EQ(load("a: 1\n---\nb: [\n").require("a").as_string(), "1");
+  EXPECT_TRUE(load("").is_null());
+  EXPECT_TRUE(load("# only a comment\n").is_null());
+  EXPECT_FALSE(load("''").is_null()) << "a quoted empty string is a string";
+  EXPECT_TRUE(load("~").is_null());
+}
+
+// --- differential: the event composer against libyaml's own document loader ------------------
+
+/// What libyaml's document loader makes of `text`, by the rules of YamlNode::to_json; nullopt
+/// where it fails to load or to_json would refuse.
+std::optional<nlohmann::json> reference_json(const std::string& text) {
+  yaml_parser_t parser;
+  if (yaml_parser_initialize(&parser) == 0) return std::nullopt;
+  yaml_parser_set_input_string(&parser, reinterpret_cast<const unsigned char*>(text.data()),
+                               text.size());
+  yaml_document_t doc;
+  const bool loaded = yaml_parser_load(&parser, &doc) != 0;
+  yaml_parser_delete(&parser);
+  if (!loaded) return std::nullopt;
+  std::size_t budget = 10'000'000;
+  const std::function<std::optional<nlohmann::json>(const yaml_node_t*, int)> convert =
+      [&](const yaml_node_t* node, int depth) -> std::optional<nlohmann::json> {
+    if (depth > 64 || budget == 0) return std::nullopt;
+    --budget;
+    if (node == nullptr) return nlohmann::json(nullptr);
+    switch (node->type) {
+      case YAML_SCALAR_NODE: {
+        const std::string value(reinterpret_cast<const char*>(node->data.scalar.value),
+                                node->data.scalar.length);
+        if (node->data.scalar.style != YAML_PLAIN_SCALAR_STYLE) return nlohmann::json(value);
+        if (value.empty() || value == "~" || value == "null" || value == "Null" || value == "NULL")
+          return nlohmann::json(nullptr);
+        if (value == "true") return nlohmann::json(true);
+        if (value == "false") return nlohmann::json(false);
+        const bool digits =
+            std::all_of(value.begin(), value.end(), [](char c) { return c >= '0' && c <= '9'; });
+        uint64_t number = 0;
+        const auto [end, error] =
+            std::from_chars(value.data(), value.data() + value.size(), number);
+        if (digits && !value.empty() && error == std::errc{} &&
+            end == value.data() + value.size() && (value.size() == 1 || value[0] != '0'))
+          return nlohmann::json(number);
+        return nlohmann::json(value);
+      }
+      case YAML_SEQUENCE_NODE: {
+        nlohmann::json out = nlohmann::json::array();
+        for (const yaml_node_item_t* item = node->data.sequence.items.start;
+             item < node->data.sequence.items.top; ++item) {
+          auto value = convert(yaml_document_get_node(&doc, *item), depth + 1);
+          if (!value) return std::nullopt;
+          out.push_back(std::move(*value));
+        }
+        return out;
+      }
+      case YAML_MAPPING_NODE: {
+        nlohmann::json out = nlohmann::json::object();
+        for (const yaml_node_pair_t* pair = node->data.mapping.pairs.start;
+             pair < node->data.mapping.pairs.top; ++pair) {
+          const yaml_node_t* key = yaml_document_get_node(&doc, pair->key);
+          if (key->type != YAML_SCALAR_NODE) return std::nullopt;
+          const std::string name(reinterpret_cast<const char*>(key->data.scalar.value),
+                                 key->data.scalar.length);
+          if (out.contains(name)) return std::nullopt;
+          auto value = convert(yaml_document_get_node(&doc, pair->value), depth + 1);
+          if (!value) return std::nullopt;
+          out[name] = std::move(*value);
+        }
+        return out;
+      }
+      default:
+        return std::nullopt;
+    }
+  };
+  auto out = convert(yaml_document_get_root_node(&doc), 0);
+  yaml_document_delete(&doc);
+  return out;
+}
+
+std::optional<nlohmann::json> composed_json(const std::string& text) {
+  try {
+    return load(text).to_json();
+  } catch (const ConfigError&) {
+    return std::nullopt;
+  }
+}
+
+/// Every YAML file of the tree (the fuzz corpus, examples, configs), whole and cut at many
+/// points, and hand-written documents of every node style: the composer reads each as
+/// libyaml's loader does.
+TEST(YamlNodeTest, ReadsDocumentsAsLibyamlsLoaderDoes) {
+  std::vector<std::string> texts = {
+      "a: &x [1, &y {b: *y}]\n",  // an alias inside the node it names: both refuse to_json
+      "? [complex]\n: key\n",
+      "key: |\n  block\n  text\nother: >-\n  folded\n  text\n",
+      "- 'single'\n- \"double \\u00e9\"\n- plain text\n- 0011\n- 18446744073709551615\n",
+      "{a: 1, b: [2, {c: ~}], 'd': null, e: ''}",
+      "!!str 5\n",
+      "%YAML 1.1\n--- &a\nx: *a\n",
+      "a: &x 1\nb: *x\nc: *x\n",
+      "---\n...\n---\na: 1\n",
+      "[a, b]: 1\n",
+      "- - - deep\n",
+  };
+  std::size_t files = 0;
+  for (const auto& entry :
+       std::filesystem::recursive_directory_iterator(std::string(UDPSIEVE_SOURCE_DIR))) {
+    const std::string path = entry.path().string();
+    if (!entry.is_regular_file() || path.find("/build") != std::string::npos ||
+        path.find("/.git/") != std::string::npos)
+      continue;
+    if (!path.ends_with(".yaml") && !path.ends_with(".yml")) continue;
+    const std::string text = YamlNode::read_file(path);
+    ++files;
+    texts.push_back(text);
+    for (std::size_t cut = 1; cut < 24 && text.size() > 1; ++cut)
+      texts.push_back(text.substr(0, text.size() * cut / 24));
+  }
+  EXPECT_GT(files, 50U) << "the tree's YAML files were found";
+  std::size_t read = 0;
+  for (const std::string& text : texts) {
+    const std::optional<nlohmann::json> expected = reference_json(text);
+    const std::optional<nlohmann::json> got = composed_json(text);
+    ASSERT_EQ(expected.has_value(), got.has_value()) << text;
+    if (expected) {
+      EXPECT_EQ(*got, *expected) << text;
+      ++read;
+    }
+  }
+  EXPECT_GT(read, texts.size() / 3) << "most documents read";
+  EXPECT_LT(read, texts.size()) << "some cuts fail";
 }
 
 }  // namespace
