@@ -613,6 +613,8 @@ void collect_rules(LoadedConfig& loaded, const RuleFiles& files, const RuleFileM
   }
   loaded.parsed_files.clear();
   loaded.files_reused = 0;
+  // Most reloads keep about as many rules as the last one had.
+  if (memo != nullptr) collector.reserve(memo->rules->rules().size());
   for (std::size_t i = 0; i < files.files.size(); ++i) {
     if (i == files.files_before_dynamic) loaded.dynamic_at = collector.rules().size();
     ParsedRuleFile file{files.files[i],

@@ -127,12 +127,18 @@ std::optional<std::size_t> exact_entries(const Rule& rule, const Signature& s, F
   return count;
 }
 
+/// Adds `shape` to `shapes` unless it is there; true when it was added.
+bool add_shape(std::vector<ExactPlan::Shape>& shapes, const ExactPlan::Shape& shape) {
+  if (std::find(shapes.begin(), shapes.end(), shape) != shapes.end()) return false;
+  shapes.push_back(shape);
+  return true;
+}
+
 /// The distinct shapes of `rule`'s entries.
 std::vector<ExactPlan::Shape> shapes_of(const Rule& rule, const Signature& s, Family family) {
   std::vector<ExactPlan::Shape> shapes;
-  for_each_entry(rule, s, family, [&](const ExactPlan::Shape& shape, auto&&...) {
-    if (std::find(shapes.begin(), shapes.end(), shape) == shapes.end()) shapes.push_back(shape);
-  });
+  for_each_entry(rule, s, family,
+                 [&](const ExactPlan::Shape& shape, auto&&...) { (void)add_shape(shapes, shape); });
   return shapes;
 }
 
@@ -147,9 +153,8 @@ std::optional<ExactPlan> plan_exact(const std::vector<Rule>& rules,
     const std::optional<std::size_t> count = exact_entries(rules[i], *s, family);
     if (!count) return std::nullopt;
     for (const ExactPlan::Shape& shape : shapes_of(rules[i], *s, family)) {
-      if (std::find(plan.shapes.begin(), plan.shapes.end(), shape) != plan.shapes.end()) continue;
-      if (plan.shapes.size() == kMaxExactShapes) return std::nullopt;
-      plan.shapes.push_back(shape);
+      if (add_shape(plan.shapes, shape) && plan.shapes.size() > kMaxExactShapes)
+        return std::nullopt;
     }
     plan.entries += *count;
   }
@@ -198,11 +203,8 @@ ExactSplit split_exact(const std::vector<Rule>& rules, Family family) {
     }
     split.members.push_back(candidate.index);
     split.plan.entries += candidate.entries;
-    for (const ExactPlan::Shape& shape : candidate.shapes) {
-      if (std::find(split.plan.shapes.begin(), split.plan.shapes.end(), shape) ==
-          split.plan.shapes.end())
-        split.plan.shapes.push_back(shape);
-    }
+    for (const ExactPlan::Shape& shape : candidate.shapes)
+      (void)add_shape(split.plan.shapes, shape);
   }
   std::sort(split.rest.begin(), split.rest.end());
   return split;

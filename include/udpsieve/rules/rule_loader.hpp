@@ -45,6 +45,8 @@ class RuleCollector {
   /// collector does not know: the caller reads every file afresh to report both positions.
   struct ParsedIdConflict {};
 
+  /// Room for `rules` rules in all, so adding files does not move the ones added before.
+  void reserve(std::size_t rules) { rules_.reserve(rules); }
   [[nodiscard]] const std::vector<Rule>& rules() const noexcept { return rules_; }
   [[nodiscard]] std::vector<Rule> take() { return std::move(rules_); }
   /// The `steering:` entries of the files, in order (ids unique across rules and steering).
