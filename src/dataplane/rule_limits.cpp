@@ -256,9 +256,10 @@ std::vector<ContextPlan> plan_contexts(const std::vector<rules::Rule>& rules, Fa
   return plans;
 }
 
-std::size_t classifier_entries(const rules::Rule& rule, Family family) {
-  const std::optional<Signature> s = signature_of(rule, family);
-  if (!s) return 0;
+namespace {
+
+/// classifier_entries() of a rule whose signature for `family` is `s`.
+std::size_t entries_with(const rules::Rule& rule, Family family, const Signature& s) {
   const rules::Match& m = rule.match;
   const auto count = [&](const std::vector<Prefix>& list) {
     return static_cast<std::size_t>(std::max(prefixes_of(list, family), 1));
@@ -266,17 +267,24 @@ std::size_t classifier_entries(const rules::Rule& rule, Family family) {
   std::size_t total = 1;
   for (std::size_t n : {count(m.src), count(m.dst), std::max<std::size_t>(m.src_set.size(), 1),
                         std::max<std::size_t>(m.dst_set.size(), 1),
-                        list_size_if((s->fields & kPinsSrcPort) != 0, m.src_port.size()),
-                        list_size_if((s->fields & kPinsDstPort) != 0, m.dst_port.size()),
-                        list_size_if((s->fields & kPinsInPort) != 0, m.in_port.size()),
-                        list_size_if((s->fields & kPinsLength) != 0, m.length.size()),
-                        list_size_if((s->fields & kPinsTtl) != 0, m.ttl.size()),
-                        list_size_if((s->fields & kPinsDscp) != 0, m.dscp.size()),
-                        list_size_if((s->fields & kPinsVlan) != 0, m.vlan.size())}) {
+                        list_size_if((s.fields & kPinsSrcPort) != 0, m.src_port.size()),
+                        list_size_if((s.fields & kPinsDstPort) != 0, m.dst_port.size()),
+                        list_size_if((s.fields & kPinsInPort) != 0, m.in_port.size()),
+                        list_size_if((s.fields & kPinsLength) != 0, m.length.size()),
+                        list_size_if((s.fields & kPinsTtl) != 0, m.ttl.size()),
+                        list_size_if((s.fields & kPinsDscp) != 0, m.dscp.size()),
+                        list_size_if((s.fields & kPinsVlan) != 0, m.vlan.size())}) {
     if (total > kMaxEntriesPerRule / n) return kMaxEntriesPerRule + 1;
     total *= n;
   }
   return total;
+}
+
+}  // namespace
+
+std::size_t classifier_entries(const rules::Rule& rule, Family family) {
+  const std::optional<Signature> s = signature_of(rule, family);
+  return s ? entries_with(rule, family, *s) : 0;
 }
 
 std::vector<uint16_t> payload_offsets(const std::vector<rules::Rule>& rules) {
@@ -297,8 +305,17 @@ namespace {
 void check_family(const std::vector<rules::Rule>& rules, Family family) {
   const char* family_name = family == Family::ipv4 ? "IPv4" : "IPv6";
   std::size_t entries = 0;
+  // Planning merges the rules of one signature into one context, never splits them: rules of
+  // at most kMaxSignatures signatures need no plan to pass. One walk over the rules (each
+  // signature found once) serves both checks.
+  std::vector<Signature> signatures;
   for (const rules::Rule& rule : rules) {
-    const std::size_t count = classifier_entries(rule, family);
+    const std::optional<Signature> s = signature_of(rule, family);
+    if (!s) continue;  // no entries in this family
+    if (signatures.size() <= kMaxSignatures &&
+        std::find(signatures.begin(), signatures.end(), *s) == signatures.end())
+      signatures.push_back(*s);
+    const std::size_t count = entries_with(rule, family, *s);
     if (count > kMaxEntriesPerRule) {
       throw ConfigError(rule.where, "rule " + rule.id,
                         "its lists combine into more than " + std::to_string(kMaxEntriesPerRule) +
@@ -312,15 +329,6 @@ void check_family(const std::vector<rules::Rule>& rules, Family family) {
                             std::to_string(kMaxEntriesPerFamily) + " " + family_name +
                             " classifier entries, the most one rule set may compile to");
     }
-  }
-  // Planning merges the rules of one signature into one context, never splits them: rules of
-  // at most kMaxSignatures signatures need no plan to pass.
-  std::vector<Signature> signatures;
-  for (const rules::Rule& rule : rules) {
-    const std::optional<Signature> s = signature_of(rule, family);
-    if (!s || std::find(signatures.begin(), signatures.end(), *s) != signatures.end()) continue;
-    signatures.push_back(*s);
-    if (signatures.size() > kMaxSignatures) break;
   }
   if (signatures.size() <= kMaxSignatures) return;
   const std::vector<ContextPlan> plans = plan_contexts(rules, family);
