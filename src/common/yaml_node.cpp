@@ -84,6 +84,15 @@ struct YamlNode::Document {
   }
   /// A sequence's items, or a mapping's keys and values alternating.
   const uint32_t* children(const Node* n) const noexcept { return links.data() + n->first; }
+  /// Gives node `index` (a sequence or mapping) the children [begin, end): items, or keys and
+  /// values alternating.
+  void set_children(uint32_t index, const uint32_t* begin, const uint32_t* end) {
+    Node& n = nodes[index];
+    const auto size = static_cast<std::size_t>(end - begin);
+    n.first = static_cast<uint32_t>(links.size());
+    n.count = static_cast<uint32_t>(n.kind == Node::Kind::mapping ? size / 2 : size);
+    links.insert(links.end(), begin, end);
+  }
 
   /// Where `n` starts, or {file, 0, 0} when positions are unknown.
   SourceLocation where(const Node* n) const {
@@ -170,7 +179,7 @@ class YamlNode::JsonBuilder {
           children.push_back(scalar(it.key(), true, path, "a key"));
           children.push_back(add(it.value(), join_path(path, it.key()), depth + 1));
         }
-        close(mapping, children, children.size() / 2);
+        doc_.set_children(mapping, children.data(), children.data() + children.size());
         return mapping;
       }
       case Type::array: {
@@ -179,7 +188,7 @@ class YamlNode::JsonBuilder {
         std::size_t index = 0;
         for (const nlohmann::json& element : value)
           children.push_back(add(element, path + "[" + std::to_string(index++) + "]", depth + 1));
-        close(sequence, children, children.size());
+        doc_.set_children(sequence, children.data(), children.data() + children.size());
         return sequence;
       }
       case Type::string:
@@ -212,12 +221,6 @@ class YamlNode::JsonBuilder {
     node.kind = kind;
     doc_.nodes.push_back(node);
     return static_cast<uint32_t>(doc_.nodes.size() - 1);
-  }
-
-  void close(uint32_t index, const std::vector<uint32_t>& children, std::size_t count) {
-    doc_.nodes[index].first = static_cast<uint32_t>(doc_.links.size());
-    doc_.nodes[index].count = static_cast<uint32_t>(count);
-    doc_.links.insert(doc_.links.end(), children.begin(), children.end());
   }
 
   uint32_t scalar(std::string_view text, bool plain, const std::string& path, const char* what) {
@@ -333,14 +336,8 @@ class YamlNode::Composer {
       case YAML_MAPPING_END_EVENT: {
         const Open open = open_.back();
         open_.pop_back();
-        Node& node = doc_.nodes[open.node];
-        const std::size_t children = pending_.size() - open.start;
-        node.first = static_cast<uint32_t>(doc_.links.size());
-        node.count =
-            static_cast<uint32_t>(node.kind == Node::Kind::mapping ? children / 2 : children);
-        doc_.links.insert(doc_.links.end(),
-                          pending_.begin() + static_cast<std::ptrdiff_t>(open.start),
-                          pending_.end());
+        doc_.set_children(open.node, pending_.data() + open.start,
+                          pending_.data() + pending_.size());
         pending_.resize(open.start);
         return false;
       }
