@@ -43,12 +43,9 @@ void fill_acl_windows(const std::vector<uint16_t>& offsets, const uint8_t* paylo
       std::memcpy(key.payload[w], payload + offset, 16);
       continue;
     }
-    // Fewer than 16 bytes (often none): copied byte by byte, not by a call with a length.
     const uint32_t present = payload_length > offset ? payload_length - offset : 0;
-    uint8_t bytes[16] = {};
-    for (uint32_t i = 0; i < present; ++i)
-      bytes[i] = payload[offset + i];
-    std::memcpy(key.payload[w], bytes, 16);
+    if (present != 0) std::memcpy(key.payload[w], payload + offset, present);
+    std::memset(key.payload[w] + present, 0, 16 - present);
   }
 }
 
