@@ -613,16 +613,10 @@ void collect_rules(LoadedConfig& loaded, const RuleFiles& files, const RuleFileM
   }
   loaded.parsed_files.clear();
   loaded.files_reused = 0;
-  // Most reloads keep about as many rules as the last one had.
-  if (memo != nullptr) collector.reserve(memo->rules->rules().size());
   for (std::size_t i = 0; i < files.files.size(); ++i) {
     if (i == files.files_before_dynamic) loaded.dynamic_at = collector.rules().size();
-    ParsedRuleFile file{files.files[i],
-                        YamlNode::read_file(files.files[i]),
-                        collector.rules().size(),
-                        0,
-                        collector.steering().size(),
-                        0};
+    ParsedRuleFile file{files.files[i], YamlNode::read_file(files.files[i]), nullptr,
+                        collector.steering().size(), 0};
     const ParsedRuleFile* same = nullptr;
     if (memo != nullptr) {
       for (const ParsedRuleFile& known : memo->files) {
@@ -631,17 +625,16 @@ void collect_rules(LoadedConfig& loaded, const RuleFiles& files, const RuleFileM
     }
     bool reused = false;
     if (same != nullptr) {
-      const std::vector<rules::Rule>& known = memo->rules->rules();
       reused = collector.add_parsed(
-          std::span(known).subspan(same->first_rule, same->rules),
-          std::span(memo->steering).subspan(same->first_steering, same->steering));
+          same->rules, std::span(memo->steering).subspan(same->first_steering, same->steering),
+          memo->rules);
     }
     if (reused) {
       ++loaded.files_reused;
+      file.rules = same->rules;
     } else {
-      collector.add_document(YamlNode::load_string(file.text, file.path));
+      file.rules = collector.add_document(YamlNode::load_string(file.text, file.path));
     }
-    file.rules = collector.rules().size() - file.first_rule;
     file.steering = collector.steering().size() - file.first_steering;
     loaded.parsed_files.push_back(std::move(file));
   }

@@ -42,9 +42,8 @@ void note_rule_sets(const dataplane::Table& table,
 std::optional<uint64_t> rule_word(const dataplane::Table& table, const std::string& id) {
   for (const dataplane::PartKind kind : {dataplane::PartKind::file, dataplane::PartKind::runtime}) {
     const dataplane::RulePart& part = table.part(kind);
-    if (const rules::Rule* rule = part.rules().find(id)) {
-      const auto index = static_cast<uint32_t>(rule - part.rules().rules().data());
-      return dataplane::CaptureFilter::rule(part.generation(), index);
+    if (const std::size_t index = part.rules().position(id); index != rules::RuleSet::npos) {
+      return dataplane::CaptureFilter::rule(part.generation(), static_cast<uint32_t>(index));
     }
   }
   return std::nullopt;

@@ -16,15 +16,14 @@ using nlohmann::json;
 
 /// The rules of `table` in first-match order (file rules before `dynamic`, runtime rules, the
 /// other file rules), as the analysis needs them.
-std::vector<rules::Rule> first_match_order(const dataplane::Table& table) {
-  const auto& file = table.file().rules().rules();
-  const auto& runtime = table.runtime().rules().rules();
+rules::RuleList first_match_order(const dataplane::Table& table) {
+  const rules::RuleList& file = table.file().rules().rules();
+  const rules::RuleList& runtime = table.runtime().rules().rules();
   const std::size_t at = table.runtime_at();
-  std::vector<rules::Rule> list;
-  list.reserve(file.size() + runtime.size());
-  list.insert(list.end(), file.begin(), file.begin() + static_cast<std::ptrdiff_t>(at));
-  list.insert(list.end(), runtime.begin(), runtime.end());
-  list.insert(list.end(), file.begin() + static_cast<std::ptrdiff_t>(at), file.end());
+  rules::RuleList list;
+  list.append(file, 0, at);
+  list.append(runtime, 0, runtime.size());
+  list.append(file, at, file.size() - at);
   return list;
 }
 
@@ -58,7 +57,7 @@ FlowSteering::Plan FlowSteering::plan(const dataplane::Table& table,
   for (std::size_t p = 0; p < ports_.size(); ++p)
     any_offload = any_offload || wanted_on(p);
   uint32_t next_priority = 0;
-  std::vector<rules::Rule> list;
+  rules::RuleList list;
   if (any_offload) {
     list = first_match_order(table);
     plan.decisions = rules::plan_offload(list);
@@ -255,7 +254,7 @@ json FlowSteering::status(const dataplane::Table& table, const config::LoadedCon
   std::vector<std::string> computed_ids;
   const bool fresh = current_.decisions.empty();
   if (fresh) {
-    const std::vector<rules::Rule> list = first_match_order(table);
+    const rules::RuleList list = first_match_order(table);
     computed = rules::plan_offload(list);
     for (const rules::OffloadDecision& decision : computed)
       computed_ids.push_back(list[decision.rule].id);

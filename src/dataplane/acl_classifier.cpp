@@ -390,9 +390,8 @@ std::string acl_algorithm_name(int algorithm) {
   }
 }
 
-AclClassifier::AclClassifier(const std::vector<rules::Rule>& rules, int socket,
-                             const std::string& name, bool windows_at_end,
-                             const std::function<void()>& checkpoint) {
+AclClassifier::AclClassifier(const rules::RuleList& rules, int socket, const std::string& name,
+                             bool windows_at_end, const std::function<void()>& checkpoint) {
   const auto start = std::chrono::steady_clock::now();
   windows_ = payload_offsets(rules);
   if (windows_at_end && !windows_.empty()) {

@@ -144,7 +144,7 @@ std::vector<ExactPlan::Shape> shapes_of(const Rule& rule, const Signature& s, Fa
 
 }  // namespace
 
-std::optional<ExactPlan> plan_exact(const std::vector<Rule>& rules,
+std::optional<ExactPlan> plan_exact(const rules::RuleList& rules,
                                     const std::vector<std::size_t>& members, Family family) {
   ExactPlan plan;
   for (const std::size_t i : members) {
@@ -161,7 +161,7 @@ std::optional<ExactPlan> plan_exact(const std::vector<Rule>& rules,
   return plan;
 }
 
-ExactSplit split_exact(const std::vector<Rule>& rules, Family family) {
+ExactSplit split_exact(const rules::RuleList& rules, Family family) {
   struct Candidate {
     std::size_t index;
     std::size_t entries;
@@ -211,7 +211,7 @@ ExactSplit split_exact(const std::vector<Rule>& rules, Family family) {
 }
 
 template <unsigned Words>
-ExactLookup<Words>::ExactLookup(const std::vector<Rule>& rules,
+ExactLookup<Words>::ExactLookup(const rules::RuleList& rules,
                                 const std::vector<std::size_t>& members, const ExactPlan& plan,
                                 const std::vector<uint16_t>& windows, std::array<uint64_t, 2> seed)
     : seed_(seed) {

@@ -198,14 +198,14 @@ std::string signature_name(const Signature& s) {
   return out.empty() ? "no field" : out;
 }
 
-std::vector<ContextPlan> plan_contexts(const std::vector<rules::Rule>& rules, Family family) {
+std::vector<ContextPlan> plan_contexts(const rules::RuleList& rules, Family family) {
   std::vector<std::size_t> all(rules.size());
   for (std::size_t i = 0; i < all.size(); ++i)
     all[i] = i;
   return plan_contexts(rules, family, all);
 }
 
-std::vector<ContextPlan> plan_contexts(const std::vector<rules::Rule>& rules, Family family,
+std::vector<ContextPlan> plan_contexts(const rules::RuleList& rules, Family family,
                                        const std::vector<std::size_t>& members) {
   // Group by signature, in first-use order.
   std::vector<Group> groups;
@@ -287,7 +287,7 @@ std::size_t classifier_entries(const rules::Rule& rule, Family family) {
   return s ? entries_with(rule, family, *s) : 0;
 }
 
-std::vector<uint16_t> payload_offsets(const std::vector<rules::Rule>& rules) {
+std::vector<uint16_t> payload_offsets(const rules::RuleList& rules) {
   std::vector<uint16_t> offsets;
   for (const rules::Rule& rule : rules) {
     if (!rule.match.payload) continue;
@@ -302,7 +302,7 @@ std::vector<uint16_t> payload_offsets(const std::vector<rules::Rule>& rules) {
 namespace {
 
 /// Classifier size limits of one family: entries per rule and in all, and lookups per packet.
-void check_family(const std::vector<rules::Rule>& rules, Family family) {
+void check_family(const rules::RuleList& rules, Family family) {
   const char* family_name = family == Family::ipv4 ? "IPv4" : "IPv6";
   std::size_t entries = 0;
   // Planning merges the rules of one signature into one context, never splits them: rules of
@@ -350,7 +350,7 @@ void check_family(const std::vector<rules::Rule>& rules, Family family) {
 
 }  // namespace
 
-void check_rule_limits(const std::vector<rules::Rule>& rules, uint32_t workers) {
+void check_rule_limits(const rules::RuleList& rules, uint32_t workers) {
   workers = std::max<uint32_t>(workers, 1);
   check_family(rules, Family::ipv4);
   check_family(rules, Family::ipv6);

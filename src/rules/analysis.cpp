@@ -257,8 +257,7 @@ std::string describe_rule(const Rule& rule) {
 
 }  // namespace
 
-AnalysisResult find_unreachable_rules(std::span<const Rule> rules,
-                                      std::chrono::milliseconds budget) {
+AnalysisResult find_unreachable_rules(const RuleList& rules, std::chrono::milliseconds budget) {
   // The budget covers the preparation too: a rule with 100,000 prefixes takes a while to
   // normalise, and a file can hold many.
   const Clock::time_point deadline = Clock::now() + budget;
@@ -307,7 +306,7 @@ bool match_covers(const Match& outer, const Match& inner) {
   return covers(make_shape(outer), make_shape(inner));
 }
 
-std::string finding_message(const RuleFinding& finding, std::span<const Rule> rules) {
+std::string finding_message(const RuleFinding& finding, const RuleList& rules) {
   const std::string head = describe_rule(rules[finding.rule]) + " never matches: ";
   if (finding.kind == RuleFinding::Kind::duplicate) {
     return head + describe_rule(rules[finding.by]) + " has the same match";

@@ -462,8 +462,7 @@ class SourceIndex {
 
 }  // namespace
 
-std::vector<OffloadDecision> plan_offload(const std::vector<Rule>& rules,
-                                          const OffloadLimits& limits) {
+std::vector<OffloadDecision> plan_offload(const RuleList& rules, const OffloadLimits& limits) {
   std::vector<Shape> shapes;
   shapes.reserve(rules.size());
   for (const Rule& rule : rules)

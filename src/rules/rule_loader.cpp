@@ -278,30 +278,54 @@ RuleCollector::RuleCollector(std::vector<std::string> port_names,
                              std::vector<std::string> set_slots)
     : port_names_(std::move(port_names)), set_slots_(std::move(set_slots)) {}
 
+RuleList RuleCollector::take() {
+  if (!reused_.empty()) {
+    // Where each rule set's find() lands for an id: a reused block when the address falls in
+    // one. The blocks' own ids are unique together (their load checked them).
+    std::vector<std::pair<const Rule*, const Rule*>> spans;
+    std::vector<const RuleSet*> sets;
+    for (const auto& [block, set] : reused_) {
+      spans.emplace_back(block->data(), block->data() + block->size());
+      if (std::find(sets.begin(), sets.end(), set.get()) == sets.end()) sets.push_back(set.get());
+    }
+    std::sort(spans.begin(), spans.end());
+    const auto reused = [&](const Rule* rule) {
+      auto it = std::upper_bound(spans.begin(), spans.end(), std::pair(rule, rule),
+                                 [](const auto& a, const auto& b) { return a.first < b.first; });
+      return it != spans.begin() && rule < (--it)->second;
+    };
+    for (const auto& [id, origin] : ids_) {
+      if (origin.parsed_earlier) continue;  // a reused file's steering id: unique with its rules
+      for (const RuleSet* set : sets) {
+        const Rule* rule = set->find(id);
+        if (rule != nullptr && reused(rule)) throw ParsedIdConflict{};
+      }
+    }
+  }
+  return std::move(rules_);
+}
+
 void RuleCollector::add_file(const std::string& path) {
   add_document(YamlNode::load_file(path));
 }
 
-bool RuleCollector::add_parsed(std::span<const Rule> rules,
-                               std::span<const SteeringRule> steering) {
+bool RuleCollector::add_parsed(const RuleList::Block& block, std::span<const SteeringRule> steering,
+                               std::shared_ptr<const RuleSet> earlier) {
   // The file's own ids are unique (it parsed before); only the earlier files' may clash.
-  const auto taken = [&](const std::string& id) { return ids_.contains(id); };
-  if (std::any_of(rules.begin(), rules.end(), [&](const Rule& r) { return taken(r.id); }) ||
-      std::any_of(steering.begin(), steering.end(),
-                  [&](const SteeringRule& r) { return taken(r.id); })) {
+  if (std::any_of(steering.begin(), steering.end(),
+                  [&](const SteeringRule& r) { return ids_.contains(r.id); })) {
     return false;
   }
-  for (const Rule& rule : rules)
-    ids_.emplace(rule.id, IdOrigin{{}, {}, true});
   for (const SteeringRule& rule : steering)
     ids_.emplace(rule.id, IdOrigin{{}, {}, true});
-  rules_.insert(rules_.end(), rules.begin(), rules.end());
+  if (block != nullptr && !block->empty()) reused_.emplace_back(block, std::move(earlier));
+  rules_.append(block);
   steering_.insert(steering_.end(), steering.begin(), steering.end());
   return true;
 }
 
-void RuleCollector::add_document(const YamlNode& root) {
-  if (root.is_null()) return;  // an empty file (or only comments) holds no rules
+RuleList::Block RuleCollector::add_document(const YamlNode& root) {
+  if (root.is_null()) return nullptr;  // an empty file (or only comments) holds no rules
   if (!root.is_map()) {
     root.fail("a rule file must be a mapping with the key 'rules', got " + root.describe());
   }
@@ -324,15 +348,12 @@ void RuleCollector::add_document(const YamlNode& root) {
     }
   }
   ids_.merge(ids);
-  if (rules_.empty()) {
-    rules_ = std::move(parsed);
-  } else {
-    rules_.reserve(rules_.size() + parsed.size());
-    for (Rule& rule : parsed)
-      rules_.push_back(std::move(rule));
-  }
+  RuleList::Block block;
+  if (!parsed.empty()) block = std::make_shared<const std::vector<Rule>>(std::move(parsed));
+  rules_.append(block);
   for (SteeringRule& rule : steering)
     steering_.push_back(std::move(rule));
+  return block;
 }
 
 SteeringRule RuleCollector::parse_steering(const YamlNode& node) const {

@@ -1,5 +1,8 @@
 #include "udpsieve/rules/rule_set.hpp"
 
+#include <bit>
+#include <functional>
+#include <stdexcept>
 #include <utility>
 
 namespace udpsieve::rules {
@@ -8,16 +11,52 @@ const char* verdict_name(Verdict verdict) noexcept {
   return verdict == Verdict::drop ? "drop" : "forward";
 }
 
-RuleSet::RuleSet(std::vector<Rule> rules, Verdict default_action, Verdict non_udp)
+namespace {
+
+uint64_t hash_of(std::string_view id) noexcept {
+  return std::hash<std::string_view>{}(id);
+}
+
+}  // namespace
+
+RuleSet::RuleSet(RuleList rules, Verdict default_action, Verdict non_udp)
     : rules_(std::move(rules)), default_action_(default_action), non_udp_(non_udp) {
-  index_.reserve(rules_.size());
-  for (std::size_t i = 0; i < rules_.size(); ++i)
-    index_.emplace(rules_[i].id, i);
+  if (rules_.size() >= 0xffffffffU) throw std::length_error("RuleSet: too many rules");
+  if (rules_.empty()) return;
+  // At most half full, so a probe ends soon at an empty slot.
+  index_.assign(std::bit_ceil(rules_.size() * 2), 0);
+  const std::size_t mask = index_.size() - 1;
+  for (std::size_t i = 0; i < rules_.size(); ++i) {
+    const uint64_t hash = hash_of(rules_[i].id);
+    for (std::size_t slot = hash & mask;; slot = (slot + 1) & mask) {
+      const uint64_t held = index_[slot];
+      if (held == 0) {
+        index_[slot] = (hash & ~0xffffffffULL) | (i + 1);
+        break;
+      }
+      // An id given twice keeps its first position (as find() always answered).
+      if ((held >> 32) == (hash >> 32) && rules_[(held & 0xffffffffU) - 1].id == rules_[i].id) {
+        break;
+      }
+    }
+  }
+}
+
+std::size_t RuleSet::position(std::string_view id) const noexcept {
+  if (index_.empty()) return npos;
+  const uint64_t hash = hash_of(id);
+  const std::size_t mask = index_.size() - 1;
+  for (std::size_t slot = hash & mask;; slot = (slot + 1) & mask) {
+    const uint64_t held = index_[slot];
+    if (held == 0) return npos;
+    const std::size_t at = (held & 0xffffffffU) - 1;
+    if ((held >> 32) == (hash >> 32) && rules_[at].id == id) return at;
+  }
 }
 
 const Rule* RuleSet::find(std::string_view id) const noexcept {
-  const auto it = index_.find(id);
-  return it == index_.end() ? nullptr : &rules_[it->second];
+  const std::size_t at = position(id);
+  return at == npos ? nullptr : &rules_[at];
 }
 
 }  // namespace udpsieve::rules

@@ -425,7 +425,7 @@ int serve(const Options& options, config::LoadedConfig& loaded, control::SocketS
   // The rules live on in the table's parts; the configuration kept beside them needs no copy
   // (with 250,000 rules each copy is hundreds of MB).
   const std::size_t file_rules = loaded.rules.size();
-  std::vector<rules::Rule>().swap(loaded.rules);
+  loaded.rules = {};
   control::ControlLoop loop(std::move(parts), std::make_shared<const config::LoadedConfig>(loaded));
 
   for (std::size_t w = 0; w < workers.size(); ++w) {

@@ -167,7 +167,7 @@ void apply_overrides(const Options& options, config::DaemonConfig& config) {
   }
 }
 
-std::shared_ptr<const dataplane::RulePart> make_file_part(std::vector<rules::Rule> rules,
+std::shared_ptr<const dataplane::RulePart> make_file_part(rules::RuleList rules,
                                                           const config::DaemonConfig& config,
                                                           const CompileEnv& env,
                                                           uint64_t generation,
@@ -239,8 +239,7 @@ control::CompileOutcome build_runtime(const control::JobRequest& request, const 
   return outcome;
 }
 
-std::vector<std::string> unreachable_rule_warnings(const std::vector<rules::Rule>& rules,
-                                                   bool& complete) {
+std::vector<std::string> unreachable_rule_warnings(const rules::RuleList& rules, bool& complete) {
   const rules::AnalysisResult analysis = rules::find_unreachable_rules(
       rules, std::chrono::duration_cast<std::chrono::milliseconds>(kAnalysisBudget));
   std::vector<std::string> warnings;

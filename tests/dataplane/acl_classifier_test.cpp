@@ -787,7 +787,7 @@ rules:
 )yaml";
   rules::RuleCollector collector({"p0", "p1", "p2", "p3"});
   collector.add_document(YamlNode::load_string(kRules, "limits.yaml"));
-  const std::vector<Rule> rules = collector.take();
+  const std::vector<Rule> rules = collector.take().to_vector();
   ASSERT_EQ(rules.size(), 27U);
   ASSERT_NO_THROW(check_rule_limits(rules, 1));
   try {

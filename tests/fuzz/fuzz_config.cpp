@@ -133,7 +133,7 @@ void fuzz_rule_file(const std::string& text) {
   try {
     udpsieve::rules::RuleCollector collector({"wan", "lan"});
     collector.add_document(udpsieve::YamlNode::load_string(text, "fuzz-rules.yaml"));
-    rules = collector.take();
+    rules = collector.take().to_vector();
   } catch (const ConfigError&) {
     return;
   }

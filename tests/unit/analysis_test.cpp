@@ -24,7 +24,7 @@ const std::vector<std::string> kPorts = {"wan", "lan", "dmz"};
 std::vector<Rule> load(const std::string& yaml) {
   RuleCollector collector(kPorts);
   collector.add_document(YamlNode::load_string(yaml, "rules.yaml"));
-  return collector.take();
+  return collector.take().to_vector();
 }
 
 /// The finding lines for a rule file, in order.

@@ -206,7 +206,7 @@ const std::vector<std::string> kPorts = {"wan", "lan", "dmz"};
 std::vector<Rule> load(const std::string& yaml) {
   RuleCollector collector(kPorts);
   collector.add_document(YamlNode::load_string(yaml, "rules.yaml"));
-  return collector.take();
+  return collector.take().to_vector();
 }
 
 /// A rule file of one-line rules: {"{id: a, action: drop}", ...}.

@@ -645,7 +645,7 @@ std::vector<Rule> load_rules(const std::string& yaml,
                              const std::vector<std::string>& slots = kSlots) {
   RuleCollector collector(kPorts, slots);
   collector.add_document(YamlNode::load_string(yaml, "rules.yaml"));
-  return collector.take();
+  return collector.take().to_vector();
 }
 
 std::string rule_error_of(const std::string& yaml, const std::vector<std::string>& slots = kSlots) {

@@ -79,7 +79,7 @@ TEST(ReloadPolicy, EverythingElseNeedsARestartAndIsNamed) {
 std::vector<udpsieve::rules::Rule> rules_of(const std::string& yaml) {
   udpsieve::rules::RuleCollector collector({"wan", "lan", "dmz", "mgmt"});
   collector.add_document(udpsieve::YamlNode::load_string(yaml, "r.yaml"));
-  return collector.take();
+  return collector.take().to_vector();
 }
 
 std::string limit_error(const std::string& yaml, uint32_t workers) {

@@ -40,8 +40,8 @@ std::string summary(const LoadedConfig& loaded) {
   out["steering_queues"] = loaded.steering_queues;
   out["dynamic_at"] = loaded.dynamic_at;
   for (const auto& file : loaded.parsed_files) {
-    out["files"].push_back(
-        {file.path, file.first_rule, file.rules, file.first_steering, file.steering});
+    out["files"].push_back({file.path, file.rules == nullptr ? 0 : file.rules->size(),
+                            file.first_steering, file.steering});
   }
   return out.dump();
 }
@@ -54,6 +54,18 @@ class RuleFileMemoTest : public ::testing::Test {
     LoadedConfig fresh = udpsieve::config::load_config_and_rules(config_);
     LoadedConfig loaded = udpsieve::config::load_config_and_rules(config_, {}, memo_.get());
     EXPECT_EQ(summary(loaded), summary(fresh));
+    // A reused file's rules are the memo's own block (shared, not copied); a file parsed again
+    // has a block of its own.
+    std::size_t shared = 0;
+    std::size_t unchanged = 0;
+    for (const auto& file : loaded.parsed_files) {
+      if (file.rules == nullptr || memo_ == nullptr) continue;
+      for (const auto& old : memo_->files) {
+        shared += old.rules == file.rules ? 1U : 0U;
+        unchanged += old.path == file.path && old.text == file.text ? 1U : 0U;
+      }
+    }
+    EXPECT_EQ(shared, loaded.files_reused == 0 ? 0 : unchanged);
     auto rules = std::make_shared<const udpsieve::rules::RuleSet>(
         loaded.rules, udpsieve::rules::Verdict::forward, udpsieve::rules::Verdict::forward);
     memo_ = udpsieve::config::memo_of(loaded, std::move(rules));

@@ -59,7 +59,7 @@ void expect_same_rule(const Rule& got, const Rule& want, const std::string& cont
   EXPECT_EQ(got.action.rate_limit, want.action.rate_limit);
 }
 
-void expect_same_rules(const std::vector<Rule>& got, const std::vector<Rule>& want,
+void expect_same_rules(const udpsieve::rules::RuleList& got, const udpsieve::rules::RuleList& want,
                        const std::string& context) {
   ASSERT_EQ(got.size(), want.size()) << context;
   for (std::size_t i = 0; i < got.size(); ++i)

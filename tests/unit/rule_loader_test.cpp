@@ -23,7 +23,7 @@ const std::vector<std::string> kPorts = {"wan", "lan"};
 std::vector<Rule> load(const std::string& yaml, const std::vector<std::string>& ports = kPorts) {
   RuleCollector collector(ports);
   collector.add_document(YamlNode::load_string(yaml, "rules.yaml"));
-  return collector.take();
+  return collector.take().to_vector();
 }
 
 /// The ConfigError line that loading `yaml` produces, or "(no error)".

@@ -182,33 +182,33 @@ struct RuleFiles {
 /// Expands `pipeline.rules`. A plain path that does not exist throws ConfigError at its entry.
 [[nodiscard]] RuleFiles resolve_rule_files(const DaemonConfig& config);
 
-/// One rule file as a load read it: its bytes, and where its rules and steering entries stand
-/// in the load's lists.
+/// One rule file as a load read it: its bytes, its rules (shared with the load's list), and
+/// where its steering entries stand in the load's list.
 struct ParsedRuleFile {
   std::string path;
   std::string text;
-  std::size_t first_rule = 0;
-  std::size_t rules = 0;
+  rules::RuleList::Block rules;  ///< null when the file has none
   std::size_t first_steering = 0;
   std::size_t steering = 0;
 };
 
 /// What the last load that was compiled (a reload's, or the start's) parsed, for the next one:
 /// a rule file whose bytes are the same (and the ports and set slots too, which parsing
-/// resolves) is not parsed again; its rules are copied from the rule set built last time. Holds
+/// resolves) is not parsed again; the new list shares its rules with the running set. Holds
 /// the files' bytes. Owned by the reload side of the daemon.
 struct RuleFileMemo {
   std::vector<std::string> port_names;
   std::vector<std::string> set_slots;
-  std::shared_ptr<const rules::RuleSet> rules;  ///< the rules of `files`, in their order
-  std::vector<rules::SteeringRule> steering;    ///< their steering entries
+  /// The rule set built from the load (its id index stands in for the reused files' ids).
+  std::shared_ptr<const rules::RuleSet> rules;
+  std::vector<rules::SteeringRule> steering;  ///< the steering entries of `files`
   std::vector<ParsedRuleFile> files;
 };
 
 /// A configuration with its rules: what the daemon starts from and what --check validates.
 struct LoadedConfig {
   DaemonConfig config;
-  std::vector<rules::Rule> rules;
+  rules::RuleList rules;
   std::vector<std::string> rule_files;
   std::vector<std::string> warnings;
   /// How many file rules come before the runtime rules in first-match order: the rules of the
@@ -243,8 +243,8 @@ struct LoadedConfig {
 [[nodiscard]] LoadedConfig load_config_and_rules(
     const std::string& path, const std::vector<std::string>& previous_slots = {},
     const RuleFileMemo* memo = nullptr);
-/// The memo of a load whose rules became `rules` (the rule set built from loaded.rules, in
-/// their order); takes loaded.parsed_files.
+/// The memo of a load (for the next one) whose rules became `rules` (the rule set built from
+/// loaded.rules); takes loaded.parsed_files.
 [[nodiscard]] std::shared_ptr<RuleFileMemo> memo_of(LoadedConfig& loaded,
                                                     std::shared_ptr<const rules::RuleSet> rules);
 

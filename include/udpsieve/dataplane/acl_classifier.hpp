@@ -24,6 +24,7 @@
 #include "udpsieve/dataplane/rule_limits.hpp"
 #include "udpsieve/rules/packet_key.hpp"
 #include "udpsieve/rules/rule.hpp"
+#include "udpsieve/rules/rule_list.hpp"
 
 struct rte_acl_ctx;
 
@@ -51,7 +52,7 @@ class AclClassifier {
   /// up, or with `windows_at_end` from the last down (so two classifiers can share one key).
   /// `checkpoint` runs before each rte_acl build (the long, uninterruptible stages); what it
   /// throws abandons the build, freeing what was built.
-  AclClassifier(const std::vector<rules::Rule>& rules, int socket, const std::string& name,
+  AclClassifier(const rules::RuleList& rules, int socket, const std::string& name,
                 bool windows_at_end = false, const std::function<void()>& checkpoint = {});
   ~AclClassifier();
   AclClassifier(const AclClassifier&) = delete;

@@ -32,6 +32,7 @@
 #include "udpsieve/dataplane/acl_key.hpp"
 #include "udpsieve/dataplane/huge_region.hpp"
 #include "udpsieve/rules/rule.hpp"
+#include "udpsieve/rules/rule_list.hpp"
 
 namespace udpsieve::dataplane {
 
@@ -59,7 +60,7 @@ inline constexpr std::size_t kMaxExactShapes = 4;
 inline constexpr std::size_t kMaxExactEntriesPerRule = 256;
 
 /// The plan of the rules at `members` for `family`, or nullopt when they do not qualify.
-[[nodiscard]] std::optional<ExactPlan> plan_exact(const std::vector<rules::Rule>& rules,
+[[nodiscard]] std::optional<ExactPlan> plan_exact(const rules::RuleList& rules,
                                                   const std::vector<std::size_t>& members,
                                                   rules::Family family);
 
@@ -71,7 +72,7 @@ struct ExactSplit {
   ExactPlan plan;  ///< of the members
   std::vector<std::size_t> rest;
 };
-[[nodiscard]] ExactSplit split_exact(const std::vector<rules::Rule>& rules, rules::Family family);
+[[nodiscard]] ExactSplit split_exact(const rules::RuleList& rules, rules::Family family);
 
 /// One qualifying context: a hash table per shape. `Words` is 1 for IPv4, 4 for IPv6.
 template <unsigned Words>
@@ -80,7 +81,7 @@ class ExactLookup {
   /// Builds the tables of the rules at `members` (which plan_exact() accepted as `plan`);
   /// `windows` are the key's payload window offsets (AclKey::payload); `seed` keys the hash,
   /// so senders cannot aim at long probe runs.
-  ExactLookup(const std::vector<rules::Rule>& rules, const std::vector<std::size_t>& members,
+  ExactLookup(const rules::RuleList& rules, const std::vector<std::size_t>& members,
               const ExactPlan& plan, const std::vector<uint16_t>& windows,
               std::array<uint64_t, 2> seed);
 

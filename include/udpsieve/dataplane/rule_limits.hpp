@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "udpsieve/rules/rule.hpp"
+#include "udpsieve/rules/rule_list.hpp"
 
 namespace udpsieve::dataplane {
 
@@ -76,10 +77,10 @@ struct ContextPlan {
 };
 
 /// The contexts `rules` compile into for `family` (see above), in planning order.
-[[nodiscard]] std::vector<ContextPlan> plan_contexts(const std::vector<rules::Rule>& rules,
+[[nodiscard]] std::vector<ContextPlan> plan_contexts(const rules::RuleList& rules,
                                                      rules::Family family);
 /// The same for the rules at `members` only (indices into `rules`, ascending).
-[[nodiscard]] std::vector<ContextPlan> plan_contexts(const std::vector<rules::Rule>& rules,
+[[nodiscard]] std::vector<ContextPlan> plan_contexts(const rules::RuleList& rules,
                                                      rules::Family family,
                                                      const std::vector<std::size_t>& members);
 
@@ -88,10 +89,10 @@ struct ContextPlan {
 [[nodiscard]] std::size_t classifier_entries(const rules::Rule& rule, rules::Family family);
 
 /// The distinct payload offsets of `rules`, in first-use order.
-[[nodiscard]] std::vector<uint16_t> payload_offsets(const std::vector<rules::Rule>& rules);
+[[nodiscard]] std::vector<uint16_t> payload_offsets(const rules::RuleList& rules);
 
 /// Throws ConfigError (at the offending rule) when `rules` exceed a classifier limit, or a
 /// rate limit's rate or burst, split over `workers`, leaves a worker less than it can use.
-void check_rule_limits(const std::vector<rules::Rule>& rules, uint32_t workers);
+void check_rule_limits(const rules::RuleList& rules, uint32_t workers);
 
 }  // namespace udpsieve::dataplane

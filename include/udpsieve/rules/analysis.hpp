@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "udpsieve/rules/rule.hpp"
+#include "udpsieve/rules/rule_list.hpp"
 
 namespace udpsieve::rules {
 
@@ -32,7 +33,7 @@ struct AnalysisResult {
 /// For each rule, the first earlier rule whose match covers it. Exact per field, and never
 /// reports a rule that can still match (see analysis.cpp for the set definitions). Stops when
 /// `budget` is spent, returning the findings so far with `complete` false.
-[[nodiscard]] AnalysisResult find_unreachable_rules(std::span<const Rule> rules,
+[[nodiscard]] AnalysisResult find_unreachable_rules(const RuleList& rules,
                                                     std::chrono::milliseconds budget);
 
 /// True when `inner` matches at least one packet and `outer` matches every packet `inner`
@@ -41,6 +42,6 @@ struct AnalysisResult {
 
 /// One line: `rule "b" (FILE:LINE:COL) never matches: rule "a" (FILE:LINE:COL) has the same
 /// match`, or `...: every packet it matches is matched first by rule "a" (FILE:LINE:COL)`.
-[[nodiscard]] std::string finding_message(const RuleFinding& finding, std::span<const Rule> rules);
+[[nodiscard]] std::string finding_message(const RuleFinding& finding, const RuleList& rules);
 
 }  // namespace udpsieve::rules

@@ -72,6 +72,7 @@
 
 #include "udpsieve/rules/packet_key.hpp"
 #include "udpsieve/rules/rule.hpp"
+#include "udpsieve/rules/rule_list.hpp"
 
 namespace udpsieve::rules {
 
@@ -121,7 +122,7 @@ struct OffloadDecision {
 
 /// A decision for every drop rule of `rules` (first-match order), in list order; other rules
 /// get none. See the top of this file for the contract.
-[[nodiscard]] std::vector<OffloadDecision> plan_offload(const std::vector<Rule>& rules,
+[[nodiscard]] std::vector<OffloadDecision> plan_offload(const RuleList& rules,
                                                         const OffloadLimits& limits = {});
 
 /// Whether some UDP packet could match both (conservative: true unless provably disjoint).

@@ -15,12 +15,15 @@
 /// Every error throws ConfigError as `FILE:LINE:COL: rules[i].key: message`.
 
 #include <map>
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
 
 #include "udpsieve/common/yaml_node.hpp"
 #include "udpsieve/rules/rule.hpp"
+#include "udpsieve/rules/rule_list.hpp"
+#include "udpsieve/rules/rule_set.hpp"
 
 namespace udpsieve::rules {
 
@@ -33,22 +36,27 @@ class RuleCollector {
   explicit RuleCollector(std::vector<std::string> port_names,
                          std::vector<std::string> set_slots = {});
 
-  /// Parses the rule file whose document is `root` and appends its rules.
-  void add_document(const YamlNode& root);
+  /// Parses the rule file whose document is `root` and appends its rules; returns them (the
+  /// block the list shares; null for a file without rules).
+  RuleList::Block add_document(const YamlNode& root);
   /// Loads and parses a rule file from disk (missing file, YAML syntax: ConfigError).
   void add_file(const std::string& path);
-  /// Appends rules and steering entries an earlier collector parsed from one file (with the
-  /// same ports and set slots), unless one of their ids is taken already: then it adds nothing
-  /// and returns false, and the caller parses the file afresh to report where.
-  bool add_parsed(std::span<const Rule> rules, std::span<const SteeringRule> steering);
+  /// Appends rules and steering entries an earlier load parsed from one file (with the same
+  /// ports and set slots), sharing the block. `earlier` is that load's rule set, which held
+  /// the block: its files' ids were unique together, so the block's ids are not indexed one by
+  /// one; take() looks the ids of the files parsed here up in `earlier` instead. When one of
+  /// the steering ids is taken already it adds nothing and returns false, and the caller parses
+  /// the file afresh to report where.
+  bool add_parsed(const RuleList::Block& rules, std::span<const SteeringRule> steering,
+                  std::shared_ptr<const RuleSet> earlier);
   /// Thrown when a file names an id that came in through add_parsed, whose position the
   /// collector does not know: the caller reads every file afresh to report both positions.
   struct ParsedIdConflict {};
 
-  /// Room for `rules` rules in all, so adding files does not move the ones added before.
-  void reserve(std::size_t rules) { rules_.reserve(rules); }
-  [[nodiscard]] const std::vector<Rule>& rules() const noexcept { return rules_; }
-  [[nodiscard]] std::vector<Rule> take() { return std::move(rules_); }
+  [[nodiscard]] const RuleList& rules() const noexcept { return rules_; }
+  /// The rules; throws ParsedIdConflict when a file parsed here gave an id a block from
+  /// add_parsed holds.
+  [[nodiscard]] RuleList take();
   /// The `steering:` entries of the files, in order (ids unique across rules and steering).
   [[nodiscard]] const std::vector<SteeringRule>& steering() const noexcept { return steering_; }
   [[nodiscard]] std::vector<SteeringRule> take_steering() { return std::move(steering_); }
@@ -85,9 +93,11 @@ class RuleCollector {
 
   std::vector<std::string> port_names_;
   std::vector<std::string> set_slots_;
-  std::vector<Rule> rules_;
+  RuleList rules_;
   std::vector<SteeringRule> steering_;
-  IdMap ids_;
+  IdMap ids_;  ///< every id but those of the blocks from add_parsed
+  /// The blocks from add_parsed, each with the rule set that held it.
+  std::vector<std::pair<RuleList::Block, std::shared_ptr<const RuleSet>>> reused_;
 };
 
 /// Parses a port, a range "1024-65535", or a list of either (a YAML node). Fails via the node.

@@ -3,10 +3,10 @@
 
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "udpsieve/rules/rule.hpp"
+#include "udpsieve/rules/rule_list.hpp"
 
 namespace udpsieve::rules {
 
@@ -18,22 +18,28 @@ enum class Verdict : uint8_t { forward, drop };
 
 class RuleSet {
  public:
-  RuleSet(std::vector<Rule> rules, Verdict default_action, Verdict non_udp);
-  // The id index points into rules_: a copy would point into the original.
+  RuleSet(RuleList rules, Verdict default_action, Verdict non_udp);
+  // A set is shared (shared_ptr), never copied.
   RuleSet(const RuleSet&) = delete;
   RuleSet& operator=(const RuleSet&) = delete;
   RuleSet(RuleSet&&) noexcept = default;
   RuleSet& operator=(RuleSet&&) noexcept = default;
 
-  [[nodiscard]] const std::vector<Rule>& rules() const noexcept { return rules_; }
+  [[nodiscard]] const RuleList& rules() const noexcept { return rules_; }
   [[nodiscard]] Verdict default_action() const noexcept { return default_action_; }
   [[nodiscard]] Verdict non_udp() const noexcept { return non_udp_; }
   /// The rule with this id, or null.
   [[nodiscard]] const Rule* find(std::string_view id) const noexcept;
+  /// The position of the rule with this id in rules(), or npos.
+  [[nodiscard]] std::size_t position(std::string_view id) const noexcept;
+  static constexpr std::size_t npos = static_cast<std::size_t>(-1);
 
  private:
-  std::vector<Rule> rules_;
-  std::unordered_map<std::string_view, std::size_t> index_;  // id → position in rules_
+  RuleList rules_;
+  /// The ids' index, open addressing: each slot holds the id's hash in its high 32 bits and
+  /// its position + 1 in the low 32 (0: empty). One array, no allocation per rule: building it
+  /// is part of every reload.
+  std::vector<uint64_t> index_;
   Verdict default_action_;
   Verdict non_udp_;
 };

@@ -43,12 +43,12 @@ struct CompileEnv {
 /// std::invalid_argument.
 void apply_compile_test_hook(const char* value, CompileEnv& env);
 
-/// Builds the file rules' part of `rules` under `config`'s defaults (a reload moves its rules
-/// in: copying 100,000 of them costs about 100 ms). Throws ConfigError for a rule the
+/// Builds the file rules' part of `rules` under `config`'s defaults (the list shares its rules'
+/// blocks, so taking it by value copies pointers, not rules). Throws ConfigError for a rule the
 /// classifier cannot take, std::runtime_error when DPDK fails.
 /// `job`, when given, is asked between stages whether to stop (CompileCancelled).
 [[nodiscard]] std::shared_ptr<const dataplane::RulePart> make_file_part(
-    std::vector<rules::Rule> rules, const config::DaemonConfig& config, const CompileEnv& env,
+    rules::RuleList rules, const config::DaemonConfig& config, const CompileEnv& env,
     uint64_t generation, const control::JobRequest* job = nullptr);
 /// The lookup tables of `loaded`'s prefix sets (null when it declares none). Throws
 /// std::runtime_error when DPDK cannot allocate them.
@@ -67,7 +67,7 @@ void apply_compile_test_hook(const char* value, CompileEnv& env);
                                               const CompileEnv& env);
 
 /// Shadowed and duplicate rules as warning lines, within `budget`; sets `complete`.
-[[nodiscard]] std::vector<std::string> unreachable_rule_warnings(
-    const std::vector<rules::Rule>& rules, bool& complete);
+[[nodiscard]] std::vector<std::string> unreachable_rule_warnings(const rules::RuleList& rules,
+                                                                 bool& complete);
 
 }  // namespace udpsieve::service
