@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <string_view>
+#include <unordered_map>
 
 #include "udpsieve/control/stats_aggregator.hpp"
 #include "udpsieve/dataplane/table.hpp"
@@ -18,23 +19,32 @@ void add(dataplane::RuleCounter& into, const dataplane::RuleCounter& from) {
 
 }  // namespace
 
+const RuleCounterBook::Carried* RuleCounterBook::carried_of(std::string_view id) const noexcept {
+  if (rules_ == nullptr) return nullptr;
+  const std::size_t at = rules_->position(id);
+  return at == rules::RuleSet::npos ? nullptr : &carried_[at];
+}
+
 void RuleCounterBook::on_publish(const dataplane::RulePart& part) {
-  std::unordered_map<std::string, Carried> next;
-  next.reserve(part.rule_count());
-  in_order_.clear();
-  in_order_.reserve(part.rule_count());
-  for (const rules::Rule& rule : part.rules().rules()) {
-    // An id that stays moves its map node across (no copy of the id, no allocation).
-    const auto it = ids_.find(rule.id);
-    const auto at = it != ids_.end() ? next.insert(ids_.extract(it)).position
-                                     : next.emplace(rule.id, Carried{{}, part.generation()}).first;
-    in_order_.push_back(&at->second);  // nodes stay put when the map grows or moves
+  const rules::RuleList& rules = part.rules().rules();
+  std::vector<Carried> next(rules.size(), Carried{{}, part.generation()});
+  if (rules_ != nullptr) {
+    // Every id the new part keeps finds its old position here, so the old positions not
+    // found are the ids that left with the old part.
+    const std::vector<std::size_t> old_at = rules_->positions_of(rules);
+    std::vector<bool> kept(carried_.size(), false);
+    for (std::size_t i = 0; i < rules.size(); ++i) {
+      if (old_at[i] == rules::RuleSet::npos) continue;
+      next[i] = carried_[old_at[i]];
+      kept[old_at[i]] = true;
+    }
+    const rules::RuleList& old = rules_->rules();
+    for (std::size_t j = 0; j < old.size(); ++j) {
+      if (!kept[j]) leaving_.push_back(Leaving{old[j].id, carried_[j], current_generation_});
+    }
   }
-  // What is left of the old map are the ids that left with this part.
-  for (auto& [id, carried] : ids_) {
-    leaving_.push_back(Leaving{id, carried, current_generation_});
-  }
-  ids_ = std::move(next);
+  rules_ = part.rules_ptr();
+  carried_ = std::move(next);
   current_generation_ = part.generation();
 }
 
@@ -52,11 +62,14 @@ void RuleCounterBook::on_retire(const dataplane::RulePart& retired, const GoneFn
       leaving.emplace(entry.id, &entry);
     }
   }
+  const std::vector<std::size_t> current_at =
+      rules_ != nullptr ? rules_->positions_of(rules)
+                        : std::vector<std::size_t>(rules.size(), rules::RuleSet::npos);
   for (std::size_t i = 0; i < rules.size(); ++i) {
-    const auto it = ids_.find(rules[i].id);
     // Only counts from the id's current, unbroken run of parts carry over.
-    if (it != ids_.end() && it->second.since <= generation) {
-      row_sum(i, it->second.counts);
+    if (const std::size_t at = current_at[i];
+        at != rules::RuleSet::npos && carried_[at].since <= generation) {
+      row_sum(i, carried_[at].counts);
       continue;
     }
     if (const auto gone = leaving.find(rules[i].id); gone != leaving.end()) {
@@ -76,12 +89,12 @@ std::vector<dataplane::RuleCounter> RuleCounterBook::totals(
     const StatsAggregator& stats) const {
   const auto& rules = current.rules().rules();
   std::vector<dataplane::RuleCounter> out(rules.size());
-  if (current.generation() == current_generation_ && in_order_.size() == rules.size()) {
+  if (current.generation() == current_generation_ && carried_.size() == rules.size()) {
     for (std::size_t i = 0; i < rules.size(); ++i)
-      out[i] = in_order_[i]->counts;
+      out[i] = carried_[i].counts;
   } else {
     for (std::size_t i = 0; i < rules.size(); ++i) {
-      if (const auto it = ids_.find(rules[i].id); it != ids_.end()) out[i] = it->second.counts;
+      if (const Carried* carried = carried_of(rules[i].id)) out[i] = carried->counts;
     }
   }
 
@@ -100,21 +113,21 @@ std::vector<dataplane::RuleCounter> RuleCounterBook::totals(
   // part will never write this one again, so its row here is final and is read directly (the
   // snapshot ring's release/acquire ordering makes those writes visible). A worker still on an
   // older part has not counted anything here yet.
-  std::unordered_map<std::string_view, std::size_t> index;
-  index.reserve(rules.size());
-  for (std::size_t i = 0; i < rules.size(); ++i)
-    index.emplace(rules[i].id, i);
   for (const dataplane::RulePart* part : retained) {
     const uint64_t generation = part->generation();
     const auto& old_rules = part->rules().rules();
     std::vector<std::ptrdiff_t> target(old_rules.size(), -1);
+    const std::vector<std::size_t> current_at = current.rules().positions_of(old_rules);
+    const bool book_is_current = current.rules_ptr() == rules_;
     for (std::size_t j = 0; j < old_rules.size(); ++j) {
-      const auto it = index.find(old_rules[j].id);
-      const auto carried = ids_.find(old_rules[j].id);
-      if (it == index.end() || carried == ids_.end() || carried->second.since > generation) {
+      const std::size_t at = current_at[j];
+      const Carried* carried = !book_is_current             ? carried_of(old_rules[j].id)
+                               : at != rules::RuleSet::npos ? &carried_[at]
+                                                            : nullptr;
+      if (at == rules::RuleSet::npos || carried == nullptr || carried->since > generation) {
         continue;  // not carried over: a removed id, or one that came back later
       }
-      target[j] = static_cast<std::ptrdiff_t>(it->second);
+      target[j] = static_cast<std::ptrdiff_t>(at);
     }
     for (std::size_t w = 0; w < stats.workers() && w < part->workers(); ++w) {
       const uint64_t seen = stats.rule_generation(w, part_index_);

@@ -54,6 +54,21 @@ std::size_t RuleSet::position(std::string_view id) const noexcept {
   }
 }
 
+std::vector<std::size_t> RuleSet::positions_of(const RuleList& rules) const {
+  std::vector<std::size_t> out(rules.size(), npos);
+  std::size_t next = 0;  // where the rule after the last one found stands here
+  for (std::size_t i = 0; i < rules.size(); ++i) {
+    const Rule* rule = &rules[i];
+    if (next < rules_.size() && &rules_[next] == rule) {
+      out[i] = next++;  // the same rule object: the same id
+      continue;
+    }
+    out[i] = position(rule->id);
+    if (out[i] != npos) next = out[i] + 1;
+  }
+  return out;
+}
+
 const Rule* RuleSet::find(std::string_view id) const noexcept {
   const std::size_t at = position(id);
   return at == npos ? nullptr : &rules_[at];

@@ -110,6 +110,41 @@ TEST(RuleSetIndex, FindsEveryIdAtItsPosition) {
   }
 }
 
+TEST(RuleSetIndex, PositionsOfAListSharingBlocksAreTheIdsPositions) {
+  // The set before: three files. The lists after: one file changed (ids kept, dropped and
+  // added, a different length), files reordered, one gone, and a plain copy of every rule
+  // (no block shared).
+  const auto block = [](std::vector<Rule> rules) {
+    return std::make_shared<const std::vector<Rule>>(std::move(rules));
+  };
+  const RuleList::Block a = block(named("a", 40));
+  const RuleList::Block b = block(named("b", 30));
+  const RuleList::Block c = block(named("c", 50));
+  RuleList before;
+  for (const auto& file : {a, b, c})
+    before.append(file);
+  const RuleSet set(before, Verdict::forward, Verdict::forward);
+
+  std::vector<Rule> changed = named("b", 20);  // b0-b19 stay, b20-b29 go
+  for (Rule& rule : named("new", 15))
+    changed.push_back(std::move(rule));
+  std::swap(changed[3], changed[25]);  // an id moved within the file
+  std::vector<RuleList> afters(4);
+  for (const auto& file : {a, block(std::move(changed)), c})
+    afters[0].append(file);
+  for (const auto& file : {c, a})
+    afters[1].append(file);
+  afters[2].append(a);
+  afters[2].append(c);
+  afters[3] = RuleList(before.to_vector());
+  for (std::size_t k = 0; k < afters.size(); ++k) {
+    const std::vector<std::size_t> at = set.positions_of(afters[k]);
+    ASSERT_EQ(at.size(), afters[k].size());
+    for (std::size_t i = 0; i < at.size(); ++i)
+      EXPECT_EQ(at[i], set.position(afters[k][i].id)) << "list " << k << " rule " << i;
+  }
+}
+
 TEST(RuleSetIndex, EmptySetsAndAnIdGivenTwice) {
   const RuleSet empty(RuleList{}, Verdict::forward, Verdict::forward);
   EXPECT_EQ(empty.find("a"), nullptr);

@@ -10,11 +10,13 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
-#include <unordered_map>
+#include <string_view>
 #include <vector>
 
 #include "udpsieve/dataplane/counters.hpp"
+#include "udpsieve/rules/rule_set.hpp"
 
 namespace udpsieve::dataplane {
 class RulePart;
@@ -54,11 +56,15 @@ class RuleCounterBook {
     Carried carried;
     uint64_t last = 0;  ///< generation of the last part that held it
   };
+  /// The carried counts of the current part's rule with this id, or null.
+  [[nodiscard]] const Carried* carried_of(std::string_view id) const noexcept;
+
   std::size_t part_index_;
-  std::unordered_map<std::string, Carried> ids_;  // every id of the current part
-  /// ids_'s entries in the current part's rule order (map nodes do not move), so totals()
-  /// reads 250,000 rules without hashing their ids.
-  std::vector<const Carried*> in_order_;
+  /// The current part's rules (their id index finds an id's position) and each one's carried
+  /// counts, in rule order: a reload looks 100,000 ids up in two flat indexes rather than
+  /// rebuilding a map keyed by id.
+  std::shared_ptr<const rules::RuleSet> rules_;
+  std::vector<Carried> carried_;
   uint64_t current_generation_ = 0;
   std::vector<Leaving> leaving_;
 };

@@ -33,6 +33,9 @@ class RuleSet {
   /// The position of the rule with this id in rules(), or npos.
   [[nodiscard]] std::size_t position(std::string_view id) const noexcept;
   static constexpr std::size_t npos = static_cast<std::size_t>(-1);
+  /// position() of each rule of `rules`, in their order. Runs of rules this set shares (the
+  /// same blocks, as an unchanged file's between reloads) are followed without hashing ids.
+  [[nodiscard]] std::vector<std::size_t> positions_of(const RuleList& rules) const;
 
  private:
   RuleList rules_;
