@@ -410,18 +410,19 @@ AclClassifier::AclClassifier(const rules::RuleList& rules, int socket, const std
       std::vector<rte_acl_ctx*>& contexts = family == Family::ipv4 ? v4_ : v6_;
       std::size_t& entries = family == Family::ipv4 ? info_.entries_v4 : info_.entries_v6;
       const auto count = static_cast<int32_t>(rules.size());
+      const Signatures signatures = signatures_of(rules, family);
       const auto add_exact = [&](const std::vector<std::size_t>& members, const ExactPlan& plan) {
         if (checkpoint) checkpoint();
         const std::array<uint64_t, 2> seed = {(uint64_t{random()} << 32) | random(),
                                               (uint64_t{random()} << 32) | random()};
         if (family == Family::ipv4) {
           exact_v4_.push_back(
-              std::make_unique<ExactLookup<1>>(rules, members, plan, windows_, seed));
+              std::make_unique<ExactLookup<1>>(rules, signatures, members, plan, windows_, seed));
           entries += exact_v4_.back()->entries();
           exact_bytes += exact_v4_.back()->memory_bytes();
         } else {
           exact_v6_.push_back(
-              std::make_unique<ExactLookup<4>>(rules, members, plan, windows_, seed));
+              std::make_unique<ExactLookup<4>>(rules, signatures, members, plan, windows_, seed));
           entries += exact_v6_.back()->entries();
           exact_bytes += exact_v6_.back()->memory_bytes();
         }
@@ -430,14 +431,14 @@ AclClassifier::AclClassifier(const rules::RuleList& rules, int socket, const std
       // planned into rte_acl contexts - when that takes many rules and costs no more lookups
       // per packet than planning them all into rte_acl (a trie walk serves any number of
       // prefix lengths; a hashed lookup probes once per shape).
-      const ExactSplit split = split_exact(rules, family);
+      const ExactSplit split = split_exact(rules, signatures, family);
       std::vector<ContextPlan> plans;
       if (!split.members.empty() && split.rest.empty()) {
         add_exact(split.members, split.plan);  // one lookup: never more than rte_acl's
       } else {
-        plans = plan_contexts(rules, family);
+        plans = plan_contexts(rules, signatures, family);
         if (split.members.size() >= kMinExactSplit) {
-          std::vector<ContextPlan> rest = plan_contexts(rules, family, split.rest);
+          std::vector<ContextPlan> rest = plan_contexts(rules, signatures, family, split.rest);
           if (rest.size() + 1 <= plans.size()) {
             add_exact(split.members, split.plan);
             plans = std::move(rest);
@@ -446,7 +447,8 @@ AclClassifier::AclClassifier(const rules::RuleList& rules, int socket, const std
       }
       for (std::size_t c = 0; c < plans.size(); ++c) {
         // A context of address and port rules alone is hashed too.
-        if (const std::optional<ExactPlan> exact = plan_exact(rules, plans[c].rules, family)) {
+        if (const std::optional<ExactPlan> exact =
+                plan_exact(rules, signatures, plans[c].rules, family)) {
           add_exact(plans[c].rules, *exact);
           continue;
         }
@@ -454,7 +456,7 @@ AclClassifier::AclClassifier(const rules::RuleList& rules, int socket, const std
         EntryBuilder builder(family, layout);
         for (const std::size_t i : plans[c].rules) {
           // Earlier rules rank higher; across contexts the lowest userdata wins the same way.
-          builder.add(rules[i], *signature_of(rules[i], family), static_cast<uint32_t>(i + 1),
+          builder.add(rules[i], *signatures[i], static_cast<uint32_t>(i + 1),
                       count - static_cast<int32_t>(i));
         }
         entries += builder.entries().size();

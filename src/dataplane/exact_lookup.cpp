@@ -144,11 +144,11 @@ std::vector<ExactPlan::Shape> shapes_of(const Rule& rule, const Signature& s, Fa
 
 }  // namespace
 
-std::optional<ExactPlan> plan_exact(const rules::RuleList& rules,
+std::optional<ExactPlan> plan_exact(const rules::RuleList& rules, const Signatures& signatures,
                                     const std::vector<std::size_t>& members, Family family) {
   ExactPlan plan;
   for (const std::size_t i : members) {
-    const std::optional<Signature> s = signature_of(rules[i], family);
+    const std::optional<Signature>& s = signatures[i];
     if (!s) return std::nullopt;
     const std::optional<std::size_t> count = exact_entries(rules[i], *s, family);
     if (!count) return std::nullopt;
@@ -161,7 +161,7 @@ std::optional<ExactPlan> plan_exact(const rules::RuleList& rules,
   return plan;
 }
 
-ExactSplit split_exact(const rules::RuleList& rules, Family family) {
+ExactSplit split_exact(const rules::RuleList& rules, const Signatures& signatures, Family family) {
   struct Candidate {
     std::size_t index;
     std::size_t entries;
@@ -171,7 +171,7 @@ ExactSplit split_exact(const rules::RuleList& rules, Family family) {
   std::vector<std::pair<ExactPlan::Shape, std::size_t>> weights;  // entries per shape
   ExactSplit split;
   for (std::size_t i = 0; i < rules.size(); ++i) {
-    const std::optional<Signature> s = signature_of(rules[i], family);
+    const std::optional<Signature>& s = signatures[i];
     if (!s) continue;
     const std::optional<std::size_t> count = exact_entries(rules[i], *s, family);
     if (!count) {
@@ -211,7 +211,7 @@ ExactSplit split_exact(const rules::RuleList& rules, Family family) {
 }
 
 template <unsigned Words>
-ExactLookup<Words>::ExactLookup(const rules::RuleList& rules,
+ExactLookup<Words>::ExactLookup(const rules::RuleList& rules, const Signatures& signatures,
                                 const std::vector<std::size_t>& members, const ExactPlan& plan,
                                 const std::vector<uint16_t>& windows, std::array<uint64_t, 2> seed)
     : seed_(seed) {
@@ -223,7 +223,7 @@ ExactLookup<Words>::ExactLookup(const rules::RuleList& rules,
                                     plan.shapes.begin());
   };
   for (const std::size_t i : members) {
-    for_each_entry(rules[i], *signature_of(rules[i], family), family,
+    for_each_entry(rules[i], *signatures[i], family,
                    [&](const ExactPlan::Shape& shape, auto&&...) { ++sizes[shape_index(shape)]; });
   }
   tables_.resize(plan.shapes.size());
@@ -263,7 +263,7 @@ ExactLookup<Words>::ExactLookup(const rules::RuleList& rules,
   }
   for (const std::size_t i : members) {
     for_each_entry(
-        rules[i], *signature_of(rules[i], family), family,
+        rules[i], *signatures[i], family,
         [&](const ExactPlan::Shape& shape, const std::optional<Prefix>& src,
             const std::optional<Prefix>& dst, std::optional<uint16_t> sport,
             std::optional<uint16_t> dport, std::optional<uint16_t> length) {

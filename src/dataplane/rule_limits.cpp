@@ -198,19 +198,32 @@ std::string signature_name(const Signature& s) {
   return out.empty() ? "no field" : out;
 }
 
+Signatures signatures_of(const rules::RuleList& rules, Family family) {
+  Signatures out;
+  out.reserve(rules.size());
+  for (const rules::Rule& rule : rules)
+    out.push_back(signature_of(rule, family));
+  return out;
+}
+
 std::vector<ContextPlan> plan_contexts(const rules::RuleList& rules, Family family) {
+  return plan_contexts(rules, signatures_of(rules, family), family);
+}
+
+std::vector<ContextPlan> plan_contexts(const rules::RuleList& rules, const Signatures& signatures,
+                                       Family family) {
   std::vector<std::size_t> all(rules.size());
   for (std::size_t i = 0; i < all.size(); ++i)
     all[i] = i;
-  return plan_contexts(rules, family, all);
+  return plan_contexts(rules, signatures, family, all);
 }
 
-std::vector<ContextPlan> plan_contexts(const rules::RuleList& rules, Family family,
-                                       const std::vector<std::size_t>& members) {
+std::vector<ContextPlan> plan_contexts(const rules::RuleList& rules, const Signatures& signatures,
+                                       Family family, const std::vector<std::size_t>& members) {
   // Group by signature, in first-use order.
   std::vector<Group> groups;
   for (const std::size_t i : members) {
-    const std::optional<Signature> s = signature_of(rules[i], family);
+    const std::optional<Signature>& s = signatures[i];
     if (!s) continue;
     auto group = std::find_if(groups.begin(), groups.end(),
                               [&](const Group& g) { return g.signature == *s; });
@@ -302,15 +315,16 @@ std::vector<uint16_t> payload_offsets(const rules::RuleList& rules) {
 namespace {
 
 /// Classifier size limits of one family: entries per rule and in all, and lookups per packet.
-void check_family(const rules::RuleList& rules, Family family) {
+void check_family(const rules::RuleList& rules, const Signatures& all, Family family) {
   const char* family_name = family == Family::ipv4 ? "IPv4" : "IPv6";
   std::size_t entries = 0;
   // Planning merges the rules of one signature into one context, never splits them: rules of
   // at most kMaxSignatures signatures need no plan to pass. One walk over the rules (each
   // signature found once) serves both checks.
   std::vector<Signature> signatures;
-  for (const rules::Rule& rule : rules) {
-    const std::optional<Signature> s = signature_of(rule, family);
+  for (std::size_t i = 0; i < rules.size(); ++i) {
+    const rules::Rule& rule = rules[i];
+    const std::optional<Signature>& s = all[i];
     if (!s) continue;  // no entries in this family
     if (signatures.size() <= kMaxSignatures &&
         std::find(signatures.begin(), signatures.end(), *s) == signatures.end())
@@ -331,7 +345,7 @@ void check_family(const rules::RuleList& rules, Family family) {
     }
   }
   if (signatures.size() <= kMaxSignatures) return;
-  const std::vector<ContextPlan> plans = plan_contexts(rules, family);
+  const std::vector<ContextPlan> plans = plan_contexts(rules, all, family);
   if (plans.size() <= kMaxSignatures) return;
   // Name a rule of the first context beyond the limit, and the combinations in use.
   const rules::Rule& rule = rules[plans[kMaxSignatures].rules.front()];
@@ -340,7 +354,7 @@ void check_family(const rules::RuleList& rules, Family family) {
     in_use += (in_use.empty() ? "" : "; ") + signature_name(plans[c].signature);
   }
   throw ConfigError(rule.where, "rule " + rule.id,
-                    "it matches on " + signature_name(*signature_of(rule, family)) +
+                    "it matches on " + signature_name(*all[plans[kMaxSignatures].rules.front()]) +
                         ", a combination of match fields that would need a " +
                         std::to_string(kMaxSignatures + 1) + "th classifier lookup per " +
                         family_name + " packet (at most " + std::to_string(kMaxSignatures) +
@@ -352,8 +366,8 @@ void check_family(const rules::RuleList& rules, Family family) {
 
 void check_rule_limits(const rules::RuleList& rules, uint32_t workers) {
   workers = std::max<uint32_t>(workers, 1);
-  check_family(rules, Family::ipv4);
-  check_family(rules, Family::ipv6);
+  for (const Family family : {Family::ipv4, Family::ipv6})
+    check_family(rules, signatures_of(rules, family), family);
 
   std::vector<uint16_t> offsets;
   for (const rules::Rule& rule : rules) {

@@ -65,7 +65,8 @@ TEST(ExactLookup, TakesAddressAndPortRulesOfFewShapes) {
         m.dst_port = {Range{0, 65535}};
       }),  // any packet with a UDP header
   };
-  const std::optional<ExactPlan> plan = plan_exact(rules, all_of(rules), Family::ipv4);
+  const std::optional<ExactPlan> plan =
+      plan_exact(rules, signatures_of(rules, Family::ipv4), all_of(rules), Family::ipv4);
   ASSERT_TRUE(plan);
   EXPECT_EQ(plan->entries, 1U + 2 + 2 + 1);
   EXPECT_EQ(plan->shapes.size(), 4U) << "/24 + port, /24, dst /24 + source port, any port";
@@ -74,7 +75,8 @@ TEST(ExactLookup, TakesAddressAndPortRulesOfFewShapes) {
 TEST(ExactLookup, LeavesOtherRulesToTheAcl) {
   const auto refused = [](const std::function<void(rules::Match&)>& set) {
     const std::vector<Rule> rules = {rule_where(set)};
-    return !plan_exact(rules, all_of(rules), Family::ipv4).has_value();
+    return !plan_exact(rules, signatures_of(rules, Family::ipv4), all_of(rules), Family::ipv4)
+                .has_value();
   };
   EXPECT_FALSE(refused([](rules::Match& m) {
     m.dst_port = {Range{53, 53}};
@@ -104,9 +106,9 @@ TEST(ExactLookup, LeavesOtherRulesToTheAcl) {
   std::vector<Rule> rules;
   for (const char* p : {"10.0.0.0/8", "10.0.0.0/16", "10.0.0.0/24", "10.0.0.0/28", "10.0.0.1"})
     rules.push_back(rule_where([p](rules::Match& m) { m.src = {prefix(p)}; }));
-  EXPECT_FALSE(plan_exact(rules, all_of(rules), Family::ipv4));
+  EXPECT_FALSE(plan_exact(rules, signatures_of(rules, Family::ipv4), all_of(rules), Family::ipv4));
   rules.pop_back();
-  EXPECT_TRUE(plan_exact(rules, all_of(rules), Family::ipv4));
+  EXPECT_TRUE(plan_exact(rules, signatures_of(rules, Family::ipv4), all_of(rules), Family::ipv4));
 }
 
 // --- differential ------------------------------------------------------------------------------
@@ -271,7 +273,8 @@ TEST(ExactLookup, AgreesWithTheReferenceMatcher) {
     const std::size_t count = seed % 4 == 0 ? 5000 : gen.between(1, 300);
     for (std::size_t i = 0; i < count; ++i)
       rules.push_back(gen.rule(i));
-    const std::optional<ExactPlan> plan = plan_exact(rules, all_of(rules), family);
+    const std::optional<ExactPlan> plan =
+        plan_exact(rules, signatures_of(rules, family), all_of(rules), family);
     if (!plan) continue;  // more shapes than it takes: the ACL's
     ++planned;
     with_payload += std::any_of(plan->shapes.begin(), plan->shapes.end(),
@@ -297,11 +300,13 @@ TEST(ExactLookup, AgreesWithTheReferenceMatcher) {
       }
     };
     if (family == Family::ipv4) {
-      ExactLookup<1> lookup(rules, all_of(rules), *plan, windows, key_seed);
+      ExactLookup<1> lookup(rules, signatures_of(rules, family), all_of(rules), *plan, windows,
+                            key_seed);
       EXPECT_EQ(lookup.entries(), plan->entries);
       run(lookup);
     } else {
-      ExactLookup<4> lookup(rules, all_of(rules), *plan, windows, key_seed);
+      ExactLookup<4> lookup(rules, signatures_of(rules, family), all_of(rules), *plan, windows,
+                            key_seed);
       run(lookup);
     }
     for (std::size_t i = 0; i < keys.size(); ++i) {

@@ -60,7 +60,9 @@ inline constexpr std::size_t kMaxExactShapes = 4;
 inline constexpr std::size_t kMaxExactEntriesPerRule = 256;
 
 /// The plan of the rules at `members` for `family`, or nullopt when they do not qualify.
+/// `signatures` are the rules' signatures_of() for `family`.
 [[nodiscard]] std::optional<ExactPlan> plan_exact(const rules::RuleList& rules,
+                                                  const Signatures& signatures,
                                                   const std::vector<std::size_t>& members,
                                                   rules::Family family);
 
@@ -72,7 +74,8 @@ struct ExactSplit {
   ExactPlan plan;  ///< of the members
   std::vector<std::size_t> rest;
 };
-[[nodiscard]] ExactSplit split_exact(const rules::RuleList& rules, rules::Family family);
+[[nodiscard]] ExactSplit split_exact(const rules::RuleList& rules, const Signatures& signatures,
+                                     rules::Family family);
 
 /// One qualifying context: a hash table per shape. `Words` is 1 for IPv4, 4 for IPv6.
 template <unsigned Words>
@@ -81,9 +84,9 @@ class ExactLookup {
   /// Builds the tables of the rules at `members` (which plan_exact() accepted as `plan`);
   /// `windows` are the key's payload window offsets (AclKey::payload); `seed` keys the hash,
   /// so senders cannot aim at long probe runs.
-  ExactLookup(const rules::RuleList& rules, const std::vector<std::size_t>& members,
-              const ExactPlan& plan, const std::vector<uint16_t>& windows,
-              std::array<uint64_t, 2> seed);
+  ExactLookup(const rules::RuleList& rules, const Signatures& signatures,
+              const std::vector<std::size_t>& members, const ExactPlan& plan,
+              const std::vector<uint16_t>& windows, std::array<uint64_t, 2> seed);
 
   /// Lowers results[i] to this context's match for keys[i] where that is a lower rule index
   /// + 1 (results of 0 mean no match yet).

@@ -62,6 +62,11 @@ struct Signature {
 /// lists hold no prefix of the family).
 [[nodiscard]] std::optional<Signature> signature_of(const rules::Rule& rule, rules::Family family);
 
+/// signature_of() of each rule for one family, in rule order: found once per build and handed
+/// to the limit check, the planning, the split and the lookups, each of which walks every rule.
+using Signatures = std::vector<std::optional<Signature>>;
+[[nodiscard]] Signatures signatures_of(const rules::RuleList& rules, rules::Family family);
+
 /// The prefixes of `family` in an address list the signature pins, or {nullopt} (any address)
 /// when it does not: what a rule's entries range over in that field.
 [[nodiscard]] std::vector<std::optional<rules::Prefix>> pinned_prefixes(
@@ -79,8 +84,13 @@ struct ContextPlan {
 /// The contexts `rules` compile into for `family` (see above), in planning order.
 [[nodiscard]] std::vector<ContextPlan> plan_contexts(const rules::RuleList& rules,
                                                      rules::Family family);
+/// The same, with the rules' signatures_of() for `family` found already.
+[[nodiscard]] std::vector<ContextPlan> plan_contexts(const rules::RuleList& rules,
+                                                     const Signatures& signatures,
+                                                     rules::Family family);
 /// The same for the rules at `members` only (indices into `rules`, ascending).
 [[nodiscard]] std::vector<ContextPlan> plan_contexts(const rules::RuleList& rules,
+                                                     const Signatures& signatures,
                                                      rules::Family family,
                                                      const std::vector<std::size_t>& members);
 
