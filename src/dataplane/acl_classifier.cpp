@@ -391,7 +391,8 @@ std::string acl_algorithm_name(int algorithm) {
 }
 
 AclClassifier::AclClassifier(const rules::RuleList& rules, int socket, const std::string& name,
-                             bool windows_at_end, const std::function<void()>& checkpoint) {
+                             bool windows_at_end, const std::function<void()>& checkpoint,
+                             const FamilySignatures* given) {
   const auto start = std::chrono::steady_clock::now();
   windows_ = payload_offsets(rules);
   if (windows_at_end && !windows_.empty()) {
@@ -405,12 +406,15 @@ AclClassifier::AclClassifier(const rules::RuleList& rules, int socket, const std
   int algorithm = RTE_ACL_CLASSIFY_DEFAULT;
   std::size_t exact_bytes = 0;
   std::random_device random;
+  const std::optional<FamilySignatures> found =
+      given == nullptr ? std::optional<FamilySignatures>(rules) : std::nullopt;
+  const FamilySignatures& all = given != nullptr ? *given : *found;
   try {
     for (const Family family : {Family::ipv4, Family::ipv6}) {
       std::vector<rte_acl_ctx*>& contexts = family == Family::ipv4 ? v4_ : v6_;
       std::size_t& entries = family == Family::ipv4 ? info_.entries_v4 : info_.entries_v6;
       const auto count = static_cast<int32_t>(rules.size());
-      const Signatures signatures = signatures_of(rules, family);
+      const Signatures& signatures = all.of(family);
       const auto add_exact = [&](const std::vector<std::size_t>& members, const ExactPlan& plan) {
         if (checkpoint) checkpoint();
         const std::array<uint64_t, 2> seed = {(uint64_t{random()} << 32) | random(),

@@ -365,9 +365,14 @@ void check_family(const rules::RuleList& rules, const Signatures& all, Family fa
 }  // namespace
 
 void check_rule_limits(const rules::RuleList& rules, uint32_t workers) {
+  check_rule_limits(rules, FamilySignatures(rules), workers);
+}
+
+void check_rule_limits(const rules::RuleList& rules, const FamilySignatures& signatures,
+                       uint32_t workers) {
   workers = std::max<uint32_t>(workers, 1);
   for (const Family family : {Family::ipv4, Family::ipv6})
-    check_family(rules, signatures_of(rules, family), family);
+    check_family(rules, signatures.of(family), family);
 
   std::vector<uint16_t> offsets;
   for (const rules::Rule& rule : rules) {

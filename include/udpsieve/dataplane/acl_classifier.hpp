@@ -51,9 +51,11 @@ class AclClassifier {
   /// std::runtime_error. The rules' payload offsets take the key's window slots from the first
   /// up, or with `windows_at_end` from the last down (so two classifiers can share one key).
   /// `checkpoint` runs before each rte_acl build (the long, uninterruptible stages); what it
-  /// throws abandons the build, freeing what was built.
+  /// throws abandons the build, freeing what was built. `signatures`, when given, are the
+  /// rules' (found once for the limit check too).
   AclClassifier(const rules::RuleList& rules, int socket, const std::string& name,
-                bool windows_at_end = false, const std::function<void()>& checkpoint = {});
+                bool windows_at_end = false, const std::function<void()>& checkpoint = {},
+                const FamilySignatures* signatures = nullptr);
   ~AclClassifier();
   AclClassifier(const AclClassifier&) = delete;
   AclClassifier& operator=(const AclClassifier&) = delete;

@@ -66,6 +66,17 @@ struct Signature {
 /// to the limit check, the planning, the split and the lookups, each of which walks every rule.
 using Signatures = std::vector<std::optional<Signature>>;
 [[nodiscard]] Signatures signatures_of(const rules::RuleList& rules, rules::Family family);
+/// signatures_of() for both families, found once for the limit check and the classifier.
+struct FamilySignatures {
+  explicit FamilySignatures(const rules::RuleList& rules)
+      : v4(signatures_of(rules, rules::Family::ipv4)),
+        v6(signatures_of(rules, rules::Family::ipv6)) {}
+  [[nodiscard]] const Signatures& of(rules::Family family) const noexcept {
+    return family == rules::Family::ipv4 ? v4 : v6;
+  }
+  Signatures v4;
+  Signatures v6;
+};
 
 /// The prefixes of `family` in an address list the signature pins, or {nullopt} (any address)
 /// when it does not: what a rule's entries range over in that field.
@@ -104,5 +115,8 @@ struct ContextPlan {
 /// Throws ConfigError (at the offending rule) when `rules` exceed a classifier limit, or a
 /// rate limit's rate or burst, split over `workers`, leaves a worker less than it can use.
 void check_rule_limits(const rules::RuleList& rules, uint32_t workers);
+/// The same with the rules' signatures found already.
+void check_rule_limits(const rules::RuleList& rules, const FamilySignatures& signatures,
+                       uint32_t workers);
 
 }  // namespace udpsieve::dataplane
