@@ -26,15 +26,31 @@ constexpr std::size_t kHugeTableBytes = std::size_t{512} << 10;
 constexpr uint16_t kExactFields =
     kPinsSrc | kPinsDst | kPinsSrcPort | kPinsDstPort | kPinsLength | kPinsPayload;
 
-/// A pinned list's values (port or length ranges spelled out), or {nullopt} (any value).
-std::vector<std::optional<uint16_t>> range_values(const std::vector<Range>& list, bool pinned) {
-  if (!pinned) return {std::nullopt};
-  std::vector<std::optional<uint16_t>> out;
+/// Calls `body` with each value of a pinned port or length list (its ranges spelled out), or
+/// once with nullopt (any value). No list is built: this runs for every rule, thrice a build.
+template <typename Body>
+void each_value(const std::vector<Range>& list, bool pinned, Body&& body) {
+  if (!pinned) {
+    body(std::optional<uint16_t>{});
+    return;
+  }
   for (const Range& r : list) {
     for (uint32_t v = r.first; v <= r.last; ++v)
-      out.emplace_back(static_cast<uint16_t>(v));
+      body(std::optional<uint16_t>(static_cast<uint16_t>(v)));
   }
-  return out;
+}
+
+/// Calls `body` with each prefix of `family` in a pinned address list, or once with nullopt
+/// (any address): pinned_prefixes() without the list.
+template <typename Body>
+void each_prefix(const std::vector<Prefix>& list, bool pinned, Family family, Body&& body) {
+  if (!pinned) {
+    body(std::optional<Prefix>{});
+    return;
+  }
+  for (const Prefix& p : list) {
+    if (p.family == family) body(std::optional<Prefix>(p));
+  }
 }
 
 /// Values a pinned port or length list spells out (saturating above `cap`).
@@ -60,11 +76,12 @@ void for_each_entry(const Rule& rule, const Signature& s, Family family, Entry&&
     base.payload_end = static_cast<uint16_t>(m.payload->offset + m.payload->value.size());
     std::copy(m.payload->mask.begin(), m.payload->mask.end(), base.payload_mask.begin());
   }
-  for (const auto& src : pinned_prefixes(m.src, (s.fields & kPinsSrc) != 0, family))
-    for (const auto& dst : pinned_prefixes(m.dst, (s.fields & kPinsDst) != 0, family))
-      for (const auto sport : range_values(m.src_port, (s.fields & kPinsSrcPort) != 0))
-        for (const auto dport : range_values(m.dst_port, (s.fields & kPinsDstPort) != 0))
-          for (const auto length : range_values(m.length, (s.fields & kPinsLength) != 0)) {
+  const auto pinned = [&](uint16_t field) { return (s.fields & field) != 0; };
+  each_prefix(m.src, pinned(kPinsSrc), family, [&](const std::optional<Prefix>& src) {
+    each_prefix(m.dst, pinned(kPinsDst), family, [&](const std::optional<Prefix>& dst) {
+      each_value(m.src_port, pinned(kPinsSrcPort), [&](std::optional<uint16_t> sport) {
+        each_value(m.dst_port, pinned(kPinsDstPort), [&](std::optional<uint16_t> dport) {
+          each_value(m.length, pinned(kPinsLength), [&](std::optional<uint16_t> length) {
             ExactPlan::Shape shape = base;
             shape.src_length = static_cast<uint8_t>(src ? src->length : 0);
             shape.dst_length = static_cast<uint8_t>(dst ? dst->length : 0);
@@ -72,7 +89,11 @@ void for_each_entry(const Rule& rule, const Signature& s, Family family, Entry&&
             shape.dst_port = dport.has_value();
             shape.length = length.has_value();
             entry(shape, src, dst, sport, dport, length);
-          }
+          });
+        });
+      });
+    });
+  });
 }
 
 /// The address words of a prefix's first `Words` words, masked to its length (network order).
