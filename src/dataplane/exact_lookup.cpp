@@ -40,19 +40,6 @@ void each_value(const std::vector<Range>& list, bool pinned, Body&& body) {
   }
 }
 
-/// Calls `body` with each prefix of `family` in a pinned address list, or once with nullopt
-/// (any address): pinned_prefixes() without the list.
-template <typename Body>
-void each_prefix(const std::vector<Prefix>& list, bool pinned, Family family, Body&& body) {
-  if (!pinned) {
-    body(std::optional<Prefix>{});
-    return;
-  }
-  for (const Prefix& p : list) {
-    if (p.family == family) body(std::optional<Prefix>(p));
-  }
-}
-
 /// Values a pinned port or length list spells out (saturating above `cap`).
 std::size_t value_count(const std::vector<Range>& list, bool pinned, std::size_t cap) {
   if (!pinned) return 1;

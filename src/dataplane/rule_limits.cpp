@@ -174,11 +174,9 @@ std::optional<Signature> signature_of(const rules::Rule& rule, Family family) {
 
 std::vector<std::optional<rules::Prefix>> pinned_prefixes(const std::vector<rules::Prefix>& list,
                                                           bool pinned, Family family) {
-  if (!pinned) return {std::nullopt};
   std::vector<std::optional<rules::Prefix>> out;
-  for (const rules::Prefix& p : list) {
-    if (p.family == family) out.emplace_back(p);
-  }
+  each_prefix(list, pinned, family,
+              [&](const std::optional<rules::Prefix>& p) { out.push_back(p); });
   return out;
 }
 

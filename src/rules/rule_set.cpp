@@ -25,33 +25,27 @@ RuleSet::RuleSet(RuleList rules, Verdict default_action, Verdict non_udp)
   if (rules_.empty()) return;
   // At most half full, so a probe ends soon at an empty slot.
   index_.assign(std::bit_ceil(rules_.size() * 2), 0);
-  const std::size_t mask = index_.size() - 1;
   for (std::size_t i = 0; i < rules_.size(); ++i) {
     const uint64_t hash = hash_of(rules_[i].id);
-    for (std::size_t slot = hash & mask;; slot = (slot + 1) & mask) {
-      const uint64_t held = index_[slot];
-      if (held == 0) {
-        index_[slot] = (hash & ~0xffffffffULL) | (i + 1);
-        break;
-      }
-      // An id given twice keeps its first position (as find() always answered).
-      if ((held >> 32) == (hash >> 32) && rules_[(held & 0xffffffffU) - 1].id == rules_[i].id) {
-        break;
-      }
-    }
+    uint64_t& slot = index_[slot_of(rules_[i].id, hash)];
+    // An id given twice keeps its first position (as find() always answered).
+    if (slot == 0) slot = (hash & ~0xffffffffULL) | (i + 1);
+  }
+}
+
+std::size_t RuleSet::slot_of(std::string_view id, uint64_t hash) const noexcept {
+  const std::size_t mask = index_.size() - 1;
+  for (std::size_t slot = hash & mask;; slot = (slot + 1) & mask) {
+    const uint64_t held = index_[slot];
+    if (held == 0) return slot;
+    if ((held >> 32) == (hash >> 32) && rules_[(held & 0xffffffffU) - 1].id == id) return slot;
   }
 }
 
 std::size_t RuleSet::position(std::string_view id) const noexcept {
   if (index_.empty()) return npos;
-  const uint64_t hash = hash_of(id);
-  const std::size_t mask = index_.size() - 1;
-  for (std::size_t slot = hash & mask;; slot = (slot + 1) & mask) {
-    const uint64_t held = index_[slot];
-    if (held == 0) return npos;
-    const std::size_t at = (held & 0xffffffffU) - 1;
-    if ((held >> 32) == (hash >> 32) && rules_[at].id == id) return at;
-  }
+  const uint64_t held = index_[slot_of(id, hash_of(id))];
+  return held == 0 ? npos : (held & 0xffffffffU) - 1;
 }
 
 std::vector<std::size_t> RuleSet::positions_of(const RuleList& rules) const {

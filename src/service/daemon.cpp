@@ -422,8 +422,8 @@ int serve(const Options& options, config::LoadedConfig& loaded, control::SocketS
     if (metrics_http) metrics_http->poll([&context] { return control::metrics_text(context); });
   };
   parts.test_hooks = test_hooks_enabled();
-  // The rules live on in the table's parts; the configuration kept beside them needs no copy
-  // (with 250,000 rules each copy is hundreds of MB).
+  // The rules live on in the table's parts (which share their blocks); the configuration kept
+  // beside them needs no list of them.
   const std::size_t file_rules = loaded.rules.size();
   loaded.rules = {};
   control::ControlLoop loop(std::move(parts), std::make_shared<const config::LoadedConfig>(loaded));

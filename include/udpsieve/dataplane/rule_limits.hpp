@@ -78,8 +78,20 @@ struct FamilySignatures {
   Signatures v6;
 };
 
-/// The prefixes of `family` in an address list the signature pins, or {nullopt} (any address)
-/// when it does not: what a rule's entries range over in that field.
+/// Calls `body` with each prefix of `family` in an address list the signature pins, or once
+/// with nullopt (any address) when it does not: what a rule's entries range over in that field.
+template <typename Body>
+void each_prefix(const std::vector<rules::Prefix>& list, bool pinned, rules::Family family,
+                 Body&& body) {
+  if (!pinned) {
+    body(std::optional<rules::Prefix>{});
+    return;
+  }
+  for (const rules::Prefix& p : list) {
+    if (p.family == family) body(std::optional<rules::Prefix>(p));
+  }
+}
+/// The same prefixes as a list.
 [[nodiscard]] std::vector<std::optional<rules::Prefix>> pinned_prefixes(
     const std::vector<rules::Prefix>& list, bool pinned, rules::Family family);
 

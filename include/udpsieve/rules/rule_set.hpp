@@ -43,6 +43,9 @@ class RuleSet {
   /// its position + 1 in the low 32 (0: empty). One array, no allocation per rule: building it
   /// is part of every reload.
   std::vector<uint64_t> index_;
+  /// The slot of index_ that holds `id` (whose hash is `hash`), or the empty one where it would
+  /// go.
+  [[nodiscard]] std::size_t slot_of(std::string_view id, uint64_t hash) const noexcept;
   Verdict default_action_;
   Verdict non_udp_;
 };
