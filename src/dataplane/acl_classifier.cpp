@@ -392,7 +392,7 @@ std::string acl_algorithm_name(int algorithm) {
 
 AclClassifier::AclClassifier(const rules::RuleList& rules, int socket, const std::string& name,
                              bool windows_at_end, const std::function<void()>& checkpoint,
-                             const FamilySignatures* given) {
+                             const RuleFacts* given) {
   const auto start = std::chrono::steady_clock::now();
   windows_ = payload_offsets(rules);
   if (windows_at_end && !windows_.empty()) {
@@ -406,15 +406,16 @@ AclClassifier::AclClassifier(const rules::RuleList& rules, int socket, const std
   int algorithm = RTE_ACL_CLASSIFY_DEFAULT;
   std::size_t exact_bytes = 0;
   std::random_device random;
-  const std::optional<FamilySignatures> found =
-      given == nullptr ? std::optional<FamilySignatures>(rules) : std::nullopt;
-  const FamilySignatures& all = given != nullptr ? *given : *found;
+  const std::optional<RuleFacts> found =
+      given == nullptr ? std::optional<RuleFacts>(rules) : std::nullopt;
+  const RuleFacts& facts = given != nullptr ? *given : *found;
   try {
     for (const Family family : {Family::ipv4, Family::ipv6}) {
       std::vector<rte_acl_ctx*>& contexts = family == Family::ipv4 ? v4_ : v6_;
       std::size_t& entries = family == Family::ipv4 ? info_.entries_v4 : info_.entries_v6;
       const auto count = static_cast<int32_t>(rules.size());
-      const Signatures& signatures = all.of(family);
+      const Signatures& signatures = facts.signatures().of(family);
+      const ExactUses& uses = facts.exact(family);
       const auto add_exact = [&](const std::vector<std::size_t>& members, const ExactPlan& plan) {
         if (checkpoint) checkpoint();
         const std::array<uint64_t, 2> seed = {(uint64_t{random()} << 32) | random(),
@@ -435,7 +436,7 @@ AclClassifier::AclClassifier(const rules::RuleList& rules, int socket, const std
       // planned into rte_acl contexts - when that takes many rules and costs no more lookups
       // per packet than planning them all into rte_acl (a trie walk serves any number of
       // prefix lengths; a hashed lookup probes once per shape).
-      const ExactSplit split = split_exact(rules, signatures, family);
+      const ExactSplit split = split_exact(signatures, uses);
       std::vector<ContextPlan> plans;
       if (!split.members.empty() && split.rest.empty()) {
         add_exact(split.members, split.plan);  // one lookup: never more than rte_acl's
@@ -451,8 +452,7 @@ AclClassifier::AclClassifier(const rules::RuleList& rules, int socket, const std
       }
       for (std::size_t c = 0; c < plans.size(); ++c) {
         // A context of address and port rules alone is hashed too.
-        if (const std::optional<ExactPlan> exact =
-                plan_exact(rules, signatures, plans[c].rules, family)) {
+        if (const std::optional<ExactPlan> exact = plan_exact(uses, plans[c].rules)) {
           add_exact(plans[c].rules, *exact);
           continue;
         }

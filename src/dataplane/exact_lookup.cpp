@@ -135,84 +135,116 @@ std::optional<std::size_t> exact_entries(const Rule& rule, const Signature& s, F
   return count;
 }
 
-/// Adds `shape` to `shapes` unless it is there; true when it was added.
-bool add_shape(std::vector<ExactPlan::Shape>& shapes, const ExactPlan::Shape& shape) {
-  if (std::find(shapes.begin(), shapes.end(), shape) != shapes.end()) return false;
-  shapes.push_back(shape);
-  return true;
-}
-
-/// The distinct shapes of `rule`'s entries.
-std::vector<ExactPlan::Shape> shapes_of(const Rule& rule, const Signature& s, Family family) {
-  std::vector<ExactPlan::Shape> shapes;
-  for_each_entry(rule, s, family,
-                 [&](const ExactPlan::Shape& shape, auto&&...) { (void)add_shape(shapes, shape); });
-  return shapes;
+/// Adds the entries of `uses` to `plan` (shapes in first-use order); `slots` maps shape ids
+/// to the plan's shapes (kNoSlot for none yet).
+constexpr uint32_t kNoSlot = ~uint32_t{0};
+void add_to_plan(ExactPlan& plan, const std::vector<ExactPlan::Shape>& shapes,
+                 std::vector<uint32_t>& slots, const ExactUses::Use* begin,
+                 const ExactUses::Use* end) {
+  for (const ExactUses::Use* use = begin; use != end; ++use) {
+    if (slots.size() <= use->shape) slots.resize(use->shape + 1, kNoSlot);
+    if (slots[use->shape] == kNoSlot) {
+      slots[use->shape] = static_cast<uint32_t>(plan.shapes.size());
+      plan.shapes.push_back(shapes[use->shape]);
+      plan.shape_entries.push_back(0);
+    }
+    plan.shape_entries[slots[use->shape]] += use->entries;
+    plan.entries += use->entries;
+  }
 }
 
 }  // namespace
 
-std::optional<ExactPlan> plan_exact(const rules::RuleList& rules, const Signatures& signatures,
-                                    const std::vector<std::size_t>& members, Family family) {
+uint32_t ExactUses::shape_id(const ExactPlan::Shape& shape) {
+  if (last_shape_ < shapes_.size() && shapes_[last_shape_] == shape) return last_shape_;
+  const auto found = std::find(shapes_.begin(), shapes_.end(), shape);
+  last_shape_ = static_cast<uint32_t>(found - shapes_.begin());
+  if (found == shapes_.end()) shapes_.push_back(shape);
+  return last_shape_;
+}
+
+void ExactUses::add(const Rule& rule, const std::optional<Signature>& signature, Family family) {
+  const bool qualifies = signature && exact_entries(rule, *signature, family);
+  if (qualifies) {
+    const std::size_t first = first_.back();
+    for_each_entry(rule, *signature, family, [&](const ExactPlan::Shape& shape, auto&&...) {
+      const uint32_t id = shape_id(shape);
+      const auto use = std::find_if(uses_.begin() + static_cast<std::ptrdiff_t>(first), uses_.end(),
+                                    [&](const Use& u) { return u.shape == id; });
+      if (use == uses_.end()) {
+        uses_.push_back({id, 1});
+      } else {
+        ++use->entries;
+      }
+    });
+  }
+  qualifies_.push_back(qualifies ? 1 : 0);
+  first_.push_back(static_cast<uint32_t>(uses_.size()));
+}
+
+void ExactUses::copy(const ExactUses& other, std::size_t at) {
+  if (mapped_from_ != &other) {
+    mapped_from_ = &other;
+    mapped_.clear();
+  }
+  for (const Use* use = other.uses_begin(at); use != other.uses_end(at); ++use) {
+    if (mapped_.size() <= use->shape) mapped_.resize(use->shape + 1, kNoSlot);
+    if (mapped_[use->shape] == kNoSlot) mapped_[use->shape] = shape_id(other.shapes_[use->shape]);
+    uses_.push_back({mapped_[use->shape], use->entries});
+  }
+  qualifies_.push_back(other.qualifies_[at]);
+  first_.push_back(static_cast<uint32_t>(uses_.size()));
+}
+
+std::optional<ExactPlan> plan_exact(const ExactUses& uses,
+                                    const std::vector<std::size_t>& members) {
   ExactPlan plan;
+  std::vector<uint32_t> slots;
   for (const std::size_t i : members) {
-    const std::optional<Signature>& s = signatures[i];
-    if (!s) return std::nullopt;
-    const std::optional<std::size_t> count = exact_entries(rules[i], *s, family);
-    if (!count) return std::nullopt;
-    for (const ExactPlan::Shape& shape : shapes_of(rules[i], *s, family)) {
-      if (add_shape(plan.shapes, shape) && plan.shapes.size() > kMaxExactShapes)
-        return std::nullopt;
-    }
-    plan.entries += *count;
+    if (!uses.qualifies(i)) return std::nullopt;
+    add_to_plan(plan, uses.shapes(), slots, uses.uses_begin(i), uses.uses_end(i));
+    if (plan.shapes.size() > kMaxExactShapes) return std::nullopt;
   }
   return plan;
 }
 
-ExactSplit split_exact(const rules::RuleList& rules, const Signatures& signatures, Family family) {
-  struct Candidate {
-    std::size_t index;
-    std::size_t entries;
-    std::vector<ExactPlan::Shape> shapes;
-  };
-  std::vector<Candidate> candidates;
-  std::vector<std::pair<ExactPlan::Shape, std::size_t>> weights;  // entries per shape
+ExactSplit split_exact(const Signatures& signatures, const ExactUses& uses) {
+  std::vector<std::size_t> weights(uses.shapes().size(), 0);  // by shape
+  std::vector<std::size_t> candidates;
   ExactSplit split;
-  for (std::size_t i = 0; i < rules.size(); ++i) {
-    const std::optional<Signature>& s = signatures[i];
-    if (!s) continue;
-    const std::optional<std::size_t> count = exact_entries(rules[i], *s, family);
-    if (!count) {
+  for (std::size_t i = 0; i < uses.size(); ++i) {
+    if (!signatures[i]) continue;
+    if (!uses.qualifies(i)) {
       split.rest.push_back(i);
       continue;
     }
-    Candidate candidate{i, *count, shapes_of(rules[i], *s, family)};
-    for (const ExactPlan::Shape& shape : candidate.shapes) {
-      auto weight = std::find_if(weights.begin(), weights.end(),
-                                 [&](const auto& w) { return w.first == shape; });
-      if (weight == weights.end()) weight = weights.insert(weights.end(), {shape, 0});
-      weight->second += *count / candidate.shapes.size() + 1;
-    }
-    candidates.push_back(std::move(candidate));
+    std::size_t entries = 0;
+    for (const ExactUses::Use* use = uses.uses_begin(i); use != uses.uses_end(i); ++use)
+      entries += use->entries;
+    const auto shapes = static_cast<std::size_t>(uses.uses_end(i) - uses.uses_begin(i));
+    for (const ExactUses::Use* use = uses.uses_begin(i); use != uses.uses_end(i); ++use)
+      weights[use->shape] += entries / shapes + 1;
+    candidates.push_back(i);
   }
   // The heaviest shapes, as many as one lookup probes; rules with any other shape stay out.
-  std::stable_sort(weights.begin(), weights.end(),
-                   [](const auto& a, const auto& b) { return a.second > b.second; });
-  if (weights.size() > kMaxExactShapes) weights.resize(kMaxExactShapes);
-  for (const Candidate& candidate : candidates) {
-    const bool fits = std::all_of(
-        candidate.shapes.begin(), candidate.shapes.end(), [&](const ExactPlan::Shape& shape) {
-          return std::any_of(weights.begin(), weights.end(),
-                             [&](const auto& w) { return w.first == shape; });
-        });
+  std::vector<uint32_t> heaviest(weights.size());
+  for (uint32_t id = 0; id < heaviest.size(); ++id)
+    heaviest[id] = id;
+  std::stable_sort(heaviest.begin(), heaviest.end(),
+                   [&](uint32_t a, uint32_t b) { return weights[a] > weights[b]; });
+  std::vector<bool> kept(weights.size(), false);
+  for (std::size_t k = 0; k < heaviest.size() && k < kMaxExactShapes; ++k)
+    kept[heaviest[k]] = true;
+  std::vector<uint32_t> slots;
+  for (const std::size_t i : candidates) {
+    const bool fits = std::all_of(uses.uses_begin(i), uses.uses_end(i),
+                                  [&](const ExactUses::Use& use) { return kept[use.shape]; });
     if (!fits) {
-      split.rest.push_back(candidate.index);
+      split.rest.push_back(i);
       continue;
     }
-    split.members.push_back(candidate.index);
-    split.plan.entries += candidate.entries;
-    for (const ExactPlan::Shape& shape : candidate.shapes)
-      (void)add_shape(split.plan.shapes, shape);
+    split.members.push_back(i);
+    add_to_plan(split.plan, uses.shapes(), slots, uses.uses_begin(i), uses.uses_end(i));
   }
   std::sort(split.rest.begin(), split.rest.end());
   return split;
@@ -224,16 +256,14 @@ ExactLookup<Words>::ExactLookup(const rules::RuleList& rules, const Signatures& 
                                 const std::vector<uint16_t>& windows, std::array<uint64_t, 2> seed)
     : seed_(seed) {
   const Family family = Words == 1 ? Family::ipv4 : Family::ipv6;
-  // Entries per shape first, to size each table at most half full.
-  std::vector<std::size_t> sizes(plan.shapes.size(), 0);
+  // The plan counted each shape's entries: each table is sized at most half full.
+  const std::vector<std::size_t>& sizes = plan.shape_entries;
+  if (sizes.size() != plan.shapes.size())
+    throw std::logic_error("exact lookup: a plan without entries per shape");
   const auto shape_index = [&](const ExactPlan::Shape& shape) {
     return static_cast<std::size_t>(std::find(plan.shapes.begin(), plan.shapes.end(), shape) -
                                     plan.shapes.begin());
   };
-  for (const std::size_t i : members) {
-    for_each_entry(rules[i], *signatures[i], family,
-                   [&](const ExactPlan::Shape& shape, auto&&...) { ++sizes[shape_index(shape)]; });
-  }
   tables_.resize(plan.shapes.size());
   for (std::size_t t = 0; t < tables_.size(); ++t) {
     Table& table = tables_[t];
@@ -269,14 +299,32 @@ ExactLookup<Words>::ExactLookup(const rules::RuleList& rules, const Signatures& 
       table.payloads.assign(slots, Payload{});
     }
   }
+  // Entries are inserted in batches, each entry's slot fetched when it is queued: a table
+  // larger than the cache then costs overlapping misses, not one after another.
+  struct Pending {
+    Table* table;
+    Slot key;
+    Payload payload;
+    uint64_t hash;
+  };
+  constexpr std::size_t kBatch = 16;
+  std::array<Pending, kBatch> pending;
+  std::size_t queued = 0;
+  const auto drain = [&] {
+    for (std::size_t k = 0; k < queued; ++k)
+      insert(*pending[k].table, pending[k].key, pending[k].payload, pending[k].hash);
+    queued = 0;
+  };
   for (const std::size_t i : members) {
     for_each_entry(
         rules[i], *signatures[i], family,
         [&](const ExactPlan::Shape& shape, const std::optional<Prefix>& src,
             const std::optional<Prefix>& dst, std::optional<uint16_t> sport,
             std::optional<uint16_t> dport, std::optional<uint16_t> length) {
+          Pending& entry = pending[queued];
           Table& table = tables_[shape_index(shape)];
-          Slot key{};
+          entry.table = &table;
+          Slot& key = entry.key;
           key.src = address_words<Words>(src);
           key.dst = address_words<Words>(dst);
           for (unsigned w = 0; w < Words; ++w) {
@@ -284,15 +332,19 @@ ExactLookup<Words>::ExactLookup(const rules::RuleList& rules, const Signatures& 
             key.dst[w] &= table.dst_mask[w];
           }
           key.ports = uint32_t{sport.value_or(length.value_or(0))} << 16 | dport.value_or(0);
-          Payload payload{};
+          key.rule = static_cast<uint32_t>(i + 1);
+          entry.payload = Payload{};
           if (table.payload) {  // a value with a bit outside its mask never matches, as it should
             const std::vector<uint8_t>& value = rules[i].match.payload->value;
-            std::memcpy(payload.data(), value.data(), value.size());
+            std::memcpy(entry.payload.data(), value.data(), value.size());
           }
-          insert(table, key, payload, static_cast<uint32_t>(i + 1));
+          entry.hash = hash(table, key, entry.payload);
+          __builtin_prefetch(&table.slots[entry.hash & table.mask], 1);
           ++entries_;
+          if (++queued == kBatch) drain();
         });
   }
+  drain();
 }
 
 template <unsigned Words>
@@ -347,21 +399,18 @@ template <unsigned Words>
 }
 
 template <unsigned Words>
-void ExactLookup<Words>::insert(Table& table, const Slot& key, const Payload& payload,
-                                uint32_t rule) {
+void ExactLookup<Words>::insert(Table& table, const Slot& key, const Payload& payload, uint64_t h) {
   add_prefix(table, key);
-  const uint64_t h = hash(table, key, payload);
   table.filter[h >> table.filter_shift >> 6] |= uint64_t{1} << (h >> table.filter_shift & 63);
   for (std::size_t at = h & table.mask;; at = (at + 1) & table.mask) {
     Slot& slot = table.slots[at];
     if (slot.rule == 0) {
       slot = key;
-      slot.rule = rule;
       if (table.payload) table.payloads[at] = payload;
       return;
     }
     if (holds(table, at, key, payload)) {
-      slot.rule = std::min(slot.rule, rule);
+      slot.rule = std::min(slot.rule, key.rule);
       return;
     }
   }

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "udpsieve/common/config_error.hpp"
+#include "udpsieve/dataplane/rule_facts.hpp"
 
 namespace udpsieve::dataplane {
 namespace {
@@ -267,10 +268,7 @@ std::vector<ContextPlan> plan_contexts(const rules::RuleList& rules, const Signa
   return plans;
 }
 
-namespace {
-
-/// classifier_entries() of a rule whose signature for `family` is `s`.
-std::size_t entries_with(const rules::Rule& rule, Family family, const Signature& s) {
+std::size_t classifier_entries(const rules::Rule& rule, Family family, const Signature& s) {
   const rules::Match& m = rule.match;
   const auto count = [&](const std::vector<Prefix>& list) {
     return static_cast<std::size_t>(std::max(prefixes_of(list, family), 1));
@@ -291,11 +289,9 @@ std::size_t entries_with(const rules::Rule& rule, Family family, const Signature
   return total;
 }
 
-}  // namespace
-
 std::size_t classifier_entries(const rules::Rule& rule, Family family) {
   const std::optional<Signature> s = signature_of(rule, family);
-  return s ? entries_with(rule, family, *s) : 0;
+  return s ? classifier_entries(rule, family, *s) : 0;
 }
 
 std::vector<uint16_t> payload_offsets(const rules::RuleList& rules) {
@@ -312,114 +308,141 @@ std::vector<uint16_t> payload_offsets(const rules::RuleList& rules) {
 
 namespace {
 
-/// Classifier size limits of one family: entries per rule and in all, and lookups per packet.
-void check_family(const rules::RuleList& rules, const Signatures& all, Family family) {
-  const char* family_name = family == Family::ipv4 ? "IPv4" : "IPv6";
-  std::size_t entries = 0;
-  // Planning merges the rules of one signature into one context, never splits them: rules of
-  // at most kMaxSignatures signatures need no plan to pass. One walk over the rules (each
-  // signature found once) serves both checks.
-  std::vector<Signature> signatures;
-  for (std::size_t i = 0; i < rules.size(); ++i) {
-    const rules::Rule& rule = rules[i];
-    const std::optional<Signature>& s = all[i];
-    if (!s) continue;  // no entries in this family
-    if (signatures.size() <= kMaxSignatures &&
-        std::find(signatures.begin(), signatures.end(), *s) == signatures.end())
-      signatures.push_back(*s);
-    const std::size_t count = entries_with(rule, family, *s);
+/// Classifier size limits of one family: entries per rule and in all (checked rule by rule),
+/// and lookups per packet (checked at the end).
+class FamilyCheck {
+ public:
+  FamilyCheck(const RuleFacts& facts, Family family)
+      : all_(facts.signatures().of(family)), entries_of_(facts.entries(family)), family_(family) {}
+
+  void check(const rules::Rule& rule, std::size_t i) {
+    const std::optional<Signature>& s = all_[i];
+    if (!s) return;  // no entries in this family
+    // Planning merges the rules of one signature into one context, never splits them: rules
+    // of at most kMaxSignatures signatures need no plan to pass.
+    if (signatures_.size() <= kMaxSignatures &&
+        std::find(signatures_.begin(), signatures_.end(), *s) == signatures_.end())
+      signatures_.push_back(*s);
+    const std::size_t count = entries_of_[i];
     if (count > kMaxEntriesPerRule) {
       throw ConfigError(rule.where, "rule " + rule.id,
                         "its lists combine into more than " + std::to_string(kMaxEntriesPerRule) +
                             " classifier entries (the product of their lengths); split it "
                             "into several rules");
     }
-    entries += count;
-    if (entries > kMaxEntriesPerFamily) {
+    entries_ += count;
+    if (entries_ > kMaxEntriesPerFamily) {
       throw ConfigError(rule.where, "rule " + rule.id,
                         std::string("the rules up to this one make more than ") +
-                            std::to_string(kMaxEntriesPerFamily) + " " + family_name +
+                            std::to_string(kMaxEntriesPerFamily) + " " + name() +
                             " classifier entries, the most one rule set may compile to");
     }
   }
-  if (signatures.size() <= kMaxSignatures) return;
-  const std::vector<ContextPlan> plans = plan_contexts(rules, all, family);
-  if (plans.size() <= kMaxSignatures) return;
-  // Name a rule of the first context beyond the limit, and the combinations in use.
-  const rules::Rule& rule = rules[plans[kMaxSignatures].rules.front()];
-  std::string in_use;
-  for (std::size_t c = 0; c < kMaxSignatures; ++c) {
-    in_use += (in_use.empty() ? "" : "; ") + signature_name(plans[c].signature);
+
+  void finish(const rules::RuleList& rules) const {
+    if (signatures_.size() <= kMaxSignatures) return;
+    const std::vector<ContextPlan> plans = plan_contexts(rules, all_, family_);
+    if (plans.size() <= kMaxSignatures) return;
+    // Name a rule of the first context beyond the limit, and the combinations in use.
+    const std::size_t first = plans[kMaxSignatures].rules.front();
+    const rules::Rule& rule = rules[first];
+    std::string in_use;
+    for (std::size_t c = 0; c < kMaxSignatures; ++c) {
+      in_use += (in_use.empty() ? "" : "; ") + signature_name(plans[c].signature);
+    }
+    throw ConfigError(rule.where, "rule " + rule.id,
+                      "it matches on " + signature_name(*all_[first]) +
+                          ", a combination of match fields that would need a " +
+                          std::to_string(kMaxSignatures + 1) + "th classifier lookup per " +
+                          name() + " packet (at most " + std::to_string(kMaxSignatures) +
+                          " are allowed; the lookups in use match on: " + in_use +
+                          "); give rules the same set of fields");
   }
-  throw ConfigError(rule.where, "rule " + rule.id,
-                    "it matches on " + signature_name(*all[plans[kMaxSignatures].rules.front()]) +
-                        ", a combination of match fields that would need a " +
-                        std::to_string(kMaxSignatures + 1) + "th classifier lookup per " +
-                        family_name + " packet (at most " + std::to_string(kMaxSignatures) +
-                        " are allowed; the lookups in use match on: " + in_use +
-                        "); give rules the same set of fields");
+
+ private:
+  [[nodiscard]] const char* name() const noexcept {
+    return family_ == Family::ipv4 ? "IPv4" : "IPv6";
+  }
+
+  const Signatures& all_;
+  const std::vector<uint32_t>& entries_of_;
+  Family family_;
+  std::size_t entries_ = 0;
+  std::vector<Signature> signatures_;
+};
+
+/// A rule's payload offset (at most kMaxPayloadWindows distinct ones, collected in `offsets`)
+/// and its rate limit's share per worker.
+void check_payload_and_rate(const rules::Rule& rule, std::vector<uint16_t>& offsets,
+                            uint32_t workers) {
+  if (rule.match.payload) {
+    const uint16_t offset = rule.match.payload->offset;
+    if (std::find(offsets.begin(), offsets.end(), offset) == offsets.end()) {
+      if (offsets.size() == kMaxPayloadWindows) {
+        throw ConfigError(rule.where, "rule " + rule.id,
+                          "payload offset " + std::to_string(offset) +
+                              " is one more distinct payload offset than the " +
+                              std::to_string(kMaxPayloadWindows) +
+                              " a rule set may use; align payload matches on shared offsets");
+      }
+      offsets.push_back(offset);
+    }
+  }
+  if (rule.action.kind != rules::ActionKind::rate_limit) return;
+  const std::string key = "rule " + rule.id;
+  const rules::RateLimit& limit = rule.action.rate_limit;
+  if (limit.unit == rules::RateLimit::Unit::bytes) {
+    if (limit.burst / workers < kMaxStandardFrame) {
+      throw ConfigError(rule.where, key,
+                        "rate_limit.burst_bytes " + std::to_string(limit.burst) +
+                            " is split over " + std::to_string(workers) + " worker(s), leaving " +
+                            std::to_string(limit.burst / workers) +
+                            " bytes each, less than one full-size frame (1518 bytes); raise "
+                            "burst_bytes to at least " +
+                            std::to_string(kMaxStandardFrame * workers));
+    }
+    if (limit.rate < workers) {
+      throw ConfigError(rule.where, key,
+                        "rate_limit.bps " + std::to_string(limit.bps) + " is split over " +
+                            std::to_string(workers) +
+                            " worker(s), leaving less than one byte per second each; raise "
+                            "bps to at least " +
+                            std::to_string(8 * static_cast<uint64_t>(workers)));
+    }
+  } else {
+    for (const auto& [name, value] : {std::pair{"pps", limit.rate}, {"burst", limit.burst}}) {
+      if (value >= workers) continue;
+      throw ConfigError(rule.where, key,
+                        std::string("rate_limit.") + name + " " + std::to_string(value) +
+                            " is split over " + std::to_string(workers) +
+                            " worker(s), leaving less than one packet each; raise it to at "
+                            "least " +
+                            std::to_string(workers));
+    }
+  }
 }
 
 }  // namespace
 
 void check_rule_limits(const rules::RuleList& rules, uint32_t workers) {
-  check_rule_limits(rules, FamilySignatures(rules), workers);
+  check_rule_limits(rules, RuleFacts(rules), workers);
 }
 
-void check_rule_limits(const rules::RuleList& rules, const FamilySignatures& signatures,
-                       uint32_t workers) {
+void check_rule_limits(const rules::RuleList& rules, const RuleFacts& facts, uint32_t workers) {
   workers = std::max<uint32_t>(workers, 1);
-  for (const Family family : {Family::ipv4, Family::ipv6})
-    check_family(rules, signatures.of(family), family);
-
+  // One walk over the rules for every per-rule check (at 100,000 rules each walk is
+  // memory-bound): the first rule in file order that breaks a limit is the one named.
+  FamilyCheck v4(facts, Family::ipv4);
+  FamilyCheck v6(facts, Family::ipv6);
   std::vector<uint16_t> offsets;
-  for (const rules::Rule& rule : rules) {
-    const std::string key = "rule " + rule.id;
-    if (rule.match.payload) {
-      const uint16_t offset = rule.match.payload->offset;
-      if (std::find(offsets.begin(), offsets.end(), offset) == offsets.end()) {
-        if (offsets.size() == kMaxPayloadWindows) {
-          throw ConfigError(rule.where, key,
-                            "payload offset " + std::to_string(offset) +
-                                " is one more distinct payload offset than the " +
-                                std::to_string(kMaxPayloadWindows) +
-                                " a rule set may use; align payload matches on shared offsets");
-        }
-        offsets.push_back(offset);
-      }
-    }
-    if (rule.action.kind != rules::ActionKind::rate_limit) continue;
-    const rules::RateLimit& limit = rule.action.rate_limit;
-    if (limit.unit == rules::RateLimit::Unit::bytes) {
-      if (limit.burst / workers < kMaxStandardFrame) {
-        throw ConfigError(rule.where, key,
-                          "rate_limit.burst_bytes " + std::to_string(limit.burst) +
-                              " is split over " + std::to_string(workers) + " worker(s), leaving " +
-                              std::to_string(limit.burst / workers) +
-                              " bytes each, less than one full-size frame (1518 bytes); raise "
-                              "burst_bytes to at least " +
-                              std::to_string(kMaxStandardFrame * workers));
-      }
-      if (limit.rate < workers) {
-        throw ConfigError(rule.where, key,
-                          "rate_limit.bps " + std::to_string(limit.bps) + " is split over " +
-                              std::to_string(workers) +
-                              " worker(s), leaving less than one byte per second each; raise "
-                              "bps to at least " +
-                              std::to_string(8 * static_cast<uint64_t>(workers)));
-      }
-    } else {
-      for (const auto& [name, value] : {std::pair{"pps", limit.rate}, {"burst", limit.burst}}) {
-        if (value >= workers) continue;
-        throw ConfigError(rule.where, key,
-                          std::string("rate_limit.") + name + " " + std::to_string(value) +
-                              " is split over " + std::to_string(workers) +
-                              " worker(s), leaving less than one packet each; raise it to at "
-                              "least " +
-                              std::to_string(workers));
-      }
-    }
+  for (std::size_t i = 0; i < rules.size(); ++i) {
+    const rules::Rule& rule = rules[i];
+    v4.check(rule, i);
+    v6.check(rule, i);
+    check_payload_and_rate(rule, offsets, workers);
   }
+  v4.finish(rules);
+  v6.finish(rules);
 }
 
 }  // namespace udpsieve::dataplane

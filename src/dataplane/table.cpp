@@ -54,8 +54,8 @@ RulePart::RulePart(std::shared_ptr<const rules::RuleSet> rules, const PartParams
     : kind_(params.kind), rules_(std::move(rules)), generation_(params.generation) {
   const auto& list = rules_->rules();
   const uint32_t workers = std::max<uint32_t>(params.workers, 1);
-  const FamilySignatures signatures(list);
-  check_rule_limits(list, signatures, workers);
+  facts_ = std::make_shared<const RuleFacts>(rules_, params.earlier.get());
+  check_rule_limits(list, *facts_, workers);
   verdicts_.reserve(list.size());
   talker_keys_.reserve(list.size());
   for (std::size_t i = 0; i < list.size(); ++i) {
@@ -87,7 +87,7 @@ RulePart::RulePart(std::shared_ptr<const rules::RuleSet> rules, const PartParams
       list, params.socket,
       std::string(params.kind == PartKind::file ? "udpsieve_f" : "udpsieve_r") +
           std::to_string(params.generation),
-      params.kind == PartKind::runtime, params.checkpoint, &signatures);
+      params.kind == PartKind::runtime, params.checkpoint, facts_.get());
 
   // Per worker, each per-source rule's share of the rate and burst, in TSC ticks.
   const double tsc_hz = static_cast<double>(rte_get_tsc_hz());

@@ -1,5 +1,7 @@
 #include "udpsieve/rules/rule_set.hpp"
 
+#include <algorithm>
+#include <array>
 #include <bit>
 #include <functional>
 #include <stdexcept>
@@ -25,11 +27,22 @@ RuleSet::RuleSet(RuleList rules, Verdict default_action, Verdict non_udp)
   if (rules_.empty()) return;
   // At most half full, so a probe ends soon at an empty slot.
   index_.assign(std::bit_ceil(rules_.size() * 2), 0);
-  for (std::size_t i = 0; i < rules_.size(); ++i) {
-    const uint64_t hash = hash_of(rules_[i].id);
-    uint64_t& slot = index_[slot_of(rules_[i].id, hash)];
-    // An id given twice keeps its first position (as find() always answered).
-    if (slot == 0) slot = (hash & ~0xffffffffULL) | (i + 1);
+  // In batches: each batch's ids are hashed and their slots fetched first, so the cache misses
+  // of an index larger than the cache overlap instead of queueing one by one.
+  constexpr std::size_t kBatch = 16;
+  std::array<uint64_t, kBatch> hashes{};
+  for (std::size_t first = 0; first < rules_.size(); first += kBatch) {
+    const std::size_t count = std::min(kBatch, rules_.size() - first);
+    for (std::size_t k = 0; k < count; ++k) {
+      hashes[k] = hash_of(rules_[first + k].id);
+      __builtin_prefetch(&index_[hashes[k] & (index_.size() - 1)]);
+    }
+    for (std::size_t k = 0; k < count; ++k) {
+      const std::size_t i = first + k;
+      uint64_t& slot = index_[slot_of(rules_[i].id, hashes[k])];
+      // An id given twice keeps its first position (as find() always answered).
+      if (slot == 0) slot = (hashes[k] & ~0xffffffffULL) | (i + 1);
+    }
   }
 }
 

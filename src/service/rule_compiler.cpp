@@ -51,9 +51,11 @@ void slow_stage(const control::JobRequest& job, const CompileEnv& env) {
 control::CompileOutcome reload(const control::JobRequest& request, const CompileEnv& env) {
   const auto start = Clock::now();
   std::shared_ptr<const config::RuleFileMemo> memo;
+  std::shared_ptr<const dataplane::RuleFacts> facts;
   {
     const std::lock_guard<std::mutex> hold(env.rule_files->lock);
     memo = env.rule_files->memo;
+    facts = env.rule_files->facts;
   }
   config::LoadedConfig loaded =
       config::load_config_and_rules(env.options.config_path, request.set_slots, memo.get());
@@ -76,8 +78,8 @@ control::CompileOutcome reload(const control::JobRequest& request, const Compile
   outcome.rules = loaded.rules.size();
   outcome.files_unchanged = loaded.files_reused;
   // The part holds the rules; the configuration the control loop keeps needs no second copy.
-  outcome.part =
-      make_file_part(std::exchange(loaded.rules, {}), loaded.config, env, request.serial, &request);
+  outcome.part = make_file_part(std::exchange(loaded.rules, {}), loaded.config, env, request.serial,
+                                &request, std::move(facts));
   {
     // The next reload reads these files from the rules just built (a refused reload's too:
     // what a file's bytes parse to does not depend on whether they were applied).
@@ -85,6 +87,7 @@ control::CompileOutcome reload(const control::JobRequest& request, const Compile
         config::memo_of(loaded, outcome.part->rules_ptr());
     const std::lock_guard<std::mutex> hold(env.rule_files->lock);
     env.rule_files->memo = std::move(next);
+    env.rule_files->facts = outcome.part->facts();
   }
   request.stop_if_cancelled();
   outcome.sets = make_set_tables(loaded, env);
@@ -167,15 +170,15 @@ void apply_overrides(const Options& options, config::DaemonConfig& config) {
   }
 }
 
-std::shared_ptr<const dataplane::RulePart> make_file_part(rules::RuleList rules,
-                                                          const config::DaemonConfig& config,
-                                                          const CompileEnv& env,
-                                                          uint64_t generation,
-                                                          const control::JobRequest* job) {
+std::shared_ptr<const dataplane::RulePart> make_file_part(
+    rules::RuleList rules, const config::DaemonConfig& config, const CompileEnv& env,
+    uint64_t generation, const control::JobRequest* job,
+    std::shared_ptr<const dataplane::RuleFacts> earlier) {
   auto rule_set = std::make_shared<const rules::RuleSet>(
       std::move(rules), config.pipeline.default_action, config.pipeline.non_udp);
   if (job != nullptr) job->stop_if_cancelled();
-  return make_part(std::move(rule_set), dataplane::PartKind::file, env, generation, job);
+  return make_part(std::move(rule_set), dataplane::PartKind::file, env, generation, job,
+                   std::move(earlier));
 }
 
 std::shared_ptr<dataplane::SetTables> make_set_tables(const config::LoadedConfig& loaded,
@@ -201,11 +204,12 @@ std::shared_ptr<dataplane::SetTables> make_set_tables(const config::LoadedConfig
   return tables;
 }
 
-std::shared_ptr<const dataplane::RulePart> make_part(std::shared_ptr<const rules::RuleSet> rules,
-                                                     dataplane::PartKind kind,
-                                                     const CompileEnv& env, uint64_t generation,
-                                                     const control::JobRequest* job) {
+std::shared_ptr<const dataplane::RulePart> make_part(
+    std::shared_ptr<const rules::RuleSet> rules, dataplane::PartKind kind, const CompileEnv& env,
+    uint64_t generation, const control::JobRequest* job,
+    std::shared_ptr<const dataplane::RuleFacts> earlier) {
   dataplane::PartParams params;
+  params.earlier = std::move(earlier);
   if (job != nullptr) {
     const bool slowed = job->kind == control::JobKind::reload && env.test_stage_delay.count() > 0;
     params.checkpoint = [job, slowed, &env] {

@@ -17,7 +17,9 @@
 #include <vector>
 
 #include "udpsieve/dataplane/acl_key.hpp"
+#include "udpsieve/dataplane/rule_facts.hpp"
 #include "udpsieve/rules/matcher.hpp"
+#include "unit/prefix_text.hpp"
 
 namespace udpsieve::dataplane {
 namespace {
@@ -27,12 +29,7 @@ using rules::Prefix;
 using rules::Range;
 using rules::Rule;
 
-Prefix prefix(const std::string& text) {
-  std::string error;
-  const std::optional<Prefix> p = Prefix::parse(text, error);
-  EXPECT_TRUE(p) << text << ": " << error;
-  return p.value_or(Prefix{});
-}
+using test_support::prefix;
 
 /// A rule whose match `set` fills in.
 Rule rule_where(const std::function<void(rules::Match&)>& set) {
@@ -46,6 +43,12 @@ std::vector<std::size_t> all_of(const std::vector<Rule>& rules) {
   std::vector<std::size_t> members(rules.size());
   std::iota(members.begin(), members.end(), 0);
   return members;
+}
+
+/// plan_exact() of all of `rules` for `family`.
+std::optional<ExactPlan> plan_of(const std::vector<Rule>& rules, Family family) {
+  const RuleFacts facts(rules);
+  return plan_exact(facts.exact(family), all_of(rules));
 }
 
 TEST(ExactLookup, TakesAddressAndPortRulesOfFewShapes) {
@@ -65,8 +68,7 @@ TEST(ExactLookup, TakesAddressAndPortRulesOfFewShapes) {
         m.dst_port = {Range{0, 65535}};
       }),  // any packet with a UDP header
   };
-  const std::optional<ExactPlan> plan =
-      plan_exact(rules, signatures_of(rules, Family::ipv4), all_of(rules), Family::ipv4);
+  const std::optional<ExactPlan> plan = plan_of(rules, Family::ipv4);
   ASSERT_TRUE(plan);
   EXPECT_EQ(plan->entries, 1U + 2 + 2 + 1);
   EXPECT_EQ(plan->shapes.size(), 4U) << "/24 + port, /24, dst /24 + source port, any port";
@@ -75,8 +77,7 @@ TEST(ExactLookup, TakesAddressAndPortRulesOfFewShapes) {
 TEST(ExactLookup, LeavesOtherRulesToTheAcl) {
   const auto refused = [](const std::function<void(rules::Match&)>& set) {
     const std::vector<Rule> rules = {rule_where(set)};
-    return !plan_exact(rules, signatures_of(rules, Family::ipv4), all_of(rules), Family::ipv4)
-                .has_value();
+    return !plan_of(rules, Family::ipv4).has_value();
   };
   EXPECT_FALSE(refused([](rules::Match& m) {
     m.dst_port = {Range{53, 53}};
@@ -106,9 +107,9 @@ TEST(ExactLookup, LeavesOtherRulesToTheAcl) {
   std::vector<Rule> rules;
   for (const char* p : {"10.0.0.0/8", "10.0.0.0/16", "10.0.0.0/24", "10.0.0.0/28", "10.0.0.1"})
     rules.push_back(rule_where([p](rules::Match& m) { m.src = {prefix(p)}; }));
-  EXPECT_FALSE(plan_exact(rules, signatures_of(rules, Family::ipv4), all_of(rules), Family::ipv4));
+  EXPECT_FALSE(plan_of(rules, Family::ipv4));
   rules.pop_back();
-  EXPECT_TRUE(plan_exact(rules, signatures_of(rules, Family::ipv4), all_of(rules), Family::ipv4));
+  EXPECT_TRUE(plan_of(rules, Family::ipv4));
 }
 
 // --- differential ------------------------------------------------------------------------------
@@ -273,8 +274,7 @@ TEST(ExactLookup, AgreesWithTheReferenceMatcher) {
     const std::size_t count = seed % 4 == 0 ? 5000 : gen.between(1, 300);
     for (std::size_t i = 0; i < count; ++i)
       rules.push_back(gen.rule(i));
-    const std::optional<ExactPlan> plan =
-        plan_exact(rules, signatures_of(rules, family), all_of(rules), family);
+    const std::optional<ExactPlan> plan = plan_of(rules, family);
     if (!plan) continue;  // more shapes than it takes: the ACL's
     ++planned;
     with_payload += std::any_of(plan->shapes.begin(), plan->shapes.end(),

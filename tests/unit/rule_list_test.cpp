@@ -110,19 +110,29 @@ TEST(RuleSetIndex, FindsEveryIdAtItsPosition) {
   }
 }
 
+RuleList::Block block(std::vector<Rule> rules) {
+  return std::make_shared<const std::vector<Rule>>(std::move(rules));
+}
+
+/// Three rule files of 40, 30 and 50 rules (a0..., b0..., c0...) and the list of all three.
+struct ThreeFiles {
+  RuleList::Block a = block(named("a", 40));
+  RuleList::Block b = block(named("b", 30));
+  RuleList::Block c = block(named("c", 50));
+  RuleList before = [this] {
+    RuleList list;
+    for (const auto& file : {a, b, c})
+      list.append(file);
+    return list;
+  }();
+};
+
 TEST(RuleSetIndex, PositionsOfAListSharingBlocksAreTheIdsPositions) {
   // The set before: three files. The lists after: one file changed (ids kept, dropped and
   // added, a different length), files reordered, one gone, and a plain copy of every rule
   // (no block shared).
-  const auto block = [](std::vector<Rule> rules) {
-    return std::make_shared<const std::vector<Rule>>(std::move(rules));
-  };
-  const RuleList::Block a = block(named("a", 40));
-  const RuleList::Block b = block(named("b", 30));
-  const RuleList::Block c = block(named("c", 50));
-  RuleList before;
-  for (const auto& file : {a, b, c})
-    before.append(file);
+  const ThreeFiles files;
+  const auto& [a, b, c, before] = files;
   const RuleSet set(before, Verdict::forward, Verdict::forward);
 
   std::vector<Rule> changed = named("b", 20);  // b0-b19 stay, b20-b29 go
@@ -143,6 +153,41 @@ TEST(RuleSetIndex, PositionsOfAListSharingBlocksAreTheIdsPositions) {
     for (std::size_t i = 0; i < at.size(); ++i)
       EXPECT_EQ(at[i], set.position(afters[k][i].id)) << "list " << k << " rule " << i;
   }
+}
+
+TEST(RuleList, PositionsOfTheSameRuleObjects) {
+  // Before: three files. After: one file changed (some of its rules with the same ids), the
+  // files reordered, one gone, a slice, and a plain copy of every rule (no block shared).
+  const ThreeFiles files;
+  const auto& [a, b, c, before] = files;
+  std::vector<RuleList> afters(5);
+  for (const auto& file : {a, block(named("b", 35)), c})
+    afters[0].append(file);
+  for (const auto& file : {c, b, a})
+    afters[1].append(file);
+  afters[2].append(c);
+  afters[3].append(before, 35, 60);  // the end of a, all of b, the start of c
+  afters[3].append(before, 5, 10);
+  afters[4] = RuleList(before.to_vector());
+  const std::vector<std::size_t> expected_copied = {90, 120, 50, 70, 0};
+  for (std::size_t k = 0; k < afters.size(); ++k) {
+    const std::vector<std::size_t> at = before.positions_of_same(afters[k]);
+    ASSERT_EQ(at.size(), afters[k].size());
+    std::size_t same = 0;
+    for (std::size_t i = 0; i < at.size(); ++i) {
+      // By brute force: where the very same object stands before, if anywhere.
+      std::size_t where = RuleList::npos;
+      for (std::size_t j = 0; j < before.size(); ++j) {
+        if (&before[j] == &afters[k][i]) where = j;
+      }
+      EXPECT_EQ(at[i], where) << "list " << k << " rule " << i;
+      same += where != RuleList::npos ? 1 : 0;
+    }
+    EXPECT_EQ(same, expected_copied[k]) << "list " << k;
+  }
+  EXPECT_TRUE(RuleList().positions_of_same(before) ==
+              std::vector<std::size_t>(120, RuleList::npos));
+  EXPECT_TRUE(before.positions_of_same(RuleList()).empty());
 }
 
 TEST(RuleSetIndex, EmptySetsAndAnIdGivenTwice) {

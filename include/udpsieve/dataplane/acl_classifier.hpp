@@ -21,6 +21,7 @@
 
 #include "udpsieve/dataplane/acl_key.hpp"
 #include "udpsieve/dataplane/exact_lookup.hpp"
+#include "udpsieve/dataplane/rule_facts.hpp"
 #include "udpsieve/dataplane/rule_limits.hpp"
 #include "udpsieve/rules/packet_key.hpp"
 #include "udpsieve/rules/rule.hpp"
@@ -51,11 +52,11 @@ class AclClassifier {
   /// std::runtime_error. The rules' payload offsets take the key's window slots from the first
   /// up, or with `windows_at_end` from the last down (so two classifiers can share one key).
   /// `checkpoint` runs before each rte_acl build (the long, uninterruptible stages); what it
-  /// throws abandons the build, freeing what was built. `signatures`, when given, are the
-  /// rules' (found once for the limit check too).
+  /// throws abandons the build, freeing what was built. `facts`, when given, are the rules'
+  /// (found once for the limit check too, or copied from the previous build's).
   AclClassifier(const rules::RuleList& rules, int socket, const std::string& name,
                 bool windows_at_end = false, const std::function<void()>& checkpoint = {},
-                const FamilySignatures* signatures = nullptr);
+                const RuleFacts* facts = nullptr);
   ~AclClassifier();
   AclClassifier(const AclClassifier&) = delete;
   AclClassifier& operator=(const AclClassifier&) = delete;

@@ -53,18 +53,59 @@ struct ExactPlan {
     friend bool operator==(const Shape&, const Shape&) = default;
   };
   std::vector<Shape> shapes;
+  std::vector<std::size_t> shape_entries;  ///< the entries of each shape, to size its table
   std::size_t entries = 0;
 };
 
 inline constexpr std::size_t kMaxExactShapes = 4;
 inline constexpr std::size_t kMaxExactEntriesPerRule = 256;
 
-/// The plan of the rules at `members` for `family`, or nullopt when they do not qualify.
-/// `signatures` are the rules' signatures_of() for `family`.
-[[nodiscard]] std::optional<ExactPlan> plan_exact(const rules::RuleList& rules,
-                                                  const Signatures& signatures,
-                                                  const std::vector<std::size_t>& members,
-                                                  rules::Family family);
+/// What each rule brings to a hashed lookup of one family, found once per rule: whether it
+/// qualifies (it pins nothing else and expands into at most kMaxExactEntriesPerRule entries)
+/// and the shapes its entries take, with how many take each. Part of RuleFacts (rule_facts.hpp),
+/// so a reload copies an unchanged rule's instead of walking its entries again.
+class ExactUses {
+ public:
+  struct Use {
+    uint32_t shape;    ///< into shapes()
+    uint32_t entries;  ///< of the rule's entries, those of this shape
+  };
+
+  /// Appends the next rule's: `rule` with its signature for `family` (nullopt: it cannot match
+  /// the family, and does not qualify).
+  void add(const rules::Rule& rule, const std::optional<Signature>& signature,
+           rules::Family family);
+  /// Appends rule `at` of `other` as the next rule's (the same rule, found for another list).
+  void copy(const ExactUses& other, std::size_t at);
+
+  [[nodiscard]] std::size_t size() const noexcept { return qualifies_.size(); }
+  [[nodiscard]] bool qualifies(std::size_t rule) const noexcept { return qualifies_[rule] != 0; }
+  /// The shapes of a qualifying rule's entries (each once).
+  [[nodiscard]] const Use* uses_begin(std::size_t rule) const noexcept {
+    return uses_.data() + first_[rule];
+  }
+  [[nodiscard]] const Use* uses_end(std::size_t rule) const noexcept {
+    return uses_.data() + first_[rule + 1];
+  }
+  /// Every distinct shape, in first-use order.
+  [[nodiscard]] const std::vector<ExactPlan::Shape>& shapes() const noexcept { return shapes_; }
+
+ private:
+  uint32_t shape_id(const ExactPlan::Shape& shape);
+  std::vector<ExactPlan::Shape> shapes_;
+  uint32_t last_shape_ = 0;  ///< consecutive rules mostly share a shape: tried first
+  std::vector<Use> uses_;
+  std::vector<uint32_t> first_{0};  ///< rule r's uses are [first_[r], first_[r + 1])
+  std::vector<uint8_t> qualifies_;
+  /// copy()'s map of `other`'s shape ids to these (for the last `other` only).
+  const ExactUses* mapped_from_ = nullptr;
+  std::vector<uint32_t> mapped_;
+};
+
+/// The plan of the rules at `members` (indices into `uses`), or nullopt when they do not
+/// qualify.
+[[nodiscard]] std::optional<ExactPlan> plan_exact(const ExactUses& uses,
+                                                  const std::vector<std::size_t>& members);
 
 /// A family's rules split for planning: those one hashed lookup takes (the rules whose
 /// entries all have one of the kMaxExactShapes shapes with the most entries) and the rest (the
@@ -74,8 +115,8 @@ struct ExactSplit {
   ExactPlan plan;  ///< of the members
   std::vector<std::size_t> rest;
 };
-[[nodiscard]] ExactSplit split_exact(const rules::RuleList& rules, const Signatures& signatures,
-                                     rules::Family family);
+/// `signatures` and `uses` are the rules' for one family.
+[[nodiscard]] ExactSplit split_exact(const Signatures& signatures, const ExactUses& uses);
 
 /// One qualifying context: a hash table per shape. `Words` is 1 for IPv4, 4 for IPv6.
 template <unsigned Words>
@@ -144,7 +185,8 @@ class ExactLookup {
   void masked(const Table& table, const uint8_t* key, Slot& out, Payload& payload) const noexcept;
   [[nodiscard]] uint64_t hash(const Table& table, const Slot& key,
                               const Payload& payload) const noexcept;
-  void insert(Table& table, const Slot& key, const Payload& payload, uint32_t rule);
+  /// Adds `key` (its rule set: the entry's rule index + 1) with its hash() `h`.
+  void insert(Table& table, const Slot& key, const Payload& payload, uint64_t h);
 
   std::vector<Table> tables_;
   std::array<uint64_t, 2> seed_;

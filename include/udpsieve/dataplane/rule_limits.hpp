@@ -21,6 +21,8 @@
 
 namespace udpsieve::dataplane {
 
+class RuleFacts;
+
 /// Most distinct payload offsets one rule set may use (each costs four classifier levels).
 inline constexpr std::size_t kMaxPayloadWindows = 4;
 /// Most classifier entries one rule may expand into (its pinned lists' sizes multiplied).
@@ -66,11 +68,8 @@ struct Signature {
 /// to the limit check, the planning, the split and the lookups, each of which walks every rule.
 using Signatures = std::vector<std::optional<Signature>>;
 [[nodiscard]] Signatures signatures_of(const rules::RuleList& rules, rules::Family family);
-/// signatures_of() for both families, found once for the limit check and the classifier.
+/// signatures_of() for both families (RuleFacts finds them once per build).
 struct FamilySignatures {
-  explicit FamilySignatures(const rules::RuleList& rules)
-      : v4(signatures_of(rules, rules::Family::ipv4)),
-        v6(signatures_of(rules, rules::Family::ipv6)) {}
   [[nodiscard]] const Signatures& of(rules::Family family) const noexcept {
     return family == rules::Family::ipv4 ? v4 : v6;
   }
@@ -120,6 +119,9 @@ struct ContextPlan {
 /// Classifier entries `rule` expands into for `family` (0 when it cannot match the family),
 /// saturating at kMaxEntriesPerRule + 1. Only pinned fields expand.
 [[nodiscard]] std::size_t classifier_entries(const rules::Rule& rule, rules::Family family);
+/// The same for a rule whose signature for `family` is `signature`.
+[[nodiscard]] std::size_t classifier_entries(const rules::Rule& rule, rules::Family family,
+                                             const Signature& signature);
 
 /// The distinct payload offsets of `rules`, in first-use order.
 [[nodiscard]] std::vector<uint16_t> payload_offsets(const rules::RuleList& rules);
@@ -127,8 +129,7 @@ struct ContextPlan {
 /// Throws ConfigError (at the offending rule) when `rules` exceed a classifier limit, or a
 /// rate limit's rate or burst, split over `workers`, leaves a worker less than it can use.
 void check_rule_limits(const rules::RuleList& rules, uint32_t workers);
-/// The same with the rules' signatures found already.
-void check_rule_limits(const rules::RuleList& rules, const FamilySignatures& signatures,
-                       uint32_t workers);
+/// The same with the rules' facts (rule_facts.hpp) found already.
+void check_rule_limits(const rules::RuleList& rules, const RuleFacts& facts, uint32_t workers);
 
 }  // namespace udpsieve::dataplane

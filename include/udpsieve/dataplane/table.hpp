@@ -64,6 +64,9 @@ struct PartParams {
   /// Runs between the build's long stages; what it throws abandons the build (a compile
   /// cancelled because the daemon stops).
   std::function<void()> checkpoint;
+  /// The previous build's facts (RulePart::facts()): the rules this build shares with it
+  /// (unchanged rule files) take their facts from there instead of being walked again.
+  std::shared_ptr<const RuleFacts> earlier;
 };
 
 /// Rules compiled for the workers: the classifier, each rule's verdict, and per worker one row
@@ -84,6 +87,8 @@ class RulePart {
     return rules_;
   }
   [[nodiscard]] const AclClassifier& classifier() const noexcept { return *classifier_; }
+  /// What the build found out about each rule, for the next build (PartParams::earlier).
+  [[nodiscard]] const std::shared_ptr<const RuleFacts>& facts() const noexcept { return facts_; }
   [[nodiscard]] uint64_t generation() const noexcept { return generation_; }
   [[nodiscard]] const RuleVerdict* verdicts() const noexcept { return verdicts_.data(); }
   [[nodiscard]] std::size_t rule_count() const noexcept { return verdicts_.size(); }
@@ -116,6 +121,7 @@ class RulePart {
  private:
   PartKind kind_;
   std::shared_ptr<const rules::RuleSet> rules_;
+  std::shared_ptr<const RuleFacts> facts_;
   std::unique_ptr<AclClassifier> classifier_;
   std::vector<RuleVerdict> verdicts_;
   std::vector<uint64_t> talker_keys_;       // parallel to verdicts_; read only for sampled packets

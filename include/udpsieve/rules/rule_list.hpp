@@ -70,6 +70,12 @@ class RuleList {
   /// The rules as one list (a copy of each: for callers that change them).
   [[nodiscard]] std::vector<Rule> to_vector() const;
 
+  static constexpr std::size_t npos = static_cast<std::size_t>(-1);
+  /// For each rule of `other`, in its order: the position in this list of that very rule
+  /// object (from a block both lists hold), or npos. Found by address, through this list's
+  /// runs of consecutive rules, without comparing ids.
+  [[nodiscard]] std::vector<std::size_t> positions_of_same(const RuleList& other) const;
+
  private:
   std::vector<Block> blocks_;       ///< keeps the rules alive; one entry per block appended
   std::vector<const Rule*> index_;  ///< every rule in order

@@ -31,10 +31,11 @@ struct CompileEnv {
   bool test_stage_stuck = false;
   /// The rule files the last reload (or the start) compiled (config::RuleFileMemo), shared by
   /// the copies of the environment: a reload takes the files whose bytes did not change from
-  /// it. Only reload jobs read and replace it.
+  /// it, and its build the facts of their rules. Only reload jobs read and replace them.
   struct RuleFiles {
     std::mutex lock;
     std::shared_ptr<const config::RuleFileMemo> memo;
+    std::shared_ptr<const dataplane::RuleFacts> facts;  ///< of memo->rules
   };
   std::shared_ptr<RuleFiles> rule_files = std::make_shared<RuleFiles>();
 };
@@ -47,9 +48,11 @@ void apply_compile_test_hook(const char* value, CompileEnv& env);
 /// blocks, so taking it by value copies pointers, not rules). Throws ConfigError for a rule the
 /// classifier cannot take, std::runtime_error when DPDK fails.
 /// `job`, when given, is asked between stages whether to stop (CompileCancelled).
+/// `earlier`, when given, are the facts of a previous build (see PartParams::earlier).
 [[nodiscard]] std::shared_ptr<const dataplane::RulePart> make_file_part(
     rules::RuleList rules, const config::DaemonConfig& config, const CompileEnv& env,
-    uint64_t generation, const control::JobRequest* job = nullptr);
+    uint64_t generation, const control::JobRequest* job = nullptr,
+    std::shared_ptr<const dataplane::RuleFacts> earlier = nullptr);
 /// The lookup tables of `loaded`'s prefix sets (null when it declares none). Throws
 /// std::runtime_error when DPDK cannot allocate them.
 [[nodiscard]] std::shared_ptr<dataplane::SetTables> make_set_tables(
@@ -57,7 +60,8 @@ void apply_compile_test_hook(const char* value, CompileEnv& env);
 /// Builds a part of `kind` from `rules`; throws like make_file_part.
 [[nodiscard]] std::shared_ptr<const dataplane::RulePart> make_part(
     std::shared_ptr<const rules::RuleSet> rules, dataplane::PartKind kind, const CompileEnv& env,
-    uint64_t generation, const control::JobRequest* job = nullptr);
+    uint64_t generation, const control::JobRequest* job = nullptr,
+    std::shared_ptr<const dataplane::RuleFacts> earlier = nullptr);
 /// A runtime build job: the runtime rules' part (on the runtime builder thread).
 [[nodiscard]] control::CompileOutcome build_runtime(const control::JobRequest& request,
                                                     const CompileEnv& env);
