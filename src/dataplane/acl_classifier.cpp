@@ -422,12 +422,12 @@ AclClassifier::AclClassifier(const rules::RuleList& rules, int socket, const std
                                               (uint64_t{random()} << 32) | random()};
         if (family == Family::ipv4) {
           exact_v4_.push_back(
-              std::make_unique<ExactLookup<1>>(rules, signatures, members, plan, windows_, seed));
+              std::make_unique<ExactLookup<1>>(rules, uses, members, plan, windows_, seed));
           entries += exact_v4_.back()->entries();
           exact_bytes += exact_v4_.back()->memory_bytes();
         } else {
           exact_v6_.push_back(
-              std::make_unique<ExactLookup<4>>(rules, signatures, members, plan, windows_, seed));
+              std::make_unique<ExactLookup<4>>(rules, uses, members, plan, windows_, seed));
           entries += exact_v6_.back()->entries();
           exact_bytes += exact_v6_.back()->memory_bytes();
         }

@@ -163,23 +163,54 @@ uint32_t ExactUses::shape_id(const ExactPlan::Shape& shape) {
   return last_shape_;
 }
 
+void ExactUses::end_rule(bool qualifies) {
+  qualifies_.push_back(qualifies ? 1 : 0);
+  first_.push_back(static_cast<uint32_t>(uses_.size()));
+  first_entry_.push_back(static_cast<uint32_t>(entries_.size()));
+}
+
 void ExactUses::add(const Rule& rule, const std::optional<Signature>& signature, Family family) {
   const bool qualifies = signature && exact_entries(rule, *signature, family);
   if (qualifies) {
     const std::size_t first = first_.back();
-    for_each_entry(rule, *signature, family, [&](const ExactPlan::Shape& shape, auto&&...) {
-      const uint32_t id = shape_id(shape);
-      const auto use = std::find_if(uses_.begin() + static_cast<std::ptrdiff_t>(first), uses_.end(),
-                                    [&](const Use& u) { return u.shape == id; });
-      if (use == uses_.end()) {
-        uses_.push_back({id, 1});
-      } else {
-        ++use->entries;
-      }
-    });
+    for_each_entry(
+        rule, *signature, family,
+        [&](const ExactPlan::Shape& shape, const std::optional<Prefix>& src,
+            const std::optional<Prefix>& dst, std::optional<uint16_t> sport,
+            std::optional<uint16_t> dport, std::optional<uint16_t> length) {
+          const uint32_t id = shape_id(shape);
+          const auto use = std::find_if(uses_.begin() + static_cast<std::ptrdiff_t>(first),
+                                        uses_.end(), [&](const Use& u) { return u.shape == id; });
+          if (use == uses_.end()) {
+            uses_.push_back({id, 1});
+          } else {
+            ++use->entries;
+          }
+          Entry entry{};
+          entry.shape = id;
+          entry.ports = uint32_t{sport.value_or(length.value_or(0))} << 16 | dport.value_or(0);
+          const std::array<uint32_t, 4> src_mask = mask_words<4>(shape.src_length);
+          const std::array<uint32_t, 4> dst_mask = mask_words<4>(shape.dst_length);
+          entry.src = address_words<4>(src);
+          entry.dst = address_words<4>(dst);
+          for (unsigned w = 0; w < 4; ++w) {
+            entry.src[w] &= src_mask[w];
+            entry.dst[w] &= dst_mask[w];
+          }
+          entries_.push_back(entry);
+        });
   }
-  qualifies_.push_back(qualifies ? 1 : 0);
-  first_.push_back(static_cast<uint32_t>(uses_.size()));
+  end_rule(qualifies);
+}
+
+void ExactUses::reserve(std::size_t rules, const ExactUses& like) {
+  const std::size_t per = std::max<std::size_t>(like.size(), 1);
+  qualifies_.reserve(rules);
+  first_.reserve(rules + 1);
+  first_entry_.reserve(rules + 1);
+  // Rounded up, and a little more: the list grows no more than once.
+  uses_.reserve((like.uses_.size() * rules + per - 1) / per * 9 / 8);
+  entries_.reserve((like.entries_.size() * rules + per - 1) / per * 9 / 8);
 }
 
 void ExactUses::copy(const ExactUses& other, std::size_t at) {
@@ -187,13 +218,18 @@ void ExactUses::copy(const ExactUses& other, std::size_t at) {
     mapped_from_ = &other;
     mapped_.clear();
   }
-  for (const Use* use = other.uses_begin(at); use != other.uses_end(at); ++use) {
-    if (mapped_.size() <= use->shape) mapped_.resize(use->shape + 1, kNoSlot);
-    if (mapped_[use->shape] == kNoSlot) mapped_[use->shape] = shape_id(other.shapes_[use->shape]);
-    uses_.push_back({mapped_[use->shape], use->entries});
+  const auto mapped = [&](uint32_t shape) {
+    if (mapped_.size() <= shape) mapped_.resize(shape + 1, kNoSlot);
+    if (mapped_[shape] == kNoSlot) mapped_[shape] = shape_id(other.shapes_[shape]);
+    return mapped_[shape];
+  };
+  for (const Use* use = other.uses_begin(at); use != other.uses_end(at); ++use)
+    uses_.push_back({mapped(use->shape), use->entries});
+  for (const Entry* entry = other.entries_begin(at); entry != other.entries_end(at); ++entry) {
+    entries_.push_back(*entry);
+    entries_.back().shape = mapped(entry->shape);
   }
-  qualifies_.push_back(other.qualifies_[at]);
-  first_.push_back(static_cast<uint32_t>(uses_.size()));
+  end_rule(other.qualifies_[at] != 0);
 }
 
 std::optional<ExactPlan> plan_exact(const ExactUses& uses,
@@ -251,19 +287,21 @@ ExactSplit split_exact(const Signatures& signatures, const ExactUses& uses) {
 }
 
 template <unsigned Words>
-ExactLookup<Words>::ExactLookup(const rules::RuleList& rules, const Signatures& signatures,
+ExactLookup<Words>::ExactLookup(const rules::RuleList& rules, const ExactUses& uses,
                                 const std::vector<std::size_t>& members, const ExactPlan& plan,
                                 const std::vector<uint16_t>& windows, std::array<uint64_t, 2> seed)
     : seed_(seed) {
-  const Family family = Words == 1 ? Family::ipv4 : Family::ipv6;
   // The plan counted each shape's entries: each table is sized at most half full.
   const std::vector<std::size_t>& sizes = plan.shape_entries;
   if (sizes.size() != plan.shapes.size())
     throw std::logic_error("exact lookup: a plan without entries per shape");
-  const auto shape_index = [&](const ExactPlan::Shape& shape) {
-    return static_cast<std::size_t>(std::find(plan.shapes.begin(), plan.shapes.end(), shape) -
-                                    plan.shapes.begin());
-  };
+  // The table of each of the entries' shapes.
+  std::vector<uint32_t> table_of(uses.shapes().size(), kNoSlot);
+  for (std::size_t id = 0; id < table_of.size(); ++id) {
+    const auto found = std::find(plan.shapes.begin(), plan.shapes.end(), uses.shapes()[id]);
+    if (found != plan.shapes.end())
+      table_of[id] = static_cast<uint32_t>(found - plan.shapes.begin());
+  }
   tables_.resize(plan.shapes.size());
   for (std::size_t t = 0; t < tables_.size(); ++t) {
     Table& table = tables_[t];
@@ -316,33 +354,27 @@ ExactLookup<Words>::ExactLookup(const rules::RuleList& rules, const Signatures& 
     queued = 0;
   };
   for (const std::size_t i : members) {
-    for_each_entry(
-        rules[i], *signatures[i], family,
-        [&](const ExactPlan::Shape& shape, const std::optional<Prefix>& src,
-            const std::optional<Prefix>& dst, std::optional<uint16_t> sport,
-            std::optional<uint16_t> dport, std::optional<uint16_t> length) {
-          Pending& entry = pending[queued];
-          Table& table = tables_[shape_index(shape)];
-          entry.table = &table;
-          Slot& key = entry.key;
-          key.src = address_words<Words>(src);
-          key.dst = address_words<Words>(dst);
-          for (unsigned w = 0; w < Words; ++w) {
-            key.src[w] &= table.src_mask[w];
-            key.dst[w] &= table.dst_mask[w];
-          }
-          key.ports = uint32_t{sport.value_or(length.value_or(0))} << 16 | dport.value_or(0);
-          key.rule = static_cast<uint32_t>(i + 1);
-          entry.payload = Payload{};
-          if (table.payload) {  // a value with a bit outside its mask never matches, as it should
-            const std::vector<uint8_t>& value = rules[i].match.payload->value;
-            std::memcpy(entry.payload.data(), value.data(), value.size());
-          }
-          entry.hash = hash(table, key, entry.payload);
-          __builtin_prefetch(&table.slots[entry.hash & table.mask], 1);
-          ++entries_;
-          if (++queued == kBatch) drain();
-        });
+    for (const ExactUses::Entry* e = uses.entries_begin(i); e != uses.entries_end(i); ++e) {
+      if (table_of[e->shape] == kNoSlot)
+        throw std::logic_error("exact lookup: an entry of a shape the plan does not have");
+      Table& table = tables_[table_of[e->shape]];
+      Pending& entry = pending[queued];
+      entry.table = &table;
+      Slot& key = entry.key;
+      std::copy_n(e->src.begin(), Words, key.src.begin());
+      std::copy_n(e->dst.begin(), Words, key.dst.begin());
+      key.ports = e->ports;
+      key.rule = static_cast<uint32_t>(i + 1);
+      entry.payload = Payload{};
+      if (table.payload) {  // a value with a bit outside its mask never matches, as it should
+        const std::vector<uint8_t>& value = rules[i].match.payload->value;
+        std::memcpy(entry.payload.data(), value.data(), value.size());
+      }
+      entry.hash = hash(table, key, entry.payload);
+      __builtin_prefetch(&table.slots[entry.hash & table.mask], 1);
+      ++entries_;
+      if (++queued == kBatch) drain();
+    }
   }
   drain();
 }

@@ -26,6 +26,10 @@ void RuleFacts::find(const rules::RuleList& rules, const RuleFacts* earlier) {
   signatures_.v6.reserve(n);
   entries_v4_.reserve(n);
   entries_v6_.reserve(n);
+  if (earlier != nullptr) {
+    exact_v4_.reserve(n, earlier->exact_v4_);
+    exact_v6_.reserve(n, earlier->exact_v6_);
+  }
   const auto entries_of = [](const rules::Rule& rule, Family family,
                              const std::optional<Signature>& s) -> uint32_t {
     // classifier_entries() saturates at kMaxEntriesPerRule + 1, well inside 32 bits.

@@ -274,7 +274,8 @@ TEST(ExactLookup, AgreesWithTheReferenceMatcher) {
     const std::size_t count = seed % 4 == 0 ? 5000 : gen.between(1, 300);
     for (std::size_t i = 0; i < count; ++i)
       rules.push_back(gen.rule(i));
-    const std::optional<ExactPlan> plan = plan_of(rules, family);
+    const RuleFacts facts(rules);
+    const std::optional<ExactPlan> plan = plan_exact(facts.exact(family), all_of(rules));
     if (!plan) continue;  // more shapes than it takes: the ACL's
     ++planned;
     with_payload += std::any_of(plan->shapes.begin(), plan->shapes.end(),
@@ -300,13 +301,11 @@ TEST(ExactLookup, AgreesWithTheReferenceMatcher) {
       }
     };
     if (family == Family::ipv4) {
-      ExactLookup<1> lookup(rules, signatures_of(rules, family), all_of(rules), *plan, windows,
-                            key_seed);
+      ExactLookup<1> lookup(rules, facts.exact(family), all_of(rules), *plan, windows, key_seed);
       EXPECT_EQ(lookup.entries(), plan->entries);
       run(lookup);
     } else {
-      ExactLookup<4> lookup(rules, signatures_of(rules, family), all_of(rules), *plan, windows,
-                            key_seed);
+      ExactLookup<4> lookup(rules, facts.exact(family), all_of(rules), *plan, windows, key_seed);
       run(lookup);
     }
     for (std::size_t i = 0; i < keys.size(); ++i) {

@@ -88,6 +88,14 @@ void expect_same_facts(const RuleFacts& got, const RuleFacts& want, const std::s
         EXPECT_EQ(u->shape, v->shape) << where << " rule " << i;
         EXPECT_EQ(u->entries, v->entries) << where << " rule " << i;
       }
+      ASSERT_EQ(g.entries_end(i) - g.entries_begin(i), w.entries_end(i) - w.entries_begin(i))
+          << where << " rule " << i;
+      for (auto e = g.entries_begin(i), f = w.entries_begin(i); e != g.entries_end(i); ++e, ++f) {
+        EXPECT_EQ(e->shape, f->shape) << where << " rule " << i;
+        EXPECT_EQ(e->ports, f->ports) << where << " rule " << i;
+        EXPECT_EQ(e->src, f->src) << where << " rule " << i;
+        EXPECT_EQ(e->dst, f->dst) << where << " rule " << i;
+      }
     }
   }
 }

@@ -61,14 +61,22 @@ inline constexpr std::size_t kMaxExactShapes = 4;
 inline constexpr std::size_t kMaxExactEntriesPerRule = 256;
 
 /// What each rule brings to a hashed lookup of one family, found once per rule: whether it
-/// qualifies (it pins nothing else and expands into at most kMaxExactEntriesPerRule entries)
-/// and the shapes its entries take, with how many take each. Part of RuleFacts (rule_facts.hpp),
-/// so a reload copies an unchanged rule's instead of walking its entries again.
+/// qualifies (it pins nothing else and expands into at most kMaxExactEntriesPerRule entries),
+/// the shapes its entries take, with how many take each, and the entries' keys. Part of
+/// RuleFacts (rule_facts.hpp), so a reload copies an unchanged rule's instead of walking its
+/// entries again, and a lookup is built from these compact lists, not from the rules.
 class ExactUses {
  public:
   struct Use {
     uint32_t shape;    ///< into shapes()
     uint32_t entries;  ///< of the rule's entries, those of this shape
+  };
+  /// One entry's key, masked to its shape (the payload bytes are the rule's).
+  struct Entry {
+    uint32_t shape;               ///< into shapes()
+    uint32_t ports;               ///< as a slot holds them (ExactLookup)
+    std::array<uint32_t, 4> src;  ///< network byte order; IPv4 in the first word
+    std::array<uint32_t, 4> dst;
   };
 
   /// Appends the next rule's: `rule` with its signature for `family` (nullopt: it cannot match
@@ -77,6 +85,8 @@ class ExactUses {
            rules::Family family);
   /// Appends rule `at` of `other` as the next rule's (the same rule, found for another list).
   void copy(const ExactUses& other, std::size_t at);
+  /// Makes room for `rules` rules with about as many uses and entries per rule as `like` has.
+  void reserve(std::size_t rules, const ExactUses& like);
 
   [[nodiscard]] std::size_t size() const noexcept { return qualifies_.size(); }
   [[nodiscard]] bool qualifies(std::size_t rule) const noexcept { return qualifies_[rule] != 0; }
@@ -87,15 +97,26 @@ class ExactUses {
   [[nodiscard]] const Use* uses_end(std::size_t rule) const noexcept {
     return uses_.data() + first_[rule + 1];
   }
+  /// A qualifying rule's entries.
+  [[nodiscard]] const Entry* entries_begin(std::size_t rule) const noexcept {
+    return entries_.data() + first_entry_[rule];
+  }
+  [[nodiscard]] const Entry* entries_end(std::size_t rule) const noexcept {
+    return entries_.data() + first_entry_[rule + 1];
+  }
   /// Every distinct shape, in first-use order.
   [[nodiscard]] const std::vector<ExactPlan::Shape>& shapes() const noexcept { return shapes_; }
 
  private:
   uint32_t shape_id(const ExactPlan::Shape& shape);
+  /// Ends the rule whose uses and entries were appended last.
+  void end_rule(bool qualifies);
   std::vector<ExactPlan::Shape> shapes_;
   uint32_t last_shape_ = 0;  ///< consecutive rules mostly share a shape: tried first
   std::vector<Use> uses_;
   std::vector<uint32_t> first_{0};  ///< rule r's uses are [first_[r], first_[r + 1])
+  std::vector<Entry> entries_;
+  std::vector<uint32_t> first_entry_{0};  ///< rule r's entries, likewise
   std::vector<uint8_t> qualifies_;
   /// copy()'s map of `other`'s shape ids to these (for the last `other` only).
   const ExactUses* mapped_from_ = nullptr;
@@ -122,10 +143,11 @@ struct ExactSplit {
 template <unsigned Words>
 class ExactLookup {
  public:
-  /// Builds the tables of the rules at `members` (which plan_exact() accepted as `plan`);
-  /// `windows` are the key's payload window offsets (AclKey::payload); `seed` keys the hash,
-  /// so senders cannot aim at long probe runs.
-  ExactLookup(const rules::RuleList& rules, const Signatures& signatures,
+  /// Builds the tables of the rules at `members` (which plan_exact() accepted as `plan`) from
+  /// their entries in `uses` (the payload bytes from `rules`); `windows` are the key's payload
+  /// window offsets (AclKey::payload); `seed` keys the hash, so senders cannot aim at long
+  /// probe runs.
+  ExactLookup(const rules::RuleList& rules, const ExactUses& uses,
               const std::vector<std::size_t>& members, const ExactPlan& plan,
               const std::vector<uint16_t>& windows, std::array<uint64_t, 2> seed);
 
