@@ -394,7 +394,10 @@ AclClassifier::AclClassifier(const rules::RuleList& rules, int socket, const std
                              bool windows_at_end, const std::function<void()>& checkpoint,
                              const RuleFacts* given) {
   const auto start = std::chrono::steady_clock::now();
-  windows_ = payload_offsets(rules);
+  const std::optional<RuleFacts> found =
+      given == nullptr ? std::optional<RuleFacts>(rules) : std::nullopt;
+  const RuleFacts& facts = given != nullptr ? *given : *found;
+  windows_ = facts.payload_offsets();
   if (windows_at_end && !windows_.empty()) {
     std::vector<uint16_t> slots(kMaxPayloadWindows, kNoWindow);
     for (std::size_t i = 0; i < windows_.size() && i < kMaxPayloadWindows; ++i) {
@@ -406,9 +409,6 @@ AclClassifier::AclClassifier(const rules::RuleList& rules, int socket, const std
   int algorithm = RTE_ACL_CLASSIFY_DEFAULT;
   std::size_t exact_bytes = 0;
   std::random_device random;
-  const std::optional<RuleFacts> found =
-      given == nullptr ? std::optional<RuleFacts>(rules) : std::nullopt;
-  const RuleFacts& facts = given != nullptr ? *given : *found;
   try {
     for (const Family family : {Family::ipv4, Family::ipv6}) {
       std::vector<rte_acl_ctx*>& contexts = family == Family::ipv4 ? v4_ : v6_;

@@ -213,7 +213,7 @@ void ExactUses::reserve(std::size_t rules, const ExactUses& like) {
   entries_.reserve((like.entries_.size() * rules + per - 1) / per * 9 / 8);
 }
 
-void ExactUses::copy(const ExactUses& other, std::size_t at) {
+void ExactUses::copy(const ExactUses& other, std::size_t at, std::size_t count) {
   if (mapped_from_ != &other) {
     mapped_from_ = &other;
     mapped_.clear();
@@ -223,13 +223,22 @@ void ExactUses::copy(const ExactUses& other, std::size_t at) {
     if (mapped_[shape] == kNoSlot) mapped_[shape] = shape_id(other.shapes_[shape]);
     return mapped_[shape];
   };
-  for (const Use* use = other.uses_begin(at); use != other.uses_end(at); ++use)
+  // The range's uses and entries are contiguous there, and go on contiguously here.
+  const std::size_t uses_at = uses_.size();
+  const std::size_t entries_at = entries_.size();
+  for (const Use* use = other.uses_begin(at); use != other.uses_begin(at + count); ++use)
     uses_.push_back({mapped(use->shape), use->entries});
-  for (const Entry* entry = other.entries_begin(at); entry != other.entries_end(at); ++entry) {
+  for (const Entry* entry = other.entries_begin(at); entry != other.entries_begin(at + count);
+       ++entry) {
     entries_.push_back(*entry);
     entries_.back().shape = mapped(entry->shape);
   }
-  end_rule(other.qualifies_[at] != 0);
+  for (std::size_t r = at; r < at + count; ++r) {
+    qualifies_.push_back(other.qualifies_[r]);
+    first_.push_back(static_cast<uint32_t>(uses_at + other.first_[r + 1] - other.first_[at]));
+    first_entry_.push_back(
+        static_cast<uint32_t>(entries_at + other.first_entry_[r + 1] - other.first_entry_[at]));
+  }
 }
 
 std::optional<ExactPlan> plan_exact(const ExactUses& uses,

@@ -315,7 +315,7 @@ class FamilyCheck {
   FamilyCheck(const RuleFacts& facts, Family family)
       : all_(facts.signatures().of(family)), entries_of_(facts.entries(family)), family_(family) {}
 
-  void check(const rules::Rule& rule, std::size_t i) {
+  void check(const rules::RuleList& rules, std::size_t i) {
     const std::optional<Signature>& s = all_[i];
     if (!s) return;  // no entries in this family
     // Planning merges the rules of one signature into one context, never splits them: rules
@@ -325,6 +325,7 @@ class FamilyCheck {
       signatures_.push_back(*s);
     const std::size_t count = entries_of_[i];
     if (count > kMaxEntriesPerRule) {
+      const rules::Rule& rule = rules[i];
       throw ConfigError(rule.where, "rule " + rule.id,
                         "its lists combine into more than " + std::to_string(kMaxEntriesPerRule) +
                             " classifier entries (the product of their lengths); split it "
@@ -332,6 +333,7 @@ class FamilyCheck {
     }
     entries_ += count;
     if (entries_ > kMaxEntriesPerFamily) {
+      const rules::Rule& rule = rules[i];
       throw ConfigError(rule.where, "rule " + rule.id,
                         std::string("the rules up to this one make more than ") +
                             std::to_string(kMaxEntriesPerFamily) + " " + name() +
@@ -373,10 +375,15 @@ class FamilyCheck {
 
 /// A rule's payload offset (at most kMaxPayloadWindows distinct ones, collected in `offsets`)
 /// and its rate limit's share per worker.
-void check_payload_and_rate(const rules::Rule& rule, std::vector<uint16_t>& offsets,
-                            uint32_t workers) {
-  if (rule.match.payload) {
-    const uint16_t offset = rule.match.payload->offset;
+void check_payload_and_rate(const RuleFacts& facts, const rules::RuleList& rules, std::size_t i,
+                            std::vector<uint16_t>& offsets, uint32_t workers) {
+  const ActionFacts& action = facts.actions()[i];
+  if (action.payload_offset == ActionFacts::kNoPayload &&
+      action.kind != rules::ActionKind::rate_limit)
+    return;  // the rule itself is not read
+  const rules::Rule& rule = rules[i];
+  if (action.payload_offset != ActionFacts::kNoPayload) {
+    const uint16_t offset = action.payload_offset;
     if (std::find(offsets.begin(), offsets.end(), offset) == offsets.end()) {
       if (offsets.size() == kMaxPayloadWindows) {
         throw ConfigError(rule.where, "rule " + rule.id,
@@ -436,10 +443,9 @@ void check_rule_limits(const rules::RuleList& rules, const RuleFacts& facts, uin
   FamilyCheck v6(facts, Family::ipv6);
   std::vector<uint16_t> offsets;
   for (std::size_t i = 0; i < rules.size(); ++i) {
-    const rules::Rule& rule = rules[i];
-    v4.check(rule, i);
-    v6.check(rule, i);
-    check_payload_and_rate(rule, offsets, workers);
+    v4.check(rules, i);
+    v6.check(rules, i);
+    check_payload_and_rate(facts, rules, i, offsets, workers);
   }
   v4.finish(rules);
   v6.finish(rules);

@@ -58,24 +58,25 @@ RulePart::RulePart(std::shared_ptr<const rules::RuleSet> rules, const PartParams
   check_rule_limits(list, *facts_, workers);
   verdicts_.reserve(list.size());
   talker_keys_.reserve(list.size());
-  for (std::size_t i = 0; i < list.size(); ++i) {
-    const rules::Rule& rule = list[i];
+  // From the facts: the rules themselves are not read again (most are an unchanged file's).
+  static_assert(ActionFacts::kNoPort == RuleVerdict::kInputsForwardTo);
+  const std::vector<ActionFacts>& actions = facts_->actions();
+  for (std::size_t i = 0; i < actions.size(); ++i) {
+    const ActionFacts& action = actions[i];
     RuleVerdict verdict;
-    verdict.kind = rule.action.kind;
-    uses_src_sets_ = uses_src_sets_ || !rule.match.src_set.empty();
-    uses_dst_sets_ = uses_dst_sets_ || !rule.match.dst_set.empty();
-    if (rule.action.kind == rules::ActionKind::forward && rule.action.port >= 0) {
-      verdict.out_port = static_cast<uint16_t>(rule.action.port);
-    }
-    if (rule.action.kind == rules::ActionKind::rate_limit) {
-      verdict.count_bytes = rule.action.rate_limit.unit == rules::RateLimit::Unit::bytes;
-      verdict.per_source = rule.action.rate_limit.per_source != 0;
+    verdict.kind = action.kind;
+    verdict.out_port = action.out_port;
+    uses_src_sets_ = uses_src_sets_ || action.src_sets;
+    uses_dst_sets_ = uses_dst_sets_ || action.dst_sets;
+    if (action.kind == rules::ActionKind::rate_limit) {
+      verdict.count_bytes = action.count_bytes;
+      verdict.per_source = action.per_source;
       per_source_ = per_source_ || verdict.per_source;
       verdict.meter = static_cast<uint16_t>(metered_rules_.size());
       metered_rules_.push_back(i);
     }
     verdicts_.push_back(verdict);
-    talker_keys_.push_back(fnv1a64(rule.id));
+    talker_keys_.push_back(action.talker_key);
   }
   if (metered_rules_.size() >= RuleVerdict::kNoMeter) {
     throw std::runtime_error("more than 65534 rate_limit rules");

@@ -67,11 +67,32 @@ std::vector<Rule> mixed(const std::string& name, std::size_t count, uint32_t see
         m.src_port = {Range{static_cast<uint16_t>(pick(65535)), 65535}};
         break;
     }
+    // Actions of every kind, and set matches (which only the layout notes).
+    switch (pick(5)) {
+      case 0:
+        rule.action.kind = rules::ActionKind::drop;
+        break;
+      case 1:
+        rule.action.port = static_cast<int>(pick(3));
+        break;
+      case 2:
+        rule.action.kind = rules::ActionKind::rate_limit;
+        rule.action.rate_limit.unit =
+            pick(2) == 0 ? rules::RateLimit::Unit::bytes : rules::RateLimit::Unit::packets;
+        rule.action.rate_limit.per_source = static_cast<uint8_t>(pick(2) * 24);
+        break;
+      default:
+        break;
+    }
+    if (pick(10) == 0) m.src_set = {"blocked"};
+    if (pick(10) == 0) m.dst_set = {"servers"};
   }
   return rules;
 }
 
 void expect_same_facts(const RuleFacts& got, const RuleFacts& want, const std::string& what) {
+  EXPECT_TRUE(got.actions() == want.actions()) << what;
+  EXPECT_EQ(got.payload_offsets(), want.payload_offsets()) << what;
   for (const Family family : {Family::ipv4, Family::ipv6}) {
     const std::string where = what + (family == Family::ipv4 ? " (IPv4)" : " (IPv6)");
     EXPECT_EQ(got.signatures().of(family), want.signatures().of(family)) << where;

@@ -83,8 +83,9 @@ class ExactUses {
   /// the family, and does not qualify).
   void add(const rules::Rule& rule, const std::optional<Signature>& signature,
            rules::Family family);
-  /// Appends rule `at` of `other` as the next rule's (the same rule, found for another list).
-  void copy(const ExactUses& other, std::size_t at);
+  /// Appends rules [at, at + count) of `other` as the next rules' (the same rules, found for
+  /// another list).
+  void copy(const ExactUses& other, std::size_t at, std::size_t count);
   /// Makes room for `rules` rules with about as many uses and entries per rule as `like` has.
   void reserve(std::size_t rules, const ExactUses& like);
 

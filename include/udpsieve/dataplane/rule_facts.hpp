@@ -16,6 +16,22 @@
 
 namespace udpsieve::dataplane {
 
+/// A rule's action, and the match fields a part's layout needs, for a build that reads no rule
+/// it does not have to.
+struct ActionFacts {
+  static constexpr uint16_t kNoPort = 0xffff;
+  static constexpr uint16_t kNoPayload = 0xffff;
+  uint64_t talker_key = 0;  ///< fnv1a64 of the id: its key in the top-talker summaries
+  rules::ActionKind kind = rules::ActionKind::forward;
+  uint16_t out_port = kNoPort;           ///< a forward's port index, if it names one
+  uint16_t payload_offset = kNoPayload;  ///< the payload match's offset, if it has one
+  bool count_bytes = false;              ///< a rate limit in bytes
+  bool per_source = false;               ///< a rate limit per source
+  bool src_sets = false;                 ///< matches on src_set
+  bool dst_sets = false;                 ///< matches on dst_set
+  friend bool operator==(const ActionFacts&, const ActionFacts&) = default;
+};
+
 class RuleFacts {
  public:
   /// The facts of `rules`, each found afresh.
@@ -32,6 +48,11 @@ class RuleFacts {
   [[nodiscard]] const ExactUses& exact(rules::Family family) const noexcept {
     return family == rules::Family::ipv4 ? exact_v4_ : exact_v6_;
   }
+  [[nodiscard]] const std::vector<ActionFacts>& actions() const noexcept { return actions_; }
+  /// The distinct payload offsets, in first-use order (payload_offsets()).
+  [[nodiscard]] const std::vector<uint16_t>& payload_offsets() const noexcept {
+    return payload_offsets_;
+  }
   /// Rules whose facts were copied from the earlier build's.
   [[nodiscard]] std::size_t copied() const noexcept { return copied_; }
 
@@ -44,6 +65,8 @@ class RuleFacts {
   std::vector<uint32_t> entries_v6_;
   ExactUses exact_v4_;
   ExactUses exact_v6_;
+  std::vector<ActionFacts> actions_;
+  std::vector<uint16_t> payload_offsets_;
   std::size_t copied_ = 0;
 };
 
