@@ -6,86 +6,38 @@
 #include <gtest/gtest.h>
 
 #include <memory>
-#include <random>
 #include <string>
 #include <vector>
 
+#include "support/random_rules.hpp"
 #include "udpsieve/rules/rule_set.hpp"
-#include "unit/prefix_text.hpp"
 
 namespace udpsieve::dataplane {
 namespace {
 
 using rules::Family;
-using rules::Prefix;
-using rules::Range;
 using rules::Rule;
 using rules::RuleList;
 using rules::RuleSet;
 
-using test_support::prefix;
+namespace gen = test::rulegen;
 
-/// `count` rules named `name`N of many kinds: hashed shapes of both families (several prefix
-/// lengths, port lists and ranges, lengths, payload bytes), rules of both families, and rules
-/// a hashed lookup refuses (TTLs, too many ports).
-std::vector<Rule> mixed(const std::string& name, std::size_t count, uint32_t seed) {
-  std::mt19937 random(seed);
-  const auto pick = [&](uint32_t n) { return static_cast<uint32_t>(random() % n); };
-  std::vector<Rule> rules(count);
-  for (std::size_t i = 0; i < count; ++i) {
+/// `count` random rules of every field kind (tests/support/random_rules.hpp) named `name`N,
+/// some with per-source byte limits and set matches on top.
+std::vector<Rule> random_block(gen::Rng& rng, const gen::Profile& profile, const std::string& name,
+                               std::size_t count) {
+  std::vector<Rule> rules = gen::random_rules(rng, profile, count);
+  for (std::size_t i = 0; i < rules.size(); ++i) {
     Rule& rule = rules[i];
     rule.id = name + std::to_string(i);
-    rules::Match& m = rule.match;
-    const std::string octet = std::to_string(pick(250));
-    switch (pick(7)) {
-      case 0:
-        m.src = {prefix("10." + octet + ".0.0/" + std::to_string(16 + pick(3) * 4))};
-        m.dst_port = {Range{static_cast<uint16_t>(1000 + pick(50)), 1060}};
-        break;
-      case 1:
-        m.src = {prefix("2001:db8:" + octet + "::/48")};
-        m.dst_port = {Range{53, 53}};
-        break;
-      case 2:
-        m.dst = {prefix("192.0.2." + octet + "/32"), prefix("2001:db8::" + octet + "/128")};
-        m.length = {Range{100, static_cast<uint16_t>(100 + pick(4))}};
-        break;
-      case 3:
-        m.dst_port = {Range{123, 123}};
-        m.payload = rules::PayloadMatch{static_cast<uint16_t>(pick(2) * 8),
-                                        {0x17, 0x00},
-                                        {0xff, static_cast<uint8_t>(pick(256))}};
-        break;
-      case 4:
-        m.src = {prefix("10." + octet + ".1.0/24")};
-        m.ttl = {Range{1, 5}};  // nothing a hashed key holds
-        break;
-      case 5:
-        m.dst_port = {Range{1000, 3000}};  // too many entries for a hashed lookup
-        break;
-      default:
-        m.src_port = {Range{static_cast<uint16_t>(pick(65535)), 65535}};
-        break;
+    if (rng.percent(10)) {
+      rule.action = rules::Action{};
+      rule.action.kind = rules::ActionKind::rate_limit;
+      rule.action.rate_limit.unit = rules::RateLimit::Unit::bytes;
+      rule.action.rate_limit.per_source = 24;
     }
-    // Actions of every kind, and set matches (which only the layout notes).
-    switch (pick(5)) {
-      case 0:
-        rule.action.kind = rules::ActionKind::drop;
-        break;
-      case 1:
-        rule.action.port = static_cast<int>(pick(3));
-        break;
-      case 2:
-        rule.action.kind = rules::ActionKind::rate_limit;
-        rule.action.rate_limit.unit =
-            pick(2) == 0 ? rules::RateLimit::Unit::bytes : rules::RateLimit::Unit::packets;
-        rule.action.rate_limit.per_source = static_cast<uint8_t>(pick(2) * 24);
-        break;
-      default:
-        break;
-    }
-    if (pick(10) == 0) m.src_set = {"blocked"};
-    if (pick(10) == 0) m.dst_set = {"servers"};
+    if (rng.percent(10)) rule.match.src_set = {"blocked"};
+    if (rng.percent(10)) rule.match.dst_set = {"servers"};
   }
   return rules;
 }
@@ -125,33 +77,41 @@ TEST(RuleFacts, CopiedFactsEqualFreshOnesRuleByRule) {
   const auto block = [](std::vector<Rule> rules) {
     return std::make_shared<const std::vector<Rule>>(std::move(rules));
   };
-  const RuleList::Block a = block(mixed("a", 400, 1));
-  const RuleList::Block b = block(mixed("b", 300, 2));
-  const RuleList::Block c = block(mixed("c", 500, 3));
-  RuleList first;
-  for (const auto& file : {a, b, c})
-    first.append(file);
-  const auto earlier = std::make_shared<const RuleFacts>(
-      std::make_shared<const RuleSet>(first, rules::Verdict::forward, rules::Verdict::forward),
-      nullptr);
-  EXPECT_EQ(earlier->copied(), 0U);
-  expect_same_facts(*earlier, RuleFacts(first), "the first build");
+  std::size_t copied_in_all = 0;
+  for (uint64_t seed = 1; seed <= 12; ++seed) {
+    gen::Rng rng(seed);
+    const gen::Profile profile = gen::make_profile(rng, gen::Plan{}, seed);
+    const RuleList::Block a = block(random_block(rng, profile, "a", rng.between(50, 400)));
+    const RuleList::Block b = block(random_block(rng, profile, "b", rng.between(50, 400)));
+    const RuleList::Block c = block(random_block(rng, profile, "c", rng.between(50, 400)));
+    RuleList first;
+    for (const auto& file : {a, b, c})
+      first.append(file);
+    const auto set_of = [](const RuleList& list) {
+      return std::make_shared<const RuleSet>(list, rules::Verdict::forward,
+                                             rules::Verdict::forward);
+    };
+    const auto earlier = std::make_shared<const RuleFacts>(set_of(first), nullptr);
+    EXPECT_EQ(earlier->copied(), 0U);
+    expect_same_facts(*earlier, RuleFacts(first), "seed " + std::to_string(seed));
 
-  // One file changed (the same ids, other rules), the files reordered, one dropped.
-  std::vector<RuleList> afters(3);
-  for (const auto& file : {a, block(mixed("b", 320, 9)), c})
-    afters[0].append(file);
-  for (const auto& file : {c, b, a})
-    afters[1].append(file);
-  afters[2].append(b);
-  const std::vector<std::size_t> shared = {900, 1200, 300};
-  for (std::size_t k = 0; k < afters.size(); ++k) {
-    const RuleFacts copied(std::make_shared<const RuleSet>(afters[k], rules::Verdict::forward,
-                                                           rules::Verdict::forward),
-                           earlier.get());
-    EXPECT_EQ(copied.copied(), shared[k]) << "list " << k << ": the shared files' rules";
-    expect_same_facts(copied, RuleFacts(afters[k]), "list " + std::to_string(k));
+    // One file changed (the same ids, other rules), the files reordered, one left.
+    std::vector<RuleList> afters(3);
+    for (const auto& file : {a, block(random_block(rng, profile, "b", b->size() + 7)), c})
+      afters[0].append(file);
+    for (const auto& file : {c, b, a})
+      afters[1].append(file);
+    afters[2].append(b);
+    const std::vector<std::size_t> shared = {a->size() + c->size(), first.size(), b->size()};
+    for (std::size_t k = 0; k < afters.size(); ++k) {
+      const std::string what = "seed " + std::to_string(seed) + ", list " + std::to_string(k);
+      const RuleFacts copied(set_of(afters[k]), earlier.get());
+      EXPECT_EQ(copied.copied(), shared[k]) << what << ": the shared files' rules";
+      copied_in_all += copied.copied();
+      expect_same_facts(copied, RuleFacts(afters[k]), what);
+    }
   }
+  EXPECT_GT(copied_in_all, 0U);
 }
 
 }  // namespace
