@@ -1,9 +1,11 @@
 #pragma once
 /// What a build finds out about each rule by itself: its signature per family, the classifier
-/// entries it expands into, the shapes of its hashed-lookup entries. None of it depends on the
-/// other rules, so a reload's build copies the facts of the rules it shares with the previous
-/// build (the blocks of unchanged rule files: the very same rule objects) instead of finding
-/// them again; only the changed files' rules are walked.
+/// entries it expands into, its hashed-lookup entries (shapes and keys), its action and payload
+/// offset. None of it depends on the other rules, so a reload's build copies the facts of the
+/// rules it shares with the previous build (the blocks of unchanged rule files: the very same
+/// rule objects) instead of finding them again; only the changed files' rules are read. The
+/// limit check, the classifier and the part's verdicts read the facts, which are compact, not
+/// the rules (528 bytes each, with their lists elsewhere in the heap).
 
 #include <cstdint>
 #include <memory>

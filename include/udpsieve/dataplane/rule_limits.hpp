@@ -64,8 +64,8 @@ struct Signature {
 /// lists hold no prefix of the family).
 [[nodiscard]] std::optional<Signature> signature_of(const rules::Rule& rule, rules::Family family);
 
-/// signature_of() of each rule for one family, in rule order: found once per build and handed
-/// to the limit check, the planning, the split and the lookups, each of which walks every rule.
+/// signature_of() of each rule for one family, in rule order (a build's are in its RuleFacts,
+/// found once per rule and kept for the next build).
 using Signatures = std::vector<std::optional<Signature>>;
 [[nodiscard]] Signatures signatures_of(const rules::RuleList& rules, rules::Family family);
 /// signatures_of() for both families (RuleFacts finds them once per build).
