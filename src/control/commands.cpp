@@ -398,9 +398,7 @@ void sample_rates(const ControlContext& context, RateBook& book,
     for (const dataplane::PartKind kind :
          {dataplane::PartKind::file, dataplane::PartKind::runtime}) {
       const dataplane::RulePart& part = table->part(kind);
-      const auto& list = part.rules().rules();
-      book.rules(kind == dataplane::PartKind::runtime, part.generation(), list.size(),
-                 [&list](std::size_t i) -> const std::string& { return list[i].id; });
+      book.rules(kind == dataplane::PartKind::runtime, part.generation(), part.rules_ptr());
     }
     for (const RuleRow& row : rule_rows(context, RuleFilter{})) {
       book.rule(row.kind == dataplane::PartKind::runtime, row.index, row.packets(),

@@ -67,26 +67,24 @@ void RateBook::port(std::size_t port, uint64_t rx_packets, uint64_t rx_bytes, ui
   add(ports_tx_[port], tx_packets, tx_bytes);
 }
 
-void RateBook::rules(bool runtime, uint64_t generation, std::size_t count,
-                     const std::function<const std::string&(std::size_t)>& id_of) {
+void RateBook::rules(bool runtime, uint64_t generation, std::shared_ptr<const rules::RuleSet> set) {
   Part& part = parts_[runtime ? 1 : 0];
+  const std::size_t count = set->rules().size();
   const bool same = part.round != 0 && part.generation == generation && part.series.size() == count;
   part.round = round_;
   if (same) return;
   // A new list: each series follows its id (once per change, not per sampling).
   std::vector<Series> series(count);
-  std::unordered_map<std::string, std::size_t> index;
-  index.reserve(count);
-  for (std::size_t i = 0; i < count; ++i) {
-    const std::string& id = id_of(i);
-    if (const auto old = part.index.find(id); old != part.index.end()) {
-      series[i] = part.series[old->second];
+  if (part.set != nullptr) {
+    const std::vector<std::size_t> old = part.set->positions_of(set->rules());
+    for (std::size_t i = 0; i < count; ++i) {
+      if (old[i] != rules::RuleSet::npos && old[i] < part.series.size())
+        series[i] = part.series[old[i]];
     }
-    index.emplace(id, i);
   }
   part.generation = generation;
   part.series = std::move(series);
-  part.index = std::move(index);
+  part.set = std::move(set);
 }
 
 void RateBook::rule(bool runtime, std::size_t index, uint64_t packets, uint64_t bytes) {
@@ -123,8 +121,8 @@ Rate RateBook::rule(bool runtime, uint64_t generation, std::size_t index,
   if (part.generation == generation && index < part.series.size()) {
     return rate(part.series[index]);
   }
-  const auto it = part.index.find(id);
-  return it != part.index.end() ? rate(part.series[it->second]) : Rate{};
+  const std::size_t at = part.set != nullptr ? part.set->position(id) : rules::RuleSet::npos;
+  return at < part.series.size() ? rate(part.series[at]) : Rate{};
 }
 
 }  // namespace udpsieve::control

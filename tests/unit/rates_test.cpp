@@ -7,6 +7,9 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
 
 namespace udpsieve::control {
 namespace {
@@ -14,10 +17,19 @@ namespace {
 using Clock = RateBook::Clock;
 using std::chrono::milliseconds;
 
+/// A rule set of rules with these ids.
+std::shared_ptr<const rules::RuleSet> set_of(const std::vector<std::string>& ids) {
+  std::vector<rules::Rule> list(ids.size());
+  for (std::size_t i = 0; i < ids.size(); ++i)
+    list[i].id = ids[i];
+  return std::make_shared<const rules::RuleSet>(std::move(list), rules::Verdict::forward,
+                                                rules::Verdict::forward);
+}
+
 /// The file part's list: rule "a" alone (generation 1); the runtime part: "b" when present
 /// (generation 2), else no list at all.
-const std::vector<std::string> kFile = {"a"};
-const std::vector<std::string> kRuntime = {"b"};
+const std::shared_ptr<const rules::RuleSet> kFile = set_of({"a"});
+const std::shared_ptr<const rules::RuleSet> kRuntime = set_of({"b"});
 
 /// One sampling of everything at `at` with the given cumulative counts.
 void sample(RateBook& book, Clock::time_point at, uint64_t rx, uint64_t rule_a, bool with_b,
@@ -29,11 +41,10 @@ void sample(RateBook& book, Clock::time_point at, uint64_t rx, uint64_t rule_a, 
   book.total(RateBook::Total::dropped, rx - rx / 2, 0);
   book.drop(DropReason::rule, rx - rx / 2);
   book.port(1, rx, rx * 64, rx / 2, rx * 32);
-  book.rules(false, 1, kFile.size(), [](std::size_t i) -> const std::string& { return kFile[i]; });
+  book.rules(false, 1, kFile);
   book.rule(false, 0, rule_a, rule_a * 100);
   if (with_b) {
-    book.rules(true, 2, kRuntime.size(),
-               [](std::size_t i) -> const std::string& { return kRuntime[i]; });
+    book.rules(true, 2, kRuntime);
     book.rule(true, 0, rule_b, rule_b * 100);
   }
   book.end();
@@ -135,15 +146,12 @@ TEST(RateBook, RulesThatLeaveOrRestartStartAfresh) {
 TEST(RateBook, SeriesFollowTheirIdsWhenTheListChanges) {
   RateBook book;
   const Clock::time_point t0{};
-  const std::vector<std::string> before = {"x", "y", "z"};
-  const std::vector<std::string> after = {"new", "z", "x"};  // y left, new came, z moved up
-  const auto id_in = [](const std::vector<std::string>& list) {
-    return [&list](std::size_t i) -> const std::string& { return list[i]; };
-  };
+  const auto before = set_of({"x", "y", "z"});
+  const auto after = set_of({"new", "z", "x"});  // y left, new came, z moved up
   for (uint64_t s = 0; s < 3; ++s) {
     book.begin(t0 + std::chrono::seconds(s));
-    book.rules(false, 7, before.size(), id_in(before));
-    for (std::size_t i = 0; i < before.size(); ++i)
+    book.rules(false, 7, before);
+    for (std::size_t i = 0; i < before->rules().size(); ++i)
       book.rule(false, i, s * (i + 1) * 100, 0);  // x 100/s, y 200/s, z 300/s
     book.end();
   }
@@ -152,7 +160,7 @@ TEST(RateBook, SeriesFollowTheirIdsWhenTheListChanges) {
   EXPECT_DOUBLE_EQ(book.rule(false, 8, 1, "z").pps, 300);
   EXPECT_EQ(book.rule(false, 8, 0, "new").pps, 0);
   book.begin(t0 + std::chrono::seconds(3));
-  book.rules(false, 8, after.size(), id_in(after));
+  book.rules(false, 8, after);
   book.rule(false, 0, 0, 0);
   book.rule(false, 1, 3 * 300 + 30, 0);
   book.rule(false, 2, 3 * 100 + 10, 0);

@@ -15,12 +15,12 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <functional>
+#include <memory>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 #include "udpsieve/common/stats_schema.hpp"
+#include "udpsieve/rules/rule_set.hpp"
 
 namespace udpsieve::control {
 
@@ -48,11 +48,11 @@ class RateBook {
   /// `port` counts from 0; the book grows to the ports sampled.
   void port(std::size_t port, uint64_t rx_packets, uint64_t rx_bytes, uint64_t tx_packets,
             uint64_t tx_bytes);
-  /// The rule list of the file part (`runtime` false) or of the runtime part at this sampling:
-  /// `generation` names the list; when it differs from the last sampling's, `id_of(i)` gives
-  /// the id at each position 0..count-1 and the series follow their ids. Then rule() for each.
-  void rules(bool runtime, uint64_t generation, std::size_t count,
-             const std::function<const std::string&(std::size_t)>& id_of);
+  /// The rules of the file part (`runtime` false) or of the runtime part at this sampling:
+  /// `generation` names the list; when it differs from the last sampling's, the series follow
+  /// their ids to their positions in `set` (through RuleSet::positions_of, which follows the
+  /// runs two sets share without hashing ids). Then rule() for each.
+  void rules(bool runtime, uint64_t generation, std::shared_ptr<const rules::RuleSet> set);
   /// The counters of the rule at `index` of its part's list.
   void rule(bool runtime, std::size_t index, uint64_t packets, uint64_t bytes);
   /// Ends a sampling: a part whose rules() was not given this time keeps no series.
@@ -90,12 +90,12 @@ class RateBook {
   std::array<Series, kDropReasonCount> drops_{};
   std::vector<Series> ports_rx_;
   std::vector<Series> ports_tx_;
-  /// One part's rules at the last sampling: series by position, and where each id is.
+  /// One part's rules at the last sampling: series by position in the set's list.
   struct Part {
     uint64_t generation = 0;
     uint64_t round = 0;  ///< the sampling that last gave this part's list
     std::vector<Series> series;
-    std::unordered_map<std::string, std::size_t> index;  ///< id -> position
+    std::shared_ptr<const rules::RuleSet> set;  ///< finds an id's position
   };
   std::array<Part, 2> parts_;  // file, runtime
 };
