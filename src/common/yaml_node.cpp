@@ -4,6 +4,7 @@
 
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -443,12 +444,18 @@ std::string YamlNode::read_file(const std::string& path) {
     throw ConfigError(SourceLocation{path, 0, 0}, "",
                       std::string("cannot open file: ") + std::strerror(errno));
   }
-  std::string text;
-  char buffer[65536];
+  // Read straight into the string, sized from the file (one byte more, so the read that
+  // finds the end needs no room of its own): a rule file of a few MB is not copied as it
+  // grows. A file that grows meanwhile, or has no size (a pipe), grows the string.
+  struct stat status {};
+  const bool sized = fstat(fd, &status) == 0 && S_ISREG(status.st_mode) && status.st_size > 0;
+  std::string text(sized ? static_cast<std::size_t>(status.st_size) + 1 : 65536, '\0');
+  std::size_t size = 0;
   for (;;) {
-    const ssize_t n = read(fd, buffer, sizeof buffer);
+    if (size == text.size()) text.resize(2 * text.size());
+    const ssize_t n = read(fd, text.data() + size, text.size() - size);
     if (n > 0) {
-      text.append(buffer, static_cast<std::size_t>(n));
+      size += static_cast<std::size_t>(n);
     } else if (n == 0) {
       break;
     } else if (errno != EINTR) {
@@ -459,6 +466,7 @@ std::string YamlNode::read_file(const std::string& path) {
     }
   }
   close(fd);
+  text.resize(size);
   return text;
 }
 

@@ -1,7 +1,6 @@
 #include "udpsieve/rules/rule_set.hpp"
 
 #include <algorithm>
-#include <array>
 #include <bit>
 #include <functional>
 #include <stdexcept>
@@ -21,27 +20,41 @@ uint64_t hash_of(std::string_view id) noexcept {
 
 }  // namespace
 
-RuleSet::RuleSet(RuleList rules, Verdict default_action, Verdict non_udp)
+RuleSet::RuleSet(RuleList rules, Verdict default_action, Verdict non_udp, const RuleSet* earlier)
     : rules_(std::move(rules)), default_action_(default_action), non_udp_(non_udp) {
   if (rules_.size() >= 0xffffffffU) throw std::length_error("RuleSet: too many rules");
   if (rules_.empty()) return;
+  // Each id's hash: an unchanged file's rules take theirs from the earlier set (the same rule
+  // objects), so neither their ids are hashed nor the rules read again.
+  hashes_.resize(rules_.size());
+  const std::vector<std::size_t> from = earlier != nullptr
+                                            ? earlier->rules_.positions_of_same(rules_)
+                                            : std::vector<std::size_t>(rules_.size(), npos);
+  for (std::size_t i = 0; i < rules_.size(); ++i)
+    hashes_[i] = from[i] != npos ? earlier->hashes_[from[i]] : hash_of(rules_[i].id);
   // At most half full, so a probe ends soon at an empty slot.
   index_.assign(std::bit_ceil(rules_.size() * 2), 0);
-  // In batches: each batch's ids are hashed and their slots fetched first, so the cache misses
-  // of an index larger than the cache overlap instead of queueing one by one.
+  const std::size_t mask = index_.size() - 1;
+  // In batches whose slots are fetched first, so the cache misses of an index larger than the
+  // cache overlap instead of queueing one by one.
   constexpr std::size_t kBatch = 16;
-  std::array<uint64_t, kBatch> hashes{};
   for (std::size_t first = 0; first < rules_.size(); first += kBatch) {
     const std::size_t count = std::min(kBatch, rules_.size() - first);
-    for (std::size_t k = 0; k < count; ++k) {
-      hashes[k] = hash_of(rules_[first + k].id);
-      __builtin_prefetch(&index_[hashes[k] & (index_.size() - 1)]);
-    }
-    for (std::size_t k = 0; k < count; ++k) {
-      const std::size_t i = first + k;
-      uint64_t& slot = index_[slot_of(rules_[i].id, hashes[k])];
-      // An id given twice keeps its first position (as find() always answered).
-      if (slot == 0) slot = (hashes[k] & ~0xffffffffULL) | (i + 1);
+    for (std::size_t i = first; i < first + count; ++i)
+      __builtin_prefetch(&index_[hashes_[i] & mask]);
+    for (std::size_t i = first; i < first + count; ++i) {
+      const uint64_t hash = hashes_[i];
+      for (std::size_t slot = hash & mask;; slot = (slot + 1) & mask) {
+        const uint64_t held = index_[slot];
+        if (held == 0) {
+          index_[slot] = (hash & ~0xffffffffULL) | (i + 1);
+          break;
+        }
+        // An id given twice keeps its first position (as find() always answered). Ids are
+        // compared (the rules read) only when the hashes' high halves agree.
+        if ((held >> 32) == (hash >> 32) && rules_[(held & 0xffffffffU) - 1].id == rules_[i].id)
+          break;
+      }
     }
   }
 }

@@ -175,7 +175,8 @@ std::shared_ptr<const dataplane::RulePart> make_file_part(
     uint64_t generation, const control::JobRequest* job,
     std::shared_ptr<const dataplane::RuleFacts> earlier) {
   auto rule_set = std::make_shared<const rules::RuleSet>(
-      std::move(rules), config.pipeline.default_action, config.pipeline.non_udp);
+      std::move(rules), config.pipeline.default_action, config.pipeline.non_udp,
+      earlier != nullptr ? earlier->rule_set().get() : nullptr);
   if (job != nullptr) job->stop_if_cancelled();
   return make_part(std::move(rule_set), dataplane::PartKind::file, env, generation, job,
                    std::move(earlier));

@@ -190,6 +190,33 @@ TEST(RuleList, PositionsOfTheSameRuleObjects) {
   EXPECT_TRUE(before.positions_of_same(RuleList()).empty());
 }
 
+TEST(RuleSetIndex, AnIndexBuiltOnAnEarlierSetFindsWhatAFreshOneFinds) {
+  // The ids' hashes of the rules an earlier set shares are taken from it: the index must
+  // answer exactly as one built afresh, for files kept, changed, reordered and dropped.
+  const ThreeFiles files;
+  const auto& [a, b, c, before] = files;
+  const RuleSet earlier(before, Verdict::forward, Verdict::forward);
+  std::vector<Rule> changed = named("b", 20);
+  for (Rule& rule : named("a", 5))  // ids a0..a4 again: given twice, the first one counts
+    changed.push_back(std::move(rule));
+  std::vector<RuleList> afters(3);
+  for (const auto& file : {a, block(std::move(changed)), c})
+    afters[0].append(file);
+  for (const auto& file : {c, b})
+    afters[1].append(file);
+  afters[2] = RuleList(before.to_vector());
+  for (std::size_t k = 0; k < afters.size(); ++k) {
+    const RuleSet fresh(afters[k], Verdict::forward, Verdict::forward);
+    const RuleSet built(afters[k], Verdict::forward, Verdict::forward, &earlier);
+    for (const char* prefix : {"a", "b", "c", "x"}) {
+      for (std::size_t i = 0; i < 60; ++i) {
+        const std::string id = prefix + std::to_string(i);
+        EXPECT_EQ(built.position(id), fresh.position(id)) << "list " << k << " id " << id;
+      }
+    }
+  }
+}
+
 TEST(RuleSetIndex, EmptySetsAndAnIdGivenTwice) {
   const RuleSet empty(RuleList{}, Verdict::forward, Verdict::forward);
   EXPECT_EQ(empty.find("a"), nullptr);

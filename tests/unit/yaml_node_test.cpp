@@ -259,6 +259,18 @@ TEST(YamlNodeTest, LoadFile) {
   EXPECT_EQ(error_of([&] { (void)YamlNode::load_file(missing); }),
             missing + ": cannot open file: No such file or directory");
 
+  // Read whole, whatever the size the file reports: larger than one read, exactly the size
+  // of one, and none at all (a /proc file reports 0 bytes and still has some).
+  for (const std::size_t size : {std::size_t{200000}, std::size_t{65536}, std::size_t{1}}) {
+    std::string text(size, 'x');
+    for (std::size_t i = 0; i < size; i += 97)
+      text[i] = static_cast<char>('a' + i % 26);
+    EXPECT_EQ(YamlNode::read_file(dir.write("big.yaml", text)), text) << size << " bytes";
+  }
+  const std::string status = YamlNode::read_file("/proc/self/status");
+  EXPECT_NE(status.find("Name:"), std::string::npos);
+  EXPECT_EQ(status.back(), '\n');
+
   // A directory must not pass as an empty file.
   EXPECT_EQ(error_of([&] { (void)YamlNode::load_file(dir.path().string()); }),
             dir.path().string() + ": cannot read file: Is a directory");

@@ -57,6 +57,10 @@ class RuleFacts {
   }
   /// Rules whose facts were copied from the earlier build's.
   [[nodiscard]] std::size_t copied() const noexcept { return copied_; }
+  /// The rule set these are the facts of (null for a plain list).
+  [[nodiscard]] const std::shared_ptr<const rules::RuleSet>& rule_set() const noexcept {
+    return set_;
+  }
 
  private:
   void find(const rules::RuleList& rules, const RuleFacts* earlier);

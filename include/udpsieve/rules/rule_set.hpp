@@ -18,7 +18,10 @@ enum class Verdict : uint8_t { forward, drop };
 
 class RuleSet {
  public:
-  RuleSet(RuleList rules, Verdict default_action, Verdict non_udp);
+  /// `earlier`, when given, is a set that may share rules with this one (an unchanged rule
+  /// file's): their ids' hashes are taken from it.
+  RuleSet(RuleList rules, Verdict default_action, Verdict non_udp,
+          const RuleSet* earlier = nullptr);
   // A set is shared (shared_ptr), never copied.
   RuleSet(const RuleSet&) = delete;
   RuleSet& operator=(const RuleSet&) = delete;
@@ -43,6 +46,7 @@ class RuleSet {
   /// its position + 1 in the low 32 (0: empty). One array, no allocation per rule: building it
   /// is part of every reload.
   std::vector<uint64_t> index_;
+  std::vector<uint64_t> hashes_;  ///< each rule's id's hash, by position
   /// The slot of index_ that holds `id` (whose hash is `hash`), or the empty one where it would
   /// go.
   [[nodiscard]] std::size_t slot_of(std::string_view id, uint64_t hash) const noexcept;
