@@ -20,6 +20,16 @@ uint64_t hash_of(std::string_view id) noexcept {
 
 }  // namespace
 
+template <typename IdOf>
+std::size_t RuleSet::slot_of(uint64_t hash, const IdOf& id_of) const noexcept {
+  const std::size_t mask = index_.size() - 1;
+  for (std::size_t slot = hash & mask;; slot = (slot + 1) & mask) {
+    const uint64_t held = index_[slot];
+    if (held == 0) return slot;
+    if ((held >> 32) == (hash >> 32) && rules_[(held & 0xffffffffU) - 1].id == id_of()) return slot;
+  }
+}
+
 RuleSet::RuleSet(RuleList rules, Verdict default_action, Verdict non_udp, const RuleSet* earlier)
     : rules_(std::move(rules)), default_action_(default_action), non_udp_(non_udp) {
   if (rules_.size() >= 0xffffffffU) throw std::length_error("RuleSet: too many rules");
@@ -43,34 +53,19 @@ RuleSet::RuleSet(RuleList rules, Verdict default_action, Verdict non_udp, const 
     for (std::size_t i = first; i < first + count; ++i)
       __builtin_prefetch(&index_[hashes_[i] & mask]);
     for (std::size_t i = first; i < first + count; ++i) {
-      const uint64_t hash = hashes_[i];
-      for (std::size_t slot = hash & mask;; slot = (slot + 1) & mask) {
-        const uint64_t held = index_[slot];
-        if (held == 0) {
-          index_[slot] = (hash & ~0xffffffffULL) | (i + 1);
-          break;
-        }
-        // An id given twice keeps its first position (as find() always answered). Ids are
-        // compared (the rules read) only when the hashes' high halves agree.
-        if ((held >> 32) == (hash >> 32) && rules_[(held & 0xffffffffU) - 1].id == rules_[i].id)
-          break;
-      }
+      // The rule's id is read only when a slot's hash agrees (to tell a collision from the
+      // same id).
+      uint64_t& slot =
+          index_[slot_of(hashes_[i], [&]() -> std::string_view { return rules_[i].id; })];
+      // An id given twice keeps its first position (as find() always answered).
+      if (slot == 0) slot = (hashes_[i] & ~0xffffffffULL) | (i + 1);
     }
-  }
-}
-
-std::size_t RuleSet::slot_of(std::string_view id, uint64_t hash) const noexcept {
-  const std::size_t mask = index_.size() - 1;
-  for (std::size_t slot = hash & mask;; slot = (slot + 1) & mask) {
-    const uint64_t held = index_[slot];
-    if (held == 0) return slot;
-    if ((held >> 32) == (hash >> 32) && rules_[(held & 0xffffffffU) - 1].id == id) return slot;
   }
 }
 
 std::size_t RuleSet::position(std::string_view id) const noexcept {
   if (index_.empty()) return npos;
-  const uint64_t held = index_[slot_of(id, hash_of(id))];
+  const uint64_t held = index_[slot_of(hash_of(id), [id] { return id; })];
   return held == 0 ? npos : (held & 0xffffffffU) - 1;
 }
 

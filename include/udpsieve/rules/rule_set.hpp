@@ -47,9 +47,10 @@ class RuleSet {
   /// is part of every reload.
   std::vector<uint64_t> index_;
   std::vector<uint64_t> hashes_;  ///< each rule's id's hash, by position
-  /// The slot of index_ that holds `id` (whose hash is `hash`), or the empty one where it would
-  /// go.
-  [[nodiscard]] std::size_t slot_of(std::string_view id, uint64_t hash) const noexcept;
+  /// The slot of index_ that holds the id `id_of()` gives (whose hash is `hash`), or the empty
+  /// one where it would go. `id_of` is called only where a slot's hash agrees.
+  template <typename IdOf>
+  [[nodiscard]] std::size_t slot_of(uint64_t hash, const IdOf& id_of) const noexcept;
   Verdict default_action_;
   Verdict non_udp_;
 };
