@@ -19,7 +19,6 @@
 #include "udpsieve/dataplane/acl_key.hpp"
 #include "udpsieve/dataplane/rule_facts.hpp"
 #include "udpsieve/rules/matcher.hpp"
-#include "unit/prefix_text.hpp"
 
 namespace udpsieve::dataplane {
 namespace {
@@ -29,7 +28,12 @@ using rules::Prefix;
 using rules::Range;
 using rules::Rule;
 
-using test_support::prefix;
+Prefix prefix(const std::string& text) {
+  std::string error;
+  const std::optional<Prefix> p = Prefix::parse(text, error);
+  EXPECT_TRUE(p) << text << ": " << error;
+  return p.value_or(Prefix{});
+}
 
 /// A rule whose match `set` fills in.
 Rule rule_where(const std::function<void(rules::Match&)>& set) {
