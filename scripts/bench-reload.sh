@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Reload time when one rule file of many changes: udpsieved on net_null with FILES rule files
+# of PER_FILE rules each (source /24 + destination port, distinct ids), then
+#   - three reloads with nothing changed,
+#   - CHANGES reloads each changing one file's bytes (a comment appended: parsed again),
+#   - the same CHANGES reloads with that file alone in the configuration (what it costs by
+#     itself),
+# printing each reply's load / compile / swap / total and the median total of each phase.
+#
+#   scripts/bench-reload.sh [--files 10] [--per-file 10000] [--changes 5]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/bench-lib.sh
+
+files=10
+per_file=10000
+changes=5
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --files) files=$2; shift 2 ;;
+    --per-file) per_file=$2; shift 2 ;;
+    --changes) changes=$2; shift 2 ;;
+    *) sed -n '2,10p' "$0" >&2; exit 2 ;;
+  esac
+done
+
+bench_build udpsieved udpsievectl
+bench_workdir reload
+mkdir "$work/rd"
+for f in $(seq 0 $((files - 1))); do
+  awk -v f="$f" -v n="$per_file" 'BEGIN {
+    print "rules:"
+    for (i = 0; i < n; i++) {
+      r = f * n + i
+      printf "  - id: f%dr%d\n    match: {src: 10.%d.%d.0/24, dst_port: %d}\n    action: drop\n",
+        f, i, int(r / 256) % 256, r % 256, 1000 + r % 50000
+    }
+  }' >"$work/rd/part$f.yaml"
+done
+changed="part$((files / 2)).yaml"
+
+# config FILE-GLOB: a configuration reading those rule files.
+config() {
+  cat <<YAML
+eal: {lcores: [0, 1], hugepages: auto, file_prefix: bench-reload}
+ports:
+  - {name: wan, device: net_null0, forward_to: lan}
+  - {name: lan, device: "net_null1,no-rx=1", forward_to: wan}
+pipeline: {rules: [$1], dynamic_state: dynamic.json}
+control: {socket: $work/ctl.sock}
+logging: {level: warn}
+YAML
+}
+
+# reloads PHASE COUNT CHANGE: COUNT reloads, appending a comment to the changed file before
+# each when CHANGE is 1; prints each reply's timings and the phase's median total.
+reloads() {
+  local totals=()
+  for k in $(seq 1 "$2"); do
+    [ "$3" = 1 ] && echo "# change $k" >>"$work/rd/$changed"
+    local line
+    line=$(build/udpsievectl --socket "$work/ctl.sock" reload | head -1)
+    echo "$1: ${line#*generation }"
+    totals+=("$(echo "$line" | sed -n 's/.*total \([0-9.]*\) ms.*/\1/p')")
+  done
+  printf '%s\n' "${totals[@]}" | sort -g |
+    awk -v p="$1" '{a[NR] = $1} END {printf "%s: median total %.1f ms\n", p, (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'
+}
+
+config "rd/*.yaml" >"$work/all.yaml"
+start_udpsieved "$work/all.yaml" "$work/daemon.log" "$work/ctl.sock"
+reloads "nothing changed" 3 0
+reloads "one file of $files changed" "$changes" 1
+kill -TERM "$pid"
+wait "$pid" || true
+pid=""
+
+config "rd/$changed" >"$work/one.yaml"
+start_udpsieved "$work/one.yaml" "$work/daemon.log" "$work/ctl.sock"
+reloads "that file alone" "$changes" 1
