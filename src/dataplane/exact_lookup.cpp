@@ -108,22 +108,22 @@ std::array<uint32_t, Words> mask_words(unsigned length) {
 
 namespace {
 
-/// The entries `rule` expands into for a hashed lookup, or nullopt when it pins something a
-/// hashed key cannot hold or expands into too many.
-std::optional<std::size_t> exact_entries(const Rule& rule, const Signature& s, Family family) {
+/// Whether a hashed lookup can take `rule`: it pins nothing a hashed key cannot hold and
+/// expands into at most kMaxExactEntriesPerRule entries.
+bool hashable(const Rule& rule, const Signature& s, Family family) {
   const rules::Match& m = rule.match;
-  if ((s.fields & ~kExactFields) != 0) return std::nullopt;
+  if ((s.fields & ~kExactFields) != 0) return false;
   // A slot holds two 16-bit values besides the addresses: the source port or the length, and
   // the destination port.
-  if ((s.fields & kPinsSrcPort) != 0 && (s.fields & kPinsLength) != 0) return std::nullopt;
+  if ((s.fields & kPinsSrcPort) != 0 && (s.fields & kPinsLength) != 0) return false;
   // What the flags byte tests (rte_acl's flags field) has no place in a hashed key.
-  if (m.fragment || !m.vlan.empty()) return std::nullopt;
+  if (m.fragment || !m.vlan.empty()) return false;
   std::size_t count =
       value_count(m.src_port, (s.fields & kPinsSrcPort) != 0, kMaxExactEntriesPerRule);
   count *= value_count(m.dst_port, (s.fields & kPinsDstPort) != 0, kMaxExactEntriesPerRule);
-  if (count > kMaxExactEntriesPerRule) return std::nullopt;
+  if (count > kMaxExactEntriesPerRule) return false;
   count *= value_count(m.length, (s.fields & kPinsLength) != 0, kMaxExactEntriesPerRule);
-  if (count > kMaxExactEntriesPerRule) return std::nullopt;
+  if (count > kMaxExactEntriesPerRule) return false;
   const auto in_family = [&](const std::vector<Prefix>& list, bool pinned) -> std::size_t {
     if (!pinned) return 1;
     return static_cast<std::size_t>(std::count_if(
@@ -131,8 +131,7 @@ std::optional<std::size_t> exact_entries(const Rule& rule, const Signature& s, F
   };
   count *= in_family(m.src, (s.fields & kPinsSrc) != 0);
   count *= in_family(m.dst, (s.fields & kPinsDst) != 0);
-  if (count > kMaxExactEntriesPerRule) return std::nullopt;
-  return count;
+  return count <= kMaxExactEntriesPerRule;
 }
 
 /// Adds the entries of `uses` to `plan` (shapes in first-use order); `slots` maps shape ids
@@ -170,7 +169,7 @@ void ExactUses::end_rule(bool qualifies) {
 }
 
 void ExactUses::add(const Rule& rule, const std::optional<Signature>& signature, Family family) {
-  const bool qualifies = signature && exact_entries(rule, *signature, family);
+  const bool qualifies = signature && hashable(rule, *signature, family);
   if (qualifies) {
     const std::size_t first = first_.back();
     for_each_entry(

@@ -373,27 +373,23 @@ class FamilyCheck {
   std::vector<Signature> signatures_;
 };
 
-/// A rule's payload offset (at most kMaxPayloadWindows distinct ones, collected in `offsets`)
-/// and its rate limit's share per worker.
+/// A rule's payload offset (not `beyond`: the first distinct offset past kMaxPayloadWindows,
+/// or kNoPayload) and its rate limit's share per worker.
 void check_payload_and_rate(const RuleFacts& facts, const rules::RuleList& rules, std::size_t i,
-                            std::vector<uint16_t>& offsets, uint32_t workers) {
+                            uint16_t beyond, uint32_t workers) {
   const ActionFacts& action = facts.actions()[i];
-  if (action.payload_offset == ActionFacts::kNoPayload &&
-      action.kind != rules::ActionKind::rate_limit)
+  const bool too_many =
+      action.payload_offset != ActionFacts::kNoPayload && action.payload_offset == beyond;
+  if (!too_many && action.kind != rules::ActionKind::rate_limit)
     return;  // the rule itself is not read
   const rules::Rule& rule = rules[i];
-  if (action.payload_offset != ActionFacts::kNoPayload) {
-    const uint16_t offset = action.payload_offset;
-    if (std::find(offsets.begin(), offsets.end(), offset) == offsets.end()) {
-      if (offsets.size() == kMaxPayloadWindows) {
-        throw ConfigError(rule.where, "rule " + rule.id,
-                          "payload offset " + std::to_string(offset) +
-                              " is one more distinct payload offset than the " +
-                              std::to_string(kMaxPayloadWindows) +
-                              " a rule set may use; align payload matches on shared offsets");
-      }
-      offsets.push_back(offset);
-    }
+  if (too_many) {
+    // The first rule with that offset is the one that brings it in.
+    throw ConfigError(rule.where, "rule " + rule.id,
+                      "payload offset " + std::to_string(beyond) +
+                          " is one more distinct payload offset than the " +
+                          std::to_string(kMaxPayloadWindows) +
+                          " a rule set may use; align payload matches on shared offsets");
   }
   if (rule.action.kind != rules::ActionKind::rate_limit) return;
   const std::string key = "rule " + rule.id;
@@ -441,11 +437,13 @@ void check_rule_limits(const rules::RuleList& rules, const RuleFacts& facts, uin
   // memory-bound): the first rule in file order that breaks a limit is the one named.
   FamilyCheck v4(facts, Family::ipv4);
   FamilyCheck v6(facts, Family::ipv6);
-  std::vector<uint16_t> offsets;
+  const std::vector<uint16_t>& offsets = facts.payload_offsets();  // in first-use order
+  const uint16_t beyond =
+      offsets.size() > kMaxPayloadWindows ? offsets[kMaxPayloadWindows] : ActionFacts::kNoPayload;
   for (std::size_t i = 0; i < rules.size(); ++i) {
     v4.check(rules, i);
     v6.check(rules, i);
-    check_payload_and_rate(facts, rules, i, offsets, workers);
+    check_payload_and_rate(facts, rules, i, beyond, workers);
   }
   v4.finish(rules);
   v6.finish(rules);
