@@ -69,11 +69,11 @@ uint64_t siphash13(const std::array<uint64_t, 2>& seed,
 }
 
 SourceBuckets::SourceBuckets(std::size_t entries, std::array<uint64_t, 2> seed)
-    : sets_(std::bit_ceil(std::max<std::size_t>(1, (entries + kWays - 1) / kWays))),
-      mask_(sets_ - 1),
+    : set_count_(std::bit_ceil(std::max<std::size_t>(1, (entries + kWays - 1) / kWays))),
+      mask_(set_count_ - 1),
       seed_(seed),
-      memory_(sets_ * kWays * sizeof(Entry)),
-      entries_(static_cast<Entry*>(memory_.data())) {}
+      memory_(set_count_ * sizeof(Set)),
+      sets_(static_cast<Set*>(memory_.data())) {}
 
 SourceBuckets::~SourceBuckets() = default;
 
@@ -86,34 +86,34 @@ uint64_t SourceBuckets::hash(const rules::PacketKey& key, const SourceLimit& lim
 
 bool SourceBuckets::admit_hashed(uint64_t h, const SourceLimit& limit, uint64_t now, double cost) {
   const uint64_t tag = h | 1U;
-  Entry* set = entries_ + (((h >> 1) & mask_) * kWays);
-  Entry* entry = nullptr;
-  Entry* oldest = set;
+  Set& set = *set_of(h);
+  const auto now_ticks = static_cast<double>(now);
+  std::size_t way = kWays;
+  std::size_t victim = 0;
   for (std::size_t w = 0; w < kWays; ++w) {
-    Entry& e = set[w];
-    if (e.tag == tag) {
-      entry = &e;
+    if (set.tags[w] == tag) {
+      way = w;
       break;
     }
-    if (e.tag == 0 || (oldest->tag != 0 && e.stamp < oldest->stamp)) oldest = &e;
+    // Empty entries first (tag 0), then the fullest bucket.
+    if (set.tags[victim] != 0 && (set.tags[w] == 0 || set.full_at[w] < set.full_at[victim]))
+      victim = w;
   }
-  if (entry == nullptr) {
-    entry = oldest;
-    if (entry->tag == 0) {
+  if (way == kWays) {
+    way = victim;
+    if (set.tags[way] == 0) {
       ++in_use_;
     } else {
       ++evictions_;
     }
-    entry->tag = tag;
-    entry->stamp = now;
-    entry->tokens = limit.burst;
-  } else if (now > entry->stamp) {
-    entry->tokens = std::min(
-        limit.burst, entry->tokens + static_cast<double>(now - entry->stamp) * limit.per_tick);
-    entry->stamp = now;
+    set.tags[way] = tag;
+    set.full_at[way] = now_ticks;  // a full bucket
   }
-  if (entry->tokens < cost) return false;
-  entry->tokens -= cost;
+  // Full at `full_at`: it lacks (full_at - now) / ticks_per_token tokens of its burst.
+  const double start = std::max(set.full_at[way], now_ticks);
+  const double after = start + cost * limit.ticks_per_token;
+  if (after - now_ticks > limit.burst * limit.ticks_per_token) return false;
+  set.full_at[way] = after;
   return true;
 }
 

@@ -102,8 +102,8 @@ RulePart::RulePart(std::shared_ptr<const rules::RuleSet> rules, const PartParams
       SourceLimit& source = source_limits_[w][m];
       const uint32_t split = params.per_source_whole ? 1 : workers;
       const uint32_t share = params.per_source_whole ? 0 : w;
-      source.per_tick =
-          static_cast<double>(std::max<uint64_t>(share_of(limit.rate, split, share), 1)) / tsc_hz;
+      source.ticks_per_token =
+          tsc_hz / static_cast<double>(std::max<uint64_t>(share_of(limit.rate, split, share), 1));
       source.burst =
           static_cast<double>(std::max<uint64_t>(share_of(limit.burst, split, share), 1));
       // Keyed by the rule's id, so a rebuilt part (a reload, a runtime change) finds the same

@@ -328,7 +328,7 @@ TEST(RateLimit, PerSourceLimitsAreSharedOrWholeByRss) {
   double burst = 0;
   for (uint32_t w = 0; w < 3; ++w) {
     const SourceLimit& source = split.source_limits(w)[split.verdicts()[1].meter];
-    rate += source.per_tick * hz;
+    rate += hz / source.ticks_per_token;
     burst += source.burst;
     EXPECT_EQ(source.v4_length, 24);
     EXPECT_EQ(source.v6_length, 56);
@@ -341,7 +341,7 @@ TEST(RateLimit, PerSourceLimitsAreSharedOrWholeByRss) {
   const RulePart whole(rule_set({rule("each", limit)}), whole_params);
   EXPECT_FALSE(RulePart(rule_set({rule("shared", pps(10, 10))}), params(3)).per_source());
   for (uint32_t w = 0; w < 3; ++w) {
-    EXPECT_NEAR(whole.source_limits(w)[0].per_tick * hz, 1000.0, 1e-6);
+    EXPECT_NEAR(hz / whole.source_limits(w)[0].ticks_per_token, 1000.0, 1e-6);
     EXPECT_EQ(whole.source_limits(w)[0].burst, 301.0);
   }
 }

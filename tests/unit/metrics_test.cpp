@@ -146,7 +146,7 @@ udpsieve_worker_polls_idle_total{lcore="1"} 90
 # HELP udpsieve_worker_per_source_entries Entries of the worker's per-source rate-limit table holding a source
 # TYPE udpsieve_worker_per_source_entries gauge
 udpsieve_worker_per_source_entries{lcore="1"} 5
-# HELP udpsieve_worker_per_source_evictions_total Sources of per-source rate limits that found their set full and took the entry used longest ago
+# HELP udpsieve_worker_per_source_evictions_total Sources of per-source rate limits that found their set full and took the entry whose bucket was fullest
 # TYPE udpsieve_worker_per_source_evictions_total counter
 udpsieve_worker_per_source_evictions_total{lcore="1"} 0
 # HELP udpsieve_worker_dropped_packets_total Packets the worker dropped, all reasons

@@ -1,7 +1,7 @@
 // Per-source token buckets on a synthetic clock: every source under its limit passes in full,
 // every source over it passes its burst plus the rate, sources of one prefix share a bucket,
-// rules keep separate buckets, a full set evicts the entry used longest ago, and the keyed hash
-// changes with the seed.
+// rules keep separate buckets, a bucket refills at its rate up to its burst, a full set evicts
+// the fullest bucket, and the keyed hash changes with the seed.
 #include "udpsieve/dataplane/source_buckets.hpp"
 
 #include <gtest/gtest.h>
@@ -27,7 +27,7 @@ rules::PacketKey source4(uint32_t address) {
 
 SourceLimit limit_pps(double pps, double burst, uint8_t v4 = 32, uint8_t v6 = 64) {
   SourceLimit limit;
-  limit.per_tick = pps / kHz;
+  limit.ticks_per_token = kHz / pps;
   limit.burst = burst;
   limit.rule = 42;
   limit.v4_length = v4;
@@ -94,21 +94,54 @@ TEST(SourceBuckets, APrefixSharesOneBucketAndRulesKeepTheirOwn) {
   EXPECT_NE(buckets.hash(a, per24), buckets.hash(c, per24));
 }
 
-TEST(SourceBuckets, AFullSetEvictsTheEntryUsedLongestAgo) {
-  // One set of kWays entries: the ninth source evicts the one used longest ago.
+TEST(SourceBuckets, AFullSetEvictsTheFullestBucket) {
+  // One set of kWays entries: a source more evicts the source whose bucket is fullest.
   SourceBuckets buckets(SourceBuckets::kWays, {5, 6});
   ASSERT_EQ(buckets.capacity(), SourceBuckets::kWays);
-  const SourceLimit limit = limit_pps(1, 1);
-  for (uint32_t s = 0; s < SourceBuckets::kWays; ++s)
-    EXPECT_TRUE(buckets.admit(source4(s), limit, s, 1.0));
-  // Source 0 is used again (empty bucket: refused, but its entry is now the newest).
+  const SourceLimit limit = limit_pps(1, 3);  // 3 tokens, one back a second
+  // Source s takes 3 tokens, except source 2, which takes 1 and keeps 2.
+  for (uint32_t s = 0; s < SourceBuckets::kWays; ++s) {
+    for (uint32_t k = 0; k < (s == 2 ? 1U : 3U); ++k)
+      EXPECT_TRUE(buckets.admit(source4(s), limit, 10 * s, 1.0)) << s << " " << k;
+  }
+  // Refused, and a refusal changes nothing: source 0 stays the most in debt.
   EXPECT_FALSE(buckets.admit(source4(0), limit, 100, 1.0));
+  EXPECT_EQ(buckets.evictions(), 0U);
   EXPECT_TRUE(buckets.admit(source4(1000), limit, 101, 1.0));
   EXPECT_EQ(buckets.evictions(), 1U);
   EXPECT_EQ(buckets.in_use(), SourceBuckets::kWays);
-  // Source 1 was the oldest: it comes back with a full bucket; source 0 kept its empty one.
-  EXPECT_FALSE(buckets.admit(source4(0), limit, 102, 1.0));
-  EXPECT_TRUE(buckets.admit(source4(1), limit, 103, 1.0));
+  // Source 2 was forgotten: it comes back with a full burst of 3 (it had 2 left) and evicts
+  // source 1000 (2 tokens left, the fullest now). Source 0 kept its empty bucket.
+  for (uint32_t k = 0; k < 3; ++k)
+    EXPECT_TRUE(buckets.admit(source4(2), limit, 102, 1.0)) << k;
+  EXPECT_FALSE(buckets.admit(source4(2), limit, 103, 1.0));
+  EXPECT_EQ(buckets.evictions(), 2U);
+  EXPECT_FALSE(buckets.admit(source4(0), limit, 104, 1.0));
+  EXPECT_EQ(buckets.evictions(), 2U);
+  // A second later source 0 has one token again, and only one.
+  EXPECT_TRUE(buckets.admit(source4(0), limit, 1'000'000, 1.0));
+  EXPECT_FALSE(buckets.admit(source4(0), limit, 1'000'001, 1.0));
+}
+
+// The bucket refills at its rate, holds at most its burst, and charges byte costs whole.
+TEST(SourceBuckets, RefillsAtTheRateUpToTheBurst) {
+  SourceBuckets buckets(1024, {9, 10});
+  const SourceLimit limit = limit_pps(1000, 5);  // one token a millisecond (1,000 ticks)
+  const rules::PacketKey key = source4(0x0a000001U);
+  for (uint32_t k = 0; k < 5; ++k)
+    EXPECT_TRUE(buckets.admit(key, limit, 0, 1.0));
+  EXPECT_FALSE(buckets.admit(key, limit, 0, 1.0));
+  EXPECT_FALSE(buckets.admit(key, limit, 999, 1.0)) << "not quite one token back";
+  EXPECT_TRUE(buckets.admit(key, limit, 1000, 1.0));
+  EXPECT_FALSE(buckets.admit(key, limit, 1000, 1.0));
+  // An hour idle: the burst, not more.
+  uint32_t passed = 0;
+  for (uint32_t k = 0; k < 10; ++k)
+    passed += buckets.admit(key, limit, 3'600'000'000ULL, 1.0) ? 1U : 0U;
+  EXPECT_EQ(passed, 5U);
+  // A cost of 2.5 tokens needs 2.5 ms of refill.
+  EXPECT_FALSE(buckets.admit(key, limit, 3'600'002'499ULL, 2.5));
+  EXPECT_TRUE(buckets.admit(key, limit, 3'600'002'500ULL, 2.5));
 }
 
 TEST(SourceBuckets, TheHashDependsOnTheSeed) {

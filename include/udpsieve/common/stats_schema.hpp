@@ -52,8 +52,8 @@ inline constexpr std::array<StatDesc, kWorkerStatCount> kWorkerStats = {{
      "Entries of the worker's per-source rate-limit table holding a source",
      "udpsieve_worker_per_source_entries"},
     {"per_source_evictions", StatKind::counter,
-     "Sources of per-source rate limits that found their set full and took the entry used "
-     "longest ago",
+     "Sources of per-source rate limits that found their set full and took the entry whose "
+     "bucket was fullest",
      "udpsieve_worker_per_source_evictions_total"},
 }};
 

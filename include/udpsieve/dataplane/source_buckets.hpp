@@ -2,12 +2,21 @@
 /// Per-source token buckets for `rate_limit: {per_source: LEN, ...}`: one worker's fixed-size,
 /// lock-free table of buckets keyed by (rule, source prefix).
 ///
-/// The table is set-associative: a key's hash picks one set of kWays entries (a few cache
-/// lines); a key not there takes an empty entry of its set, or evicts the entry used longest
-/// ago (counted). The hash is SipHash-1-3 under a seed drawn when the table is made, so a
-/// sender cannot compute which sources share a set and flush a victim's bucket on purpose.
-/// A new source starts with a full burst, as a new rule does. Pure code (time comes in as TSC
-/// ticks), so accuracy is tested with a synthetic clock.
+/// A bucket is kept as one number, its theoretical arrival time (GCRA): the TSC time at which
+/// it would be full again. A packet of `cost` tokens passes when that time plus the packet's
+/// own `cost * ticks_per_token` lies at most `burst * ticks_per_token` ahead of now, and then
+/// moves it on by that much; a refused packet changes nothing. This is the token bucket with
+/// rate 1/ticks_per_token and depth `burst`, exactly, in one double instead of a stamp and a
+/// token count.
+///
+/// The table is set-associative: a key's hash picks one set of kWays entries, one cache line;
+/// a key not there takes an empty entry of its set, or evicts (counted) the entry whose bucket
+/// is fullest (the earliest arrival time): a source whose bucket is full loses nothing by being
+/// forgotten, and a source in debt keeps its debt as long as any other can go instead. The
+/// hash is SipHash-1-3 under a seed drawn when the table is made, so a sender cannot compute
+/// which sources share a set and flush a victim's bucket on purpose. A new source starts with
+/// a full burst, as a new rule does. Pure code (time comes in as TSC ticks), so accuracy is
+/// tested with a synthetic clock.
 
 #include <array>
 #include <cstddef>
@@ -21,16 +30,16 @@ namespace udpsieve::dataplane {
 
 /// One rule's per-source limit as a worker applies it (its share of the rule's rate and burst).
 struct SourceLimit {
-  double per_tick = 0;     ///< tokens (packets or bytes) one TSC tick adds
-  double burst = 0;        ///< most tokens a bucket holds
-  uint64_t rule = 0;       ///< the rule's identity in keys (a hash of its id)
-  uint8_t v4_length = 32;  ///< IPv4 source prefix length of a bucket
-  uint8_t v6_length = 64;  ///< IPv6 source prefix length of a bucket
+  double ticks_per_token = 1;  ///< TSC ticks that one token (packet or byte) takes to refill
+  double burst = 0;            ///< most tokens a bucket holds
+  uint64_t rule = 0;           ///< the rule's identity in keys (a hash of its id)
+  uint8_t v4_length = 32;      ///< IPv4 source prefix length of a bucket
+  uint8_t v6_length = 64;      ///< IPv6 source prefix length of a bucket
 };
 
 class SourceBuckets {
  public:
-  static constexpr std::size_t kWays = 8;
+  static constexpr std::size_t kWays = 4;
 
   /// Room for about `entries` sources (rounded up to a power-of-two number of sets); `seed`
   /// keys the hash. The memory is zero pages until the worker touches it (its NUMA node),
@@ -49,32 +58,31 @@ class SourceBuckets {
   /// prefetches their sets, so the table's cache and TLB misses overlap.
   bool admit_hashed(uint64_t hash, const SourceLimit& limit, uint64_t now, double cost);
   /// Starts loading the set of a key's hash into the cache.
-  void prefetch(uint64_t hash) const noexcept {
-    const Entry* set = entries_ + (((hash >> 1) & mask_) * kWays);
-    for (std::size_t line = 0; line < sizeof(Entry) * kWays; line += 64)
-      __builtin_prefetch(reinterpret_cast<const char*>(set) + line, 1);
-  }
+  void prefetch(uint64_t hash) const noexcept { __builtin_prefetch(set_of(hash), 1); }
 
-  [[nodiscard]] std::size_t capacity() const noexcept { return sets_ * kWays; }
+  [[nodiscard]] std::size_t capacity() const noexcept { return set_count_ * kWays; }
   /// Entries holding a source (they are reused, never freed).
   [[nodiscard]] uint64_t in_use() const noexcept { return in_use_; }
-  /// Sources that found their set full and took the entry used longest ago.
+  /// Sources that found their set full and took the entry whose bucket was fullest.
   [[nodiscard]] uint64_t evictions() const noexcept { return evictions_; }
 
   /// The key hash of (rule, source prefix); exposed for tests.
   [[nodiscard]] uint64_t hash(const rules::PacketKey& key, const SourceLimit& limit) const noexcept;
 
  private:
-  struct Entry {
-    uint64_t tag = 0;    ///< the key's hash with the low bit set; 0: empty
-    uint64_t stamp = 0;  ///< TSC of the last refill
-    double tokens = 0;
+  /// kWays entries in one cache line.
+  struct alignas(64) Set {
+    std::array<uint64_t, kWays> tags;   ///< each key's hash with the low bit set; 0: empty
+    std::array<double, kWays> full_at;  ///< each bucket's theoretical arrival time (TSC)
   };
-  std::size_t sets_;
+  static_assert(sizeof(Set) == 64);
+  [[nodiscard]] Set* set_of(uint64_t hash) const noexcept { return sets_ + ((hash >> 1) & mask_); }
+
+  std::size_t set_count_;
   std::size_t mask_;
   std::array<uint64_t, 2> seed_;
   HugeRegion memory_;
-  Entry* entries_ = nullptr;
+  Set* sets_ = nullptr;
   uint64_t in_use_ = 0;
   uint64_t evictions_ = 0;
 };
