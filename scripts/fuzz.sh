@@ -2,6 +2,8 @@
 # Builds the libFuzzer targets (tests/fuzz/) with clang into build-fuzz/ and runs each one:
 # first once over its committed seed corpus alone (regression), then for SECONDS (default 60)
 # of fuzzing over a temporary copy of that corpus, so the committed corpus never changes.
+# The fuzzing runs as many targets at once as there are CPUs (each target is one process on
+# one CPU, so each still gets its SECONDS); reports come out in target order.
 # Fails on any crash, leak, timeout, out-of-memory or sanitizer report and prints the
 # reproducer. docs/testing.md, "Fuzzing", says how to reproduce and minimise one.
 #
@@ -70,12 +72,17 @@ report_failure() {  # target, phase, log
   fi
 }
 
+flags_of() {  # target: its libFuzzer flags, one per line
+  printf '%s\n' "${common_flags[@]}" -max_len="$(max_len "$1")" -dict="tests/fuzz/$1.dict" \
+    -artifact_prefix="$artifacts/$1-"
+}
+
+# Regressions, one target after another (seconds each).
+fuzzed=()
 for target in "${targets[@]}"; do
   binary="$PWD/$build/fuzz_$target"
   seeds="tests/fuzz/corpus/$target"
-  dict="tests/fuzz/$target.dict"
-  flags=("${common_flags[@]}" -max_len="$(max_len "$target")" -dict="$dict"
-         -artifact_prefix="$artifacts/$target-")
+  mapfile -t flags < <(flags_of "$target")
 
   echo "== fuzz_$target: regression over $(find "$seeds" -type f | wc -l) seeds"
   log="$artifacts/$target-regression.log"
@@ -86,24 +93,45 @@ for target in "${targets[@]}"; do
   if "$binary" "${flags[@]}" -runs=0 "$work/$target-seeds" >"$log" 2>&1; then
     grep -E "^#[0-9]+[[:space:]]+(INITED|DONE)" "$log" | tail -n 1 | sed 's/^/   /' || true
     echo "   ok ($((SECONDS - start)) s)"
+    fuzzed+=("$target")
   else
     report_failure "$target" regression "$log"
-    continue
-  fi
-
-  [ "$seconds" -gt 0 ] || continue
-  echo "== fuzz_$target: fuzzing for $seconds s"
-  corpus="$work/$target"
-  cp -r "$seeds" "$corpus"
-  log="$artifacts/$target-fuzz.log"
-  if "$binary" "${flags[@]}" -max_total_time="$seconds" "$corpus" >"$log" 2>&1; then
-    grep -E "^#[0-9]+[[:space:]]+DONE" "$log" | tail -n 1 | sed 's/^/   /' || true
-    grep -E "stat::(number_of_executed_units|average_exec_per_sec|new_units_added|peak_rss_mb)" \
-      "$log" | sed 's/^/   /' || true
-  else
-    report_failure "$target" fuzzing "$log"
   fi
 done
+
+# fuzz_one TARGET: fuzzes it for $seconds, writing its report to $work/TARGET.report and its
+# outcome (0 clean, 1 a finding) to $work/TARGET.rc.
+fuzz_one() {
+  local target=$1 binary="$PWD/$build/fuzz_$1" corpus="$work/$1" log="$artifacts/$1-fuzz.log"
+  local flags
+  mapfile -t flags < <(flags_of "$target")
+  cp -r "tests/fuzz/corpus/$target" "$corpus"
+  {
+    echo "== fuzz_$target: fuzzing for $seconds s"
+    if "$binary" "${flags[@]}" -max_total_time="$seconds" "$corpus" >"$log" 2>&1; then
+      grep -E "^#[0-9]+[[:space:]]+DONE" "$log" | tail -n 1 | sed 's/^/   /' || true
+      grep -E "stat::(number_of_executed_units|average_exec_per_sec|new_units_added|peak_rss_mb)" \
+        "$log" | sed 's/^/   /' || true
+      echo 0 >"$work/$target.rc"
+    else
+      report_failure "$target" fuzzing "$log" 2>&1
+      echo 1 >"$work/$target.rc"
+    fi
+  } >"$work/$target.report"
+}
+
+if [ "$seconds" -gt 0 ] && [ ${#fuzzed[@]} -gt 0 ]; then
+  parallel=$(nproc)
+  for target in "${fuzzed[@]}"; do
+    while [ "$(jobs -rp | wc -l)" -ge "$parallel" ]; do wait -n || true; done
+    fuzz_one "$target" &
+  done
+  wait
+  for target in "${fuzzed[@]}"; do
+    cat "$work/$target.report" || true
+    [ "$(cat "$work/$target.rc" 2>/dev/null)" = 0 ] || failed=1
+  done
+fi
 
 if [ "$failed" -ne 0 ]; then
   echo "== fuzz: FAILED (logs and reproducers in $artifacts)" >&2
