@@ -48,8 +48,9 @@ std::array<uint64_t, 2> masked_address(const std::array<uint8_t, 16>& address, u
 
 }  // namespace
 
+template <std::size_t N>
 uint64_t siphash13(const std::array<uint64_t, 2>& seed,
-                   const std::array<uint64_t, 4>& words) noexcept {
+                   const std::array<uint64_t, N>& words) noexcept {
   SipState s{seed[0] ^ 0x736f6d6570736575ULL, seed[1] ^ 0x646f72616e646f6dULL,
              seed[0] ^ 0x6c7967656e657261ULL, seed[1] ^ 0x7465646279746573ULL};
   for (const uint64_t m : words) {
@@ -68,6 +69,13 @@ uint64_t siphash13(const std::array<uint64_t, 2>& seed,
   return s.v0 ^ s.v1 ^ s.v2 ^ s.v3;
 }
 
+template uint64_t siphash13<2>(const std::array<uint64_t, 2>&,
+                               const std::array<uint64_t, 2>&) noexcept;
+template uint64_t siphash13<3>(const std::array<uint64_t, 2>&,
+                               const std::array<uint64_t, 3>&) noexcept;
+template uint64_t siphash13<4>(const std::array<uint64_t, 2>&,
+                               const std::array<uint64_t, 4>&) noexcept;
+
 SourceBuckets::SourceBuckets(std::size_t entries, std::array<uint64_t, 2> seed)
     : set_count_(std::bit_ceil(std::max<std::size_t>(1, (entries + kWays - 1) / kWays))),
       mask_(set_count_ - 1),
@@ -78,10 +86,14 @@ SourceBuckets::SourceBuckets(std::size_t entries, std::array<uint64_t, 2> seed)
 SourceBuckets::~SourceBuckets() = default;
 
 uint64_t SourceBuckets::hash(const rules::PacketKey& key, const SourceLimit& limit) const noexcept {
-  const bool v4 = key.family == rules::Family::ipv4;
-  const std::array<uint64_t, 2> source =
-      masked_address(key.src, v4 ? limit.v4_length : limit.v6_length);
-  return siphash13(seed_, {limit.rule, source[0], source[1], v4 ? 4U : 6U});
+  // Two words for an IPv4 source, three for IPv6: the length SipHash folds in keeps the two
+  // families' keys apart.
+  if (key.family == rules::Family::ipv4) {
+    const std::array<uint64_t, 2> source = masked_address(key.src, limit.v4_length);
+    return siphash13<2>(seed_, {limit.rule, source[0]});
+  }
+  const std::array<uint64_t, 2> source = masked_address(key.src, limit.v6_length);
+  return siphash13<3>(seed_, {limit.rule, source[0], source[1]});
 }
 
 bool SourceBuckets::admit_hashed(uint64_t h, const SourceLimit& limit, uint64_t now, double cost) {

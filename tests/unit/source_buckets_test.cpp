@@ -157,8 +157,10 @@ TEST(SourceBuckets, TheHashDependsOnTheSeed) {
   EXPECT_EQ(hashes.size(), 1000U);
   EXPECT_EQ(same, 0U);
   // SipHash-1-3 itself: the same input, the same output; a changed word, another.
-  EXPECT_EQ(siphash13({1, 2}, {3, 4, 5, 6}), siphash13({1, 2}, {3, 4, 5, 6}));
-  EXPECT_NE(siphash13({1, 2}, {3, 4, 5, 6}), siphash13({1, 2}, {3, 4, 5, 7}));
+  EXPECT_EQ(siphash13<4>({1, 2}, {3, 4, 5, 6}), siphash13<4>({1, 2}, {3, 4, 5, 6}));
+  EXPECT_NE(siphash13<4>({1, 2}, {3, 4, 5, 6}), siphash13<4>({1, 2}, {3, 4, 5, 7}));
+  // The length is part of the hash: a trailing zero word is not the same input.
+  EXPECT_NE(siphash13<2>({1, 2}, {3, 4}), siphash13<3>({1, 2}, {3, 4, 0}));
 }
 
 }  // namespace

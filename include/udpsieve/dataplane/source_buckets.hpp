@@ -87,8 +87,9 @@ class SourceBuckets {
   uint64_t evictions_ = 0;
 };
 
-/// SipHash-1-3 of four 64-bit words under `seed`.
+/// SipHash-1-3 of N 64-bit words under `seed` (instantiated for 2, 3 and 4 words).
+template <std::size_t N>
 [[nodiscard]] uint64_t siphash13(const std::array<uint64_t, 2>& seed,
-                                 const std::array<uint64_t, 4>& words) noexcept;
+                                 const std::array<uint64_t, N>& words) noexcept;
 
 }  // namespace udpsieve::dataplane
