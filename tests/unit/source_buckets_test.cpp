@@ -1,12 +1,15 @@
 // Per-source token buckets on a synthetic clock: every source under its limit passes in full,
 // every source over it passes its burst plus the rate, sources of one prefix share a bucket,
-// rules keep separate buckets, a bucket refills at its rate up to its burst, a full set evicts
-// the fullest bucket, and the keyed hash changes with the seed.
+// rules keep separate buckets, a bucket refills at its rate up to its burst and decides as a
+// plain token bucket does, a full set evicts the fullest bucket, and the keyed hash changes with
+// the seed.
 #include "udpsieve/dataplane/source_buckets.hpp"
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdint>
+#include <random>
 #include <set>
 #include <vector>
 
@@ -142,6 +145,54 @@ TEST(SourceBuckets, RefillsAtTheRateUpToTheBurst) {
   // A cost of 2.5 tokens needs 2.5 ms of refill.
   EXPECT_FALSE(buckets.admit(key, limit, 3'600'002'499ULL, 2.5));
   EXPECT_TRUE(buckets.admit(key, limit, 3'600'002'500ULL, 2.5));
+}
+
+// Differential: on random arrivals, costs and limits, every decision is the one a plain token
+// bucket (tokens and a stamp, refilled on each packet) makes. Whole ticks and tokens, so both
+// sides compute exactly and a boundary case (a packet that just fits) is decided the same way.
+TEST(SourceBuckets, DecidesAsAPlainTokenBucket) {
+  struct Reference {
+    bool seen = false;
+    uint64_t stamp = 0;
+    uint64_t ticks = 0;  // tokens times ticks per token
+  };
+  std::mt19937_64 random(2026);
+  SourceBuckets buckets(1 << 16, {11, 12});
+  constexpr uint32_t kSources = 300;
+  std::vector<SourceLimit> limits(kSources);
+  std::vector<Reference> reference(kSources);
+  for (uint32_t s = 0; s < kSources; ++s) {
+    limits[s].ticks_per_token = static_cast<double>(1 + random() % 3000);
+    limits[s].burst = static_cast<double>(1 + random() % 40);
+    limits[s].rule = 7;
+  }
+  uint64_t now = 1'000'000;
+  uint64_t passed = 0;
+  uint64_t refused = 0;
+  for (uint32_t packet = 0; packet < 200'000; ++packet) {
+    now += random() % 5;  // often the same tick, sometimes a long gap
+    if (random() % 1000 == 0) now += 5'000'000;
+    const uint32_t s = static_cast<uint32_t>(random() % kSources);
+    const auto cost = static_cast<uint64_t>(random() % 4 == 0 ? 1 + random() % 8 : 1);
+    const SourceLimit& limit = limits[s];
+    const auto per_token = static_cast<uint64_t>(limit.ticks_per_token);
+    const uint64_t depth = static_cast<uint64_t>(limit.burst) * per_token;
+    Reference& r = reference[s];
+    if (!r.seen) {
+      r = Reference{true, now, depth};
+    }
+    r.ticks = std::min(depth, r.ticks + (now - r.stamp));
+    r.stamp = now;
+    const bool want = r.ticks >= cost * per_token;
+    if (want) r.ticks -= cost * per_token;
+    const bool got = buckets.admit(source4(0x0a000000U + s), limit, now, static_cast<double>(cost));
+    ASSERT_EQ(got, want) << "packet " << packet << " source " << s << " at " << now;
+    ++(got ? passed : refused);
+  }
+  EXPECT_EQ(buckets.evictions(), 0U);
+  // Both outcomes are common, so the comparison is not one-sided.
+  EXPECT_GT(passed, 10'000U);
+  EXPECT_GT(refused, 10'000U);
 }
 
 TEST(SourceBuckets, TheHashDependsOnTheSeed) {
