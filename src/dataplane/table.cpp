@@ -106,9 +106,14 @@ RulePart::RulePart(std::shared_ptr<const rules::RuleSet> rules, const PartParams
           tsc_hz / static_cast<double>(std::max<uint64_t>(share_of(limit.rate, split, share), 1));
       source.burst =
           static_cast<double>(std::max<uint64_t>(share_of(limit.burst, split, share), 1));
-      // Keyed by the rule's id, so a rebuilt part (a reload, a runtime change) finds the same
-      // rule's buckets where they were.
-      source.rule = fnv1a64(rule.id);
+      // Keyed by the rule's id and its limit, so a rebuilt part (a reload, a runtime change)
+      // finds the same rule's buckets where they were, and a changed limit starts its sources
+      // afresh with full buckets, as a shared limit does (a bucket's debt is in ticks of the
+      // rate it was charged at).
+      source.rule =
+          fnv1a64(rule.id + '\0' + std::to_string(limit.rate) + '/' + std::to_string(limit.burst) +
+                  '/' + (limit.unit == rules::RateLimit::Unit::bytes ? 'B' : 'P') + '/' +
+                  std::to_string(limit.per_source) + '/' + std::to_string(limit.per_source_v6));
       source.v4_length = limit.per_source;
       source.v6_length = limit.per_source_v6;
     }
