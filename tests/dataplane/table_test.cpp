@@ -316,36 +316,29 @@ TEST(RateLimit, ByteMeterCountsBytes) {
 // A per-source rule's buckets are keyed by its id and its limit: a rebuilt part with the same
 // rule finds them, a changed limit or another id starts afresh.
 TEST(RateLimit, PerSourceBucketsFollowTheIdAndTheLimit) {
-  rules::Action limit = pps(1000, 301);
+  // A byte limit (its burst above a full-size frame), so the unit alone can change too.
+  rules::Action limit = bps(8'000'000, 3000);
   limit.rate_limit.per_source = 24;
   limit.rate_limit.per_source_v6 = 56;
-  const auto key_of = [](const std::string& id, const rules::Action& action) {
-    const RulePart part(rule_set({rule(id, action)}), params(1));
-    return part.source_limits(0)[part.verdicts()[0].meter].rule;
-  };
-  const uint64_t same = key_of("each", limit);
-  EXPECT_EQ(key_of("each", limit), same);
-  EXPECT_NE(key_of("other", limit), same);
-  rules::Action faster = limit;
-  faster.rate_limit.rate = 2000;
-  EXPECT_NE(key_of("each", faster), same);
-  rules::Action deeper = limit;
-  deeper.rate_limit.burst = 302;
-  EXPECT_NE(key_of("each", deeper), same);
-  rules::Action wider = limit;
-  wider.rate_limit.per_source = 16;
-  EXPECT_NE(key_of("each", wider), same);
-  rules::Action v6 = limit;
-  v6.rate_limit.per_source_v6 = 48;
-  EXPECT_NE(key_of("each", v6), same);
-  rules::Action bytes = limit;
-  bytes.rate_limit.unit = rules::RateLimit::Unit::bytes;
-  bytes.rate_limit.rate = 1000;  // bytes a second, 301 -> 3010 bytes of burst
-  bytes.rate_limit.burst = 3010;
-  rules::Action bytes_too = bytes;
-  bytes_too.rate_limit.unit = rules::RateLimit::Unit::packets;
-  EXPECT_NE(key_of("each", bytes_too), key_of("each", bytes)) << "the unit alone";
-  EXPECT_NE(key_of("each", bytes), same);
+  // The key of rule `id` with `limit` changed by `change`.
+  const auto key_of =
+      [&](
+          const std::string& id,
+          const std::function<void(rules::RateLimit&)>& change = [](rules::RateLimit&) {}) {
+        rules::Action action = limit;
+        change(action.rate_limit);
+        const RulePart part(rule_set({rule(id, action)}), params(1));
+        return part.source_limits(0)[part.verdicts()[0].meter].rule;
+      };
+  const uint64_t same = key_of("each");
+  EXPECT_EQ(key_of("each"), same);
+  EXPECT_NE(key_of("other"), same);
+  EXPECT_NE(key_of("each", [](rules::RateLimit& l) { l.rate *= 2; }), same);
+  EXPECT_NE(key_of("each", [](rules::RateLimit& l) { l.burst += 1; }), same);
+  EXPECT_NE(key_of("each", [](rules::RateLimit& l) { l.per_source = 16; }), same);
+  EXPECT_NE(key_of("each", [](rules::RateLimit& l) { l.per_source_v6 = 48; }), same);
+  EXPECT_NE(key_of("each", [](rules::RateLimit& l) { l.unit = rules::RateLimit::Unit::packets; }),
+            same);
 }
 
 // Per-source limits: each worker's share of the rate and burst, or the whole limit in every
