@@ -585,6 +585,48 @@ TEST_F(RuntimeRules, PerSourceLimitsGiveEachSourceItsOwnBucket) {
   stop_and_check(final_stats);
 }
 
+// A source's bucket outlives rebuilds of the rules while its rule keeps its id and limit, and
+// starts afresh (full) when the limit changes: a bucket's debt is measured at the rate it was
+// charged at, so carrying it into another limit would hold the source to the old one.
+TEST_F(RuntimeRules, PerSourceBucketsLastWhileTheLimitStaysAndStartAfreshWhenItChanges) {
+  dir_.write("rules.yaml", "rules: []\n");
+  configure(Ports::fifo);
+  start("per_source_change");
+  const auto limit = [](int burst) {
+    return json{{"rate_limit", {{"pps", 1}, {"burst", burst}, {"per_source", 32}}}};
+  };
+  const auto started = std::chrono::steady_clock::now();
+  ASSERT_EQ(
+      change(rule_add(json::array({rule("each", {{"dst_port", 53}}, limit(10))})))["added"].size(),
+      1U);
+  const std::vector<Flow> flows = {{"source", {10, 1, 0, 1}, 53}};
+  traffic_->send(0, flows, 32);  // a full bucket: 10 pass
+  ASSERT_TRUE(wait_received());
+  // Another rule: the runtime part is rebuilt, "each" is the same rule, its bucket stays empty.
+  ASSERT_EQ(
+      change(rule_add(json::array({rule("other", {{"dst_port", 54}}, "drop")})))["added"].size(),
+      1U);
+  traffic_->send(1, flows, 32);  // only what refilled since: a token a second
+  ASSERT_TRUE(wait_received());
+  // The same id with a burst of 20: a new, full bucket (the old one's debt would leave 10).
+  ASSERT_EQ(change(rule_add(json::array({rule("each", {{"dst_port", 53}}, limit(20))}),
+                            {{"replace", true}}))["replaced"]
+                .size(),
+            1U);
+  traffic_->send(2, flows, 32);
+  const json final_stats = end_traffic();
+  const auto seconds = static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started)
+          .count());
+  EXPECT_GE(traffic_->forwarded("source", 0), 10U);
+  EXPECT_LE(traffic_->forwarded("source", 0), 10U + seconds + 1);
+  EXPECT_LE(traffic_->forwarded("source", 1), seconds + 1) << "the bucket was kept";
+  EXPECT_GE(traffic_->forwarded("source", 2), 20U) << "a changed limit starts full";
+  EXPECT_LE(traffic_->forwarded("source", 2), 20U + seconds + 1);
+  EXPECT_EQ(final_stats["workers"][0]["per_source_sources"], 2) << "one bucket per limit";
+  stop_and_check(final_stats);
+}
+
 // Ten times more sources than the table holds: sources evict each other (counted), nothing
 // breaks, and every frame is still counted once.
 TEST_F(RuntimeRules, PerSourceTableFullOfSourcesEvictsAndCountsExactly) {
