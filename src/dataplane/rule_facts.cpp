@@ -98,10 +98,8 @@ void RuleFacts::find(const rules::RuleList& rules, const RuleFacts* earlier) {
     ++i;
   }
   for (const ActionFacts& action : actions_) {
-    if (action.payload_offset != ActionFacts::kNoPayload &&
-        std::find(payload_offsets_.begin(), payload_offsets_.end(), action.payload_offset) ==
-            payload_offsets_.end())
-      payload_offsets_.push_back(action.payload_offset);
+    if (action.payload_offset != ActionFacts::kNoPayload)
+      add_payload_offset(payload_offsets_, action.payload_offset);
   }
 }
 

@@ -294,14 +294,14 @@ std::size_t classifier_entries(const rules::Rule& rule, Family family) {
   return s ? classifier_entries(rule, family, *s) : 0;
 }
 
+void add_payload_offset(std::vector<uint16_t>& offsets, uint16_t offset) {
+  if (std::find(offsets.begin(), offsets.end(), offset) == offsets.end()) offsets.push_back(offset);
+}
+
 std::vector<uint16_t> payload_offsets(const rules::RuleList& rules) {
   std::vector<uint16_t> offsets;
   for (const rules::Rule& rule : rules) {
-    if (!rule.match.payload) continue;
-    const uint16_t offset = rule.match.payload->offset;
-    if (std::find(offsets.begin(), offsets.end(), offset) == offsets.end()) {
-      offsets.push_back(offset);
-    }
+    if (rule.match.payload) add_payload_offset(offsets, rule.match.payload->offset);
   }
   return offsets;
 }

@@ -125,6 +125,9 @@ struct ContextPlan {
 
 /// The distinct payload offsets of `rules`, in first-use order.
 [[nodiscard]] std::vector<uint16_t> payload_offsets(const rules::RuleList& rules);
+/// Appends `offset` to `offsets` unless it is there already: the next rule's offset for a list
+/// of distinct offsets in first-use order (payload_offsets(), RuleFacts).
+void add_payload_offset(std::vector<uint16_t>& offsets, uint16_t offset);
 
 /// Throws ConfigError (at the offending rule) when `rules` exceed a classifier limit, or a
 /// rate limit's rate or burst, split over `workers`, leaves a worker less than it can use.
