@@ -502,17 +502,18 @@ AclClassifier::~AclClassifier() {
   free_contexts();
 }
 
-void AclClassifier::classify(rules::Family family, const uint8_t** keys, uint32_t* results,
+void AclClassifier::classify(rules::Family family, const rules::PacketKey* const* packets,
+                             const uint8_t** keys, uint32_t* results,
                              uint32_t count) const noexcept {
   const std::vector<rte_acl_ctx*>& contexts = family == Family::ipv4 ? v4_ : v6_;
   // Exact lookups lower what the rte_acl contexts found (their results start at 0 without one).
   const auto exact = [&] {
     if (family == Family::ipv4) {
       for (const auto& lookup : exact_v4_)
-        lookup->classify(keys, results, count);
+        lookup->classify(packets, keys, results, count);
     } else {
       for (const auto& lookup : exact_v6_)
-        lookup->classify(keys, results, count);
+        lookup->classify(packets, keys, results, count);
     }
   };
   if (contexts.empty()) {

@@ -458,22 +458,18 @@ void ExactLookup<Words>::insert(Table& table, const Slot& key, const Payload& pa
 
 template <unsigned Words>
 [[gnu::always_inline]] inline void ExactLookup<Words>::masked(const Table& table,
+                                                              const rules::PacketKey& packet,
                                                               const uint8_t* key, Slot& out,
                                                               Payload& payload) const noexcept {
-  std::memcpy(out.src.data(), key + offsetof(AclKey, src), sizeof out.src);
-  std::memcpy(out.dst.data(), key + offsetof(AclKey, dst), sizeof out.dst);
+  std::memcpy(out.src.data(), packet.src.data(), sizeof out.src);
+  std::memcpy(out.dst.data(), packet.dst.data(), sizeof out.dst);
   for (unsigned w = 0; w < Words; ++w) {
     out.src[w] &= table.src_mask[w];
     out.dst[w] &= table.dst_mask[w];
   }
-  uint16_t high = 0;  // the source port, or the length where the shape pins that instead
-  uint16_t dport = 0;
-  std::memcpy(&high,
-              key + (table.shape.length ? offsetof(AclKey, l3_length) : offsetof(AclKey, src_port)),
-              sizeof high);
-  std::memcpy(&dport, key + offsetof(AclKey, dst_port), sizeof dport);
-  out.ports =
-      (uint32_t{__builtin_bswap16(high)} << 16 | __builtin_bswap16(dport)) & table.ports_mask;
+  // The source port, or the length where the shape pins that instead.
+  const uint16_t high = table.shape.length ? packet.l3_length : packet.src_port;
+  out.ports = (uint32_t{high} << 16 | packet.dst_port) & table.ports_mask;
   if (table.payload) {
     std::memcpy(payload.data(), key + offsetof(AclKey, payload) + 16 * table.window,
                 sizeof payload);
@@ -483,7 +479,8 @@ template <unsigned Words>
 }
 
 template <unsigned Words>
-void ExactLookup<Words>::classify(const uint8_t* const* keys, uint32_t* results,
+void ExactLookup<Words>::classify(const rules::PacketKey* const* packets,
+                                  const uint8_t* const* keys, uint32_t* results,
                                   uint32_t count) const noexcept {
   constexpr uint32_t kChunk = 32;
   std::array<Slot, kChunk> probe;
@@ -494,20 +491,17 @@ void ExactLookup<Words>::classify(const uint8_t* const* keys, uint32_t* results,
       const uint32_t n = std::min(kChunk, count - done);
       // Hash the chunk's keys and start loading their slots, then probe: the loads overlap.
       for (uint32_t i = 0; i < n; ++i) {
-        const uint8_t* key = keys[done + i];
-        if (table.shape.needs_ports && (key[offsetof(AclKey, flags)] & kAclFlagHasPorts) == 0) {
+        const rules::PacketKey& packet = *packets[done + i];
+        if (table.shape.needs_ports && !packet.has_ports) {
           at[i] = ~std::size_t{0};
           continue;
         }
-        if (table.payload) {  // the payload must hold every byte the entries match
-          uint32_t length = 0;
-          std::memcpy(&length, key + offsetof(AclKey, payload_length), sizeof length);
-          if (__builtin_bswap32(length) < table.shape.payload_end) {
-            at[i] = ~std::size_t{0};
-            continue;
-          }
+        // The payload must hold every byte the entries match.
+        if (table.payload && packet.payload_length < table.shape.payload_end) {
+          at[i] = ~std::size_t{0};
+          continue;
         }
-        masked(table, key, probe[i], payload[i]);
+        masked(table, packet, keys[done + i], probe[i], payload[i]);
         if (!prefix_may_hold(table, probe[i])) {
           at[i] = ~std::size_t{0};
           continue;

@@ -143,6 +143,8 @@ void Worker::handle_burst(rte_mbuf** mbufs, uint16_t count, uint16_t in_port,
   std::array<uint16_t, kBurstSize> v6_index;
   std::array<const uint8_t*, kBurstSize> v4_keys;
   std::array<const uint8_t*, kBurstSize> v6_keys;
+  std::array<const rules::PacketKey*, kBurstSize> v4_packets;
+  std::array<const rules::PacketKey*, kBurstSize> v6_packets;
   std::array<uint32_t, kBurstSize> file_results;
   std::array<uint32_t, kBurstSize> runtime_results;
   std::array<uint32_t, kBurstSize> matched;  // 0 for none, else index + 1 | kRuntimeHit
@@ -164,6 +166,10 @@ void Worker::handle_burst(rte_mbuf** mbufs, uint16_t count, uint16_t in_port,
   const uint8_t* level6 = sets != nullptr ? sets->first_level(rules::Family::ipv6) : nullptr;
   const bool prefetch_src = sets != nullptr && table.src_sets();
   const bool prefetch_dst = sets != nullptr && table.dst_sets();
+  // Hashed lookups read the parsed packet and the key's payload windows only: the key's other
+  // fields are written for a family only where some of its rules are in rte_acl contexts.
+  const bool v4_fields = table.reads_key_fields(rules::Family::ipv4);
+  const bool v6_fields = table.reads_key_fields(rules::Family::ipv6);
   for (uint16_t i = 0; i < count; ++i) {
     if (i + kPrefetchOffset < count) {
       rte_prefetch0(rte_pktmbuf_mtod(mbufs[i + kPrefetchOffset], void*));
@@ -187,7 +193,8 @@ void Worker::handle_burst(rte_mbuf** mbufs, uint16_t count, uint16_t in_port,
     rules::PacketKey& packet = info[i].key;
     packet.in_port = static_cast<uint8_t>(in_port);
     AclKey& key = acl_keys_[i];
-    AclClassifier::fill_key(packet, key);
+    const bool v4 = packet.family == rules::Family::ipv4;
+    if (v4 ? v4_fields : v6_fields) AclClassifier::fill_key(packet, key);
     if (!windows.empty()) {
       if (linear) {
         fill_acl_windows(windows, packet.payload, packet.payload_length, key);
@@ -195,14 +202,16 @@ void Worker::handle_burst(rte_mbuf** mbufs, uint16_t count, uint16_t in_port,
         fill_windows_segmented(m, info[i], windows, key);
       }
     }
-    const uint8_t* level = packet.family == rules::Family::ipv4 ? level4 : level6;
+    const uint8_t* level = v4 ? level4 : level6;
     if (prefetch_src) SetTables::prefetch(level, load_be32(packet.src.data()) >> 8);
     if (prefetch_dst) SetTables::prefetch(level, load_be32(packet.dst.data()) >> 8);
-    if (packet.family == rules::Family::ipv4) {
+    if (v4) {
       v4_index[v4_count] = i;
+      v4_packets[v4_count] = &packet;
       v4_keys[v4_count++] = reinterpret_cast<const uint8_t*>(&key);
     } else {
       v6_index[v6_count] = i;
+      v6_packets[v6_count] = &packet;
       v6_keys[v6_count++] = reinterpret_cast<const uint8_t*>(&key);
     }
   }
@@ -215,21 +224,23 @@ void Worker::handle_burst(rte_mbuf** mbufs, uint16_t count, uint16_t in_port,
   // Stage 2: per address family, one classification of the whole burst by each part; the
   // table picks each packet's first match across the two.
   const bool runtime_rules = runtime.rule_count() != 0;
-  const auto classify_family = [&](rules::Family family, const uint8_t** keys,
-                                   const uint16_t* index, uint16_t n) {
+  const auto classify_family = [&](rules::Family family, const rules::PacketKey* const* packets,
+                                   const uint8_t** keys, const uint16_t* index, uint16_t n) {
     if (n == 0) return;
-    file.classifier().classify(family, keys, file_results.data(), n);
+    file.classifier().classify(family, packets, keys, file_results.data(), n);
     if (!runtime_rules) {
       for (uint16_t k = 0; k < n; ++k)
         matched[index[k]] = file_results[k];
       return;
     }
-    runtime.classifier().classify(family, keys, runtime_results.data(), n);
+    runtime.classifier().classify(family, packets, keys, runtime_results.data(), n);
     for (uint16_t k = 0; k < n; ++k)
       matched[index[k]] = table.pick(file_results[k], runtime_results[k]);
   };
-  classify_family(rules::Family::ipv4, v4_keys.data(), v4_index.data(), v4_count);
-  classify_family(rules::Family::ipv6, v6_keys.data(), v6_index.data(), v6_count);
+  classify_family(rules::Family::ipv4, v4_packets.data(), v4_keys.data(), v4_index.data(),
+                  v4_count);
+  classify_family(rules::Family::ipv6, v6_packets.data(), v6_keys.data(), v6_index.data(),
+                  v6_count);
 
   // Stage 3: apply verdicts.
   const std::array<const RuleVerdict*, kPartKinds> verdicts = {file.verdicts(), runtime.verdicts()};
@@ -368,8 +379,8 @@ void Worker::lookup_sets(const Table& table, const uint16_t* v4_index, uint16_t 
     if (v4_count != 0) {
       std::array<uint32_t, kBurstSize> ips;
       for (uint16_t k = 0; k < v4_count; ++k) {
-        const AclKey& key = acl_keys_[v4_index[k]];
-        ips[k] = load_be32(src ? key.src : key.dst);
+        const rules::PacketKey& packet = info_[v4_index[k]].key;
+        ips[k] = load_be32(src ? packet.src.data() : packet.dst.data());
       }
       sets.lookup_v4(ips.data(), bits.data(), v4_count);
       store(v4_index, v4_count, src);
@@ -377,8 +388,8 @@ void Worker::lookup_sets(const Table& table, const uint16_t* v4_index, uint16_t 
     if (v6_count != 0) {
       alignas(16) uint8_t ips[kBurstSize][16];
       for (uint16_t k = 0; k < v6_count; ++k) {
-        const AclKey& key = acl_keys_[v6_index[k]];
-        std::memcpy(ips[k], src ? key.src : key.dst, 16);
+        const rules::PacketKey& packet = info_[v6_index[k]].key;
+        std::memcpy(ips[k], src ? packet.src.data() : packet.dst.data(), 16);
       }
       sets.lookup_v6(ips, bits.data(), v6_count);
       store(v6_index, v6_count, src);

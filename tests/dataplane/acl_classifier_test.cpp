@@ -411,13 +411,15 @@ std::vector<uint32_t> classify_all(const AclClassifier& classifier,
                                    const std::vector<PacketKey>& packets, Family family) {
   std::vector<AclKey> keys(packets.size());
   std::vector<const uint8_t*> pointers;
+  std::vector<const PacketKey*> packet_pointers;
   for (std::size_t i = 0; i < packets.size(); ++i) {
-    AclClassifier::fill_key(packets[i], keys[i]);
-    classifier.fill_windows(packets[i].payload, packets[i].payload_length, keys[i]);
+    test::worker_key(classifier.reads_key_fields(family), classifier.window_offsets(), packets[i],
+                     keys[i]);
     pointers.push_back(reinterpret_cast<const uint8_t*>(&keys[i]));
+    packet_pointers.push_back(&packets[i]);
   }
   std::vector<uint32_t> results(packets.size(), 0xdeadbeef);
-  classifier.classify(family, pointers.data(), results.data(),
+  classifier.classify(family, packet_pointers.data(), pointers.data(), results.data(),
                       static_cast<uint32_t>(packets.size()));
   for (std::size_t i = 0; i < packets.size(); ++i) {
     EXPECT_EQ(classify_one(classifier, packets[i]), results[i]) << "packet " << i;
@@ -526,14 +528,16 @@ TEST(AclClassifier, FamilyWithoutRulesReturnsZero) {
   EXPECT_EQ(classify_one(classifier, test::udp_key("10.0.0.1", "10.0.0.2")), 1U);
 
   // classify() must overwrite every result even though the family has no context.
+  const PacketKey packet = test::udp_key("::1", "::2");
   std::vector<AclKey> keys(5);
   std::vector<const uint8_t*> pointers;
+  std::vector<const PacketKey*> packet_pointers(keys.size(), &packet);
   for (AclKey& key : keys) {
-    AclClassifier::fill_key(test::udp_key("::1", "::2"), key);
+    AclClassifier::fill_key(packet, key);
     pointers.push_back(reinterpret_cast<const uint8_t*>(&key));
   }
   std::vector<uint32_t> results(keys.size(), 0xdeadbeef);
-  classifier.classify(Family::ipv6, pointers.data(), results.data(),
+  classifier.classify(Family::ipv6, packet_pointers.data(), pointers.data(), results.data(),
                       static_cast<uint32_t>(keys.size()));
   EXPECT_EQ(results, std::vector<uint32_t>(keys.size(), 0U));
 }

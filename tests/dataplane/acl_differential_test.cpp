@@ -66,8 +66,8 @@ Outcome compare(uint64_t seed, const std::vector<Rule>& rules, const std::vector
   const AclClassifier classifier(rules, 0, test::unique_name("diff"));
   std::vector<AclKey> keys(packets.size());
   for (std::size_t i = 0; i < packets.size(); ++i) {
-    AclClassifier::fill_key(packets[i].key, keys[i]);
-    classifier.fill_windows(packets[i].key.payload, packets[i].key.payload_length, keys[i]);
+    test::worker_key(classifier.reads_key_fields(packets[i].key.family),
+                     classifier.window_offsets(), packets[i].key, keys[i]);
   }
   std::vector<uint32_t> results(packets.size(), 0xdeadbeef);
   for (const Family family : {Family::ipv4, Family::ipv6}) {
@@ -79,11 +79,13 @@ Outcome compare(uint64_t seed, const std::vector<Rule>& rules, const std::vector
     while (next < members.size()) {
       const std::size_t burst = std::min<std::size_t>(rng.between(1, 64), members.size() - next);
       std::array<const uint8_t*, 64> pointers{};
+      std::array<const rules::PacketKey*, 64> packet_pointers{};
       std::array<uint32_t, 64> burst_results{};
       for (std::size_t j = 0; j < burst; ++j) {
         pointers[j] = reinterpret_cast<const uint8_t*>(&keys[members[next + j]]);
+        packet_pointers[j] = &packets[members[next + j]].key;
       }
-      classifier.classify(family, pointers.data(), burst_results.data(),
+      classifier.classify(family, packet_pointers.data(), pointers.data(), burst_results.data(),
                           static_cast<uint32_t>(burst));
       for (std::size_t j = 0; j < burst; ++j)
         results[members[next + j]] = burst_results[j];
@@ -309,13 +311,13 @@ TEST(AclDifferential, FileAndRuntimePartsAgreeWithOneList) {
     std::size_t mismatches = 0;
     for (std::size_t i = 0; i < packets.size(); ++i) {
       AclKey key{};
-      AclClassifier::fill_key(packets[i].key, key);
-      fill_acl_windows(table.windows(), packets[i].key.payload, packets[i].key.payload_length, key);
+      const rules::PacketKey* packet = &packets[i].key;
+      test::worker_key(table.reads_key_fields(packet->family), table.windows(), *packet, key);
       const auto* pointer = reinterpret_cast<const uint8_t*>(&key);
       uint32_t file_hit = 0;
       uint32_t runtime_hit = 0;
-      table.file().classifier().classify(packets[i].key.family, &pointer, &file_hit, 1);
-      table.runtime().classifier().classify(packets[i].key.family, &pointer, &runtime_hit, 1);
+      table.file().classifier().classify(packet->family, &packet, &pointer, &file_hit, 1);
+      table.runtime().classifier().classify(packet->family, &packet, &pointer, &runtime_hit, 1);
       const uint32_t hit = table.pick(file_hit, runtime_hit);
       // Back to the index in the one list.
       int32_t got = -1;

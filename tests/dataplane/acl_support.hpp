@@ -5,6 +5,7 @@
 #include <array>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -71,16 +72,27 @@ inline std::vector<uint64_t> seeds(uint64_t first, std::size_t count) {
   return out;
 }
 
+/// Builds `packet`'s key as the worker does: the payload windows at `windows`, the other
+/// fields only when `fields` (some lookup of the family reads them); what is left holds
+/// garbage, as a worker's key holds the last burst's, so a lookup reading what it should not
+/// gives wrong answers.
+inline void worker_key(bool fields, const std::vector<uint16_t>& windows,
+                       const rules::PacketKey& packet, dataplane::AclKey& key) {
+  std::memset(&key, 0xa5, sizeof key);
+  if (fields) dataplane::AclClassifier::fill_key(packet, key);
+  dataplane::fill_acl_windows(windows, packet.payload, packet.payload_length, key);
+}
+
 /// Builds the key the worker would build for `packet` and classifies it alone: the matching
 /// rule index + 1, or 0.
 inline uint32_t classify_one(const dataplane::AclClassifier& classifier,
                              const rules::PacketKey& packet) {
   dataplane::AclKey key{};
-  dataplane::AclClassifier::fill_key(packet, key);
-  classifier.fill_windows(packet.payload, packet.payload_length, key);
+  worker_key(classifier.reads_key_fields(packet.family), classifier.window_offsets(), packet, key);
   const auto* bytes = reinterpret_cast<const uint8_t*>(&key);
+  const rules::PacketKey* packets = &packet;
   uint32_t result = 0xdeadbeef;
-  classifier.classify(packet.family, &bytes, &result, 1);
+  classifier.classify(packet.family, &packets, &bytes, &result, 1);
   return result;
 }
 

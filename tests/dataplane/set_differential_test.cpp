@@ -298,8 +298,9 @@ void random_set_change(Rng& rng, const Profile& p, const std::vector<Rule>& rule
 // --- the two paths ---------------------------------------------------------------------------
 
 /// The worker's Worker::lookup_sets for one burst of one family.
-void lookup_sets(const Table& table, std::vector<AclKey>& keys, const std::size_t* members,
-                 std::size_t n, Family family) {
+void lookup_sets(const Table& table, const std::vector<rules::PacketKey>& parsed,
+                 std::vector<AclKey>& keys, const std::size_t* members, std::size_t n,
+                 Family family) {
   const SetTables& sets = *table.sets();
   std::array<uint16_t, kBurst> bits{};
   for (const bool src : {true, false}) {
@@ -308,14 +309,16 @@ void lookup_sets(const Table& table, std::vector<AclKey>& keys, const std::size_
       std::array<uint32_t, kBurst> ips{};
       for (std::size_t k = 0; k < n; ++k) {
         uint32_t be = 0;
-        std::memcpy(&be, src ? keys[members[k]].src : keys[members[k]].dst, 4);
+        const rules::PacketKey& packet = parsed[members[k]];
+        std::memcpy(&be, src ? packet.src.data() : packet.dst.data(), 4);
         ips[k] = __builtin_bswap32(be);
       }
       sets.lookup_v4(ips.data(), bits.data(), static_cast<unsigned>(n));
     } else {
       alignas(16) uint8_t ips[kBurst][16];
       for (std::size_t k = 0; k < n; ++k)
-        std::memcpy(ips[k], src ? keys[members[k]].src : keys[members[k]].dst, 16);
+        std::memcpy(ips[k], src ? parsed[members[k]].src.data() : parsed[members[k]].dst.data(),
+                    16);
       sets.lookup_v6(ips, bits.data(), static_cast<unsigned>(n));
     }
     for (std::size_t k = 0; k < n; ++k)
@@ -328,13 +331,12 @@ void lookup_sets(const Table& table, std::vector<AclKey>& keys, const std::size_
 std::vector<int32_t> classify_like_worker(const Table& table, const std::vector<Packet>& packets,
                                           Rng& rng) {
   std::vector<AclKey> keys(packets.size());
+  std::vector<rules::PacketKey> parsed(packets.size());
   for (std::size_t i = 0; i < packets.size(); ++i) {
-    rules::PacketKey parsed = packets[i].key;  // the parser leaves the set bits 0
-    parsed.src_sets = 0;
-    parsed.dst_sets = 0;
-    std::memset(&keys[i], 0xa5, sizeof keys[i]);  // the worker's keys hold the last burst's
-    fill_acl_key(parsed, keys[i]);
-    fill_acl_windows(table.windows(), parsed.payload, parsed.payload_length, keys[i]);
+    parsed[i] = packets[i].key;  // the parser leaves the set bits 0
+    parsed[i].src_sets = 0;
+    parsed[i].dst_sets = 0;
+    test::worker_key(table.reads_key_fields(parsed[i].family), table.windows(), parsed[i], keys[i]);
   }
   std::vector<int32_t> out(packets.size(), -2);
   for (const Family family : {Family::ipv4, Family::ipv6}) {
@@ -344,16 +346,21 @@ std::vector<int32_t> classify_like_worker(const Table& table, const std::vector<
     }
     for (std::size_t next = 0; next < members.size();) {
       const std::size_t n = std::min<std::size_t>(rng.between(1, kBurst), members.size() - next);
-      if (table.sets() != nullptr) lookup_sets(table, keys, members.data() + next, n, family);
+      if (table.sets() != nullptr) {
+        lookup_sets(table, parsed, keys, members.data() + next, n, family);
+      }
       std::array<const uint8_t*, kBurst> pointers{};
-      for (std::size_t k = 0; k < n; ++k)
+      std::array<const rules::PacketKey*, kBurst> packet_pointers{};
+      for (std::size_t k = 0; k < n; ++k) {
         pointers[k] = reinterpret_cast<const uint8_t*>(&keys[members[next + k]]);
+        packet_pointers[k] = &parsed[members[next + k]];
+      }
       std::array<uint32_t, kBurst> file_hits{};
       std::array<uint32_t, kBurst> runtime_hits{};
-      table.file().classifier().classify(family, pointers.data(), file_hits.data(),
-                                         static_cast<uint32_t>(n));
-      table.runtime().classifier().classify(family, pointers.data(), runtime_hits.data(),
-                                            static_cast<uint32_t>(n));
+      table.file().classifier().classify(family, packet_pointers.data(), pointers.data(),
+                                         file_hits.data(), static_cast<uint32_t>(n));
+      table.runtime().classifier().classify(family, packet_pointers.data(), pointers.data(),
+                                            runtime_hits.data(), static_cast<uint32_t>(n));
       for (std::size_t k = 0; k < n; ++k) {
         const uint32_t hit = table.pick(file_hits[k], runtime_hits[k]);
         int32_t position = -1;

@@ -9,6 +9,7 @@
 
 #include <array>
 #include <cstdint>
+#include <cstring>
 #include <deque>
 #include <functional>
 #include <numeric>
@@ -288,20 +289,24 @@ TEST(ExactLookup, AgreesWithTheReferenceMatcher) {
     std::vector<rules::PacketKey> keys;
     for (int i = 0; i < 3000; ++i)
       keys.push_back(gen.packet(rules));
+    // Only the keys' payload windows: the lookups read the rest from the packets.
     std::vector<AclKey> acl_keys(keys.size());
     std::vector<const uint8_t*> pointers(keys.size());
+    std::vector<const rules::PacketKey*> packet_pointers(keys.size());
     const std::vector<uint16_t> windows = payload_offsets(rules);
     for (std::size_t i = 0; i < keys.size(); ++i) {
-      fill_acl_key(keys[i], acl_keys[i]);
+      std::memset(&acl_keys[i], 0xa5, sizeof acl_keys[i]);
       fill_acl_windows(windows, keys[i].payload, keys[i].payload_length, acl_keys[i]);
       pointers[i] = reinterpret_cast<const uint8_t*>(&acl_keys[i]);
+      packet_pointers[i] = &keys[i];
     }
     std::vector<uint32_t> results(keys.size(), 0);
     const auto run = [&](auto& lookup) {
       // Bursts of every size up to 40 (two chunks).
       for (std::size_t done = 0, n = 1; done < keys.size(); done += n, n = n % 40 + 1) {
         n = std::min(n, keys.size() - done);
-        lookup.classify(pointers.data() + done, results.data() + done, static_cast<uint32_t>(n));
+        lookup.classify(packet_pointers.data() + done, pointers.data() + done,
+                        results.data() + done, static_cast<uint32_t>(n));
       }
     };
     if (family == Family::ipv4) {

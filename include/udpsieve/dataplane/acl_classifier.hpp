@@ -2,7 +2,7 @@
 /// Rules compiled into DPDK rte_acl contexts, and the per-packet key they classify.
 ///
 /// Every packet gets one AclKey built from its parsed fields (big-endian, as rte_acl reads
-/// input). Rules are grouped by signature (the fields they pin, rule_limits.hpp): each group of
+/// input) where some rule of its family is in an rte_acl context, and its payload windows. Rules are grouped by signature (the fields they pin, rule_limits.hpp): each group of
 /// each address family becomes one rte_acl context declaring only the 4-byte field groups its
 /// rules pin. Each rule expands into one ACL entry per combination of its pinned list elements
 /// (src prefixes × dst prefixes × port ranges × ...), all with the rule's userdata, rule index
@@ -73,10 +73,17 @@ class AclClassifier {
     fill_acl_windows(windows_, payload, payload_length, key);
   }
 
-  /// Classifies `count` keys of one family; results[i] is the matching rule index + 1, or 0.
-  /// Each signature of the family is one rte_acl lookup.
-  void classify(rules::Family family, const uint8_t** keys, uint32_t* results,
-                uint32_t count) const noexcept;
+  /// Classifies `count` packets of one family; results[i] is the matching rule index + 1, or
+  /// 0. keys[i] is packets[i]'s AclKey: its payload windows always filled, its other fields
+  /// only where reads_key_fields(family) (rte_acl reads the key, hashed lookups the packet).
+  /// Each signature of the family is one lookup.
+  void classify(rules::Family family, const rules::PacketKey* const* packets, const uint8_t** keys,
+                uint32_t* results, uint32_t count) const noexcept;
+  /// Whether classifying packets of `family` reads the AclKey's fields besides its payload
+  /// windows: when some of the family's rules are in rte_acl contexts.
+  [[nodiscard]] bool reads_key_fields(rules::Family family) const noexcept {
+    return !(family == rules::Family::ipv4 ? v4_ : v6_).empty();
+  }
 
   [[nodiscard]] const AclBuildInfo& info() const noexcept { return info_; }
 

@@ -20,7 +20,7 @@
 /// one trie walk is cheaper beyond that). Building it costs a hash insert per entry, where
 /// rte_acl merges a trie per rule. In front of each table, bitmaps of the entries' address
 /// prefixes and hashes turn most packets that match nothing away before they touch a slot.
-/// DPDK-free: keys are AclKey bytes.
+/// DPDK-free: lookups read the parsed packets (and the payload windows of their AclKeys).
 
 #include <array>
 #include <cstddef>
@@ -31,6 +31,7 @@
 
 #include "udpsieve/dataplane/acl_key.hpp"
 #include "udpsieve/dataplane/huge_region.hpp"
+#include "udpsieve/rules/packet_key.hpp"
 #include "udpsieve/rules/rule.hpp"
 #include "udpsieve/rules/rule_list.hpp"
 
@@ -152,9 +153,12 @@ class ExactLookup {
               const std::vector<std::size_t>& members, const ExactPlan& plan,
               const std::vector<uint16_t>& windows, std::array<uint64_t, 2> seed);
 
-  /// Lowers results[i] to this context's match for keys[i] where that is a lower rule index
-  /// + 1 (results of 0 mean no match yet).
-  void classify(const uint8_t* const* keys, uint32_t* results, uint32_t count) const noexcept;
+  /// Lowers results[i] to this context's match for packets[i] where that is a lower rule
+  /// index + 1 (results of 0 mean no match yet). The fields come from the parsed packet; of
+  /// keys[i] (AclKey bytes) only the payload windows are read, and only by shapes that match
+  /// payload bytes, so a worker whose lookups are all hashed fills nothing else.
+  void classify(const rules::PacketKey* const* packets, const uint8_t* const* keys,
+                uint32_t* results, uint32_t count) const noexcept;
 
   [[nodiscard]] std::size_t entries() const noexcept { return entries_; }
   [[nodiscard]] std::size_t memory_bytes() const noexcept;
@@ -204,8 +208,9 @@ class ExactLookup {
   /// Whether slot `at` of `table` holds `key` (with `payload` where the table has payloads).
   [[nodiscard]] static bool holds(const Table& table, std::size_t at, const Slot& key,
                                   const Payload& payload) noexcept;
-  /// The packet's fields masked to `table`'s shape.
-  void masked(const Table& table, const uint8_t* key, Slot& out, Payload& payload) const noexcept;
+  /// The packet's fields masked to `table`'s shape (the payload window from `key`).
+  void masked(const Table& table, const rules::PacketKey& packet, const uint8_t* key, Slot& out,
+              Payload& payload) const noexcept;
   [[nodiscard]] uint64_t hash(const Table& table, const Slot& key,
                               const Payload& payload) const noexcept;
   /// Adds `key` (its rule set: the entry's rule index + 1) with its hash() `h`.

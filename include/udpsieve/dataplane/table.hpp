@@ -183,6 +183,12 @@ class Table {
     return lookup_sets_ ? sets_.get() : nullptr;
   }
   [[nodiscard]] const std::shared_ptr<SetTables>& sets_ptr() const noexcept { return sets_; }
+  /// Whether a lookup of `family` reads the AclKey's fields besides its payload windows
+  /// (AclClassifier::reads_key_fields of either part).
+  [[nodiscard]] bool reads_key_fields(rules::Family family) const noexcept {
+    return file().classifier().reads_key_fields(family) ||
+           runtime().classifier().reads_key_fields(family);
+  }
   [[nodiscard]] bool src_sets() const noexcept { return src_sets_; }
   [[nodiscard]] bool dst_sets() const noexcept { return dst_sets_; }
 
