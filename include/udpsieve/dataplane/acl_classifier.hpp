@@ -2,9 +2,10 @@
 /// Rules compiled into DPDK rte_acl contexts, and the per-packet key they classify.
 ///
 /// Every packet gets one AclKey built from its parsed fields (big-endian, as rte_acl reads
-/// input) where some rule of its family is in an rte_acl context, and its payload windows. Rules are grouped by signature (the fields they pin, rule_limits.hpp): each group of
-/// each address family becomes one rte_acl context declaring only the 4-byte field groups its
-/// rules pin. Each rule expands into one ACL entry per combination of its pinned list elements
+/// input) where some rule of its family is in an rte_acl context, and its payload windows.
+/// Rules are grouped by signature (the fields they pin, rule_limits.hpp): each group of each
+/// address family becomes one rte_acl context declaring only the 4-byte field groups its rules
+/// pin. Each rule expands into one ACL entry per combination of its pinned list elements
 /// (src prefixes × dst prefixes × port ranges × ...), all with the rule's userdata, rule index
 /// + 1. A packet is looked up in every context of its family and the lowest matching rule
 /// index wins, which is the first match in file order. A context whose rules pin only
