@@ -92,28 +92,28 @@ RulePart::RulePart(std::shared_ptr<const rules::RuleSet> rules, const PartParams
 
   // Per worker, each per-source rule's share of the rate and burst, in TSC ticks.
   const double tsc_hz = static_cast<double>(rte_get_tsc_hz());
-  source_limits_.resize(workers);
-  for (uint32_t w = 0; w < workers; ++w) {
-    source_limits_[w].resize(metered_rules_.size());
-    for (std::size_t m = 0; m < metered_rules_.size(); ++m) {
-      const rules::Rule& rule = list[metered_rules_[m]];
-      const rules::RateLimit& limit = rule.action.rate_limit;
-      if (limit.per_source == 0) continue;
-      SourceLimit& source = source_limits_[w][m];
-      const uint32_t split = params.per_source_whole ? 1 : workers;
+  source_limits_.assign(workers, std::vector<SourceLimit>(metered_rules_.size()));
+  for (std::size_t m = 0; m < metered_rules_.size(); ++m) {
+    const rules::Rule& rule = list[metered_rules_[m]];
+    const rules::RateLimit& limit = rule.action.rate_limit;
+    if (limit.per_source == 0) continue;
+    // Keyed by the rule's id and its limit, so a rebuilt part (a reload, a runtime change)
+    // finds the same rule's buckets where they were, and a changed limit starts its sources
+    // afresh with full buckets, as a shared limit does (a bucket's debt is in ticks of the
+    // rate it was charged at). The same key in every worker.
+    const uint64_t key =
+        fnv1a64(rule.id + '\0' + std::to_string(limit.rate) + '/' + std::to_string(limit.burst) +
+                '/' + (limit.unit == rules::RateLimit::Unit::bytes ? 'B' : 'P') + '/' +
+                std::to_string(limit.per_source) + '/' + std::to_string(limit.per_source_v6));
+    const uint32_t split = params.per_source_whole ? 1 : workers;
+    for (uint32_t w = 0; w < workers; ++w) {
       const uint32_t share = params.per_source_whole ? 0 : w;
+      SourceLimit& source = source_limits_[w][m];
       source.ticks_per_token =
           tsc_hz / static_cast<double>(std::max<uint64_t>(share_of(limit.rate, split, share), 1));
       source.burst =
           static_cast<double>(std::max<uint64_t>(share_of(limit.burst, split, share), 1));
-      // Keyed by the rule's id and its limit, so a rebuilt part (a reload, a runtime change)
-      // finds the same rule's buckets where they were, and a changed limit starts its sources
-      // afresh with full buckets, as a shared limit does (a bucket's debt is in ticks of the
-      // rate it was charged at).
-      source.rule =
-          fnv1a64(rule.id + '\0' + std::to_string(limit.rate) + '/' + std::to_string(limit.burst) +
-                  '/' + (limit.unit == rules::RateLimit::Unit::bytes ? 'B' : 'P') + '/' +
-                  std::to_string(limit.per_source) + '/' + std::to_string(limit.per_source_v6));
+      source.rule = key;
       source.v4_length = limit.per_source;
       source.v6_length = limit.per_source_v6;
     }
