@@ -2,10 +2,12 @@
 
 #include <algorithm>
 #include <array>
-#include <set>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "udpsieve/common/config_error.hpp"
+#include "udpsieve/common/fnv1a.hpp"
 #include "udpsieve/dataplane/rule_facts.hpp"
 
 namespace udpsieve::dataplane {
@@ -42,24 +44,34 @@ std::size_t list_size_if(bool pinned, std::size_t size) {
 constexpr std::size_t kFieldCount = 12;  // the SignatureField bits
 
 /// Distinct values a group of rules pins, per field: what a rule that leaves the field wild is
-/// copied under when merged with them.
+/// copied under when merged with them. Each value is kept as a 64-bit key (a range or an input
+/// port exactly, an IPv4 prefix exactly, others hashed: two distinct values agreeing would only
+/// lower a merge's estimated cost, with odds of about 2^-64 a pair), appended per rule and
+/// counted (sorted, duplicates dropped) when a merge asks; building strings and trees of them
+/// took half of a 100,000-rule build.
 struct Distinct {
-  std::array<std::set<std::string>, kFieldCount> values;
+  mutable std::array<std::vector<uint64_t>, kFieldCount> values;
+  mutable std::array<bool, kFieldCount> counted{};  ///< values[f] sorted and unique
 
   void add(const rules::Rule& rule, const Signature& s, Family family) {
     const rules::Match& m = rule.match;
     auto ranges = [&](std::size_t field, const std::vector<Range>& list) {
       for (const Range& r : list)
-        values[field].insert(r.to_string());
+        values[field].push_back(uint64_t{r.first} << 16 | r.last);
     };
     auto prefixes = [&](std::size_t field, const std::vector<Prefix>& list) {
       for (const Prefix& p : list) {
-        if (p.family == family) values[field].insert(p.to_string());
+        if (p.family == family) values[field].push_back(prefix_key(p));
       }
+    };
+    auto names = [&](std::size_t field, const std::vector<std::string>& list) {
+      for (const std::string& name : list)
+        values[field].push_back(fnv1a64(name));
     };
     for (std::size_t f = 0; f < kFieldCount; ++f) {
       const auto bit = static_cast<uint16_t>(1U << f);
       if ((s.fields & bit) == 0) continue;
+      counted[f] = false;
       switch (bit) {
         case kPinsTtl:
           ranges(f, m.ttl);
@@ -69,7 +81,7 @@ struct Distinct {
           break;
         case kPinsInPort:
           for (int port : m.in_port)
-            values[f].insert(std::to_string(port));
+            values[f].push_back(static_cast<uint64_t>(port));
           break;
         case kPinsSrcPort:
           ranges(f, m.src_port);
@@ -83,9 +95,14 @@ struct Distinct {
         case kPinsVlan:
           ranges(f, m.vlan);
           break;
-        case kPinsPayload:
-          values[f].insert(rules::to_hex(m.payload->value) + "/" + rules::to_hex(m.payload->mask));
+        case kPinsPayload: {
+          const std::string_view value(reinterpret_cast<const char*>(m.payload->value.data()),
+                                       m.payload->value.size());
+          const std::string_view mask(reinterpret_cast<const char*>(m.payload->mask.data()),
+                                      m.payload->mask.size());
+          values[f].push_back(fnv1a64(value) * 31 + fnv1a64(mask));
           break;
+        }
         case kPinsSrc:
           prefixes(f, m.src);
           break;
@@ -93,10 +110,10 @@ struct Distinct {
           prefixes(f, m.dst);
           break;
         case kPinsSrcSet:
-          values[f].insert(m.src_set.begin(), m.src_set.end());
+          names(f, m.src_set);
           break;
         case kPinsDstSet:
-          values[f].insert(m.dst_set.begin(), m.dst_set.end());
+          names(f, m.dst_set);
           break;
         default:
           break;
@@ -106,8 +123,21 @@ struct Distinct {
 
   void merge(const Distinct& other) {
     for (std::size_t f = 0; f < kFieldCount; ++f) {
-      values[f].insert(other.values[f].begin(), other.values[f].end());
+      if (other.values[f].empty()) continue;
+      values[f].insert(values[f].end(), other.values[f].begin(), other.values[f].end());
+      counted[f] = false;
     }
+  }
+
+  /// The number of distinct values of field `f`.
+  [[nodiscard]] std::size_t count(std::size_t f) const {
+    std::vector<uint64_t>& list = values[f];
+    if (!counted[f]) {
+      std::sort(list.begin(), list.end());
+      list.erase(std::unique(list.begin(), list.end()), list.end());
+      counted[f] = true;
+    }
+    return list.size();
   }
 
   /// The number of value combinations over `fields`, saturating at kMergeBudget + 1.
@@ -115,11 +145,22 @@ struct Distinct {
     std::size_t total = 1;
     for (std::size_t f = 0; f < kFieldCount; ++f) {
       if ((fields & (1U << f)) == 0) continue;
-      const std::size_t n = std::max<std::size_t>(values[f].size(), 1);
+      const std::size_t n = std::max<std::size_t>(count(f), 1);
       if (total > (kMergeBudget + 1) / n) return kMergeBudget + 1;
       total *= n;
     }
     return total;
+  }
+
+ private:
+  /// An IPv4 prefix's address and length exactly; an IPv6 one's hashed.
+  static uint64_t prefix_key(const Prefix& p) {
+    if (p.family == Family::ipv4) {
+      return uint64_t{p.addr[0]} << 40 | uint64_t{p.addr[1]} << 32 | uint64_t{p.addr[2]} << 24 |
+             uint64_t{p.addr[3]} << 16 | p.length;
+    }
+    const std::string_view bytes(reinterpret_cast<const char*>(p.addr.data()), p.addr.size());
+    return fnv1a64(bytes) ^ (uint64_t{p.length} << 56);
   }
 };
 
