@@ -8,6 +8,7 @@
 
 #include "udpsieve/cli/duration.hpp"
 #include "udpsieve/cli/rule_commands.hpp"
+#include "udpsieve/common/classifier_text.hpp"
 #include "udpsieve/common/human_rate.hpp"
 #include "udpsieve/common/stats_schema.hpp"
 
@@ -192,17 +193,20 @@ std::string render_rules(const json& reply) {
                     "\n";
   if (reply.contains("classifier")) {
     const json& c = reply["classifier"];
-    // "(1 hashed)" where some lookups are hashed (exact_lookup.hpp); older daemons say nothing.
-    const auto hashed = [&](const char* key) {
-      return c.contains(key) && c[key].is_number_unsigned() && c[key].get<uint64_t>() != 0
-                 ? " (" + value_or(c, key) + " hashed)"
-                 : std::string();
+    // "(1 hashed, 1 by prefix)" where some lookups are hashed (exact_lookup.hpp) or prefix
+    // searches (prefix_lookup.hpp); older daemons say nothing.
+    const auto count = [&](const std::string& key) -> uint64_t {
+      return c.contains(key) && c[key].is_number_unsigned() ? c[key].get<uint64_t>() : 0;
+    };
+    const auto hashed = [&](const char* family) {
+      return common::lookup_kinds(count(std::string("exact_") + family),
+                                  count(std::string("prefix_") + family));
     };
     out += "classifier " + value_or(c, "algorithm") + ": " + value_or(c, "entries_v4") +
-           " IPv4 entries in " + value_or(c, "contexts_v4") + " lookup(s)" + hashed("exact_v4") +
-           ", " + value_or(c, "entries_v6") + " IPv6 entries in " + value_or(c, "contexts_v6") +
-           " lookup(s)" + hashed("exact_v6") + ", " + value_or(c, "memory_bytes") +
-           " bytes, built in " + value_or(c, "build_ms") + " ms\n";
+           " IPv4 entries in " + value_or(c, "contexts_v4") + " lookup(s)" + hashed("v4") + ", " +
+           value_or(c, "entries_v6") + " IPv6 entries in " + value_or(c, "contexts_v6") +
+           " lookup(s)" + hashed("v6") + ", " + value_or(c, "memory_bytes") + " bytes, built in " +
+           value_or(c, "build_ms") + " ms\n";
   }
   if (reply.contains("reload")) {
     const json& r = reply["reload"];

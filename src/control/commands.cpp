@@ -244,6 +244,8 @@ json classifier_json(const dataplane::AclBuildInfo& acl) {
           {"contexts_v6", acl.contexts_v6},
           {"exact_v4", acl.exact_v4},
           {"exact_v6", acl.exact_v6},
+          {"prefix_v4", acl.prefix_v4},
+          {"prefix_v6", acl.prefix_v6},
           {"memory_bytes", acl.memory_bytes},
           {"build_ms", static_cast<double>(acl.build_time.count()) / 1000.0}};
 }

@@ -20,9 +20,6 @@ using rules::Prefix;
 using rules::Range;
 using rules::Rule;
 
-/// Tables from this size up go in huge pages of their own.
-constexpr std::size_t kHugeTableBytes = std::size_t{512} << 10;
-
 constexpr uint16_t kExactFields =
     kPinsSrc | kPinsDst | kPinsSrcPort | kPinsDstPort | kPinsLength | kPinsPayload;
 

@@ -20,6 +20,7 @@
 #include <string_view>
 #include <thread>
 
+#include "udpsieve/common/classifier_text.hpp"
 #include "udpsieve/common/heap.hpp"
 #include "udpsieve/common/version.hpp"
 #include "udpsieve/config/eal_args.hpp"
@@ -65,13 +66,11 @@ std::string classifier_line(const dataplane::AclBuildInfo& acl) {
   char build_ms[32];
   std::snprintf(build_ms, sizeof build_ms, "%.1f",
                 static_cast<double>(acl.build_time.count()) / 1000.0);
-  const auto hashed = [](std::size_t exact) {
-    return exact == 0 ? std::string() : " (" + std::to_string(exact) + " hashed)";
-  };
   return acl.algorithm + ", " + std::to_string(acl.entries_v4) + " IPv4 entries in " +
-         std::to_string(acl.contexts_v4) + " lookup(s)" + hashed(acl.exact_v4) + ", " +
-         std::to_string(acl.entries_v6) + " IPv6 entries in " + std::to_string(acl.contexts_v6) +
-         " lookup(s)" + hashed(acl.exact_v6) + ", " +
+         std::to_string(acl.contexts_v4) + " lookup(s)" +
+         common::lookup_kinds(acl.exact_v4, acl.prefix_v4) + ", " + std::to_string(acl.entries_v6) +
+         " IPv6 entries in " + std::to_string(acl.contexts_v6) + " lookup(s)" +
+         common::lookup_kinds(acl.exact_v6, acl.prefix_v6) + ", " +
          std::to_string((acl.memory_bytes + 1023) / 1024) + " KiB, built in " + build_ms + " ms";
 }
 

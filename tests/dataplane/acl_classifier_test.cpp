@@ -8,6 +8,7 @@
 #include <array>
 #include <cstdint>
 #include <ostream>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -612,6 +613,67 @@ TEST(AclClassifier, ReportsItsAlgorithm) {
   EXPECT_EQ(hashed.info().contexts_v4, 1U);
   EXPECT_EQ(hashed.info().exact_v4, 1U);
   EXPECT_EQ(hashed.info().exact_v6, 1U);
+}
+
+// A large list of one address's prefixes beside a few rules rte_acl would merge it with gets a
+// lookup of its own: hashed when its prefixes have few lengths, a prefix lookup when many; a
+// small one stays rte_acl's. First match holds across the lookups.
+TEST(AclClassifier, LargeOneAddressListsGetALookupOfTheirOwn) {
+  const auto build = [](std::size_t count, bool many_lengths) {
+    std::vector<Rule> rules;
+    rules.push_back(rule_with("ttl-first", [](Match& m) {
+      m.src = {prefix("10.0.0.0/8")};
+      m.ttl = {range(1, 5)};
+    }));
+    for (std::size_t i = 0; i < count; ++i) {
+      const std::string host =
+          "10." + std::to_string(i / 256 % 256) + "." + std::to_string(i % 256) + ".0";
+      const unsigned length = many_lengths ? 24 + static_cast<unsigned>(i % 9) : 24;
+      Rule rule;
+      rule.id = "list" + std::to_string(i);
+      rule.match.src = {prefix(host + "/" + std::to_string(length))};
+      if (i % 2 == 0) rule.match.dst_port = {one(53)};
+      rules.push_back(rule);
+    }
+    rules.push_back(rule_with("ttl-last", [](Match& m) {
+      m.src = {prefix("10.0.0.0/8")};
+      m.ttl = {range(60, 70)};
+    }));
+    return rules;
+  };
+  struct Case {
+    std::size_t count;
+    bool many_lengths;
+    std::size_t exact, by_prefix;
+  };
+  for (const Case& c : {Case{3000, false, 1, 0}, Case{3000, true, 0, 1}, Case{500, true, 0, 0}}) {
+    SCOPED_TRACE(std::to_string(c.count) + (c.many_lengths ? " rules of 9 lengths" : " /24s"));
+    const std::vector<Rule> rules = build(c.count, c.many_lengths);
+    const AclClassifier classifier(rules, 0, test::unique_name("list"));
+    EXPECT_EQ(classifier.info().exact_v4, c.exact);
+    EXPECT_EQ(classifier.info().prefix_v4, c.by_prefix);
+    EXPECT_GE(classifier.info().contexts_v4, c.exact + c.by_prefix + 1) << "the TTL rules'";
+    std::vector<PacketKey> packets;
+    for (std::size_t i = 0; i < 400; ++i) {
+      // Half in the list's hosts (a rule's /24, at .0, .100 or .200), half beyond it.
+      const std::size_t host = i % 2 == 0 ? i * 7 % c.count : 60000 + i;
+      const std::string src = "10." + std::to_string(host / 256 % 256) + "." +
+                              std::to_string(host % 256) + "." + std::to_string(i % 3 * 100);
+      PacketKey p = test::udp_key(src, "192.0.2.1", 1000, i % 3 == 0 ? 53 : 54);
+      p.ttl = static_cast<uint8_t>(i % 4 == 0 ? 3 : i % 4 == 1 ? 64 : 100);
+      packets.push_back(p);
+    }
+    const std::vector<uint32_t> results = classify_all(classifier, packets, Family::ipv4);
+    std::set<uint32_t> seen;
+    for (std::size_t i = 0; i < packets.size(); ++i) {
+      const int32_t reference = rules::reference_match(rules, packets[i]);
+      EXPECT_EQ(results[i], static_cast<uint32_t>(reference + 1)) << "packet " << i;
+      seen.insert(results[i]);
+    }
+    EXPECT_TRUE(seen.contains(1U)) << "the first TTL rule, ahead of the list";
+    EXPECT_TRUE(seen.contains(static_cast<uint32_t>(rules.size()))) << "the last, behind it";
+    EXPECT_GT(seen.size(), 20U) << "many rules of the list";
+  }
 }
 
 // Hashed and rte_acl contexts side by side: the lowest rule index of either wins, whichever

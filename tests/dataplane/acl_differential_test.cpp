@@ -56,7 +56,9 @@ struct Outcome {
   std::size_t mismatches = 0;
   std::size_t matched = 0;  ///< packets some rule matched (reference)
   std::chrono::microseconds build_time{0};
-  std::string algorithm;  ///< the classify method the classifier picked
+  std::string algorithm;           ///< the classify method the classifier picked
+  std::size_t prefix_lookups = 0;  ///< of both families (prefix_lookup.hpp)
+  std::size_t acl_contexts = 0;    ///< rte_acl's, of both families
 };
 
 /// Classifies `packets` in worker-sized bursts of one family each (sizes vary, to exercise
@@ -96,6 +98,10 @@ Outcome compare(uint64_t seed, const std::vector<Rule>& rules, const std::vector
   Outcome outcome;
   outcome.build_time = classifier.info().build_time;
   outcome.algorithm = classifier.info().algorithm;
+  const AclBuildInfo& info = classifier.info();
+  outcome.prefix_lookups = info.prefix_v4 + info.prefix_v6;
+  outcome.acl_contexts =
+      info.contexts_v4 + info.contexts_v6 - info.exact_v4 - info.exact_v6 - outcome.prefix_lookups;
   std::vector<uint64_t> reference_counts(rules.size(), 0);
   std::vector<uint64_t> classifier_counts(rules.size(), 0);
   for (std::size_t i = 0; i < packets.size(); ++i) {
@@ -200,6 +206,78 @@ TEST(AclDifferential, Rules10000) {
             .dst_only = 0,
             .both = 0,
             .bases = 512});
+}
+
+// Block lists as operators and feeds write them: one address's prefix of any length (IPv4
+// /8-/32, IPv6 /16-/128) nesting around a few hundred bases, about half with a service port or
+// range, some on the destination; a few rules of other shapes beside them stay rte_acl's. The
+// large lists are split off into prefix searches (prefix_lookup.hpp), which must answer as the
+// reference does, across lookups too.
+TEST(AclDifferential, PrefixListsOfManyLengths) {
+  const std::vector<rules::Range> services = {{53, 53},     {123, 123},    {161, 162},
+                                              {0, 1023},    {1024, 65535}, {27015, 27030},
+                                              {8000, 8100}, {5060, 5061},  {443, 443}};
+  std::size_t packets_total = 0;
+  std::size_t matched_total = 0;
+  for (const uint64_t seed : seeds(444000, 6)) {
+    Rng rng(seed);
+    std::vector<std::array<uint8_t, 16>> bases(200);
+    for (auto& base : bases)
+      for (uint8_t& b : base)
+        b = rng.byte();
+    std::vector<Rule> rules(6000);
+    for (std::size_t i = 0; i < rules.size(); ++i) {
+      Rule& r = rules[i];
+      r.id = "p" + std::to_string(i);
+      rules::Prefix p;
+      p.family = rng.percent(50) ? Family::ipv6 : Family::ipv4;
+      const unsigned max = p.family == Family::ipv4 ? 32 : 128;
+      p.length = static_cast<uint8_t>(rng.between(p.family == Family::ipv4 ? 8 : 16, max));
+      p.addr = rng.pick(bases);
+      for (unsigned flips = static_cast<unsigned>(rng.below(4)); flips > 0; --flips) {
+        const auto bit = static_cast<unsigned>(rng.between(max / 4, max - 1));
+        p.addr[bit / 8] = static_cast<uint8_t>(p.addr[bit / 8] ^ (0x80U >> (bit % 8)));
+      }
+      for (unsigned bit = p.length; bit < 128; ++bit)
+        p.addr[bit / 8] = static_cast<uint8_t>(p.addr[bit / 8] & ~(0x80U >> (bit % 8)));
+      (rng.percent(85) ? r.match.src : r.match.dst).push_back(p);
+      if (rng.percent(50)) r.match.dst_port.push_back(rng.pick(services));
+      if (rng.percent(3)) r.match.ttl.push_back(rules::Range{1, 64});  // rte_acl's
+    }
+    ASSERT_NO_THROW(check_rule_limits(rules, 2)) << "seed " << seed;
+    std::vector<Packet> packets(4000);
+    for (Packet& packet : packets) {
+      const Rule& near = rng.pick(rules);
+      const rules::Prefix& p = near.match.src.empty() ? near.match.dst[0] : near.match.src[0];
+      rules::PacketKey& key = packet.key;
+      key.family = p.family;
+      key.src = test::rulegen::address_in(rng, p);
+      key.dst = test::rulegen::address_in(rng, p);
+      if (rng.percent(30)) {  // elsewhere
+        for (unsigned b = 0; b < (p.family == Family::ipv4 ? 4U : 16U); ++b)
+          key.src[b] = rng.byte();
+      }
+      key.has_ports = rng.percent(95);
+      key.fragment = key.has_ports ? rules::FragmentKind::none : rules::FragmentKind::non_first;
+      if (key.has_ports) {
+        key.src_port = static_cast<uint16_t>(rng.next());
+        const rules::Range& r = near.match.dst_port.empty() || rng.percent(30)
+                                    ? rng.pick(services)
+                                    : near.match.dst_port[0];
+        key.dst_port = static_cast<uint16_t>(r.first + rng.below(r.last - r.first + 1U));
+      }
+      key.l3_length = 60;
+      key.ttl = static_cast<uint8_t>(rng.between(1, 128));
+    }
+    const Outcome outcome = compare(seed, rules, packets, rng);
+    EXPECT_GE(outcome.prefix_lookups, 2U) << "seed " << seed << ": the IPv4 and IPv6 sources";
+    EXPECT_GE(outcome.acl_contexts, 1U) << "seed " << seed << ": the TTL rules";
+    packets_total += packets.size();
+    matched_total += outcome.matched;
+    if (outcome.mismatches != 0) return;
+  }
+  EXPECT_GT(matched_total, packets_total / 4);
+  EXPECT_LT(matched_total, packets_total * 9 / 10);
 }
 
 /// The classifier picks the fastest classify method the CPU and EAL allow; every method the

@@ -50,6 +50,27 @@ TEST(Render, StatsShowsEveryDropReasonFromTheSchema) {
       << render("stats", busy);
 }
 
+TEST(Render, RulesSaysWhichLookupsAreHashedOrByPrefix) {
+  json reply = json::parse(R"({
+    "default_action": "forward", "non_udp": "drop", "generation": 3, "rules": [],
+    "classifier": {"algorithm": "avx2", "entries_v4": 12000, "entries_v6": 10,
+                   "contexts_v4": 3, "contexts_v6": 1, "exact_v4": 1, "exact_v6": 0,
+                   "prefix_v4": 1, "prefix_v6": 1, "memory_bytes": 4096, "build_ms": 5.5}
+  })");
+  std::string text = render("rules", reply);
+  EXPECT_NE(text.find("12000 IPv4 entries in 3 lookup(s) (1 hashed, 1 by prefix), 10 IPv6 "
+                      "entries in 1 lookup(s) (1 by prefix), 4096 bytes"),
+            std::string::npos)
+      << text;
+  // A daemon from before prefix lookups says how many are hashed only.
+  reply["classifier"].erase("prefix_v4");
+  reply["classifier"].erase("prefix_v6");
+  text = render("rules", reply);
+  EXPECT_NE(text.find("in 3 lookup(s) (1 hashed), 10 IPv6 entries in 1 lookup(s), 4096"),
+            std::string::npos)
+      << text;
+}
+
 TEST(Render, UnknownShapesFallBackToJson) {
   const json odd = {{"something", 1}};
   EXPECT_EQ(render("stats", odd), odd.dump(2) + "\n");

@@ -20,6 +20,7 @@
 #include "udpsieve/dataplane/acl_key.hpp"
 #include "udpsieve/dataplane/rule_facts.hpp"
 #include "udpsieve/rules/matcher.hpp"
+#include "unit/lookup_support.hpp"
 
 namespace udpsieve::dataplane {
 namespace {
@@ -29,25 +30,11 @@ using rules::Prefix;
 using rules::Range;
 using rules::Rule;
 
+using test::all_of;
+using test::rule_where;
+
 Prefix prefix(const std::string& text) {
-  std::string error;
-  const std::optional<Prefix> p = Prefix::parse(text, error);
-  EXPECT_TRUE(p) << text << ": " << error;
-  return p.value_or(Prefix{});
-}
-
-/// A rule whose match `set` fills in.
-Rule rule_where(const std::function<void(rules::Match&)>& set) {
-  Rule rule;
-  rule.id = "r";
-  set(rule.match);
-  return rule;
-}
-
-std::vector<std::size_t> all_of(const std::vector<Rule>& rules) {
-  std::vector<std::size_t> members(rules.size());
-  std::iota(members.begin(), members.end(), 0);
-  return members;
+  return test::parsed_prefix(text);
 }
 
 /// plan_exact() of all of `rules` for `family`.
@@ -121,13 +108,12 @@ TEST(ExactLookup, LeavesOtherRulesToTheAcl) {
 
 /// Random rules of the shapes the lookup takes: prefixes of a few lengths around a few bases,
 /// destination (and sometimes source) ports as values or short ranges, for one family.
-struct Generator {
-  std::mt19937_64 rng;
+struct Generator : test::RuleDice {
   Family family;
   std::vector<unsigned> src_lengths, dst_lengths;
   std::vector<std::array<uint8_t, 16>> bases;
 
-  Generator(uint64_t seed, Family f) : rng(seed), family(f) {
+  Generator(uint64_t seed, Family f) : RuleDice(seed), family(f) {
     const unsigned max = family == Family::ipv4 ? 32 : 128;
     src_lengths = {pick_length(max)};
     if (coin(50)) src_lengths.push_back(pick_length(max));
@@ -138,10 +124,6 @@ struct Generator {
         b = static_cast<uint8_t>(rng());
       bases.push_back(base);
     }
-  }
-  bool coin(unsigned percent) { return rng() % 100 < percent; }
-  unsigned between(unsigned lo, unsigned hi) {
-    return lo + static_cast<unsigned>(rng() % (hi - lo + 1));
   }
   unsigned pick_length(unsigned max) {
     static constexpr unsigned kV4[] = {8, 16, 20, 24, 28, 32};
@@ -159,23 +141,7 @@ struct Generator {
       a[i] = 0;
     return a;
   }
-  Prefix prefix_of(unsigned length) {
-    Prefix p;
-    p.family = family;
-    p.length = static_cast<uint8_t>(length);
-    p.addr = address();
-    for (unsigned bit = length; bit < 128; ++bit)
-      p.addr[bit / 8] = static_cast<uint8_t>(p.addr[bit / 8] & ~(0x80U >> (bit % 8)));
-    return p;
-  }
-  std::vector<Range> ports() {
-    std::vector<Range> list;
-    for (unsigned n = between(1, 3); n > 0; --n) {
-      const auto first = static_cast<uint16_t>(between(50, 60));
-      list.push_back(Range{first, static_cast<uint16_t>(first + (coin(30) ? between(1, 5) : 0))});
-    }
-    return list;
-  }
+  Prefix prefix_of(unsigned length) { return prefix_at(family, address(), length); }
   /// A rule of one of up to four kinds this seed draws: which fields it names and the prefix
   /// lengths (each kind one shape, or two when its source list mixes lengths).
   struct Kind {
@@ -302,12 +268,10 @@ TEST(ExactLookup, AgreesWithTheReferenceMatcher) {
     }
     std::vector<uint32_t> results(keys.size(), 0);
     const auto run = [&](auto& lookup) {
-      // Bursts of every size up to 40 (two chunks).
-      for (std::size_t done = 0, n = 1; done < keys.size(); done += n, n = n % 40 + 1) {
-        n = std::min(n, keys.size() - done);
+      test::in_bursts(keys.size(), [&](std::size_t done, uint32_t n) {
         lookup.classify(packet_pointers.data() + done, pointers.data() + done,
-                        results.data() + done, static_cast<uint32_t>(n));
-      }
+                        results.data() + done, n);
+      });
     };
     if (family == Family::ipv4) {
       ExactLookup<1> lookup(rules, facts.exact(family), all_of(rules), *plan, windows, key_seed);
@@ -317,12 +281,7 @@ TEST(ExactLookup, AgreesWithTheReferenceMatcher) {
       ExactLookup<4> lookup(rules, facts.exact(family), all_of(rules), *plan, windows, key_seed);
       run(lookup);
     }
-    for (std::size_t i = 0; i < keys.size(); ++i) {
-      const int32_t expected = rules::reference_match(rules, keys[i]);
-      ASSERT_EQ(results[i], static_cast<uint32_t>(expected + 1))
-          << "seed " << seed << ", packet " << i << ", " << rules.size() << " rules";
-      matched += expected >= 0 ? 1 : 0;
-    }
+    ASSERT_TRUE(test::agrees_with_reference(seed, rules, keys, results, matched));
     packets += keys.size();
   }
   EXPECT_GT(planned, 30U) << "most seeds' rules fit";

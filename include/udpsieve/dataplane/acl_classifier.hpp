@@ -10,7 +10,9 @@
 /// + 1. A packet is looked up in every context of its family and the lowest matching rule
 /// index wins, which is the first match in file order. A context whose rules pin only
 /// addresses and ports (and few prefix lengths) is a set of hash tables instead
-/// (exact_lookup.hpp): same answers, a fraction of the build time.
+/// (exact_lookup.hpp), and one whose rules pin one address (any prefix lengths) and perhaps
+/// ports is a binary search on prefix lengths (prefix_lookup.hpp): same answers, a fraction of
+/// the build time.
 
 #include <array>
 #include <chrono>
@@ -22,6 +24,7 @@
 
 #include "udpsieve/dataplane/acl_key.hpp"
 #include "udpsieve/dataplane/exact_lookup.hpp"
+#include "udpsieve/dataplane/prefix_lookup.hpp"
 #include "udpsieve/dataplane/rule_facts.hpp"
 #include "udpsieve/dataplane/rule_limits.hpp"
 #include "udpsieve/rules/packet_key.hpp"
@@ -40,10 +43,12 @@ struct AclBuildInfo {
   std::size_t contexts_v6 = 0;
   std::size_t exact_v4 = 0;  ///< of the lookups, those hashed (exact_lookup.hpp)
   std::size_t exact_v6 = 0;
+  std::size_t prefix_v4 = 0;  ///< of the lookups, those searching prefix lengths
+  std::size_t prefix_v6 = 0;  ///< (prefix_lookup.hpp)
   uint64_t memory_bytes = 0;  ///< DPDK heap bytes the contexts hold
   std::chrono::microseconds build_time{0};
   std::string algorithm;  ///< rte_acl's classify method ("avx512x16", "avx2", ...), "exact"
-                          ///< when every lookup is hashed
+                          ///< when no lookup is rte_acl's (all hashed or prefix searches)
 };
 
 class AclClassifier {
@@ -95,6 +100,8 @@ class AclClassifier {
   std::vector<rte_acl_ctx*> v6_;
   std::vector<std::unique_ptr<ExactLookup<1>>> exact_v4_;
   std::vector<std::unique_ptr<ExactLookup<4>>> exact_v6_;
+  std::vector<std::unique_ptr<PrefixLookup<1>>> prefix_v4_;
+  std::vector<std::unique_ptr<PrefixLookup<4>>> prefix_v6_;
   std::vector<uint16_t> windows_;
   AclBuildInfo info_;
 };

@@ -8,6 +8,9 @@
 
 namespace udpsieve::dataplane {
 
+/// Lookup tables from this size up go in huge pages of their own (smaller ones on the heap).
+inline constexpr std::size_t kHugeTableBytes = std::size_t{512} << 10;
+
 class HugeRegion {
  public:
   static constexpr std::size_t kHugePage = std::size_t{2} << 20;
