@@ -5,8 +5,9 @@
 /// Block and allow lists name a source (or destination) prefix of whatever length the operator
 /// or a feed gives, often with a service port: 10,000 such rules over seventeen IPv4 lengths
 /// are too many shapes for a hashed lookup (exact_lookup.hpp: a probe per shape) and cost
-/// rte_acl 175 ms to build. A context (rule_limits.hpp) whose rules pin only one address and
-/// the ports, with no flags byte to test (fragment kinds, VLANs) and no payload, becomes this:
+/// rte_acl 160-220 ms to build. A large context (rule_limits.hpp; acl_classifier.cpp decides
+/// how large) whose rules pin only one address and the ports, with no flags byte to test
+/// (fragment kinds, VLANs) and no payload, becomes this:
 ///
 /// - Each rule expands into *items*, one per prefix x source port range x destination port
 ///   range: (rule index + 1, the two ranges, whether a UDP header is needed). A rule that pins
@@ -26,7 +27,7 @@
 ///   the shorter lengths the search visits first, which sends the search longer. Every key
 ///   holds the leaf of the longest listed prefix covering it at its length or shorter, so a
 ///   search that goes longer and finds nothing keeps the answer it had. A block of one length
-///   costs one probe; seventeen IPv4 lengths at most five, ninety-seven IPv6 ones seven.
+///   costs one probe; IPv4's sixteen longer lengths at most five, IPv6's 112 at most seven.
 ///
 /// Building costs a sort of the prefixes and a hash insert per prefix and marker: milliseconds
 /// for 10,000 rules. A bitmap of the blocks with anything in them turns away packets no prefix
