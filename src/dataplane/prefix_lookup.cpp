@@ -52,6 +52,12 @@ Address<Words> host_words(const std::array<uint8_t, 16>& bytes) {
   return words;
 }
 
+/// Whether a rule tests what only rte_acl's flags byte holds: a fragment kind, or a VLAN tag
+/// (a VLAN list, even of every id, needs a tagged frame).
+bool tests_flags(const rules::Match& m) noexcept {
+  return m.fragment.has_value() || !m.vlan.empty();
+}
+
 }  // namespace
 
 std::optional<PrefixSide> prefix_side(const Signature& signature) noexcept {
@@ -63,7 +69,7 @@ std::optional<PrefixSide> prefix_side(const Signature& signature) noexcept {
 
 std::optional<PrefixSide> prefix_side(const rules::Rule& rule,
                                       const Signature& signature) noexcept {
-  if (rule.match.fragment || !rule.match.vlan.empty()) return std::nullopt;  // the flags byte's
+  if (tests_flags(rule.match)) return std::nullopt;
   return prefix_side(signature);
 }
 
@@ -88,7 +94,7 @@ std::unique_ptr<PrefixLookup<Words>> PrefixLookup<Words>::build(
     const std::optional<Signature> signature = signature_of(rules[i], family);
     if (!signature) continue;  // it cannot match this family
     if ((signature->fields & ~(side_field | kPortFields)) != 0) return nullptr;
-    if (m.fragment || !m.vlan.empty()) return nullptr;  // the flags byte's tests
+    if (tests_flags(m)) return nullptr;
     const bool needs_ports = !m.src_port.empty() || !m.dst_port.empty();
     const std::vector<Range>& sports =
         (signature->fields & kPinsSrcPort) != 0 ? m.src_port : any_list;
@@ -294,7 +300,6 @@ void PrefixLookup<Words>::insert(const Address& address, uint32_t length, Leaf l
       slot.length = static_cast<uint16_t>(length);
       slot.count = static_cast<uint16_t>(leaf.count);
       slot.first = leaf.first;
-      ++keys_;
       return;
     }
     if (slot.length == length && slot.address == address) return;  // the same answer

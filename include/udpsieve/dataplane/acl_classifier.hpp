@@ -10,9 +10,9 @@
 /// + 1. A packet is looked up in every context of its family and the lowest matching rule
 /// index wins, which is the first match in file order. A context whose rules pin only
 /// addresses and ports (and few prefix lengths) is a set of hash tables instead
-/// (exact_lookup.hpp), and one whose rules pin one address (any prefix lengths) and perhaps
-/// ports is a binary search on prefix lengths (prefix_lookup.hpp): same answers, a fraction of
-/// the build time.
+/// (exact_lookup.hpp), and a large one whose rules pin one address (any prefix lengths) and
+/// perhaps ports is a binary search on prefix lengths (prefix_lookup.hpp): same answers, a
+/// fraction of the build time.
 
 #include <array>
 #include <chrono>

@@ -103,8 +103,6 @@ class PrefixLookup {
   [[nodiscard]] std::size_t entries() const noexcept { return entries_; }
   /// Distinct prefix lengths longer than the blocks' 16 bits (those searched).
   [[nodiscard]] std::size_t lengths() const noexcept { return lengths_.size(); }
-  /// Hash table entries: prefixes and markers.
-  [[nodiscard]] std::size_t keys() const noexcept { return keys_; }
   [[nodiscard]] std::size_t memory_bytes() const noexcept;
 
  private:
@@ -147,7 +145,6 @@ class PrefixLookup {
   std::vector<Address> masks_;    ///< per length, host byte order
   std::vector<Item> items_;       ///< the leaves' items, each leaf's contiguous
   std::size_t entries_ = 0;
-  std::size_t keys_ = 0;
   std::size_t mask_ = 0;  ///< slots - 1
   std::unique_ptr<HugeRegion> huge_;
   std::unique_ptr<Slot[]> heap_;
