@@ -58,6 +58,7 @@ struct BulkAllocator {
 /// One node of a document. Children are indices into the document's nodes, listed in its
 /// links: a sequence's items, or a mapping's keys and values alternating.
 struct YamlNode::Node {
+  static constexpr uint32_t kNone = UINT32_MAX;
   enum class Kind : uint8_t { scalar, sequence, mapping };
   Kind kind = Kind::scalar;
   bool plain = false;  ///< a scalar written without quotes (only plain scalars can be null)
@@ -65,6 +66,10 @@ struct YamlNode::Node {
   uint32_t column = 0;
   uint32_t first = 0;  ///< a scalar's offset in the document's text, else its first link
   uint32_t count = 0;  ///< a scalar's bytes, a sequence's items, a mapping's pairs
+  /// The node whose link `up` first attached this one (an alias attaches a node again);
+  /// kNone for the root.
+  uint32_t parent = kNone;
+  uint32_t up = kNone;
 };
 
 /// A parsed document and the name of the file it came from.
@@ -92,7 +97,18 @@ struct YamlNode::Document {
     const auto size = static_cast<std::size_t>(end - begin);
     n.first = static_cast<uint32_t>(links.size());
     n.count = static_cast<uint32_t>(n.kind == Node::Kind::mapping ? size / 2 : size);
+    for (const uint32_t* child = begin; child != end; ++child) {
+      Node& c = nodes[*child];
+      if (c.up != Node::kNone) continue;  // attached before: an alias attaches it again
+      c.parent = index;
+      c.up = static_cast<uint32_t>(links.size() + static_cast<std::size_t>(child - begin));
+    }
     links.insert(links.end(), begin, end);
+  }
+  /// Makes `index` the root: no link leads to it (an alias inside it may have attached it).
+  void set_root(uint32_t index) {
+    nodes[index].parent = Node::kNone;
+    nodes[index].up = Node::kNone;
   }
 
   /// Where `n` starts, or {file, 0, 0} when positions are unknown.
@@ -412,8 +428,8 @@ class YamlNode::Composer {
   std::optional<uint32_t> root_;
 };
 
-YamlNode::YamlNode(std::shared_ptr<const Document> document, const Node* node, std::string path)
-    : document_(std::move(document)), node_(node), path_(std::move(path)) {}
+YamlNode::YamlNode(std::shared_ptr<const Document> document, const Node* node)
+    : document_(std::move(document)), node_(node) {}
 
 YamlNode YamlNode::load_string(const std::string& text, const std::string& display_name) {
   auto document = std::make_shared<Document>(display_name);
@@ -422,8 +438,9 @@ YamlNode YamlNode::load_string(const std::string& text, const std::string& displ
   document->links.reserve(text.size() / 4);
   document->text.reserve(text.size() / 2);
   const std::optional<uint32_t> root = Composer(text, *document).run();
+  if (root) document->set_root(*root);
   const Node* node = root ? document->node(*root) : nullptr;
-  return YamlNode(std::move(document), node, "");
+  return YamlNode(std::move(document), node);
 }
 
 YamlNode YamlNode::from_json(const nlohmann::json& value, const std::string& display_name) {
@@ -431,7 +448,7 @@ YamlNode YamlNode::from_json(const nlohmann::json& value, const std::string& dis
   document->positions_known = false;
   const uint32_t root = JsonBuilder(*document).add(value, "", 0);
   const Node* node = document->node(root);
-  return YamlNode(std::move(document), node, "");
+  return YamlNode(std::move(document), node);
 }
 
 YamlNode YamlNode::load_file(const std::string& path) {
@@ -479,11 +496,44 @@ SourceLocation YamlNode::location() const {
 }
 
 void YamlNode::fail(const std::string& message) const {
-  throw ConfigError(location(), path_, message);
+  throw ConfigError(location(), path(), message);
 }
 
-YamlNode YamlNode::child(const Node* node, std::string path) const {
-  return YamlNode(document_, node, std::move(path));
+std::string YamlNode::path() const {
+  if (spelled_ || node_ == nullptr) return path_;
+  // The links from the root down to this node, gathered from here up.
+  std::vector<const Node*> chain;
+  for (const Node* n = node_; n->up != Node::kNone; n = document_->node(n->parent))
+    chain.push_back(n);
+  std::string out;
+  for (auto it = chain.rbegin(); it != chain.rend(); ++it) {
+    const Node* parent = document_->node((*it)->parent);
+    const uint32_t link = (*it)->up;
+    if (parent->kind == Node::Kind::mapping) {
+      // The value's link follows its key's.
+      out = join_path(out, document_->scalar(document_->node(document_->links[link - 1])));
+    } else {
+      out.append("[").append(std::to_string(link - parent->first)).append("]");
+    }
+  }
+  return out;
+}
+
+YamlNode YamlNode::child(uint32_t link, std::string_view key, uint32_t index) const {
+  YamlNode out(document_, document_->node(document_->links[link]));
+  if (!spelled_ && out.node_->up == link) return out;  // its path is the links' own
+  out.spelled_ = true;
+  out.path_ = node_->kind == Node::Kind::mapping
+                  ? join_path(path(), key)
+                  : path().append("[").append(std::to_string(index)).append("]");
+  return out;
+}
+
+YamlNode YamlNode::key_child(const Node* key, std::string_view name) const {
+  YamlNode out(document_, key);
+  out.spelled_ = true;
+  out.path_ = join_path(path(), name);
+  return out;
 }
 
 namespace {
@@ -527,7 +577,7 @@ void YamlNode::expect_map(std::initializer_list<std::string_view> allowed) const
     // Positions and paths only for errors: a rule file checks a few maps per rule.
     const Node* key = document_->node(links[2 * pair]);
     if (key->kind != Node::Kind::scalar) {
-      throw ConfigError(document_->where(key), path_, "mapping keys must be plain words");
+      throw ConfigError(document_->where(key), path(), "mapping keys must be plain words");
     }
     const std::string_view name = document_->scalar(key);
     const bool known = std::find(allowed.begin(), allowed.end(), name) != allowed.end();
@@ -537,13 +587,13 @@ void YamlNode::expect_map(std::initializer_list<std::string_view> allowed) const
         if (!list.empty()) list += ", ";
         list += word;
       }
-      throw ConfigError(document_->where(key), join_path(path_, name),
+      throw ConfigError(document_->where(key), join_path(path(), name),
                         "unknown key (expected one of: " + list + ")");
     }
     // Every key is one of `allowed`, so a repeat is found among as many keys before it.
     for (uint32_t before = 0; before < pair; ++before) {
       if (document_->scalar(document_->node(links[2 * before])) == name) {
-        throw ConfigError(document_->where(key), join_path(path_, name), "key given twice");
+        throw ConfigError(document_->where(key), join_path(path(), name), "key given twice");
       }
     }
   }
@@ -555,28 +605,32 @@ std::optional<YamlNode> YamlNode::get(std::string_view key) const {
   for (uint32_t pair = 0; pair < node_->count; ++pair) {
     const Node* k = document_->node(links[2 * pair]);
     if (k->kind != Node::Kind::scalar || document_->scalar(k) != key) continue;
-    YamlNode value = child(document_->node(links[2 * pair + 1]), join_path(path_, key));
+    YamlNode value = child(node_->first + 2 * pair + 1, key, pair);
     if (value.is_null()) return std::nullopt;
     return value;
   }
   return std::nullopt;
 }
 
-void YamlNode::refuse_null(std::string_view key, const std::string& message) const {
-  if (!is_map()) return;
+void YamlNode::values_of(const std::string_view* keys, std::size_t count,
+                         std::optional<YamlNode>* out) const {
+  if (!is_map()) fail("expected a mapping, got " + describe());
   const uint32_t* const links = document_->children(node_);
   for (uint32_t pair = 0; pair < node_->count; ++pair) {
     const Node* k = document_->node(links[2 * pair]);
-    if (k->kind != Node::Kind::scalar || document_->scalar(k) != key) continue;
-    const YamlNode value = child(document_->node(links[2 * pair + 1]), join_path(path_, key));
-    if (value.is_null()) value.fail(message);
+    if (k->kind != Node::Kind::scalar) continue;
+    const std::string_view name = document_->scalar(k);
+    for (std::size_t i = 0; i < count; ++i) {
+      // The first of a repeated key, as get() finds it.
+      if (keys[i] == name && !out[i]) out[i] = child(node_->first + 2 * pair + 1, name, pair);
+    }
   }
 }
 
 YamlNode YamlNode::require(std::string_view key) const {
   auto value = get(key);
   if (!value) {
-    throw ConfigError(location(), join_path(path_, key), "required key is missing");
+    throw ConfigError(location(), join_path(path(), key), "required key is missing");
   }
   return *value;
 }
@@ -592,10 +646,10 @@ std::vector<std::pair<std::string, YamlNode>> YamlNode::members() const {
     std::string key(document_->scalar(k));
     for (const auto& [seen, node] : out) {
       if (seen == key) {
-        child(k, join_path(path_, key)).fail("'" + key + "' is given twice");
+        key_child(k, key).fail("'" + key + "' is given twice");
       }
     }
-    YamlNode node = child(document_->node(links[2 * pair + 1]), join_path(path_, key));
+    YamlNode node = child(node_->first + 2 * pair + 1, key, pair);
     out.emplace_back(std::move(key), std::move(node));
   }
   return out;
@@ -604,11 +658,9 @@ std::vector<std::pair<std::string, YamlNode>> YamlNode::members() const {
 std::vector<YamlNode> YamlNode::items() const {
   if (!is_sequence()) fail("expected a list, got " + describe());
   std::vector<YamlNode> out;
-  const uint32_t* const links = document_->children(node_);
   out.reserve(node_->count);
-  for (uint32_t index = 0; index < node_->count; ++index) {
-    out.push_back(child(document_->node(links[index]), path_ + "[" + std::to_string(index) + "]"));
-  }
+  for (uint32_t index = 0; index < node_->count; ++index)
+    out.push_back(child(node_->first + index, {}, index));
   return out;
 }
 
@@ -618,8 +670,12 @@ std::vector<YamlNode> YamlNode::one_or_list() const {
 }
 
 std::string YamlNode::as_string() const {
+  return std::string(as_view());
+}
+
+std::string_view YamlNode::as_view() const {
   if (!is_scalar()) fail("expected a single value, got " + describe());
-  return std::string(text());
+  return text();
 }
 
 std::string YamlNode::as_nonempty_string() const {
@@ -674,14 +730,13 @@ nlohmann::json YamlNode::to_json_at(int depth, std::size_t& budget) const {
     for (uint32_t pair = 0; pair < node_->count; ++pair) {
       const Node* key = document_->node(links[2 * pair]);
       if (key->kind != Node::Kind::scalar) {
-        throw ConfigError(document_->where(key), path_, "mapping keys must be plain words");
+        throw ConfigError(document_->where(key), path(), "mapping keys must be plain words");
       }
       const std::string name(document_->scalar(key));
       if (out.contains(name)) {
-        throw ConfigError(document_->where(key), join_path(path_, name), "key given twice");
+        throw ConfigError(document_->where(key), join_path(path(), name), "key given twice");
       }
-      out[name] = child(document_->node(links[2 * pair + 1]), join_path(path_, name))
-                      .to_json_at(depth + 1, budget);
+      out[name] = child(node_->first + 2 * pair + 1, name, pair).to_json_at(depth + 1, budget);
     }
     return out;
   }

@@ -99,6 +99,25 @@ TEST(YamlNodeTest, GetAndRequire) {
   EXPECT_EQ(error_of([&] { (void)list.get("a"); }), "t.yaml:1:1: expected a mapping, got a list");
 }
 
+// values_of finds several keys in one pass: absent keys are nullopt, keys without a value are
+// kept as null nodes (so a reader can refuse them), a repeated key is its first value as with
+// get(), and the values carry their paths.
+TEST(YamlNodeTest, ValuesOfSeveralKeys) {
+  const YamlNode root = load("m:\n  b: [x]\n  a: 1\n  c:\n  a: 2\n").require("m");
+  const auto [a, b, c, d] = root.values_of<4>({"a", "b", "c", "d"});
+  ASSERT_TRUE(a && b && c);
+  EXPECT_EQ(a->as_view(), "1");
+  EXPECT_EQ(a->path(), "m.a");
+  EXPECT_EQ(b->items()[0].path(), "m.b[0]");
+  EXPECT_TRUE(c->is_null());
+  EXPECT_EQ(error_of([&] { c->fail("no value"); }), "t.yaml:4:5: m.c: no value");
+  EXPECT_FALSE(d.has_value());
+  EXPECT_EQ(error_of([&] { (void)b->as_view(); }),
+            "t.yaml:2:6: m.b: expected a single value, got a list");
+  EXPECT_EQ(error_of([&] { (void)load("[1]").values_of<1>({"a"}); }),
+            "t.yaml:1:1: expected a mapping, got a list");
+}
+
 TEST(YamlNodeTest, ExpectMap) {
   const std::string allowed = "unknown key (expected one of: name, device)";
   struct Case {
@@ -554,9 +573,8 @@ std::optional<nlohmann::json> composed_json(const std::string& text) {
 }
 
 /// Every YAML file of the tree (the fuzz corpus, examples, configs), whole and cut at many
-/// points, and hand-written documents of every node style: the composer reads each as
-/// libyaml's loader does.
-TEST(YamlNodeTest, ReadsDocumentsAsLibyamlsLoaderDoes) {
+/// points, and hand-written documents of every node style.
+std::vector<std::string> every_kind_of_document() {
   std::vector<std::string> texts = {
       "a: &x [1, &y {b: *y}]\n",  // an alias inside the node it names: both refuse to_json
       "? [complex]\n: key\n",
@@ -569,6 +587,7 @@ TEST(YamlNodeTest, ReadsDocumentsAsLibyamlsLoaderDoes) {
       "---\n...\n---\na: 1\n",
       "[a, b]: 1\n",
       "- - - deep\n",
+      "a: &s {b: 1, c: [x, {d: 2}]}\nlist:\n  - *s\n  - e: *s\n",
   };
   std::size_t files = 0;
   for (const auto& entry :
@@ -585,6 +604,12 @@ TEST(YamlNodeTest, ReadsDocumentsAsLibyamlsLoaderDoes) {
       texts.push_back(text.substr(0, text.size() * cut / 24));
   }
   EXPECT_GT(files, 50U) << "the tree's YAML files were found";
+  return texts;
+}
+
+/// The composer reads each document as libyaml's loader does.
+TEST(YamlNodeTest, ReadsDocumentsAsLibyamlsLoaderDoes) {
+  const std::vector<std::string> texts = every_kind_of_document();
   std::size_t read = 0;
   for (const std::string& text : texts) {
     const std::optional<nlohmann::json> expected = reference_json(text);
@@ -597,6 +622,65 @@ TEST(YamlNodeTest, ReadsDocumentsAsLibyamlsLoaderDoes) {
   }
   EXPECT_GT(read, texts.size() / 3) << "most documents read";
   EXPECT_LT(read, texts.size()) << "some cuts fail";
+}
+
+/// Walks `node` `depth` levels down (aliases can make a document endless), checking that every
+/// node's path is the route it was reached by, spelled as the readers' errors spell it.
+/// Returns the nodes checked.
+std::size_t check_paths(const YamlNode& node, const std::string& route, int depth) {
+  EXPECT_EQ(node.path(), route);
+  std::size_t checked = 1;
+  if (depth == 0) return checked;
+  if (node.is_sequence()) {
+    const std::vector<YamlNode> items = node.items();
+    for (std::size_t i = 0; i < items.size(); ++i)
+      checked += check_paths(items[i], route + "[" + std::to_string(i) + "]", depth - 1);
+  } else if (node.is_map()) {
+    std::vector<std::pair<std::string, YamlNode>> members;
+    try {
+      members = node.members();
+    } catch (const ConfigError&) {
+      return checked;  // keys that are not plain, or repeat
+    }
+    for (const auto& [key, value] : members) {
+      const std::string path = route.empty() ? key : route + "." + key;
+      checked += check_paths(value, path, depth - 1);
+      if (const std::optional<YamlNode> got = node.get(key)) {
+        EXPECT_EQ(got->path(), path);
+      }
+    }
+  }
+  return checked;
+}
+
+// Paths are found from the links each node records, not carried as text: the route is the
+// one taken, through aliases too (an alias's nodes have the path of where they are used).
+TEST(YamlNodeTest, PathsAreTheRouteEachNodeWasReachedBy) {
+  const YamlNode root = load("a: &s {b: 1, c: [x, {d: 2}]}\nlist:\n  - *s\n  - e: *s\n");
+  const YamlNode first = root.require("list").items()[0];
+  EXPECT_EQ(first.require("c").items()[1].require("d").path(), "list[0].c[1].d");
+  EXPECT_EQ(root.require("list").items()[1].require("e").require("b").path(), "list[1].e.b");
+  EXPECT_EQ(root.require("a").require("c").items()[1].path(), "a.c[1]");
+  EXPECT_EQ(error_of([&] { first.require("b").fail("boom"); }), "t.yaml:1:11: list[0].b: boom");
+  EXPECT_EQ(error_of([&] { (void)first.require("nope"); }),
+            "t.yaml:1:4: list[0].nope: required key is missing");
+  EXPECT_EQ(error_of([] { (void)load("x: &k {a: 1, a: 2}\ny: *k\n").require("y").members(); }),
+            "t.yaml:1:14: y.a: 'a' is given twice");
+  // An alias inside the node it names.
+  const YamlNode loop = load("a: &x [1, *x]\n").require("a");
+  EXPECT_EQ(loop.items()[1].items()[1].items()[0].path(), "a[1][1][0]");
+
+  std::size_t checked = 0;
+  for (const std::string& text : every_kind_of_document()) {
+    try {
+      const YamlNode document = load(text);
+      checked += check_paths(document, "", 12);
+      // The same shape from JSON, where paths are found the same way.
+      checked += check_paths(YamlNode::from_json(document.to_json(), "j"), "", 12);
+    } catch (const ConfigError&) {
+    }
+  }
+  EXPECT_GT(checked, 10'000U);
 }
 
 }  // namespace

@@ -3,12 +3,16 @@
 ///
 /// A YamlNode is a node of a parsed document plus the file it came from and its dotted key
 /// path (`pipeline.rules[2]`), so every error can be reported as
-/// `FILE:LINE:COL: key.path: what is wrong`. Documents are parsed with libyaml's event parser,
-/// which reads a 10,000-rule file about six times faster than yaml-cpp (docs/performance.md),
-/// into nodes of our own: one array of nodes, one of child links and one of scalar text per
-/// document, instead of libyaml's document tree (a string and an allocation per node, which
-/// took a third of a large rule file's load to build and free).
+/// `FILE:LINE:COL: key.path: what is wrong`. The path is spelled out only when asked for:
+/// every node records the link it was first attached by, and a node reached along those
+/// links (anything not reached through an alias) finds its path by walking them back, so
+/// reading a 100,000-rule file builds no path strings. Documents are parsed with libyaml's event
+/// parser, which reads a 10,000-rule file about six times faster than yaml-cpp
+/// (docs/performance.md), into nodes of our own: one array of nodes, one of child links and one of
+/// scalar text per document, instead of libyaml's document tree (a string and an allocation per
+/// node, which took a third of a large rule file's load to build and free).
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <initializer_list>
@@ -49,7 +53,8 @@ class YamlNode {
   /// Fails on non-scalar or repeated keys and on aliases nested too deep.
   [[nodiscard]] nlohmann::json to_json() const;
 
-  [[nodiscard]] const std::string& path() const noexcept { return path_; }
+  /// The dotted key path by which this node was reached (`rules[3].match.src`).
+  [[nodiscard]] std::string path() const;
   [[nodiscard]] const std::string& file() const noexcept;
   [[nodiscard]] SourceLocation location() const;
 
@@ -69,9 +74,15 @@ class YamlNode {
   void expect_map(std::initializer_list<std::string_view> allowed) const;
   /// The value under `key` of a mapping, or nullopt when the key is absent or null.
   [[nodiscard]] std::optional<YamlNode> get(std::string_view key) const;
-  /// Fails at `key` when the mapping has it with no value (`key:`, `key: ~`, JSON null):
-  /// for keys where leaving the value out would silently mean "anything".
-  void refuse_null(std::string_view key, const std::string& message) const;
+  /// The values under `keys` of a mapping, found in one pass over it: nullopt where a key is
+  /// absent, a null node (is_null()) where it has no value. Fails unless this is a mapping.
+  template <std::size_t N>
+  [[nodiscard]] std::array<std::optional<YamlNode>, N> values_of(
+      const std::array<std::string_view, N>& keys) const {
+    std::array<std::optional<YamlNode>, N> out;
+    values_of(keys.data(), N, out.data());
+    return out;
+  }
   /// The value under `key`; fails at this mapping when it is absent.
   [[nodiscard]] YamlNode require(std::string_view key) const;
   /// A mapping's keys and values in document order (fails unless this is a mapping, or when a
@@ -84,6 +95,8 @@ class YamlNode {
 
   /// A scalar's text; fails for lists, mappings and null.
   [[nodiscard]] std::string as_string() const;
+  /// as_string without a copy: valid while a node of this document lives.
+  [[nodiscard]] std::string_view as_view() const;
   /// A non-empty scalar string.
   [[nodiscard]] std::string as_nonempty_string() const;
   /// An unsigned decimal integer in [min, max].
@@ -111,14 +124,23 @@ class YamlNode {
   struct Node;
   class Composer;
   class JsonBuilder;
-  YamlNode(std::shared_ptr<const Document> document, const Node* node, std::string path);
-  [[nodiscard]] YamlNode child(const Node* node, std::string path) const;
+  YamlNode(std::shared_ptr<const Document> document, const Node* node);
+  /// The child held in this mapping's or list's link `link`: `key` names it in a mapping,
+  /// `index` in a list.
+  [[nodiscard]] YamlNode child(uint32_t link, std::string_view key, uint32_t index) const;
+  /// A key node of this mapping (for errors about the key itself), at the path of its value.
+  [[nodiscard]] YamlNode key_child(const Node* key, std::string_view name) const;
   [[nodiscard]] std::string_view text() const noexcept;
+  void values_of(const std::string_view* keys, std::size_t count,
+                 std::optional<YamlNode>* out) const;
   /// to_json below `depth` levels of nesting, with `budget` values left to produce.
   [[nodiscard]] nlohmann::json to_json_at(int depth, std::size_t& budget) const;
 
   std::shared_ptr<const Document> document_;
   const Node* node_ = nullptr;  // null for an absent node
+  /// Set once this node was reached through an alias (off the links its nodes record): its
+  /// path, spelled out; then path_ holds it and every child's path is spelled out too.
+  bool spelled_ = false;
   std::string path_;
 };
 
