@@ -506,26 +506,24 @@ std::string YamlNode::path() const {
   for (const Node* n = node_; n->up != Node::kNone; n = document_->node(n->parent))
     chain.push_back(n);
   std::string out;
-  for (auto it = chain.rbegin(); it != chain.rend(); ++it) {
-    const Node* parent = document_->node((*it)->parent);
-    const uint32_t link = (*it)->up;
-    if (parent->kind == Node::Kind::mapping) {
-      // The value's link follows its key's.
-      out = join_path(out, document_->scalar(document_->node(document_->links[link - 1])));
-    } else {
-      out.append("[").append(std::to_string(link - parent->first)).append("]");
-    }
-  }
+  for (auto it = chain.rbegin(); it != chain.rend(); ++it)
+    out = step(std::move(out), document_->node((*it)->parent), (*it)->up);
   return out;
 }
 
-YamlNode YamlNode::child(uint32_t link, std::string_view key, uint32_t index) const {
+std::string YamlNode::step(std::string path, const Node* parent, uint32_t link) const {
+  if (parent->kind == Node::Kind::mapping) {
+    // The value's link follows its key's.
+    return join_path(path, document_->scalar(document_->node(document_->links[link - 1])));
+  }
+  return path.append("[").append(std::to_string(link - parent->first)).append("]");
+}
+
+YamlNode YamlNode::child(uint32_t link) const {
   YamlNode out(document_, document_->node(document_->links[link]));
   if (!spelled_ && out.node_->up == link) return out;  // its path is the links' own
   out.spelled_ = true;
-  out.path_ = node_->kind == Node::Kind::mapping
-                  ? join_path(path(), key)
-                  : path().append("[").append(std::to_string(index)).append("]");
+  out.path_ = step(path(), node_, link);
   return out;
 }
 
@@ -605,7 +603,7 @@ std::optional<YamlNode> YamlNode::get(std::string_view key) const {
   for (uint32_t pair = 0; pair < node_->count; ++pair) {
     const Node* k = document_->node(links[2 * pair]);
     if (k->kind != Node::Kind::scalar || document_->scalar(k) != key) continue;
-    YamlNode value = child(node_->first + 2 * pair + 1, key, pair);
+    YamlNode value = child(node_->first + 2 * pair + 1);
     if (value.is_null()) return std::nullopt;
     return value;
   }
@@ -622,7 +620,7 @@ void YamlNode::values_of(const std::string_view* keys, std::size_t count,
     const std::string_view name = document_->scalar(k);
     for (std::size_t i = 0; i < count; ++i) {
       // The first of a repeated key, as get() finds it.
-      if (keys[i] == name && !out[i]) out[i] = child(node_->first + 2 * pair + 1, name, pair);
+      if (keys[i] == name && !out[i]) out[i] = child(node_->first + 2 * pair + 1);
     }
   }
 }
@@ -649,7 +647,7 @@ std::vector<std::pair<std::string, YamlNode>> YamlNode::members() const {
         key_child(k, key).fail("'" + key + "' is given twice");
       }
     }
-    YamlNode node = child(node_->first + 2 * pair + 1, key, pair);
+    YamlNode node = child(node_->first + 2 * pair + 1);
     out.emplace_back(std::move(key), std::move(node));
   }
   return out;
@@ -660,7 +658,7 @@ std::vector<YamlNode> YamlNode::items() const {
   std::vector<YamlNode> out;
   out.reserve(node_->count);
   for (uint32_t index = 0; index < node_->count; ++index)
-    out.push_back(child(node_->first + index, {}, index));
+    out.push_back(child(node_->first + index));
   return out;
 }
 
@@ -736,7 +734,7 @@ nlohmann::json YamlNode::to_json_at(int depth, std::size_t& budget) const {
       if (out.contains(name)) {
         throw ConfigError(document_->where(key), join_path(path(), name), "key given twice");
       }
-      out[name] = child(node_->first + 2 * pair + 1, name, pair).to_json_at(depth + 1, budget);
+      out[name] = child(node_->first + 2 * pair + 1).to_json_at(depth + 1, budget);
     }
     return out;
   }

@@ -448,19 +448,17 @@ Match RuleCollector::parse_match(const YamlNode& node) const {
   node.expect_map({"src", "dst", "src_set", "dst_set", "src_port", "dst_port", "in_port", "length",
                    "ttl", "dscp", "vlan", "fragment", "payload"});
   // One pass over the match's keys (a large rule file has one match a rule).
-  const auto [src, dst, src_set, dst_set, src_port, dst_port, in_port, length, ttl, dscp, vlan,
-              fragment, payload] =
+  const auto values =
       node.values_of<13>({"src", "dst", "src_set", "dst_set", "src_port", "dst_port", "in_port",
                           "length", "ttl", "dscp", "vlan", "fragment", "payload"});
   // `dst_port:` with nothing after it (or JSON null) reads like a condition but would match
   // every packet: refuse it rather than guess.
-  for (const std::optional<YamlNode>* value :
-       {&src, &dst, &src_set, &dst_set, &src_port, &dst_port, &in_port, &length, &ttl, &dscp, &vlan,
-        &fragment, &payload}) {
-    if (*value && (*value)->is_null()) {
-      (*value)->fail("no value given; remove the key to match any packet");
-    }
+  for (const std::optional<YamlNode>& value : values) {
+    if (value && value->is_null())
+      value->fail("no value given; remove the key to match any packet");
   }
+  const auto& [src, dst, src_set, dst_set, src_port, dst_port, in_port, length, ttl, dscp, vlan,
+               fragment, payload] = values;
   Match m;
   if (src) m.src = parse_prefix_list(*src);
   if (dst) m.dst = parse_prefix_list(*dst);

@@ -125,9 +125,10 @@ class YamlNode {
   class Composer;
   class JsonBuilder;
   YamlNode(std::shared_ptr<const Document> document, const Node* node);
-  /// The child held in this mapping's or list's link `link`: `key` names it in a mapping,
-  /// `index` in a list.
-  [[nodiscard]] YamlNode child(uint32_t link, std::string_view key, uint32_t index) const;
+  /// The child held in this mapping's or list's link `link`.
+  [[nodiscard]] YamlNode child(uint32_t link) const;
+  /// `path` and the step to the child in `parent`'s link `link` (`.key` or `[index]`).
+  [[nodiscard]] std::string step(std::string path, const Node* parent, uint32_t link) const;
   /// A key node of this mapping (for errors about the key itself), at the path of its value.
   [[nodiscard]] YamlNode key_child(const Node* key, std::string_view name) const;
   [[nodiscard]] std::string_view text() const noexcept;
