@@ -2,6 +2,8 @@
 //  - BM_Classify: one classify call per burst of 32 keys, by family and rule count, keys
 //    half hitting some rule; ns/packet and packets/s;
 //  - BM_BuildKeys: fill_key + fill_windows per packet, by number of payload windows;
+//  - BM_ReadYaml: the YAML of a rule file of N rules read into nodes, by the subset reader
+//    (reader:1) or by libyaml (reader:0), nothing else;
 //  - BM_Reload: a rule file of N rules parsed (RuleCollector from YAML text), compiled (Table)
 //    and swapped in (TablePublisher::publish), each phase reported in ms.
 // Rules look like a filter: a source prefix /16-/32 (IPv6 /32-/128) each, on about half of them
@@ -15,6 +17,7 @@
 #include <cstring>
 #include <map>
 #include <memory>
+#include <optional>
 #include <random>
 #include <stdexcept>
 #include <string>
@@ -385,3 +388,26 @@ int main(int argc, char** argv) {
   udpsieve::test::stop_private_eal();
   return rc;
 }
+
+/// The YAML of a rule file of N rules read into a document's nodes by either reader.
+void BM_ReadYaml(benchmark::State& state) {
+  const std::string text = rule_file(static_cast<std::size_t>(state.range(0)));
+  const bool subset = state.range(1) != 0;
+  for (auto _ : state) {
+    if (subset) {
+      const std::optional<udpsieve::YamlNode> document =
+          udpsieve::YamlNode::load_subset(text, "bench.yaml");
+      if (!document) throw std::runtime_error("the bench's rule file is outside the subset");
+      benchmark::DoNotOptimize(&*document);
+    } else {
+      const udpsieve::YamlNode document = udpsieve::YamlNode::load_with_libyaml(text, "bench.yaml");
+      benchmark::DoNotOptimize(&document);
+    }
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) *
+                          static_cast<int64_t>(text.size()));
+}
+BENCHMARK(BM_ReadYaml)
+    ->ArgNames({"rules", "reader"})
+    ->ArgsProduct({{10000, 100000}, {0, 1}})
+    ->Unit(benchmark::kMillisecond);

@@ -3,7 +3,6 @@
 #include <yaml.h>
 
 #include <fcntl.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -19,104 +18,9 @@
 #include <nlohmann/json.hpp>
 
 #include "udpsieve/common/decimal.hpp"
+#include "yaml_document.hpp"
 
 namespace udpsieve {
-
-namespace {
-
-/// Allocates large arrays with mmap, small ones from the heap. A large rule file's nodes,
-/// links and text take tens of MiB for the length of a load; under glibc the daemon keeps
-/// blocks up to 32 MiB in the heap (keep_build_memory, heap.hpp), where these would fragment
-/// what the compile after the load allocates.
-template <typename T>
-struct BulkAllocator {
-  using value_type = T;
-  static constexpr std::size_t kMapFrom = std::size_t{1} << 20;
-  BulkAllocator() = default;
-  template <typename U>
-  explicit BulkAllocator(const BulkAllocator<U>& /*other*/) noexcept {}
-  T* allocate(std::size_t n) {
-    const std::size_t bytes = n * sizeof(T);
-    if (bytes < kMapFrom) return static_cast<T*>(::operator new(bytes));
-    void* mapped = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (mapped == MAP_FAILED) throw std::bad_alloc();
-    return static_cast<T*>(mapped);
-  }
-  void deallocate(T* p, std::size_t n) noexcept {
-    const std::size_t bytes = n * sizeof(T);
-    if (bytes < kMapFrom) {
-      ::operator delete(p);
-    } else {
-      (void)munmap(p, bytes);
-    }
-  }
-  friend bool operator==(const BulkAllocator&, const BulkAllocator&) noexcept { return true; }
-};
-
-}  // namespace
-
-/// One node of a document. Children are indices into the document's nodes, listed in its
-/// links: a sequence's items, or a mapping's keys and values alternating.
-struct YamlNode::Node {
-  static constexpr uint32_t kNone = UINT32_MAX;
-  enum class Kind : uint8_t { scalar, sequence, mapping };
-  Kind kind = Kind::scalar;
-  bool plain = false;  ///< a scalar written without quotes (only plain scalars can be null)
-  uint32_t line = 0;   ///< 0-based, as libyaml counts
-  uint32_t column = 0;
-  uint32_t first = 0;  ///< a scalar's offset in the document's text, else its first link
-  uint32_t count = 0;  ///< a scalar's bytes, a sequence's items, a mapping's pairs
-  /// The node whose link `up` first attached this one (an alias attaches a node again);
-  /// kNone for the root.
-  uint32_t parent = kNone;
-  uint32_t up = kNone;
-};
-
-/// A parsed document and the name of the file it came from.
-struct YamlNode::Document {
-  std::string file;
-  std::vector<Node, BulkAllocator<Node>> nodes;
-  std::vector<uint32_t, BulkAllocator<uint32_t>> links;
-  /// Every scalar's bytes, one after another.
-  std::basic_string<char, std::char_traits<char>, BulkAllocator<char>> text;
-  /// False for documents built from JSON, which have no positions.
-  bool positions_known = true;
-
-  explicit Document(std::string name) : file(std::move(name)) {}
-
-  const Node* node(uint32_t index) const noexcept { return &nodes[index]; }
-  std::string_view scalar(const Node* n) const noexcept {
-    return {text.data() + n->first, n->count};
-  }
-  /// A sequence's items, or a mapping's keys and values alternating.
-  const uint32_t* children(const Node* n) const noexcept { return links.data() + n->first; }
-  /// Gives node `index` (a sequence or mapping) the children [begin, end): items, or keys and
-  /// values alternating.
-  void set_children(uint32_t index, const uint32_t* begin, const uint32_t* end) {
-    Node& n = nodes[index];
-    const auto size = static_cast<std::size_t>(end - begin);
-    n.first = static_cast<uint32_t>(links.size());
-    n.count = static_cast<uint32_t>(n.kind == Node::Kind::mapping ? size / 2 : size);
-    for (const uint32_t* child = begin; child != end; ++child) {
-      Node& c = nodes[*child];
-      if (c.up != Node::kNone) continue;  // attached before: an alias attaches it again
-      c.parent = index;
-      c.up = static_cast<uint32_t>(links.size() + static_cast<std::size_t>(child - begin));
-    }
-    links.insert(links.end(), begin, end);
-  }
-  /// Makes `index` the root: no link leads to it (an alias inside it may have attached it).
-  void set_root(uint32_t index) {
-    nodes[index].parent = Node::kNone;
-    nodes[index].up = Node::kNone;
-  }
-
-  /// Where `n` starts, or {file, 0, 0} when positions are unknown.
-  SourceLocation where(const Node* n) const {
-    if (n == nullptr || !positions_known) return SourceLocation{file, 0, 0};
-    return SourceLocation{file, static_cast<int>(n->line) + 1, static_cast<int>(n->column) + 1};
-  }
-};
 
 namespace {
 
@@ -299,9 +203,6 @@ class YamlNode::Composer {
 
   /// The root node's index, or nullopt for an empty stream.
   std::optional<uint32_t> run() {
-    if (text_.size() >= std::numeric_limits<uint32_t>::max()) {
-      throw ConfigError(SourceLocation{doc_.file, 0, 0}, "", "the file is larger than 4 GiB");
-    }
     for (;;) {
       if (yaml_parser_parse(&parser_, &event_) == 0) syntax_error();
       holding_ = true;
@@ -431,16 +332,71 @@ class YamlNode::Composer {
 YamlNode::YamlNode(std::shared_ptr<const Document> document, const Node* node)
     : document_(std::move(document)), node_(node) {}
 
-YamlNode YamlNode::load_string(const std::string& text, const std::string& display_name) {
+std::shared_ptr<YamlNode::Document> YamlNode::new_document(const std::string& text,
+                                                           const std::string& display_name) {
+  if (text.size() >= std::numeric_limits<uint32_t>::max()) {
+    throw ConfigError(SourceLocation{display_name, 0, 0}, "", "the file is larger than 4 GiB");
+  }
   auto document = std::make_shared<Document>(display_name);
   // Sized from the text, so large rule files do not grow the arrays step by step.
   document->nodes.reserve(text.size() / 4);
   document->links.reserve(text.size() / 4);
   document->text.reserve(text.size() / 2);
+  return document;
+}
+
+YamlNode YamlNode::load_string(const std::string& text, const std::string& display_name) {
+  std::shared_ptr<Document> document = new_document(text, display_name);
+  // The subset reader takes what rule files are written in, several times faster than
+  // libyaml; libyaml reads what it declines (docs/performance.md).
+  std::optional<uint32_t> root = read_subset(text, *document);
+  if (!root) root = Composer(text, *document).run();
+  if (root) document->set_root(*root);
+  const Node* node = root ? document->node(*root) : nullptr;
+  return YamlNode(std::move(document), node);
+}
+
+YamlNode YamlNode::load_with_libyaml(const std::string& text, const std::string& display_name) {
+  std::shared_ptr<Document> document = new_document(text, display_name);
   const std::optional<uint32_t> root = Composer(text, *document).run();
   if (root) document->set_root(*root);
   const Node* node = root ? document->node(*root) : nullptr;
   return YamlNode(std::move(document), node);
+}
+
+std::optional<YamlNode> YamlNode::load_subset(const std::string& text,
+                                              const std::string& display_name) {
+  std::shared_ptr<Document> document = new_document(text, display_name);
+  const std::optional<uint32_t> root = read_subset(text, *document);
+  if (!root) return std::nullopt;
+  document->set_root(*root);
+  const Node* node = document->node(*root);
+  return YamlNode(std::move(document), node);
+}
+
+std::string YamlNode::dump_document() const {
+  std::string out;
+  for (const Node& n : document_->nodes) {
+    const char* kind = n.kind == Node::Kind::scalar     ? "scalar"
+                       : n.kind == Node::Kind::sequence ? "sequence"
+                                                        : "mapping";
+    out += std::string(kind) + " " + std::to_string(n.line) + ":" + std::to_string(n.column) +
+           " parent " + std::to_string(n.parent) + " up " + std::to_string(n.up);
+    if (n.kind == Node::Kind::scalar) {
+      out += n.plain ? " plain '" : " quoted '";
+      out.append(document_->scalar(&n)).append("'");
+    } else {
+      out += " links " + std::to_string(n.first) + " children";
+      const uint32_t size = n.kind == Node::Kind::mapping ? 2 * n.count : n.count;
+      for (uint32_t i = 0; i < size; ++i)
+        out += " " + std::to_string(document_->children(&n)[i]);
+    }
+    out += "\n";
+  }
+  if (node_ != nullptr) {
+    out += "root " + std::to_string(node_ - document_->nodes.data()) + "\n";
+  }
+  return out;
 }
 
 YamlNode YamlNode::from_json(const nlohmann::json& value, const std::string& display_name) {

@@ -1,5 +1,8 @@
 // libFuzzer target: YAML text read as a daemon configuration and, separately, as a rule file.
 //
+// First the two YAML readers are compared: where the subset reader takes the text, libyaml
+// must read the same document from it.
+//
 // The configuration goes through parse_daemon_config (no filesystem: relative paths resolve
 // against a directory that does not exist and the rule files are not read), then the pure steps
 // the daemon takes next: comparing it with itself for a reload and planning the EAL command
@@ -154,8 +157,22 @@ void fuzz_rule_file(const std::string& text) {
 
 }  // namespace
 
+// Where the subset reader reads the text, libyaml reads the same nodes at the same positions.
+void fuzz_readers(const std::string& text) {
+  const std::optional<udpsieve::YamlNode> subset =
+      udpsieve::YamlNode::load_subset(text, "fuzz.yaml");
+  if (!subset) return;
+  try {
+    check(subset->dump_document() ==
+          udpsieve::YamlNode::load_with_libyaml(text, "fuzz.yaml").dump_document());
+  } catch (const ConfigError&) {
+    check(false);  // libyaml refuses what the subset reader read
+  }
+}
+
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string text(reinterpret_cast<const char*>(data), size);
+  fuzz_readers(text);
   fuzz_daemon_config(text);
   fuzz_rule_file(text);
   return 0;

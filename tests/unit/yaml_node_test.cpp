@@ -10,8 +10,10 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <iostream>
 #include <limits>
 #include <optional>
+#include <random>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -622,6 +624,209 @@ TEST(YamlNodeTest, ReadsDocumentsAsLibyamlsLoaderDoes) {
   }
   EXPECT_GT(read, texts.size() / 3) << "most documents read";
   EXPECT_LT(read, texts.size()) << "some cuts fail";
+}
+
+// --- differential: the subset reader against libyaml's events ------------------------------
+
+/// Checks the subset reader on `text`: where it reads it, libyaml reads the same nodes at the
+/// same positions (and does not fail); returns whether it read it.
+bool subset_reads_as_libyaml(const std::string& text) {
+  const std::optional<YamlNode> subset = YamlNode::load_subset(text, "t.yaml");
+  if (!subset) return false;
+  std::string reference;
+  try {
+    reference = YamlNode::load_with_libyaml(text, "t.yaml").dump_document();
+  } catch (const ConfigError& e) {
+    ADD_FAILURE() << "the subset reader read what libyaml refuses (" << e.what() << "):\n" << text;
+    return true;
+  }
+  EXPECT_EQ(subset->dump_document(), reference) << text;
+  return true;
+}
+
+/// Rule files as operators and generators write them, and the nearest things outside the
+/// subset.
+TEST(YamlNodeTest, SubsetReaderReadsAsLibyamlDoes) {
+  const std::vector<std::string> read = {
+      "rules:\n  - id: a1\n    match: {src: 10.0.0.0/8, dst_port: 53}\n    action: drop\n",
+      "rules:\n- id: a1\n  match: {src: [10.0.0.0/8, 2001:db8::/32], dst_port: 53-60}\n"
+      "  action: {rate_limit: {pps: 100, burst: 200}}\nother: x\n",
+      "# comment\n\nrules:   # trailing\n  -   id: 'it''s'\n      match:\n        src: ::/0\n"
+      "        dst_port: [53, 123]   # ports\n      action: \"drop\"\n\n  - id: b\n"
+      "    action: {forward: lan}\n",
+      "a: b c  d\ne: ~\nf: {}\ng: []\nh: [[1, 2], {x: y}]\n'q k': \"v: w\"\ni: a:b\n",
+      "- a\n- b: 1\n  c: 2\n-\n  - x\n  - y\n- key:\n    - 1\n    - 2\n  other: 3\n",
+      "  indented: root\n  next: 1\n",
+      "x: -1\ny: (a)\nz: 1.5e3\nw: a,b\nv: [a b, c]\n",
+  };
+  const std::vector<std::string> declined = {
+      "a: &x 1\nb: *x\n",  // anchors and aliases
+      "a: !!str 1\n",      // tags
+      "a: |\n  text\n",    // block scalars
+      "a: b\n  c\n",       // a scalar over two lines
+      "a:\nb: 1\n",        // an empty value
+      "a: {b: 1,\n  c: 2}\n",
+      "a: \"esc\\n\"\n",
+      "a: b\r\n",
+      "a:\tb\n",
+      "a: caf\xc3\xa9\n",
+      "---\na: 1\n",
+      "a: 1\n...\n",
+      "%YAML 1.1\n---\na: 1\n",
+      "? a\n: b\n",
+      "[a, b]\n",
+      "a\n",
+      "",
+      "# only a comment\n",
+      "a: [x, y,]\n",
+      "a: {x}\n",
+      "a: [x: 1]\n",
+      "a: {src: ::/0}\n",
+      "a: b#c\n",
+      "a : b\n",
+      "- - x\n",
+      "a: b: c\n",
+      "a: 'x' y\n",
+      "a: [fe80::]\n",
+  };
+  std::size_t subset_read = 0;
+  for (const std::string& text : read) {
+    EXPECT_TRUE(subset_reads_as_libyaml(text)) << "not read:\n" << text;
+  }
+  for (const std::string& text : declined) {
+    EXPECT_FALSE(YamlNode::load_subset(text, "t.yaml").has_value()) << "read:\n" << text;
+  }
+  // Every YAML file of the tree, whole and cut, and the documents of every node style.
+  std::size_t files_read = 0;
+  for (const std::string& text : every_kind_of_document()) {
+    if (subset_reads_as_libyaml(text)) ++subset_read;
+  }
+  EXPECT_GT(subset_read, 100U) << "most of the tree's files and their cuts are in the subset";
+  // The repository's example rules in full.
+  for (const char* file : {"/config/rules.d/10-examples.yaml", "/config/demo/rules.yaml"}) {
+    const std::string text = YamlNode::read_file(std::string(UDPSIEVE_SOURCE_DIR) + file);
+    if (subset_reads_as_libyaml(text)) ++files_read;
+  }
+  EXPECT_EQ(files_read, 2U);
+}
+
+/// A random document of the subset's shapes, from a few lines of random pieces: keys, list
+/// entries, flow brackets, quotes, comments, indentation, and a few characters outside it.
+std::string random_document(std::mt19937& rng) {
+  static const std::vector<std::string> pieces = {
+      "- ",    "-",           "a: ",  "b:", "key: ", "id: r1", "src: ", "10.0.0.0/8",
+      "::/0",  "2001:db8::1", ": ",   ":",  "{",     "}",      "[",     "]",
+      ", ",    ",",           " ",    "  ", "#c",    " # c",   "'q'",   "'it''s'",
+      "\"d\"", "\"\"",        "x y",  "~",  "-5",    "a:b",    "(p)",   "&a ",
+      "*a",    "|",           "?",    "!",  "...",   "---",    "\t",    "\\",
+      "x",     "53-60",       "drop", "@",  ".5",    "a#b",    "'",     "\"",
+  };
+  std::uniform_int_distribution<std::size_t> piece(0, pieces.size() - 1);
+  std::uniform_int_distribution<int> count(0, 6);
+  std::uniform_int_distribution<int> lines(1, 8);
+  std::uniform_int_distribution<std::size_t> indent(0, 6);
+  std::string text;
+  const int n = lines(rng);
+  for (int l = 0; l < n; ++l) {
+    text.append(indent(rng), ' ');
+    // Mostly an entry or a key first, then whatever comes.
+    const int k = count(rng);
+    if (k % 3 == 0) text += "- ";
+    if (k % 2 == 0) text += std::string(1, static_cast<char>('a' + k)) + ": ";
+    for (int i = 0; i < k / 2; ++i)
+      text += pieces[piece(rng)];
+    text += "\n";
+  }
+  return text;
+}
+
+/// A random rule-file-like document in the subset, with one byte changed, added or removed
+/// now and then.
+std::string random_rule_file(std::mt19937& rng) {
+  std::uniform_int_distribution<int> pick(0, 9);
+  const auto scalar = [&]() -> std::string {
+    switch (pick(rng)) {
+      case 0:
+        return "10." + std::to_string(pick(rng)) + ".0.0/16";
+      case 1:
+        return "2001:db8:" + std::to_string(pick(rng)) + "::/48";
+      case 2:
+        return "'q" + std::to_string(pick(rng)) + "''s'";
+      case 3:
+        return "\"d " + std::to_string(pick(rng)) + "\"";
+      case 4:
+        return "a b";
+      case 5:
+        return "~";
+      default:
+        return std::to_string(pick(rng) * 7);
+    }
+  };
+  const auto flow = [&](int depth, const auto& self) -> std::string {
+    if (depth > 2 || pick(rng) < 5) return scalar();
+    const bool map = pick(rng) < 5;
+    std::string out = map ? "{" : "[";
+    const int n = pick(rng) % 4;
+    for (int i = 0; i < n; ++i) {
+      if (i > 0) out += pick(rng) < 8 ? ", " : ",";
+      if (map) out += "k" + std::to_string(i) + ": ";
+      out += self(depth + 1, self);
+    }
+    return out + (map ? "}" : "]");
+  };
+  std::string text = pick(rng) < 5 ? "rules:\n" : "# rules\nrules:  # list\n";
+  const std::string indent = pick(rng) < 5 ? "" : "  ";
+  const int rules = 1 + pick(rng);
+  for (int r = 0; r < rules; ++r) {
+    text += indent + "- id: r" + std::to_string(r) + "\n";
+    text += indent + "  match: " + flow(0, flow) + "\n";
+    if (pick(rng) < 3) {
+      text += indent + "  list:\n";
+      for (int i = 0; i < 1 + pick(rng) % 3; ++i)
+        text += indent + "    - " + scalar() + "\n";
+    }
+    if (pick(rng) < 2) text += "\n" + indent + "  # note\n";
+    text += indent + "  action: " + flow(0, flow) + "\n";
+  }
+  if (pick(rng) < 5) {
+    std::uniform_int_distribution<std::size_t> at(0, text.size() - 1);
+    const std::string bytes = " -:#{}[],'\"\n\tx&*";
+    const char c = bytes[static_cast<std::size_t>(pick(rng)) % bytes.size()];
+    const std::size_t where = at(rng);
+    switch (pick(rng) % 3) {
+      case 0:
+        text[where] = c;
+        break;
+      case 1:
+        text.insert(where, 1, c);
+        break;
+      default:
+        text.erase(where, 1);
+        break;
+    }
+  }
+  return text;
+}
+
+/// The subset reader and libyaml agree on random documents: where the subset reader reads
+/// one, libyaml reads the same nodes at the same positions.
+TEST(YamlNodeTest, SubsetReaderAgreesWithLibyamlOnRandomDocuments) {
+  std::mt19937 rng(20261207);
+  std::size_t soup_read = 0;
+  std::size_t rules_read = 0;
+  constexpr int kRounds = 10'000;
+  for (int i = 0; i < kRounds; ++i) {
+    if (subset_reads_as_libyaml(random_document(rng))) ++soup_read;
+    if (subset_reads_as_libyaml(random_rule_file(rng))) ++rules_read;
+    if (HasFailure()) break;
+  }
+  std::cout << "read: " << soup_read << " of the random pieces, " << rules_read
+            << " of the rule files\n";
+  // Enough of each kind is read for the comparison to mean something, and not all.
+  EXPECT_GT(soup_read, kRounds / 50U);
+  EXPECT_LT(soup_read, kRounds / 2U);
+  EXPECT_GT(rules_read, kRounds / 2U);
+  EXPECT_LT(rules_read, static_cast<std::size_t>(kRounds));
 }
 
 /// Walks `node` `depth` levels down (aliases can make a document endless), checking that every

@@ -6,11 +6,13 @@
 /// `FILE:LINE:COL: key.path: what is wrong`. The path is spelled out only when asked for:
 /// every node records the link it was first attached by, and a node reached along those
 /// links (anything not reached through an alias) finds its path by walking them back, so
-/// reading a 100,000-rule file builds no path strings. Documents are parsed with libyaml's event
-/// parser, which reads a 10,000-rule file about six times faster than yaml-cpp
-/// (docs/performance.md), into nodes of our own: one array of nodes, one of child links and one of
-/// scalar text per document, instead of libyaml's document tree (a string and an allocation per
-/// node, which took a third of a large rule file's load to build and free).
+/// reading a 100,000-rule file builds no path strings. A document is kept in arrays of our
+/// own: one of nodes, one of child links and one of scalar text. They are filled by a reader of
+/// the subset of YAML rule files are written in (block mappings and lists, one-line flow
+/// collections and scalars, comments; src/common/yaml_subset.cpp), about five times faster than
+/// libyaml, or, for anything outside that subset, from libyaml's events (itself about six times
+/// faster than yaml-cpp; docs/performance.md). Both fill the arrays alike, node for node and
+/// position for position: the tests and the config fuzz target compare them.
 
 #include <array>
 #include <cstddef>
@@ -39,6 +41,15 @@ class YamlNode {
   /// Parses YAML text; `display_name` stands in for the file name in errors.
   [[nodiscard]] static YamlNode load_string(const std::string& text,
                                             const std::string& display_name);
+  /// load_string by libyaml alone, and by the subset reader alone (nullopt where the text is
+  /// outside the subset): for tests comparing the two.
+  [[nodiscard]] static YamlNode load_with_libyaml(const std::string& text,
+                                                  const std::string& display_name);
+  [[nodiscard]] static std::optional<YamlNode> load_subset(const std::string& text,
+                                                           const std::string& display_name);
+  /// Every node of this node's document, with its kind, style, position, text, children and
+  /// the link it was first attached by, one per line: for tests comparing the two readers.
+  [[nodiscard]] std::string dump_document() const;
   /// A document mirroring `value`, so JSON (runtime rules) is checked by the same readers as a
   /// file and errors name the key path. Strings become quoted scalars ("null" stays a string),
   /// numbers, booleans and null plain ones. Positions are unknown: every location() is
@@ -123,7 +134,14 @@ class YamlNode {
   struct Document;
   struct Node;
   class Composer;
+  class SubsetReader;
   class JsonBuilder;
+  /// Reads `text` into `doc` if it is in the subset of YAML the subset reader takes (the
+  /// root's index); nullopt, leaving `doc` empty, otherwise.
+  [[nodiscard]] static std::optional<uint32_t> read_subset(const std::string& text, Document& doc);
+  /// A new document for `text`, its arrays sized from it.
+  [[nodiscard]] static std::shared_ptr<Document> new_document(const std::string& text,
+                                                              const std::string& display_name);
   YamlNode(std::shared_ptr<const Document> document, const Node* node);
   /// The child held in this mapping's or list's link `link`.
   [[nodiscard]] YamlNode child(uint32_t link) const;
