@@ -1,7 +1,9 @@
 // The daemon configuration: YAML into a validated DaemonConfig, plus the rule files it names.
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <glob.h>
 #include <grp.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -9,6 +11,7 @@
 #include <cstring>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <new>
 #include <set>
 #include <span>
@@ -602,29 +605,63 @@ std::vector<std::string> assign_set_slots(const std::vector<SetConfig>& sets,
 
 namespace {
 
+/// Whether the file at `path` holds exactly `bytes`: read a piece at a time and compared, so an
+/// unchanged rule file costs no copy of its own (the fresh pages of a copy of a few MB took
+/// most of a reload's load when nothing changed). False on any error: the caller reads the
+/// file itself and reports it.
+bool file_holds(const std::string& path, std::string_view bytes) {
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  constexpr std::size_t kPiece = 64 * 1024;
+  auto piece = std::make_unique_for_overwrite<char[]>(kPiece);
+  std::size_t offset = 0;
+  bool same = true;
+  for (;;) {
+    const ssize_t n = read(fd, piece.get(), kPiece);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      same = n == 0 && offset == bytes.size();
+      break;
+    }
+    const auto got = static_cast<std::size_t>(n);
+    if (got > bytes.size() - offset || std::memcmp(piece.get(), bytes.data() + offset, got) != 0) {
+      same = false;
+      break;
+    }
+    offset += got;
+  }
+  close(fd);
+  return same;
+}
+
 /// The rule files into `loaded` (rules, steering, dynamic_at, parsed_files), each from `memo`
-/// where it holds the file's bytes.
+/// where it holds the file's bytes (its rules only where the ports and set slots, which
+/// parsing resolves, are the same too).
 void collect_rules(LoadedConfig& loaded, const RuleFiles& files, const RuleFileMemo* memo) {
   rules::RuleCollector collector(loaded.config.port_names(), loaded.set_slots);
-  if (memo != nullptr &&
-      (memo->rules == nullptr || memo->port_names != loaded.config.port_names() ||
-       memo->set_slots != loaded.set_slots)) {
-    memo = nullptr;
-  }
+  const bool rules_reusable = memo != nullptr && memo->rules != nullptr &&
+                              memo->port_names == loaded.config.port_names() &&
+                              memo->set_slots == loaded.set_slots;
   loaded.parsed_files.clear();
   loaded.files_reused = 0;
   for (std::size_t i = 0; i < files.files.size(); ++i) {
     if (i == files.files_before_dynamic) loaded.dynamic_at = collector.rules().size();
-    ParsedRuleFile file{files.files[i], YamlNode::read_file(files.files[i]), nullptr,
-                        collector.steering().size(), 0};
+    ParsedRuleFile file{files.files[i], nullptr, nullptr, collector.steering().size(), 0};
     const ParsedRuleFile* same = nullptr;
     if (memo != nullptr) {
       for (const ParsedRuleFile& known : memo->files) {
-        if (known.path == file.path && known.text == file.text) same = &known;
+        if (known.path == file.path && file_holds(file.path, *known.text)) {
+          same = &known;
+          file.text = known.text;
+          break;
+        }
       }
     }
+    if (same == nullptr) {
+      file.text = std::make_shared<const std::string>(YamlNode::read_file(file.path));
+    }
     bool reused = false;
-    if (same != nullptr) {
+    if (same != nullptr && rules_reusable) {
       reused = collector.add_parsed(
           same->rules, std::span(memo->steering).subspan(same->first_steering, same->steering),
           memo->rules);
@@ -633,7 +670,7 @@ void collect_rules(LoadedConfig& loaded, const RuleFiles& files, const RuleFileM
       ++loaded.files_reused;
       file.rules = same->rules;
     } else {
-      file.rules = collector.add_document(YamlNode::load_string(file.text, file.path));
+      file.rules = collector.add_document(YamlNode::load_string(*file.text, file.path));
     }
     file.steering = collector.steering().size() - file.first_steering;
     loaded.parsed_files.push_back(std::move(file));

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "support/temp_dir.hpp"
+#include "udpsieve/common/yaml_node.hpp"
 #include "udpsieve/config/config.hpp"
 #include "udpsieve/rules/rule_json.hpp"
 
@@ -56,13 +57,19 @@ class RuleFileMemoTest : public ::testing::Test {
     EXPECT_EQ(summary(loaded), summary(fresh));
     // A reused file's rules are the memo's own block (shared, not copied); a file parsed again
     // has a block of its own.
+    // An unchanged file's bytes are the memo's too (compared with the file, not read again).
     std::size_t shared = 0;
     std::size_t unchanged = 0;
     for (const auto& file : loaded.parsed_files) {
-      if (file.rules == nullptr || memo_ == nullptr) continue;
+      const std::string on_disk = udpsieve::YamlNode::read_file(file.path);
+      EXPECT_EQ(*file.text, on_disk) << file.path;
+      if (memo_ == nullptr) continue;
       for (const auto& old : memo_->files) {
+        const bool same_bytes = old.path == file.path && *old.text == on_disk;
+        EXPECT_EQ(old.text == file.text, same_bytes) << file.path;
+        if (file.rules == nullptr) continue;
         shared += old.rules == file.rules ? 1U : 0U;
-        unchanged += old.path == file.path && old.text == file.text ? 1U : 0U;
+        unchanged += same_bytes ? 1U : 0U;
       }
     }
     EXPECT_EQ(shared, loaded.files_reused == 0 ? 0 : unchanged);
@@ -106,6 +113,12 @@ TEST_F(RuleFileMemoTest, OnlyChangedFilesAreParsedAndTheResultIsTheSame) {
   // A new file, and the order of the list changed.
   (void)dir_.write("rules.d/15.yaml", "rules:\n  - id: n1\n    action: drop\n");
   write_config("  rules: [rules.d/*.yaml, dynamic, a.yaml]\n");
+  EXPECT_EQ(load_and_compare(), 3U);
+  // A file that grows at its end, then shrinks back: its bytes up to there are the memo's.
+  const std::string c2 = "rules:\n  - id: c2\n    action: forward\n";
+  (void)dir_.write("rules.d/20.yaml", c2 + "# more\n");
+  EXPECT_EQ(load_and_compare(), 3U);
+  (void)dir_.write("rules.d/20.yaml", c2);
   EXPECT_EQ(load_and_compare(), 3U);
   // A file gone, an empty one.
   std::filesystem::remove(dir_.file("rules.d/15.yaml"));

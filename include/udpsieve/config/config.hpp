@@ -182,11 +182,12 @@ struct RuleFiles {
 /// Expands `pipeline.rules`. A plain path that does not exist throws ConfigError at its entry.
 [[nodiscard]] RuleFiles resolve_rule_files(const DaemonConfig& config);
 
-/// One rule file as a load read it: its bytes, its rules (shared with the load's list), and
-/// where its steering entries stand in the load's list.
+/// One rule file as a load read it: its bytes (shared with the memo it was found unchanged
+/// in), its rules (shared with the load's list), and where its steering entries stand in the
+/// load's list.
 struct ParsedRuleFile {
   std::string path;
-  std::string text;
+  std::shared_ptr<const std::string> text;
   rules::RuleList::Block rules;  ///< null when the file has none
   std::size_t first_steering = 0;
   std::size_t steering = 0;
