@@ -10,6 +10,7 @@
 #include <new>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "udpsieve/common/config_error.hpp"
@@ -108,8 +109,13 @@ struct YamlNode::Document {
 
   /// Where `n` starts, or {file, 0, 0} when positions are unknown.
   SourceLocation where(const Node* n) const {
-    if (n == nullptr || !positions_known) return SourceLocation{file, 0, 0};
-    return SourceLocation{file, static_cast<int>(n->line) + 1, static_cast<int>(n->column) + 1};
+    const auto [line, column] = position(n);
+    return SourceLocation{file, line, column};
+  }
+  /// where()'s 1-based line and column, or 0, 0.
+  std::pair<int, int> position(const Node* n) const noexcept {
+    if (n == nullptr || !positions_known) return {0, 0};
+    return {static_cast<int>(n->line) + 1, static_cast<int>(n->column) + 1};
   }
 };
 

@@ -451,6 +451,10 @@ SourceLocation YamlNode::location() const {
   return document_->where(node_);
 }
 
+std::pair<int, int> YamlNode::position() const noexcept {
+  return document_->position(node_);
+}
+
 void YamlNode::fail(const std::string& message) const {
   throw ConfigError(location(), path(), message);
 }

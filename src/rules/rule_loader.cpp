@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <memory>
 #include <string_view>
 #include <utility>
 
@@ -316,7 +317,7 @@ bool RuleCollector::add_parsed(const RuleList::Block& block, std::span<const Ste
     return false;
   }
   for (const SteeringRule& rule : steering)
-    ids_.emplace(rule.id, IdOrigin{{}, {}, true});
+    ids_.emplace(rule.id, IdOrigin{nullptr, 0, 0, {}, true});
   if (block != nullptr && !block->empty()) reused_.emplace_back(block, std::move(earlier));
   rules_.append(block);
   steering_.insert(steering_.end(), steering.begin(), steering.end());
@@ -333,16 +334,15 @@ RuleList::Block RuleCollector::add_document(const YamlNode& root) {
   // Parse the whole file before touching the collector, so a bad file adds nothing.
   IdMap ids;
   std::vector<Rule> parsed;
+  const auto file = std::make_shared<const std::string>(root.file());
   if (const std::optional<YamlNode> list = root.get("rules")) {
-    parsed = parse_rules(*list, ids_, ids);
+    parsed = parse_rules(*list, file, ids_, ids);
   }
   std::vector<SteeringRule> steering;
   if (const std::optional<YamlNode> list = root.get("steering")) {
     for (const YamlNode& entry : list->items()) {
       SteeringRule rule = parse_steering(entry);
-      const YamlNode id_node = entry.require("id");
-      check_unique(rule.id, id_node, ids_, ids);
-      ids.emplace(rule.id, origin_of(id_node));
+      record_id(rule.id, entry.require("id"), file, ids_, ids);
       steering.push_back(std::move(rule));
     }
   }
@@ -374,40 +374,47 @@ SteeringRule RuleCollector::parse_steering(const YamlNode& node) const {
 
 std::vector<Rule> RuleCollector::parse_list(const YamlNode& list) const {
   IdMap ids;
-  return parse_rules(list, IdMap{}, ids);
+  return parse_rules(list, std::make_shared<const std::string>(list.file()), IdMap{}, ids);
 }
 
-RuleCollector::IdOrigin RuleCollector::origin_of(const YamlNode& id_node) {
-  IdOrigin origin{id_node.location(), {}};
-  if (origin.where.line == 0) origin.path = id_node.path();  // only where positions are unknown
+RuleCollector::IdOrigin RuleCollector::origin_of(const std::shared_ptr<const std::string>& file,
+                                                 const YamlNode& id_node) {
+  const auto [line, column] = id_node.position();
+  IdOrigin origin{file, line, column, {}, false};
+  if (origin.line == 0) origin.path = id_node.path();  // only where positions are unknown
   return origin;
 }
 
-void RuleCollector::check_unique(const std::string& id, const YamlNode& id_node,
-                                 const IdMap& earlier, const IdMap& ids) {
+void RuleCollector::record_id(const std::string& id, const YamlNode& id_node,
+                              const std::shared_ptr<const std::string>& file, const IdMap& earlier,
+                              IdMap& ids) {
   // Earlier files first, then earlier rules of this list.
   const IdOrigin* first = nullptr;
-  if (const auto it = earlier.find(id); it != earlier.end()) first = &it->second;
-  if (const auto it = ids.find(id); first == nullptr && it != ids.end()) first = &it->second;
+  if (const auto it = earlier.find(id); it != earlier.end()) {
+    first = &it->second;
+  } else if (const auto [at, added] = ids.try_emplace(id, origin_of(file, id_node)); !added) {
+    first = &at->second;
+  }
   if (first == nullptr) return;
   if (first->parsed_earlier) throw ParsedIdConflict{};
   // Runtime rules (JSON) have no positions, so the earlier one is named by its key path.
-  const std::string origin = first->where.line > 0 ? "first defined at " + first->where.to_string()
-                                                   : "also given at " + first->path;
+  const std::string origin =
+      first->line > 0 ? "first defined at " +
+                            SourceLocation{*first->file, first->line, first->column}.to_string()
+                      : "also given at " + first->path;
   id_node.fail("duplicate rule id \"" + id + "\" (" + origin + ")");
 }
 
-std::vector<Rule> RuleCollector::parse_rules(const YamlNode& list, const IdMap& earlier,
-                                             IdMap& ids) const {
+std::vector<Rule> RuleCollector::parse_rules(const YamlNode& list,
+                                             const std::shared_ptr<const std::string>& file,
+                                             const IdMap& earlier, IdMap& ids) const {
   const std::vector<YamlNode> entries = list.items();
   std::vector<Rule> parsed;
   parsed.reserve(entries.size());  // a Rule is large: moving 100,000 of them on growth shows
   ids.reserve(ids.size() + entries.size());
   for (const YamlNode& entry : entries) {
     Rule rule = parse_rule(entry);
-    const YamlNode id_node = entry.require("id");
-    check_unique(rule.id, id_node, earlier, ids);
-    ids.emplace(rule.id, origin_of(id_node));
+    record_id(rule.id, entry.require("id"), file, earlier, ids);
     parsed.push_back(std::move(rule));
   }
   return parsed;

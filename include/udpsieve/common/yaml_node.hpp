@@ -68,6 +68,8 @@ class YamlNode {
   [[nodiscard]] std::string path() const;
   [[nodiscard]] const std::string& file() const noexcept;
   [[nodiscard]] SourceLocation location() const;
+  /// location()'s line and column alone (0, 0 when unknown), without a copy of the file name.
+  [[nodiscard]] std::pair<int, int> position() const noexcept;
 
   /// Throws ConfigError at this node: `file:line:col: path: message`.
   [[noreturn]] void fail(const std::string& message) const;

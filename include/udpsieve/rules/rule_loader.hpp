@@ -72,11 +72,14 @@ class RuleCollector {
   [[nodiscard]] Rule parse_one(const YamlNode& node) const { return parse_rule(node); }
 
  private:
-  /// Where an id was given: the position for messages when known, else its key path.
+  /// Where an id was given: the position for messages when known, else its key path. The file
+  /// name is shared by all of a document's ids (a copy each cost an allocation a rule).
   struct IdOrigin {
-    SourceLocation where;
+    std::shared_ptr<const std::string> file;  ///< null when it came in through add_parsed
+    int line = 0;                             ///< 0 when the position is unknown
+    int column = 0;
     std::string path;
-    bool parsed_earlier = false;  ///< came in through add_parsed: `where` is unknown
+    bool parsed_earlier = false;  ///< came in through add_parsed: the position is unknown
   };
   /// Hashes ids given as any string type, so a string_view finds a std::string key.
   struct IdHash {
@@ -88,13 +91,19 @@ class RuleCollector {
   /// Hashed: 100,000 ids in an ordered map cost a tenth of a rule file's parse.
   using IdMap = std::unordered_map<std::string, IdOrigin, IdHash, std::equal_to<>>;
 
-  /// Where `id_node` is; its key path only when its position is unknown (JSON).
-  static IdOrigin origin_of(const YamlNode& id_node);
-  /// Fails at `id_node` when `id` is in `earlier` or `ids`, naming where it was first given.
-  static void check_unique(const std::string& id, const YamlNode& id_node, const IdMap& earlier,
-                           const IdMap& ids);
-  /// parse_list that also refuses the ids in `earlier` and records the list's ids in `ids`.
-  std::vector<Rule> parse_rules(const YamlNode& list, const IdMap& earlier, IdMap& ids) const;
+  /// Where `id_node` is (in `file`); its key path only when its position is unknown (JSON).
+  static IdOrigin origin_of(const std::shared_ptr<const std::string>& file,
+                            const YamlNode& id_node);
+  /// Records `id`, given at `id_node` of `file`, in `ids`; fails at `id_node` when it is in
+  /// `earlier` or `ids` already, naming where it was first given.
+  static void record_id(const std::string& id, const YamlNode& id_node,
+                        const std::shared_ptr<const std::string>& file, const IdMap& earlier,
+                        IdMap& ids);
+  /// parse_list that also refuses the ids in `earlier` and records the list's ids (given in
+  /// `file`) in `ids`.
+  std::vector<Rule> parse_rules(const YamlNode& list,
+                                const std::shared_ptr<const std::string>& file,
+                                const IdMap& earlier, IdMap& ids) const;
   Rule parse_rule(const YamlNode& node) const;
   SteeringRule parse_steering(const YamlNode& node) const;
   Match parse_match(const YamlNode& node) const;
