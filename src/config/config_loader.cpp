@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <glob.h>
 #include <grp.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -607,11 +608,17 @@ namespace {
 
 /// Whether the file at `path` holds exactly `bytes`: read a piece at a time and compared, so an
 /// unchanged rule file costs no copy of its own (the fresh pages of a copy of a few MB took
-/// most of a reload's load when nothing changed). False on any error: the caller reads the
-/// file itself and reports it.
+/// most of a reload's load when nothing changed). A regular file of another size is not read.
+/// False on any error: the caller reads the file itself and reports it.
 bool file_holds(const std::string& path, std::string_view bytes) {
   const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return false;
+  struct stat status {};
+  if (fstat(fd, &status) == 0 && S_ISREG(status.st_mode) &&
+      static_cast<std::size_t>(status.st_size) != bytes.size()) {
+    close(fd);
+    return false;
+  }
   constexpr std::size_t kPiece = 64 * 1024;
   auto piece = std::make_unique_for_overwrite<char[]>(kPiece);
   std::size_t offset = 0;
