@@ -351,6 +351,10 @@ YamlNode YamlNode::load_string(const std::string& text, const std::string& displ
   // libyaml; libyaml reads what it declines (docs/performance.md).
   std::optional<uint32_t> root = read_subset(text, *document);
   if (!root) root = Composer(text, *document).run();
+  return rooted(std::move(document), root);
+}
+
+YamlNode YamlNode::rooted(std::shared_ptr<Document> document, std::optional<uint32_t> root) {
   if (root) document->set_root(*root);
   const Node* node = root ? document->node(*root) : nullptr;
   return YamlNode(std::move(document), node);
@@ -359,9 +363,7 @@ YamlNode YamlNode::load_string(const std::string& text, const std::string& displ
 YamlNode YamlNode::load_with_libyaml(const std::string& text, const std::string& display_name) {
   std::shared_ptr<Document> document = new_document(text, display_name);
   const std::optional<uint32_t> root = Composer(text, *document).run();
-  if (root) document->set_root(*root);
-  const Node* node = root ? document->node(*root) : nullptr;
-  return YamlNode(std::move(document), node);
+  return rooted(std::move(document), root);
 }
 
 std::optional<YamlNode> YamlNode::load_subset(const std::string& text,
@@ -369,9 +371,7 @@ std::optional<YamlNode> YamlNode::load_subset(const std::string& text,
   std::shared_ptr<Document> document = new_document(text, display_name);
   const std::optional<uint32_t> root = read_subset(text, *document);
   if (!root) return std::nullopt;
-  document->set_root(*root);
-  const Node* node = document->node(*root);
-  return YamlNode(std::move(document), node);
+  return rooted(std::move(document), root);
 }
 
 std::string YamlNode::dump_document() const {

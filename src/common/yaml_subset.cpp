@@ -192,7 +192,7 @@ class YamlNode::SubsetReader {
       if (!at_end() && column_ == indent && at_entry()) return block_sequence(indent);
       throw Outside{};  // an empty value
     }
-    const uint32_t value = inline_value();
+    const uint32_t value = value_on_line(false);
     finish_line();
     return value;
   }
@@ -227,7 +227,7 @@ class YamlNode::SubsetReader {
       } else if (at_entry()) {
         throw Outside{};  // "- - x"
       } else if (peek() == '{' || peek() == '[') {
-        pending_.push_back(inline_value());
+        pending_.push_back(value_on_line(false));
         finish_line();
       } else {
         const uint32_t item_column = column();
@@ -247,16 +247,10 @@ class YamlNode::SubsetReader {
     return index;
   }
 
-  /// A value on the rest of this line: a flow collection or a scalar.
-  uint32_t inline_value() {
+  /// A value on this line: a flow collection or a scalar (inside a flow collection: `flow`).
+  uint32_t value_on_line(bool flow) {
     if (peek() == '{' || peek() == '[') return flow_collection();
-    return add_scalar(scan_scalar(false));
-  }
-
-  /// A flow value: a flow collection or a scalar.
-  uint32_t flow_value() {
-    if (peek() == '{' || peek() == '[') return flow_collection();
-    return add_scalar(scan_scalar(true));
+    return add_scalar(scan_scalar(flow));
   }
 
   /// `{key: value, ...}` or `[item, ...]`, all on this line.
@@ -280,7 +274,7 @@ class YamlNode::SubsetReader {
           pos_ += 2;
           skip_spaces();
         }
-        pending_.push_back(flow_value());
+        pending_.push_back(value_on_line(true));
         skip_spaces();
         if (peek() == closer) {
           ++pos_;

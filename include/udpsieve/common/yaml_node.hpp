@@ -141,6 +141,9 @@ class YamlNode {
   /// Reads `text` into `doc` if it is in the subset of YAML the subset reader takes (the
   /// root's index); nullopt, leaving `doc` empty, otherwise.
   [[nodiscard]] static std::optional<uint32_t> read_subset(const std::string& text, Document& doc);
+  /// The node `root` of `document` (made its root), or an absent node for an empty stream.
+  [[nodiscard]] static YamlNode rooted(std::shared_ptr<Document> document,
+                                       std::optional<uint32_t> root);
   /// A new document for `text`, its arrays sized from it.
   [[nodiscard]] static std::shared_ptr<Document> new_document(const std::string& text,
                                                               const std::string& display_name);
