@@ -346,9 +346,11 @@ void ControlLoop::retire(const dataplane::Table& retired, const dataplane::Table
   if (&retired.file() != &successor.file()) {
     books_[0].on_retire(retired.file());
     retired_rules_ += retired.file().rule_count();
+    last_retired_ = std::chrono::steady_clock::now();
   }
   if (&retired.runtime() != &successor.runtime()) {
     retired_rules_ += retired.runtime().rule_count();
+    last_retired_ = std::chrono::steady_clock::now();
     books_[1].on_retire(retired.runtime(),
                         [this](const std::string& id, const dataplane::RuleCounter& total) {
                           parts_.runtime.on_gone(id, total.packets, total.bytes);
@@ -424,8 +426,9 @@ std::optional<std::string> ControlLoop::apply_reload(CompileOutcome& outcome) {
       "ms, compile {:.1f} ms ({}), swap {} us, total {:.1f} ms",
       outcome.rules, outcome.files.size(), outcome.files_unchanged, generation,
       milliseconds(outcome.load_time), milliseconds(outcome.compile_time),
-      classifier_summary(outcome.classifier), reloads_.swap_time.count(),
-      milliseconds(reloads_.total_time));
+      outcome.rules_rebuilt ? classifier_summary(outcome.classifier)
+                            : "nothing changed: the running rules kept",
+      reloads_.swap_time.count(), milliseconds(reloads_.total_time));
   return std::nullopt;
 }
 
@@ -459,6 +462,7 @@ void ControlLoop::finish_job(JobRequest request, CompileOutcome outcome) {
     }
     if (outcome.ok) {
       reply["files_unchanged"] = outcome.files_unchanged;
+      reply["rules_rebuilt"] = outcome.rules_rebuilt;
       reply["generation"] = parts_.tables.current()->generation();
       reply["swap_us"] = reloads_.swap_time.count();
       reply["total_ms"] = milliseconds(reloads_.total_time);
@@ -521,7 +525,7 @@ bool ControlLoop::run() {
     }
     (void)parts_.tables.reclaim(retire);
     reap();
-    give_back_memory();
+    give_back_memory(std::chrono::steady_clock::now());
     if (auto done = parts_.jobs.take()) finish_job(std::move(done->first), std::move(done->second));
     parts_.runtime.poll(parts_.server);
     parts_.sets.tick(WallClock::now(), parts_.server);
@@ -572,12 +576,14 @@ uint64_t resident_bytes() {
 
 }  // namespace
 
-void ControlLoop::give_back_memory() {
+void ControlLoop::give_back_memory(std::chrono::steady_clock::time_point now) {
   // The allocator keeps freed memory for the next compile (keep_build_memory, heap.hpp):
   // right for everyday rule sets, but after a large one is replaced hundreds of MB would stay
   // with the process. Once parts totalling many rules are freed, give the heap's free pages
   // back to the kernel, keeping a bounded pad for the next reload where the allocator can.
-  if (retired_rules_ < kTrimAfterRules) return;
+  // Not while reloads follow each other: each would fault in (and the kernel zero) the pages
+  // the one before gave back, a third of a reload that changes one file of many.
+  if (retired_rules_ < kTrimAfterRules || now - last_retired_ < kTrimQuiet) return;
   const std::size_t freed_rules = retired_rules_;
   retired_rules_ = 0;
   const uint64_t before = resident_bytes();

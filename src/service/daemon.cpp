@@ -286,6 +286,7 @@ int serve(const Options& options, config::LoadedConfig& loaded, control::SocketS
     // The first reload reads unchanged rule files from these rules, not parsing them again.
     env.rule_files->memo = config::memo_of(loaded, file->rules_ptr());
     env.rule_files->facts = file->facts();
+    env.rule_files->part = file;
     const auto runtime_part_of = [&](std::vector<rules::Rule> list) {
       return make_part(std::make_shared<const rules::RuleSet>(
                            std::move(list), rules::Verdict::forward, rules::Verdict::forward),

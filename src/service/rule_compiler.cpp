@@ -52,10 +52,14 @@ control::CompileOutcome reload(const control::JobRequest& request, const Compile
   const auto start = Clock::now();
   std::shared_ptr<const config::RuleFileMemo> memo;
   std::shared_ptr<const dataplane::RuleFacts> facts;
+  // The part built with `facts`: looked at only once the files are read, so a stop during
+  // the load never leaves this thread holding the running part.
+  std::weak_ptr<const dataplane::RulePart> built_last;
   {
     const std::lock_guard<std::mutex> hold(env.rule_files->lock);
     memo = env.rule_files->memo;
     facts = env.rule_files->facts;
+    built_last = env.rule_files->part;
   }
   config::LoadedConfig loaded =
       config::load_config_and_rules(env.options.config_path, request.set_slots, memo.get());
@@ -78,8 +82,22 @@ control::CompileOutcome reload(const control::JobRequest& request, const Compile
   outcome.rules = loaded.rules.size();
   outcome.files_unchanged = loaded.files_reused;
   // The part holds the rules; the configuration the control loop keeps needs no second copy.
-  outcome.part = make_file_part(std::exchange(loaded.rules, {}), loaded.config, env, request.serial,
-                                &request, std::move(facts));
+  rules::RuleList rules = std::exchange(loaded.rules, {});
+  // Every file unchanged and the same defaults: the part is what a build would make again
+  // (the rest it depends on needs a restart to change), so the one built last is kept, with
+  // its counters and rate-limit buckets as they run.
+  std::shared_ptr<const dataplane::RulePart> built = built_last.lock();
+  const rules::RuleSet* last = built != nullptr ? &built->rules() : nullptr;
+  if (last != nullptr && last->rules().same_rules(rules) &&
+      last->default_action() == loaded.config.pipeline.default_action &&
+      last->non_udp() == loaded.config.pipeline.non_udp) {
+    outcome.part = std::move(built);
+    outcome.rules_rebuilt = false;
+  } else {
+    built.reset();
+    outcome.part = make_file_part(std::move(rules), loaded.config, env, request.serial, &request,
+                                  std::move(facts));
+  }
   {
     // The next reload reads these files from the rules just built (a refused reload's too:
     // what a file's bytes parse to does not depend on whether they were applied).
@@ -88,6 +106,7 @@ control::CompileOutcome reload(const control::JobRequest& request, const Compile
     const std::lock_guard<std::mutex> hold(env.rule_files->lock);
     env.rule_files->memo = std::move(next);
     env.rule_files->facts = outcome.part->facts();
+    env.rule_files->part = outcome.part;
   }
   request.stop_if_cancelled();
   outcome.sets = make_set_tables(loaded, env);

@@ -405,6 +405,8 @@ TEST(DaemonSignals, SigtermDuringACompileDoesNotWaitForIt) {
                          (dir.path() / "d.log").string());
     const std::string socket = (dir.path() / "ctl.sock").string();
     ASSERT_TRUE(daemon.wait_ready(socket)) << daemon.log();
+    // A file whose bytes changed: a reload of unchanged files would build nothing.
+    dir.write("rules.yaml", std::string(kRules) + "# changed\n");
     kill(daemon.pid(), SIGHUP);
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
     while (daemon.log().find("reload (SIGHUP): reading") == std::string::npos &&

@@ -516,15 +516,17 @@ TEST(Reload, RestartOnlyKeyIsRefusedWhileForwardToAndDefaultActionApply) {
 // --- SIGHUP, check ---------------------------------------------------------------------------
 
 /// A daemon on an idle net_null port with the rules file `rules`.
-/// A config on net_null whose rules.yaml holds `rules` and whose pipeline.rules is `files`.
+/// A config on net_null whose rules.yaml holds `rules` and whose pipeline.rules is `files`;
+/// `pipeline` adds lines to the pipeline section.
 std::string null_config(const TempDir& dir, const std::string& rules,
-                        const std::string& files = "[rules.yaml]") {
+                        const std::string& files = "[rules.yaml]",
+                        const std::string& pipeline = "") {
   dir.write("rules.yaml", rules);
   return dir.write("config.yaml",
                    "eal:\n  lcores: [0, 1]\n  memory_mb: 256\nports:\n"
                    "  - {name: wan, device: \"net_null0,no-rx=1\", forward_to: wan}\n"
-                   "pipeline:\n  rules: " +
-                       files + "\ncontrol:\n  stats_interval_ms: 10\n");
+                   "pipeline:\n" +
+                       pipeline + "  rules: " + files + "\ncontrol:\n  stats_interval_ms: 10\n");
 }
 
 const char* const kOneRule = "rules:\n  - id: r1\n    match: {dst_port: 53}\n    action: drop\n";
@@ -656,6 +658,46 @@ TEST(Reload, UnchangedFilesAreNotParsedAgainAndTheChangedOneApplies) {
   EXPECT_EQ(clash.output, "udpsievectl: " + dir.file("more.yaml") +
                               ":2:9: rules[0].id: duplicate rule id \"r1\" (first defined at " +
                               dir.file("rules.yaml") + ":2:9)\n");
+  EXPECT_EQ(daemon.stop(), 0) << daemon.log();
+}
+
+TEST(Reload, NothingChangedKeepsTheRunningRules) {
+  REQUIRE_DPDK();
+  TempDir dir;
+  const char* const kFiles = "[rules.yaml, more.yaml]";
+  null_config(dir, kOneRule, kFiles);
+  dir.write("more.yaml", "rules:\n  - id: m1\n    match: {dst_port: 123}\n    action: drop\n");
+  const std::string socket = dir.file("ctl.sock");
+  DaemonProcess daemon(daemon_args(dir, "kept_reload"), dir.file("d.log"));
+  ASSERT_TRUE(daemon.wait_ready(socket)) << daemon.log();
+  const auto reload = [&] {
+    const nlohmann::json reply = daemon.request(socket, "reload");
+    EXPECT_EQ(reply.value("ok", false), true) << reply.dump();
+    return reply;
+  };
+  // The files the daemon started from, read again: the running rules stay.
+  const nlohmann::json same = reload();
+  EXPECT_EQ(same["rules_rebuilt"], false) << same.dump();
+  EXPECT_EQ(same["files_unchanged"], 2) << same.dump();
+  // A file written again with the same bytes changes nothing either.
+  dir.write("more.yaml", "rules:\n  - id: m1\n    match: {dst_port: 123}\n    action: drop\n");
+  EXPECT_EQ(reload()["rules_rebuilt"], false);
+  // The same files under another default: the part carries the defaults, so it is built.
+  null_config(dir, kOneRule, kFiles, "  default_action: drop\n");
+  const nlohmann::json defaults = reload();
+  EXPECT_EQ(defaults["rules_rebuilt"], true) << defaults.dump();
+  EXPECT_EQ(defaults["files_unchanged"], 2) << defaults.dump();
+  EXPECT_EQ(daemon.request(socket, "rules")["default_action"], "drop");
+  EXPECT_EQ(reload()["rules_rebuilt"], false);
+  // A changed file is built, and applies.
+  dir.write("more.yaml", "rules:\n  - id: m2\n    match: {dst_port: 124}\n    action: drop\n");
+  const nlohmann::json changed = reload();
+  EXPECT_EQ(changed["rules_rebuilt"], true) << changed.dump();
+  EXPECT_EQ(changed["files_unchanged"], 1) << changed.dump();
+  EXPECT_EQ(rule_ids(daemon.request(socket, "rules")), (std::vector<std::string>{"r1", "m2"}));
+  EXPECT_EQ(reload()["rules_rebuilt"], false);
+  EXPECT_NE(daemon.log().find("nothing changed: the running rules kept"), std::string::npos)
+      << daemon.log();
   EXPECT_EQ(daemon.stop(), 0) << daemon.log();
 }
 

@@ -70,7 +70,10 @@ struct CompileOutcome {
   std::shared_ptr<dataplane::SetTables> sets;          ///< reload: the sets' tables, or null
   std::size_t rules = 0;
   std::vector<std::string> files;
-  std::size_t files_unchanged = 0;            ///< reload: files the last reload had parsed already
+  std::size_t files_unchanged = 0;  ///< reload: files the last reload had parsed already
+  /// reload: false when nothing the file rules' part depends on changed, so the part built
+  /// last (the running one) is kept.
+  bool rules_rebuilt = true;
   std::chrono::microseconds load_time{0};     ///< reading and validating YAML
   std::chrono::microseconds compile_time{0};  ///< building the classifier and table
   dataplane::AclBuildInfo classifier;

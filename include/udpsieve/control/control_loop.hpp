@@ -119,8 +119,9 @@ class ControlLoop {
   void reap();
   /// Folds the parts a retired table does not share with its successor.
   void retire(const dataplane::Table& retired, const dataplane::Table& successor);
-  /// After large rule parts were freed: returns the heap's free memory to the kernel.
-  void give_back_memory();
+  /// Once large rule parts were freed and none for kTrimQuiet: returns the heap's free memory
+  /// to the kernel.
+  void give_back_memory(std::chrono::steady_clock::time_point now);
   /// Notes which workers' heartbeats moved since the last pass, and when.
   void watch_heartbeats();
   /// Fails every request still waiting for a compile (the daemon is stopping).
@@ -149,9 +150,14 @@ class ControlLoop {
   std::chrono::steady_clock::time_point next_flow_query_{};
   std::vector<uint64_t> heartbeats_;  // per worker, as last seen
   std::vector<std::chrono::steady_clock::time_point> heartbeat_moved_;
-  /// Rules of the parts retired since the heap was last trimmed (give_back_memory).
+  /// Rules of the parts retired since the heap was last trimmed (give_back_memory), and when
+  /// the last of them was retired.
   std::size_t retired_rules_ = 0;
+  std::chrono::steady_clock::time_point last_retired_{};
   static constexpr std::size_t kTrimAfterRules = 20000;
+  /// How long after the last retirement the heap is trimmed: reloads that follow each other
+  /// sooner reuse the freed pages instead of faulting fresh ones in.
+  static constexpr std::chrono::seconds kTrimQuiet{3};
   static constexpr std::size_t kKeptAfterTrim = std::size_t{64} << 20;
   uint64_t next_generation_;       // tables: 1 at start, one more per publication
   uint64_t next_part_generation_;  // rule parts: unique across both kinds (captures rely on it)

@@ -67,6 +67,10 @@ class RuleList {
   [[nodiscard]] const Rule& at(std::size_t i) const { return *index_.at(i); }
   [[nodiscard]] Iterator begin() const noexcept { return Iterator(index_.data()); }
   [[nodiscard]] Iterator end() const noexcept { return Iterator(index_.data() + index_.size()); }
+  /// Whether `other` holds the very same rule objects in the same order (blocks both share).
+  [[nodiscard]] bool same_rules(const RuleList& other) const noexcept {
+    return index_ == other.index_;
+  }
   /// The rules as one list (a copy of each: for callers that change them).
   [[nodiscard]] std::vector<Rule> to_vector() const;
 

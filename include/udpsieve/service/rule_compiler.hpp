@@ -36,6 +36,9 @@ struct CompileEnv {
     std::mutex lock;
     std::shared_ptr<const config::RuleFileMemo> memo;
     std::shared_ptr<const dataplane::RuleFacts> facts;  ///< of memo->rules
+    /// The part built with `facts`, while it lives (it runs, unless its reload was refused and
+    /// it is gone): a reload that reads the very same rules keeps it instead of building one.
+    std::weak_ptr<const dataplane::RulePart> part;
   };
   std::shared_ptr<RuleFiles> rule_files = std::make_shared<RuleFiles>();
 };
