@@ -439,9 +439,12 @@ std::string render(const std::string& command, const nlohmann::json& reply) {
                     reply.value("load_ms", 0.0), reply.value("compile_ms", 0.0),
                     value_or(reply, "swap_us").c_str(), reply.value("total_ms", 0.0));
       const std::size_t unchanged = reply.value("files_unchanged", std::size_t{0});
+      const bool rebuilt = reply.value("rules_rebuilt", true);
       return out + "reload applied: " + value_or(reply, "rules") + " rule(s) from " +
              std::to_string(reply.value("files", json::array()).size()) + " file(s)" +
-             (unchanged == 0 ? "" : " (" + std::to_string(unchanged) + " unchanged)") +
+             (unchanged == 0 ? ""
+                             : " (" + std::to_string(unchanged) + " unchanged" +
+                                   (rebuilt ? "" : ", nothing rebuilt") + ")") +
              ", generation " + value_or(reply, "generation") + "; " + timing + "\n";
     }
     if (command == "check") {
