@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstddef>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -641,9 +642,43 @@ bool file_holds(const std::string& path, std::string_view bytes) {
   return same;
 }
 
+int64_t nanoseconds(const timespec& time) {
+  return static_cast<int64_t>(time.tv_sec) * 1'000'000'000 + time.tv_nsec;
+}
+
+}  // namespace
+
+FileStamp FileStamp::of(const std::string& path) {
+  FileStamp stamp;
+  timespec now{};
+  (void)clock_gettime(CLOCK_REALTIME, &now);
+  stamp.read_at_ns = nanoseconds(now);
+  struct stat status {};
+  if (stat(path.c_str(), &status) != 0 || !S_ISREG(status.st_mode)) return stamp;
+  stamp.valid = true;
+  stamp.device = status.st_dev;
+  stamp.inode = status.st_ino;
+  stamp.size = status.st_size;
+  stamp.modified_ns = nanoseconds(status.st_mtim);
+  stamp.changed_ns = nanoseconds(status.st_ctim);
+  return stamp;
+}
+
+bool FileStamp::vouches_for(const FileStamp& earlier) const noexcept {
+  return valid && earlier.valid && device == earlier.device && inode == earlier.inode &&
+         size == earlier.size && modified_ns == earlier.modified_ns &&
+         changed_ns == earlier.changed_ns &&
+         std::max(earlier.modified_ns, earlier.changed_ns) <= earlier.read_at_ns - kSettleNs;
+}
+
+namespace {
+
 /// The rule files into `loaded` (rules, steering, dynamic_at, parsed_files), each from `memo`
 /// where it holds the file's bytes (its rules only where the ports and set slots, which
-/// parsing resolves, are the same too).
+/// parsing resolves, are the same too). A memo's file whose stamp the file's stat() now
+/// vouches for is not read; another is compared with the memo's bytes, and read when they
+/// differ. Each file's stamp is taken before it is read or compared, so a change during the
+/// read moves the file's times past the stamp and the next load reads it again.
 void collect_rules(LoadedConfig& loaded, const RuleFiles& files, const RuleFileMemo* memo) {
   rules::RuleCollector collector(loaded.config.port_names(), loaded.set_slots);
   const bool rules_reusable = memo != nullptr && memo->rules != nullptr &&
@@ -651,17 +686,28 @@ void collect_rules(LoadedConfig& loaded, const RuleFiles& files, const RuleFileM
                               memo->set_slots == loaded.set_slots;
   loaded.parsed_files.clear();
   loaded.files_reused = 0;
+  loaded.files_unread = 0;
   for (std::size_t i = 0; i < files.files.size(); ++i) {
     if (i == files.files_before_dynamic) loaded.dynamic_at = collector.rules().size();
-    ParsedRuleFile file{files.files[i], nullptr, nullptr, collector.steering().size(), 0};
+    ParsedRuleFile file{files.files[i],
+                        nullptr,
+                        FileStamp::of(files.files[i]),
+                        nullptr,
+                        collector.steering().size(),
+                        0};
     const ParsedRuleFile* same = nullptr;
     if (memo != nullptr) {
       for (const ParsedRuleFile& known : memo->files) {
-        if (known.path == file.path && file_holds(file.path, *known.text)) {
-          same = &known;
-          file.text = known.text;
-          break;
+        if (known.path != file.path) continue;
+        if (file.stamp.vouches_for(known.stamp)) {
+          file.stamp = known.stamp;  // when the bytes were read
+          ++loaded.files_unread;
+        } else if (!file_holds(file.path, *known.text)) {
+          continue;
         }
+        same = &known;
+        file.text = known.text;
+        break;
       }
     }
     if (same == nullptr) {

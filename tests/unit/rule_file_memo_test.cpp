@@ -1,7 +1,10 @@
 // Reloads that take unchanged rule files from the last load (config::RuleFileMemo): the rules,
 // steering entries and errors must be exactly those of reading every file afresh.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
+#include <ctime>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -16,6 +19,7 @@
 
 namespace {
 
+using udpsieve::config::FileStamp;
 using udpsieve::config::LoadedConfig;
 using udpsieve::config::RuleFileMemo;
 using udpsieve::test::TempDir;
@@ -76,7 +80,16 @@ class RuleFileMemoTest : public ::testing::Test {
     auto rules = std::make_shared<const udpsieve::rules::RuleSet>(
         loaded.rules, udpsieve::rules::Verdict::forward, udpsieve::rules::Verdict::forward);
     memo_ = udpsieve::config::memo_of(loaded, std::move(rules));
+    unread_ = loaded.files_unread;
     return loaded.files_reused;
+  }
+
+  /// Pretends the last load read its files `seconds` later than it did.
+  void age_memo(int64_t seconds) {
+    auto memo = std::make_shared<RuleFileMemo>(*memo_);
+    for (udpsieve::config::ParsedRuleFile& file : memo->files)
+      file.stamp.read_at_ns += seconds * 1'000'000'000;
+    memo_ = std::move(memo);
   }
 
   void write_config(const std::string& pipeline) {
@@ -86,6 +99,7 @@ class RuleFileMemoTest : public ::testing::Test {
   TempDir dir_;
   std::string config_;
   std::shared_ptr<const RuleFileMemo> memo_;
+  std::size_t unread_ = 0;  ///< the last load's files_unread
 };
 
 TEST_F(RuleFileMemoTest, OnlyChangedFilesAreParsedAndTheResultIsTheSame) {
@@ -163,6 +177,85 @@ TEST_F(RuleFileMemoTest, ADuplicateIdIsReportedWhereAFreshLoadReportsIt) {
     EXPECT_NE(expected.find("duplicate rule id"), std::string::npos) << expected;
     EXPECT_EQ(error_of(memo_.get()), expected);
   }
+}
+
+TEST_F(RuleFileMemoTest, FilesWhoseStampsVouchForThemAreNotReadAgain) {
+  const std::string a = dir_.write("a.yaml", "rules:\n  - id: a1\n    action: drop\n");
+  (void)dir_.write("b.yaml", "rules:\n  - id: b1\n    action: forward\n");
+  write_config("  rules: [a.yaml, b.yaml]\n");
+  EXPECT_EQ(load_and_compare(), 0U);
+  // Read just after they were written: their times might not move with the next change, so
+  // their bytes are compared.
+  EXPECT_EQ(load_and_compare(), 2U);
+  EXPECT_EQ(unread_, 0U);
+  // Read long after they changed: the same stat() means the same bytes.
+  age_memo(3);
+  EXPECT_EQ(load_and_compare(), 2U);
+  EXPECT_EQ(unread_, 2U);
+  EXPECT_EQ(load_and_compare(), 2U) << "the stamp from the read is kept";
+  EXPECT_EQ(unread_, 2U);
+
+  // Rewritten in place (the same inode) with the same size, its modification time put back:
+  // its change time moved, so it is read again.
+  const FileStamp before = FileStamp::of(a);
+  (void)dir_.write("a.yaml", "rules:\n  - id: a2\n    action: drop\n");
+  const timespec times[2] = {{0, UTIME_OMIT},
+                             {static_cast<time_t>(before.modified_ns / 1'000'000'000),
+                              static_cast<long>(before.modified_ns % 1'000'000'000)}};
+  ASSERT_EQ(utimensat(AT_FDCWD, a.c_str(), times, 0), 0);
+  const FileStamp after = FileStamp::of(a);
+  ASSERT_EQ(after.inode, before.inode);
+  ASSERT_EQ(after.size, before.size);
+  ASSERT_EQ(after.modified_ns, before.modified_ns);
+  EXPECT_EQ(load_and_compare(), 1U);
+  EXPECT_EQ(unread_, 1U) << "b.yaml only";
+}
+
+TEST(FileStamp, VouchesOnlyForTheSameFileSizeAndTimesLongAfterItsLastChange) {
+  FileStamp earlier;
+  earlier.valid = true;
+  earlier.device = 1;
+  earlier.inode = 2;
+  earlier.size = 300;
+  earlier.modified_ns = 10'000'000'000;
+  earlier.changed_ns = 11'000'000'000;
+  earlier.read_at_ns = earlier.changed_ns + FileStamp::kSettleNs;
+  FileStamp now = earlier;
+  now.read_at_ns += 60'000'000'000;
+  EXPECT_TRUE(now.vouches_for(earlier));
+  const auto differing = [&](auto change) {
+    FileStamp other = now;
+    change(other);
+    return other.vouches_for(earlier);
+  };
+  EXPECT_FALSE(differing([](FileStamp& s) { s.valid = false; }));
+  EXPECT_FALSE(differing([](FileStamp& s) { s.device = 3; }));
+  EXPECT_FALSE(differing([](FileStamp& s) { s.inode = 3; }));
+  EXPECT_FALSE(differing([](FileStamp& s) { s.size = 301; }));
+  EXPECT_FALSE(differing([](FileStamp& s) { s.modified_ns += 1; }));
+  EXPECT_FALSE(differing([](FileStamp& s) { s.changed_ns += 1; }));
+  // Read less than kSettleNs after its last change (of either time): not vouched for, however
+  // long after that the file is looked at again.
+  const auto vouched_if_read = [](auto change) {
+    FileStamp read = [] {
+      FileStamp s;
+      s.valid = true;
+      s.size = 300;
+      s.modified_ns = 10'000'000'000;
+      s.changed_ns = 10'000'000'000;
+      s.read_at_ns = 12'000'000'000;
+      return s;
+    }();
+    change(read);
+    FileStamp later = read;
+    later.read_at_ns += 3600'000'000'000;
+    return later.vouches_for(read);
+  };
+  EXPECT_TRUE(vouched_if_read([](FileStamp&) {}));
+  EXPECT_FALSE(vouched_if_read([](FileStamp& s) { s.read_at_ns -= 1; }));
+  EXPECT_FALSE(vouched_if_read([](FileStamp& s) { s.modified_ns += 1; }));
+  EXPECT_FALSE(vouched_if_read([](FileStamp& s) { s.changed_ns += 1; }));
+  EXPECT_FALSE(vouched_if_read([](FileStamp& s) { s.valid = false; }));
 }
 
 }  // namespace

@@ -182,12 +182,36 @@ struct RuleFiles {
 /// Expands `pipeline.rules`. A plain path that does not exist throws ConfigError at its entry.
 [[nodiscard]] RuleFiles resolve_rule_files(const DaemonConfig& config);
 
+/// What stat() said of a file just before a load read it, and when that was (CLOCK_REALTIME,
+/// ns). A later stat() that says the same of a file whose last change lay well before that read
+/// (vouches_for()) means the same bytes, as make and git's index trust: the next load neither
+/// reads nor compares it.
+struct FileStamp {
+  /// File times come from a coarse clock (a scheduler tick; 2 s on FAT): a file changed less
+  /// than this before it was read might change again without its times moving.
+  static constexpr int64_t kSettleNs = 2'000'000'000;
+  bool valid = false;  ///< false when stat() failed
+  uint64_t device = 0;
+  uint64_t inode = 0;
+  int64_t size = 0;
+  int64_t modified_ns = 0;  ///< st_mtim
+  int64_t changed_ns = 0;   ///< st_ctim: moves with every write and can not be set back
+  int64_t read_at_ns = 0;   ///< when the stat() was taken, before the read
+
+  /// stat() of `path` now (read_at_ns: the clock just before it).
+  [[nodiscard]] static FileStamp of(const std::string& path);
+  /// Whether this stamp (taken now) says the file holds what it held when `earlier` was taken:
+  /// the same file, size and times, last changed at least kSettleNs before that read.
+  [[nodiscard]] bool vouches_for(const FileStamp& earlier) const noexcept;
+};
+
 /// One rule file as a load read it: its bytes (shared with the memo it was found unchanged
-/// in), its rules (shared with the load's list), and where its steering entries stand in the
-/// load's list.
+/// in), its rules (shared with the load's list), where its steering entries stand in the
+/// load's list, and its stamp from before it was read.
 struct ParsedRuleFile {
   std::string path;
   std::shared_ptr<const std::string> text;
+  FileStamp stamp;
   rules::RuleList::Block rules;  ///< null when the file has none
   std::size_t first_steering = 0;
   std::size_t steering = 0;
@@ -230,6 +254,8 @@ struct LoadedConfig {
   /// spared parsing.
   std::vector<ParsedRuleFile> parsed_files;
   std::size_t files_reused = 0;
+  /// Of the files a memo held unchanged, those whose stamps vouched for them (not read at all).
+  std::size_t files_unread = 0;
 };
 
 /// Slots for `sets`: each set named in `previous` (a running configuration's slots) keeps its
