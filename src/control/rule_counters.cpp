@@ -27,16 +27,32 @@ const RuleCounterBook::Carried* RuleCounterBook::carried_of(std::string_view id)
 
 void RuleCounterBook::on_publish(const dataplane::RulePart& part) {
   const rules::RuleList& rules = part.rules().rules();
-  std::vector<Carried> next(rules.size(), Carried{{}, part.generation()});
-  if (rules_ != nullptr) {
+  const Carried fresh{{}, part.generation()};
+  std::vector<Carried> next;
+  if (rules_ == nullptr) {
+    next.assign(rules.size(), fresh);
+  } else {
     // Every id the new part keeps finds its old position here, so the old positions not
     // found are the ids that left with the old part.
     const std::vector<std::size_t> old_at = rules_->positions_of(rules);
     std::vector<bool> kept(carried_.size(), false);
-    for (std::size_t i = 0; i < rules.size(); ++i) {
-      if (old_at[i] == rules::RuleSet::npos) continue;
-      next[i] = carried_[old_at[i]];
-      kept[old_at[i]] = true;
+    next.reserve(rules.size());
+    for (std::size_t i = 0; i < rules.size();) {
+      const std::size_t at = old_at[i];
+      if (at == rules::RuleSet::npos) {
+        next.push_back(fresh);
+        ++i;
+        continue;
+      }
+      // A run of ids that stood one after another before too (an unchanged file's): one copy.
+      std::size_t count = 1;
+      while (i + count < rules.size() && old_at[i + count] == at + count)
+        ++count;
+      const auto first = carried_.begin() + static_cast<std::ptrdiff_t>(at);
+      next.insert(next.end(), first, first + static_cast<std::ptrdiff_t>(count));
+      std::fill(kept.begin() + static_cast<std::ptrdiff_t>(at),
+                kept.begin() + static_cast<std::ptrdiff_t>(at + count), true);
+      i += count;
     }
     const rules::RuleList& old = rules_->rules();
     for (std::size_t j = 0; j < old.size(); ++j) {

@@ -615,14 +615,26 @@ TablePublisher::RetireFn retire_into(RuleCounterBook& book) {
   };
 }
 
-TEST(RuleCounterBook, CarriesCountsByIdAcrossGenerations) {
-  TablePublisher publisher(2);  // no worker registers with RCU: replaced tables retire at once
-  RuleCounterBook book(0);
-  StatsAggregator stats(2);
-  const auto retire = retire_into(book);
-  auto totals = [&] {
+/// A publisher of tables, the file rules' counter book and the workers' snapshots, kept as the
+/// control loop keeps them. No worker registers with RCU: replaced tables retire at once.
+struct Bookkeeping {
+  explicit Bookkeeping(uint32_t workers) : publisher(workers), stats(workers) {}
+  Bookkeeping(const Bookkeeping&) = delete;
+  Bookkeeping& operator=(const Bookkeeping&) = delete;
+  TablePublisher publisher;
+  RuleCounterBook book{0};
+  StatsAggregator stats;
+  TablePublisher::RetireFn retire = retire_into(book);
+  /// The counts of the current file part's rules.
+  Counts totals() const {
     return flat(book.totals(publisher.current()->file(), retained_files(publisher), stats));
-  };
+  }
+};
+
+TEST(RuleCounterBook, CarriesCountsByIdAcrossGenerations) {
+  Bookkeeping keeping(2);
+  auto& [publisher, book, stats, retire] = keeping;
+  const auto totals = [&keeping] { return keeping.totals(); };
   const uint64_t g1 = next_generation();
   const uint64_t g2 = next_generation();
   const uint64_t g3 = next_generation();
@@ -671,13 +683,9 @@ TEST(RuleCounterBook, CarriesCountsByIdAcrossGenerations) {
 }
 
 TEST(RuleCounterBook, IdReAddedBeforeItsOldTableRetiresLosesItsCounts) {
-  TablePublisher publisher(1);
-  RuleCounterBook book(0);
-  StatsAggregator stats(1);
-  const auto retire = retire_into(book);
-  auto totals = [&] {
-    return flat(book.totals(publisher.current()->file(), retained_files(publisher), stats));
-  };
+  Bookkeeping keeping(1);
+  auto& [publisher, book, stats, retire] = keeping;
+  const auto totals = [&keeping] { return keeping.totals(); };
   const uint64_t g1 = next_generation();
   const uint64_t g2 = next_generation();
   const uint64_t g3 = next_generation();
@@ -718,6 +726,31 @@ TEST(RuleCounterBook, ReportsTheFinalCountOfAnIdOnceItsLastPartRetires) {
   // Counted in both parts it lived in, reported once.
   ASSERT_EQ(gone.size(), 1U);
   EXPECT_EQ(gone[0], (std::pair<std::string, uint64_t>{"expiring", 7}));
+}
+
+TEST(RuleCounterBook, RunsOfIdsThatStayTogetherCarryEachCount) {
+  // Ids that stand one after another in both parts are carried as runs: every id of a run
+  // keeps its own count, wherever the run starts and ends.
+  Bookkeeping keeping(1);
+  auto& [publisher, book, stats, retire] = keeping;
+  const auto totals = [&keeping] { return keeping.totals(); };
+  const uint64_t g1 = next_generation();
+  const RulePart* p1 = publish(publisher, book, table_of({"a", "b", "c", "d", "e"}, g1, 1));
+  for (uint64_t i = 0; i < 5; ++i)
+    p1->rule_counters(0)[i] = {i + 1, 10 * (i + 1), i};
+  // Publishes a part of `ids` and retires the one before, whose counts go into the book.
+  const auto replace_with = [&](const std::vector<std::string>& ids) {
+    (void)publish(publisher, book, table_of(ids, next_generation(), 1));
+    EXPECT_EQ(publisher.reclaim(retire), 0U);
+    return totals();
+  };
+  EXPECT_EQ(
+      replace_with({"x", "a", "b", "c", "y", "d", "e"}),
+      (Counts{{0, 0, 0}, {1, 10, 0}, {2, 20, 1}, {3, 30, 2}, {0, 0, 0}, {4, 40, 3}, {5, 50, 4}}));
+  // With the counts in the book now: runs of three and two, and x from the front to the end.
+  EXPECT_EQ(
+      replace_with({"z", "a", "b", "c", "d", "e", "x"}),
+      (Counts{{0, 0, 0}, {1, 10, 0}, {2, 20, 1}, {3, 30, 2}, {4, 40, 3}, {5, 50, 4}, {0, 0, 0}}));
 }
 
 TEST(RuleCounterBook, TotalsBeforeAnySnapshot) {
