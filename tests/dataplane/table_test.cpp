@@ -754,12 +754,9 @@ TEST(RuleCounterBook, RunsOfIdsThatStayTogetherCarryEachCount) {
 }
 
 TEST(RuleCounterBook, TotalsBeforeAnySnapshot) {
-  TablePublisher publisher(2);
-  RuleCounterBook book(0);
-  StatsAggregator stats(2);
-  (void)publish(publisher, book, table_of({"x", "y", "z"}, next_generation()));
-  EXPECT_EQ(flat(book.totals(publisher.current()->file(), retained_files(publisher), stats)),
-            (Counts{{0, 0, 0}, {0, 0, 0}, {0, 0, 0}}));
+  Bookkeeping keeping(2);
+  (void)publish(keeping.publisher, keeping.book, table_of({"x", "y", "z"}, next_generation()));
+  EXPECT_EQ(keeping.totals(), (Counts{{0, 0, 0}, {0, 0, 0}, {0, 0, 0}}));
 }
 
 }  // namespace
