@@ -6,8 +6,12 @@
 #   - the same CHANGES reloads with that file alone in the configuration (what it costs by
 #     itself),
 # printing each reply's load / compile / swap / total and the median total of each phase.
+# With --set V4,V6 the configuration also has a prefix set of V4 IPv4 and V6 IPv6 prefixes
+# (scripts/make-set-file.py), and one more phase changes the set file instead (a comment
+# appended: every set read and built again). Building the set's tables twice over a reload
+# needs hugepages for both (4096 for --set 1000000,200000).
 #
-#   scripts/bench-reload.sh [--files 10] [--per-file 10000] [--changes 5]
+#   scripts/bench-reload.sh [--files 10] [--per-file 10000] [--changes 5] [--set V4,V6]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/bench-lib.sh
@@ -15,12 +19,14 @@ cd "$(dirname "$0")/.."
 files=10
 per_file=10000
 changes=5
+set_sizes=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --files) files=$2; shift 2 ;;
     --per-file) per_file=$2; shift 2 ;;
     --changes) changes=$2; shift 2 ;;
-    *) sed -n '2,10p' "$0" >&2; exit 2 ;;
+    --set) set_sizes=$2; shift 2 ;;
+    *) sed -n '2,14p' "$0" >&2; exit 2 ;;
   esac
 done
 
@@ -38,6 +44,13 @@ for f in $(seq 0 $((files - 1))); do
   }' >"$work/rd/part$f.yaml"
 done
 changed="part$((files / 2)).yaml"
+sets=""
+if [ -n "$set_sizes" ]; then
+  python3 scripts/make-set-file.py "$work/set.txt" "${set_sizes%,*}" "${set_sizes#*,}" 1
+  sets="sets: {feed: {file: $work/set.txt}}"
+  # A set file read within 2 s of its last change is read again by the next reload too.
+  sleep 2
+fi
 
 # config FILE-GLOB: a configuration reading those rule files.
 config() {
@@ -46,18 +59,21 @@ eal: {lcores: [0, 1], hugepages: auto, file_prefix: bench-reload}
 ports:
   - {name: wan, device: net_null0, forward_to: lan}
   - {name: lan, device: "net_null1,no-rx=1", forward_to: wan}
+$sets
 pipeline: {rules: [$1], dynamic_state: dynamic.json}
 control: {socket: $work/ctl.sock}
 logging: {level: warn}
 YAML
 }
 
-# reloads PHASE COUNT CHANGE: COUNT reloads, appending a comment to the changed file before
-# each when CHANGE is 1; prints each reply's timings and the phase's median total.
+# reloads PHASE COUNT CHANGE: COUNT reloads, appending a comment before each to the changed
+# rule file when CHANGE is 1, to the set file when it is 2; prints each reply's timings and
+# the phase's median total.
 reloads() {
   local totals=()
   for k in $(seq 1 "$2"); do
     [ "$3" = 1 ] && echo "# change $k" >>"$work/rd/$changed"
+    [ "$3" = 2 ] && echo "# change $k" >>"$work/set.txt"
     local line
     line=$(build/udpsievectl --socket "$work/ctl.sock" reload | head -1)
     echo "$1: ${line#*generation }"
@@ -71,6 +87,7 @@ config "rd/*.yaml" >"$work/all.yaml"
 start_udpsieved "$work/all.yaml" "$work/daemon.log" "$work/ctl.sock"
 reloads "nothing changed" 3 0
 reloads "one file of $files changed" "$changes" 1
+[ -n "$set_sizes" ] && reloads "the set file changed" "$changes" 2
 kill -TERM "$pid"
 wait "$pid" || true
 pid=""

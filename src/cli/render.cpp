@@ -445,7 +445,8 @@ std::string render(const std::string& command, const nlohmann::json& reply) {
              (unchanged == 0 ? ""
                              : " (" + std::to_string(unchanged) + " unchanged" +
                                    (rebuilt ? "" : ", nothing rebuilt") + ")") +
-             ", generation " + value_or(reply, "generation") + "; " + timing + "\n";
+             (reply.value("sets_kept", false) ? ", prefix sets kept" : "") + ", generation " +
+             value_or(reply, "generation") + "; " + timing + "\n";
     }
     if (command == "check") {
       std::string out;

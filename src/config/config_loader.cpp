@@ -734,6 +734,23 @@ void collect_rules(LoadedConfig& loaded, const RuleFiles& files, const RuleFileM
   loaded.steering = collector.take_steering();
 }
 
+/// Whether the set files `running` were read from still hold what that read found, for the
+/// same sets in the same slots (see load_config_and_rules).
+bool sets_unchanged(const LoadedConfig& loaded, const std::vector<std::string>& previous_slots,
+                    const std::vector<SetFileRead>& running) {
+  if (loaded.set_slots != previous_slots || running.size() != loaded.config.sets.size()) {
+    return false;
+  }
+  for (std::size_t i = 0; i < running.size(); ++i) {
+    const SetConfig& set = loaded.config.sets[i];
+    if (running[i].name != set.name || running[i].path != set.file ||
+        !FileStamp::of(set.file).vouches_for(running[i].stamp)) {
+      return false;
+    }
+  }
+  return true;
+}
+
 }  // namespace
 
 std::shared_ptr<RuleFileMemo> memo_of(LoadedConfig& loaded,
@@ -749,12 +766,17 @@ std::shared_ptr<RuleFileMemo> memo_of(LoadedConfig& loaded,
 
 LoadedConfig load_config_and_rules(const std::string& path,
                                    const std::vector<std::string>& previous_slots,
-                                   const RuleFileMemo* memo) {
+                                   const RuleFileMemo* memo,
+                                   const std::vector<SetFileRead>* running_sets) {
   LoadedConfig loaded;
   loaded.config = load_daemon_config(path);
   RuleFiles files = resolve_rule_files(loaded.config);
   loaded.set_slots = assign_set_slots(loaded.config.sets, previous_slots);
-  if (!loaded.config.sets.empty()) {
+  if (!loaded.config.sets.empty() && running_sets != nullptr &&
+      sets_unchanged(loaded, previous_slots, *running_sets)) {
+    loaded.sets_kept = true;
+    loaded.set_files = *running_sets;
+  } else if (!loaded.config.sets.empty()) {
     const auto start = std::chrono::steady_clock::now();
     auto model = std::make_shared<rules::SetModel>();
     for (const SetConfig& set : loaded.config.sets) {
@@ -767,6 +789,7 @@ LoadedConfig load_config_and_rules(const std::string& path,
       const auto slot = static_cast<unsigned>(
           std::find(loaded.set_slots.begin(), loaded.set_slots.end(), set.name) -
           loaded.set_slots.begin());
+      loaded.set_files.push_back(SetFileRead{set.name, set.file, FileStamp::of(set.file)});
       model->add_all(rules::load_set_file(set.file, set.key_path), slot);
     }
     loaded.sets = std::move(model);

@@ -190,10 +190,9 @@ std::optional<std::string> ControlLoop::handle(std::string_view line,
     const auto valid = [](const nlohmann::json& f) {
       if (f.is_string()) return true;
       if (!f.is_object() || f.size() != 2) return false;
-      const auto name = f.find("name");
-      const auto text = f.find("text");
-      return name != f.end() && name->is_string() && !name->get_ref<const std::string&>().empty() &&
-             text != f.end() && text->is_string();
+      return f.contains("name") && f.at("name").is_string() &&
+             !f.at("name").get_ref<const std::string&>().empty() && f.contains("text") &&
+             f.at("text").is_string();
     };
     if (!files.is_array() || files.empty() || !std::all_of(files.begin(), files.end(), valid)) {
       return error_line(
@@ -249,12 +248,20 @@ void ControlLoop::start_next_job() {
     reload_wanted_ = false;
     running_waiters_ = std::move(reload_waiters_);
     reload_waiters_.clear();
-    reload_started_ = std::chrono::steady_clock::now();
-    spdlog::info("reload ({}): reading {}", reload_source_, config_->config.path);
+    if (reload_again_) {
+      spdlog::info("reload: reading {} again, set files too", config_->config.path);
+    } else {
+      reload_started_ = std::chrono::steady_clock::now();
+      spdlog::info("reload ({}): reading {}", reload_source_, config_->config.path);
+      if (parts_.on_reload_started) parts_.on_reload_started();
+    }
+    reload_again_ = false;
     reload_source_.clear();
     request.kind = JobKind::reload;
     request.set_slots = config_->set_slots;
-    if (parts_.on_reload_started) parts_.on_reload_started();
+    // The running sets stand for their files while they hold everything the files listed.
+    if (config_->sets != nullptr && config_->sets->files_intact() && !parts_.sets.tables_behind())
+      request.set_files = config_->set_files;
   } else if (!checks_.empty()) {
     running_check_ = checks_.front().client;
     request.kind = JobKind::check;
@@ -385,8 +392,13 @@ std::optional<std::string> ControlLoop::apply_reload(CompileOutcome& outcome) {
       }
     }
   }
-  // Runtime set entries go into the new sets too, before anyone reads them.
-  if (outcome.config->sets != nullptr) {
+  if (outcome.config->sets_kept) {
+    // The set files are as the running sets were read from: those sets, with their runtime
+    // entries, and their tables go on (finish_job checked they still stand for the files).
+    outcome.config->sets = config_->sets;
+    outcome.sets = parts_.tables.current()->sets_ptr();
+  } else if (outcome.config->sets != nullptr) {
+    // Runtime set entries go into the new sets too, before anyone reads them.
     const std::vector<rules::SetRoute> changes =
         parts_.sets.reapply(*outcome.config->sets, outcome.config->set_slots);
     if (!changes.empty() && !outcome.sets->apply(changes, *outcome.config->sets, nullptr)) {
@@ -423,13 +435,19 @@ std::optional<std::string> ControlLoop::apply_reload(CompileOutcome& outcome) {
       std::chrono::duration_cast<std::chrono::microseconds>(swapped - reload_started_);
   spdlog::info(
       "reload applied: {} rule(s) from {} file(s) ({} unchanged), generation {}; load {:.1f} "
-      "ms, compile {:.1f} ms ({}), swap {} us, total {:.1f} ms",
+      "ms, compile {:.1f} ms ({}{}), swap {} us, total {:.1f} ms",
       outcome.rules, outcome.files.size(), outcome.files_unchanged, generation,
       milliseconds(outcome.load_time), milliseconds(outcome.compile_time),
       outcome.rules_rebuilt ? classifier_summary(outcome.classifier)
                             : "nothing changed: the running rules kept",
+      config_->sets_kept ? "; set files unchanged: the running sets kept" : "",
       reloads_.swap_time.count(), milliseconds(reloads_.total_time));
   return std::nullopt;
+}
+
+bool ControlLoop::running_sets_stand_for(const config::LoadedConfig& kept) const {
+  return config_->sets != nullptr && config_->sets->files_intact() &&
+         !parts_.sets.tables_behind() && config_->set_files == kept.set_files;
 }
 
 void ControlLoop::finish_job(JobRequest request, CompileOutcome outcome) {
@@ -452,6 +470,18 @@ void ControlLoop::finish_job(JobRequest request, CompileOutcome outcome) {
   }
 
   if (request.kind == JobKind::reload) {
+    if (outcome.ok && outcome.config->sets_kept && !running_sets_stand_for(*outcome.config)) {
+      // A set-del or set-flush took out a prefix a set file lists while the reload was
+      // built: the files must be read for it to come back. The same waiters wait for that.
+      spdlog::info("reload: a set change took out a prefix a set file lists meanwhile");
+      reload_waiters_.insert(reload_waiters_.begin(), running_waiters_.begin(),
+                             running_waiters_.end());
+      running_waiters_.clear();
+      reload_wanted_ = true;
+      reload_again_ = true;
+      start_next_job();
+      return;
+    }
     reloads_.last_at = local_time_now();
     if (outcome.ok) {
       if (std::optional<std::string> refused = apply_reload(outcome)) {
@@ -463,6 +493,7 @@ void ControlLoop::finish_job(JobRequest request, CompileOutcome outcome) {
     if (outcome.ok) {
       reply["files_unchanged"] = outcome.files_unchanged;
       reply["rules_rebuilt"] = outcome.rules_rebuilt;
+      reply["sets_kept"] = config_->sets_kept;
       reply["generation"] = parts_.tables.current()->generation();
       reply["swap_us"] = reloads_.swap_time.count();
       reply["total_ms"] = milliseconds(reloads_.total_time);

@@ -116,6 +116,7 @@ std::vector<rules::SetRoute> SetUpdates::reapply(rules::SetModel& model,
 
 void SetUpdates::attach(Env env) {
   env_ = std::move(env);
+  tables_behind_ = false;  // a reload kept only tables in step with the model, or built them
   std::vector<Key> gone;
   for (const auto& [key, entry] : entries_) {
     if (std::find(env_.slots.begin(), env_.slots.end(), key.first) == env_.slots.end()) {
@@ -312,7 +313,9 @@ void SetUpdates::commit(const std::vector<rules::SetRoute>& changes) {
   spdlog::info("prefix set tables are full: building larger ones");
   try {
     env_.rebuild();
+    tables_behind_ = false;
   } catch (const std::exception& e) {
+    tables_behind_ = true;
     throw std::runtime_error(
         std::string("the change is saved, but the prefix set tables could not be rebuilt to "
                     "take it (") +

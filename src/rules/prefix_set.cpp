@@ -183,6 +183,7 @@ bool SetModel::remove(const Prefix& prefix, unsigned slot, std::vector<SetRoute>
   const auto it = m.find(key);
   if (it == m.end() || (it->second.own & bit) == 0) return false;
   it->second.own = static_cast<uint16_t>(it->second.own & ~bit);
+  if ((it->second.file & bit) != 0) ++file_prefixes_taken_;
   it->second.file = static_cast<uint16_t>(it->second.file & ~bit);
   --counts_[slot][family_index(prefix.family)];
   refresh_under(prefix.family, key, covering_bits(m, width_of(prefix.family), key), changes);
@@ -198,6 +199,7 @@ std::size_t SetModel::flush(unsigned slot, std::vector<SetRoute>& changes) {
     for (auto& [key, value] : m) {
       if ((value.own & bit) == 0) continue;
       value.own = static_cast<uint16_t>(value.own & ~bit);
+      if ((value.file & bit) != 0) ++file_prefixes_taken_;
       value.file = static_cast<uint16_t>(value.file & ~bit);
       touched = true;
     }

@@ -62,7 +62,8 @@ control::CompileOutcome reload(const control::JobRequest& request, const Compile
     built_last = env.rule_files->part;
   }
   config::LoadedConfig loaded =
-      config::load_config_and_rules(env.options.config_path, request.set_slots, memo.get());
+      config::load_config_and_rules(env.options.config_path, request.set_slots, memo.get(),
+                                    request.set_files.empty() ? nullptr : &request.set_files);
   memo.reset();
   apply_overrides(env.options, loaded.config);
   const std::vector<std::string> changed =
@@ -115,7 +116,7 @@ control::CompileOutcome reload(const control::JobRequest& request, const Compile
   outcome.files = loaded.rule_files;
   outcome.warnings = loaded.warnings;
   outcome.classifier = outcome.part->classifier().info();
-  outcome.config = std::make_shared<const config::LoadedConfig>(std::move(loaded));
+  outcome.config = std::make_shared<config::LoadedConfig>(std::move(loaded));
   return outcome;
 }
 

@@ -114,6 +114,15 @@ class PrefixSets : public testing::Test {
     if (traffic_) traffic_->watch_output();
   }
 
+  /// A reload, then padding once it is applied: a worker waiting in read() with the table
+  /// it had takes the new one after its next burst.
+  json reload() {
+    const json reply = change({{"cmd", "reload"}});
+    traffic_->pad();
+    EXPECT_TRUE(wait_received());
+    return reply;
+  }
+
   json ask(const json& request) const {
     return json::parse(udpsieve::cli::request(socket_, request.dump(), kReplyLimit));
   }
@@ -325,6 +334,93 @@ TEST_F(PrefixSets, RuntimeEntriesPersistExpireAndSurviveReloads) {
   // `extra` took the slot `feed` left (sets are listed in slot order).
   EXPECT_EQ(ask(set_cmd("set-list", "feed")).value("error", ""),
             "set: unknown set \"feed\" (sets are: resolvers, blocked, extra, servers)");
+}
+
+TEST_F(PrefixSets, AReloadKeepsTheRunningSetsWhileTheirFilesStayAsRead) {
+  configure();
+  // Files read at least 2 s after they last changed are vouched for by their stat() later.
+  std::this_thread::sleep_for(std::chrono::milliseconds(2100));
+  start("sets_kept");
+  traffic_->send(0, kFlows, kPerFlow);
+  ASSERT_TRUE(wait_received());
+
+  // A runtime entry, then a reload for a rule file's change: the set files are not read, the
+  // sets go on as they are (10.2.0.0/16 in `feed`: o53, o7000 and o80 dropped).
+  EXPECT_EQ(change(set_cmd("set-add", "feed", {"10.2.0.0/16"}))["added"], 1);
+  dir_.write("rules.yaml", std::string(kRules) +
+                               "  - id: unused\n    match: {dst_port: 9999}\n    action: drop\n");
+  json reload = this->reload();
+  EXPECT_EQ(reload.value("sets_kept", false), true) << reload;
+  EXPECT_EQ(reload.value("rules_rebuilt", false), true) << reload;
+  EXPECT_EQ(ask(set_cmd("set-list", "feed"))["runtime_entries"], 1);
+  traffic_->send(1, kFlows, kPerFlow);
+  ASSERT_TRUE(wait_received());
+
+  // A prefix the file lists deleted at runtime (h80 passes) comes back at the next reload,
+  // which reads the set files for it; the runtime entry stays.
+  EXPECT_EQ(change(set_cmd("set-del", "blocked", {"10.7.7.7"}))["removed"], 1);
+  traffic_->send(2, kFlows, kPerFlow);
+  ASSERT_TRUE(wait_received());
+  reload = this->reload();
+  EXPECT_EQ(reload.value("sets_kept", true), false) << reload;
+  EXPECT_EQ(ask(set_cmd("set-list", "blocked"))["prefixes_v4"], 2);
+  EXPECT_EQ(ask(set_cmd("set-list", "feed"))["runtime_entries"], 1);
+  traffic_->send(3, kFlows, kPerFlow);
+  // Read long after their last change, the files are vouched for again.
+  reload = change({{"cmd", "reload"}});
+  EXPECT_EQ(reload.value("sets_kept", false), true) << reload;
+
+  const json final_stats = end_traffic();
+  EXPECT_EQ(traffic_->wrong_fates([](const std::string& flow, int phase) {
+    if (phase == 0) return flow == "r53" || flow == "o53" || flow == "o80" || flow == "f80";
+    if (phase == 2) return flow == "r53" || flow == "h80" || flow == "f80";
+    return flow == "r53" || flow == "f80";
+  }),
+            "");
+  const uint64_t n = kPerFlow;
+  // drop-blocked: phase 0 b53 h80 r80; phases 1 and 3 those and o53 o7000 o80; phase 2 all
+  // but h80. guard-servers: o7000 in phase 0 (drop-blocked takes it first later).
+  const std::map<std::string, uint64_t> expected = {
+      {"allow-resolvers", 4 * n}, {"drop-blocked", 20 * n}, {"guard-servers", n}, {"unused", 0}};
+  EXPECT_EQ(settled(expected), expected);
+  EXPECT_NE(daemon_->log().find("set files unchanged: the running sets kept"), std::string::npos)
+      << daemon_->log();
+  EXPECT_EQ(daemon_->stop(), 0) << daemon_->log();
+}
+
+TEST_F(PrefixSets, ASetChangeDuringAReloadThatKeepsTheSetsMakesItReadThem) {
+  configure("", false);
+  std::this_thread::sleep_for(std::chrono::milliseconds(2100));
+  // Each stage of a classifier build waits: the reload is still being built when the
+  // set-del comes.
+  const udpsieve::test::ScopedEnv hooks("UDPSIEVE_TEST_HOOKS", "1");
+  const udpsieve::test::ScopedEnv stage("UDPSIEVE_TEST_COMPILE_STAGE", "pause:300");
+  start("sets_kept_race");
+  dir_.write("rules.yaml", std::string(kRules) +
+                               "  - id: unused\n    match: {dst_port: 9999}\n    action: drop\n");
+  RawClient reloader(socket_, kReplyLimit);
+  reloader.send_all(json({{"cmd", "reload"}}).dump() + "\n");
+  ASSERT_TRUE(wait_until([&] {
+    return daemon_->log().find("reload (udpsievectl)") != std::string::npos;
+  })) << daemon_->log();
+  EXPECT_EQ(change(set_cmd("set-del", "blocked", {"10.7.7.7"}))["removed"], 1);
+  EXPECT_EQ(ask(set_cmd("set-list", "blocked"))["prefixes_v4"], 1);
+  const std::vector<std::string> lines = reloader.read_lines(1);
+  ASSERT_EQ(lines.size(), 1U) << daemon_->log();
+  const json reload = json::parse(lines.front());
+  EXPECT_EQ(reload.value("sets_kept", true), false) << reload;
+  EXPECT_EQ(ask(set_cmd("set-list", "blocked"))["prefixes_v4"], 2) << daemon_->log();
+  EXPECT_NE(daemon_->log().find("a set change took out a prefix a set file lists meanwhile"),
+            std::string::npos)
+      << daemon_->log();
+  EXPECT_EQ(ask({{"cmd", "rules"}})["reload"]["applied"], 1);
+
+  // udpsievectl says when the sets were kept.
+  const auto out = run_program({ctl_binary(), "--socket", socket_, "reload"});
+  EXPECT_EQ(out.exit_code, 0) << out.output;
+  EXPECT_NE(out.output.find("(1 unchanged, nothing rebuilt), prefix sets kept, generation"),
+            std::string::npos)
+      << out.output;
 }
 
 TEST_F(PrefixSets, RefusalsSayWhatIsWrong) {

@@ -202,6 +202,34 @@ TEST(SetModelTest, CoveringPrefixesGiveTheirBitsToLongerOnes) {
   EXPECT_EQ(model.lookup(Family::ipv4, address("10.2.2.3")), 0);
 }
 
+TEST(SetModelTest, FilesStayIntactUntilAPrefixAFileListsIsTakenOut) {
+  SetModel model;
+  std::vector<SetRoute> changes;
+  model.add_all({prefix("10.0.0.0/8"), prefix("192.0.2.0/24")}, 0);
+  model.add_all({prefix("2001:db8::/32")}, 1);
+  EXPECT_TRUE(model.files_intact());
+  // Runtime entries come and go without touching what the files listed; adding a prefix a
+  // file lists changes nothing.
+  ASSERT_TRUE(model.add(prefix("198.51.100.0/24"), 0, changes));
+  ASSERT_FALSE(model.add(prefix("10.0.0.0/8"), 0, changes));
+  ASSERT_TRUE(model.remove(prefix("198.51.100.0/24"), 0, changes));
+  ASSERT_TRUE(model.add(prefix("192.0.2.0/24"), 1, changes));
+  EXPECT_EQ(model.flush(1, changes), 2u);  // takes 2001:db8::/32 out of set 1's file
+  EXPECT_FALSE(model.files_intact());
+
+  SetModel removed;
+  removed.add_all({prefix("10.0.0.0/8")}, 2);
+  ASSERT_TRUE(removed.add(prefix("10.1.0.0/16"), 2, changes));
+  EXPECT_EQ(removed.flush(3, changes), 0u);  // another set: nothing of the file's
+  ASSERT_TRUE(removed.remove(prefix("10.1.0.0/16"), 2, changes));
+  EXPECT_TRUE(removed.files_intact());
+  ASSERT_TRUE(removed.remove(prefix("10.0.0.0/8"), 2, changes));
+  // Added back at runtime, it is not the file's any more: still not intact.
+  ASSERT_TRUE(removed.add(prefix("10.0.0.0/8"), 2, changes));
+  EXPECT_FALSE(removed.in_file(prefix("10.0.0.0/8"), 2));
+  EXPECT_FALSE(removed.files_intact());
+}
+
 TEST(SetModelTest, FlushCountsHoldsAndList) {
   SetModel model;
   std::vector<SetRoute> changes;
@@ -1042,6 +1070,61 @@ TEST(SetConfigTest, LoadConfigAndRulesReadsSetFiles) {
   const LoadedConfig plain = load_config_and_rules(write_config(dir, ""));
   EXPECT_TRUE(plain.set_slots.empty());
   EXPECT_EQ(plain.sets, nullptr);
+}
+
+TEST(SetConfigTest, SetFilesWhoseStampsVouchForTheRunningSetsAreNotRead) {
+  const TempDir dir;
+  const std::string resolvers = dir.write("sets/resolvers.txt", "192.0.2.53\n");
+  (void)dir.write("bogons.txt", "10.0.0.0/8\n");
+  (void)dir.write("rules.yaml", "rules:\n  - {id: r, match: {src_set: bogons}, action: drop}\n");
+  const std::string path = write_config(dir, kSets);
+  const LoadedConfig first = load_config_and_rules(path);
+  ASSERT_EQ(first.set_files.size(), 2u);
+  EXPECT_EQ(first.set_files[0].name, "resolvers");
+  EXPECT_EQ(first.set_files[0].path, resolvers);
+  EXPECT_TRUE(first.set_files[0].stamp.valid);
+  EXPECT_FALSE(first.sets_kept);
+  // Read just after they were written: their times might not move with the next change.
+  const auto reload = [&](const std::vector<SetFileRead>& running,
+                          const std::vector<std::string>& slots = {"resolvers", "bogons"}) {
+    return load_config_and_rules(path, slots, nullptr, &running);
+  };
+  LoadedConfig again = reload(first.set_files);
+  EXPECT_FALSE(again.sets_kept);
+  ASSERT_NE(again.sets, nullptr);
+  EXPECT_NE(again.set_files[0].stamp, first.set_files[0].stamp) << "read again, stamped anew";
+
+  // Read long after they changed: kept, standing for the same reads.
+  std::vector<SetFileRead> aged = first.set_files;
+  for (SetFileRead& read : aged)
+    read.stamp.read_at_ns += 3'000'000'000;
+  const LoadedConfig kept = reload(aged);
+  EXPECT_TRUE(kept.sets_kept);
+  EXPECT_EQ(kept.sets, nullptr);
+  EXPECT_EQ(kept.set_files, aged);
+  EXPECT_EQ(kept.set_slots, (std::vector<std::string>{"resolvers", "bogons"}));
+  ASSERT_EQ(kept.rules.size(), 1u);
+  EXPECT_EQ(kept.rules[0].match.src_sets, 0b10u);
+  // Without the running sets' files, or when the slots change (a set left): read.
+  EXPECT_FALSE(load_config_and_rules(path, {"resolvers", "bogons"}).sets_kept);
+  again = reload(aged, {"resolvers", "gone", "bogons"});
+  EXPECT_FALSE(again.sets_kept);
+  EXPECT_EQ(again.set_slots, (std::vector<std::string>{"resolvers", "", "bogons"}));
+  // Another file for a set, or a set more: read.
+  std::vector<SetFileRead> other_path = aged;
+  other_path[1].path = dir.file("other.txt");
+  EXPECT_FALSE(reload(other_path).sets_kept);
+  (void)dir.write("extra.txt", "198.51.100.0/24\n");
+  const std::string more = write_config(dir, kSets + "  extra: {file: extra.txt}\n");
+  EXPECT_FALSE(load_config_and_rules(more, {"resolvers", "bogons"}, nullptr, &aged).sets_kept);
+  (void)write_config(dir, kSets);
+  EXPECT_TRUE(reload(aged).sets_kept);
+  // A set file written since: read, and what it holds now is what the sets hold.
+  (void)dir.write("bogons.txt", "10.0.0.0/8\n172.16.0.0/12\n");
+  again = reload(aged);
+  EXPECT_FALSE(again.sets_kept);
+  ASSERT_NE(again.sets, nullptr);
+  EXPECT_EQ(again.sets->count(1, rules::Family::ipv4), 2u);
 }
 
 TEST(SetConfigTest, LoadConfigAndRulesErrors) {

@@ -203,6 +203,16 @@ struct FileStamp {
   /// Whether this stamp (taken now) says the file holds what it held when `earlier` was taken:
   /// the same file, size and times, last changed at least kSettleNs before that read.
   [[nodiscard]] bool vouches_for(const FileStamp& earlier) const noexcept;
+  friend bool operator==(const FileStamp&, const FileStamp&) = default;
+};
+
+/// A prefix set's file as a load read it (or, when the load kept the sets, as the load whose
+/// sets it kept read it).
+struct SetFileRead {
+  std::string name;
+  std::string path;
+  FileStamp stamp;  ///< from just before the read
+  friend bool operator==(const SetFileRead&, const SetFileRead&) = default;
 };
 
 /// One rule file as a load read it: its bytes (shared with the memo it was found unchanged
@@ -246,10 +256,15 @@ struct LoadedConfig {
   /// The set in each slot (bit) of a set lookup, "" for a free slot: config.sets placed so that
   /// a set keeps its slot across reloads (see assign_set_slots).
   std::vector<std::string> set_slots;
-  /// The sets' prefixes from their files (null without sets).
+  /// The sets' prefixes from their files (null without sets, and when sets_kept).
   std::shared_ptr<rules::SetModel> sets;
   /// How long reading the set files into `sets` took.
   std::chrono::microseconds sets_load_time{0};
+  /// Each set's file, in config.sets order.
+  std::vector<SetFileRead> set_files;
+  /// The set files were not read: the running model stands for them (see
+  /// load_config_and_rules' `running_sets`); `sets` is null until the model is put in.
+  bool sets_kept = false;
   /// Each rule file as read (for the next load's RuleFileMemo), and how many of them a memo
   /// spared parsing.
   std::vector<ParsedRuleFile> parsed_files;
@@ -265,11 +280,14 @@ struct LoadedConfig {
                                                         const std::vector<std::string>& previous);
 /// Loads the config, then every rule file and set file it names, validating all of it. Sets
 /// keep their slots in `previous_slots` (the running daemon's). A rule file `memo` holds with
-/// the same bytes is taken from it, not parsed (the result is the same either way). Throws
-/// ConfigError.
+/// the same bytes is taken from it, not parsed (the result is the same either way).
+/// `running_sets`, when given, are the set files the running sets were read from, given only
+/// while the running model holds all they listed (SetModel::files_intact): when the sets, their
+/// files and slots are the same and every file's stamp vouches for its read, the set files are
+/// not read (sets_kept, set_files = `*running_sets`). Throws ConfigError.
 [[nodiscard]] LoadedConfig load_config_and_rules(
     const std::string& path, const std::vector<std::string>& previous_slots = {},
-    const RuleFileMemo* memo = nullptr);
+    const RuleFileMemo* memo = nullptr, const std::vector<SetFileRead>* running_sets = nullptr);
 /// The memo of a load (for the next one) whose rules became `rules` (the rule set built from
 /// loaded.rules); takes loaded.parsed_files.
 [[nodiscard]] std::shared_ptr<RuleFileMemo> memo_of(LoadedConfig& loaded,

@@ -43,6 +43,9 @@ struct JobRequest {
   /// reload, check: the prefix set in each slot now (sets keep their slots; rules resolve
   /// set names against them).
   std::vector<std::string> set_slots;
+  /// reload: the files the running sets were read from, while the running model holds all
+  /// they listed; empty: read the set files (see config::load_config_and_rules).
+  std::vector<config::SetFileRead> set_files;
   /// runtime: run on the helper thread once the part is built (saving the state file), so
   /// the control thread never waits for a disk; what it throws fails the job.
   std::function<void()> after_build;
@@ -65,9 +68,10 @@ struct CompileOutcome {
   bool ok = false;
   std::string error;  ///< one line (`FILE:LINE:COL: key: message` for rule errors) when !ok
   std::vector<std::string> warnings;
-  std::shared_ptr<const config::LoadedConfig> config;  ///< reload: the configuration read
-  std::shared_ptr<const dataplane::RulePart> part;     ///< reload, runtime: ready to publish
-  std::shared_ptr<dataplane::SetTables> sets;          ///< reload: the sets' tables, or null
+  /// reload: the configuration read (its sets put in by the control loop when sets_kept).
+  std::shared_ptr<config::LoadedConfig> config;
+  std::shared_ptr<const dataplane::RulePart> part;  ///< reload, runtime: ready to publish
+  std::shared_ptr<dataplane::SetTables> sets;       ///< reload: the sets' tables, or null
   std::size_t rules = 0;
   std::vector<std::string> files;
   std::size_t files_unchanged = 0;  ///< reload: files the last reload had parsed already

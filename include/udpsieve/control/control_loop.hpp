@@ -106,6 +106,10 @@ class ControlLoop {
   void finish_job(JobRequest request, CompileOutcome outcome);
   /// Refuses a reload whose file rules clash with the runtime rules; else publishes it.
   [[nodiscard]] std::optional<std::string> apply_reload(CompileOutcome& outcome);
+  /// Whether the running sets still stand for the set files a reload that kept them vouched
+  /// for (no set-del or set-flush took out a prefix a file lists while it was built, and the
+  /// tables hold every change).
+  [[nodiscard]] bool running_sets_stand_for(const config::LoadedConfig& kept) const;
   /// Joins `file` and `runtime` into a table for `config`, publishes it, and returns the RCU
   /// token after which every worker uses it. Throws ConfigError when the parts do not fit
   /// together (nothing is published then).
@@ -167,6 +171,8 @@ class ControlLoop {
     std::vector<CheckFile> files;
   };
   bool reload_wanted_ = false;
+  /// The next reload runs again for the waiters of one that could not keep the sets.
+  bool reload_again_ = false;
   std::string reload_source_;
   std::vector<SocketServer::ClientId> reload_waiters_;   // for the next reload
   std::vector<SocketServer::ClientId> running_waiters_;  // for the reload running now

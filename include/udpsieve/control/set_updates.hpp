@@ -103,6 +103,9 @@ class SetUpdates {
   /// Changes applied since start (set-add, set-del, set-flush, expiries), for metrics.
   [[nodiscard]] uint64_t changes() const noexcept { return changes_; }
   [[nodiscard]] const Env& env() const noexcept { return env_; }
+  /// Whether the tables miss changes the model has (they were full and could not be rebuilt):
+  /// the next reload must build them.
+  [[nodiscard]] bool tables_behind() const noexcept { return tables_behind_; }
 
  private:
   struct Entry {
@@ -139,6 +142,7 @@ class SetUpdates {
   std::set<std::pair<WallClock::time_point, Key>> expiries_;
   std::deque<std::pair<Request, SocketServer::ClientId>> waiting_;
   uint64_t changes_ = 0;
+  bool tables_behind_ = false;
 };
 
 }  // namespace udpsieve::control

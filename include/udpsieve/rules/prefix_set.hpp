@@ -62,6 +62,10 @@ class SetModel {
   /// Whether the set in `slot` holds `prefix` because its file lists it (add_all) and no
   /// remove() or flush() took it out since.
   [[nodiscard]] bool in_file(const Prefix& prefix, unsigned slot) const;
+  /// Whether every prefix add_all() put in is still held as from its file: no remove() or
+  /// flush() took one out since. Only then does the model hold what its files list (plus what
+  /// add() put in), so a reload that finds the files unchanged may keep it.
+  [[nodiscard]] bool files_intact() const noexcept { return file_prefixes_taken_ == 0; }
 
   /// Every route of `family` with its bits, in address order.
   [[nodiscard]] std::vector<SetRoute> routes(Family family) const;
@@ -111,6 +115,7 @@ class SetModel {
   Map v4_;
   Map v6_;
   std::array<std::array<std::size_t, 2>, kMaxSets> counts_{};
+  std::size_t file_prefixes_taken_ = 0;  ///< see files_intact()
 };
 
 }  // namespace udpsieve::rules
