@@ -260,8 +260,7 @@ void ControlLoop::start_next_job() {
     request.kind = JobKind::reload;
     request.set_slots = config_->set_slots;
     // The running sets stand for their files while they hold everything the files listed.
-    if (config_->sets != nullptr && config_->sets->files_intact() && !parts_.sets.tables_behind())
-      request.set_files = config_->set_files;
+    if (running_sets_hold_their_files()) request.set_files = config_->set_files;
   } else if (!checks_.empty()) {
     running_check_ = checks_.front().client;
     request.kind = JobKind::check;
@@ -445,9 +444,12 @@ std::optional<std::string> ControlLoop::apply_reload(CompileOutcome& outcome) {
   return std::nullopt;
 }
 
+bool ControlLoop::running_sets_hold_their_files() const {
+  return config_->sets != nullptr && config_->sets->files_intact() && !parts_.sets.tables_behind();
+}
+
 bool ControlLoop::running_sets_stand_for(const config::LoadedConfig& kept) const {
-  return config_->sets != nullptr && config_->sets->files_intact() &&
-         !parts_.sets.tables_behind() && config_->set_files == kept.set_files;
+  return running_sets_hold_their_files() && config_->set_files == kept.set_files;
 }
 
 void ControlLoop::finish_job(JobRequest request, CompileOutcome outcome) {

@@ -106,9 +106,12 @@ class ControlLoop {
   void finish_job(JobRequest request, CompileOutcome outcome);
   /// Refuses a reload whose file rules clash with the runtime rules; else publishes it.
   [[nodiscard]] std::optional<std::string> apply_reload(CompileOutcome& outcome);
+  /// Whether the running sets hold everything their files listed (no set-del or set-flush
+  /// took out a file's prefix) and the tables hold every change: only then may a reload that
+  /// finds the set files unchanged keep them.
+  [[nodiscard]] bool running_sets_hold_their_files() const;
   /// Whether the running sets still stand for the set files a reload that kept them vouched
-  /// for (no set-del or set-flush took out a prefix a file lists while it was built, and the
-  /// tables hold every change).
+  /// for (running_sets_hold_their_files, still, after the reload was built).
   [[nodiscard]] bool running_sets_stand_for(const config::LoadedConfig& kept) const;
   /// Joins `file` and `runtime` into a table for `config`, publishes it, and returns the RCU
   /// token after which every worker uses it. Throws ConfigError when the parts do not fit
