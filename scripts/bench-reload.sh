@@ -7,9 +7,11 @@
 #     itself),
 # printing each reply's load / compile / swap / total and the median total of each phase.
 # With --set V4,V6 the configuration also has a prefix set of V4 IPv4 and V6 IPv6 prefixes
-# (scripts/make-set-file.py), and one more phase changes the set file instead (a comment
-# appended: every set read and built again). Building the set's tables twice over a reload
-# needs hugepages for both (4096 for --set 1000000,200000).
+# (scripts/make-set-file.py), and two more phases change the set file instead: CHANGES reloads
+# each taking out 1% of its prefixes and adding as many others (the file read and compared, the
+# difference applied to the running set), then two reloads each replacing the whole file (every
+# prefix different: the set built afresh, which needs hugepages for both tables, 4096 for --set
+# 1000000,200000).
 #
 #   scripts/bench-reload.sh [--files 10] [--per-file 10000] [--changes 5] [--set V4,V6]
 set -euo pipefail
@@ -46,7 +48,9 @@ done
 changed="part$((files / 2)).yaml"
 sets=""
 if [ -n "$set_sizes" ]; then
-  python3 scripts/make-set-file.py "$work/set.txt" "${set_sizes%,*}" "${set_sizes#*,}" 1
+  python3 scripts/make-set-file.py "$work/set-a.txt" "${set_sizes%,*}" "${set_sizes#*,}" 1
+  python3 scripts/make-set-file.py "$work/set-b.txt" "${set_sizes%,*}" "${set_sizes#*,}" 2
+  cp "$work/set-a.txt" "$work/set.txt"
   sets="sets: {feed: {file: $work/set.txt}}"
   # A set file read within 2 s of its last change is read again by the next reload too.
   sleep 2
@@ -66,16 +70,31 @@ logging: {level: warn}
 YAML
 }
 
-# reloads PHASE COUNT CHANGE: COUNT reloads, appending a comment before each to the changed
-# rule file when CHANGE is 1, to the set file when it is 2; prints each reply's timings and
-# the phase's median total.
+# churn_set K: the set file without every 100th line (from line K on), and as many lines of
+# the second file (its K-th hundredth) instead, renamed into place.
+churn_set() {
+  local n
+  n=$(($(wc -l <"$work/set-a.txt") / 100))
+  awk -v k="$1" 'NR % 100 != k' "$work/set.txt" >"$work/set.new"
+  awk -v k="$1" -v n="$n" 'NR > (k - 1) * n && NR <= k * n' "$work/set-b.txt" >>"$work/set.new"
+  mv "$work/set.new" "$work/set.txt"
+}
+
+# reloads PHASE COUNT CHANGE: COUNT reloads, before each appending a comment to the changed
+# rule file when CHANGE is 1, changing 1% of the set file when it is 2, replacing the set file
+# with the other one when it is 3; prints each reply's timings and the phase's median total.
 reloads() {
   local totals=()
   for k in $(seq 1 "$2"); do
     [ "$3" = 1 ] && echo "# change $k" >>"$work/rd/$changed"
-    [ "$3" = 2 ] && echo "# change $k" >>"$work/set.txt"
+    [ "$3" = 2 ] && churn_set "$k"
+    if [ "$3" = 3 ]; then
+      cp "$work/set-$([ $((k % 2)) = 1 ] && echo b || echo a).txt" "$work/set.new"
+      mv "$work/set.new" "$work/set.txt"
+    fi
     local line
     line=$(build/udpsievectl --socket "$work/ctl.sock" reload | head -1)
+    [ "$3" -ge 2 ] && echo "$1: ${line#*from }" | sed 's/, generation.*//' 
     echo "$1: ${line#*generation }"
     totals+=("$(echo "$line" | sed -n 's/.*total \([0-9.]*\) ms.*/\1/p')")
   done
@@ -87,7 +106,10 @@ config "rd/*.yaml" >"$work/all.yaml"
 start_udpsieved "$work/all.yaml" "$work/daemon.log" "$work/ctl.sock"
 reloads "nothing changed" 3 0
 reloads "one file of $files changed" "$changes" 1
-[ -n "$set_sizes" ] && reloads "the set file changed" "$changes" 2
+if [ -n "$set_sizes" ]; then
+  reloads "1% of the set file changed" "$changes" 2
+  reloads "the set file replaced" 2 3
+fi
 kill -TERM "$pid"
 wait "$pid" || true
 pid=""

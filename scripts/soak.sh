@@ -149,12 +149,14 @@ done
 ctl version > /dev/null || { cat "$LOG" >&2; echo "soak: FAIL: daemon never answered" >&2; exit 1; }
 MBUFS_START=$(min_in_use)
 
-# Stats pollers: every reply must add up. Each writes "replies bad" to its file on exit.
+# Stats pollers: every reply must add up. Each writes "replies bad" to its file once the stop
+# file appears. (Not on a TERM trap: bash 5.2 can fail to parse a trap's command that runs
+# while it is inside a command substitution, "unexpected EOF while looking for matching `)'",
+# and that poller then never stops.)
 poller() {
   local out=$1 replies=0 bad=0 reply totals rx fwd drop
   set +e
-  trap 'echo "$replies $bad" > "$out"; exit 0' TERM
-  while :; do
+  while [[ ! -e $WORK/stop ]]; do
     if reply=$(ctl stats --json 2>/dev/null); then
       replies=$((replies + 1))
       # The totals object (its only nested object is drops), without drops.
@@ -227,7 +229,8 @@ MBUFS_END=$(min_in_use)
 applied=$(ctl rules --field reload.applied)
 refused_daemon=$(ctl rules --field reload.refused)
 
-for pid in "${POLLER_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; wait "$pid" || true; done
+touch "$WORK/stop"
+for pid in "${POLLER_PIDS[@]}"; do wait "$pid" || true; done
 POLLER_PIDS=()
 replies=0 bad=0
 for i in $(seq "$CLIENTS"); do

@@ -51,6 +51,18 @@ std::string value_or(const json& object, const char* key) {
   return object.contains(key) ? cell(object[key]) : "-";
 }
 
+/// ", prefix sets kept" of a reload's reply that kept the sets, with the set files' changes
+/// applied to them when there were some; "" when it built them afresh.
+std::string sets_kept_text(const json& reply) {
+  if (!reply.value("sets_kept", false)) return "";
+  const json changes = reply.value("set_file_changes", json::object());
+  const auto added = changes.value("added", std::size_t{0});
+  const auto removed = changes.value("removed", std::size_t{0});
+  if (added == 0 && removed == 0) return ", prefix sets kept";
+  return ", prefix sets kept with their files' changes (" + std::to_string(added) + " added, " +
+         std::to_string(removed) + " taken out)";
+}
+
 /// A runtime rule's expires_in_s as "9m58s"; "-" for a permanent or file rule.
 std::string expires_cell(const json& expires_in_s) {
   if (!expires_in_s.is_number()) return "-";
@@ -445,8 +457,8 @@ std::string render(const std::string& command, const nlohmann::json& reply) {
              (unchanged == 0 ? ""
                              : " (" + std::to_string(unchanged) + " unchanged" +
                                    (rebuilt ? "" : ", nothing rebuilt") + ")") +
-             (reply.value("sets_kept", false) ? ", prefix sets kept" : "") + ", generation " +
-             value_or(reply, "generation") + "; " + timing + "\n";
+             sets_kept_text(reply) + ", generation " + value_or(reply, "generation") + "; " +
+             timing + "\n";
     }
     if (command == "check") {
       std::string out;

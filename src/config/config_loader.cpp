@@ -734,21 +734,77 @@ void collect_rules(LoadedConfig& loaded, const RuleFiles& files, const RuleFileM
   loaded.steering = collector.take_steering();
 }
 
-/// Whether the set files `running` were read from still hold what that read found, for the
-/// same sets in the same slots (see load_config_and_rules).
-bool sets_unchanged(const LoadedConfig& loaded, const std::vector<std::string>& previous_slots,
-                    const std::vector<SetFileRead>& running) {
+/// Whether the sets of `loaded` are the ones `running` were read for: the same names and
+/// files, in the same slots.
+bool same_sets(const LoadedConfig& loaded, const std::vector<std::string>& previous_slots,
+               const std::vector<SetFileRead>& running) {
   if (loaded.set_slots != previous_slots || running.size() != loaded.config.sets.size()) {
     return false;
   }
   for (std::size_t i = 0; i < running.size(); ++i) {
     const SetConfig& set = loaded.config.sets[i];
-    if (running[i].name != set.name || running[i].path != set.file ||
-        !FileStamp::of(set.file).vouches_for(running[i].stamp)) {
-      return false;
-    }
+    if (running[i].name != set.name || running[i].path != set.file) return false;
   }
   return true;
+}
+
+/// Reads `set`'s file (stamped just before the read).
+SetFileRead read_set_file(const SetConfig& set) {
+  std::error_code ec;
+  if (!fs::is_regular_file(set.file, ec)) {
+    throw ConfigError(
+        set.where, set.key_path + ".file",
+        (fs::exists(set.file, ec) ? "not a regular file: " : "no such file: ") + set.file);
+  }
+  SetFileRead read{set.name, set.file, FileStamp::of(set.file), nullptr};
+  std::vector<rules::Prefix> prefixes = rules::load_set_file(set.file, set.key_path);
+  rules::sort_set_prefixes(prefixes);
+  read.prefixes = std::make_shared<const std::vector<rules::Prefix>>(std::move(prefixes));
+  return read;
+}
+
+unsigned slot_of(const LoadedConfig& loaded, const std::string& set) {
+  return static_cast<unsigned>(std::find(loaded.set_slots.begin(), loaded.set_slots.end(), set) -
+                               loaded.set_slots.begin());
+}
+
+/// The sets of `loaded`, kept running with their files' changes or built afresh (see
+/// load_config_and_rules).
+void load_sets(LoadedConfig& loaded, const std::vector<std::string>& previous_slots,
+               const std::vector<SetFileRead>* running) {
+  const auto start = std::chrono::steady_clock::now();
+  const bool same = running != nullptr && same_sets(loaded, previous_slots, *running);
+  std::size_t changed = 0;
+  for (std::size_t i = 0; i < loaded.config.sets.size(); ++i) {
+    const SetConfig& set = loaded.config.sets[i];
+    const SetFileRead* before = same ? &(*running)[i] : nullptr;
+    if (before != nullptr && before->prefixes != nullptr &&
+        FileStamp::of(set.file).vouches_for(before->stamp)) {
+      loaded.set_files.push_back(*before);
+      continue;
+    }
+    loaded.set_files.push_back(read_set_file(set));
+    if (before == nullptr || before->prefixes == nullptr) {
+      changed = kMaxSetFileChange + 1;  // nothing to compare with: built afresh
+      continue;
+    }
+    rules::SetFileChange change = rules::set_file_change(
+        *before->prefixes, *loaded.set_files.back().prefixes, slot_of(loaded, set.name));
+    changed += change.size();
+    if (change.size() != 0) loaded.set_changes.push_back(std::move(change));
+  }
+  if (same && changed <= kMaxSetFileChange) {
+    loaded.sets_kept = true;
+    loaded.sets_base = *running;
+  } else {
+    loaded.set_changes.clear();
+    auto model = std::make_shared<rules::SetModel>();
+    for (const SetFileRead& read : loaded.set_files)
+      model->add_all(*read.prefixes, slot_of(loaded, read.name));
+    loaded.sets = std::move(model);
+  }
+  loaded.sets_load_time = std::chrono::duration_cast<std::chrono::microseconds>(
+      std::chrono::steady_clock::now() - start);
 }
 
 }  // namespace
@@ -772,30 +828,7 @@ LoadedConfig load_config_and_rules(const std::string& path,
   loaded.config = load_daemon_config(path);
   RuleFiles files = resolve_rule_files(loaded.config);
   loaded.set_slots = assign_set_slots(loaded.config.sets, previous_slots);
-  if (!loaded.config.sets.empty() && running_sets != nullptr &&
-      sets_unchanged(loaded, previous_slots, *running_sets)) {
-    loaded.sets_kept = true;
-    loaded.set_files = *running_sets;
-  } else if (!loaded.config.sets.empty()) {
-    const auto start = std::chrono::steady_clock::now();
-    auto model = std::make_shared<rules::SetModel>();
-    for (const SetConfig& set : loaded.config.sets) {
-      std::error_code ec;
-      if (!fs::is_regular_file(set.file, ec)) {
-        throw ConfigError(
-            set.where, set.key_path + ".file",
-            (fs::exists(set.file, ec) ? "not a regular file: " : "no such file: ") + set.file);
-      }
-      const auto slot = static_cast<unsigned>(
-          std::find(loaded.set_slots.begin(), loaded.set_slots.end(), set.name) -
-          loaded.set_slots.begin());
-      loaded.set_files.push_back(SetFileRead{set.name, set.file, FileStamp::of(set.file)});
-      model->add_all(rules::load_set_file(set.file, set.key_path), slot);
-    }
-    loaded.sets = std::move(model);
-    loaded.sets_load_time = std::chrono::duration_cast<std::chrono::microseconds>(
-        std::chrono::steady_clock::now() - start);
-  }
+  if (!loaded.config.sets.empty()) load_sets(loaded, previous_slots, running_sets);
   try {
     collect_rules(loaded, files, memo);
   } catch (const rules::RuleCollector::ParsedIdConflict&) {

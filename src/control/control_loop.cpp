@@ -49,6 +49,28 @@ std::string classifier_summary(const dataplane::AclBuildInfo& acl) {
          std::to_string((acl.memory_bytes + 1023) / 1024) + " KiB";
 }
 
+/// Prefixes the set files added and took out, all sets together, of a load that kept the sets.
+std::pair<std::size_t, std::size_t> set_file_change_counts(const config::LoadedConfig& loaded) {
+  std::size_t added = 0;
+  std::size_t removed = 0;
+  for (const rules::SetFileChange& change : loaded.set_changes) {
+    added += change.added.size();
+    removed += change.removed.size();
+  }
+  return {added, removed};
+}
+
+/// The reload log's words on the sets of `loaded`, whose files' changes took `applying`.
+std::string sets_summary(const config::LoadedConfig& loaded, std::chrono::microseconds applying) {
+  if (!loaded.sets_kept) return "";
+  if (loaded.set_changes.empty()) return "; set files unchanged: the running sets kept";
+  const auto [added, removed] = set_file_change_counts(loaded);
+  return fmt::format(
+      "; set files changed: {} prefix(es) added to and {} taken out of the running sets in {:.1f} "
+      "ms",
+      added, removed, milliseconds(applying));
+}
+
 }  // namespace
 
 ControlLoop::ControlLoop(ControlParts parts, std::shared_ptr<const config::LoadedConfig> config)
@@ -391,11 +413,25 @@ std::optional<std::string> ControlLoop::apply_reload(CompileOutcome& outcome) {
       }
     }
   }
+  std::optional<SetUpdates::FileChangeUndo> set_undo;
+  std::chrono::microseconds set_apply_time{0};
   if (outcome.config->sets_kept) {
-    // The set files are as the running sets were read from: those sets, with their runtime
-    // entries, and their tables go on (finish_job checked they still stand for the files).
+    // The running sets, with their runtime entries, and their tables go on (finish_job checked
+    // they still stand for the reads the load compared the set files with), taking the files'
+    // changes as set-del / set-add requests would; the old rules see them a moment before the
+    // new ones come.
     outcome.config->sets = config_->sets;
-    outcome.sets = parts_.tables.current()->sets_ptr();
+    if (!outcome.config->set_changes.empty()) {
+      const auto applying = std::chrono::steady_clock::now();
+      try {
+        set_undo = parts_.sets.apply_file_changes(outcome.config->set_changes);
+      } catch (const std::exception& e) {
+        return std::string("reload refused: ") + e.what();
+      }
+      set_apply_time = std::chrono::duration_cast<std::chrono::microseconds>(
+          std::chrono::steady_clock::now() - applying);
+    }
+    outcome.sets = parts_.tables.current()->sets_ptr();  // new ones when those were full
   } else if (outcome.config->sets != nullptr) {
     // Runtime set entries go into the new sets too, before anyone reads them.
     const std::vector<rules::SetRoute> changes =
@@ -415,6 +451,7 @@ std::optional<std::string> ControlLoop::apply_reload(CompileOutcome& outcome) {
     (void)publish(outcome.part, parts_.tables.current()->part_ptr(dataplane::PartKind::runtime),
                   *outcome.config, "a reload", outcome.sets);
   } catch (const ConfigError& e) {
+    if (set_undo) parts_.sets.undo_file_changes(*set_undo);
     return std::string("reload refused: ") + e.what();
   }
   const auto swapped = std::chrono::steady_clock::now();
@@ -439,8 +476,8 @@ std::optional<std::string> ControlLoop::apply_reload(CompileOutcome& outcome) {
       milliseconds(outcome.load_time), milliseconds(outcome.compile_time),
       outcome.rules_rebuilt ? classifier_summary(outcome.classifier)
                             : "nothing changed: the running rules kept",
-      config_->sets_kept ? "; set files unchanged: the running sets kept" : "",
-      reloads_.swap_time.count(), milliseconds(reloads_.total_time));
+      sets_summary(*config_, set_apply_time), reloads_.swap_time.count(),
+      milliseconds(reloads_.total_time));
   return std::nullopt;
 }
 
@@ -449,7 +486,7 @@ bool ControlLoop::running_sets_hold_their_files() const {
 }
 
 bool ControlLoop::running_sets_stand_for(const config::LoadedConfig& kept) const {
-  return running_sets_hold_their_files() && config_->set_files == kept.set_files;
+  return running_sets_hold_their_files() && config_->set_files == kept.sets_base;
 }
 
 void ControlLoop::finish_job(JobRequest request, CompileOutcome outcome) {
@@ -496,6 +533,10 @@ void ControlLoop::finish_job(JobRequest request, CompileOutcome outcome) {
       reply["files_unchanged"] = outcome.files_unchanged;
       reply["rules_rebuilt"] = outcome.rules_rebuilt;
       reply["sets_kept"] = config_->sets_kept;
+      if (config_->sets_kept) {
+        const auto [added, removed] = set_file_change_counts(*config_);
+        reply["set_file_changes"] = {{"added", added}, {"removed", removed}};
+      }
       reply["generation"] = parts_.tables.current()->generation();
       reply["swap_us"] = reloads_.swap_time.count();
       reply["total_ms"] = milliseconds(reloads_.total_time);

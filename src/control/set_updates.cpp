@@ -306,6 +306,19 @@ json SetUpdates::list(const json& body) const {
 
 void SetUpdates::commit(const std::vector<rules::SetRoute>& changes) {
   ++changes_;
+  try {
+    apply_to_tables(changes);
+  } catch (const std::exception& e) {
+    throw std::runtime_error(
+        std::string("the change is saved, but the prefix set tables could not be rebuilt to "
+                    "take it (") +
+        e.what() +
+        "); the workers keep the sets as they were until a later change or a reload "
+        "builds them");
+  }
+}
+
+void SetUpdates::apply_to_tables(const std::vector<rules::SetRoute>& changes) {
   if (changes.empty()) return;
   dataplane::SetTables* tables = env_.tables ? env_.tables() : nullptr;
   if (tables != nullptr && tables->apply(changes, *env_.model, env_.qsbr)) return;
@@ -314,14 +327,61 @@ void SetUpdates::commit(const std::vector<rules::SetRoute>& changes) {
   try {
     env_.rebuild();
     tables_behind_ = false;
-  } catch (const std::exception& e) {
+  } catch (...) {
     tables_behind_ = true;
+    throw;
+  }
+}
+
+SetUpdates::FileChangeUndo SetUpdates::apply_file_changes(
+    const std::vector<rules::SetFileChange>& file_changes) {
+  FileChangeUndo undo;
+  std::vector<rules::SetRoute> changes;
+  for (const rules::SetFileChange& change : file_changes) {
+    const std::string& name = env_.slots[change.slot];
+    for (const rules::Prefix& prefix : change.removed) {
+      const bool runtime = entries_.count(Key{name, prefix.to_string()}) != 0;
+      env_.model->unlist_from_file(prefix, change.slot, runtime, changes);
+      undo.unlisted.emplace_back(change.slot, prefix);
+    }
+    for (const rules::Prefix& prefix : change.added) {
+      const bool fresh = env_.model->list_from_file(prefix, change.slot, changes);
+      undo.listed.emplace_back(change.slot, prefix, !fresh);
+    }
+  }
+  try {
+    apply_to_tables(changes);  // not a runtime change: changes_ counts those
+  } catch (const std::exception& e) {
+    // The tables did not take it (the workers still see the sets as they were): nor does the
+    // model. The tables are built afresh by the next change or reload (tables_behind()).
+    (void)revert_model(undo);
     throw std::runtime_error(
-        std::string("the change is saved, but the prefix set tables could not be rebuilt to "
-                    "take it (") +
-        e.what() +
-        "); the workers keep the sets as they were until a later change or a reload "
-        "builds them");
+        std::string("the prefix set tables could not take the set files' changes: ") + e.what());
+  }
+  return undo;
+}
+
+std::vector<rules::SetRoute> SetUpdates::revert_model(const FileChangeUndo& undo) {
+  std::vector<rules::SetRoute> changes;
+  for (auto it = undo.listed.rbegin(); it != undo.listed.rend(); ++it) {
+    const auto& [slot, prefix, held] = *it;
+    env_.model->unlist_from_file(prefix, slot, held, changes);
+  }
+  for (auto it = undo.unlisted.rbegin(); it != undo.unlisted.rend(); ++it)
+    (void)env_.model->list_from_file(it->second, it->first, changes);
+  return changes;
+}
+
+void SetUpdates::undo_file_changes(const FileChangeUndo& undo) {
+  const std::vector<rules::SetRoute> changes = revert_model(undo);
+  try {
+    apply_to_tables(changes);
+  } catch (const std::exception& e) {
+    spdlog::error(
+        "taking back the set files' changes: the prefix set tables could not be "
+        "rebuilt ({}); the workers keep the changed sets until a later change or a "
+        "reload builds them",
+        e.what());
   }
 }
 

@@ -158,6 +158,12 @@ class PrefixSets : public testing::Test {
     return request;
   }
 
+  /// Sends phase `phase` of the flows and waits until the daemon received all of it.
+  bool send_phase(int phase) {
+    traffic_->send(phase, kFlows, kPerFlow);
+    return wait_received();
+  }
+
   bool wait_received() {
     return wait_until(
         [&] { return stats()["ports"][0]["rx_packets"].get<uint64_t>() == traffic_->total(); });
@@ -213,8 +219,7 @@ TEST_F(PrefixSets, FileSetsAndRuntimeChangesDecideTrafficExactly) {
 
   // Phase 0: the files' sets. r53 is a resolver (forwarded before the blocked /16 drops it);
   // b53, h80, r80 are blocked; o7000 goes to a guarded server; the rest pass.
-  traffic_->send(0, kFlows, kPerFlow);
-  ASSERT_TRUE(wait_received());
+  ASSERT_TRUE(send_phase(0));
 
   // Phase 1: 10.2.0.0/16 joins `feed` (o53, o7000 and o80 now dropped by drop-blocked), the
   // host 10.7.7.7 leaves `blocked` (h80 passes), and 10.1.2.3 leaves the resolvers by a
@@ -231,8 +236,7 @@ TEST_F(PrefixSets, FileSetsAndRuntimeChangesDecideTrafficExactly) {
   EXPECT_EQ(reply.value("removed", 0), 1) << reply;
   reply = change(set_cmd("set-del", "resolvers", {"10.1.2.0/24"}));
   EXPECT_EQ(reply.value("removed", 0), 1) << reply;
-  traffic_->send(1, kFlows, kPerFlow);
-  ASSERT_TRUE(wait_received());
+  ASSERT_TRUE(send_phase(1));
 
   // Phase 2: `feed` flushed, the resolvers back at runtime.
   reply = change(set_cmd("set-flush", "feed"));
@@ -341,8 +345,7 @@ TEST_F(PrefixSets, AReloadKeepsTheRunningSetsWhileTheirFilesStayAsRead) {
   // Files read at least 2 s after they last changed are vouched for by their stat() later.
   std::this_thread::sleep_for(std::chrono::milliseconds(2100));
   start("sets_kept");
-  traffic_->send(0, kFlows, kPerFlow);
-  ASSERT_TRUE(wait_received());
+  ASSERT_TRUE(send_phase(0));
 
   // A runtime entry, then a reload for a rule file's change: the set files are not read, the
   // sets go on as they are (10.2.0.0/16 in `feed`: o53, o7000 and o80 dropped).
@@ -353,14 +356,12 @@ TEST_F(PrefixSets, AReloadKeepsTheRunningSetsWhileTheirFilesStayAsRead) {
   EXPECT_EQ(reload.value("sets_kept", false), true) << reload;
   EXPECT_EQ(reload.value("rules_rebuilt", false), true) << reload;
   EXPECT_EQ(ask(set_cmd("set-list", "feed"))["runtime_entries"], 1);
-  traffic_->send(1, kFlows, kPerFlow);
-  ASSERT_TRUE(wait_received());
+  ASSERT_TRUE(send_phase(1));
 
   // A prefix the file lists deleted at runtime (h80 passes) comes back at the next reload,
   // which reads the set files for it; the runtime entry stays.
   EXPECT_EQ(change(set_cmd("set-del", "blocked", {"10.7.7.7"}))["removed"], 1);
-  traffic_->send(2, kFlows, kPerFlow);
-  ASSERT_TRUE(wait_received());
+  ASSERT_TRUE(send_phase(2));
   reload = this->reload();
   EXPECT_EQ(reload.value("sets_kept", true), false) << reload;
   EXPECT_EQ(ask(set_cmd("set-list", "blocked"))["prefixes_v4"], 2);
@@ -385,6 +386,68 @@ TEST_F(PrefixSets, AReloadKeepsTheRunningSetsWhileTheirFilesStayAsRead) {
   EXPECT_EQ(settled(expected), expected);
   EXPECT_NE(daemon_->log().find("set files unchanged: the running sets kept"), std::string::npos)
       << daemon_->log();
+  EXPECT_EQ(daemon_->stop(), 0) << daemon_->log();
+}
+
+TEST_F(PrefixSets, AChangedSetFileIsAppliedToTheRunningSets) {
+  configure();
+  std::this_thread::sleep_for(std::chrono::milliseconds(2100));
+  start("sets_file_change");
+  ASSERT_TRUE(send_phase(0));
+
+  // A runtime entry for a prefix the file lists; then the file drops that prefix (h80 stays
+  // dropped: the runtime entry holds it) and lists 10.3.0.0/16 (f80 dropped from now on).
+  const json added = change(set_cmd("set-add", "blocked", {"10.7.7.7"}));
+  EXPECT_EQ(added["already_present"], 1) << added;
+  EXPECT_EQ(added["runtime_entries"], 1) << added;
+  dir_.write("blocked.txt", "10.1.0.0/16\n10.3.0.0/16\n");
+  json reload = this->reload();
+  EXPECT_EQ(reload.value("sets_kept", false), true) << reload;
+  EXPECT_EQ(reload["set_file_changes"], json({{"added", 1}, {"removed", 1}})) << reload;
+  EXPECT_EQ(reload.value("rules_rebuilt", true), false) << reload;
+  json listed = ask(set_cmd("set-list", "blocked"));
+  EXPECT_EQ(listed["prefixes_v4"], 3) << listed;
+  EXPECT_EQ(
+      listed["prefixes"][2],
+      json(
+          {{"prefix", "10.7.7.7/32"}, {"file", false}, {"runtime", true}, {"expires_at", nullptr}}))
+      << listed;
+  ASSERT_TRUE(send_phase(1));
+
+  // Deleting the runtime entry takes the prefix out (h80 passes); the file no longer lists
+  // it, so the files still stand for the sets and the next reload keeps them.
+  EXPECT_EQ(change(set_cmd("set-del", "blocked", {"10.7.7.7"}))["removed"], 1);
+  ASSERT_TRUE(send_phase(2));
+  reload = this->reload();
+  EXPECT_EQ(reload.value("sets_kept", false), true) << reload;
+  EXPECT_EQ(reload["set_file_changes"], json({{"added", 0}, {"removed", 0}})) << reload;
+
+  const json final_stats = end_traffic();
+  EXPECT_EQ(traffic_->wrong_fates([](const std::string& flow, int phase) {
+    if (phase == 0) return flow == "r53" || flow == "o53" || flow == "o80" || flow == "f80";
+    if (phase == 1) return flow == "r53" || flow == "o53" || flow == "o80";
+    return flow == "r53" || flow == "o53" || flow == "o80" || flow == "h80";
+  }),
+            "");
+  const uint64_t n = kPerFlow;
+  // drop-blocked: phase 0 b53 h80 r80; phase 1 those and f80; phase 2 b53 r80 f80.
+  // guard-servers: o7000 in every phase.
+  const std::map<std::string, uint64_t> expected = {
+      {"allow-resolvers", 3 * n}, {"drop-blocked", 10 * n}, {"guard-servers", 3 * n}};
+  EXPECT_EQ(settled(expected), expected);
+  EXPECT_NE(daemon_->log().find("set files changed: 1 prefix(es) added to and 1 taken out of the "
+                                "running sets"),
+            std::string::npos)
+      << daemon_->log();
+
+  // udpsievectl says what the files changed.
+  dir_.write("blocked.txt", "10.1.0.0/16\n10.3.0.0/16\n10.4.0.0/16\n");
+  const auto out = run_program({ctl_binary(), "--socket", socket_, "reload"});
+  EXPECT_EQ(out.exit_code, 0) << out.output;
+  EXPECT_NE(out.output.find("prefix sets kept with their files' changes (1 added, 0 taken out)"),
+            std::string::npos)
+      << out.output;
+  EXPECT_EQ(ask(set_cmd("set-list", "blocked"))["prefixes_v4"], 3);
   EXPECT_EQ(daemon_->stop(), 0) << daemon_->log();
 }
 

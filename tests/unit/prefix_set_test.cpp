@@ -15,6 +15,8 @@
 #include <random>
 #include <set>
 #include <string>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -163,6 +165,46 @@ TEST(PrefixSetFileTest, LoadSetFile) {
   const std::string missing = dir.file("missing.txt");
   EXPECT_EQ(config_error_of([&] { (void)load_set_file(missing, "sets.a"); }),
             missing + ": sets.a: cannot open file: No such file or directory");
+}
+
+TEST(PrefixSetFileTest, TwoReadsOfAFileCompareAfterSorting) {
+  std::vector<Prefix> before = {
+      prefix("10.0.0.0/16"), prefix("2001:db8::/32"), prefix("10.0.0.0/8"),  prefix("192.0.2.1"),
+      prefix("10.0.0.0/16"), prefix("::1"),           prefix("9.255.0.0/16")};
+  sort_set_prefixes(before);
+  EXPECT_EQ(texts_of(before),
+            (std::vector<std::string>{"9.255.0.0/16", "10.0.0.0/8", "10.0.0.0/16", "192.0.2.1/32",
+                                      "::1/128", "2001:db8::/32"}));
+  std::vector<Prefix> after = {prefix("2001:db8::/48"), prefix("10.0.0.0/8"), prefix("192.0.2.1"),
+                               prefix("::1"), prefix("203.0.113.0/24")};
+  sort_set_prefixes(after);
+  const SetFileChange change = set_file_change(before, after, 3);
+  EXPECT_EQ(change.slot, 3u);
+  EXPECT_EQ(texts_of(change.removed),
+            (std::vector<std::string>{"9.255.0.0/16", "10.0.0.0/16", "2001:db8::/32"}));
+  EXPECT_EQ(texts_of(change.added), (std::vector<std::string>{"203.0.113.0/24", "2001:db8::/48"}));
+  EXPECT_EQ(change.size(), 5u);
+  EXPECT_EQ(set_file_change(after, after, 0).size(), 0u);
+  // The packed IPv4 sort and the byte-wise IPv6 one agree with a plain sort on random lists.
+  std::mt19937_64 rng(7);
+  std::vector<Prefix> random;
+  for (int i = 0; i < 3000; ++i) {
+    Prefix p{rng() % 3 == 0 ? Family::ipv6 : Family::ipv4, 0, {}};
+    const unsigned width = p.family == Family::ipv4 ? 32 : 128;
+    p.length = static_cast<uint8_t>(1 + rng() % width);
+    for (unsigned bit = 0; bit < p.length; ++bit) {
+      if (rng() % (bit < 8 ? 8 : 2) == 0)
+        p.addr[bit / 8] |= static_cast<uint8_t>(0x80u >> (bit % 8));
+    }
+    random.push_back(p);
+  }
+  std::vector<Prefix> want = random;
+  std::sort(want.begin(), want.end(), [](const Prefix& a, const Prefix& b) {
+    return std::tie(a.family, a.addr, a.length) < std::tie(b.family, b.addr, b.length);
+  });
+  want.erase(std::unique(want.begin(), want.end()), want.end());
+  sort_set_prefixes(random);
+  EXPECT_EQ(random, want);
 }
 
 // --- the set model: hand-made cases ------------------------------------------------------------
@@ -615,6 +657,92 @@ TEST(SetModelTest, RandomOperationsMatchTheOracle) {
       random_operation(model, oracle, table, pool, rng, op);
       SCOPED_TRACE("operation " + std::to_string(i) + ": " + op);
       check_model(model, oracle, table, pool, rng);
+    }
+  }
+}
+
+TEST(SetModelTest, AFileChangeAppliedInPlaceEqualsReadingTheFileAfresh) {
+  for (const uint64_t seed : {21u, 22u, 23u, 24u}) {
+    SCOPED_TRACE("seed " + std::to_string(seed));
+    std::mt19937_64 rng(seed);
+    PrefixPool pool(rng, 30);
+    const auto random_list = [&] {
+      std::vector<Prefix> list;
+      for (std::size_t n = rng() % 30; n > 0; --n)
+        list.push_back(pool.pick());
+      return list;
+    };
+    // Files of three sets, and runtime entries, some of them prefixes the files list.
+    std::array<std::vector<Prefix>, 3> files;
+    std::vector<std::pair<unsigned, Prefix>> runtime;
+    SetModel model;
+    Oracle oracle;
+    std::vector<SetRoute> changes;
+    for (unsigned slot = 0; slot < files.size(); ++slot) {
+      files[slot] = random_list();
+      model.add_all(files[slot], slot);
+      for (const Prefix& p : files[slot])
+        (void)oracle.add(p, slot);
+      sort_set_prefixes(files[slot]);
+    }
+    for (int i = 0; i < 12; ++i) {
+      const auto slot = static_cast<unsigned>(rng() % files.size());
+      runtime.emplace_back(slot, rng() % 2 == 0 || files[slot].empty()
+                                     ? pool.pick()
+                                     : files[slot][rng() % files[slot].size()]);
+      (void)model.add(runtime.back().second, slot, changes);
+      (void)oracle.add(runtime.back().second, slot);
+    }
+    LpmTable table;
+    table.reset(oracle.routes());
+    const auto is_runtime = [&](unsigned slot, const Prefix& p) {
+      return std::find(runtime.begin(), runtime.end(), std::pair(slot, p)) != runtime.end();
+    };
+    for (int round = 0; round < 8 && !::testing::Test::HasFailure(); ++round) {
+      SCOPED_TRACE("round " + std::to_string(round));
+      // Each file loses some of its prefixes and gains others; then its change is applied as a
+      // reload applies it, each step's change list replayed onto the table.
+      for (unsigned slot = 0; slot < files.size(); ++slot) {
+        std::vector<Prefix> next;
+        for (const Prefix& p : files[slot]) {
+          if (rng() % 3 != 0) next.push_back(p);
+        }
+        const std::vector<Prefix> more = random_list();
+        next.insert(next.end(), more.begin(), more.end());
+        sort_set_prefixes(next);
+        const SetFileChange change = set_file_change(files[slot], next, slot);
+        for (const Prefix& p : change.removed) {
+          std::vector<SetRoute> step;
+          model.unlist_from_file(p, slot, is_runtime(slot, p), step);
+          table.apply(step);
+        }
+        for (const Prefix& p : change.added) {
+          std::vector<SetRoute> step;
+          const bool held = model.holds(p, slot);
+          EXPECT_EQ(model.list_from_file(p, slot, step), !held) << p.to_string();
+          table.apply(step);
+        }
+        files[slot] = next;
+      }
+      // The same as reading the files afresh and adding the runtime entries again.
+      SetModel fresh;
+      oracle = Oracle();
+      for (unsigned slot = 0; slot < files.size(); ++slot) {
+        fresh.add_all(files[slot], slot);
+        for (const Prefix& p : files[slot])
+          (void)oracle.add(p, slot);
+      }
+      for (const auto& [slot, p] : runtime) {
+        (void)fresh.add(p, slot, changes);
+        (void)oracle.add(p, slot);
+      }
+      check_model(model, oracle, table, pool, rng);
+      EXPECT_TRUE(model.files_intact());
+      for (const Prefix& p : pool.all()) {
+        for (unsigned slot = 0; slot < files.size(); ++slot) {
+          EXPECT_EQ(model.in_file(p, slot), fresh.in_file(p, slot)) << p.to_string() << " " << slot;
+        }
+      }
     }
   }
 }
@@ -1089,10 +1217,17 @@ TEST(SetConfigTest, SetFilesWhoseStampsVouchForTheRunningSetsAreNotRead) {
                           const std::vector<std::string>& slots = {"resolvers", "bogons"}) {
     return load_config_and_rules(path, slots, nullptr, &running);
   };
+  // Read again, they are compared with what the running sets were read from: the same, so
+  // the running sets go on as they are.
   LoadedConfig again = reload(first.set_files);
-  EXPECT_FALSE(again.sets_kept);
-  ASSERT_NE(again.sets, nullptr);
+  EXPECT_TRUE(again.sets_kept);
+  EXPECT_EQ(again.sets, nullptr);
+  EXPECT_TRUE(again.set_changes.empty());
+  EXPECT_EQ(again.sets_base, first.set_files);
   EXPECT_NE(again.set_files[0].stamp, first.set_files[0].stamp) << "read again, stamped anew";
+  ASSERT_NE(again.set_files[1].prefixes, nullptr);
+  EXPECT_EQ(rules::texts_of(*again.set_files[1].prefixes),
+            (std::vector<std::string>{"10.0.0.0/8"}));
 
   // Read long after they changed: kept, standing for the same reads.
   std::vector<SetFileRead> aged = first.set_files;
@@ -1102,6 +1237,9 @@ TEST(SetConfigTest, SetFilesWhoseStampsVouchForTheRunningSetsAreNotRead) {
   EXPECT_TRUE(kept.sets_kept);
   EXPECT_EQ(kept.sets, nullptr);
   EXPECT_EQ(kept.set_files, aged);
+  EXPECT_EQ(kept.sets_base, aged);
+  EXPECT_TRUE(kept.set_changes.empty());
+  EXPECT_EQ(kept.set_files[1].prefixes, aged[1].prefixes) << "the read's prefixes, not read again";
   EXPECT_EQ(kept.set_slots, (std::vector<std::string>{"resolvers", "bogons"}));
   ASSERT_EQ(kept.rules.size(), 1u);
   EXPECT_EQ(kept.rules[0].match.src_sets, 0b10u);
@@ -1119,12 +1257,43 @@ TEST(SetConfigTest, SetFilesWhoseStampsVouchForTheRunningSetsAreNotRead) {
   EXPECT_FALSE(load_config_and_rules(more, {"resolvers", "bogons"}, nullptr, &aged).sets_kept);
   (void)write_config(dir, kSets);
   EXPECT_TRUE(reload(aged).sets_kept);
-  // A set file written since: read, and what it holds now is what the sets hold.
-  (void)dir.write("bogons.txt", "10.0.0.0/8\n172.16.0.0/12\n");
+  // A set file written since: read, and compared with its read; the running sets go on,
+  // taking the change.
+  (void)dir.write("bogons.txt", "172.16.0.0/12\n10.0.0.0/8\n192.168.0.0/16\n");
+  again = reload(aged);
+  EXPECT_TRUE(again.sets_kept);
+  EXPECT_EQ(again.sets_base, aged);
+  EXPECT_EQ(again.set_files[0], aged[0]);
+  EXPECT_NE(again.set_files[1], aged[1]);
+  ASSERT_EQ(again.set_changes.size(), 1u);
+  EXPECT_EQ(again.set_changes[0].slot, 1u);
+  EXPECT_TRUE(again.set_changes[0].removed.empty());
+  EXPECT_EQ(rules::texts_of(again.set_changes[0].added),
+            (std::vector<std::string>{"172.16.0.0/12", "192.168.0.0/16"}));
+  // Without the prefixes of the read (none to compare with): built afresh from the files.
+  std::vector<SetFileRead> bare = aged;
+  bare[1].prefixes = nullptr;
+  again = reload(bare);
+  EXPECT_FALSE(again.sets_kept);
+  ASSERT_NE(again.sets, nullptr);
+  EXPECT_EQ(again.sets->count(1, rules::Family::ipv4), 3u);
+  EXPECT_EQ(again.sets->count(0, rules::Family::ipv4), 1u);
+  EXPECT_TRUE(again.set_changes.empty());
+  // A change of more than kMaxSetFileChange prefixes: built afresh too, the unchanged file
+  // from its read's prefixes.
+  std::string many;
+  for (std::size_t i = 0; i <= config::kMaxSetFileChange; ++i) {
+    many += "10." + std::to_string(i >> 16) + "." + std::to_string((i >> 8) & 255) + "." +
+            std::to_string(i & 255) + "\n";
+  }
+  (void)dir.write("bogons.txt", many);
   again = reload(aged);
   EXPECT_FALSE(again.sets_kept);
   ASSERT_NE(again.sets, nullptr);
-  EXPECT_EQ(again.sets->count(1, rules::Family::ipv4), 2u);
+  EXPECT_EQ(again.sets->count(1, rules::Family::ipv4), config::kMaxSetFileChange + 1);
+  EXPECT_EQ(again.sets->count(0, rules::Family::ipv4), 1u);
+  EXPECT_TRUE(again.set_changes.empty());
+  EXPECT_EQ(again.set_files[0].prefixes, aged[0].prefixes);
 }
 
 TEST(SetConfigTest, LoadConfigAndRulesErrors) {

@@ -212,8 +212,18 @@ struct SetFileRead {
   std::string name;
   std::string path;
   FileStamp stamp;  ///< from just before the read
-  friend bool operator==(const SetFileRead&, const SetFileRead&) = default;
+  /// What the read found, as sort_set_prefixes leaves it (the next reload compares the file
+  /// with it when the file changed).
+  std::shared_ptr<const std::vector<rules::Prefix>> prefixes;
+  /// The same file, read at the same moment (and so holding the same prefixes).
+  friend bool operator==(const SetFileRead& a, const SetFileRead& b) {
+    return a.name == b.name && a.path == b.path && a.stamp == b.stamp;
+  }
 };
+
+/// Most prefixes (taken out and added, all set files together) a reload applies to the running
+/// sets as their files' change; a larger change builds the sets afresh.
+inline constexpr std::size_t kMaxSetFileChange = 100'000;
 
 /// One rule file as a load read it: its bytes (shared with the memo it was found unchanged
 /// in), its rules (shared with the load's list), where its steering entries stand in the
@@ -262,9 +272,15 @@ struct LoadedConfig {
   std::chrono::microseconds sets_load_time{0};
   /// Each set's file, in config.sets order.
   std::vector<SetFileRead> set_files;
-  /// The set files were not read: the running model stands for them (see
-  /// load_config_and_rules' `running_sets`); `sets` is null until the model is put in.
+  /// The running sets go on (see load_config_and_rules' `running_sets`): `sets` is null until
+  /// the control loop puts their model in, after applying `set_changes` to it.
   bool sets_kept = false;
+  /// With sets_kept: the reads the running sets must still stand for (`*running_sets`), and
+  /// the change of each set file that was read again because its stamp no longer vouched for
+  /// its read (none when every file's stamp vouched; a file read again but unchanged gives
+  /// none either). At most kMaxSetFileChange prefixes in all.
+  std::vector<SetFileRead> sets_base;
+  std::vector<rules::SetFileChange> set_changes;
   /// Each rule file as read (for the next load's RuleFileMemo), and how many of them a memo
   /// spared parsing.
   std::vector<ParsedRuleFile> parsed_files;
@@ -283,8 +299,11 @@ struct LoadedConfig {
 /// the same bytes is taken from it, not parsed (the result is the same either way).
 /// `running_sets`, when given, are the set files the running sets were read from, given only
 /// while the running model holds all they listed (SetModel::files_intact): when the sets, their
-/// files and slots are the same and every file's stamp vouches for its read, the set files are
-/// not read (sets_kept, set_files = `*running_sets`). Throws ConfigError.
+/// files and slots are the same, a file whose stamp vouches for its read is not read, the
+/// others are read and compared with their reads, and when all of that changes at most
+/// kMaxSetFileChange prefixes, the running sets go on with those changes (sets_kept, sets_base,
+/// set_changes). Otherwise the sets are built afresh (from the reads' prefixes where a stamp
+/// vouched for them). Throws ConfigError.
 [[nodiscard]] LoadedConfig load_config_and_rules(
     const std::string& path, const std::vector<std::string>& previous_slots = {},
     const RuleFileMemo* memo = nullptr, const std::vector<SetFileRead>* running_sets = nullptr);

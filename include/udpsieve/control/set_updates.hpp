@@ -22,6 +22,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -80,6 +81,19 @@ class SetUpdates {
   /// still exists to it, and returns the routes that changed (for the unpublished tables).
   std::vector<rules::SetRoute> reapply(rules::SetModel& model,
                                        const std::vector<std::string>& slots);
+  /// What a reload's set file changes did to the sets, for undo_file_changes.
+  struct FileChangeUndo {
+    std::vector<std::pair<unsigned, rules::Prefix>> unlisted;  ///< (slot, prefix) a file dropped
+    /// (slot, prefix, whether the set held it before) of each prefix a file lists now
+    std::vector<std::tuple<unsigned, rules::Prefix, bool>> listed;
+  };
+  /// A reload that keeps the running sets applies their files' changes to the model and the
+  /// tables, as set-del / set-add requests would take effect: a prefix a file no longer lists
+  /// leaves its set unless a runtime entry holds it, one it lists now joins it. Throws
+  /// std::runtime_error when the tables cannot take the change (the model then as it was).
+  FileChangeUndo apply_file_changes(const std::vector<rules::SetFileChange>& changes);
+  /// Takes back what apply_file_changes did (a reload refused after it). Never throws.
+  void undo_file_changes(const FileChangeUndo& undo);
   /// Works on `env` from now on; drops (and saves) the entries of sets it no longer has.
   void attach(Env env);
 
@@ -127,6 +141,11 @@ class SetUpdates {
   unsigned slot_of(const nlohmann::json& body) const;
   /// Saves the entries (throws std::runtime_error), then applies `changes` to the tables.
   void commit(const std::vector<rules::SetRoute>& changes);
+  /// Applies the model's `changes` to the tables, building new ones from the model when they
+  /// are full; throws what that build throws (tables_behind() then).
+  void apply_to_tables(const std::vector<rules::SetRoute>& changes);
+  /// The model's changes undoing `undo` (see undo_file_changes).
+  std::vector<rules::SetRoute> revert_model(const FileChangeUndo& undo);
   void save() const;
   void forget(const Key& key);
   /// {"set", "prefixes_v4", "prefixes_v6", "runtime_entries"} of the set in `slot`.

@@ -38,6 +38,23 @@ namespace udpsieve::rules {
 [[nodiscard]] std::vector<Prefix> load_set_file(const std::string& path,
                                                 const std::string& key_path);
 
+/// Sorts a set file's prefixes in address order (IPv4 first; a prefix before its longer
+/// sub-prefixes at the same address) and drops repeats, so two reads of a file compare in one
+/// pass (set_file_change).
+void sort_set_prefixes(std::vector<Prefix>& prefixes);
+
+/// What changed in the file of the set in `slot` between two reads.
+struct SetFileChange {
+  unsigned slot = 0;
+  std::vector<Prefix> removed;  ///< listed before, not now
+  std::vector<Prefix> added;    ///< listed now, not before
+  [[nodiscard]] std::size_t size() const noexcept { return removed.size() + added.size(); }
+  friend bool operator==(const SetFileChange&, const SetFileChange&) = default;
+};
+/// The change from `before` to `after`, both as sort_set_prefixes leaves them.
+[[nodiscard]] SetFileChange set_file_change(const std::vector<Prefix>& before,
+                                            const std::vector<Prefix>& after, unsigned slot);
+
 /// A route of a lookup table: a prefix and the bits of every set holding its addresses. Bits 0
 /// means "remove the route" (in SetModel's change lists).
 struct SetRoute {
@@ -59,6 +76,15 @@ class SetModel {
   /// Adds many prefixes at once, as read from the set's file (see in_file): faster than add()
   /// one by one.
   void add_all(const std::vector<Prefix>& prefixes, unsigned slot);
+  /// The set's file lists `prefix` now (a reload applying the file's change): the set holds it
+  /// as from its file; appends the routes that change. Returns true when the set did not hold
+  /// it before (else a runtime entry did, and only the prefix's origin changes).
+  bool list_from_file(const Prefix& prefix, unsigned slot, std::vector<SetRoute>& changes);
+  /// The set's file no longer lists `prefix`: the set lets it go, or with `keep` (a runtime
+  /// entry holds it) keeps it as a runtime entry only; appends the routes that change. Unlike
+  /// remove(), the files stay intact (files_intact()): the model still holds what they list.
+  void unlist_from_file(const Prefix& prefix, unsigned slot, bool keep,
+                        std::vector<SetRoute>& changes);
   /// Whether the set in `slot` holds `prefix` because its file lists it (add_all) and no
   /// remove() or flush() took it out since.
   [[nodiscard]] bool in_file(const Prefix& prefix, unsigned slot) const;
