@@ -421,6 +421,9 @@ std::optional<std::string> ControlLoop::apply_reload(CompileOutcome& outcome) {
     // changes as set-del / set-add requests would; the old rules see them a moment before the
     // new ones come.
     outcome.config->sets = config_->sets;
+    // The reads the running sets stood for are checked (finish_job); a changed file's last read
+    // need not live on with the configuration.
+    outcome.config->sets_base.clear();
     if (!outcome.config->set_changes.empty()) {
       const auto applying = std::chrono::steady_clock::now();
       try {

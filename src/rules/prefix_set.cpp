@@ -48,6 +48,53 @@ std::array<uint8_t, 16> address_bytes(Family family, U128 value) noexcept {
   return bytes;
 }
 
+/// Sorts IPv4 prefixes packed as address << 8 | length (40 bits): three passes of 16-bit
+/// digits, several times faster than std::sort for a feed's million keys.
+void sort_packed_v4(std::vector<uint64_t>& keys) {
+  if (keys.size() < 4096) {
+    std::sort(keys.begin(), keys.end());
+    return;
+  }
+  constexpr unsigned kDigitBits = 16;
+  constexpr std::size_t kDigits = std::size_t{1} << kDigitBits;
+  constexpr unsigned kPasses = 3;
+  std::vector<std::size_t> starts(kPasses * kDigits, 0);
+  for (const uint64_t key : keys) {
+    for (unsigned pass = 0; pass < kPasses; ++pass)
+      ++starts[pass * kDigits + ((key >> (pass * kDigitBits)) & (kDigits - 1))];
+  }
+  for (unsigned pass = 0; pass < kPasses; ++pass) {
+    std::size_t at = 0;
+    for (std::size_t digit = 0; digit < kDigits; ++digit)
+      at += std::exchange(starts[pass * kDigits + digit], at);
+  }
+  std::vector<uint64_t> other(keys.size());
+  for (unsigned pass = 0; pass < kPasses; ++pass) {
+    std::size_t* start = &starts[pass * kDigits];
+    for (const uint64_t key : keys)
+      other[start[(key >> (pass * kDigitBits)) & (kDigits - 1)]++] = key;
+    keys.swap(other);
+  }
+}
+
+/// The order of set files' prefixes (sort_set_prefixes): IPv4 first, then by address, then by
+/// length; addresses compared as two big-endian 64-bit halves (no memcmp call per compare).
+bool set_order(const Prefix& a, const Prefix& b) noexcept {
+  if (a.family != b.family) return a.family == Family::ipv4;
+  const auto half = [](const Prefix& p, std::size_t at) {
+    uint64_t value = 0;
+    std::memcpy(&value, p.addr.data() + at, sizeof value);
+    return __builtin_bswap64(value);
+  };
+  const uint64_t a_high = half(a, 0);
+  const uint64_t b_high = half(b, 0);
+  if (a_high != b_high) return a_high < b_high;
+  const uint64_t a_low = half(a, 8);
+  const uint64_t b_low = half(b, 8);
+  if (a_low != b_low) return a_low < b_low;
+  return a.length < b.length;
+}
+
 bool is_blank(char c) noexcept {
   return c == ' ' || c == '\t' || c == '\r';
 }
@@ -129,8 +176,8 @@ std::vector<Prefix> load_set_file(const std::string& path, const std::string& ke
 }
 
 void sort_set_prefixes(std::vector<Prefix>& prefixes) {
-  // IPv4 prefixes packed into 64 bits (address, then length) sort three times faster than
-  // Prefixes compared byte by byte; a feed is mostly IPv4.
+  // IPv4 prefixes packed into 64 bits (address, then length) sort much faster than Prefixes
+  // compared byte by byte; a feed is mostly IPv4.
   std::vector<uint64_t> v4;
   std::vector<Prefix> v6;
   for (const Prefix& p : prefixes) {
@@ -140,13 +187,9 @@ void sort_set_prefixes(std::vector<Prefix>& prefixes) {
       v6.push_back(p);
     }
   }
-  std::sort(v4.begin(), v4.end());
+  sort_packed_v4(v4);
   v4.erase(std::unique(v4.begin(), v4.end()), v4.end());
-  const auto before = [](const Prefix& a, const Prefix& b) {
-    const int order = std::memcmp(a.addr.data(), b.addr.data(), a.addr.size());
-    return order != 0 ? order < 0 : a.length < b.length;
-  };
-  std::sort(v6.begin(), v6.end(), before);
+  std::sort(v6.begin(), v6.end(), set_order);
   v6.erase(std::unique(v6.begin(), v6.end()), v6.end());
   prefixes.clear();
   prefixes.reserve(v4.size() + v6.size());
@@ -159,29 +202,25 @@ void sort_set_prefixes(std::vector<Prefix>& prefixes) {
 
 SetFileChange set_file_change(const std::vector<Prefix>& before, const std::vector<Prefix>& after,
                               unsigned slot) {
-  // The order sort_set_prefixes leaves: IPv4 first, then address bytes, then length.
-  const auto less = [](const Prefix& a, const Prefix& b) {
-    if (a.family != b.family) return a.family == Family::ipv4;
-    const int order = std::memcmp(a.addr.data(), b.addr.data(), a.addr.size());
-    return order != 0 ? order < 0 : a.length < b.length;
-  };
   SetFileChange change;
   change.slot = slot;
   std::set_difference(before.begin(), before.end(), after.begin(), after.end(),
-                      std::back_inserter(change.removed), less);
+                      std::back_inserter(change.removed), set_order);
   std::set_difference(after.begin(), after.end(), before.begin(), before.end(),
-                      std::back_inserter(change.added), less);
+                      std::back_inserter(change.added), set_order);
   return change;
 }
 
 uint16_t SetModel::covering_bits(const Map& m, unsigned width, const Key& key) const {
-  uint16_t bits = 0;
-  for (unsigned length = 0; length < key.length; ++length) {
+  // The longest prefix strictly covering `key` has them all in its effective bits.
+  const std::array<uint32_t, 129>& present = lengths_[width == 32 ? 0 : 1];
+  for (unsigned length = key.length; length-- > 0;) {
+    if (present[length] == 0) continue;  // no prefix of this length to look for
     const auto it =
         m.find(Key{key.addr & prefix_mask(width, length), static_cast<uint8_t>(length)});
-    if (it != m.end()) bits = static_cast<uint16_t>(bits | it->second.own);
+    if (it != m.end()) return it->second.effective;
   }
-  return bits;
+  return 0;
 }
 
 void SetModel::refresh_under(Family family, const Key& key, uint16_t covering,
@@ -209,6 +248,7 @@ void SetModel::refresh_under(Family family, const Key& key, uint16_t covering,
         changes->push_back(
             {Prefix{family, it->first.length, address_bytes(family, it->first.addr)}, 0});
       }
+      --lengths_[family_index(family)][it->first.length];
       it = m.erase(it);
       continue;
     }
@@ -230,6 +270,7 @@ bool SetModel::add(const Prefix& prefix, unsigned slot, std::vector<SetRoute>& c
   const Key key{address_value(prefix.family, prefix.addr), prefix.length};
   const auto bit = static_cast<uint16_t>(1U << slot);
   auto [it, inserted] = m.try_emplace(key);
+  if (inserted) ++lengths_[family_index(prefix.family)][key.length];
   if ((it->second.own & bit) != 0) return false;
   it->second.own = static_cast<uint16_t>(it->second.own | bit);
   ++counts_[slot][family_index(prefix.family)];
@@ -301,7 +342,7 @@ void SetModel::add_all(const std::vector<Prefix>& prefixes, unsigned slot) {
         }
       }
       // A set file's read comes sorted already (sort_set_prefixes).
-      if (!std::is_sorted(packed.begin(), packed.end())) std::sort(packed.begin(), packed.end());
+      if (!std::is_sorted(packed.begin(), packed.end())) sort_packed_v4(packed);
       packed.erase(std::unique(packed.begin(), packed.end()), packed.end());
       keys.reserve(packed.size());
       for (const uint64_t key : packed)
@@ -327,6 +368,7 @@ void SetModel::add_all(const std::vector<Prefix>& prefixes, unsigned slot) {
         ++hint;
       } else {
         it = m.emplace_hint(hint, key, Value{});
+        ++lengths_[family_index(family)][key.length];
       }
       if ((it->second.own & bit) == 0) {
         it->second.own = static_cast<uint16_t>(it->second.own | bit);

@@ -278,7 +278,8 @@ struct LoadedConfig {
   /// With sets_kept: the reads the running sets must still stand for (`*running_sets`), and
   /// the change of each set file that was read again because its stamp no longer vouched for
   /// its read (none when every file's stamp vouched; a file read again but unchanged gives
-  /// none either). At most kMaxSetFileChange prefixes in all.
+  /// none either). At most kMaxSetFileChange prefixes in all. (The control loop clears
+  /// sets_base once it has checked it.)
   std::vector<SetFileRead> sets_base;
   std::vector<rules::SetFileChange> set_changes;
   /// Each rule file as read (for the next load's RuleFileMemo), and how many of them a memo

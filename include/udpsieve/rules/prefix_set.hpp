@@ -143,6 +143,9 @@ class SetModel {
   Map v6_;
   std::array<std::array<std::size_t, 2>, kMaxSets> counts_{};
   std::size_t file_prefixes_taken_ = 0;  ///< see files_intact()
+  /// Entries of each prefix length, per family: covering_bits looks only for lengths that
+  /// some entry has (a feed's IPv6 prefixes have a handful of the 128).
+  std::array<std::array<uint32_t, 129>, 2> lengths_{};
 };
 
 }  // namespace udpsieve::rules
