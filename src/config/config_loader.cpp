@@ -748,15 +748,15 @@ bool same_sets(const LoadedConfig& loaded, const std::vector<std::string>& previ
   return true;
 }
 
-/// Reads `set`'s file (stamped just before the read).
-SetFileRead read_set_file(const SetConfig& set) {
+/// Reads `set`'s file; `stamp` is its stamp from just before the read.
+SetFileRead read_set_file(const SetConfig& set, const FileStamp& stamp) {
   std::error_code ec;
   if (!fs::is_regular_file(set.file, ec)) {
     throw ConfigError(
         set.where, set.key_path + ".file",
         (fs::exists(set.file, ec) ? "not a regular file: " : "no such file: ") + set.file);
   }
-  SetFileRead read{set.name, set.file, FileStamp::of(set.file), nullptr};
+  SetFileRead read{set.name, set.file, stamp, nullptr};
   std::vector<rules::Prefix> prefixes = rules::load_set_file(set.file, set.key_path);
   rules::sort_set_prefixes(prefixes);
   read.prefixes = std::make_shared<const std::vector<rules::Prefix>>(std::move(prefixes));
@@ -778,12 +778,12 @@ void load_sets(LoadedConfig& loaded, const std::vector<std::string>& previous_sl
   for (std::size_t i = 0; i < loaded.config.sets.size(); ++i) {
     const SetConfig& set = loaded.config.sets[i];
     const SetFileRead* before = same ? &(*running)[i] : nullptr;
-    if (before != nullptr && before->prefixes != nullptr &&
-        FileStamp::of(set.file).vouches_for(before->stamp)) {
+    const FileStamp stamp = FileStamp::of(set.file);
+    if (before != nullptr && before->prefixes != nullptr && stamp.vouches_for(before->stamp)) {
       loaded.set_files.push_back(*before);
       continue;
     }
-    loaded.set_files.push_back(read_set_file(set));
+    loaded.set_files.push_back(read_set_file(set, stamp));
     if (before == nullptr || before->prefixes == nullptr) {
       changed = kMaxSetFileChange + 1;  // nothing to compare with: built afresh
       continue;

@@ -48,6 +48,12 @@ std::array<uint8_t, 16> address_bytes(Family family, U128 value) noexcept {
   return bytes;
 }
 
+/// An IPv4 prefix packed into 40 bits, address << 8 | length: packed keys sort in the order of
+/// SetModel's keys and of sort_set_prefixes.
+uint64_t packed_v4(const Prefix& p) noexcept {
+  return static_cast<uint64_t>(address_value(Family::ipv4, p.addr)) << 8 | p.length;
+}
+
 /// Sorts IPv4 prefixes packed as address << 8 | length (40 bits): three passes of 16-bit
 /// digits, several times faster than std::sort for a feed's million keys.
 void sort_packed_v4(std::vector<uint64_t>& keys) {
@@ -182,7 +188,7 @@ void sort_set_prefixes(std::vector<Prefix>& prefixes) {
   std::vector<Prefix> v6;
   for (const Prefix& p : prefixes) {
     if (p.family == Family::ipv4) {
-      v4.push_back(static_cast<uint64_t>(address_value(Family::ipv4, p.addr)) << 8 | p.length);
+      v4.push_back(packed_v4(p));
     } else {
       v6.push_back(p);
     }
@@ -266,16 +272,22 @@ void SetModel::refresh_under(Family family, const Key& key, uint16_t covering,
 }
 
 bool SetModel::add(const Prefix& prefix, unsigned slot, std::vector<SetRoute>& changes) {
+  return add_entry(prefix, slot, changes).second;
+}
+
+std::pair<SetModel::Map::iterator, bool> SetModel::add_entry(const Prefix& prefix, unsigned slot,
+                                                             std::vector<SetRoute>& changes) {
   Map& m = map(prefix.family);
   const Key key{address_value(prefix.family, prefix.addr), prefix.length};
   const auto bit = static_cast<uint16_t>(1U << slot);
   auto [it, inserted] = m.try_emplace(key);
   if (inserted) ++lengths_[family_index(prefix.family)][key.length];
-  if ((it->second.own & bit) != 0) return false;
+  if ((it->second.own & bit) != 0) return {it, false};
   it->second.own = static_cast<uint16_t>(it->second.own | bit);
   ++counts_[slot][family_index(prefix.family)];
+  // (refresh_under erases only entries in no set: never this one.)
   refresh_under(prefix.family, key, covering_bits(m, width_of(prefix.family), key), &changes);
-  return true;
+  return {it, true};
 }
 
 bool SetModel::remove(const Prefix& prefix, unsigned slot, std::vector<SetRoute>& changes) {
@@ -293,9 +305,7 @@ bool SetModel::remove(const Prefix& prefix, unsigned slot, std::vector<SetRoute>
 }
 
 bool SetModel::list_from_file(const Prefix& prefix, unsigned slot, std::vector<SetRoute>& changes) {
-  const bool fresh = add(prefix, slot, changes);
-  const auto it =
-      map(prefix.family).find(Key{address_value(prefix.family, prefix.addr), prefix.length});
+  const auto [it, fresh] = add_entry(prefix, slot, changes);
   it->second.file = static_cast<uint16_t>(it->second.file | (1U << slot));
   return fresh;
 }
@@ -338,7 +348,7 @@ void SetModel::add_all(const std::vector<Prefix>& prefixes, unsigned slot) {
       std::vector<uint64_t> packed;
       for (const Prefix& p : prefixes) {
         if (p.family == family) {
-          packed.push_back(static_cast<uint64_t>(address_value(family, p.addr)) << 8 | p.length);
+          packed.push_back(packed_v4(p));
         }
       }
       // A set file's read comes sorted already (sort_set_prefixes).

@@ -17,6 +17,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "udpsieve/rules/rule.hpp"
@@ -131,6 +132,9 @@ class SetModel {
   [[nodiscard]] const Map& map(Family family) const noexcept {
     return family == Family::ipv4 ? v4_ : v6_;
   }
+  /// add(), returning the prefix's entry too.
+  std::pair<Map::iterator, bool> add_entry(const Prefix& prefix, unsigned slot,
+                                           std::vector<SetRoute>& changes);
   /// Own bits of the prefixes strictly covering `key`.
   [[nodiscard]] uint16_t covering_bits(const Map& m, unsigned width, const Key& key) const;
   /// Recomputes the effective bits of `key` (which must be in the map) and of every prefix
