@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 
+#include <random>
 #include <string>
 
 #include "udpsieve/rules/rule.hpp"
@@ -108,6 +109,84 @@ TEST(PrefixTest, RejectsWithExactMessages) {
     EXPECT_FALSE(Prefix::parse(c.text, error).has_value());
     EXPECT_EQ(error, c.error);
   }
+}
+
+// IPv4 prefixes are read without inet_pton where they can be; whatever the text, the answer must
+// be the one inet_pton and the rules of a prefix give. Random texts near "a.b.c.d/len": parts of
+// zero to four digits, leading zeros, values past 255, missing, extra and doubled dots, lengths
+// past 32 or with leading zeros, host bits, stray characters anywhere.
+TEST(PrefixTest, ReadsIPv4PrefixesAsInetPtonDoes) {
+  std::mt19937 random(20261207);
+  const auto pick = [&](unsigned n) { return static_cast<unsigned>(random() % n); };
+  const std::string stray = " +-x0.a/";
+  int accepted = 0;
+  int refused = 0;
+  for (int round = 0; round < 300'000; ++round) {
+    std::string address;
+    const unsigned parts = pick(10) == 0 ? 3 + pick(3) : 4;
+    for (unsigned part = 0; part < parts; ++part) {
+      if (part > 0) address += pick(40) == 0 ? ".." : ".";
+      switch (pick(16)) {
+        case 0:
+          address += std::to_string(pick(1000));
+          break;
+        case 1:
+          address += "0" + std::to_string(pick(100));
+          break;
+        case 2:
+          address += pick(4) == 0 ? "" : "0";
+          break;
+        default:
+          address += std::to_string(pick(256));
+      }
+    }
+    std::string length_text;
+    switch (pick(4)) {
+      case 0:
+        break;  // a bare address
+      case 1:
+        length_text = std::to_string(pick(40));
+        break;
+      default:
+        length_text = (pick(10) == 0 ? "0" : "") + std::to_string(24 + pick(9));
+    }
+    std::string text = address + (length_text.empty() && pick(30) != 0 ? "" : "/" + length_text);
+    if (pick(20) == 0) text.insert(pick(static_cast<unsigned>(text.size()) + 1), 1, stray[pick(8)]);
+    if (text.find(':') != std::string::npos) continue;
+    SCOPED_TRACE(text);
+
+    // What the text means, found the long way.
+    const std::size_t slash = text.find('/');
+    const std::string address_part = text.substr(0, slash);
+    std::array<uint8_t, 16> want{};
+    bool valid = inet_pton(AF_INET, address_part.c_str(), want.data()) == 1;
+    unsigned length = 32;
+    if (valid && slash != std::string::npos) {
+      const std::string digits = text.substr(slash + 1);
+      valid = !digits.empty() && digits.size() <= 3 &&
+              digits.find_first_not_of("0123456789") == std::string::npos &&
+              (length = static_cast<unsigned>(std::stoul(digits))) <= 32;
+    }
+    for (unsigned bit = length; valid && bit < 32; ++bit)
+      valid = (want[bit / 8] & (0x80u >> (bit % 8))) == 0;
+
+    std::string error;
+    const std::optional<Prefix> prefix = Prefix::parse(text, error);
+    ASSERT_EQ(prefix.has_value(), valid) << error;
+    if (valid) {
+      EXPECT_EQ(error, "");
+      EXPECT_EQ(prefix->family, Family::ipv4);
+      EXPECT_EQ(prefix->length, length);
+      EXPECT_EQ(prefix->addr, want);
+      ++accepted;
+    } else {
+      EXPECT_NE(error, "");
+      ++refused;
+    }
+  }
+  // Both answers came up often enough to mean something.
+  EXPECT_GT(accepted, 50'000);
+  EXPECT_GT(refused, 50'000);
 }
 
 struct ContainsCase {
