@@ -185,6 +185,10 @@ std::vector<Prefix> load_set_file(const std::string& path, const std::string& ke
 }
 
 void sort_set_prefixes(std::vector<Prefix>& prefixes) {
+  // Feeds are often written sorted: then there is nothing to do. One look at each pair of
+  // neighbours; a list that is not sorted fails it within its first lines.
+  const auto out_of_order = [](const Prefix& a, const Prefix& b) { return !set_order(a, b); };
+  if (std::adjacent_find(prefixes.begin(), prefixes.end(), out_of_order) == prefixes.end()) return;
   // IPv4 prefixes packed into 64 bits (address, then length) sort much faster than Prefixes
   // compared byte by byte; a feed is mostly IPv4.
   std::vector<uint64_t> v4;

@@ -206,6 +206,18 @@ TEST(PrefixSetFileTest, TwoReadsOfAFileCompareAfterSorting) {
   want.erase(std::unique(want.begin(), want.end()), want.end());
   sort_set_prefixes(random);
   EXPECT_EQ(random, want);
+  // A list in order already stays as it is; one that is in order but for a repeated prefix, or
+  // for one pair of neighbours, is sorted.
+  sort_set_prefixes(random);
+  EXPECT_EQ(random, want);
+  std::vector<Prefix> repeated = want;
+  repeated.insert(repeated.begin() + 20000, want[20000]);
+  sort_set_prefixes(repeated);
+  EXPECT_EQ(repeated, want);
+  std::vector<Prefix> swapped = want;
+  std::swap(swapped[25000], swapped[25001]);
+  sort_set_prefixes(swapped);
+  EXPECT_EQ(swapped, want);
 }
 
 // --- the set model: hand-made cases ------------------------------------------------------------
