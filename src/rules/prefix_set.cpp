@@ -33,6 +33,17 @@ U128 prefix_mask(unsigned width, unsigned length) noexcept {
   return (~U128{0} << (width - length)) & full_mask(width);
 }
 
+/// How many leading bits two addresses of `width` bits have in common.
+unsigned shared_bits(U128 a, U128 b, unsigned width) noexcept {
+  const U128 differ = a ^ b;
+  if (differ == 0) return width;
+  const auto high = static_cast<uint64_t>(differ >> 64);
+  const unsigned zeros =
+      high != 0 ? static_cast<unsigned>(__builtin_clzll(high))
+                : 64 + static_cast<unsigned>(__builtin_clzll(static_cast<uint64_t>(differ)));
+  return zeros - (128 - width);
+}
+
 U128 address_value(Family family, const std::array<uint8_t, 16>& bytes) noexcept {
   U128 value = 0;
   for (unsigned i = 0; i < width_of(family) / 8; ++i)
@@ -224,10 +235,22 @@ SetFileChange set_file_change(const std::vector<Prefix>& before, const std::vect
   return change;
 }
 
-uint16_t SetModel::covering_bits(const Map& m, unsigned width, const Key& key) const {
-  // The longest prefix strictly covering `key` has them all in its effective bits.
+uint16_t SetModel::covering_bits(const Map& m, unsigned width, const Key& key,
+                                 Map::const_iterator at) const {
+  // The longest prefix strictly covering `key` has them all in its effective bits. Prefixes
+  // covering `key` come before it in address order, the longest last: when the entry just
+  // before it covers it, that is the one. Else any that does covers that entry too (prefixes
+  // nest or lie apart), so it is shorter than that entry and no longer than the bits the two
+  // addresses share; nothing before it, nothing covers it.
+  if (at == m.begin()) return 0;
+  const auto before = std::prev(at);
+  const Key& near = before->first;
+  if (near.length < key.length && (key.addr & prefix_mask(width, near.length)) == near.addr)
+    return before->second.effective;
   const std::array<uint32_t, 129>& present = lengths_[width == 32 ? 0 : 1];
-  for (unsigned length = key.length; length-- > 0;) {
+  for (unsigned length = std::min<unsigned>(
+           {key.length, near.length, shared_bits(key.addr, near.addr, width) + 1});
+       length-- > 0;) {
     if (present[length] == 0) continue;  // no prefix of this length to look for
     const auto it =
         m.find(Key{key.addr & prefix_mask(width, length), static_cast<uint8_t>(length)});
@@ -293,7 +316,7 @@ std::pair<SetModel::Map::iterator, bool> SetModel::add_entry(const Prefix& prefi
   it->second.own = static_cast<uint16_t>(it->second.own | bit);
   ++counts_[slot][family_index(prefix.family)];
   // (refresh_under erases only entries in no set: never this one.)
-  refresh_under(prefix.family, key, covering_bits(m, width_of(prefix.family), key), &changes);
+  refresh_under(prefix.family, key, covering_bits(m, width_of(prefix.family), key, it), &changes);
   return {it, true};
 }
 
@@ -313,7 +336,7 @@ void SetModel::remove_entry(Family family, Map::iterator it, unsigned slot,
   it->second.file = static_cast<uint16_t>(it->second.file & ~bit);
   --counts_[slot][family_index(family)];
   const Key key = it->first;  // (refresh_under may erase the entry)
-  refresh_under(family, key, covering_bits(map(family), width_of(family), key), &changes);
+  refresh_under(family, key, covering_bits(map(family), width_of(family), key, it), &changes);
 }
 
 bool SetModel::list_from_file(const Prefix& prefix, unsigned slot, std::vector<SetRoute>& changes) {
@@ -419,11 +442,12 @@ std::vector<SetRoute> SetModel::routes_under(const Prefix& prefix, uint16_t& cov
   const unsigned width = width_of(family);
   const Key key{address_value(family, prefix.addr) & prefix_mask(width, prefix.length),
                 prefix.length};
-  covering = covering_bits(m, width, key);
+  const auto first = m.lower_bound(key);
+  covering = covering_bits(m, width, key, first);
   const U128 last = key.addr | (~prefix_mask(width, key.length) & full_mask(width));
   std::vector<SetRoute> out;
   // A shorter prefix cannot start inside this one's range, so the range holds only its own.
-  for (auto it = m.lower_bound(key), end = m.upper_bound(Key{last, 255}); it != end; ++it) {
+  for (auto it = first, end = m.upper_bound(Key{last, 255}); it != end; ++it) {
     out.push_back({Prefix{family, it->first.length, address_bytes(family, it->first.addr)},
                    it->second.effective});
   }

@@ -137,8 +137,10 @@ class SetModel {
                                            std::vector<SetRoute>& changes);
   /// remove() of the prefix at `it` (of `family`'s map), which `slot` holds.
   void remove_entry(Family family, Map::iterator it, unsigned slot, std::vector<SetRoute>& changes);
-  /// Own bits of the prefixes strictly covering `key`.
-  [[nodiscard]] uint16_t covering_bits(const Map& m, unsigned width, const Key& key) const;
+  /// Own bits of the prefixes strictly covering `key`; `at` is the first entry of `m` not
+  /// before `key` (its own entry, or lower_bound).
+  [[nodiscard]] uint16_t covering_bits(const Map& m, unsigned width, const Key& key,
+                                       Map::const_iterator at) const;
   /// Recomputes the effective bits of `key` (which must be in the map) and of every prefix
   /// under it, appending those that change to `changes` (none: a load, which builds the
   /// tables from routes()).
