@@ -323,20 +323,20 @@ std::pair<SetModel::Map::iterator, bool> SetModel::add_entry(const Prefix& prefi
 bool SetModel::remove(const Prefix& prefix, unsigned slot, std::vector<SetRoute>& changes) {
   Map& m = map(prefix.family);
   const auto it = m.find(Key{address_value(prefix.family, prefix.addr), prefix.length});
-  if (it == m.end() || (it->second.own & (1U << slot)) == 0) return false;
-  remove_entry(prefix.family, it, slot, changes);
-  return true;
+  return it != m.end() && remove_entry(prefix.family, it, slot, changes);
 }
 
-void SetModel::remove_entry(Family family, Map::iterator it, unsigned slot,
+bool SetModel::remove_entry(Family family, Map::iterator it, unsigned slot,
                             std::vector<SetRoute>& changes) {
   const auto bit = static_cast<uint16_t>(1U << slot);
+  if ((it->second.own & bit) == 0) return false;
   it->second.own = static_cast<uint16_t>(it->second.own & ~bit);
   if ((it->second.file & bit) != 0) ++file_prefixes_taken_;
   it->second.file = static_cast<uint16_t>(it->second.file & ~bit);
   --counts_[slot][family_index(family)];
   const Key key = it->first;  // (refresh_under may erase the entry)
   refresh_under(family, key, covering_bits(map(family), width_of(family), key, it), &changes);
+  return true;
 }
 
 bool SetModel::list_from_file(const Prefix& prefix, unsigned slot, std::vector<SetRoute>& changes) {
@@ -353,7 +353,7 @@ void SetModel::unlist_from_file(const Prefix& prefix, unsigned slot, bool keep,
   if (it == m.end() || (it->second.file & bit) == 0) return;
   it->second.file = static_cast<uint16_t>(it->second.file & ~bit);
   // With no file bit left, not counted as taken out.
-  if (!keep && (it->second.own & bit) != 0) remove_entry(prefix.family, it, slot, changes);
+  if (!keep) (void)remove_entry(prefix.family, it, slot, changes);
 }
 
 std::size_t SetModel::flush(unsigned slot, std::vector<SetRoute>& changes) {

@@ -135,8 +135,8 @@ class SetModel {
   /// add(), returning the prefix's entry too.
   std::pair<Map::iterator, bool> add_entry(const Prefix& prefix, unsigned slot,
                                            std::vector<SetRoute>& changes);
-  /// remove() of the prefix at `it` (of `family`'s map), which `slot` holds.
-  void remove_entry(Family family, Map::iterator it, unsigned slot, std::vector<SetRoute>& changes);
+  /// remove() of the prefix at `it` (of `family`'s map); false when `slot` does not hold it.
+  bool remove_entry(Family family, Map::iterator it, unsigned slot, std::vector<SetRoute>& changes);
   /// Own bits of the prefixes strictly covering `key`; `at` is the first entry of `m` not
   /// before `key` (its own entry, or lower_bound).
   [[nodiscard]] uint16_t covering_bits(const Map& m, unsigned width, const Key& key,
