@@ -22,9 +22,6 @@ constexpr std::size_t kLevelEntries = std::size_t{1} << 24;
 constexpr std::size_t kGroupEntries = 256;
 constexpr std::size_t kLevelBytes = kLevelEntries * sizeof(uint32_t);
 constexpr std::size_t kGroupBytes = kGroupEntries * sizeof(uint32_t);
-/// Change lists longer than this repaint the whole copy from the model (one pass in address
-/// order) instead of prefix by prefix.
-constexpr std::size_t kRepaintAllAbove = 16384;
 
 constexpr uint32_t answer(uint16_t bits) noexcept {
   return uint32_t{bits} << 1;
@@ -270,7 +267,7 @@ void SetTables::create(Family& family, const std::vector<SetRoute>& routes) {
 bool SetTables::repaint(const Family& family, Copy& copy, const std::vector<Prefix>& prefixes,
                         const rules::SetModel& model) {
   Painter painter(copy.level, copy.groups, family.group_count, copy.fresh, copy.free);
-  if (prefixes.size() > kRepaintAllAbove) {
+  if (prefixes.size() > repaint_whole_above(model.route_count(family.family))) {
     std::memset(copy.level, 0, kLevelBytes);
     copy.fresh = 0;
     copy.free.clear();

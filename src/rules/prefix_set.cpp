@@ -264,11 +264,11 @@ void SetModel::refresh_under(Family family, const Key& key, uint16_t covering,
   Map& m = map(family);
   const unsigned width = width_of(family);
   const U128 last = key.addr | (~prefix_mask(width, key.length) & full_mask(width));
-  const auto end = m.upper_bound(Key{last, 255});
+  const Key end{last, 255};  // (an iterator would not survive the erasures below)
   // A stack of the enclosing prefixes seen so far (address order visits a prefix's
   // sub-prefixes right after it), each with its effective bits.
   std::vector<std::pair<Key, uint16_t>> stack;
-  for (auto it = m.lower_bound(key); it != end;) {
+  for (auto it = m.lower_bound(key); it != m.end() && !(end < it->first);) {
     while (!stack.empty()) {
       const Key& top = stack.back().first;
       if (it->first.length >= top.length &&
@@ -302,22 +302,23 @@ void SetModel::refresh_under(Family family, const Key& key, uint16_t covering,
 }
 
 bool SetModel::add(const Prefix& prefix, unsigned slot, std::vector<SetRoute>& changes) {
-  return add_entry(prefix, slot, changes).second;
+  return add_entry(prefix, slot, false, changes);
 }
 
-std::pair<SetModel::Map::iterator, bool> SetModel::add_entry(const Prefix& prefix, unsigned slot,
-                                                             std::vector<SetRoute>& changes) {
+bool SetModel::add_entry(const Prefix& prefix, unsigned slot, bool from_file,
+                         std::vector<SetRoute>& changes) {
   Map& m = map(prefix.family);
   const Key key{address_value(prefix.family, prefix.addr), prefix.length};
   const auto bit = static_cast<uint16_t>(1U << slot);
   auto [it, inserted] = m.try_emplace(key);
   if (inserted) ++lengths_[family_index(prefix.family)][key.length];
-  if ((it->second.own & bit) != 0) return {it, false};
+  if (from_file) it->second.file = static_cast<uint16_t>(it->second.file | bit);
+  if ((it->second.own & bit) != 0) return false;
   it->second.own = static_cast<uint16_t>(it->second.own | bit);
   ++counts_[slot][family_index(prefix.family)];
-  // (refresh_under erases only entries in no set: never this one.)
+  // (`it` is not used after this: refresh_under may erase entries.)
   refresh_under(prefix.family, key, covering_bits(m, width_of(prefix.family), key, it), &changes);
-  return {it, true};
+  return true;
 }
 
 bool SetModel::remove(const Prefix& prefix, unsigned slot, std::vector<SetRoute>& changes) {
@@ -334,15 +335,13 @@ bool SetModel::remove_entry(Family family, Map::iterator it, unsigned slot,
   if ((it->second.file & bit) != 0) ++file_prefixes_taken_;
   it->second.file = static_cast<uint16_t>(it->second.file & ~bit);
   --counts_[slot][family_index(family)];
-  const Key key = it->first;  // (refresh_under may erase the entry)
+  const Key key = it->first;  // (refresh_under may erase the entry: `it` is not used after it)
   refresh_under(family, key, covering_bits(map(family), width_of(family), key, it), &changes);
   return true;
 }
 
 bool SetModel::list_from_file(const Prefix& prefix, unsigned slot, std::vector<SetRoute>& changes) {
-  const auto [it, fresh] = add_entry(prefix, slot, changes);
-  it->second.file = static_cast<uint16_t>(it->second.file | (1U << slot));
-  return fresh;
+  return add_entry(prefix, slot, true, changes);
 }
 
 void SetModel::unlist_from_file(const Prefix& prefix, unsigned slot, bool keep,
@@ -406,16 +405,14 @@ void SetModel::add_all(const std::vector<Prefix>& prefixes, unsigned slot) {
     for (const Key& key : keys) {
       while (hint != m.end() && hint->first < key)
         ++hint;
-      // `hint` stays the first entry after `key`: a new entry goes in just before it. (Taking
-      // the successor of a new last entry climbs the tree to its root: with a million random
-      // prefixes, a quarter of a load's time.)
+      // `hint` stays the first entry after `key`: a new entry goes in just before it (an
+      // insertion invalidates every iterator, so the hint is taken again from the new entry).
       Map::iterator it = hint;
-      if (hint != m.end() && hint->first == key) {
-        ++hint;
-      } else {
+      if (hint == m.end() || hint->first != key) {
         it = m.emplace_hint(hint, key, Value{});
         ++lengths_[family_index(family)][key.length];
       }
+      hint = std::next(it);
       if ((it->second.own & bit) == 0) {
         it->second.own = static_cast<uint16_t>(it->second.own | bit);
         ++counts_[slot][family_index(family)];

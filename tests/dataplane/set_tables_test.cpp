@@ -729,7 +729,8 @@ TEST(SetTables, GroupsOfRemovedRoutesAreReusedAndLongChangeListsRepaintWhole) {
   EXPECT_EQ(compare_all(loaded, model, rng, 2000, "20,000 prefixes loaded"), 0U);
   changes.clear();
   ASSERT_EQ(model.flush(2, changes), feed.size());
-  ASSERT_GT(changes.size(), 16384U) << "the flush must exceed the repaint-by-prefix limit";
+  ASSERT_GT(changes.size(), SetTables::repaint_whole_above(model.route_count(Family::ipv4)))
+      << "the flush must exceed the repaint-by-prefix limit";
   rcu.quiescent();
   ASSERT_TRUE(loaded.apply(changes, model, rcu.get()));
   EXPECT_EQ(compare_all(loaded, model, rng, 2000, "flushed, active copy"), 0U);

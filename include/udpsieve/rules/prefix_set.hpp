@@ -13,12 +13,13 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
-#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include <absl/container/btree_map.h>
 
 #include "udpsieve/rules/rule.hpp"
 
@@ -126,15 +127,18 @@ class SetModel {
     uint16_t effective = 0;  ///< own | the own bits of every covering prefix
     uint16_t file = 0;       ///< the part of own that came from the sets' files
   };
-  using Map = std::map<Key, Value>;
+  /// A B-tree: a million prefixes in nodes of many entries, so a walk in address order reads
+  /// memory in order and a lookup meets a few nodes, not twenty scattered ones. Every insertion
+  /// and erasure invalidates its iterators.
+  using Map = absl::btree_map<Key, Value>;
 
   [[nodiscard]] Map& map(Family family) noexcept { return family == Family::ipv4 ? v4_ : v6_; }
   [[nodiscard]] const Map& map(Family family) const noexcept {
     return family == Family::ipv4 ? v4_ : v6_;
   }
-  /// add(), returning the prefix's entry too.
-  std::pair<Map::iterator, bool> add_entry(const Prefix& prefix, unsigned slot,
-                                           std::vector<SetRoute>& changes);
+  /// add(); with `from_file` the set holds the prefix as from its file too (list_from_file).
+  bool add_entry(const Prefix& prefix, unsigned slot, bool from_file,
+                 std::vector<SetRoute>& changes);
   /// remove() of the prefix at `it` (of `family`'s map); false when `slot` does not hold it.
   bool remove_entry(Family family, Map::iterator it, unsigned slot, std::vector<SetRoute>& changes);
   /// Own bits of the prefixes strictly covering `key`; `at` is the first entry of `m` not
