@@ -788,8 +788,11 @@ void load_sets(LoadedConfig& loaded, const std::vector<std::string>& previous_sl
       changed = kMaxSetFileChange + 1;  // nothing to compare with: built afresh
       continue;
     }
-    rules::SetFileChange change = rules::set_file_change(
-        *before->prefixes, *loaded.set_files.back().prefixes, slot_of(loaded, set.name));
+    if (changed > kMaxSetFileChange) continue;  // built afresh: no more comparing needed
+    // (A comparison stops once the changes pass the limit: a file replaced by another.)
+    rules::SetFileChange change =
+        rules::set_file_change(*before->prefixes, *loaded.set_files.back().prefixes,
+                               slot_of(loaded, set.name), kMaxSetFileChange - changed);
     changed += change.size();
     if (change.size() != 0) loaded.set_changes.push_back(std::move(change));
   }

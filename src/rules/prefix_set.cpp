@@ -225,13 +225,25 @@ void sort_set_prefixes(std::vector<Prefix>& prefixes) {
 }
 
 SetFileChange set_file_change(const std::vector<Prefix>& before, const std::vector<Prefix>& after,
-                              unsigned slot) {
+                              unsigned slot, std::size_t limit) {
   SetFileChange change;
   change.slot = slot;
-  std::set_difference(before.begin(), before.end(), after.begin(), after.end(),
-                      std::back_inserter(change.removed), set_order);
-  std::set_difference(after.begin(), after.end(), before.begin(), before.end(),
-                      std::back_inserter(change.added), set_order);
+  // One merge of the two sorted lists: what only `before` has went, what only `after` has came.
+  auto b = before.begin();
+  auto a = after.begin();
+  while (change.size() <= limit) {
+    if (b == before.end()) {
+      if (a == after.end()) break;
+      change.added.push_back(*a++);
+    } else if (a == after.end() || set_order(*b, *a)) {
+      change.removed.push_back(*b++);
+    } else if (set_order(*a, *b)) {
+      change.added.push_back(*a++);
+    } else {
+      ++a;
+      ++b;
+    }
+  }
   return change;
 }
 

@@ -222,6 +222,46 @@ TEST(PrefixSetFileTest, TwoReadsOfAFileCompareAfterSorting) {
   EXPECT_EQ(swapped, want);
 }
 
+// The change between two sorted reads is what each has that the other has not, as the standard
+// library's set difference finds it; with a limit the comparison stops one prefix past it.
+TEST(PrefixSetFileTest, ChangesBetweenTwoReadsStopPastTheLimit) {
+  std::mt19937_64 rng(11);
+  const auto random_list = [&rng](std::size_t n) {
+    std::vector<Prefix> list;
+    for (std::size_t i = 0; i < n; ++i) {
+      Prefix p{rng() % 4 == 0 ? Family::ipv6 : Family::ipv4, 0, {}};
+      p.length = p.family == Family::ipv4 ? 24 : 48;
+      p.addr[0] = static_cast<uint8_t>(rng() % 4);  // few distinct prefixes: many in common
+      p.addr[1] = static_cast<uint8_t>(rng() % 64);
+      list.push_back(p);
+    }
+    sort_set_prefixes(list);
+    return list;
+  };
+  for (int round = 0; round < 50; ++round) {
+    const std::vector<Prefix> before = random_list(rng() % 600);
+    const std::vector<Prefix> after = random_list(rng() % 600);
+    SetFileChange want;
+    want.slot = 2;
+    const auto order = [](const Prefix& a, const Prefix& b) {
+      return std::tie(a.family, a.addr, a.length) < std::tie(b.family, b.addr, b.length);
+    };
+    std::set_difference(before.begin(), before.end(), after.begin(), after.end(),
+                        std::back_inserter(want.removed), order);
+    std::set_difference(after.begin(), after.end(), before.begin(), before.end(),
+                        std::back_inserter(want.added), order);
+    ASSERT_EQ(set_file_change(before, after, 2), want) << "round " << round;
+    ASSERT_EQ(set_file_change(before, after, 2, want.size()), want) << "round " << round;
+    if (want.size() == 0) continue;
+    const std::size_t limit = rng() % want.size();
+    EXPECT_EQ(set_file_change(before, after, 2, limit).size(), limit + 1) << "round " << round;
+  }
+  const std::vector<Prefix> list = random_list(500);
+  EXPECT_EQ(set_file_change(list, {}, 0, 9).removed.size(), 10U);
+  EXPECT_EQ(set_file_change({}, list, 0, 9).added.size(), 10U);
+  EXPECT_EQ(set_file_change(list, list, 0, 0).size(), 0U);
+}
+
 // --- the set model: hand-made cases ------------------------------------------------------------
 
 TEST(SetModelTest, CoveringPrefixesGiveTheirBitsToLongerOnes) {

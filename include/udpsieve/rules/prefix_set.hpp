@@ -53,9 +53,12 @@ struct SetFileChange {
   [[nodiscard]] std::size_t size() const noexcept { return removed.size() + added.size(); }
   friend bool operator==(const SetFileChange&, const SetFileChange&) = default;
 };
-/// The change from `before` to `after`, both as sort_set_prefixes leaves them.
+/// The change from `before` to `after`, both as sort_set_prefixes leaves them. The comparison
+/// stops once the change has more than `limit` prefixes: it then holds `limit` + 1 of them, all
+/// a caller needs to know that it is too large to apply (a file replaced by another).
 [[nodiscard]] SetFileChange set_file_change(const std::vector<Prefix>& before,
-                                            const std::vector<Prefix>& after, unsigned slot);
+                                            const std::vector<Prefix>& after, unsigned slot,
+                                            std::size_t limit = SIZE_MAX);
 
 /// A route of a lookup table: a prefix and the bits of every set holding its addresses. Bits 0
 /// means "remove the route" (in SetModel's change lists).
