@@ -65,16 +65,19 @@ uint64_t packed_v4(const Prefix& p) noexcept {
   return static_cast<uint64_t>(address_value(Family::ipv4, p.addr)) << 8 | p.length;
 }
 
-/// Sorts IPv4 prefixes packed as address << 8 | length (40 bits): three passes of 16-bit
-/// digits, several times faster than std::sort for a feed's million keys.
+/// Sorts IPv4 prefixes packed as address << 8 | length (40 bits) by radix, several times faster
+/// than std::sort for a feed's million keys.
 void sort_packed_v4(std::vector<uint64_t>& keys) {
   if (keys.size() < 4096) {
     std::sort(keys.begin(), keys.end());
     return;
   }
-  constexpr unsigned kDigitBits = 16;
+  // Four passes of 10 bits cover the 40 bits of a key: 1,024 places a pass to write to stay
+  // in the caches (three passes of 16 bits, 65,536 places each, made a feed's whole sort a
+  // tenth slower).
+  constexpr unsigned kDigitBits = 10;
   constexpr std::size_t kDigits = std::size_t{1} << kDigitBits;
-  constexpr unsigned kPasses = 3;
+  constexpr unsigned kPasses = 4;
   std::vector<std::size_t> starts(kPasses * kDigits, 0);
   for (const uint64_t key : keys) {
     for (unsigned pass = 0; pass < kPasses; ++pass)
@@ -139,6 +142,9 @@ std::string set_names_text(const std::vector<std::string>& slots) {
 std::vector<Prefix> parse_set_text(std::string_view text, const std::string& file,
                                    const std::string& key_path) {
   std::vector<Prefix> out;
+  // Room for a prefix a line: the list grows no more (each growth copies it and touches fresh
+  // memory).
+  out.reserve(static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n')) + 1);
   std::string error;
   int line = 0;
   std::size_t start = 0;
@@ -202,8 +208,12 @@ void sort_set_prefixes(std::vector<Prefix>& prefixes) {
   if (std::adjacent_find(prefixes.begin(), prefixes.end(), out_of_order) == prefixes.end()) return;
   // IPv4 prefixes packed into 64 bits (address, then length) sort much faster than Prefixes
   // compared byte by byte; a feed is mostly IPv4.
+  const auto v4_count = static_cast<std::size_t>(std::count_if(
+      prefixes.begin(), prefixes.end(), [](const Prefix& p) { return p.family == Family::ipv4; }));
   std::vector<uint64_t> v4;
   std::vector<Prefix> v6;
+  v4.reserve(v4_count);
+  v6.reserve(prefixes.size() - v4_count);
   for (const Prefix& p : prefixes) {
     if (p.family == Family::ipv4) {
       v4.push_back(packed_v4(p));
