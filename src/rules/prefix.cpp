@@ -1,6 +1,8 @@
 // Parsing and printing for the rule model: prefixes, ranges, actions, fragments, hex bytes.
 #include <arpa/inet.h>
 
+#include <algorithm>
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -75,6 +77,66 @@ std::array<uint8_t, 16> masked(const std::array<uint8_t, 16>& addr, unsigned len
   return out;
 }
 
+/// The value of a hexadecimal digit, or -1.
+int hex_digit(char c) noexcept {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+/// The IPv6 twin of parse_ipv4_prefix: groups of one to four hexadecimal digits separated by
+/// ':', with at most one "::" standing for at least one group of zeros, as inet_pton reads them,
+/// perhaps '/' and a length (at most 128) as parse_length reads it, and no host bits. False on
+/// anything else (an IPv4 address in the last 32 bits among it), which the general road then
+/// judges and explains.
+bool parse_ipv6_prefix(std::string_view text, Prefix& out) noexcept {
+  const std::size_t end = std::min(text.find('/'), text.size());
+  std::array<uint16_t, 8> groups{};
+  unsigned count = 0;  // groups read
+  int gap = -1;        // where "::" stands: the number of groups before it
+  std::size_t at = 0;
+  if (end >= 2 && text[0] == ':' && text[1] == ':') {
+    gap = 0;
+    at = 2;
+  }
+  while (at < end) {
+    unsigned value = 0;
+    unsigned digits = 0;
+    for (int digit = 0; at < end && digits <= 4 && (digit = hex_digit(text[at])) >= 0; ++at) {
+      value = value << 4 | static_cast<unsigned>(digit);
+      ++digits;
+    }
+    if (digits == 0 || digits > 4 || count == 8) return false;
+    groups[count++] = static_cast<uint16_t>(value);
+    if (at == end) break;
+    if (text[at] != ':' || ++at == end) return false;  // not a group's end, or a lone ':' last
+    if (text[at] == ':') {
+      if (gap >= 0) return false;  // a second "::"
+      gap = static_cast<int>(count);
+      ++at;
+    }
+  }
+  // Without "::" all eight groups; with it at most seven (it stands for at least one).
+  if (gap < 0 ? count != 8 : count > 7) return false;
+  unsigned length = 128;
+  if (end < text.size() && (!parse_length(text.substr(end + 1), length) || length > 128)) {
+    return false;
+  }
+  std::array<uint8_t, 16> addr{};
+  const unsigned before = gap < 0 ? count : static_cast<unsigned>(gap);
+  for (unsigned g = 0; g < count; ++g) {
+    const unsigned place = g < before ? g : 8 - count + g;  // those after "::" end the address
+    addr[2 * place] = static_cast<uint8_t>(groups[g] >> 8);
+    addr[2 * place + 1] = static_cast<uint8_t>(groups[g]);
+  }
+  if (masked(addr, length) != addr) return false;
+  out.family = Family::ipv6;
+  out.length = static_cast<uint8_t>(length);
+  out.addr = addr;
+  return true;
+}
+
 std::string address_to_string(Family family, const std::array<uint8_t, 16>& addr) {
   char buffer[INET6_ADDRSTRLEN] = {};
   const int af = family == Family::ipv4 ? AF_INET : AF_INET6;
@@ -89,9 +151,9 @@ std::optional<Prefix> Prefix::parse(std::string_view text, std::string& error) {
     error = "empty prefix";
     return std::nullopt;
   }
-  if (Prefix v4; parse_ipv4_prefix(text, v4)) {
+  if (Prefix fast; parse_ipv4_prefix(text, fast) || parse_ipv6_prefix(text, fast)) {
     error.clear();
-    return v4;
+    return fast;
   }
   const std::size_t slash = text.find('/');
   const std::string address(text.substr(0, slash));

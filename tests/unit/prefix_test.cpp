@@ -111,6 +111,42 @@ TEST(PrefixTest, RejectsWithExactMessages) {
   }
 }
 
+/// Checks what Prefix::parse makes of `text` against the long way: inet_pton on the address
+/// before '/', a length of one to three decimal digits up to the family's width, no host bits.
+/// Counts the texts accepted and refused.
+void expect_read_the_long_way(const std::string& text, Family family, int& accepted, int& refused) {
+  SCOPED_TRACE(text);
+  const unsigned width = family == Family::ipv4 ? 32 : 128;
+  const std::size_t slash = text.find('/');
+  const std::string address_part = text.substr(0, slash);
+  std::array<uint8_t, 16> want{};
+  bool valid = inet_pton(family == Family::ipv4 ? AF_INET : AF_INET6, address_part.c_str(),
+                         want.data()) == 1;
+  unsigned length = width;
+  if (valid && slash != std::string::npos) {
+    const std::string digits = text.substr(slash + 1);
+    valid = !digits.empty() && digits.size() <= 3 &&
+            digits.find_first_not_of("0123456789") == std::string::npos &&
+            (length = static_cast<unsigned>(std::stoul(digits))) <= width;
+  }
+  for (unsigned bit = length; valid && bit < width; ++bit)
+    valid = (want[bit / 8] & (0x80u >> (bit % 8))) == 0;
+
+  std::string error;
+  const std::optional<Prefix> prefix = Prefix::parse(text, error);
+  ASSERT_EQ(prefix.has_value(), valid) << error;
+  if (valid) {
+    EXPECT_EQ(error, "");
+    EXPECT_EQ(prefix->family, family);
+    EXPECT_EQ(prefix->length, length);
+    EXPECT_EQ(prefix->addr, want);
+    ++accepted;
+  } else {
+    EXPECT_NE(error, "");
+    ++refused;
+  }
+}
+
 // IPv4 prefixes are read without inet_pton where they can be; whatever the text, the answer must
 // be the one inet_pton and the rules of a prefix give. Random texts near "a.b.c.d/len": parts of
 // zero to four digits, leading zeros, values past 255, missing, extra and doubled dots, lengths
@@ -153,39 +189,53 @@ TEST(PrefixTest, ReadsIPv4PrefixesAsInetPtonDoes) {
     std::string text = address + (length_text.empty() && pick(30) != 0 ? "" : "/" + length_text);
     if (pick(20) == 0) text.insert(pick(static_cast<unsigned>(text.size()) + 1), 1, stray[pick(8)]);
     if (text.find(':') != std::string::npos) continue;
-    SCOPED_TRACE(text);
-
-    // What the text means, found the long way.
-    const std::size_t slash = text.find('/');
-    const std::string address_part = text.substr(0, slash);
-    std::array<uint8_t, 16> want{};
-    bool valid = inet_pton(AF_INET, address_part.c_str(), want.data()) == 1;
-    unsigned length = 32;
-    if (valid && slash != std::string::npos) {
-      const std::string digits = text.substr(slash + 1);
-      valid = !digits.empty() && digits.size() <= 3 &&
-              digits.find_first_not_of("0123456789") == std::string::npos &&
-              (length = static_cast<unsigned>(std::stoul(digits))) <= 32;
-    }
-    for (unsigned bit = length; valid && bit < 32; ++bit)
-      valid = (want[bit / 8] & (0x80u >> (bit % 8))) == 0;
-
-    std::string error;
-    const std::optional<Prefix> prefix = Prefix::parse(text, error);
-    ASSERT_EQ(prefix.has_value(), valid) << error;
-    if (valid) {
-      EXPECT_EQ(error, "");
-      EXPECT_EQ(prefix->family, Family::ipv4);
-      EXPECT_EQ(prefix->length, length);
-      EXPECT_EQ(prefix->addr, want);
-      ++accepted;
-    } else {
-      EXPECT_NE(error, "");
-      ++refused;
-    }
+    ASSERT_NO_FATAL_FAILURE(expect_read_the_long_way(text, Family::ipv4, accepted, refused));
   }
   // Both answers came up often enough to mean something.
   EXPECT_GT(accepted, 50'000);
+  EXPECT_GT(refused, 50'000);
+}
+
+// The IPv6 road of Prefix::parse that reads without inet_pton answers as the long way does, for
+// random texts near IPv6 prefixes: groups of zero to five hexadecimal digits, "::" anywhere
+// (also twice), an IPv4 address last, a length perhaps too long or with host bits, stray
+// characters.
+TEST(PrefixTest, ReadsIPv6PrefixesAsInetPtonDoes) {
+  std::mt19937 random(20261208);
+  const auto pick = [&](unsigned n) { return static_cast<unsigned>(random() % n); };
+  const std::string hex = "0123456789abcdefABCDEF";
+  const std::string stray = " +-xg.:/";
+  int accepted = 0;
+  int refused = 0;
+  for (int round = 0; round < 300'000; ++round) {
+    std::string address;
+    const unsigned groups = 1 + pick(9);
+    for (unsigned group = 0; group < groups; ++group) {
+      if (group > 0) address += pick(6) == 0 ? "::" : ":";
+      const unsigned digits = pick(12) == 0 ? pick(6) : 1 + pick(4);
+      for (unsigned d = 0; d < digits; ++d)
+        address += pick(3) == 0 ? hex[pick(static_cast<unsigned>(hex.size()))] : '0';
+    }
+    if (pick(8) == 0) address = "::" + address;
+    if (pick(8) == 0) address += "::";
+    if (pick(40) == 0) address += ":192.0.2." + std::to_string(pick(300));
+    std::string length_text;
+    switch (pick(4)) {
+      case 0:
+        break;  // a bare address
+      case 1:
+        length_text = std::to_string(pick(140));
+        break;
+      default:
+        length_text = (pick(10) == 0 ? "0" : "") + std::to_string(16 * (1 + pick(8)));
+    }
+    std::string text = address + (length_text.empty() && pick(30) != 0 ? "" : "/" + length_text);
+    if (pick(20) == 0) text.insert(pick(static_cast<unsigned>(text.size()) + 1), 1, stray[pick(8)]);
+    if (text.find(':') == std::string::npos) continue;
+    ASSERT_NO_FATAL_FAILURE(expect_read_the_long_way(text, Family::ipv6, accepted, refused));
+  }
+  // Both answers came up often enough to mean something.
+  EXPECT_GT(accepted, 30'000);
   EXPECT_GT(refused, 50'000);
 }
 
