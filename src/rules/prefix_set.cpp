@@ -400,9 +400,13 @@ void SetModel::add_all(const std::vector<Prefix>& prefixes, unsigned slot) {
   const auto bit = static_cast<uint16_t>(1U << slot);
   for (const Family family : {Family::ipv4, Family::ipv6}) {
     std::vector<Key> keys;
+    keys.reserve(static_cast<std::size_t>(
+        std::count_if(prefixes.begin(), prefixes.end(),
+                      [family](const Prefix& p) { return p.family == family; })));
     if (family == Family::ipv4) {
       // An IPv4 key fits in 40 bits: sorting those is three times faster than sorting Keys.
       std::vector<uint64_t> packed;
+      packed.reserve(keys.capacity());
       for (const Prefix& p : prefixes) {
         if (p.family == family) {
           packed.push_back(packed_v4(p));
@@ -411,7 +415,6 @@ void SetModel::add_all(const std::vector<Prefix>& prefixes, unsigned slot) {
       // A set file's read comes sorted already (sort_set_prefixes).
       if (!std::is_sorted(packed.begin(), packed.end())) sort_packed_v4(packed);
       packed.erase(std::unique(packed.begin(), packed.end()), packed.end());
-      keys.reserve(packed.size());
       for (const uint64_t key : packed)
         keys.push_back(Key{key >> 8, static_cast<uint8_t>(key & 0xff)});
     } else {
@@ -423,6 +426,16 @@ void SetModel::add_all(const std::vector<Prefix>& prefixes, unsigned slot) {
     }
     if (keys.empty()) continue;
     Map& m = map(family);
+    if (m.empty()) {
+      // A first load: the entries go in in address order, and being all of one set, each one's
+      // effective bits are its own (no walk needed afterwards).
+      for (const Key& key : keys) {
+        m.emplace_hint(m.end(), key, Value{bit, bit, bit});
+        ++lengths_[family_index(family)][key.length];
+      }
+      counts_[slot][family_index(family)] += keys.size();
+      continue;
+    }
     auto hint = m.lower_bound(keys.front());
     for (const Key& key : keys) {
       while (hint != m.end() && hint->first < key)
