@@ -9,7 +9,7 @@ PACKAGES=(
   libdpdk-dev dpdk-dev            # DPDK 22.11 headers/libs/PMDs; dpdk-testpmd for benchmarks
   dpdk-doc                        # DPDK's examples: the benchmark builds l3fwd --lookup acl
   libnuma-dev libspdlog-dev libyaml-dev nlohmann-json3-dev
-  libabsl-dev                     # Abseil's B-tree (headers only) holds the prefix sets' model
+  libabsl-dev                     # Abseil's B-tree holds the prefix sets' model
   libjemalloc-dev                 # udpsieved's malloc (large reloads fragment glibc's heap)
   libsystemd-dev systemd procps  # sd_notify; systemd-analyze verify and /bin/kill for the unit
   libncurses-dev tmux             # udpsievectl top, and its test driving it in tmux
