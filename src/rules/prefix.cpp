@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 
+#include "udpsieve/common/text.hpp"
 #include "udpsieve/rules/rule.hpp"
 
 namespace udpsieve::rules {
@@ -23,6 +24,15 @@ bool parse_length(std::string_view text, unsigned& out) {
   }
   out = value;
   return true;
+}
+
+/// The length of a prefix read on the fast roads below, whose address ends at `at`: the
+/// family's `width` when the text ends there, else '/' and a length as parse_length reads it, at
+/// most `width`. False on anything else.
+bool parse_fast_length(std::string_view text, std::size_t at, unsigned width, unsigned& length) {
+  length = width;
+  return at == text.size() ||
+         (text[at] == '/' && parse_length(text.substr(at + 1), length) && length <= width);
 }
 
 /// The common case read without inet_pton: a dotted-quad IPv4 address as inet_pton reads it (four
@@ -48,11 +58,8 @@ bool parse_ipv4_prefix(std::string_view text, Prefix& out) noexcept {
     if (digits == 0 || value > 255 || (digits > 1 && text[start] == '0')) return false;
     address = address << 8 | value;
   }
-  unsigned length = 32;
-  if (at < text.size() &&
-      (text[at] != '/' || !parse_length(text.substr(at + 1), length) || length > 32)) {
-    return false;
-  }
+  unsigned length = 0;
+  if (!parse_fast_length(text, at, 32, length)) return false;
   if ((address & (uint64_t{0xFFFFFFFF} >> length)) != 0) return false;
   out.family = Family::ipv4;
   out.length = static_cast<uint8_t>(length);
@@ -77,14 +84,6 @@ std::array<uint8_t, 16> masked(const std::array<uint8_t, 16>& addr, unsigned len
   return out;
 }
 
-/// The value of a hexadecimal digit, or -1.
-int hex_digit(char c) noexcept {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 /// The IPv6 twin of parse_ipv4_prefix: groups of one to four hexadecimal digits separated by
 /// ':', with at most one "::" standing for at least one group of zeros, as inet_pton reads them,
 /// perhaps '/' and a length (at most 128) as parse_length reads it, and no host bits. False on
@@ -103,7 +102,8 @@ bool parse_ipv6_prefix(std::string_view text, Prefix& out) noexcept {
   while (at < end) {
     unsigned value = 0;
     unsigned digits = 0;
-    for (int digit = 0; at < end && digits <= 4 && (digit = hex_digit(text[at])) >= 0; ++at) {
+    for (int digit = 0; at < end && digits <= 4 && (digit = common::hex_digit(text[at])) >= 0;
+         ++at) {
       value = value << 4 | static_cast<unsigned>(digit);
       ++digits;
     }
@@ -119,10 +119,8 @@ bool parse_ipv6_prefix(std::string_view text, Prefix& out) noexcept {
   }
   // Without "::" all eight groups; with it at most seven (it stands for at least one).
   if (gap < 0 ? count != 8 : count > 7) return false;
-  unsigned length = 128;
-  if (end < text.size() && (!parse_length(text.substr(end + 1), length) || length > 128)) {
-    return false;
-  }
+  unsigned length = 0;
+  if (!parse_fast_length(text, end, 128, length)) return false;
   std::array<uint8_t, 16> addr{};
   const unsigned before = gap < 0 ? count : static_cast<unsigned>(gap);
   for (unsigned g = 0; g < count; ++g) {

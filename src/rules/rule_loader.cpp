@@ -140,13 +140,6 @@ std::string byte_count(std::size_t count) {
   return std::to_string(count) + (count == 1 ? " byte" : " bytes");
 }
 
-int hex_digit(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 /// "ffff0001" or "0xFFFF0001" into 1..PayloadMatch::kMaxBytes bytes; `what` names the key.
 std::vector<uint8_t> parse_hex_bytes(const YamlNode& node, const char* what) {
   const std::string text = node.as_string();
@@ -159,7 +152,7 @@ std::vector<uint8_t> parse_hex_bytes(const YamlNode& node, const char* what) {
               " bytes as hex digits like ffff0001");
   }
   const bool all_hex =
-      std::all_of(digits.begin(), digits.end(), [](char c) { return hex_digit(c) >= 0; });
+      std::all_of(digits.begin(), digits.end(), [](char c) { return common::hex_digit(c) >= 0; });
   if (!all_hex || digits.size() % 2 != 0) {
     node.fail("'" + text + "' is not hex bytes (two hex digits per byte)");
   }
@@ -169,7 +162,8 @@ std::vector<uint8_t> parse_hex_bytes(const YamlNode& node, const char* what) {
   }
   std::vector<uint8_t> out;
   for (std::size_t i = 0; i < digits.size(); i += 2) {
-    out.push_back(static_cast<uint8_t>(hex_digit(digits[i]) * 16 + hex_digit(digits[i + 1])));
+    out.push_back(
+        static_cast<uint8_t>(common::hex_digit(digits[i]) * 16 + common::hex_digit(digits[i + 1])));
   }
   return out;
 }

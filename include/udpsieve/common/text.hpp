@@ -1,5 +1,6 @@
 #pragma once
-/// Control characters in text that reaches a log line, a reply or a rule's note.
+/// Characters of text: control characters in text that reaches a log line, a reply or a rule's
+/// note, and hexadecimal digits.
 
 #include <string>
 
@@ -9,6 +10,14 @@ namespace udpsieve::common {
 /// a log line quoting a peer, or a one-line message must not hold as is.
 constexpr bool is_control(char c) noexcept {
   return static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
+}
+
+/// The value of a hexadecimal digit, or -1.
+constexpr int hex_digit(char c) noexcept {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
 }
 
 /// Replaces each control character of `text` with '?'.
